@@ -1,0 +1,260 @@
+"""Integration harness: the real claudebox.py, real bwrap, run as an UNPRIVILEGED user.
+
+A NixOS-shaped fixture is installed into the real /nix/store (static busybox, a fake `claude`
+probe that runs the shell snippet it is given, a static TIOCSTI helper). Each test gets a fresh
+directory under /tmp with a home owned by the test user and a project inside it.
+
+Run as root (CI): the fixture is (re)installed and claudebox runs through `setpriv` as
+$CLAUDEBOX_TEST_USER (default cbtest). Under CI=true a missing prerequisite fails, never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HELPERS = Path(__file__).resolve().parent / "helpers"
+BUSYBOX_STORE = Path("/nix/store/0c7xq5lsj2f4yqnwmzhg7r2y0i9kd4lk-claudebox-test-busybox")
+PROBE_STORE = Path("/nix/store/1r8vxmkzrg9fyl3jwdq6nhb2i4p0s5ca-claudebox-test-claude-probe")
+HELPER_STORE = Path("/nix/store/2d9ylnq3jzs0ahm4kxbf7wcr6g1i5pv8-claudebox-test-attack-helpers")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+IN_CI = os.environ.get("CI") == "true"
+
+PROBE_SCRIPT = f"""#!{BUSYBOX_STORE}/bin/sh
+# Fake claude: checks the injected flag, then runs the snippet it was given.
+if [ "$1" != --dangerously-skip-permissions ]; then
+    echo "probe: first argument is not --dangerously-skip-permissions: $1" >&2
+    exit 99
+fi
+shift
+snippet=${{1:-true}}
+[ "$#" -gt 0 ] && shift
+exec {BUSYBOX_STORE}/bin/sh -c "$snippet" probe "$@"
+"""
+
+
+def prerequisite_missing(reason: str) -> None:
+    """Fail under CI (a missing prerequisite is a broken CI), skip on a developer machine."""
+    if IN_CI:
+        pytest.fail(f"integration prerequisite missing under CI: {reason}")
+    pytest.skip(f"integration prerequisite missing (fails under CI=true): {reason}")
+
+
+def install_fixture_store() -> None:
+    busybox = shutil.which("busybox")
+    gcc = shutil.which("gcc")
+    if busybox is None or gcc is None:
+        prerequisite_missing("busybox-static and gcc are needed to build the fixture store")
+    bin_dir = BUSYBOX_STORE / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    target = bin_dir / "busybox"
+    if not target.exists():
+        shutil.copy2(busybox, target)
+    applets = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True)
+    for applet in [*applets.stdout.split(), "bash"]:
+        link = bin_dir / applet
+        if applet != "busybox" and not link.is_symlink():
+            link.symlink_to("busybox")
+    probe = PROBE_STORE / "bin" / "claude"
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    probe.write_text(PROBE_SCRIPT)
+    probe.chmod(0o755)
+    helper_bin = HELPER_STORE / "bin"
+    helper_bin.mkdir(parents=True, exist_ok=True)
+    for source in HELPERS.glob("*.c"):
+        subprocess.run(
+            [gcc, "-static", "-O2", "-o", str(helper_bin / source.stem), str(source)],
+            check=True,
+        )
+    subprocess.run(["chmod", "-R", "a+rX", "/nix"], check=True)
+
+
+@pytest.fixture(scope="session")
+def fixture_store() -> None:
+    if shutil.which("bwrap") is None:
+        prerequisite_missing("bwrap (bubblewrap) is not installed")
+    if os.geteuid() == 0:
+        install_fixture_store()
+    elif not (PROBE_STORE / "bin" / "claude").exists():
+        prerequisite_missing("the /nix/store fixture is installed by running the tests as root")
+
+
+@pytest.fixture(scope="session")
+def test_user(fixture_store: None) -> pwd.struct_passwd:
+    if os.geteuid() != 0:
+        return pwd.getpwuid(os.getuid())
+    name = os.environ.get("CLAUDEBOX_TEST_USER", "cbtest")
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        prerequisite_missing(f"unprivileged test user {name!r} does not exist (.ci/run creates it)")
+        raise
+
+
+@dataclass
+class Box:
+    """One test's world: a home owned by the test user, a project, and the claudebox copy."""
+
+    root: Path
+    home: Path
+    project: Path
+    user: pwd.struct_passwd
+
+    @property
+    def module(self) -> Path:
+        return self.root / "claudebox.py"
+
+    def host_path(self) -> str:
+        return f"{BUSYBOX_STORE}/bin:{PROBE_STORE}/bin:{HELPER_STORE}/bin:/usr/bin:/bin"
+
+    def chown(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            os.chown(path, self.user.pw_uid, self.user.pw_gid)
+
+    def write(self, path: Path, content: str, mode: int = 0o600) -> Path:
+        """Create a file (and its parents below home/root) owned by the test user."""
+        missing = []
+        parent = path.parent
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o700)
+            self.chown(directory)
+        path.write_text(content)
+        path.chmod(mode)
+        self.chown(path)
+        return path
+
+    def mkdir(self, path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        self.chown(path)
+        return path
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {
+            "HOME": str(self.home),
+            "USER": self.user.pw_name,
+            "PATH": self.host_path(),
+            "TERM": "xterm",
+            "LANG": "C.UTF-8",
+        }
+        env.update(extra or {})
+        return env
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        prefix: list[str] = []
+        if os.geteuid() == 0:
+            prefix = [
+                "/usr/bin/setpriv",
+                f"--reuid={self.user.pw_uid}",
+                f"--regid={self.user.pw_gid}",
+                "--clear-groups",
+                "--",
+            ]
+        return [*prefix, PYTHON, str(self.module), *args]
+
+    def as_user(self, argv: Sequence[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return list(argv)
+        return [
+            "/usr/bin/setpriv",
+            f"--reuid={self.user.pw_uid}",
+            f"--regid={self.user.pw_gid}",
+            "--clear-groups",
+            "--",
+            *argv,
+        ]
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float = 60,
+        new_session: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """claudebox ARGS, output captured; no controlling terminal unless new_session=False."""
+        return subprocess.run(
+            self.command(args),
+            env=self.env(env),
+            cwd=cwd or self.project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            start_new_session=new_session,
+            check=False,
+        )
+
+    def probe(
+        self,
+        snippet: str,
+        *extra: str,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        options: Sequence[str] = (),
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `snippet` as the sandboxed claude (through the probe) with --yes."""
+        return self.run("--yes", *options, snippet, *extra, env=env, cwd=cwd, timeout=timeout)
+
+    def start(
+        self, *args: str, env: Mapping[str, str] | None = None, **popen: object
+    ) -> subprocess.Popen[str]:
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            self.command(args),
+            env=self.env(env),
+            cwd=self.project,
+            text=True,
+            **popen,
+        )
+
+
+@pytest.fixture
+def box(test_user: pwd.struct_passwd) -> Iterator[Box]:
+    root = Path(tempfile.mkdtemp(prefix="claudebox-it-", dir="/tmp"))
+    root.chmod(0o755)
+    shutil.copy2(REPO / "claudebox.py", root / "claudebox.py")
+    (root / "claudebox.py").chmod(0o644)
+    home = root / "home"
+    home.mkdir(mode=0o700)
+    test_box = Box(root=root, home=home, project=home / "proj", user=test_user)
+    test_box.chown(home)
+    test_box.mkdir(test_box.project)
+    try:
+        yield test_box
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_for(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout}s")
+        time.sleep(0.05)
+
+
+def kill_tree(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL) if process.pid else None
+        process.wait(timeout=10)
+
+
+def mark_integration(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.nodeid.split("::")[0]:
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,311 @@
+"""The core sandbox against real bwrap, as an unprivileged user: secrets, project, exit, signals."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import termios
+from pathlib import Path
+
+from harness import HELPER_STORE, PROBE_STORE, Box, wait_for
+
+# Walks every file of the sandbox (but /proc, /sys, /dev), then every process's environ and
+# cmdline, then its own environment, printing each place a marker string is found.
+FIND_MARKER = r"""
+marker=$1
+find / -path /proc -prune -o -path /sys -prune -o -path /dev -prune -o -type f -print 2>/dev/null \
+    | while read -r f; do grep -l -- "$marker" "$f" 2>/dev/null; done
+for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do
+    tr '\0' '\n' < "$f" 2>/dev/null | grep -q -- "$marker" && echo "$f"
+done
+env | grep -q -- "$marker" && echo "own-env"
+echo walk-done
+"""
+
+
+def plant_secrets(box: Box, marker: str) -> None:
+    for relative in (
+        ".ssh/id_ed25519",
+        ".aws/credentials",
+        ".gnupg/private-keys-v1.d/key.key",
+        ".config/sops/age/keys.txt",
+        ".config/gcloud/credentials.db",
+        ".age/key.txt",
+        ".netrc",
+        ".git-credentials",
+        ".docker/config.json",
+        ".kube/config",
+        "other-project/secret.txt",
+    ):
+        box.write(box.home / relative, f"{marker} in {relative}\n")
+
+
+def test_secrets_are_unreachable_and_the_walk_finds_a_planted_control(box: Box) -> None:
+    marker = "CANARY-7f3a9c"
+    plant_secrets(box, marker)
+    box.write(box.project / "control.txt", f"{marker} control\n")
+    host_process = subprocess.Popen(
+        box.as_user(["/bin/sleep", "120"]),
+        env={"PATH": "/usr/bin:/bin", "LEAK": marker},
+        start_new_session=True,
+    )
+    try:
+        result = box.probe(
+            FIND_MARKER,
+            marker,
+            env={
+                "AWS_SECRET_ACCESS_KEY": marker,
+                "GITHUB_TOKEN": marker,
+                "SSH_AUTH_SOCK": f"/run/user/1000/{marker}",
+                "SOME_SETTING": marker,
+            },
+            timeout=120,
+        )
+    finally:
+        host_process.kill()
+        host_process.wait()
+    assert result.returncode == 0, result.stderr
+    found = result.stdout.split()
+    assert found[-1] == "walk-done"
+    # The control proves the walk works; nothing else may carry the marker.
+    assert [path for path in found[:-1] if not path.startswith("/proc/")] == [
+        str(box.project / "control.txt")
+    ]
+    # The only process carrying the marker is the probe itself (it is the snippet's argument).
+    for path in found[:-1]:
+        if path.startswith("/proc/"):
+            assert path.endswith("/cmdline"), found
+
+
+def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
+    result = box.probe(
+        "env | sort",
+        env={
+            "AWS_SECRET_ACCESS_KEY": "s3cret",
+            "GITHUB_TOKEN": "ghp_x",
+            "SSH_AUTH_SOCK": "/tmp/agent.sock",
+            "EDITOR": "vi",
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+            "MY_TOOL_HOST": "example.invalid",
+            "CLAUDEBOX_EXTRA_ENV": "MY_TOOL_HOST",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    names = sorted(line.split("=", 1)[0] for line in result.stdout.splitlines())
+    assert names == [
+        "ANTHROPIC_API_KEY",
+        "EDITOR",
+        "HOME",
+        "LANG",
+        "MY_TOOL_HOST",
+        "NIX_SSL_CERT_FILE",
+        "PATH",
+        "PWD",
+        "SHELL",
+        "SHLVL",
+        "SSL_CERT_FILE",
+        "TERM",
+        "TMPDIR",
+        "USER",
+        "XDG_RUNTIME_DIR",
+    ]
+    assert "sk-ant-test" not in result.stderr  # the audit masks it
+    assert f"PATH={box.host_path()}" not in result.stdout
+
+
+def test_home_holds_only_what_claudebox_puts_there(box: Box) -> None:
+    plant_secrets(box, "CANARY-home")
+    result = box.probe("ls -A ~ | sort")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [".claude", ".claude.json", ".gitconfig", "proj"]
+
+
+def test_project_is_writable_and_writes_land_on_the_host(box: Box) -> None:
+    result = box.probe("echo written-inside > note.txt && mkdir -p sub && echo deep > sub/f")
+    assert result.returncode == 0, result.stderr
+    assert (box.project / "note.txt").read_text() == "written-inside\n"
+    assert (box.project / "sub" / "f").read_text() == "deep\n"
+    assert (box.project / "note.txt").stat().st_uid == box.user.pw_uid
+
+
+def test_outside_the_project_writes_vanish(box: Box) -> None:
+    result = box.probe("echo x > ~/dropped && echo y > /tmp/dropped && ls ~/dropped /tmp/dropped")
+    assert result.returncode == 0, result.stderr
+    assert not (box.home / "dropped").exists()
+
+
+def test_exit_code_of_claude_is_claudeboxs(box: Box) -> None:
+    assert box.probe("exit 3").returncode == 3
+    assert box.probe("exit 0").returncode == 0
+
+
+def test_sigterm_to_claudebox_reaches_claude(box: Box) -> None:
+    ready = box.project / "ready"
+    got = box.project / "got-term"
+    snippet = "trap 'echo term > got-term; exit 42' TERM; touch ready; while :; do sleep 0.1; done"
+    process = box.start("--yes", snippet, start_new_session=True, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(ready)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 42
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert got.read_text() == "term\n"
+
+
+def test_sigterm_to_claude_that_ignores_nothing_gives_143(box: Box) -> None:
+    ready = box.project / "ready"
+    process = box.start(
+        "--yes", "touch ready; exec sleep 60", start_new_session=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        wait_for(ready)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_host_processes_are_invisible(box: Box) -> None:
+    result = box.probe("ls -d /proc/[0-9]* | wc -l; cat /proc/1/cmdline | tr '\\0' ' '")
+    assert result.returncode == 0, result.stderr
+    count, init = result.stdout.split("\n", 1)
+    assert int(count) <= 6  # bwrap's init, the probe and the pipeline, nothing of the host
+    assert "bwrap" in init
+
+
+def test_nested_user_namespaces_are_disabled(box: Box) -> None:
+    result = box.probe("unshare -r true && echo nested-ok || echo nested-refused")
+    assert result.stdout.strip().splitlines()[-1] == "nested-refused"
+
+
+def open_controlling_pty() -> tuple[int, int]:
+    master, slave = os.openpty()
+    return master, slave
+
+
+def run_on_pty(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[str, bytes]:
+    """Run argv with a fresh pty as its controlling terminal; return (output, injected input)."""
+    master, slave = os.openpty()
+
+    def take_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        preexec_fn=take_terminal,
+    )
+    os.close(slave)
+    out, _ = process.communicate(timeout=60)
+    attrs = termios.tcgetattr(master)
+    attrs[3] &= ~termios.ECHO
+    os.set_blocking(master, False)
+    try:
+        pending = os.read(master, 1024)
+    except (BlockingIOError, OSError):
+        pending = b""
+    os.close(master)
+    return out.decode(), pending
+
+
+def test_tiocsti_is_blocked_inside_and_works_outside(box: Box) -> None:
+    helper = str(HELPER_STORE / "bin" / "tiocsti")
+    # Control: the same helper, same user, same kind of terminal, no sandbox: injection works.
+    outside, _ = run_on_pty(box.as_user([helper]), box.env(), box.project)
+    assert outside.strip() == "tiocsti ok"
+    inside, _ = run_on_pty(
+        box.command(["--yes", f"{helper}; {helper} wide"]), box.env(), box.project
+    )
+    assert inside.split("\n")[:2] == ["tiocsti errno 1", "tiocsti errno 1"]
+
+
+def test_dry_run_pasted_into_bash_runs_the_same_sandbox(box: Box) -> None:
+    dry = box.run("--dry-run", "echo pasted > pasted.txt; env | sort > env.txt")
+    assert dry.returncode == 0, dry.stderr
+    assert not (box.home / ".claudebox").exists()  # --dry-run creates nothing
+    pasted = subprocess.run(
+        box.as_user(["/bin/bash", "-c", dry.stdout]),
+        env=box.env(),
+        cwd=box.project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert (box.project / "pasted.txt").read_text() == "pasted\n"
+    direct = box.probe("env | sort > env2.txt")
+    assert direct.returncode == 0
+    assert (box.project / "env.txt").read_text() == (box.project / "env2.txt").read_text()
+
+
+def test_no_terminal_and_no_yes_refuses(box: Box) -> None:
+    result = box.run("exit 0")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("claudebox: error: no terminal")
+    assert "--yes" in result.stderr.splitlines()[-1]
+
+
+def test_project_is_home_refuses(box: Box) -> None:
+    result = box.probe("true", cwd=box.home)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"claudebox: error: the project directory is your home directory ({box.home}), "
+        "which holds your keys; run claudebox from a project directory"
+    ]
+
+
+def test_missing_bwrap_and_missing_claude_exit_127(box: Box) -> None:
+    no_bwrap = box.probe("true", env={"PATH": f"{PROBE_STORE}/bin"})
+    assert no_bwrap.returncode == 127
+    assert "bubblewrap" in no_bwrap.stderr.splitlines()[-1]
+    no_claude = box.probe("true", env={"PATH": "/usr/bin:/bin"})
+    assert no_claude.returncode == 127
+    assert no_claude.stderr.splitlines()[-1].startswith("claudebox: error: claude not found")
+
+
+def test_invalid_extra_env_name_is_a_usage_error(box: Box) -> None:
+    result = box.probe("true", env={"CLAUDEBOX_EXTRA_ENV": "GOOD,not valid"})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "claudebox: error: CLAUDEBOX_EXTRA_ENV: 'not valid' is not a variable name; "
+        "list names separated by commas, e.g. CLAUDEBOX_EXTRA_ENV=GH_HOST,NPM_TAG"
+    ]
+
+
+def test_git_works_inside_with_the_generated_identity(box: Box) -> None:
+    box.write(
+        box.home / ".gitconfig",
+        "[user]\n\tname = Host Person\n\temail = host@example.invalid\n"
+        "[core]\n\tfsmonitor = /bin/false\n",
+    )
+    result = box.probe("cat ~/.gitconfig")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        '[user]\n\tname = "Host Person"\n\temail = "host@example.invalid"\n'
+        "[safe]\n\tdirectory = *\n"
+    )
+
+
+def test_protected_project_files_are_read_only(box: Box) -> None:
+    subprocess.run(box.as_user(["/usr/bin/git", "init", "-q", str(box.project)]), check=True)
+    box.write(box.project / ".envrc", "use nix\n", mode=0o644)
+    hook = box.project / ".git" / "hooks" / "pre-commit"
+    result = box.probe(
+        "echo evil >> .envrc; echo evil > .git/hooks/pre-commit; "
+        "printf '[core]\\n\\thooksPath = /tmp\\n' >> .git/config; echo done"
+    )
+    assert result.stdout.strip() == "done"
+    assert (box.project / ".envrc").read_text() == "use nix\n"
+    assert not hook.exists()
+    assert "hooksPath" not in (box.project / ".git" / "config").read_text()
