@@ -11,6 +11,7 @@ Layout (top to bottom): constants, the one exception type, frozen values, pure b
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, NoReturn
+from typing import Final
 
 __version__: Final = "0.1.0"
 
@@ -314,6 +315,7 @@ class HostFacts:
     claude_dir_entries: Mapping[str, bool]  # host ~/.claude entry -> is a directory
     host_claude_json: Mapping[str, object]
     state_dir: str  # ~/.claudebox
+    other_session: bool = False  # another claudebox session of this project holds its lock
 
 
 @dataclass(frozen=True)
@@ -602,6 +604,8 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
     instance = instance_for(host.canonical_root, host.state_dir)
     notes: list[str] = []
     warnings: list[str] = []
+    if host.other_session:
+        notes.append("another claudebox session of this project is running (state is shared)")
 
     path_dirs = list(sandbox_path_dirs(host.path_dirs))
     claude = host.claude or "claude"
@@ -937,6 +941,7 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
     except OSError:
         entries = {}
     git_name, git_email = git_identity(git)
+    state_dir = os.path.join(home, ".claudebox")
     return HostFacts(
         env=dict(env),
         uid=os.getuid(),
@@ -957,8 +962,145 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
         existing=existing,
         claude_dir_entries=entries,
         host_claude_json=read_json_object(os.path.join(home, ".claude.json")),
-        state_dir=os.path.join(home, ".claudebox"),
+        state_dir=state_dir,
+        other_session=instance_in_use(instance_for(canonical_root, state_dir).dir),
     )
+
+
+def instance_in_use(instance_dir: str) -> bool:
+    """Whether a session holds the instance's lock (read-only probe: creates nothing)."""
+    try:
+        fd = os.open(os.path.join(instance_dir, "lock"), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def lock_instance(instance_dir: str) -> int:
+    """Hold LOCK_SH on the instance for the whole session; --gc never removes a locked one.
+
+    A --gc may remove the directory between our mkdir and our lock: then the locked file is no
+    longer the one at the path, and we start again.
+    """
+    path = os.path.join(instance_dir, "lock")
+    for _ in range(5):
+        try:
+            os.makedirs(instance_dir, mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise ClaudeboxError(
+                f"cannot create {path}: {error.strerror}; check the permissions of {instance_dir}"
+            ) from error
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise ClaudeboxError(f"could not lock {path}: it keeps disappearing (a concurrent --gc?)")
+
+
+@dataclass(frozen=True)
+class GcEntry:
+    instance_dir: str
+    root: str | None  # None: no readable root file (corrupt)
+    size: int
+    verdict: str  # "remove", "in use", "kept", "corrupt"
+
+
+def directory_size(path: str) -> int:
+    total = 0
+    for directory, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def read_root(instance_dir: str) -> str | None:
+    try:
+        with open(os.path.join(instance_dir, "root"), encoding="utf-8") as handle:
+            root = handle.read().strip()
+    except OSError:
+        return None
+    return root or None
+
+
+def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
+    """Instances whose project root is gone; a locked (in-use) one is never touched."""
+    instances_dir = os.path.join(state_dir, "instances")
+    try:
+        names = sorted(os.listdir(instances_dir))
+    except FileNotFoundError:
+        return []
+    entries = []
+    for name in names:
+        instance_dir = os.path.join(instances_dir, name)
+        if not os.path.isdir(instance_dir) or os.path.islink(instance_dir):
+            continue
+        root = read_root(instance_dir)
+        size = directory_size(instance_dir)
+        if root is None:
+            entries.append(GcEntry(instance_dir, None, size, "corrupt"))
+            continue
+        if os.path.exists(root):
+            entries.append(GcEntry(instance_dir, root, size, "kept"))
+            continue
+        fd = os.open(
+            os.path.join(instance_dir, "lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                entries.append(GcEntry(instance_dir, root, size, "in use"))
+                continue
+            if remove:
+                shutil.rmtree(instance_dir)
+            entries.append(GcEntry(instance_dir, root, size, "remove"))
+        finally:
+            os.close(fd)
+    return entries
+
+
+def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
+    lines = []
+    for entry in entries:
+        size = human_size(entry.size)
+        name = os.path.basename(entry.instance_dir)
+        if entry.verdict == "remove":
+            verb = "removed" if removed else "would remove"
+            lines.append(f"{verb} {name} ({size}): {entry.root} no longer exists")
+        elif entry.verdict == "in use":
+            lines.append(f"skipped {name} ({size}): {entry.root} is gone but a session is running")
+        elif entry.verdict == "corrupt":
+            lines.append(
+                f"corrupt {name} ({size}): no root file; inspect {entry.instance_dir} "
+                "and remove it by hand"
+            )
+    freed = sum(entry.size for entry in entries if entry.verdict == "remove")
+    kept = sum(1 for entry in entries if entry.verdict != "remove")
+    summary = "freed" if removed else "would free"
+    lines.append(f"{summary} {human_size(freed)}; {kept} instance(s) kept")
+    return "\n".join(lines) + "\n"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def prepare_host(steps: Iterable[HostSetup]) -> None:
@@ -1192,6 +1334,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"network tier (default {DEFAULT_NETWORK}; env CLAUDEBOX_NETWORK)",
     )
     parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="remove instance state whose project no longer exists (with --dry-run: only list)",
+    )
+    parser.add_argument(
         "--shell", action="store_true", help="run an interactive bash in the same sandbox"
     )
     parser.add_argument("--version", action="version", version=f"claudebox {__version__}")
@@ -1219,6 +1366,16 @@ def _main(argv: Sequence[str]) -> int:
         results = check_host(env)
         sys.stdout.write(render_checks(results, style))
         return 0 if all(result.ok for result in results) else EXIT_RUNTIME
+    if args.gc:
+        if passthrough or verbatim:
+            raise ClaudeboxError(
+                f"--gc takes no claude arguments (got {shlex.join(passthrough + verbatim)})",
+                EXIT_USAGE,
+            )
+        home = env.get("HOME") or os.path.expanduser("~")
+        entries = garbage_collect(os.path.join(home, ".claudebox"), remove=not args.dry_run)
+        sys.stdout.write(render_gc(entries, removed=not args.dry_run))
+        return 0
     network = args.network or env.get("CLAUDEBOX_NETWORK") or DEFAULT_NETWORK
     options = Options(claude_args=(*passthrough, *verbatim), network=network, shell=args.shell)
     extra_env = parse_extra_env(env.get(EXTRA_ENV_VARIABLE, ""))
@@ -1232,13 +1389,12 @@ def _main(argv: Sequence[str]) -> int:
     if not args.yes and not confirm("Launch this sandbox? [y/N] "):
         print("claudebox: not launched", file=sys.stderr)
         return EXIT_USAGE
-    prepare_host(plan.host_setup)
-    return launch(plan)
-
-
-def fail(message: str, code: int) -> NoReturn:
-    print(f"claudebox: error: {message}", file=sys.stderr)
-    raise SystemExit(code)
+    lock = lock_instance(plan.instance.dir)
+    try:
+        prepare_host(plan.host_setup)
+        return launch(plan)
+    finally:
+        os.close(lock)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

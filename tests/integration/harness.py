@@ -29,6 +29,7 @@ HELPERS = Path(__file__).resolve().parent / "helpers"
 BUSYBOX_STORE = Path("/nix/store/0c7xq5lsj2f4yqnwmzhg7r2y0i9kd4lk-claudebox-test-busybox")
 PROBE_STORE = Path("/nix/store/1r8vxmkzrg9fyl3jwdq6nhb2i4p0s5ca-claudebox-test-claude-probe")
 HELPER_STORE = Path("/nix/store/2d9ylnq3jzs0ahm4kxbf7wcr6g1i5pv8-claudebox-test-attack-helpers")
+GIT_STORE = Path("/nix/store/3f0zmr4kq8sb1hn5ydc7wgj2x6l9a0qt-claudebox-test-git")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 IN_CI = os.environ.get("CI") == "true"
 
@@ -78,7 +79,37 @@ def install_fixture_store() -> None:
             [gcc, "-static", "-O2", "-o", str(helper_bin / source.stem), str(source)],
             check=True,
         )
+    install_store_git()
     subprocess.run(["chmod", "-R", "a+rX", "/nix"], check=True)
+
+
+def install_store_git() -> None:
+    """The host's git, made store-shaped as Nix does: its libraries and loader beside it."""
+    git = shutil.which("git")
+    patchelf = shutil.which("patchelf")
+    if git is None or patchelf is None:
+        prerequisite_missing("git and patchelf are needed for the store's git")
+        return
+    lib_dir = GIT_STORE / "lib"
+    target = GIT_STORE / "bin" / "git"
+    if target.exists():
+        return
+    lib_dir.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ldd = subprocess.run(["ldd", git], check=True, capture_output=True, text=True).stdout
+    interpreter = ""
+    for line in ldd.splitlines():
+        words = line.split()
+        library = words[2] if len(words) > 2 and words[1] == "=>" else words[0]
+        if library.startswith("/"):
+            shutil.copy2(library, lib_dir / Path(library).name)
+            if "ld-linux" in library:
+                interpreter = str(lib_dir / Path(library).name)
+    shutil.copy2(git, target)
+    subprocess.run(
+        [patchelf, "--set-interpreter", interpreter, "--set-rpath", str(lib_dir), str(target)],
+        check=True,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +148,8 @@ class Box:
         return self.root / "claudebox.py"
 
     def host_path(self) -> str:
-        return f"{BUSYBOX_STORE}/bin:{PROBE_STORE}/bin:{HELPER_STORE}/bin:/usr/bin:/bin"
+        stores = (BUSYBOX_STORE, PROBE_STORE, HELPER_STORE, GIT_STORE)
+        return ":".join([*(f"{store}/bin" for store in stores), "/usr/bin", "/bin"])
 
     def chown(self, path: Path) -> None:
         if os.geteuid() == 0:
