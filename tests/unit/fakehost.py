@@ -15,6 +15,8 @@ COREUTILS_BIN = "/nix/store/" + "b" * 32 + "-coreutils-9.5/bin"
 CLAUDE_BIN = "/nix/store/" + "c" * 32 + "-claude-code-2.1.197/bin"
 CLAUDE = f"{CLAUDE_BIN}/claude"
 BWRAP = "/nix/store/" + "d" * 32 + "-bubblewrap-0.10.0/bin/bwrap"
+PASTA = "/nix/store/" + "f" * 32 + "-passt-2025_05_03/bin/pasta"
+PYTHON = "/nix/store/" + "9" * 32 + "-python3-3.12.8/bin/python3"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 HOST_ENV = {
@@ -92,5 +94,14 @@ def make_host(**changes: object) -> cb.HostFacts:
             "customApiKeyResponses": {"approved": ["abc"]},
         },
         state_dir=STATE,
+        pasta=PASTA,
+        python=PYTHON,
+        host_networks=(
+            "127.0.0.0/8",
+            "192.168.1.0/24",
+            "192.168.1.23/32",
+            "203.0.113.0/24",
+            "203.0.113.7/32",
+        ),
     )
     return dataclasses.replace(host, **changes)  # type: ignore[arg-type]
