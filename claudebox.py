@@ -13,18 +13,21 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
 import shlex
 import shutil
 import signal
+import socket
+import stat
 import struct
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NoReturn
 
 __version__: Final = "0.1.0"
 
@@ -32,8 +35,86 @@ __version__: Final = "0.1.0"
 
 STORE_DIR: Final = "/nix/store"
 DAEMON_SOCKET_DIR: Final = "/nix/var/nix/daemon-socket"
-DEFAULT_NETWORK: Final = "full"
-NETWORK_TIERS: Final = ("full", "none")
+DEFAULT_NETWORK: Final = "inet"
+NETWORK_TIERS: Final = ("full", "inet", "none")
+
+# inet tier: pasta's link inside the sandbox, in the benchmarking range no LAN uses (RFC 2544).
+INET_ADDRESS: Final = "198.18.0.2"
+INET_PREFIX: Final = 30
+INET_GATEWAY: Final = "198.18.0.1"
+INET_DNS: Final = INET_GATEWAY  # pasta relays DNS sent here to the host's resolver
+INET_RESOLV_CONF: Final = f"nameserver {INET_DNS}\n"
+# Unreachable inside the inet tier (with the host's own subnets and addresses): RFC 1918, the
+# Tailscale/CGNAT range and link-local.
+INET_BLOCKED: Final = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+)
+# pasta's defaults forward host and namespace loopback ports and map the gateway to the host's
+# 127.0.0.1: every one of them is switched off.
+PASTA_OPTIONS: Final = (
+    "--config-net",
+    "--quiet",
+    "-t",
+    "none",
+    "-u",
+    "none",
+    "-T",
+    "none",
+    "-U",
+    "none",
+    "--no-map-gw",
+    "-4",
+    "-a",
+    INET_ADDRESS,
+    "-n",
+    str(INET_PREFIX),
+    "-g",
+    INET_GATEWAY,
+    "--dns-forward",
+    INET_DNS,
+)
+# The inet route setup, run by pasta as root of its user and network namespace (all capabilities
+# there): adds the unreachable routes over NETLINK_ROUTE, puts the generated data on their file
+# descriptors (pasta closes every inherited fd above 2), then execs bwrap with no environment.
+# argv: SPEC -- BWRAP ARGS; SPEC = {"unreachable": ["10.0.0.0/8", ...], "data": {"10": HEX, ...}}.
+INET_SETUP_PROGRAM: Final = """\
+import json, os, signal, socket, struct, sys
+try:
+    spec = json.loads(sys.argv[1])
+    link = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    for seq, route in enumerate(spec["unreachable"], 1):
+        address, prefix = route.split("/")
+        # rtmsg: AF_INET, dst_len, src_len, tos, RT_TABLE_MAIN, RTPROT_STATIC,
+        # RT_SCOPE_UNIVERSE, RTN_UNREACHABLE, flags; then the RTA_DST attribute.
+        body = struct.pack("=BBBBBBBBI", 2, int(prefix), 0, 0, 254, 4, 0, 7, 0)
+        body += struct.pack("=HH4s", 8, 1, socket.inet_aton(address))
+        # RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
+        link.send(struct.pack("=IHHII", 16 + len(body), 24, 0x605, seq, 0) + body)
+        reply = link.recv(65536)
+        (kind,) = struct.unpack_from("=H", reply, 4)
+        (error,) = struct.unpack_from("=i", reply, 16)
+        if kind != 2 or error:
+            raise OSError(-error, os.strerror(-error), route)
+    link.close()
+    for fd, content in spec["data"].items():
+        read_end, write_end = os.pipe()
+        os.write(write_end, bytes.fromhex(content))
+        os.close(write_end)
+        if read_end != int(fd):
+            os.dup2(read_end, int(fd))
+            os.close(read_end)
+        else:
+            os.set_inheritable(read_end, True)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    os.execve(sys.argv[3], sys.argv[3:], {})
+except OSError as error:
+    sys.exit(f"claudebox: error: inet setup: {error}")
+"""
 
 # Host variables that may enter the sandbox (when set on the host).
 ENV_ALLOWLIST: Final = (
@@ -178,6 +259,25 @@ CLAUDE_JSON_SEED_KEYS: Final = (
     "firstStartTime",
 )
 
+# Profiles: ~/.claudebox/profiles/NAME.json
+PROFILE_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]+")
+PROFILE_VARIABLE: Final = "CLAUDEBOX_PROFILE"
+DEFAULT_PROFILE: Final = "default"
+PROFILE_KEYS: Final = (
+    "description",
+    "extends",
+    "network",
+    "env",
+    "extra_env_passthrough",
+    "mounts",
+    "packages",
+    "allow_secret_mounts",
+)
+MOUNT_KEYS: Final = ("src", "dst", "mode")
+NIX_ATTR_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+# A profile mount may not land on or inside these (the sandbox's own machinery).
+RESERVED_MOUNT_TARGETS: Final = ("/nix", "/proc", "/dev", "/etc/claude-code")
+
 GIT_DEFAULT_NAME: Final = "Claude (claudebox)"
 GIT_DEFAULT_EMAIL: Final = "claude@claudebox.invalid"
 
@@ -316,6 +416,52 @@ class HostFacts:
     host_claude_json: Mapping[str, object]
     state_dir: str  # ~/.claudebox
     other_session: bool = False  # another claudebox session of this project holds its lock
+    resolved_secret_paths: tuple[str, ...] = ()  # where symlinked secret paths really are
+    git_protected: tuple[str, ...] = ()  # existing hooks/config of submodules and worktrees
+    pasta: str | None = None  # the inet tier's pasta, None when not found
+    python: str = "python3"  # this interpreter: runs the inet route setup
+    # The host's IPv4 subnets and own addresses (CIDR), None when they could not be read.
+    host_networks: tuple[str, ...] | None = ()
+
+
+@dataclass(frozen=True)
+class ProfileMount:
+    src: str
+    dst: str
+    mode: str  # "ro" or "rw"
+    origin: str  # the profile that declared it
+
+
+@dataclass(frozen=True)
+class ProfileFile:
+    """One validated profile file, before `extends` is resolved."""
+
+    name: str
+    path: str
+    description: str | None = None
+    extends: tuple[str, ...] = ()
+    network: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    extra_env_passthrough: tuple[str, ...] = ()
+    mounts: tuple[ProfileMount, ...] = ()
+    packages: tuple[str, ...] = ()
+    allow_secret_mounts: bool | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A resolved profile: its chain (parents first) merged, each value with its origin."""
+
+    name: str
+    chosen_by: str  # "--profile", "CLAUDEBOX_PROFILE" or "default"
+    chain: tuple[str, ...]
+    description: tuple[str, str] | None = None  # (value, origin)
+    network: tuple[str, str] | None = None
+    env: tuple[tuple[str, str, str], ...] = ()  # (name, value, origin)
+    extra_env_passthrough: tuple[tuple[str, str], ...] = ()  # (name, origin)
+    mounts: tuple[ProfileMount, ...] = ()
+    packages: tuple[tuple[str, str], ...] = ()  # (attribute, origin)
+    allow_secret_mounts: tuple[bool, str] = (False, "built-in default")
 
 
 @dataclass(frozen=True)
@@ -323,6 +469,7 @@ class Options:
     claude_args: tuple[str, ...] = ()
     network: str = DEFAULT_NETWORK
     shell: bool = False
+    profile: Profile | None = None
 
 
 @dataclass(frozen=True)
@@ -353,6 +500,15 @@ class SandboxPlan:
     claude_dir_view: tuple[tuple[str, str], ...]  # (entry, treatment) for the audit
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    profile: Profile | None = None
+    secret_mounts: tuple[str, ...] = ()  # profile mount sources that are or hold secret paths
+    # inet: pasta and the route setup, which execs bwrap (argv) and carries the data itself.
+    launcher: tuple[str, ...] = ()
+
+    @property
+    def command_line(self) -> list[str]:
+        """Everything that runs: the launcher (inet) followed by bwrap."""
+        return [*self.launcher, *self.argv]
 
     @property
     def argv(self) -> list[str]:
@@ -395,7 +551,7 @@ def parse_extra_env(value: str) -> tuple[str, ...]:
 
 
 def instance_for(canonical_root: str, state_dir: str) -> Instance:
-    digest = hashlib.sha256(canonical_root.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(os.fsencode(canonical_root)).hexdigest()[:16]
     return Instance(digest, canonical_root, os.path.join(state_dir, "instances", digest))
 
 
@@ -404,6 +560,7 @@ def is_within(path: str, parent: str) -> bool:
 
 
 def secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret paths by name (the edge adds where their symlinks lead: HostFacts)."""
     paths = [os.path.join(home, rel) for rel in SECRET_HOME_PATHS]
     paths += SECRET_SYSTEM_PATHS
     runtime_dir = env.get("XDG_RUNTIME_DIR")
@@ -412,8 +569,13 @@ def secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(paths)
 
 
-def check_exposable(path: str, what: str, home: str, env: Mapping[str, str]) -> None:
+def host_secret_paths(host: HostFacts) -> tuple[str, ...]:
+    return (*secret_paths(host.home, host.env), *host.resolved_secret_paths)
+
+
+def check_exposable(path: str, what: str, host: HostFacts) -> None:
     """Refuse to mount `path` when that would expose $HOME, / or a secret path."""
+    home = host.home
     if path == "/":
         raise ClaudeboxError(f"{what} is /; run claudebox from a project directory", EXIT_USAGE)
     if path == home:
@@ -422,13 +584,24 @@ def check_exposable(path: str, what: str, home: str, env: Mapping[str, str]) -> 
             "run claudebox from a project directory",
             EXIT_USAGE,
         )
-    for secret in secret_paths(home, env):
+    for secret in host_secret_paths(host):
         if is_within(secret, path) or is_within(path, secret):
             raise ClaudeboxError(
                 f"{what} {path} would expose {secret}; run claudebox from a project directory "
                 "that neither contains nor lies inside a secret path",
                 EXIT_USAGE,
             )
+
+
+def protected_paths(project: str, git_dir: str) -> list[str]:
+    """Where PROTECTED_PROJECT_PATHS are: .git/... inside the (common) git directory."""
+    paths = []
+    for relative in PROTECTED_PROJECT_PATHS:
+        if relative.startswith(".git/"):
+            paths.append(os.path.join(git_dir, relative.removeprefix(".git/")))
+        else:
+            paths.append(os.path.join(project, relative))
+    return paths
 
 
 def sandbox_path_dirs(path_dirs: Iterable[str]) -> tuple[str, ...]:
@@ -441,15 +614,21 @@ def sandbox_path_dirs(path_dirs: Iterable[str]) -> tuple[str, ...]:
 
 
 def build_env(
-    host: HostFacts, extra_names: Sequence[str], generated: Mapping[str, str]
+    host: HostFacts,
+    passthrough: Sequence[tuple[str, str]],
+    generated: Mapping[str, str],
+    literal: Sequence[tuple[str, str]] = (),
 ) -> tuple[EnvVar, ...]:
+    """Allowlisted host values, then (name, origin) passed through, literals, sandbox values."""
     variables: dict[str, EnvVar] = {}
     for name in ENV_ALLOWLIST:
         if name in host.env and name not in SANDBOX_DEFINED_ENV:
             variables[name] = EnvVar(name, host.env[name], "host")
-    for name in extra_names:
+    for name, origin in passthrough:
         if name in host.env and name not in variables and name not in SANDBOX_DEFINED_ENV:
-            variables[name] = EnvVar(name, host.env[name], "extra")
+            variables[name] = EnvVar(name, host.env[name], origin)
+    for name, value in literal:
+        variables[name] = EnvVar(name, value, "profile")
     for name, value in generated.items():
         variables[name] = EnvVar(name, value, "sandbox")
     return tuple(sorted(variables.values(), key=lambda var: var.name))
@@ -472,6 +651,8 @@ def gitconfig_text(name: str | None, email: str | None) -> str:
 def sandbox_note_text(project: str, home: str, network: str) -> str:
     network_line = {
         "full": "the host's network (the internet, the LAN and the host's own services).",
+        "inet": "the internet only (IPv4, through pasta): the LAN, the tailnet, link-local\n"
+        "  addresses and the host's own services are unreachable, on purpose.",
         "none": "none: only loopback inside the sandbox. The nix daemon still downloads for you.",
     }[network]
     protected = ", ".join(PROTECTED_PROJECT_PATHS)
@@ -594,13 +775,255 @@ def claude_mounts(
     return mounts, setup, view
 
 
+def inet_unreachable_routes(host_networks: Iterable[str]) -> tuple[str, ...]:
+    """INET_BLOCKED, then each host subnet or address not already covered (loopback skipped)."""
+    link = ipaddress.IPv4Network(f"{INET_GATEWAY}/{INET_PREFIX}", strict=False)
+    kept: list[ipaddress.IPv4Network] = [ipaddress.IPv4Network(cidr) for cidr in INET_BLOCKED]
+    for cidr in host_networks:
+        network = ipaddress.IPv4Network(cidr, strict=False)
+        if network.is_loopback or any(network.subnet_of(other) for other in kept):
+            continue
+        if network.overlaps(link) and network.prefixlen >= link.prefixlen:
+            raise ClaudeboxError(
+                f"the host network {network} overlaps the inet tier's own link {link}; "
+                "use --network full or --network none on this host"
+            )
+        kept.append(network)
+    return tuple(str(network) for network in kept)
+
+
+def build_inet_chain(
+    pasta: str, python: str, routes: Sequence[str], data: Sequence[DataInput]
+) -> tuple[str, ...]:
+    """pasta [options] -- <route setup> SPEC --; bwrap's argv follows (see INET_SETUP_PROGRAM)."""
+    spec = {
+        "unreachable": list(routes),
+        "data": {str(item.fd): item.content.hex() for item in data},
+    }
+    return (
+        pasta,
+        *PASTA_OPTIONS,
+        "--",
+        python,
+        "-I",
+        "-S",
+        "-c",
+        INET_SETUP_PROGRAM,
+        json.dumps(spec, separators=(",", ":")),
+        "--",
+    )
+
+
+def check_profile_name(name: str, where: str) -> None:
+    if not PROFILE_NAME_PATTERN.fullmatch(name):
+        raise ClaudeboxError(
+            f"{where}: {name!r} is not a profile name; use letters, digits, '.', '_' and '-'",
+            EXIT_USAGE,
+        )
+
+
+def expand_path(value: str, home: str) -> str:
+    if value == "~" or value.startswith("~/"):
+        value = home + value[1:]
+    return os.path.normpath(value) if os.path.isabs(value) else value
+
+
+def parse_profile(
+    name: str, path: str, data: object, home: str, exists: Callable[[str], bool]
+) -> ProfileFile:
+    """Validate one profile file's JSON; every error names the file and the key."""
+
+    def error(key: str, problem: str) -> NoReturn:
+        raise ClaudeboxError(f"{path}: {key}: {problem}", EXIT_USAGE)
+
+    def names(key: str, value: object) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            error(key, "must be a list of strings")
+        return tuple(value)
+
+    if not isinstance(data, dict):
+        error("(top level)", "must be a JSON object")
+    unknown = sorted(set(data) - set(PROFILE_KEYS))
+    if unknown:
+        error(unknown[0], f"unknown key (known: {', '.join(PROFILE_KEYS)})")
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        error("description", "must be a string")
+    extends_value = data.get("extends", [])
+    extends = (
+        (extends_value,) if isinstance(extends_value, str) else names("extends", extends_value)
+    )
+    for parent in extends:
+        check_profile_name(parent, f"{path}: extends")
+    network = data.get("network")
+    if network is not None and network not in NETWORK_TIERS:
+        error("network", f"must be one of {', '.join(NETWORK_TIERS)}")
+    env_value = data.get("env", {})
+    if not isinstance(env_value, dict) or not all(isinstance(v, str) for v in env_value.values()):
+        error("env", "must be an object whose values are strings")
+    for variable in env_value:
+        if not ENV_NAME_PATTERN.fullmatch(variable):
+            error(f"env.{variable}", "is not a variable name")
+        if variable in SANDBOX_DEFINED_ENV:
+            error(f"env.{variable}", "is set by the sandbox itself and cannot be overridden")
+        if looks_secret(variable):
+            error(
+                f"env.{variable}",
+                "looks like a secret; never store one in a file: name it in "
+                "extra_env_passthrough and set it on the host",
+            )
+    passthrough = names("extra_env_passthrough", data.get("extra_env_passthrough", []))
+    for variable in passthrough:
+        if not ENV_NAME_PATTERN.fullmatch(variable):
+            error("extra_env_passthrough", f"{variable!r} is not a variable name")
+    mounts_value = data.get("mounts", [])
+    if not isinstance(mounts_value, list):
+        error("mounts", 'must be a list of {"src": ..., "dst": ..., "mode": "ro"|"rw"}')
+    mounts = []
+    for index, item in enumerate(mounts_value):
+        key = f"mounts[{index}]"
+        if not isinstance(item, dict):
+            error(key, 'must be an object {"src": ..., "dst": ..., "mode": "ro"|"rw"}')
+        unknown = sorted(set(item) - set(MOUNT_KEYS))
+        if unknown:
+            error(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(MOUNT_KEYS)})")
+        if item.get("mode") not in ("ro", "rw"):
+            error(f"{key}.mode", 'must be "ro" or "rw"')
+        ends = {}
+        for end in ("src", "dst"):
+            raw = item.get(end, item.get("src")) if end == "dst" else item.get(end)
+            if not isinstance(raw, str) or not raw:
+                error(f"{key}.{end}", "must be a non-empty string")
+            ends[end] = expand_path(raw, home)
+            if not os.path.isabs(ends[end]):
+                error(f"{key}.{end}", f"{raw!r} is not absolute; use /... or ~/...")
+        if not exists(ends["src"]):
+            error(f"{key}.src", f"{ends['src']} does not exist")
+        mounts.append(ProfileMount(ends["src"], ends["dst"], item["mode"], name))
+    packages = names("packages", data.get("packages", []))
+    for attribute in packages:
+        if not NIX_ATTR_PATTERN.fullmatch(attribute):
+            error("packages", f"{attribute!r} is not a nixpkgs attribute name")
+    allow = data.get("allow_secret_mounts")
+    if allow is not None and not isinstance(allow, bool):
+        error("allow_secret_mounts", "must be true or false")
+    return ProfileFile(
+        name=name,
+        path=path,
+        description=description,
+        extends=extends,
+        network=network,
+        env=tuple(env_value.items()),
+        extra_env_passthrough=passthrough,
+        mounts=tuple(mounts),
+        packages=packages,
+        allow_secret_mounts=allow,
+    )
+
+
+def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile]) -> Profile:
+    """Depth-first over `extends` (parents first, later wins); a cycle is an error naming it."""
+    chain: list[ProfileFile] = []
+
+    def visit(current: str, path: tuple[str, ...]) -> None:
+        if current in path:
+            cycle = " -> ".join([*path[path.index(current) :], current])
+            raise ClaudeboxError(f"profile extends form a cycle: {cycle}", EXIT_USAGE)
+        loaded = load(current)
+        for parent in loaded.extends:
+            visit(parent, (*path, current))
+        if all(item.name != current for item in chain):
+            chain.append(loaded)
+
+    visit(name, ())
+    description = network = None
+    allow: tuple[bool, str] = (False, "built-in default")
+    env: dict[str, tuple[str, str, str]] = {}
+    passthrough: dict[str, tuple[str, str]] = {}
+    mounts: dict[str, ProfileMount] = {}
+    packages: dict[str, tuple[str, str]] = {}
+    for item in chain:
+        if item.description is not None:
+            description = (item.description, item.name)
+        if item.network is not None:
+            network = (item.network, item.name)
+        if item.allow_secret_mounts is not None:
+            allow = (item.allow_secret_mounts, item.name)
+        env.update({key: (key, value, item.name) for key, value in item.env})
+        passthrough.update({key: (key, item.name) for key in item.extra_env_passthrough})
+        for mount in item.mounts:
+            mounts.pop(mount.dst, None)
+            mounts[mount.dst] = mount
+        packages.update({attribute: (attribute, item.name) for attribute in item.packages})
+    return Profile(
+        name=name,
+        chosen_by=chosen_by,
+        chain=tuple(item.name for item in chain),
+        description=description,
+        network=network,
+        env=tuple(env.values()),
+        extra_env_passthrough=tuple(passthrough.values()),
+        mounts=tuple(mounts.values()),
+        packages=tuple(packages.values()),
+        allow_secret_mounts=allow,
+    )
+
+
+def profile_json(profile: Profile) -> str:
+    """--show-profile: the resolved profile, each value with the profile it came from."""
+
+    def valued(pair: tuple[object, str] | None) -> object:
+        return None if pair is None else {"value": pair[0], "from": pair[1]}
+
+    document = {
+        "name": profile.name,
+        "chain": list(profile.chain),
+        "description": valued(profile.description),
+        "network": valued(profile.network),
+        "env": {name: {"value": value, "from": origin} for name, value, origin in profile.env},
+        "extra_env_passthrough": [
+            {"value": name, "from": origin} for name, origin in profile.extra_env_passthrough
+        ],
+        "mounts": [
+            {"src": m.src, "dst": m.dst, "mode": m.mode, "from": m.origin} for m in profile.mounts
+        ],
+        "packages": [{"value": name, "from": origin} for name, origin in profile.packages],
+        "allow_secret_mounts": valued(profile.allow_secret_mounts),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def check_profile_mount(mount: ProfileMount, host: HostFacts) -> None:
+    """A profile may add mounts, never replace the sandbox's own machinery or protected paths."""
+    where = f"profile {mount.origin}: mount {mount.dst}"
+    if mount.dst == "/" or any(is_within(mount.dst, t) for t in RESERVED_MOUNT_TARGETS):
+        raise ClaudeboxError(f"{where} would replace the sandbox's own {mount.dst}", EXIT_USAGE)
+    if mount.dst == host.home or is_within(host.project, mount.dst):
+        raise ClaudeboxError(
+            f"{where} would hide the private home or the project; mount below them instead",
+            EXIT_USAGE,
+        )
+    protected = [os.path.join(host.home, ".claude"), os.path.join(host.home, ".claude.json")]
+    protected += [os.path.join(host.project, relative) for relative in PROTECTED_PROJECT_PATHS]
+    for path in protected:
+        if is_within(mount.dst, path) or is_within(path, mount.dst):
+            raise ClaudeboxError(f"{where} would cover the protected path {path}", EXIT_USAGE)
+
+
+def is_secret_mount(src: str, host: HostFacts) -> bool:
+    return src in ("/", host.home) or any(
+        is_within(secret, src) or is_within(src, secret)
+        for secret in host_secret_paths(host)
+    )
+
+
 def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> SandboxPlan:
     if options.network not in NETWORK_TIERS:
         raise ClaudeboxError(
             f"unknown network tier {options.network!r}; use one of {', '.join(NETWORK_TIERS)}",
             EXIT_USAGE,
         )
-    check_exposable(host.project, "the project directory", host.home, host.env)
+    check_exposable(host.project, "the project directory", host)
     instance = instance_for(host.canonical_root, host.state_dir)
     notes: list[str] = []
     warnings: list[str] = []
@@ -625,9 +1048,9 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         claude_bin = os.path.dirname(host.claude)
         if claude_bin not in path_dirs:
             path_dirs.append(claude_bin)
-    else:
+    elif not is_within(host.claude, os.path.join(host.home, ".claude")):  # else: in ~/.claude
         install_dir = os.path.dirname(host.claude)
-        check_exposable(install_dir, "claude's install directory", host.home, host.env)
+        check_exposable(install_dir, "claude's install directory", host)
         mounts.append(Mount("ro-bind", install_dir, install_dir))
         notes.append(f"claude lives outside /nix/store: {install_dir} is mounted read-only")
     for name, link in (("env", "/usr/bin/env"), ("sh", "/bin/sh")):
@@ -645,13 +1068,13 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         *setup,
     ]
 
-    data = (
+    data: tuple[DataInput, ...] = (
         DataInput(
-            FIRST_DATA_FD, gitconfig_text(host.git_name, host.git_email).encode(), "gitconfig"
+            FIRST_DATA_FD, os.fsencode(gitconfig_text(host.git_name, host.git_email)), "gitconfig"
         ),
         DataInput(
             FIRST_DATA_FD + 1,
-            sandbox_note_text(host.project, host.home, options.network).encode(),
+            os.fsencode(sandbox_note_text(host.project, host.home, options.network)),
             "sandbox note",
         ),
         DataInput(FIRST_DATA_FD + 2, tiocsti_filter(host.machine), "seccomp"),
@@ -661,17 +1084,26 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         Mount("ro-bind-data", SANDBOX_NOTE_PATH, fd=data[1].fd),
         Mount("bind", host.project, host.project),
     ]
+    if options.network == "inet":  # DNS goes to pasta's --dns-forward address
+        data += (DataInput(FIRST_DATA_FD + 3, INET_RESOLV_CONF.encode(), "resolv.conf"),)
+        mounts.append(Mount("ro-bind-data", "/etc/resolv.conf", fd=data[-1].fd))
     if host.git_common_dir and not is_within(host.git_common_dir, host.project):
-        check_exposable(host.git_common_dir, "the repository's git directory", host.home, host.env)
+        check_exposable(host.git_common_dir, "the repository's git directory", host)
         mounts.append(Mount("bind", host.git_common_dir, host.git_common_dir))
+    secret_mounts: list[str] = []
+    for mount in options.profile.mounts if options.profile else ():
+        check_profile_mount(mount, host)
+        mounts.append(Mount("bind" if mount.mode == "rw" else "ro-bind", mount.dst, mount.src))
+        if is_secret_mount(mount.src, host):
+            secret_mounts.append(mount.src)
+            warnings.append(
+                f"profile {mount.origin} mounts {mount.src}, which is or holds a secret path"
+            )
     git_dir = host.git_common_dir or os.path.join(host.project, ".git")
-    for relative in PROTECTED_PROJECT_PATHS:
-        if relative.startswith(".git/"):
-            path = os.path.join(git_dir, relative.removeprefix(".git/"))
-        else:
-            path = os.path.join(host.project, relative)
+    for path in protected_paths(host.project, git_dir):
         if path in host.existing:
             mounts.append(Mount("ro-bind", path, path))
+    mounts += [Mount("ro-bind", path, path) for path in host.git_protected]
 
     generated = {
         "HOME": host.home,
@@ -686,12 +1118,18 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
     if host.ca_bundle:
         generated["NIX_SSL_CERT_FILE"] = host.ca_bundle
         generated["SSL_CERT_FILE"] = host.ca_bundle
-    env = build_env(host, extra_env, generated)
+    profile = options.profile
+    passthrough = [(name, EXTRA_ENV_VARIABLE) for name in extra_env]
+    literal: list[tuple[str, str]] = []
+    if profile is not None:
+        passthrough += [
+            (name, f"profile {origin}") for name, origin in profile.extra_env_passthrough
+        ]
+        literal = [(name, value) for name, value, _origin in profile.env]
+    env = build_env(host, passthrough, generated, literal)
     for var in env:
-        if var.origin == "extra" and var.looks_secret:
-            warnings.append(
-                f"{var.name} looks like a secret and is passed in by {EXTRA_ENV_VARIABLE}"
-            )
+        if var.origin not in ("host", "sandbox", "profile") and var.looks_secret:
+            warnings.append(f"{var.name} looks like a secret and is passed in by {var.origin}")
 
     if options.shell:
         if "bash" not in host.tools:
@@ -710,8 +1148,26 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         "--hostname",
         "claudebox",
     ]
+    launcher: tuple[str, ...] = ()
     if options.network == "none":
         namespaces.append("--unshare-net")
+    elif options.network == "inet":
+        # bwrap runs as uid 0 of pasta's namespace: its own user namespace mapped back to the
+        # user's ids drops every capability, so nothing inside can remove the routes.
+        namespaces += ["--uid", str(host.uid), "--gid", str(host.gid)]
+        if host.host_networks is None:
+            raise ClaudeboxError(
+                "cannot read the host's IPv4 addresses (needed to block its subnets in the inet "
+                "tier); use --network full or --network none"
+            )
+        if host.pasta is None:
+            warnings.append(
+                "pasta was not found on PATH: the inet tier needs it "
+                "(install passt, or use --network full)"
+            )
+        launcher = build_inet_chain(
+            host.pasta or "pasta", host.python, inet_unreachable_routes(host.host_networks), data
+        )
     return SandboxPlan(
         bwrap=host.bwrap or "bwrap",
         namespace_args=tuple(namespaces),
@@ -726,6 +1182,9 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         claude_dir_view=tuple(claude_view),
         notes=tuple(notes),
         warnings=tuple(warnings),
+        launcher=launcher,
+        profile=options.profile,
+        secret_mounts=tuple(secret_mounts),
     )
 
 
@@ -733,6 +1192,8 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
 
 NETWORK_MEANING: Final[Mapping[str, str]] = {
     "full": "host network: WARNING host loopback services and abstract unix sockets are reachable",
+    "inet": "internet only, through pasta (IPv4): LAN, tailnet/CGNAT, link-local, the host's "
+    "own subnets and loopback services unreachable",
     "none": "loopback only (the nix daemon still downloads for the sandbox)",
 }
 
@@ -746,6 +1207,15 @@ def render_dry_run(plan: SandboxPlan) -> str:
     lines = [step.render() for step in plan.host_setup]
     args = plan.argv
     chunks: list[list[str]] = [["env", "-i", args[0]]]  # env -i: see launch()
+    if plan.launcher:  # inet: pasta, its options, the route setup and its SPEC, then bwrap
+        launcher = list(plan.launcher)
+        chunks = [["env", "-i", launcher[0]]]
+        i = 1
+        while launcher[i] != "--":
+            width = PASTA_ARITY.get(launcher[i], 0)
+            chunks.append(launcher[i : i + 1 + width])
+            i += 1 + width
+        chunks += [launcher[i:-2], launcher[-2:-1], ["--", args[0]]]
     i = 1
     while i < len(args):
         arg = args[i]
@@ -755,11 +1225,23 @@ def render_dry_run(plan: SandboxPlan) -> str:
         width = BWRAP_ARITY.get(arg, 0)
         chunks.append(args[i : i + 1 + width])
         i += 1 + width
-    redirections = [f"{item.fd}< <({printf_command(item.content)})" for item in plan.data]
-    chunks.append(redirections)
-    body = " \\\n  ".join(
-        shlex.join(chunk) if chunk is not redirections else " ".join(chunk) for chunk in chunks
-    )
+    # inet: the route setup carries the data in its SPEC and makes the descriptors itself.
+    redirections = [
+        f"{item.fd}< <({printf_command(item.content)})" for item in plan.data if not plan.launcher
+    ]
+    if redirections:
+        chunks.append(redirections)
+    # Secret-looking values are not printed: the pasting shell supplies its own "$NAME".
+    from_shell = {var.name for var in plan.env if var.looks_secret and var.origin != "sandbox"}
+
+    def render(chunk: list[str]) -> str:
+        if chunk is redirections:
+            return " ".join(chunk)
+        if chunk[0] == "--setenv" and chunk[1] in from_shell:
+            return f'--setenv {chunk[1]} "${chunk[1]}"'
+        return shlex.join(chunk)
+
+    body = " \\\n  ".join(render(chunk) for chunk in chunks)
     return "\n".join([*lines, body]) + "\n"
 
 
@@ -789,6 +1271,18 @@ BWRAP_ARITY: Final[Mapping[str, int]] = {
     "--chdir": 1,
     "--seccomp": 1,
     "--hostname": 1,
+    "--uid": 1,
+    "--gid": 1,
+}
+PASTA_ARITY: Final[Mapping[str, int]] = {
+    "-t": 1,
+    "-u": 1,
+    "-T": 1,
+    "-U": 1,
+    "-a": 1,
+    "-n": 1,
+    "-g": 1,
+    "--dns-forward": 1,
 }
 
 
@@ -803,27 +1297,74 @@ class Style:
         return f"\033[1m{text}\033[0m" if self.colour else text
 
 
-def render_audit(plan: SandboxPlan, style: Style) -> str:
-    out = [style.bold(f"claudebox {__version__}: what enters the sandbox")]
-    out.append(f"  project   {plan.chdir}")
-    out.append(f"  instance  {plan.instance.id}  root {plan.instance.root}")
-    out.append(f"  command   {shlex.join(plan.command)}")
-    out.append(f"  network   {plan.network}: {NETWORK_MEANING[plan.network]}")
-    out.append(f"  env ({len(plan.env)})")
-    for var in plan.env:
-        line = (
-            f"    {var.name}={mask(var.value) if var.looks_secret else var.value}  [{var.origin}]"
-        )
-        out.append(style.red(line) if var.looks_secret and var.origin == "extra" else line)
-    out.append(f"  mounts ({len(plan.mounts)})")
+def audit_mount_lines(plan: SandboxPlan, home: str) -> list[str]:
+    """Mounts, grouped: ~/.claude overlays are summarised apart, /etc and protected paths folded."""
+    claude_dir = os.path.join(home, ".claude")
+    secret = set(plan.secret_mounts)
+    groups: dict[str, list[str]] = {}
+    lines: list[str] = []
     for mount in plan.mounts:
+        if mount.dst.startswith(claude_dir + "/"):
+            continue
+        if mount.op == "ro-bind-try" and mount.dst.startswith("/etc/"):
+            groups.setdefault("ro    /etc:", []).append(mount.dst.removeprefix("/etc/"))
+            continue
+        if mount.op in ("tmpfs", "proc", "dev"):
+            groups.setdefault(f"{mount.mode:<5} ", []).append(mount.dst)
+            continue
+        if mount.op == "ro-bind" and mount.src == mount.dst and mount.dst != plan.chdir:
+            parent = next(
+                (
+                    m.dst
+                    for m in plan.mounts
+                    if m.op == "bind" and is_within(mount.dst, m.dst) and m.dst != mount.dst
+                ),
+                None,
+            )
+            if parent is not None:
+                groups.setdefault(f"ro    in {parent}:", []).append(
+                    os.path.relpath(mount.dst, parent)
+                )
+                continue
         if mount.op in ("ro-bind-data", "bind-data"):
             source = "(generated)"
         elif mount.src and mount.src != mount.dst:
             source = f"<- {mount.src}"
         else:
             source = ""
-        out.append(f"    {mount.mode:<5} {mount.dst} {source}".rstrip())
+        line = f"{mount.mode:<5} {mount.dst} {source}".rstrip()
+        lines.append(f"SECRET {line}" if mount.src in secret else line)
+    return [f"{label} {' '.join(items)}" for label, items in groups.items()] + lines
+
+
+def render_audit(plan: SandboxPlan, style: Style, home: str) -> str:
+    out = [style.bold(f"claudebox {__version__}: what enters the sandbox")]
+    out.append(f"  project   {plan.chdir}")
+    out.append(f"  instance  {plan.instance.id}  root {plan.instance.root}")
+    out.append(f"  command   {shlex.join(plan.command)}")
+    out.append(f"  network   {plan.network}: {NETWORK_MEANING[plan.network]}")
+    if plan.profile is not None:
+        profile = plan.profile
+        described = f": {profile.description[0]}" if profile.description else ""
+        out.append(
+            f"  profile   {profile.name} (by {profile.chosen_by}; {' -> '.join(profile.chain)})"
+            f"{described}"
+        )
+        if profile.packages:
+            out.append(f"  packages  {' '.join(name for name, _ in profile.packages)}")
+    out.append(f"  env ({len(plan.env)})")
+    for var in plan.env:
+        value = mask(var.value) if var.looks_secret else var.value
+        line = f"    {var.name}={value}  [{var.origin}]"
+        flagged = var.looks_secret and var.name != "ANTHROPIC_API_KEY"
+        out.append(style.red(line + "  <- secret-looking name") if flagged else line)
+    mount_lines = audit_mount_lines(plan, home)
+    out.append(f"  mounts ({len(plan.mounts)})")
+    for line in mount_lines:
+        if line.startswith("SECRET "):
+            out.append(style.red(f"    {line.removeprefix('SECRET ')}  <- holds a secret path"))
+        else:
+            out.append(f"    {line}")
     out.append("  ~/.claude")
     for treatment in (CLAUDE_PER_INSTANCE, CLAUDE_READ_ONLY, CLAUDE_SHARED):
         names = [name for name, how in plan.claude_dir_view if how == treatment]
@@ -927,11 +1468,7 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
         )
     git_dir = common_dir or os.path.join(project, ".git")
     candidates = [*ETC_READ_ONLY]
-    for relative in PROTECTED_PROJECT_PATHS:
-        if relative.startswith(".git/"):
-            candidates.append(os.path.join(git_dir, relative.removeprefix(".git/")))
-        else:
-            candidates.append(os.path.join(project, relative))
+    candidates += protected_paths(project, git_dir)
     existing = frozenset(path for path in candidates if os.path.lexists(path))
     claude_dir = os.path.join(home, ".claude")
     try:
@@ -964,7 +1501,156 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
         host_claude_json=read_json_object(os.path.join(home, ".claude.json")),
         state_dir=state_dir,
         other_session=instance_in_use(instance_for(canonical_root, state_dir).dir),
+        resolved_secret_paths=resolve_secret_paths(home, env),
+        git_protected=nested_git_config(git_dir) if git else (),
+        pasta=shutil.which("pasta", path=host_path),
+        python=sys.executable or "python3",
+        host_networks=host_ipv4_networks(),
     )
+
+
+def host_ipv4_networks() -> tuple[str, ...] | None:
+    """Each IPv4 address of the host as its subnet and itself (CIDR), from a netlink dump."""
+    networks: list[str] = []
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as link:
+            # RTM_GETADDR with NLM_F_REQUEST | NLM_F_DUMP, then an ifaddrmsg asking for AF_INET.
+            link.send(struct.pack("=IHHIIBBBBI", 24, 22, 0x301, 1, 0, socket.AF_INET, 0, 0, 0, 0))
+            while True:
+                reply = link.recv(65536)
+                offset = 0
+                while offset + 16 <= len(reply):
+                    length, kind = struct.unpack_from("=IH", reply, offset)
+                    if kind == 3:  # NLMSG_DONE
+                        return tuple(dict.fromkeys(networks))
+                    if kind == 2 or length < 16:  # NLMSG_ERROR
+                        return None
+                    if kind == 20:  # RTM_NEWADDR: ifaddrmsg (8 bytes), then attributes
+                        family, prefixlen = struct.unpack_from("=BB", reply, offset + 16)
+                        attr = offset + 24
+                        while family == socket.AF_INET and attr + 4 <= offset + length:
+                            attr_len, attr_type = struct.unpack_from("=HH", reply, attr)
+                            if attr_len < 4:
+                                break
+                            if attr_type in (1, 2) and attr_len == 8:  # IFA_ADDRESS, IFA_LOCAL
+                                address = socket.inet_ntoa(reply[attr + 4 : attr + 8])
+                                subnet = ipaddress.IPv4Network(f"{address}/{prefixlen}", False)
+                                networks += [str(subnet), f"{address}/32"]
+                            attr += (attr_len + 3) & ~3
+                    offset += (length + 3) & ~3
+    except OSError:
+        return None
+
+
+def check_private(path: str, uid: int) -> None:
+    """Refuse a profile path others could change: not ours, or group/world-writable."""
+    real = os.path.realpath(path)
+    if is_within(real, STORE_DIR):
+        return  # immutable (e.g. written by home-manager)
+    try:
+        info = os.stat(real)
+    except OSError as error:
+        raise ClaudeboxError(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from error
+    if info.st_uid != uid:
+        raise ClaudeboxError(
+            f"{path} belongs to uid {info.st_uid}, not to you; only your own profiles are read "
+            f"(chown it to yourself)",
+            EXIT_USAGE,
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ClaudeboxError(
+            f"{path} is group- or world-writable; run chmod go-w {shlex.quote(path)}", EXIT_USAGE
+        )
+
+
+def profiles_dir(state_dir: str) -> str:
+    return os.path.join(state_dir, "profiles")
+
+
+def load_profile_file(state_dir: str, name: str, home: str, uid: int) -> ProfileFile:
+    """Permission checks first, then the JSON, then validation."""
+    check_profile_name(name, "profile")
+    path = os.path.join(profiles_dir(state_dir), f"{name}.json")
+    if not os.path.lexists(path):
+        raise ClaudeboxError(
+            f"profile {name!r} not found: {path} does not exist; --list-profiles shows the "
+            "profiles there",
+            EXIT_USAGE,
+        )
+    for private in (state_dir, profiles_dir(state_dir), path):
+        check_private(private, uid)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except ValueError as error:
+        raise ClaudeboxError(f"{path}: not valid JSON ({error})", EXIT_USAGE) from error
+    except OSError as error:
+        raise ClaudeboxError(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from error
+    return parse_profile(name, path, data, home, os.path.exists)
+
+
+def select_profile(
+    flag: str | None, env: Mapping[str, str], state_dir: str
+) -> tuple[str, str] | None:
+    """(name, how it was chosen): the flag wins over CLAUDEBOX_PROFILE over default.json."""
+    if flag:
+        return flag, "--profile"
+    if env.get(PROFILE_VARIABLE):
+        return env[PROFILE_VARIABLE], PROFILE_VARIABLE
+    if os.path.lexists(os.path.join(profiles_dir(state_dir), f"{DEFAULT_PROFILE}.json")):
+        return DEFAULT_PROFILE, "default"
+    return None
+
+
+def load_profile(name: str, chosen_by: str, state_dir: str, home: str) -> Profile:
+    uid = os.getuid()
+    return resolve_profile(name, chosen_by, lambda n: load_profile_file(state_dir, n, home, uid))
+
+
+def list_profiles(state_dir: str, home: str) -> str:
+    try:
+        names = sorted(
+            entry.removesuffix(".json")
+            for entry in os.listdir(profiles_dir(state_dir))
+            if entry.endswith(".json")
+        )
+    except OSError:
+        names = []
+    if not names:
+        return f"no profiles in {profiles_dir(state_dir)}\n"
+    lines = []
+    for name in names:
+        try:
+            profile = load_profile(name, "listing", state_dir, home)
+        except ClaudeboxError as error:
+            lines.append(f"{name}\tinvalid: {error}")
+            continue
+        description = profile.description[0] if profile.description else ""
+        lines.append(f"{name}\tok\t{description}")
+    return "\n".join(lines) + "\n"
+
+
+def nested_git_config(git_dir: str) -> tuple[str, ...]:
+    """Hooks and config of submodule git dirs (.git/modules/**) and per-worktree config files."""
+    found: list[str] = []
+    for directory, subdirs, files in os.walk(os.path.join(git_dir, "modules")):
+        if "HEAD" in files:
+            found += [os.path.join(directory, "config")] if "config" in files else []
+            found += [os.path.join(directory, "hooks")] if "hooks" in subdirs else []
+            subdirs[:] = [name for name in subdirs if name == "modules"]
+    found += [os.path.join(git_dir, "config.worktree")]
+    try:
+        worktrees = os.listdir(os.path.join(git_dir, "worktrees"))
+    except OSError:
+        worktrees = []
+    found += [os.path.join(git_dir, "worktrees", name, "config.worktree") for name in worktrees]
+    return tuple(path for path in found if os.path.lexists(path))
+
+
+def resolve_secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Where symlinked secret paths lead (~/.ssh -> /persist/ssh): those are secret too."""
+    resolved = (os.path.realpath(path) for path in secret_paths(home, env))
+    return tuple(sorted(set(resolved) - set(secret_paths(home, env))))
 
 
 def instance_in_use(instance_dir: str) -> bool:
@@ -1138,10 +1824,48 @@ def confirm(prompt: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def sandboxed_command_pid(bwrap_pid: int) -> int | None:
-    """bwrap -> its pid-1 init -> the command: the host pid of the command, once it runs."""
-    pid = bwrap_pid
-    for _ in range(2):
+def userns_blocker() -> str | None:
+    """Why unprivileged user namespaces cannot work here (a sysctl says no), or None."""
+    for path, name, wanted in (
+        ("/proc/sys/user/max_user_namespaces", "user.max_user_namespaces", "10000"),
+        ("/proc/sys/kernel/unprivileged_userns_clone", "kernel.unprivileged_userns_clone", "1"),
+    ):
+        try:
+            with open(path, encoding="ascii") as handle:
+                value = handle.read().strip()
+        except OSError:
+            continue
+        if value == "0":
+            return (
+                f"unprivileged user namespaces are disabled ({name} = 0), and every sandbox "
+                f"needs them; enable them: sysctl -w {name}={wanted}"
+            )
+    return None
+
+
+def check_inet_prerequisites(pasta: str) -> None:
+    """The inet tier's pasta and /dev/net/tun; never falls back to a weaker tier."""
+    if shutil.which(pasta) is None:
+        raise ClaudeboxError(
+            f"{pasta} not found on PATH: the inet network tier needs pasta; install passt "
+            "(nixpkgs/Debian: passt) or choose another tier with --network full (or none)",
+            EXIT_MISSING,
+        )
+    try:
+        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
+    except OSError as error:
+        raise ClaudeboxError(
+            f"/dev/net/tun is not usable ({error.strerror}): pasta needs it for the inet network "
+            "tier; load the tun module (modprobe tun) and make /dev/net/tun read-writable (0666), "
+            "or choose another tier with --network full (or none)"
+        ) from error
+
+
+def sandboxed_command_pid(root_pid: int, levels: int = 2) -> int | None:
+    """The host pid of the command, once it runs, `levels` first children below root_pid:
+    bwrap -> its pid-1 init -> the command (2), or pasta -> bwrap -> init -> the command (3)."""
+    pid = root_pid
+    for _ in range(levels):
         try:
             with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
                 children = handle.read().split()
@@ -1164,7 +1888,15 @@ def launch(plan: SandboxPlan) -> int:
             "claude not found on PATH; install Claude Code (nixpkgs claude-code) or add it to PATH",
             EXIT_MISSING,
         )
-    for item in plan.data:
+    blocker = userns_blocker()
+    if blocker:
+        raise ClaudeboxError(blocker)
+    if plan.launcher:
+        check_inet_prerequisites(plan.launcher[0])
+    pipes = (
+        [] if plan.launcher else plan.data
+    )  # inet: the route setup makes them (pasta closes fds)
+    for item in pipes:
         read_end, write_end = os.pipe()
         os.write(write_end, item.content)  # small: fits the pipe buffer
         os.close(write_end)
@@ -1172,18 +1904,24 @@ def launch(plan: SandboxPlan) -> int:
         os.close(read_end)
     try:
         # bwrap's pid-1 init keeps bwrap's own environment, readable inside as /proc/1/environ:
-        # bwrap gets none at all (--setenv gives the command its environment).
-        process = subprocess.Popen(plan.argv, env={}, pass_fds=[item.fd for item in plan.data])
+        # bwrap gets none at all (--setenv gives the command its environment); inet: neither do
+        # pasta and the route setup, which execs bwrap with an empty environment.
+        process = subprocess.Popen(plan.command_line, env={}, pass_fds=[item.fd for item in pipes])
     except OSError as error:
-        raise ClaudeboxError(
-            f"cannot start {plan.bwrap}: {error.strerror}", EXIT_MISSING
-        ) from error
+        program = plan.launcher[0] if plan.launcher else plan.bwrap
+        raise ClaudeboxError(f"cannot start {program}: {error.strerror}", EXIT_MISSING) from error
     finally:
-        for item in plan.data:
+        for item in pipes:
             os.close(item.fd)
+    levels = 3 if plan.launcher else 2  # pasta -> bwrap -> init -> the command
 
     def forward(signum: int, _frame: object) -> None:
-        target = sandboxed_command_pid(process.pid) or process.pid
+        # Before the command runs, signal the chain's top (inet: pasta's child ends pasta too).
+        target = (
+            sandboxed_command_pid(process.pid, levels)
+            or (plan.launcher and sandboxed_command_pid(process.pid, 1))
+            or process.pid
+        )
         try:
             os.kill(target, signum)
         except ProcessLookupError:
@@ -1241,6 +1979,7 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
         )
     else:
         results.append(CheckResult("bwrap", False, "not found on PATH", "install bubblewrap"))
+    results += check_inet(shutil.which("pasta", path=host_path))
     socket_path = os.path.join(DAEMON_SOCKET_DIR, "socket")
     results.append(
         CheckResult(
@@ -1281,6 +2020,40 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
     except OSError:
         detail = "dev.tty.legacy_tiocsti not present (claudebox blocks TIOCSTI by seccomp)"
     results.append(CheckResult("terminal injection", True, detail))
+    return results
+
+
+def check_inet(pasta: str | None) -> list[CheckResult]:
+    """pasta, /dev/net/tun, and pasta actually starting with the inet tier's options."""
+    alternative = "or use --network full (or none)"
+    if pasta is None:
+        return [CheckResult("pasta", False, "not found on PATH", f"install passt {alternative}")]
+    results = [CheckResult("pasta", True, pasta)]
+    try:
+        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
+        results.append(CheckResult("/dev/net/tun", True, "usable"))
+    except OSError as error:
+        results.append(
+            CheckResult(
+                "/dev/net/tun",
+                False,
+                f"not usable ({error.strerror})",
+                f"modprobe tun; chmod 0666 /dev/net/tun; {alternative}",
+            )
+        )
+        return results
+    probe = run([pasta, *PASTA_OPTIONS, "--", sys.executable, "-I", "-S", "-c", ""], check=False)
+    lines = [line for line in probe.stderr.splitlines() if "AVX2" not in line]
+    results.append(
+        CheckResult(
+            "inet tier",
+            probe.returncode == 0,
+            "pasta starts a network namespace"
+            if probe.returncode == 0
+            else " / ".join(lines) or f"pasta exited {probe.returncode}",
+            f"check the user namespace sysctls above, {alternative}",
+        )
+    )
     return results
 
 
@@ -1334,6 +2107,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"network tier (default {DEFAULT_NETWORK}; env CLAUDEBOX_NETWORK)",
     )
     parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=f"profile ~/.claudebox/profiles/NAME.json (env {PROFILE_VARIABLE}; the flag wins)",
+    )
+    parser.add_argument(
+        "--list-profiles", action="store_true", help="names and descriptions of the profiles"
+    )
+    parser.add_argument(
+        "--show-profile", metavar="NAME", help="the resolved profile (after extends) as JSON"
+    )
+    parser.add_argument(
         "--gc",
         action="store_true",
         help="remove instance state whose project no longer exists (with --dry-run: only list)",
@@ -1351,6 +2135,13 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         cut = list(argv).index("--")
         return list(argv[:cut]), list(argv[cut + 1 :])
     return list(argv), []
+
+
+def write_stdout(text: str) -> None:
+    """Paths that are not UTF-8 (surrogate escapes from os.getcwd) go out as their bytes."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(os.fsencode(text))
+    sys.stdout.buffer.flush()
 
 
 def colour_enabled(env: Mapping[str, str]) -> bool:
@@ -1376,17 +2167,45 @@ def _main(argv: Sequence[str]) -> int:
         entries = garbage_collect(os.path.join(home, ".claudebox"), remove=not args.dry_run)
         sys.stdout.write(render_gc(entries, removed=not args.dry_run))
         return 0
-    network = args.network or env.get("CLAUDEBOX_NETWORK") or DEFAULT_NETWORK
-    options = Options(claude_args=(*passthrough, *verbatim), network=network, shell=args.shell)
+    home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
+    state_dir = os.path.join(home, ".claudebox")
+    if args.list_profiles:
+        sys.stdout.write(list_profiles(state_dir, home))
+        return 0
+    if args.show_profile:
+        sys.stdout.write(
+            profile_json(load_profile(args.show_profile, "--show-profile", state_dir, home))
+        )
+        return 0
+    selected = select_profile(args.profile, env, state_dir)
+    profile = load_profile(*selected, state_dir, home) if selected else None
+    network = (
+        args.network
+        or env.get("CLAUDEBOX_NETWORK")
+        or (profile.network[0] if profile and profile.network else None)
+        or DEFAULT_NETWORK
+    )
+    options = Options(
+        claude_args=(*passthrough, *verbatim), network=network, shell=args.shell, profile=profile
+    )
     extra_env = parse_extra_env(env.get(EXTRA_ENV_VARIABLE, ""))
     plan = build_plan(probe_host(env), options, extra_env)
     if args.dry_run:
         for warning in plan.warnings:
             print(f"claudebox: warning: {warning}", file=sys.stderr)
-        sys.stdout.write(render_dry_run(plan))
+        write_stdout(render_dry_run(plan))
         return 0
-    sys.stderr.write(render_audit(plan, style))
-    if not args.yes and not confirm("Launch this sandbox? [y/N] "):
+    sys.stderr.write(render_audit(plan, style, home))
+    secrets_unconfirmed = bool(plan.secret_mounts) and not (
+        profile is not None and profile.allow_secret_mounts[0]
+    )
+    if secrets_unconfirmed and args.yes:
+        print(
+            'claudebox: the profile mounts secret paths without "allow_secret_mounts": true, '
+            "so --yes is not enough: confirm on the terminal",
+            file=sys.stderr,
+        )
+    if (not args.yes or secrets_unconfirmed) and not confirm("Launch this sandbox? [y/N] "):
         print("claudebox: not launched", file=sys.stderr)
         return EXIT_USAGE
     lock = lock_instance(plan.instance.dir)

@@ -149,7 +149,9 @@ class Box:
 
     def host_path(self) -> str:
         stores = (BUSYBOX_STORE, PROBE_STORE, HELPER_STORE, GIT_STORE)
-        return ":".join([*(f"{store}/bin" for store in stores), "/usr/bin", "/bin"])
+        return ":".join(
+            [*(f"{store}/bin" for store in stores), "/usr/local/bin", "/usr/bin", "/bin"]
+        )
 
     def chown(self, path: Path) -> None:
         if os.geteuid() == 0:
