@@ -1,0 +1,442 @@
+"""Network tiers (full, inet, none) against real bwrap and pasta, as an unprivileged user.
+
+The test hosts live in network namespaces this module creates (netlab.py): never a real
+external address, never the machine's resolver. Every network read is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import PYTHON, Box, prerequisite_missing, wait_for
+from netlab import (
+    CONNECT_ALL,
+    DNS_SERVER,
+    NetLab,
+    Target,
+    connect_arguments,
+    key,
+    lab_prerequisite,
+    leftover_processes,
+    parse_replies,
+    start_server,
+)
+
+TIERS = ("full", "inet", "none")
+DAEMON_SOCKET = Path("/nix/var/nix/daemon-socket/socket")
+
+
+@pytest.fixture(scope="module")
+def lab(fixture_store: None) -> Iterator[NetLab]:
+    reason = lab_prerequisite()
+    if reason:
+        prerequisite_missing(reason)
+    if shutil.which("pasta", path="/usr/local/bin:/usr/bin:/bin") is None:
+        prerequisite_missing("pasta is not installed (.ci/run installs Debian 13's)")
+    network_lab = NetLab()
+    try:
+        network_lab.up()
+        yield network_lab
+    finally:
+        network_lab.down()
+
+
+@pytest.fixture
+def no_leaks(box: Box) -> Iterator[None]:
+    """After the test: no pasta, bwrap or probe process of this box is left."""
+    yield
+    deadline = time.monotonic() + 10
+    while (left := leftover_processes(str(box.root))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == []
+
+
+def reach(box: Box, tier: str, targets: list[Target]) -> dict[str, str]:
+    result = box.probe(
+        CONNECT_ALL, *connect_arguments(targets), options=["--network", tier], timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return parse_replies(result.stdout)
+
+
+def all_targets(lab: NetLab) -> list[Target]:
+    return [
+        lab.internet,
+        lab.private_10,
+        lab.cgnat,
+        lab.lan,
+        lab.host_address,
+        lab.host_loopback,
+        # the host's loopback service through the inet gateway address (pasta's --no-map-gw)
+        Target("host-loopback", "198.18.0.1", lab.host_loopback.port),
+    ]
+
+
+def test_the_host_reaches_every_lab_service(box: Box, lab: NetLab) -> None:
+    """Control: without a sandbox, the same user and client reach everything."""
+    replies = parse_replies(
+        subprocess.run(
+            box.as_user(
+                [
+                    f"{box.host_path().split(':')[0]}/sh",
+                    "-c",
+                    CONNECT_ALL,
+                    "probe",
+                    *connect_arguments(all_targets(lab)[:-1]),
+                ]
+            ),
+            env=box.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    )
+    assert replies == {key(target): f"hello {target.name}" for target in all_targets(lab)[:-1]}
+
+
+def test_inet_reaches_the_internet_but_not_lan_cgnat_or_host(box: Box, lab: NetLab) -> None:
+    replies = reach(box, "inet", all_targets(lab))
+    assert replies == {
+        key(lab.internet): "hello far",
+        key(lab.private_10): "FAIL",
+        key(lab.cgnat): "FAIL",
+        key(lab.lan): "FAIL",
+        key(lab.host_address): "FAIL",
+        key(lab.host_loopback): "FAIL",
+        f"198.18.0.1:{lab.host_loopback.port}": "FAIL",
+    }
+
+
+def test_inet_routes_cannot_be_removed_inside(box: Box, lab: NetLab) -> None:
+    result = box.probe(
+        "ip route del 10.0.0.0/8; echo del=$?; ip route del 100.64.0.0/10; echo del=$?; "
+        "ip -4 route",
+        options=["--network", "inet"],
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.startswith("del=") and line != "del=0" for line in lines[:2]] == [True, True]
+    routes = {line.split()[1] for line in lines[2:] if line.startswith("unreachable")}
+    assert {
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "198.51.100.0/30",
+    } <= routes
+    assert "RTNETLINK answers: Operation not permitted" in result.stdout + result.stderr
+
+
+def test_inet_dns_resolves_through_the_tests_responder(box: Box, lab: NetLab) -> None:
+    """pasta relays queries sent to its --dns-forward address to the host's resolver: here a
+    responder on 127.0.0.1:53, named by a resolv.conf bound over /etc/resolv.conf in a private
+    mount namespace (the machine's own resolver is never asked)."""
+    responder = start_server([PYTHON, "-c", DNS_SERVER, "internet.claudebox.test", "203.0.113.10"])
+    scratch = Path(tempfile.mkdtemp(prefix="claudebox-dns-", dir="/tmp"))
+    try:
+        resolv = scratch / "resolv.conf"
+        resolv.write_text("nameserver 127.0.0.1\n")
+        resolv.chmod(0o644)
+        scratch.chmod(0o755)
+        snippet = (
+            "cat /etc/resolv.conf; nslookup internet.claudebox.test; "
+            "nc -w 3 internet.claudebox.test 8471 </dev/null | head -n 1"
+        )
+        argv = [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+            str(resolv),
+            *box.command(["--yes", "--network", "inet", snippet]),
+        ]
+        result = subprocess.run(
+            argv,
+            env=box.env(),
+            cwd=box.project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    finally:
+        responder.kill()
+        queries, _ = responder.communicate(timeout=10)
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("nameserver 198.18.0.1\n")
+    assert "Address: 203.0.113.10" in result.stdout
+    assert "query internet.claudebox.test 1" in queries
+    # busybox nc resolves the name itself (static binary, /etc/resolv.conf): the full path works.
+    assert result.stdout.rstrip().endswith("hello far")
+
+
+def test_none_has_only_loopback_and_the_daemon_socket(box: Box, lab: NetLab) -> None:
+    made_socket = None
+    if not DAEMON_SOCKET.exists() and DAEMON_SOCKET.parent.is_dir():
+        made_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        made_socket.bind(str(DAEMON_SOCKET))
+        made_socket.listen(1)
+    try:
+        result = box.probe(
+            "ip -o link | cut -d: -f2 | tr -d ' '; "
+            "test -S /nix/var/nix/daemon-socket/socket && echo daemon-socket; " + CONNECT_ALL,
+            *connect_arguments([lab.internet, lab.host_loopback]),
+            options=["--network", "none"],
+        )
+    finally:
+        if made_socket is not None:
+            made_socket.close()
+            DAEMON_SOCKET.unlink(missing_ok=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["lo", "daemon-socket"], result.stdout
+    assert parse_replies(result.stdout) == {
+        key(lab.internet): "FAIL",
+        key(lab.host_loopback): "FAIL",
+    }
+
+
+def test_full_reaches_everything_the_host_reaches(box: Box, lab: NetLab) -> None:
+    targets = all_targets(lab)[:-1]
+    assert reach(box, "full", targets) == {
+        key(target): f"hello {target.name}" for target in targets
+    }
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_exit_codes_pass_through(box: Box, lab: NetLab, no_leaks: None, tier: str) -> None:
+    assert box.probe("exit 0", options=["--network", tier]).returncode == 0
+    assert box.probe("exit 3", options=["--network", tier]).returncode == 3
+    ready = box.project / "ready"
+    process = box.start(
+        "--yes",
+        "--network",
+        tier,
+        "touch ready; exec sleep 60",
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(ready)
+        # The leak scan sees the running chain (so an empty scan afterwards means something).
+        running = " ".join(leftover_processes(str(box.root)))
+        assert "bwrap" in running and "sleep 60" in running
+        assert ("pasta" in running) == (tier == "inet")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize("tier", TIERS)
+def test_signals_to_claudebox_reach_claude_and_its_status_returns(
+    box: Box, lab: NetLab, no_leaks: None, tier: str, signum: signal.Signals
+) -> None:
+    ready = box.project / "ready"
+    name = signum.name.removeprefix("SIG")
+    snippet = (
+        f"trap 'echo {name} > got-signal; exit 42' {name}; touch ready; while :; do sleep 0.1; done"
+    )
+    process = box.start(
+        "--yes",
+        "--network",
+        tier,
+        snippet,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(ready)
+        process.send_signal(signum)
+        assert process.wait(timeout=20) == 42
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert (box.project / "got-signal").read_text() == f"{name}\n"
+
+
+def host_pid_of(marker: str) -> int:
+    """The host pid of the sandboxed `sleep MARKER`."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmdline[:2] == [b"sleep", marker.encode()]:
+                return int(entry.name)
+        time.sleep(0.05)
+    raise AssertionError(f"no sleep {marker} process found")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_sigkill_to_claude_and_ctrl_c_leave_nothing(
+    box: Box, lab: NetLab, no_leaks: None, tier: str
+) -> None:
+    marker = f"{os.getpid() % 1000 + 100}.{time.time_ns() % 997}"
+    process = box.start(
+        "--yes",
+        "--network",
+        tier,
+        f"exec sleep {marker}",
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        os.kill(host_pid_of(marker), signal.SIGKILL)
+        assert process.wait(timeout=20) == 128 + signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # Ctrl-C: SIGINT to the whole foreground process group (claudebox, pasta, bwrap, claude).
+    ready = box.project / "ready-int"
+    process = box.start(
+        "--yes",
+        "--network",
+        tier,
+        "touch ready-int; exec sleep 60",
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(ready)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=20) == 128 + signal.SIGINT
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_sigkill_to_claudebox_leaves_nothing(
+    box: Box, lab: NetLab, no_leaks: None, tier: str
+) -> None:
+    """pasta has no die-with-parent option: claudebox arranges one (bwrap then follows)."""
+    ready = box.project / "ready"
+    process = box.start(
+        "--yes",
+        "--network",
+        tier,
+        "touch ready; exec sleep 60",
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(ready)
+        process.kill()  # claudebox itself (setpriv execs it: same pid)
+        assert process.wait(timeout=20) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_twenty_inet_start_stop_cycles_leave_nothing(box: Box, lab: NetLab, no_leaks: None) -> None:
+    for cycle in range(20):
+        ready = box.project / f"ready-{cycle}"
+        process = box.start(
+            "--yes",
+            "--network",
+            "inet",
+            f"touch ready-{cycle}; exec sleep 60",
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(ready)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 128 + signal.SIGTERM
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_inet_without_pasta_exits_127_and_never_falls_back(box: Box) -> None:
+    stores = ":".join(box.host_path().split(":")[:-3])  # the store fixture, no /usr/local/bin
+    result = box.probe("echo ran", env={"PATH": f"{stores}:/usr/bin:/bin"})
+    assert result.returncode == 127, result.stderr
+    assert "ran" not in result.stdout
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("claudebox: error: pasta not found on PATH"), last
+    assert "passt" in last and "--network full" in last
+
+
+def test_inet_with_unusable_dev_net_tun_says_so(box: Box) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="claudebox-tun-", dir="/tmp"))
+    blocked = scratch / "tun"  # root's, mode 0600: the test user cannot open it
+    blocked.write_text("")
+    blocked.chmod(0o600)
+    try:
+        result = subprocess.run(
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "--",
+                "/bin/sh",
+                "-c",
+                'mount --bind "$0" /dev/net/tun && exec "$@"',
+                str(blocked),
+                *box.command(["--yes", "--network", "inet", "echo ran"]),
+            ],
+            env=box.env(),
+            cwd=box.project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert result.returncode == 1, result.stderr
+    assert "ran" not in result.stdout
+    assert result.stderr.splitlines()[-1].startswith("claudebox: error: /dev/net/tun is not usable")
+
+
+def test_inet_dry_run_prints_the_chain_and_pastes_into_bash(box: Box, lab: NetLab) -> None:
+    dry = box.run("--dry-run", "--network", "inet", "ip -4 route > routes.txt; exit 5")
+    assert dry.returncode == 0, dry.stderr
+    assert "--no-map-gw" in dry.stdout and "--dns-forward 198.18.0.1" in dry.stdout
+    assert "-t none" in dry.stdout and "-T none" in dry.stdout
+    pasted = subprocess.run(
+        box.as_user(["/bin/bash", "-c", dry.stdout]),
+        env=box.env(),
+        cwd=box.project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert pasted.returncode == 5, pasted.stderr
+    routes = (box.project / "routes.txt").read_text()
+    assert "unreachable 100.64.0.0/10" in routes
+    assert "default via 198.18.0.1" in routes
