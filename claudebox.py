@@ -11,7 +11,9 @@ Layout (top to bottom): constants, the one exception type, frozen values, pure b
 from __future__ import annotations
 
 import argparse
+import ctypes
 import fcntl
+import grp
 import hashlib
 import ipaddress
 import json
@@ -278,11 +280,18 @@ NIX_ATTR_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 # A profile mount may not land on or inside these (the sandbox's own machinery).
 RESERVED_MOUNT_TARGETS: Final = ("/nix", "/proc", "/dev", "/etc/claude-code")
 
+# Nix: profile packages resolve against one nixpkgs, outside the sandbox, with a cache.
+NIXPKGS_VARIABLE: Final = "CLAUDEBOX_NIXPKGS"
+NIX_FLAGS: Final = ("--extra-experimental-features", "nix-command flakes")
+PACKAGE_CACHE_VERSION: Final = 1
+REGISTRY_FILES: Final = ("~/.config/nix/registry.json", "/etc/nix/registry.json")
+
 GIT_DEFAULT_NAME: Final = "Claude (claudebox)"
 GIT_DEFAULT_EMAIL: Final = "claude@claudebox.invalid"
 
 # File descriptors carrying generated data into bwrap (the same numbers in --dry-run output).
 FIRST_DATA_FD: Final = 10
+PR_SET_PDEATHSIG: Final = 1
 
 # seccomp: fail ioctl(TIOCSTI) and ioctl(TIOCLINUX) with EPERM (terminal injection).
 TIOCSTI: Final = 0x5412
@@ -315,6 +324,7 @@ FORWARDED_SIGNALS: Final = (
     signal.SIGUSR2,
 )
 
+CHECK_TIMEOUT: Final = 15.0  # seconds for each probe --check starts
 EXIT_RUNTIME: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_MISSING: Final = 127
@@ -470,6 +480,8 @@ class Options:
     network: str = DEFAULT_NETWORK
     shell: bool = False
     profile: Profile | None = None
+    package_paths: tuple[str, ...] = ()  # resolved profile packages (store paths), in order
+    nixpkgs: str | None = None  # CLAUDEBOX_NIXPKGS: the pinned nixpkgs for nix shell and comma
 
 
 @dataclass(frozen=True)
@@ -993,6 +1005,45 @@ def profile_json(profile: Profile) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def nix_registry_json(nixpkgs: str) -> str | None:
+    """A user registry pinning `nixpkgs` to a path: flake reference (what the flake sets)."""
+    if not nixpkgs.startswith("path:"):
+        return None
+    path, _, query = nixpkgs.removeprefix("path:").partition("?")
+    target: dict[str, str | int] = {"type": "path", "path": path}
+    for pair in filter(None, query.split("&")):
+        key, _, value = pair.partition("=")
+        target[key] = int(value) if key in ("lastModified", "revCount") else value
+    entry = {"from": {"type": "indirect", "id": "nixpkgs"}, "to": target}
+    return json.dumps({"version": 2, "flakes": [entry]}, indent=2) + "\n"
+
+
+def package_cache_key(nixpkgs: str, attribute: str) -> str:
+    return f"{nixpkgs}#{attribute}"
+
+
+def cached_packages(
+    cache: Mapping[str, object],
+    nixpkgs: str,
+    attributes: Sequence[str],
+    exists: Callable[[str], bool],
+) -> dict[str, tuple[str, ...]]:
+    """The attributes the cache answers: every recorded store path still exists."""
+    entries = cache.get("entries") if cache.get("version") == PACKAGE_CACHE_VERSION else None
+    found: dict[str, tuple[str, ...]] = {}
+    if not isinstance(entries, dict):
+        return found
+    for attribute in attributes:
+        paths = entries.get(package_cache_key(nixpkgs, attribute))
+        if (
+            isinstance(paths, list)
+            and paths
+            and all(isinstance(p, str) and is_within(p, STORE_DIR) and exists(p) for p in paths)
+        ):
+            found[attribute] = tuple(paths)
+    return found
+
+
 def check_profile_mount(mount: ProfileMount, host: HostFacts) -> None:
     """A profile may add mounts, never replace the sandbox's own machinery or protected paths."""
     where = f"profile {mount.origin}: mount {mount.dst}"
@@ -1012,8 +1063,7 @@ def check_profile_mount(mount: ProfileMount, host: HostFacts) -> None:
 
 def is_secret_mount(src: str, host: HostFacts) -> bool:
     return src in ("/", host.home) or any(
-        is_within(secret, src) or is_within(src, secret)
-        for secret in host_secret_paths(host)
+        is_within(secret, src) or is_within(src, secret) for secret in host_secret_paths(host)
     )
 
 
@@ -1031,6 +1081,8 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         notes.append("another claudebox session of this project is running (state is shared)")
 
     path_dirs = list(sandbox_path_dirs(host.path_dirs))
+    nix_cache = os.path.join(host.state_dir, "cache", "nix")
+    comma_state = os.path.join(host.state_dir, "cache", "state")
     claude = host.claude or "claude"
     mounts: list[Mount] = [
         Mount("tmpfs", "/"),
@@ -1041,6 +1093,8 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         Mount("bind-try", DAEMON_SOCKET_DIR, DAEMON_SOCKET_DIR),
         *(Mount("ro-bind-try", path, path) for path in ETC_READ_ONLY if path in host.existing),
         Mount("tmpfs", host.home),
+        Mount("bind", os.path.join(host.home, ".cache", "nix"), nix_cache),
+        Mount("bind", os.path.join(host.home, ".local", "state"), comma_state),
     ]
     if host.claude is None:
         warnings.append("claude was not found on PATH: install Claude Code or add it to PATH")
@@ -1066,6 +1120,9 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         HostSetup(os.path.join(instance.dir, "root"), instance.root + "\n"),
         HostSetup(os.path.join(instance.dir, "claude")),
         *setup,
+        HostSetup(os.path.dirname(nix_cache)),
+        HostSetup(nix_cache),
+        HostSetup(comma_state),
     ]
 
     data: tuple[DataInput, ...] = (
@@ -1105,6 +1162,8 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
             mounts.append(Mount("ro-bind", path, path))
     mounts += [Mount("ro-bind", path, path) for path in host.git_protected]
 
+    package_bins = [os.path.join(path, "bin") for path in options.package_paths]
+    path_dirs = [*dict.fromkeys([*package_bins, *path_dirs])]
     generated = {
         "HOME": host.home,
         "PATH": ":".join(path_dirs),
@@ -1118,6 +1177,16 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
     if host.ca_bundle:
         generated["NIX_SSL_CERT_FILE"] = host.ca_bundle
         generated["SSL_CERT_FILE"] = host.ca_bundle
+    if options.nixpkgs:
+        generated["COMMA_NIXPKGS_FLAKE"] = options.nixpkgs
+        registry = nix_registry_json(options.nixpkgs)
+        if registry is None:
+            notes.append(f"nix shell nixpkgs#… uses the host registry, not {options.nixpkgs}")
+        else:
+            item = DataInput(data[-1].fd + 1, registry.encode(), "nix registry")
+            data += (item,)
+            registry_path = os.path.join(host.home, ".config", "nix", "registry.json")
+            mounts.append(Mount("ro-bind-data", registry_path, fd=item.fd))
     profile = options.profile
     passthrough = [(name, EXTRA_ENV_VARIABLE) for name in extra_env]
     literal: list[tuple[str, str]] = []
@@ -1384,12 +1453,23 @@ def render_audit(plan: SandboxPlan, style: Style, home: str) -> str:
 
 
 def run(
-    argv: Sequence[str], *, check: bool, cwd: str | None = None
+    argv: Sequence[str], *, check: bool, cwd: str | None = None, timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The one way host commands (git) run: captured, text, no stdin."""
-    return subprocess.run(
-        argv, check=check, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
+    """The one way host commands (git, nix, probes) run: captured, text, no stdin.
+
+    A timeout gives exit status 124 and says so on stderr, like timeout(1)."""
+    try:
+        return subprocess.run(
+            argv,
+            check=check,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 124, "", f"timed out after {timeout:.0f}s")
 
 
 def git_layout(cwd: str, git: str | None) -> tuple[str, str, str | None]:
@@ -1653,6 +1733,79 @@ def resolve_secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted(set(resolved) - set(secret_paths(home, env))))
 
 
+def nixpkgs_identity(nixpkgs: str, home: str) -> str:
+    """What `nixpkgs` means now: for the registry id, the local registry's pin (cache key)."""
+    if nixpkgs != "nixpkgs":
+        return nixpkgs
+    for registry in REGISTRY_FILES:
+        flakes = read_json_object(os.path.expanduser(registry.replace("~", home, 1))).get("flakes")
+        for entry in flakes if isinstance(flakes, list) else []:
+            source = entry.get("from") if isinstance(entry, dict) else None
+            if isinstance(source, dict) and source.get("id") == "nixpkgs":
+                return "registry:" + json.dumps(entry.get("to"), sort_keys=True)
+    return nixpkgs
+
+
+def store_package_cache(path: str, nixpkgs: str, new: Mapping[str, Sequence[str]]) -> None:
+    """Merge under an exclusive lock and replace atomically; a failure only costs a warning."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cache = read_json_object(path)
+            entries = cache.get("entries") if cache.get("version") == PACKAGE_CACHE_VERSION else {}
+            merged = dict(entries) if isinstance(entries, dict) else {}
+            for attribute, paths in new.items():
+                merged[package_cache_key(nixpkgs, attribute)] = list(paths)
+            temporary = f"{path}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as out:
+                json.dump({"version": PACKAGE_CACHE_VERSION, "entries": merged}, out, indent=1)
+            os.replace(temporary, path)
+        finally:
+            os.close(lock)
+    except OSError as error:
+        print(f"claudebox: warning: package cache {path} not updated: {error}", file=sys.stderr)
+
+
+def resolve_packages(
+    attributes: Sequence[str], nixpkgs: str, home: str, env: Mapping[str, str], *, save: bool
+) -> tuple[str, ...]:
+    """Store paths of the profile's packages, in order: from the cache, else `nix build`."""
+    if not attributes:
+        return ()
+    cache_path = os.path.join(home, ".claudebox", "cache", "packages.json")
+    identity = nixpkgs_identity(nixpkgs, home)
+    resolved = cached_packages(read_json_object(cache_path), identity, attributes, os.path.exists)
+    missing = [attribute for attribute in attributes if attribute not in resolved]
+    nix = shutil.which("nix", path=env.get("PATH", os.defpath)) if missing else None
+    for attribute in missing:
+        print(f"claudebox: resolving {attribute} …", file=sys.stderr)
+        if nix is None:
+            raise ClaudeboxError(
+                "nix not found on PATH: profile packages are built with nix; install nix "
+                "or remove packages from the profile",
+                EXIT_MISSING,
+            )
+        installable = f"{nixpkgs}#{attribute}"
+        result = run(
+            [nix, *NIX_FLAGS, "build", "--no-link", "--print-out-paths", installable], check=False
+        )
+        paths = tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
+        if result.returncode != 0 or not paths or not all(is_within(p, STORE_DIR) for p in paths):
+            for line in result.stderr.strip().splitlines()[-20:]:
+                print(f"  nix: {line}", file=sys.stderr)
+            raise ClaudeboxError(
+                f"package {attribute!r} could not be built from {nixpkgs} (nix build exited "
+                f"{result.returncode}); check the attribute name in the profile"
+            )
+        print(f"claudebox: {attribute} -> {' '.join(paths)}", file=sys.stderr)
+        resolved[attribute] = paths
+    if missing and save:
+        store_package_cache(cache_path, identity, {a: resolved[a] for a in missing})
+    return tuple(path for attribute in attributes for path in resolved[attribute])
+
+
 def instance_in_use(instance_dir: str) -> bool:
     """Whether a session holds the instance's lock (read-only probe: creates nothing)."""
     try:
@@ -1877,6 +2030,19 @@ def sandboxed_command_pid(root_pid: int, levels: int = 2) -> int | None:
     return pid
 
 
+def die_with(parent: int) -> Callable[[], None]:
+    """For the child, before exec: SIGKILL when `parent` dies. pasta has no such option; with it
+    a killed claudebox takes pasta along, and bwrap's --die-with-parent then the sandbox."""
+
+    def arrange() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # died before prctl
+            os._exit(EXIT_RUNTIME)
+
+    return arrange
+
+
 def launch(plan: SandboxPlan) -> int:
     """Run bwrap and stay as a thin supervisor: bwrap 0.8 forwards no signal to the command."""
     if plan.bwrap == "bwrap" and shutil.which("bwrap") is None:
@@ -1888,14 +2054,19 @@ def launch(plan: SandboxPlan) -> int:
             "claude not found on PATH; install Claude Code (nixpkgs claude-code) or add it to PATH",
             EXIT_MISSING,
         )
+    if os.geteuid() == 0:
+        raise ClaudeboxError(
+            "claudebox is running as root, and claude refuses --dangerously-skip-permissions as "
+            "root; run claudebox as your own user",
+            EXIT_USAGE,
+        )
     blocker = userns_blocker()
     if blocker:
         raise ClaudeboxError(blocker)
     if plan.launcher:
         check_inet_prerequisites(plan.launcher[0])
-    pipes = (
-        [] if plan.launcher else plan.data
-    )  # inet: the route setup makes them (pasta closes fds)
+    # inet: the route setup makes the data's descriptors itself (pasta closes inherited ones).
+    pipes = [] if plan.launcher else plan.data
     for item in pipes:
         read_end, write_end = os.pipe()
         os.write(write_end, item.content)  # small: fits the pipe buffer
@@ -1906,7 +2077,12 @@ def launch(plan: SandboxPlan) -> int:
         # bwrap's pid-1 init keeps bwrap's own environment, readable inside as /proc/1/environ:
         # bwrap gets none at all (--setenv gives the command its environment); inet: neither do
         # pasta and the route setup, which execs bwrap with an empty environment.
-        process = subprocess.Popen(plan.command_line, env={}, pass_fds=[item.fd for item in pipes])
+        process = subprocess.Popen(
+            plan.command_line,
+            env={},
+            pass_fds=[item.fd for item in pipes],
+            preexec_fn=die_with(os.getpid()) if plan.launcher else None,
+        )
     except OSError as error:
         program = plan.launcher[0] if plan.launcher else plan.bwrap
         raise ClaudeboxError(f"cannot start {program}: {error.strerror}", EXIT_MISSING) from error
@@ -1942,6 +2118,7 @@ class CheckResult:
     ok: bool
     detail: str
     hint: str = ""
+    warning: bool = False
 
 
 def check_host(env: Mapping[str, str]) -> list[CheckResult]:
@@ -1965,6 +2142,7 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
                 "",
             ],
             check=False,
+            timeout=CHECK_TIMEOUT,
         )
         results.append(
             CheckResult(
@@ -1979,7 +2157,12 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
         )
     else:
         results.append(CheckResult("bwrap", False, "not found on PATH", "install bubblewrap"))
-    results += check_inet(shutil.which("pasta", path=host_path))
+    if os.geteuid() == 0:
+        results.append(
+            CheckResult("user", False, "running as root", "run claudebox as your own user")
+        )
+    else:
+        results += check_inet(shutil.which("pasta", path=host_path))
     socket_path = os.path.join(DAEMON_SOCKET_DIR, "socket")
     results.append(
         CheckResult(
@@ -2020,6 +2203,49 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
     except OSError:
         detail = "dev.tty.legacy_tiocsti not present (claudebox blocks TIOCSTI by seccomp)"
     results.append(CheckResult("terminal injection", True, detail))
+    results += nix_daemon_trust(read_nix_conf("/etc/nix/nix.conf"), env.get("USER", ""))
+    return results
+
+
+def read_nix_conf(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return {}
+    settings = {}
+    for line in lines:
+        key, equals, value = line.partition("#")[0].partition("=")
+        if equals:
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+def nix_daemon_trust(settings: Mapping[str, str], user: str) -> list[CheckResult]:
+    """Warnings (not failures): either lets sandboxed code have the daemon run builds its way."""
+    results = []
+    trusted = settings.get("trusted-users", "root").split()
+    groups = [g.gr_name for g in grp.getgrall() if user in g.gr_mem] if user else []
+    if user and (user in trusted or "*" in trusted or any(f"@{g}" in trusted for g in groups)):
+        results.append(
+            CheckResult(
+                "nix trust",
+                True,
+                f"{user} is in nix trusted-users: code in the sandbox can make the daemon "
+                "use any substituter or settings (remove yourself from nix.settings.trusted-users)",
+                warning=True,
+            )
+        )
+    if settings.get("sandbox") == "false":
+        results.append(
+            CheckResult(
+                "nix build sandbox",
+                True,
+                "the nix daemon builds with sandbox = false: a build requested from inside "
+                "runs unconfined as the build user",
+                warning=True,
+            )
+        )
     return results
 
 
@@ -2042,7 +2268,11 @@ def check_inet(pasta: str | None) -> list[CheckResult]:
             )
         )
         return results
-    probe = run([pasta, *PASTA_OPTIONS, "--", sys.executable, "-I", "-S", "-c", ""], check=False)
+    probe = run(
+        [pasta, *PASTA_OPTIONS, "--", sys.executable, "-I", "-S", "-c", ""],
+        check=False,
+        timeout=CHECK_TIMEOUT,
+    )
     lines = [line for line in probe.stderr.splitlines() if "AVX2" not in line]
     results.append(
         CheckResult(
@@ -2060,7 +2290,9 @@ def check_inet(pasta: str | None) -> list[CheckResult]:
 def render_checks(results: Sequence[CheckResult], style: Style) -> str:
     lines = []
     for result in results:
-        if result.ok:
+        if result.warning:
+            lines.append(style.red(f"warn {result.name}: {result.detail}"))
+        elif result.ok:
             lines.append(f"ok   {result.name}: {result.detail}")
         else:
             lines.append(style.red(f"FAIL {result.name}: {result.detail}; fix: {result.hint}"))
@@ -2185,8 +2417,16 @@ def _main(argv: Sequence[str]) -> int:
         or (profile.network[0] if profile and profile.network else None)
         or DEFAULT_NETWORK
     )
+    nixpkgs = env.get(NIXPKGS_VARIABLE) or "nixpkgs"
+    packages = [name for name, _origin in profile.packages] if profile else []
+    package_paths = resolve_packages(packages, nixpkgs, home, env, save=not args.dry_run)
     options = Options(
-        claude_args=(*passthrough, *verbatim), network=network, shell=args.shell, profile=profile
+        claude_args=(*passthrough, *verbatim),
+        network=network,
+        shell=args.shell,
+        profile=profile,
+        package_paths=package_paths,
+        nixpkgs=env.get(NIXPKGS_VARIABLE),
     )
     extra_env = parse_extra_env(env.get(EXTRA_ENV_VARIABLE, ""))
     plan = build_plan(probe_host(env), options, extra_env)

@@ -30,6 +30,8 @@ BUSYBOX_STORE = Path("/nix/store/0c7xq5lsj2f4yqnwmzhg7r2y0i9kd4lk-claudebox-test
 PROBE_STORE = Path("/nix/store/1r8vxmkzrg9fyl3jwdq6nhb2i4p0s5ca-claudebox-test-claude-probe")
 HELPER_STORE = Path("/nix/store/2d9ylnq3jzs0ahm4kxbf7wcr6g1i5pv8-claudebox-test-attack-helpers")
 GIT_STORE = Path("/nix/store/3f0zmr4kq8sb1hn5ydc7wgj2x6l9a0qt-claudebox-test-git")
+# A package only a profile brings in (not on the host PATH): what a fake `nix build` prints.
+HELLO_STORE = Path("/nix/store/4g1anr5lr9tc2io6zed8xhk3y7m0b1ru-claudebox-test-hello")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 IN_CI = os.environ.get("CI") == "true"
 
@@ -79,6 +81,10 @@ def install_fixture_store() -> None:
             [gcc, "-static", "-O2", "-o", str(helper_bin / source.stem), str(source)],
             check=True,
         )
+    hello = HELLO_STORE / "bin" / "hello"
+    hello.parent.mkdir(parents=True, exist_ok=True)
+    hello.write_text(f"#!{BUSYBOX_STORE}/bin/sh\necho 'Hello from the store'\n")
+    hello.chmod(0o755)
     install_store_git()
     subprocess.run(["chmod", "-R", "a+rX", "/nix"], check=True)
 

@@ -119,7 +119,14 @@ def test_home_holds_only_what_claudebox_puts_there(box: Box) -> None:
     plant_secrets(box, "CANARY-home")
     result = box.probe("ls -A ~ | sort")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [".claude", ".claude.json", ".gitconfig", "proj"]
+    assert result.stdout.split() == [
+        ".cache",
+        ".claude",
+        ".claude.json",
+        ".gitconfig",
+        ".local",
+        "proj",
+    ]
 
 
 def test_project_is_writable_and_writes_land_on_the_host(box: Box) -> None:

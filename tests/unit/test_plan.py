@@ -182,7 +182,13 @@ def test_bwrap_defaults_to_name_when_not_found():
 
 def test_no_home_path_other_than_claude_project_instance():
     plan = plan_for()
-    allowed = (f"{HOME}/.claude", PROJECT, INSTANCE_DIR)
+    allowed = (
+        f"{HOME}/.claude",
+        PROJECT,
+        INSTANCE_DIR,
+        f"{HOME}/.claudebox/cache/nix",
+        f"{HOME}/.claudebox/cache/state",
+    )
     for op, src, dst in binds(plan):
         if cb.is_within(src, HOME):
             assert any(cb.is_within(src, root) for root in allowed), (op, src, dst)
@@ -224,6 +230,8 @@ def test_base_mounts_exact():
         ("ro-bind-data", f"{HOME}/.gitconfig", "", 10),
         ("ro-bind-data", "/etc/claude-code/CLAUDE.md", "", 11),
         ("bind-try", "/nix/var/nix/daemon-socket", "/nix/var/nix/daemon-socket", -1),
+        ("bind", f"{HOME}/.cache/nix", f"{HOME}/.claudebox/cache/nix", -1),
+        ("bind", f"{HOME}/.local/state", f"{HOME}/.claudebox/cache/state", -1),
         ("bind", PROJECT, PROJECT, -1),
         ("ro-bind", f"{PROJECT}/.envrc", f"{PROJECT}/.envrc", -1),
         ("ro-bind", f"{PROJECT}/.git/hooks", f"{PROJECT}/.git/hooks", -1),
@@ -310,6 +318,11 @@ def test_host_setup_exact():
             '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n',
         )
     )
+    expected += [
+        (f"{HOME}/.claudebox/cache", None),
+        (f"{HOME}/.claudebox/cache/nix", None),
+        (f"{HOME}/.claudebox/cache/state", None),
+    ]
     assert steps == expected
 
 
