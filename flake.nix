@@ -75,7 +75,7 @@
             };
           };
 
-          claudebox = pkgs.writeShellApplication {
+          claudebox-bin = pkgs.writeShellApplication {
             name = "claudebox";
             runtimeInputs = [
               pkgs.bubblewrap
@@ -100,6 +100,21 @@
               mainProgram = "claudebox";
               platforms = systems;
             };
+          };
+
+          # The wrapper plus shell completions generated from claudebox's own parser.
+          claudebox = pkgs.symlinkJoin {
+            name = "claudebox-${version}";
+            paths = [ claudebox-bin ];
+            nativeBuildInputs = [ pkgs.installShellFiles ];
+            postBuild = ''
+              export SHIV_ROOT=$TMPDIR
+              for shell in bash zsh fish; do
+                ${pkgs.python3}/bin/python3 ${claudebox-pyz}/claudebox.pyz --completions "$shell" > "claudebox.$shell"
+              done
+              installShellCompletion claudebox.bash claudebox.zsh claudebox.fish
+            '';
+            inherit (claudebox-bin) meta;
           };
         in
         {

@@ -30,6 +30,7 @@ BUSYBOX_STORE = Path("/nix/store/0c7xq5lsj2f4yqnwmzhg7r2y0i9kd4lk-claudebox-test
 PROBE_STORE = Path("/nix/store/1r8vxmkzrg9fyl3jwdq6nhb2i4p0s5ca-claudebox-test-claude-probe")
 HELPER_STORE = Path("/nix/store/2d9ylnq3jzs0ahm4kxbf7wcr6g1i5pv8-claudebox-test-attack-helpers")
 GIT_STORE = Path("/nix/store/3f0zmr4kq8sb1hn5ydc7wgj2x6l9a0qt-claudebox-test-git")
+BASH_STORE = Path("/nix/store/6j4c09lx3r1ngs2ym5p8f2v7dkzh1qb2-claudebox-test-bash")
 # A package only a profile brings in (not on the host PATH): what a fake `nix build` prints.
 HELLO_STORE = Path("/nix/store/4g1anr5lr9tc2io6zed8xhk3y7m0b1ru-claudebox-test-hello")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -66,7 +67,8 @@ def install_fixture_store() -> None:
     if not target.exists():
         shutil.copy2(busybox, target)
     applets = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True)
-    for applet in [*applets.stdout.split(), "bash"]:
+    (bin_dir / "bash").unlink(missing_ok=True)  # Debian's busybox has no bash applet
+    for applet in applets.stdout.split():
         link = bin_dir / applet
         if applet != "busybox" and not link.is_symlink():
             link.symlink_to("busybox")
@@ -85,35 +87,49 @@ def install_fixture_store() -> None:
     hello.parent.mkdir(parents=True, exist_ok=True)
     hello.write_text(f"#!{BUSYBOX_STORE}/bin/sh\necho 'Hello from the store'\n")
     hello.chmod(0o755)
-    install_store_git()
+    install_store_program("git", GIT_STORE)
+    install_store_program("bash", BASH_STORE)
     subprocess.run(["chmod", "-R", "a+rX", "/nix"], check=True)
 
 
-def install_store_git() -> None:
-    """The host's git, made store-shaped as Nix does: its libraries and loader beside it."""
-    git = shutil.which("git")
-    patchelf = shutil.which("patchelf")
-    if git is None or patchelf is None:
-        prerequisite_missing("git and patchelf are needed for the store's git")
-        return
-    lib_dir = GIT_STORE / "lib"
-    target = GIT_STORE / "bin" / "git"
-    if target.exists():
-        return
+def copy_libraries(binary: Path, lib_dir: Path) -> Path:
+    """Copy what `ldd` says BINARY loads into LIB_DIR; return the copied loader."""
     lib_dir.mkdir(parents=True, exist_ok=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ldd = subprocess.run(["ldd", git], check=True, capture_output=True, text=True).stdout
-    interpreter = ""
+    ldd = subprocess.run(["ldd", str(binary)], check=True, capture_output=True, text=True).stdout
+    loader = None
     for line in ldd.splitlines():
         words = line.split()
         library = words[2] if len(words) > 2 and words[1] == "=>" else words[0]
         if library.startswith("/"):
             shutil.copy2(library, lib_dir / Path(library).name)
             if "ld-linux" in library:
-                interpreter = str(lib_dir / Path(library).name)
-    shutil.copy2(git, target)
+                loader = lib_dir / Path(library).name
+    assert loader is not None, f"no loader in the ldd output of {binary}:\n{ldd}"
+    return loader
+
+
+def install_store_program(name: str, store: Path) -> None:
+    """A host program made store-shaped as Nix does: its libraries and loader beside it."""
+    program = shutil.which(name, path="/usr/bin:/bin")
+    patchelf = shutil.which("patchelf")
+    if program is None or patchelf is None:
+        prerequisite_missing(f"{name} and patchelf are needed for the store's {name}")
+        return
+    target = store / "bin" / name
+    if target.exists():
+        return
+    loader = copy_libraries(Path(program), store / "lib")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(program, target)
     subprocess.run(
-        [patchelf, "--set-interpreter", interpreter, "--set-rpath", str(lib_dir), str(target)],
+        [
+            patchelf,
+            "--set-interpreter",
+            str(loader),
+            "--set-rpath",
+            str(store / "lib"),
+            str(target),
+        ],
         check=True,
     )
 
@@ -154,7 +170,7 @@ class Box:
         return self.root / "claudebox.py"
 
     def host_path(self) -> str:
-        stores = (BUSYBOX_STORE, PROBE_STORE, HELPER_STORE, GIT_STORE)
+        stores = (BUSYBOX_STORE, PROBE_STORE, HELPER_STORE, GIT_STORE, BASH_STORE)
         return ":".join(
             [*(f"{store}/bin" for store in stores), "/usr/local/bin", "/usr/bin", "/bin"]
         )
@@ -280,9 +296,13 @@ def box(test_user: pwd.struct_passwd) -> Iterator[Box]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def wait_for(path: Path, timeout: float = 20) -> None:
+def wait_for(path: Path, timeout: float = 30, process: subprocess.Popen[str] | None = None) -> None:
+    """Until `path` exists; fails at once, with its stderr, if `process` ends first."""
     deadline = time.monotonic() + timeout
     while not path.exists():
+        if process is not None and process.poll() is not None:
+            error = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"exited {process.returncode} before {path} appeared: {error}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout}s")
         time.sleep(0.05)

@@ -367,10 +367,10 @@ def test_twenty_inet_start_stop_cycles_leave_nothing(box: Box, lab: NetLab, no_l
             f"touch ready-{cycle}; exec sleep 60",
             start_new_session=True,
             stdin=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         try:
-            wait_for(ready)
+            wait_for(ready, process=process)
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) == 128 + signal.SIGTERM
         finally:
