@@ -27,8 +27,9 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, NoReturn
 
 __version__: Final = "0.1.0"
@@ -192,6 +193,11 @@ PROTECTED_PROJECT_PATHS: Final = (
     ".claude/agents",
 )
 
+# New in the git directory, these make git read config elsewhere (claudebox reports them).
+GIT_DIR_WATCHED: Final = ("commondir", "config.worktree")
+# In each linked worktree's admin directory (.git/worktrees/NAME/): re-bound read-only.
+WORKTREE_PROTECTED: Final = ("config.worktree", "commondir")
+
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
 ETC_READ_ONLY: Final = (
     "/etc/resolv.conf",
@@ -325,6 +331,58 @@ FORWARDED_SIGNALS: Final = (
 )
 
 CHECK_TIMEOUT: Final = 15.0  # seconds for each probe --check starts
+# --check's enforcement probe: run inside a throwaway sandbox by the store Python claudebox runs
+# with. argv: SPEC = {"canaries": [paths], "marker": str, "addresses": [private addresses]}.
+# Prints one JSON report: what it could see, reach and inject.
+ENFORCEMENT_PROBE: Final = """\
+import errno, fcntl, json, os, socket, sys, termios
+spec = json.loads(sys.argv[1])
+marker = spec["marker"].encode()
+environ = [name for name in ("own environment",) if marker in repr(os.environ).encode()]
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            if marker in handle.read():
+                environ.append(f"/proc/{pid}/environ")
+    except OSError:
+        pass
+routes = {}
+for address in spec["addresses"]:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.settimeout(3)
+    try:
+        probe.connect((address, 9))
+        routes[address] = "connected"
+    except socket.timeout:
+        routes[address] = "timed out"
+    except OSError as error:
+        routes[address] = errno.errorcode.get(error.errno or 0, str(error))
+    finally:
+        probe.close()
+controller, terminal = os.openpty()
+child = os.fork()
+if child == 0:
+    try:
+        os.setsid()
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+        fcntl.ioctl(terminal, termios.TIOCSTI, b" ")
+        os._exit(0)
+    except OSError as error:
+        os._exit(error.errno or 255)
+_, status = os.waitpid(child, 0)
+tiocsti = os.waitstatus_to_exitcode(status)
+print(json.dumps({
+    "visible": [path for path in spec["canaries"] if os.path.lexists(path)],
+    "environ": environ,
+    "routes": routes,
+    "tiocsti": "ok" if tiocsti == 0 else errno.errorcode.get(tiocsti, str(tiocsti)),
+}))
+"""
+HELP_WIDTH: Final = 92
+FISH_PROFILE_LISTING: Final = (
+    '\'(ls $HOME/.claudebox/profiles 2>/dev/null | string replace -r "[.]json\\$" "")\''
+)
+COMPLETION_SHELLS: Final = ("bash", "zsh", "fish")
 EXIT_RUNTIME: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_MISSING: Final = 127
@@ -432,6 +490,7 @@ class HostFacts:
     python: str = "python3"  # this interpreter: runs the inet route setup
     # The host's IPv4 subnets and own addresses (CIDR), None when they could not be read.
     host_networks: tuple[str, ...] | None = ()
+    dot_git: str | None = None  # the project's own .git: "dir", "file" (a gitdir pointer), None
 
 
 @dataclass(frozen=True)
@@ -516,6 +575,9 @@ class SandboxPlan:
     secret_mounts: tuple[str, ...] = ()  # profile mount sources that are or hold secret paths
     # inet: pasta and the route setup, which execs bwrap (argv) and carries the data itself.
     launcher: tuple[str, ...] = ()
+    # Host paths the host later runs or obeys that a bind cannot protect while absent: the
+    # ones a session creates are named afterwards (see session_created).
+    watched: tuple[str, ...] = ()
 
     @property
     def command_line(self) -> list[str]:
@@ -1157,6 +1219,15 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
                 f"profile {mount.origin} mounts {mount.src}, which is or holds a secret path"
             )
     git_dir = host.git_common_dir or os.path.join(host.project, ".git")
+    # The project's .git: a mount point cannot be renamed (a new .git with its own config and
+    # hooks would replace it otherwise); a gitdir pointer file is read-only.
+    dot_git = os.path.join(host.project, ".git")
+    if host.dot_git is not None:
+        mounts.append(Mount("bind" if host.dot_git == "dir" else "ro-bind", dot_git, dot_git))
+    hooks = os.path.join(git_dir, "hooks")
+    if (host.dot_git == "dir" or host.git_common_dir) and hooks not in host.existing:
+        host_setup.append(HostSetup(hooks))  # git's own layout: else hooks could be created
+        mounts.append(Mount("ro-bind", hooks, hooks))
     for path in protected_paths(host.project, git_dir):
         if path in host.existing:
             mounts.append(Mount("ro-bind", path, path))
@@ -1254,6 +1325,11 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         launcher=launcher,
         profile=options.profile,
         secret_mounts=tuple(secret_mounts),
+        watched=(
+            dot_git,
+            *protected_paths(host.project, git_dir),
+            *(os.path.join(git_dir, name) for name in GIT_DIR_WATCHED),
+        ),
     )
 
 
@@ -1312,6 +1388,39 @@ def render_dry_run(plan: SandboxPlan) -> str:
 
     body = " \\\n  ".join(render(chunk) for chunk in chunks)
     return "\n".join([*lines, body]) + "\n"
+
+
+def render_plan_json(plan: SandboxPlan) -> str:
+    """--dry-run --json: the plan for scripts; secret-looking values masked, argv included."""
+    secret = {var.name for var in plan.env if var.looks_secret}
+    argv = list(plan.command_line)
+    for index in range(len(argv) - 2):
+        if argv[index] == "--setenv" and argv[index + 1] in secret:
+            argv[index + 2] = mask(argv[index + 2])
+    document = {
+        "version": __version__,
+        "network": plan.network,
+        "instance": {"id": plan.instance.id, "root": plan.instance.root, "dir": plan.instance.dir},
+        "profile": plan.profile.name if plan.profile else None,
+        "cwd": plan.chdir,
+        "command": list(plan.command),
+        "env": [
+            {
+                "name": var.name,
+                "value": mask(var.value) if var.looks_secret else var.value,
+                "origin": var.origin,
+            }
+            for var in plan.env
+        ],
+        "mounts": [
+            {"op": m.op, "mode": m.mode, "dst": m.dst, "src": m.src or None} for m in plan.mounts
+        ],
+        "generated": [{"fd": d.fd, "what": d.what, "bytes": len(d.content)} for d in plan.data],
+        "argv": argv,
+        "notes": list(plan.notes),
+        "warnings": list(plan.warnings),
+    }
+    return json.dumps(document, indent=2) + "\n"
 
 
 def printf_command(content: bytes) -> str:
@@ -1493,11 +1602,16 @@ def git_layout(cwd: str, git: str | None) -> tuple[str, str, str | None]:
 def git_identity(git: str | None) -> tuple[str | None, str | None]:
     if git is None:
         return None, None
-    values: list[str | None] = []
-    for key in ("user.name", "user.email"):
-        result = run([git, "config", "--global", "--get", key], check=False)
-        values.append(result.stdout.strip() or None if result.returncode == 0 else None)
-    return values[0], values[1]
+    result = run(
+        [git, "config", "--global", "--null", "--get-regexp", r"^user\.(name|email)$"],
+        check=False,
+    )
+    values: dict[str, str] = {}
+    for record in result.stdout.split("\0"):
+        key, _, value = record.partition("\n")
+        if value.strip():
+            values[key] = value.strip()
+    return values.get("user.name"), values.get("user.email")
 
 
 def read_json_object(path: str) -> Mapping[str, object]:
@@ -1586,7 +1700,15 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
         pasta=shutil.which("pasta", path=host_path),
         python=sys.executable or "python3",
         host_networks=host_ipv4_networks(),
+        dot_git=git_entry_kind(os.path.join(project, ".git")),
     )
+
+
+def git_entry_kind(path: str) -> str | None:
+    """What `path` (a .git) is: "dir", "file" (a gitdir pointer), or None (absent, a symlink)."""
+    if os.path.islink(path) or not os.path.lexists(path):
+        return None
+    return "dir" if os.path.isdir(path) else "file"
 
 
 def host_ipv4_networks() -> tuple[str, ...] | None:
@@ -1723,7 +1845,8 @@ def nested_git_config(git_dir: str) -> tuple[str, ...]:
         worktrees = os.listdir(os.path.join(git_dir, "worktrees"))
     except OSError:
         worktrees = []
-    found += [os.path.join(git_dir, "worktrees", name, "config.worktree") for name in worktrees]
+    for name in worktrees:  # commondir: where that worktree's git reads its config
+        found += [os.path.join(git_dir, "worktrees", name, entry) for entry in WORKTREE_PROTECTED]
     return tuple(path for path in found if os.path.lexists(path))
 
 
@@ -1804,6 +1927,17 @@ def resolve_packages(
     if missing and save:
         store_package_cache(cache_path, identity, {a: resolved[a] for a in missing})
     return tuple(path for attribute in attributes for path in resolved[attribute])
+
+
+def session_created(watched: Sequence[str], present: Iterable[str]) -> list[str]:
+    """Watched paths that exist now and did not at launch (one per new tree: its top)."""
+    before = set(present)
+    created: list[str] = []
+    for path in watched:
+        if path not in before and os.path.lexists(path):
+            if not any(is_within(path, top) for top in created):
+                created.append(path)
+    return created
 
 
 def instance_in_use(instance_dir: str) -> bool:
@@ -2043,8 +2177,9 @@ def die_with(parent: int) -> Callable[[], None]:
     return arrange
 
 
-def launch(plan: SandboxPlan) -> int:
-    """Run bwrap and stay as a thin supervisor: bwrap 0.8 forwards no signal to the command."""
+def spawn(plan: SandboxPlan, output: int | None = None) -> subprocess.Popen[bytes]:
+    """Start the plan's command line: the one way a sandbox starts (a session or --check).
+    `output`: where the sandbox's stdout and stderr go (None: inherited)."""
     if plan.bwrap == "bwrap" and shutil.which("bwrap") is None:
         raise ClaudeboxError(
             "bwrap (bubblewrap) not found on PATH; install bubblewrap", EXIT_MISSING
@@ -2082,6 +2217,8 @@ def launch(plan: SandboxPlan) -> int:
             env={},
             pass_fds=[item.fd for item in pipes],
             preexec_fn=die_with(os.getpid()) if plan.launcher else None,
+            stdout=output,
+            stderr=output,
         )
     except OSError as error:
         program = plan.launcher[0] if plan.launcher else plan.bwrap
@@ -2089,6 +2226,12 @@ def launch(plan: SandboxPlan) -> int:
     finally:
         for item in pipes:
             os.close(item.fd)
+    return process
+
+
+def launch(plan: SandboxPlan) -> int:
+    """Run bwrap and stay as a thin supervisor: bwrap 0.8 forwards no signal to the command."""
+    process = spawn(plan)
     levels = 3 if plan.launcher else 2  # pasta -> bwrap -> init -> the command
 
     def forward(signum: int, _frame: object) -> None:
@@ -2119,6 +2262,46 @@ class CheckResult:
     detail: str
     hint: str = ""
     warning: bool = False
+
+
+def program_version(program: str) -> str:
+    """`program --version`, first line. On a pty: pasta prints nothing into a pipe."""
+    controller, terminal = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [program, "--version"], stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal
+        )
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the program closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=CHECK_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return "(no version reported)"
+    finally:
+        os.close(controller)
+    lines = [
+        line.strip()
+        for line in b"".join(chunks).decode(errors="replace").splitlines()
+        if line.strip() and "AVX2" not in line
+    ]
+    return lines[0] if lines else "(no version reported)"
+
+
+def render_versions(env: Mapping[str, str]) -> str:
+    lines = [f"claudebox {__version__}"]
+    for name in ("bwrap", "pasta"):
+        found = shutil.which(name, path=env.get("PATH", os.defpath))
+        lines.append(
+            f"{name}: {program_version(found)} ({found})" if found else f"{name}: not found"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def check_host(env: Mapping[str, str]) -> list[CheckResult]:
@@ -2204,7 +2387,142 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
         detail = "dev.tty.legacy_tiocsti not present (claudebox blocks TIOCSTI by seccomp)"
     results.append(CheckResult("terminal injection", True, detail))
     results += nix_daemon_trust(read_nix_conf("/etc/nix/nix.conf"), env.get("USER", ""))
+    results += check_enforcement(env)
     return results
+
+
+def enforcement_results(report: Mapping[str, object], network: str) -> list[CheckResult]:
+    """--check: the enforcement probe's report, judged (pure)."""
+    found = [report.get("visible"), report.get("environ")]
+    leaks = [str(item) for items in found if isinstance(items, list) for item in items]
+    results = [
+        CheckResult(
+            "sandbox: secrets",
+            not leaks,
+            "canary files outside the project and a canary host variable are invisible inside"
+            if not leaks
+            else f"visible inside: {', '.join(leaks)}",
+            "this claudebox does not isolate the sandbox; report it (see SECURITY.md)",
+        )
+    ]
+    routes = report.get("routes")
+    if network == "inet" and isinstance(routes, dict):
+        open_routes = {a: r for a, r in routes.items() if r not in ("EHOSTUNREACH", "ENETUNREACH")}
+        results.append(
+            CheckResult(
+                "sandbox: private routes",
+                not open_routes,
+                f"inet: {len(routes)} private and host addresses unreachable"
+                if not open_routes
+                else "inet: reachable or not refused by a route: "
+                + ", ".join(f"{a} ({r})" for a, r in open_routes.items()),
+                "the inet tier's unreachable routes are missing; report it (see SECURITY.md)",
+            )
+        )
+    else:
+        results.append(
+            CheckResult(
+                "sandbox: private routes",
+                True,
+                "skipped: the inet tier is unavailable here (see the pasta lines)",
+                warning=True,
+            )
+        )
+    tiocsti = report.get("tiocsti")
+    blocked = tiocsti == "EPERM"
+    results.append(
+        CheckResult(
+            "sandbox: terminal injection",
+            blocked,
+            "TIOCSTI on a terminal inside fails with EPERM (the seccomp filter)"
+            if blocked
+            else "TIOCSTI on a terminal inside succeeded"
+            if tiocsti == "ok"
+            else f"TIOCSTI failed with {tiocsti}, not by the seccomp filter (EPERM)",
+            "the seccomp filter is not applied; report it (see SECURITY.md)",
+        )
+    )
+    return results
+
+
+def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
+    """A throwaway sandbox, planned and started like a session's (a scratch home and project,
+    the probe instead of claude), attacks itself: canaries, private routes, TIOCSTI."""
+    if os.geteuid() == 0:
+        return [CheckResult("sandbox", True, "skipped: running as root", warning=True)]
+    python = os.path.realpath(sys.executable or "python3")
+    if not is_within(python, STORE_DIR):
+        return [
+            CheckResult(
+                "sandbox",
+                True,
+                f"skipped: the enforcement probe runs inside with this Python, and {python} is "
+                "not in /nix/store (run the Nix-built claudebox to check enforcement)",
+                warning=True,
+            )
+        ]
+    pasta = shutil.which("pasta", path=env.get("PATH", os.defpath))
+    network = "inet" if pasta and os.access("/dev/net/tun", os.R_OK | os.W_OK) else "none"
+    marker = os.urandom(12).hex()
+    with tempfile.TemporaryDirectory(prefix="claudebox-check-") as scratch:
+        home = os.path.join(scratch, "home")
+        project = os.path.join(home, "project")
+        canaries = [os.path.join(home, ".ssh", "id_ed25519"), os.path.join(scratch, "canary")]
+        for directory in (project, os.path.dirname(canaries[0])):
+            os.makedirs(directory, mode=0o700)
+        for canary in canaries:
+            with open(canary, "w", encoding="utf-8") as handle:
+                handle.write(marker)
+        probed = probe_host({**env, "HOME": home, "CLAUDEBOX_CHECK_CANARY": marker})
+        host = replace(
+            probed,
+            cwd=project,
+            project=project,
+            canonical_root=project,
+            git_common_dir=None,
+            existing=frozenset(path for path in probed.existing if path.startswith("/etc/")),
+            git_protected=(),
+            dot_git=None,
+        )
+        plan = build_plan(host, Options(network=network), ())
+        routes = inet_unreachable_routes(host.host_networks or ())
+        spec = {
+            "canaries": canaries,
+            "marker": marker,
+            "addresses": [str(next(ipaddress.IPv4Network(r).hosts(), r)) for r in routes],
+        }
+        probe = (python, "-I", "-S", "-c", ENFORCEMENT_PROBE, json.dumps(spec))
+        plan = replace(plan, command=probe)
+        try:
+            prepare_host(plan.host_setup)
+            process = spawn(plan, subprocess.PIPE)
+        except ClaudeboxError as error:
+            return [CheckResult("sandbox", False, f"cannot start one: {error}", "see above")]
+        try:
+            output, _ = process.communicate(timeout=CHECK_TIMEOUT * 2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return [CheckResult("sandbox", False, "the probe timed out", "see the lines above")]
+    text = output.decode(errors="replace").strip()
+    try:
+        report = json.loads(text.splitlines()[-1])
+    except (ValueError, IndexError):
+        report = None
+    if not isinstance(report, dict):
+        lines = [line for line in text.splitlines() if "AVX2" not in line]
+        return [
+            CheckResult(
+                "sandbox",
+                False,
+                f"the probe failed (exit {process.returncode}): {' / '.join(lines[-3:])}",
+                "see the lines above",
+            )
+        ]
+    return [
+        CheckResult("sandbox", True, f"a throwaway sandbox ran the probe (network {network})"),
+        *enforcement_results(report, network),
+    ]
 
 
 def read_nix_conf(path: str) -> dict[str, str]:
@@ -2302,63 +2620,169 @@ def render_checks(results: Sequence[CheckResult], style: Style) -> str:
 # --- parser and main ------------------------------------------------------------------------
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """A fixed width, so --help reads the same everywhere (the README carries a copy)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=HELP_WIDTH, max_help_position=30)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="claudebox",
         usage="claudebox [CLAUDEBOX OPTIONS] [CLAUDE ARGS ...]",
         description=(
-            "Run Claude Code (claude --dangerously-skip-permissions) in a bubblewrap sandbox: "
-            "empty environment plus an allowlist, the project read-write, /nix/store read-only, "
-            "no access to the rest of your home."
+            "Run Claude Code (claude --dangerously-skip-permissions) in a bubblewrap sandbox:\n"
+            "an empty environment plus an allowlist, the project read-write, /nix/store\n"
+            "read-only, and nothing else of your home. Any other argument goes to claude\n"
+            "unchanged; everything after -- goes to claude verbatim."
         ),
         epilog=(
-            "Any other argument goes to claude unchanged; everything after -- goes verbatim.\n\n"
             "examples:\n"
-            "  claudebox                     audit, confirm, then start claude in this project\n"
-            "  claudebox -y -p 'fix the tests'\n"
-            "  claudebox --dry-run           print the sandbox command without running it\n"
-            "  claudebox --check             check bwrap, user namespaces, the nix daemon, claude\n"
+            "  claudebox                        audit, confirm, start claude in this project\n"
+            "  claudebox -y -p 'fix the tests'  no question; claude gets -p 'fix the tests'\n"
+            "  claudebox --network none         no network at all (loopback only)\n"
+            "  claudebox --profile web          add what ~/.claudebox/profiles/web.json names\n"
+            "  claudebox --dry-run              print the sandbox command, run nothing\n"
+            "  claudebox --shell                a bash in the very sandbox claude would get\n"
+            "  claudebox --check                check bwrap, pasta, namespaces, nix, claude\n"
             f"  {EXTRA_ENV_VARIABLE}=GH_HOST claudebox   pass one more host variable in"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         allow_abbrev=False,
+        add_help=False,
     )
-    parser.add_argument("-y", "--yes", action="store_true", help="skip the audit confirmation")
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the complete sandbox command (shell-quoted) and exit; nothing runs or is made",
+    launch_group = parser.add_argument_group("launch")
+    launch_group.add_argument(
+        "-y", "--yes", action="store_true", help="skip the audit confirmation"
     )
-    parser.add_argument(
-        "--check", action="store_true", help="probe the host and exit 0 only if all pass"
-    )
-    parser.add_argument(
+    launch_group.add_argument(
         "--network",
         choices=NETWORK_TIERS,
         default=None,
         help=f"network tier (default {DEFAULT_NETWORK}; env CLAUDEBOX_NETWORK)",
     )
-    parser.add_argument(
+    launch_group.add_argument(
         "--profile",
         metavar="NAME",
-        help=f"profile ~/.claudebox/profiles/NAME.json (env {PROFILE_VARIABLE}; the flag wins)",
+        help=f"profile ~/.claudebox/profiles/NAME.json (env {PROFILE_VARIABLE})",
     )
-    parser.add_argument(
-        "--list-profiles", action="store_true", help="names and descriptions of the profiles"
-    )
-    parser.add_argument(
-        "--show-profile", metavar="NAME", help="the resolved profile (after extends) as JSON"
-    )
-    parser.add_argument(
-        "--gc",
-        action="store_true",
-        help="remove instance state whose project no longer exists (with --dry-run: only list)",
-    )
-    parser.add_argument(
+    launch_group.add_argument(
         "--shell", action="store_true", help="run an interactive bash in the same sandbox"
     )
-    parser.add_argument("--version", action="version", version=f"claudebox {__version__}")
+    inspect_group = parser.add_argument_group("inspect")
+    inspect_group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the complete sandbox command and exit; nothing runs or is made",
+    )
+    inspect_group.add_argument(
+        "--json", action="store_true", help="with --dry-run: the plan as JSON, for scripts"
+    )
+    inspect_group.add_argument(
+        "--check", action="store_true", help="probe the host; exit 0 only if all pass"
+    )
+    inspect_group.add_argument(
+        "--list-profiles", action="store_true", help="names and descriptions of the profiles"
+    )
+    inspect_group.add_argument(
+        "--show-profile", metavar="NAME", help="the resolved profile (after extends) as JSON"
+    )
+    other_group = parser.add_argument_group("other")
+    other_group.add_argument(
+        "--gc",
+        action="store_true",
+        help="remove state of projects that no longer exist (with --dry-run: only list)",
+    )
+    other_group.add_argument(
+        "--completions",
+        choices=COMPLETION_SHELLS,
+        metavar="SHELL",
+        help=f"print a completion script ({', '.join(COMPLETION_SHELLS)})",
+    )
+    other_group.add_argument(
+        "--version", action="store_true", help="print versions of claudebox, bwrap and pasta"
+    )
+    other_group.add_argument("-h", "--help", action="help", help="show this help and exit")
     return parser
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    flags: tuple[str, ...]
+    help: str
+    choices: tuple[str, ...] | None  # None: a flag; (): a free value (a profile name)
+
+
+def parser_options(parser: argparse.ArgumentParser) -> list[OptionSpec]:
+    """Every option of the parser, for the completion scripts."""
+    options = []
+    for action in parser._actions:  # argparse keeps no public list of its actions
+        if action.option_strings:
+            choices = tuple(str(c) for c in action.choices) if action.choices else ()
+            options.append(
+                OptionSpec(
+                    tuple(action.option_strings),
+                    (action.help or "").replace("'", "").replace("[", "(").replace("]", ")"),
+                    choices if action.nargs != 0 else None,
+                )
+            )
+    return options
+
+
+def completion_script(shell: str, parser: argparse.ArgumentParser) -> str:
+    """Completions generated from the parser; --profile completes the profile files' names."""
+    options = parser_options(parser)
+    listing = 'ls "$HOME/.claudebox/profiles" 2>/dev/null | sed -n "s/[.]json$//p"'
+    if shell == "bash":
+        words = " ".join(flag for option in options for flag in option.flags)
+        cases = "".join(
+            f"        {'|'.join(option.flags)}) "
+            f"COMPREPLY=($(compgen -W '{' '.join(option.choices)}' -- \"$cur\")); return;;\n"
+            for option in options
+            if option.choices
+        )
+        return (
+            "# bash completion for claudebox (claudebox --completions bash)\n"
+            "_claudebox() {\n"
+            '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"\n'
+            '    case "$prev" in\n'
+            f"{cases}"
+            f'        --profile|--show-profile) COMPREPLY=($(compgen -W "$({listing})" -- "$cur"))'
+            "; return;;\n"
+            "    esac\n"
+            f"    COMPREPLY=($(compgen -W '{words}' -- \"$cur\"))\n"
+            "}\n"
+            "complete -o default -F _claudebox claudebox\n"
+        )
+    if shell == "zsh":
+        specs = []
+        for option in options:
+            names = "{" + ",".join(option.flags) + "}" if len(option.flags) > 1 else option.flags[0]
+            value = ""
+            if option.choices:
+                value = f":value:({' '.join(option.choices)})"
+            elif option.choices is not None:
+                value = f":profile:($({listing}))"
+            specs.append(f"{names}'[{option.help}]{value}'")  # braces expand unquoted
+        return (
+            "#compdef claudebox\n"
+            "# zsh completion for claudebox (claudebox --completions zsh)\n"
+            "_arguments -S \\\n  "
+            + " \\\n  ".join(specs)
+            + " \\\n  '*::claude argument:_default'\n"
+        )
+    lines = ["# fish completion for claudebox (claudebox --completions fish)"]
+    for option in options:
+        parts = ["complete -c claudebox"]
+        parts += [f"-s {f[1:]}" if len(f) == 2 else f"-l {f[2:]}" for f in option.flags]
+        parts.append(f"-d '{option.help}'")
+        if option.choices:
+            parts.append(f"-x -a '{' '.join(option.choices)}'")
+        elif option.choices is not None:
+            parts.append(f"-x -a {FISH_PROFILE_LISTING}")
+        lines.append(" ".join(parts))
+    return "\n".join(lines) + "\n"
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -2383,8 +2807,17 @@ def colour_enabled(env: Mapping[str, str]) -> bool:
 def _main(argv: Sequence[str]) -> int:
     env = dict(os.environ)
     ours, verbatim = split_argv(argv)
-    args, passthrough = build_parser().parse_known_args(ours)
+    parser = build_parser()
+    args, passthrough = parser.parse_known_args(ours)
     style = Style(colour_enabled(env))
+    if args.version:
+        write_stdout(render_versions(env))
+        return 0
+    if args.completions:
+        write_stdout(completion_script(args.completions, parser))
+        return 0
+    if args.json and not args.dry_run:
+        raise ClaudeboxError("--json goes with --dry-run (claudebox --dry-run --json)", EXIT_USAGE)
     if args.check:
         results = check_host(env)
         sys.stdout.write(render_checks(results, style))
@@ -2433,7 +2866,7 @@ def _main(argv: Sequence[str]) -> int:
     if args.dry_run:
         for warning in plan.warnings:
             print(f"claudebox: warning: {warning}", file=sys.stderr)
-        write_stdout(render_dry_run(plan))
+        write_stdout(render_plan_json(plan) if args.json else render_dry_run(plan))
         return 0
     sys.stderr.write(render_audit(plan, style, home))
     secrets_unconfirmed = bool(plan.secret_mounts) and not (
@@ -2451,7 +2884,15 @@ def _main(argv: Sequence[str]) -> int:
     lock = lock_instance(plan.instance.dir)
     try:
         prepare_host(plan.host_setup)
-        return launch(plan)
+        present = {path for path in plan.watched if os.path.lexists(path)}
+        status = launch(plan)
+        for path in session_created(plan.watched, present):
+            print(
+                f"claudebox: warning: the session created {path}: git, direnv, an editor or "
+                "claude outside the sandbox may run what it says; review it",
+                file=sys.stderr,
+            )
+        return status
     finally:
         os.close(lock)
 
