@@ -1,0 +1,53 @@
+"""CLI behaviour against the real sandbox: --shell, --dry-run --json, the audit's size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from harness import BASH_STORE, Box
+
+
+def test_shell_is_a_bash_in_the_same_sandbox(box: Box) -> None:
+    result = subprocess.run(
+        box.command(["--yes", "--shell"]),
+        input='echo "$0"; ls -A ~ | sort | tr "\\n" " "; exit 7\n',
+        env=box.env(),
+        cwd=box.project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        start_new_session=True,
+    )
+    assert result.returncode == 7, result.stderr
+    shell, home = result.stdout.splitlines()
+    assert shell == f"{BASH_STORE}/bin/bash"
+    assert home.split() == [".cache", ".claude", ".claude.json", ".gitconfig", ".local", "proj"]
+    assert "--dangerously-skip-permissions" not in result.stderr
+
+
+def test_dry_run_json_describes_the_plan_with_secrets_masked(box: Box) -> None:
+    result = box.run("--dry-run", "--json", "-p", "hi", env={"ANTHROPIC_API_KEY": "sk-ant-xyz"})
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert "sk-ant-xyz" not in result.stdout
+    assert plan["network"] == "inet"
+    assert plan["cwd"] == str(box.project)
+    assert plan["command"][1:] == ["--dangerously-skip-permissions", "-p", "hi"]
+    env = {item["name"]: item for item in plan["env"]}
+    assert env["ANTHROPIC_API_KEY"]["value"] == "<masked, 10 chars>"
+    assert env["HOME"] == {"name": "HOME", "value": str(box.home), "origin": "sandbox"}
+    modes = {mount["dst"]: mount["mode"] for mount in plan["mounts"]}
+    assert modes[str(box.project)] == "rw"
+    assert modes["/nix/store"] == "ro"
+    assert plan["argv"][0].endswith("pasta")
+    assert not (box.home / ".claudebox").exists()  # --dry-run creates nothing
+
+
+def test_the_default_audit_fits_on_a_screen(box: Box) -> None:
+    result = box.probe("true")
+    assert result.returncode == 0, result.stderr
+    audit = result.stderr.splitlines()
+    assert audit[0].startswith("claudebox ")
+    assert len(audit) < 40, "\n".join(audit)
