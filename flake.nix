@@ -140,8 +140,14 @@
             pkgs.runCommand "claudebox-unit-tests"
               {
                 nativeBuildInputs = [
-                  (pkgs.python3.withPackages (ps: [ ps.pytest ]))
+                  (pkgs.python3.withPackages (ps: [
+                    ps.pytest
+                    ps.shiv
+                  ]))
                   pkgs.git
+                  pkgs.bashInteractive
+                  pkgs.zsh
+                  pkgs.fish
                 ];
               }
               ''
