@@ -6,7 +6,7 @@ SHELL_SCRIPTS := $(wildcard .ci/run bench/*.sh)
 
 all: lint test
 
-SETUP_HINT := on Debian run \`sudo bash .ci/run\` (installs bubblewrap, pasta, busybox, a test user and .venv, then tests), or: python3 -m venv .venv \&\& .venv/bin/pip install -r requirements-dev.txt
+SETUP_HINT := on Debian run \`sudo bash .ci/run\` (installs bubblewrap, pasta, busybox, a test user and .venv, then tests), or create .venv with: python3 -m venv .venv; .venv/bin/pip install -r requirements-dev.txt
 
 test:
 	@$(PYTHON) -c 'import pytest' 2>/dev/null || { echo "make test: pytest is missing; $(SETUP_HINT)" >&2; exit 2; }
