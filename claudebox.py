@@ -298,6 +298,11 @@ GIT_DEFAULT_EMAIL: Final = "claude@claudebox.invalid"
 # File descriptors carrying generated data into bwrap (the same numbers in --dry-run output).
 FIRST_DATA_FD: Final = 10
 PR_SET_PDEATHSIG: Final = 1
+# bwrap keeps the caller's session keyring, whose keys are readable inside: the child joins a
+# new, empty one first (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL); machine -> syscall number).
+KEYCTL_SYSCALLS: Final[Mapping[str, int]] = {"x86_64": 250, "aarch64": 219}
+KEYCTL_JOIN_SESSION_KEYRING: Final = 1
+ENOSYS: Final = 38  # a kernel without keyrings: nothing to isolate
 
 # seccomp: fail ioctl(TIOCSTI) and ioctl(TIOCLINUX) with EPERM (terminal injection).
 TIOCSTI: Final = 0x5412
@@ -2177,6 +2182,26 @@ def die_with(parent: int) -> Callable[[], None]:
     return arrange
 
 
+def fresh_session_keyring(machine: str) -> Callable[[], None]:
+    """For the child, before exec: a new, empty session keyring (the user's stays outside)."""
+    number = KEYCTL_SYSCALLS.get(machine)
+    if number is None:
+        raise ClaudeboxError(
+            f"no keyring isolation for machine {machine!r} (supported: "
+            f"{', '.join(KEYCTL_SYSCALLS)}); claudebox will not start a sandbox without it"
+        )
+
+    def join() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        option = ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING)
+        if libc.syscall(ctypes.c_long(number), option, ctypes.c_void_p(None)) < 0:
+            error = ctypes.get_errno()
+            if error != ENOSYS:
+                raise OSError(error, os.strerror(error))
+
+    return join
+
+
 def spawn(plan: SandboxPlan, output: int | None = None) -> subprocess.Popen[bytes]:
     """Start the plan's command line: the one way a sandbox starts (a session or --check).
     `output`: where the sandbox's stdout and stderr go (None: inherited)."""
@@ -2200,6 +2225,14 @@ def spawn(plan: SandboxPlan, output: int | None = None) -> subprocess.Popen[byte
         raise ClaudeboxError(blocker)
     if plan.launcher:
         check_inet_prerequisites(plan.launcher[0])
+    join_keyring = fresh_session_keyring(os.uname().machine)
+    die = die_with(os.getpid()) if plan.launcher else None
+
+    def prepare_child() -> None:
+        join_keyring()
+        if die is not None:
+            die()
+
     # inet: the route setup makes the data's descriptors itself (pasta closes inherited ones).
     pipes = [] if plan.launcher else plan.data
     for item in pipes:
@@ -2216,13 +2249,17 @@ def spawn(plan: SandboxPlan, output: int | None = None) -> subprocess.Popen[byte
             plan.command_line,
             env={},
             pass_fds=[item.fd for item in pipes],
-            preexec_fn=die_with(os.getpid()) if plan.launcher else None,
+            preexec_fn=prepare_child,
             stdout=output,
             stderr=output,
         )
     except OSError as error:
         program = plan.launcher[0] if plan.launcher else plan.bwrap
         raise ClaudeboxError(f"cannot start {program}: {error.strerror}", EXIT_MISSING) from error
+    except subprocess.SubprocessError as error:  # raised by prepare_child
+        raise ClaudeboxError(
+            f"cannot give the sandbox its own session keyring ({error}); report it"
+        ) from error
     finally:
         for item in pipes:
             os.close(item.fd)
