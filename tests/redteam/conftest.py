@@ -1,0 +1,19 @@
+"""Fixtures for the red-team suite: the integration harness (tests/integration/harness.py)."""
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+for directory in (str(REPO), str(REPO / "tests" / "integration")):
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+
+from harness import box, fixture_store, test_user  # noqa: E402
+
+__all__ = ["box", "fixture_store", "test_user"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "redteam" in item.nodeid.split("::")[0]:
+            item.add_marker("integration")

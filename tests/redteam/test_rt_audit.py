@@ -1,0 +1,43 @@
+"""Red team, environment audit: a variable passed in whose NAME looks secret is highlighted in
+the audit (value masked, marked, and a warning), and --yes still launches. ANTHROPIC_API_KEY, the
+documented allowlist entry, is masked but not flagged."""
+
+from __future__ import annotations
+
+from harness import Box
+
+MARKERS = (
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASS",
+    "CREDENTIAL",
+    "AUTH",
+    "SESSION",
+    "COOKIE",
+    "PRIVATE",
+)
+
+
+def test_secret_looking_names_are_flagged_and_yes_still_launches(box: Box) -> None:
+    secret_names = [f"MY_{marker}_VALUE" for marker in MARKERS] + ["lower_token"]
+    plain = "MY_PLAIN_SETTING"
+    env = {name: f"value-of-{name}" for name in [*secret_names, plain]}
+    env["CLAUDEBOX_EXTRA_ENV"] = ",".join([*secret_names, plain])
+    env["ANTHROPIC_API_KEY"] = "sk-ant-allowlisted"
+    result = box.probe("echo launched; env | grep -c value-of-", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["launched", str(len(secret_names) + 1)]
+    audit = result.stderr.splitlines()
+    for name in secret_names:
+        value = env[name]
+        assert value not in result.stderr
+        line = f"    {name}=<masked, {len(value)} chars>  [CLAUDEBOX_EXTRA_ENV]"
+        assert f"{line}  <- secret-looking name" in audit, name
+        assert (
+            f"  warning: {name} looks like a secret and is passed in by CLAUDEBOX_EXTRA_ENV"
+        ) in audit
+    assert f"    {plain}=value-of-{plain}  [CLAUDEBOX_EXTRA_ENV]" in audit
+    assert "    ANTHROPIC_API_KEY=<masked, 18 chars>  [host]" in audit
+    assert not any("ANTHROPIC_API_KEY looks like" in line for line in audit)

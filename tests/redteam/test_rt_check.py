@@ -1,0 +1,85 @@
+"""--check probes enforcement: a throwaway sandbox (the same plan builder and launch path as a
+session) must not see canaries, must not route private addresses (inet) and must not inject into
+a terminal. The probe runs inside with the Python claudebox runs with, so it needs one in
+/nix/store (the Nix-built claudebox has one): the fixture makes a store-shaped Python."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from harness import PYTHON, Box
+from rtlib import install_store_python, require_pasta
+
+import claudebox
+
+
+@pytest.fixture(scope="session")
+def store_python(fixture_store: None) -> str:
+    return str(install_store_python())
+
+
+def run_check(box: Box, python: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        box.as_user([python, str(box.module), "--check"]),
+        env=box.env(),
+        cwd=box.project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_check_runs_a_throwaway_sandbox_and_reports_enforcement(
+    box: Box, store_python: str
+) -> None:
+    require_pasta("inet")
+    result = run_check(box, store_python)
+    lines = result.stdout.splitlines()
+    assert "ok   sandbox: a throwaway sandbox ran the probe (network inet)" in lines, result
+    assert (
+        "ok   sandbox: secrets: canary files outside the project and a canary host variable "
+        "are invisible inside"
+    ) in lines
+    routes = [line for line in lines if line.startswith("ok   sandbox: private routes: inet: ")]
+    assert routes and "unreachable" in routes[0]
+    assert (
+        "ok   sandbox: terminal injection: TIOCSTI on a terminal inside fails with EPERM "
+        "(the seccomp filter)"
+    ) in lines
+    assert not (box.home / ".claudebox").exists()  # the throwaway sandbox's state is gone
+
+
+def test_check_without_a_store_python_says_the_probe_was_skipped(box: Box) -> None:
+    result = run_check(box, PYTHON)
+    assert (
+        f"warn sandbox: skipped: the enforcement probe runs inside with this Python, and "
+        f"{os.path.realpath(PYTHON)} is not in /nix/store"
+    ) in result.stdout
+
+
+def test_a_leaky_report_fails_each_check_and_says_why() -> None:
+    report = {
+        "visible": ["/home/u/.ssh/id_ed25519"],
+        "environ": ["/proc/1/environ"],
+        "routes": {"10.0.0.1": "ECONNREFUSED", "192.168.0.1": "EHOSTUNREACH"},
+        "tiocsti": "ok",
+    }
+    rendered = claudebox.render_checks(
+        claudebox.enforcement_results(report, "inet"), claudebox.Style(False)
+    )
+    assert rendered.splitlines() == [
+        "FAIL sandbox: secrets: visible inside: /home/u/.ssh/id_ed25519, /proc/1/environ; "
+        "fix: this claudebox does not isolate the sandbox; report it (see SECURITY.md)",
+        "FAIL sandbox: private routes: inet: reachable or not refused by a route: "
+        "10.0.0.1 (ECONNREFUSED); fix: the inet tier's unreachable routes are missing; "
+        "report it (see SECURITY.md)",
+        "FAIL sandbox: terminal injection: TIOCSTI on a terminal inside succeeded; "
+        "fix: the seccomp filter is not applied; report it (see SECURITY.md)",
+    ]
+    kernel_only = claudebox.enforcement_results({"tiocsti": "EIO"}, "none")
+    assert [(r.ok, r.warning) for r in kernel_only] == [(True, False), (True, True), (False, False)]
+    assert kernel_only[2].detail == "TIOCSTI failed with EIO, not by the seccomp filter (EPERM)"
