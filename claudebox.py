@@ -604,6 +604,30 @@ class SandboxPlan:
         return next(d.fd for d in self.data if d.what == "seccomp")
 
 
+@dataclass(frozen=True)
+class GcEntry:
+    instance_dir: str
+    root: str | None  # None: no readable root file (corrupt)
+    size: int
+    verdict: str  # "remove", "in use", "kept", "corrupt"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    flags: tuple[str, ...]
+    help: str
+    choices: tuple[str, ...] | None  # None: a flag; (): a free value (a profile name)
+
+
 # --- pure builders --------------------------------------------------------------------------
 
 
@@ -1563,6 +1587,37 @@ def render_audit(plan: SandboxPlan, style: Style, home: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
+    lines = []
+    for entry in entries:
+        size = human_size(entry.size)
+        name = os.path.basename(entry.instance_dir)
+        if entry.verdict == "remove":
+            verb = "removed" if removed else "would remove"
+            lines.append(f"{verb} {name} ({size}): {entry.root} no longer exists")
+        elif entry.verdict == "in use":
+            lines.append(f"skipped {name} ({size}): {entry.root} is gone but a session is running")
+        elif entry.verdict == "corrupt":
+            lines.append(
+                f"corrupt {name} ({size}): no root file; inspect {entry.instance_dir} "
+                "and remove it by hand"
+            )
+    freed = sum(entry.size for entry in entries if entry.verdict == "remove")
+    kept = sum(1 for entry in entries if entry.verdict != "remove")
+    summary = "freed" if removed else "would free"
+    lines.append(f"{summary} {human_size(freed)}; {kept} instance(s) kept")
+    return "\n".join(lines) + "\n"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 # --- the OS edge ----------------------------------------------------------------------------
 
 
@@ -1985,14 +2040,6 @@ def lock_instance(instance_dir: str) -> int:
     raise ClaudeboxError(f"could not lock {path}: it keeps disappearing (a concurrent --gc?)")
 
 
-@dataclass(frozen=True)
-class GcEntry:
-    instance_dir: str
-    root: str | None  # None: no readable root file (corrupt)
-    size: int
-    verdict: str  # "remove", "in use", "kept", "corrupt"
-
-
 def directory_size(path: str) -> int:
     total = 0
     for directory, _dirs, files in os.walk(path):
@@ -2048,37 +2095,6 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
         finally:
             os.close(fd)
     return entries
-
-
-def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
-    lines = []
-    for entry in entries:
-        size = human_size(entry.size)
-        name = os.path.basename(entry.instance_dir)
-        if entry.verdict == "remove":
-            verb = "removed" if removed else "would remove"
-            lines.append(f"{verb} {name} ({size}): {entry.root} no longer exists")
-        elif entry.verdict == "in use":
-            lines.append(f"skipped {name} ({size}): {entry.root} is gone but a session is running")
-        elif entry.verdict == "corrupt":
-            lines.append(
-                f"corrupt {name} ({size}): no root file; inspect {entry.instance_dir} "
-                "and remove it by hand"
-            )
-    freed = sum(entry.size for entry in entries if entry.verdict == "remove")
-    kept = sum(1 for entry in entries if entry.verdict != "remove")
-    summary = "freed" if removed else "would free"
-    lines.append(f"{summary} {human_size(freed)}; {kept} instance(s) kept")
-    return "\n".join(lines) + "\n"
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def prepare_host(steps: Iterable[HostSetup]) -> None:
@@ -2290,15 +2306,6 @@ def launch(plan: SandboxPlan) -> int:
 
 
 # --- --check --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
-    hint: str = ""
-    warning: bool = False
 
 
 def program_version(program: str) -> str:
@@ -2742,13 +2749,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     other_group.add_argument("-h", "--help", action="help", help="show this help and exit")
     return parser
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    flags: tuple[str, ...]
-    help: str
-    choices: tuple[str, ...] | None  # None: a flag; (): a free value (a profile name)
 
 
 def parser_options(parser: argparse.ArgumentParser) -> list[OptionSpec]:
