@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,6 +267,30 @@ class Box:
     ) -> subprocess.CompletedProcess[str]:
         """Run `snippet` as the sandboxed claude (through the probe) with --yes."""
         return self.run("--yes", *options, snippet, *extra, env=env, cwd=cwd, timeout=timeout)
+
+    @contextmanager
+    def running(
+        self, snippet: str, *options: str, ready: str = "ready"
+    ) -> Iterator[subprocess.Popen[str]]:
+        """A session (`--yes OPTIONS SNIPPET`) once its snippet has touched `ready`; killed
+        afterwards if the test left it running."""
+        process = self.start(
+            "--yes",
+            *options,
+            snippet,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for(self.project / ready, process=process)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            if process.stderr:
+                process.stderr.close()
 
     def start(
         self, *args: str, env: Mapping[str, str] | None = None, **popen: object

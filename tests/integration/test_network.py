@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import PYTHON, Box, prerequisite_missing, wait_for
+from harness import PYTHON, Box, prerequisite_missing
 from netlab import (
     CONNECT_ALL,
     DNS_SERVER,
@@ -224,27 +224,13 @@ def test_full_reaches_everything_the_host_reaches(box: Box, lab: NetLab) -> None
 def test_exit_codes_pass_through(box: Box, lab: NetLab, no_leaks: None, tier: str) -> None:
     assert box.probe("exit 0", options=["--network", tier]).returncode == 0
     assert box.probe("exit 3", options=["--network", tier]).returncode == 3
-    ready = box.project / "ready"
-    process = box.start(
-        "--yes",
-        "--network",
-        tier,
-        "touch ready; exec sleep 60",
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(ready)
+    with box.running("touch ready; exec sleep 60", "--network", tier) as process:
         # The leak scan sees the running chain (so an empty scan afterwards means something).
         running = " ".join(leftover_processes(str(box.root)))
         assert "bwrap" in running and "sleep 60" in running
         assert ("pasta" in running) == (tier == "inet")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 128 + signal.SIGTERM
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
@@ -252,27 +238,13 @@ def test_exit_codes_pass_through(box: Box, lab: NetLab, no_leaks: None, tier: st
 def test_signals_to_claudebox_reach_claude_and_its_status_returns(
     box: Box, lab: NetLab, no_leaks: None, tier: str, signum: signal.Signals
 ) -> None:
-    ready = box.project / "ready"
     name = signum.name.removeprefix("SIG")
     snippet = (
         f"trap 'echo {name} > got-signal; exit 42' {name}; touch ready; while :; do sleep 0.1; done"
     )
-    process = box.start(
-        "--yes",
-        "--network",
-        tier,
-        snippet,
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(ready)
+    with box.running(snippet, "--network", tier) as process:
         process.send_signal(signum)
         assert process.wait(timeout=20) == 42
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert (box.project / "got-signal").read_text() == f"{name}\n"
 
 
@@ -314,23 +286,11 @@ def test_sigkill_to_claude_and_ctrl_c_leave_nothing(
         if process.poll() is None:
             process.kill()
     # Ctrl-C: SIGINT to the whole foreground process group (claudebox, pasta, bwrap, claude).
-    ready = box.project / "ready-int"
-    process = box.start(
-        "--yes",
-        "--network",
-        tier,
-        "touch ready-int; exec sleep 60",
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(ready)
+    with box.running(
+        "touch ready-int; exec sleep 60", "--network", tier, ready="ready-int"
+    ) as process:
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=20) == 128 + signal.SIGINT
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -338,44 +298,17 @@ def test_sigkill_to_claudebox_leaves_nothing(
     box: Box, lab: NetLab, no_leaks: None, tier: str
 ) -> None:
     """pasta has no die-with-parent option: claudebox arranges one (bwrap then follows)."""
-    ready = box.project / "ready"
-    process = box.start(
-        "--yes",
-        "--network",
-        tier,
-        "touch ready; exec sleep 60",
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(ready)
+    with box.running("touch ready; exec sleep 60", "--network", tier) as process:
         process.kill()  # claudebox itself (setpriv execs it: same pid)
         assert process.wait(timeout=20) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_twenty_inet_start_stop_cycles_leave_nothing(box: Box, lab: NetLab, no_leaks: None) -> None:
     for cycle in range(20):
-        ready = box.project / f"ready-{cycle}"
-        process = box.start(
-            "--yes",
-            "--network",
-            "inet",
-            f"touch ready-{cycle}; exec sleep 60",
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            wait_for(ready, process=process)
+        snippet = f"touch ready-{cycle}; exec sleep 60"
+        with box.running(snippet, "--network", "inet", ready=f"ready-{cycle}") as process:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) == 128 + signal.SIGTERM
-        finally:
-            if process.poll() is None:
-                process.kill()
 
 
 def test_inet_without_pasta_exits_127_and_never_falls_back(box: Box) -> None:

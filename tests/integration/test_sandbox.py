@@ -9,7 +9,7 @@ import subprocess
 import termios
 from pathlib import Path
 
-from harness import HELPER_STORE, PROBE_STORE, Box, wait_for
+from harness import HELPER_STORE, PROBE_STORE, Box
 
 # Walks every file of the sandbox (but /proc, /sys, /dev), then every process's environ and
 # cmdline, then its own environment, printing each place a marker string is found.
@@ -149,32 +149,17 @@ def test_exit_code_of_claude_is_claudeboxs(box: Box) -> None:
 
 
 def test_sigterm_to_claudebox_reaches_claude(box: Box) -> None:
-    ready = box.project / "ready"
-    got = box.project / "got-term"
     snippet = "trap 'echo term > got-term; exit 42' TERM; touch ready; while :; do sleep 0.1; done"
-    process = box.start("--yes", snippet, start_new_session=True, stdin=subprocess.DEVNULL)
-    try:
-        wait_for(ready)
+    with box.running(snippet) as process:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 42
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert got.read_text() == "term\n"
+    assert (box.project / "got-term").read_text() == "term\n"
 
 
 def test_sigterm_to_claude_that_ignores_nothing_gives_143(box: Box) -> None:
-    ready = box.project / "ready"
-    process = box.start(
-        "--yes", "touch ready; exec sleep 60", start_new_session=True, stdin=subprocess.DEVNULL
-    )
-    try:
-        wait_for(ready)
+    with box.running("touch ready; exec sleep 60") as process:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 128 + signal.SIGTERM
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_host_processes_are_invisible(box: Box) -> None:
