@@ -1,8 +1,9 @@
 """Fixtures for the integration tests (the harness itself lives in harness.py)."""
 
 from harness import box, fixture_store, mark_integration, test_user
+from netlab import lab
 
-__all__ = ["box", "fixture_store", "test_user"]
+__all__ = ["box", "fixture_store", "lab", "test_user"]
 
 
 def pytest_collection_modifyitems(items):

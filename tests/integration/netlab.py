@@ -31,7 +31,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import PYTHON
+import pytest
+from harness import PYTHON, prerequisite_missing
 
 TCP_PORT = 8471
 ROUTED_PREFIXES = ("203.0.113.0/24", "10.77.0.0/24", "100.64.77.0/24")
@@ -140,6 +141,19 @@ class NetLab:
     def host_loopback(self) -> Target:
         return Target("host-loopback", "127.0.0.1", self.loopback_port)
 
+    @property
+    def blocked(self) -> list[Target]:
+        """What inet must not reach, each a real listening service; the last is the host's
+        loopback through pasta's gateway address (mapped to it without --no-map-gw)."""
+        return [
+            self.private_10,
+            self.cgnat,
+            self.lan,
+            self.host_address,
+            self.host_loopback,
+            Target("host-loopback", "198.18.0.1", self.loopback_port),
+        ]
+
     def in_ns(self, role: str, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.ns(role), *argv]
 
@@ -234,6 +248,22 @@ class NetLab:
         self.namespaces.clear()
 
 
+@pytest.fixture(scope="module")
+def lab(fixture_store: None) -> Iterator[NetLab]:
+    """The lab for a test module (import this fixture); torn down even on failure."""
+    reason = lab_prerequisite()
+    if reason:
+        prerequisite_missing(reason)
+    if shutil.which("pasta", path="/usr/local/bin:/usr/bin:/bin") is None:
+        prerequisite_missing("pasta is not installed (.ci/run installs Debian 13's)")
+    network_lab = NetLab()
+    try:
+        network_lab.up()
+        yield network_lab
+    finally:
+        network_lab.down()
+
+
 def lab_prerequisite() -> str | None:
     """Why the lab cannot be built here, or None."""
     if os.geteuid() != 0:
@@ -241,15 +271,6 @@ def lab_prerequisite() -> str | None:
     if shutil.which("ip") is None:
         return "iproute2 (ip) is not installed"
     return None
-
-
-def lab() -> Iterator[NetLab]:
-    network_lab = NetLab()
-    try:
-        network_lab.up()
-        yield network_lab
-    finally:
-        network_lab.down()
 
 
 # A probe snippet: for each "ADDRESS PORT" argument pair, prints "ADDRESS:PORT <reply or FAIL>".

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import PYTHON, Box, prerequisite_missing
+from harness import PYTHON, Box
 from netlab import (
     CONNECT_ALL,
     DNS_SERVER,
@@ -25,7 +25,6 @@ from netlab import (
     Target,
     connect_arguments,
     key,
-    lab_prerequisite,
     leftover_processes,
     parse_replies,
     start_server,
@@ -33,21 +32,6 @@ from netlab import (
 
 TIERS = ("full", "inet", "none")
 DAEMON_SOCKET = Path("/nix/var/nix/daemon-socket/socket")
-
-
-@pytest.fixture(scope="module")
-def lab(fixture_store: None) -> Iterator[NetLab]:
-    reason = lab_prerequisite()
-    if reason:
-        prerequisite_missing(reason)
-    if shutil.which("pasta", path="/usr/local/bin:/usr/bin:/bin") is None:
-        prerequisite_missing("pasta is not installed (.ci/run installs Debian 13's)")
-    network_lab = NetLab()
-    try:
-        network_lab.up()
-        yield network_lab
-    finally:
-        network_lab.down()
 
 
 @pytest.fixture
@@ -68,19 +52,6 @@ def reach(box: Box, tier: str, targets: list[Target]) -> dict[str, str]:
     return parse_replies(result.stdout)
 
 
-def all_targets(lab: NetLab) -> list[Target]:
-    return [
-        lab.internet,
-        lab.private_10,
-        lab.cgnat,
-        lab.lan,
-        lab.host_address,
-        lab.host_loopback,
-        # the host's loopback service through the inet gateway address (pasta's --no-map-gw)
-        Target("host-loopback", "198.18.0.1", lab.host_loopback.port),
-    ]
-
-
 def test_the_host_reaches_every_lab_service(box: Box, lab: NetLab) -> None:
     """Control: without a sandbox, the same user and client reach everything."""
     replies = parse_replies(
@@ -91,7 +62,7 @@ def test_the_host_reaches_every_lab_service(box: Box, lab: NetLab) -> None:
                     "-c",
                     CONNECT_ALL,
                     "probe",
-                    *connect_arguments(all_targets(lab)[:-1]),
+                    *connect_arguments([lab.internet, *lab.blocked[:-1]]),
                 ]
             ),
             env=box.env(),
@@ -101,11 +72,13 @@ def test_the_host_reaches_every_lab_service(box: Box, lab: NetLab) -> None:
             check=True,
         ).stdout
     )
-    assert replies == {key(target): f"hello {target.name}" for target in all_targets(lab)[:-1]}
+    assert replies == {
+        key(target): f"hello {target.name}" for target in [lab.internet, *lab.blocked[:-1]]
+    }
 
 
 def test_inet_reaches_the_internet_but_not_lan_cgnat_or_host(box: Box, lab: NetLab) -> None:
-    replies = reach(box, "inet", all_targets(lab))
+    replies = reach(box, "inet", [lab.internet, *lab.blocked])
     assert replies == {
         key(lab.internet): "hello far",
         key(lab.private_10): "FAIL",
@@ -214,7 +187,7 @@ def test_none_has_only_loopback_and_the_daemon_socket(box: Box, lab: NetLab) -> 
 
 
 def test_full_reaches_everything_the_host_reaches(box: Box, lab: NetLab) -> None:
-    targets = all_targets(lab)[:-1]
+    targets = [lab.internet, *lab.blocked[:-1]]
     assert reach(box, "full", targets) == {
         key(target): f"hello {target.name}" for target in targets
     }

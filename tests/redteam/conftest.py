@@ -9,8 +9,9 @@ for directory in (str(REPO), str(REPO / "tests" / "integration")):
         sys.path.insert(0, directory)
 
 from harness import box, fixture_store, test_user  # noqa: E402
+from netlab import lab  # noqa: E402
 
-__all__ = ["box", "fixture_store", "test_user"]
+__all__ = ["box", "fixture_store", "lab", "test_user"]
 
 
 def pytest_collection_modifyitems(items):

@@ -8,49 +8,19 @@ abstract and path unix sockets are bound by the test on the host. Every read has
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from harness import PYTHON, Box, prerequisite_missing, wait_for
-from netlab import CONNECT_ALL, NetLab, Target, connect_arguments, key, lab_prerequisite
+from harness import PYTHON, Box, wait_for
+from netlab import CONNECT_ALL, NetLab, connect_arguments, key
 from netlab import parse_replies as replies_of
 from rtlib import HELPER, SH, TIERS, host_process, on_host, tier, unix_server
 
 
-@pytest.fixture(scope="module")
-def lab(fixture_store: None) -> Iterator[NetLab]:
-    reason = lab_prerequisite()
-    if reason:
-        prerequisite_missing(reason)
-    if shutil.which("pasta", path="/usr/local/bin:/usr/bin:/bin") is None:
-        prerequisite_missing("pasta is not installed (.ci/run installs Debian 13's)")
-    network_lab = NetLab()
-    try:
-        network_lab.up()
-        yield network_lab
-    finally:
-        network_lab.down()
-
-
-def attacked(lab: NetLab) -> list[Target]:
-    """Everything but the internet host, each a real listening service."""
-    return [
-        lab.private_10,
-        lab.cgnat,
-        lab.lan,
-        lab.host_address,
-        lab.host_loopback,
-        # pasta's gateway: without --no-map-gw it is the host's 127.0.0.1
-        Target("host-loopback", "198.18.0.1", lab.host_loopback.port),
-    ]
-
-
 def test_control_the_host_reaches_every_attacked_service(box: Box, lab: NetLab) -> None:
-    targets = [lab.internet, *attacked(lab)[:-1]]
+    targets = [lab.internet, *lab.blocked[:-1]]
     stdout = subprocess.run(
         box.as_user([SH, "-c", CONNECT_ALL, "control", *connect_arguments(targets)]),
         env=box.env(),
@@ -64,10 +34,10 @@ def test_control_the_host_reaches_every_attacked_service(box: Box, lab: NetLab) 
 
 @pytest.mark.parametrize("network", ["inet", "none"])
 def test_lan_cgnat_host_and_gateway_are_unreachable(box: Box, lab: NetLab, network: str) -> None:
-    targets = [lab.internet, *attacked(lab)]
+    targets = [lab.internet, *lab.blocked]
     result = box.probe(CONNECT_ALL, *connect_arguments(targets), options=tier(network), timeout=180)
     assert result.returncode == 0, result.stderr
-    expected = {key(target): "FAIL" for target in attacked(lab)}
+    expected = {key(target): "FAIL" for target in lab.blocked}
     # inet's control: the internet host answers through the same sandbox
     expected[key(lab.internet)] = "hello far" if network == "inet" else "FAIL"
     assert replies_of(result.stdout) == expected
