@@ -268,6 +268,18 @@ class Box:
         """Run `snippet` as the sandboxed claude (through the probe) with --yes."""
         return self.run("--yes", *options, snippet, *extra, env=env, cwd=cwd, timeout=timeout)
 
+    def paste(self, text: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run `text` (e.g. --dry-run output) in bash as the user would by pasting it."""
+        return subprocess.run(
+            self.as_user(["/bin/bash", "-c", text]),
+            env=self.env(),
+            cwd=self.project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     @contextmanager
     def running(
         self, snippet: str, *options: str, ready: str = "ready"

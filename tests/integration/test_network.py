@@ -333,15 +333,7 @@ def test_inet_dry_run_prints_the_chain_and_pastes_into_bash(box: Box, lab: NetLa
     assert dry.returncode == 0, dry.stderr
     assert "--no-map-gw" in dry.stdout and "--dns-forward 198.18.0.1" in dry.stdout
     assert "-t none" in dry.stdout and "-T none" in dry.stdout
-    pasted = subprocess.run(
-        box.as_user(["/bin/bash", "-c", dry.stdout]),
-        env=box.env(),
-        cwd=box.project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    pasted = box.paste(dry.stdout)
     assert pasted.returncode == 5, pasted.stderr
     routes = (box.project / "routes.txt").read_text()
     assert "unreachable 100.64.0.0/10" in routes

@@ -225,15 +225,7 @@ def test_dry_run_pasted_into_bash_runs_the_same_sandbox(box: Box) -> None:
     dry = box.run("--dry-run", "echo pasted > pasted.txt; env | sort > env.txt")
     assert dry.returncode == 0, dry.stderr
     assert not (box.home / ".claudebox").exists()  # --dry-run creates nothing
-    pasted = subprocess.run(
-        box.as_user(["/bin/bash", "-c", dry.stdout]),
-        env=box.env(),
-        cwd=box.project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    pasted = box.paste(dry.stdout)
     assert pasted.returncode == 0, pasted.stderr
     assert (box.project / "pasted.txt").read_text() == "pasted\n"
     direct = box.probe("env | sort > env2.txt")
