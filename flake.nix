@@ -93,7 +93,8 @@
             ];
             text = ''
               export CLAUDEBOX_NIXPKGS=${lib.escapeShellArg nixpkgsRef}
-              exec ${pkgs.python3}/bin/python3 ${claudebox-pyz}/claudebox.pyz "$@"
+              # -I: no PYTHONPATH, PYTHONSTARTUP or user site from the caller (and 8 ms faster)
+              exec ${pkgs.python3}/bin/python3 -I ${claudebox-pyz}/claudebox.pyz "$@"
             '';
             meta = {
               description = "Run the Claude Code CLI inside a bubblewrap sandbox, secrets kept out";
