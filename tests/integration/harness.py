@@ -280,6 +280,33 @@ class Box:
             check=False,
         )
 
+    def run_with_bind(
+        self, source: Path, target: str, *args: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """claudebox ARGS in a private mount namespace where `source` is bound over the host's
+        `target` (a test resolv.conf, an unusable /dev/net/tun); needs root."""
+        return subprocess.run(
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "--",
+                "/bin/sh",
+                "-c",
+                f'mount --bind "$0" {target} && exec "$@"',
+                str(source),
+                *self.command(args),
+            ],
+            env=self.env(),
+            cwd=self.project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
     @contextmanager
     def running(
         self, snippet: str, *options: str, ready: str = "ready"

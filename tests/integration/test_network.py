@@ -126,27 +126,8 @@ def test_inet_dns_resolves_through_the_tests_responder(box: Box, lab: NetLab) ->
             "cat /etc/resolv.conf; nslookup internet.claudebox.test; "
             "nc -w 3 internet.claudebox.test 8471 </dev/null | head -n 1"
         )
-        argv = [
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "--",
-            "/bin/sh",
-            "-c",
-            'mount --bind "$0" /etc/resolv.conf && exec "$@"',
-            str(resolv),
-            *box.command(["--yes", "--network", "inet", snippet]),
-        ]
-        result = subprocess.run(
-            argv,
-            env=box.env(),
-            cwd=box.project,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-            check=False,
+        result = box.run_with_bind(
+            resolv, "/etc/resolv.conf", "--yes", "--network", "inet", snippet, timeout=120
         )
     finally:
         responder.kill()
@@ -300,26 +281,8 @@ def test_inet_with_unusable_dev_net_tun_says_so(box: Box) -> None:
     blocked.write_text("")
     blocked.chmod(0o600)
     try:
-        result = subprocess.run(
-            [
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-                "--",
-                "/bin/sh",
-                "-c",
-                'mount --bind "$0" /dev/net/tun && exec "$@"',
-                str(blocked),
-                *box.command(["--yes", "--network", "inet", "echo ran"]),
-            ],
-            env=box.env(),
-            cwd=box.project,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
+        result = box.run_with_bind(
+            blocked, "/dev/net/tun", "--yes", "--network", "inet", "echo ran"
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -80,18 +80,23 @@ def test_dry_run_is_valid_shell_that_reproduces_argv(tmp_path):
     assert got["data"] == {str(d.fd): d.content.hex() for d in plan.data}
 
 
-def test_dry_run_host_setup_builds_the_tree(tmp_path):
-    home = str(tmp_path / "home")
-    project = f"{home}/src/proj"
-    host = fh.make_host(
+def host_in(home: str, project: str, **changes):
+    """The synthetic host, moved under a real directory (for tests that build the tree)."""
+    return fh.make_host(
         home=home,
         project=project,
         cwd=project,
         canonical_root=project,
         state_dir=f"{home}/.claudebox",
         existing=frozenset(),
-        claude_dir_entries={},
+        **changes,
     )
+
+
+def test_dry_run_host_setup_builds_the_tree(tmp_path):
+    home = str(tmp_path / "home")
+    project = f"{home}/src/proj"
+    host = host_in(home, project, claude_dir_entries={})
     plan = cb.build_plan(host, FULL, ())
     setup = "".join(step.render() + "\n" for step in plan.host_setup)
     subprocess.run(["bash", "-euc", setup], check=True)
@@ -109,15 +114,7 @@ def test_dry_run_host_setup_builds_the_tree(tmp_path):
 def test_prepare_host_matches_dry_run_setup(tmp_path):
     home = str(tmp_path / "home")
     project = f"{home}/src/proj"
-    host = fh.make_host(
-        home=home,
-        project=project,
-        cwd=project,
-        canonical_root=project,
-        state_dir=f"{home}/.claudebox",
-        existing=frozenset(),
-        claude_dir_entries={"settings.json": False},
-    )
+    host = host_in(home, project, claude_dir_entries={"settings.json": False})
     Path(home, ".claude").mkdir(parents=True)
     Path(home, ".claude", "settings.json").write_text('{"keep": 1}')
     plan = cb.build_plan(host, FULL, ())
