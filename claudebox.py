@@ -4,14 +4,24 @@ The sandbox starts from an empty environment and an empty tmpfs root; only what 
 names goes in: the project (read-write), /nix/store (read-only), the nix daemon socket, a few
 read-only /etc files, a private home with Claude's state, and an allowlist of variables.
 
+A launch has two steps. A short stage, in claudebox's own child, enters a new user and mount
+namespace (and network namespace for the inet tier) and there pins what the sandbox must not
+change: every protected path becomes a mount point (read-only, or pinned so that it cannot be
+renamed away), opened without following symlinks. Then bwrap builds the sandbox from that view,
+binding host directories by descriptor, so what was checked is what is mounted.
+
 Layout (top to bottom): constants, the one exception type, frozen values, pure builders
-(host facts in, plan out), rendering, the OS edge, the parser, main.
+(host facts in, plan out), rendering, the OS edge (probing, the stage, the supervisor, the
+after-session review), the parser, main.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import enum
+import errno
 import fcntl
 import grp
 import hashlib
@@ -19,6 +29,7 @@ import ipaddress
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
@@ -28,18 +39,16 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Final, NoReturn
+from typing import Final, NamedTuple, NoReturn
 
-__version__: Final = "0.1.0"
+__version__: Final = "0.2.0"
 
 # --- constants ------------------------------------------------------------------------------
 
 STORE_DIR: Final = "/nix/store"
 DAEMON_SOCKET_DIR: Final = "/nix/var/nix/daemon-socket"
-DEFAULT_NETWORK: Final = "inet"
-NETWORK_TIERS: Final = ("full", "inet", "none")
 
 # inet tier: pasta's link inside the sandbox, in the benchmarking range no LAN uses (RFC 2544).
 INET_ADDRESS: Final = "198.18.0.2"
@@ -57,10 +66,11 @@ INET_BLOCKED: Final = (
     "169.254.0.0/16",
 )
 # pasta's defaults forward host and namespace loopback ports and map the gateway to the host's
-# 127.0.0.1: every one of them is switched off.
+# 127.0.0.1: every one of them is switched off. -f: stay our child (we reap and kill it).
 PASTA_OPTIONS: Final = (
     "--config-net",
     "--quiet",
+    "--foreground",
     "-t",
     "none",
     "-u",
@@ -80,44 +90,7 @@ PASTA_OPTIONS: Final = (
     "--dns-forward",
     INET_DNS,
 )
-# The inet route setup, run by pasta as root of its user and network namespace (all capabilities
-# there): adds the unreachable routes over NETLINK_ROUTE, puts the generated data on their file
-# descriptors (pasta closes every inherited fd above 2), then execs bwrap with no environment.
-# argv: SPEC -- BWRAP ARGS; SPEC = {"unreachable": ["10.0.0.0/8", ...], "data": {"10": HEX, ...}}.
-INET_SETUP_PROGRAM: Final = """\
-import json, os, signal, socket, struct, sys
-try:
-    spec = json.loads(sys.argv[1])
-    link = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-    for seq, route in enumerate(spec["unreachable"], 1):
-        address, prefix = route.split("/")
-        # rtmsg: AF_INET, dst_len, src_len, tos, RT_TABLE_MAIN, RTPROT_STATIC,
-        # RT_SCOPE_UNIVERSE, RTN_UNREACHABLE, flags; then the RTA_DST attribute.
-        body = struct.pack("=BBBBBBBBI", 2, int(prefix), 0, 0, 254, 4, 0, 7, 0)
-        body += struct.pack("=HH4s", 8, 1, socket.inet_aton(address))
-        # RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
-        link.send(struct.pack("=IHHII", 16 + len(body), 24, 0x605, seq, 0) + body)
-        reply = link.recv(65536)
-        (kind,) = struct.unpack_from("=H", reply, 4)
-        (error,) = struct.unpack_from("=i", reply, 16)
-        if kind != 2 or error:
-            raise OSError(-error, os.strerror(-error), route)
-    link.close()
-    for fd, content in spec["data"].items():
-        read_end, write_end = os.pipe()
-        os.write(write_end, bytes.fromhex(content))
-        os.close(write_end)
-        if read_end != int(fd):
-            os.dup2(read_end, int(fd))
-            os.close(read_end)
-        else:
-            os.set_inheritable(read_end, True)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-    os.execve(sys.argv[3], sys.argv[3:], {})
-except OSError as error:
-    sys.exit(f"claudebox: error: inet setup: {error}")
-"""
+PASTA_READY_TIMEOUT: Final = 30.0  # seconds for pasta to configure the sandbox's network
 
 # Host variables that may enter the sandbox (when set on the host).
 ENV_ALLOWLIST: Final = (
@@ -178,10 +151,9 @@ SECRET_HOME_PATHS: Final = (
 )
 SECRET_SYSTEM_PATHS: Final = ("/var/lib/tailscale",)
 
-# Inside the project: re-bound read-only when present (the host later executes or obeys them).
+# Inside the project: read-only when present (the host later executes or obeys them); created
+# during a session, they are reported afterwards.
 PROTECTED_PROJECT_PATHS: Final = (
-    ".git/hooks",
-    ".git/config",
     ".gitmodules",
     ".envrc",
     ".vscode",
@@ -191,12 +163,42 @@ PROTECTED_PROJECT_PATHS: Final = (
     ".claude/settings.local.json",
     ".claude/commands",
     ".claude/agents",
+    ".claude/skills",
+    ".claude/hooks",
 )
-
-# New in the git directory, these make git read config elsewhere (claudebox reports them).
-GIT_DIR_WATCHED: Final = ("commondir", "config.worktree")
-# In each linked worktree's admin directory (.git/worktrees/NAME/): re-bound read-only.
-WORKTREE_PROTECTED: Final = ("config.worktree", "commondir")
+# In every git directory the host's git reads (the repository's, each linked worktree's admin
+# directory, each submodule's): config and hooks are read-only; the redirections (commondir:
+# read config elsewhere) too.
+GIT_DIR_PROTECTED: Final = ("config", "config.worktree", "hooks", "commondir")
+# git configuration a session may write and the host's git may then read unreviewed: keys that
+# only describe the repository (everything else, e.g. core.fsmonitor, runs or redirects).
+GIT_INERT_KEYS: Final = (
+    "core.repositoryformatversion",
+    "core.filemode",
+    "core.bare",
+    "core.logallrefupdates",
+    "core.ignorecase",
+    "core.precomposeunicode",
+    "core.symlinks",
+    "core.worktree",  # checked: it must name the git directory's own work tree
+    "extensions.objectformat",
+    "extensions.worktreeconfig",
+    "remote.*.url",
+    "remote.*.fetch",
+    "remote.*.tagopt",
+    "branch.*.remote",
+    "branch.*.merge",
+    "submodule.*.path",
+    "submodule.*.url",
+    "submodule.*.active",
+    "submodule.*.branch",
+    "submodule.*.update",  # checked: a "!command" value runs it
+    "submodule.*.ignore",
+    "submodule.*.shallow",
+)
+GIT_SAFE_SUBMODULE_UPDATES: Final = ("checkout", "rebase", "merge", "none")
+GIT_INDEX_GITLINK: Final = 0o160000
+QUARANTINE_SUFFIX: Final = ".claudebox-quarantined"
 
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
 ETC_READ_ONLY: Final = (
@@ -218,38 +220,68 @@ CA_BUNDLE_CANDIDATES: Final = (
 # Claude Code reads managed instructions from here on Linux; the sandbox's /etc is ours.
 SANDBOX_NOTE_PATH: Final = "/etc/claude-code/CLAUDE.md"
 
+
+class Tier(enum.Enum):
+    """Network tier."""
+
+    FULL = "full"
+    INET = "inet"
+    NONE = "none"
+
+
+DEFAULT_TIER: Final = Tier.INET
+TIER_NAMES: Final = tuple(tier.value for tier in Tier)
+
+
+class Treatment(enum.Enum):
+    """How an entry of the host's ~/.claude appears inside."""
+
+    PER_PROJECT = "per-project"  # bound from the instance's own store
+    READ_ONLY = "read-only"  # the host's entry, read-only
+    SHARED = "shared"  # the host's entry, writable (credentials)
+
+
+class Kind(enum.Enum):
+    """What a host path is, seen without following symlinks."""
+
+    DIR = "directory"
+    FILE = "file"
+    LINK = "symlink"
+    OTHER = "special file"
+    MISSING = "missing"
+
+
 # How each entry of the host's ~/.claude appears inside; entries not named here are read-only.
-CLAUDE_PER_INSTANCE: Final = "per-project"
-CLAUDE_READ_ONLY: Final = "read-only"
-CLAUDE_SHARED: Final = "shared"
-CLAUDE_STATE_TABLE: Final[Mapping[str, tuple[str, bool]]] = {
-    # name: (treatment, is a directory)
-    "projects": (CLAUDE_PER_INSTANCE, True),
-    "history.jsonl": (CLAUDE_PER_INSTANCE, False),
-    "todos": (CLAUDE_PER_INSTANCE, True),
-    "file-history": (CLAUDE_PER_INSTANCE, True),
-    "shell-snapshots": (CLAUDE_PER_INSTANCE, True),
-    "session-env": (CLAUDE_PER_INSTANCE, True),
-    "sessions": (CLAUDE_PER_INSTANCE, True),
-    "debug": (CLAUDE_PER_INSTANCE, True),
-    "plans": (CLAUDE_PER_INSTANCE, True),
-    "paste-cache": (CLAUDE_PER_INSTANCE, True),
-    "backups": (CLAUDE_PER_INSTANCE, True),
-    "statsig": (CLAUDE_PER_INSTANCE, True),
-    "ide": (CLAUDE_PER_INSTANCE, True),
-    "tasks": (CLAUDE_PER_INSTANCE, True),
-    "telemetry": (CLAUDE_PER_INSTANCE, True),
-    "settings.json": (CLAUDE_READ_ONLY, False),
-    "CLAUDE.md": (CLAUDE_READ_ONLY, False),
-    "agents": (CLAUDE_READ_ONLY, True),
-    "commands": (CLAUDE_READ_ONLY, True),
-    "skills": (CLAUDE_READ_ONLY, True),
-    "plugins": (CLAUDE_READ_ONLY, True),
-    "hooks": (CLAUDE_READ_ONLY, True),
-    "output-styles": (CLAUDE_READ_ONLY, True),
-    "rules": (CLAUDE_READ_ONLY, True),
-    ".credentials.json": (CLAUDE_SHARED, False),
+CLAUDE_STATE_TABLE: Final[Mapping[str, tuple[Treatment, Kind]]] = {
+    "projects": (Treatment.PER_PROJECT, Kind.DIR),
+    "history.jsonl": (Treatment.PER_PROJECT, Kind.FILE),
+    "todos": (Treatment.PER_PROJECT, Kind.DIR),
+    "file-history": (Treatment.PER_PROJECT, Kind.DIR),
+    "shell-snapshots": (Treatment.PER_PROJECT, Kind.DIR),
+    "session-env": (Treatment.PER_PROJECT, Kind.DIR),
+    "sessions": (Treatment.PER_PROJECT, Kind.DIR),
+    "debug": (Treatment.PER_PROJECT, Kind.DIR),
+    "plans": (Treatment.PER_PROJECT, Kind.DIR),
+    "paste-cache": (Treatment.PER_PROJECT, Kind.DIR),
+    "backups": (Treatment.PER_PROJECT, Kind.DIR),
+    "statsig": (Treatment.PER_PROJECT, Kind.DIR),
+    "ide": (Treatment.PER_PROJECT, Kind.DIR),
+    "tasks": (Treatment.PER_PROJECT, Kind.DIR),
+    "telemetry": (Treatment.PER_PROJECT, Kind.DIR),
+    "settings.json": (Treatment.READ_ONLY, Kind.FILE),
+    "CLAUDE.md": (Treatment.READ_ONLY, Kind.FILE),
+    "agents": (Treatment.READ_ONLY, Kind.DIR),
+    "commands": (Treatment.READ_ONLY, Kind.DIR),
+    "skills": (Treatment.READ_ONLY, Kind.DIR),
+    "plugins": (Treatment.READ_ONLY, Kind.DIR),
+    "hooks": (Treatment.READ_ONLY, Kind.DIR),
+    "output-styles": (Treatment.READ_ONLY, Kind.DIR),
+    "rules": (Treatment.READ_ONLY, Kind.DIR),
+    ".credentials.json": (Treatment.SHARED, Kind.FILE),
 }
+CREDENTIALS: Final = ".credentials.json"
+# Made by Claude Code itself while it refreshes its login: not news after a session.
+CLAUDE_TRANSIENT: Final = (".oauth_refresh.lock",)
 # Seeds for read-only entries missing on the host (else the sandbox could create them there).
 CLAUDE_READ_ONLY_SEED: Final[Mapping[str, str]] = {"settings.json": "{}\n", "CLAUDE.md": ""}
 # Keys of the host's ~/.claude.json copied into a new instance's own file (no servers, no projects).
@@ -270,6 +302,7 @@ CLAUDE_JSON_SEED_KEYS: Final = (
 # Profiles: ~/.claudebox/profiles/NAME.json
 PROFILE_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]+")
 PROFILE_VARIABLE: Final = "CLAUDEBOX_PROFILE"
+NETWORK_VARIABLE: Final = "CLAUDEBOX_NETWORK"
 DEFAULT_PROFILE: Final = "default"
 PROFILE_KEYS: Final = (
     "description",
@@ -282,6 +315,9 @@ PROFILE_KEYS: Final = (
     "allow_secret_mounts",
 )
 MOUNT_KEYS: Final = ("src", "dst", "mode")
+PROFILE_MAX_BYTES: Final = 1 << 20
+PROFILE_MAX_DEPTH: Final = 16  # JSON nesting (a profile is flat; deeper is a mistake)
+PROFILE_MAX_EXTENDS: Final = 32
 NIX_ATTR_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 # A profile mount may not land on or inside these (the sandbox's own machinery).
 RESERVED_MOUNT_TARGETS: Final = ("/nix", "/proc", "/dev", "/etc/claude-code")
@@ -294,15 +330,42 @@ REGISTRY_FILES: Final = ("~/.config/nix/registry.json", "/etc/nix/registry.json"
 
 GIT_DEFAULT_NAME: Final = "Claude (claudebox)"
 GIT_DEFAULT_EMAIL: Final = "claude@claudebox.invalid"
+# Claude Code's own questions that claudebox's audit already answered (flag settings).
+CLAUDE_FLAG_SETTINGS: Final = {"skipDangerousModePermissionPrompt": True}
 
-# File descriptors carrying generated data into bwrap (the same numbers in --dry-run output).
+# File descriptors: generated data from 10, host directories bound by descriptor from 30.
 FIRST_DATA_FD: Final = 10
+FIRST_BIND_FD: Final = 30
+COMMAND_DEPTH: Final = 2  # the stage execs bwrap -> bwrap's pid-1 init -> the command
 PR_SET_PDEATHSIG: Final = 1
 # bwrap keeps the caller's session keyring, whose keys are readable inside: the child joins a
 # new, empty one first (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL); machine -> syscall number).
 KEYCTL_SYSCALLS: Final[Mapping[str, int]] = {"x86_64": 250, "aarch64": 219}
 KEYCTL_JOIN_SESSION_KEYRING: Final = 1
-ENOSYS: Final = 38  # a kernel without keyrings: nothing to isolate
+
+# The launch stage: namespaces and mounts (linux/sched.h, linux/mount.h, statvfs.h).
+CLONE_NEWNS: Final = 0x00020000
+CLONE_NEWUSER: Final = 0x10000000
+CLONE_NEWNET: Final = 0x40000000
+MS_RDONLY: Final = 0x1
+MS_NOSUID: Final = 0x2
+MS_NODEV: Final = 0x4
+MS_REMOUNT: Final = 0x20
+MS_BIND: Final = 0x1000
+MS_REC: Final = 0x4000
+MS_PRIVATE: Final = 0x40000
+# statvfs f_flag bits -> the mount flags a remount must repeat (locked ones may not be dropped).
+STATVFS_MOUNT_FLAGS: Final[Mapping[int, int]] = {
+    0x1: MS_RDONLY,
+    0x2: MS_NOSUID,
+    0x4: MS_NODEV,
+    0x8: 0x8,  # noexec
+    0x10: 0x10,  # synchronous
+    0x40: 0x40,  # mandlock
+    0x400: 0x400,  # noatime
+    0x800: 0x800,  # nodiratime
+    0x1000: 0x200000,  # relatime
+}
 
 # seccomp: fail ioctl(TIOCSTI) and ioctl(TIOCLINUX) with EPERM (terminal injection).
 TIOCSTI: Final = 0x5412
@@ -405,42 +468,128 @@ class ClaudeboxError(Exception):
 # --- values ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Mount:
-    """One bwrap filesystem operation; `op` is the bwrap option without its dashes."""
+class Entry(NamedTuple):
+    """A host path as the edge saw it, without following symlinks."""
 
-    op: str
+    path: str
+    kind: Kind
+    target: str = ""  # a symlink's text
+    resolved: str = ""  # where a symlink leads (real path), "" when nowhere
+
+
+class MountOp(enum.Enum):
+    """A bwrap filesystem option."""
+
+    TMPFS = "--tmpfs"
+    PROC = "--proc"
+    DEV = "--dev"
+    BIND = "--bind"
+    RO_BIND = "--ro-bind"
+    BIND_TRY = "--bind-try"
+    RO_BIND_TRY = "--ro-bind-try"
+    BIND_FD = "--bind-fd"  # a host path the stage opened without following symlinks
+    RO_BIND_FD = "--ro-bind-fd"
+    DATA = "--ro-bind-data"  # generated bytes from a descriptor
+    SYMLINK = "--symlink"
+
+
+FD_OPS: Final = (MountOp.BIND_FD, MountOp.RO_BIND_FD, MountOp.DATA)
+WRITABLE_OPS: Final = (MountOp.BIND, MountOp.BIND_TRY, MountOp.BIND_FD)
+
+
+class Mount(NamedTuple):
+    """One bwrap filesystem operation: what --dry-run prints, the audit shows and bwrap gets."""
+
+    op: MountOp
     dst: str
-    src: str = ""
+    src: str = ""  # the host path (for fd binds: what the stage opens), or a symlink's target
     fd: int = -1
 
     def to_args(self) -> list[str]:
-        if self.op in ("tmpfs", "proc", "dev", "dir"):
-            return [f"--{self.op}", self.dst]
-        if self.op in ("ro-bind-data", "bind-data"):
-            return [f"--{self.op}", str(self.fd), self.dst]
-        return [f"--{self.op}", self.src, self.dst]
+        if self.op in (MountOp.TMPFS, MountOp.PROC, MountOp.DEV):
+            return [self.op.value, self.dst]
+        if self.op in FD_OPS:
+            return [self.op.value, str(self.fd), self.dst]
+        return [self.op.value, self.src, self.dst]
 
     @property
-    def mode(self) -> str:
-        if self.op in ("tmpfs", "proc", "dev", "dir"):
-            return self.op if self.op != "dir" else "tmpfs"
-        if self.op == "symlink":
-            return "link"
-        return "ro" if self.op.startswith("ro-") else "rw"
+    def writable(self) -> bool:
+        return self.op in WRITABLE_OPS
+
+    def describe(self) -> str:
+        if self.op in (MountOp.TMPFS, MountOp.PROC, MountOp.DEV):
+            return f"{self.op.value.removeprefix('--')} {self.dst}"
+        if self.op is MountOp.SYMLINK:
+            return f"link {self.dst} -> {self.src}"
+        mode = "rw" if self.writable else "ro"
+        if self.op is MountOp.DATA:
+            return f"{mode} {self.dst} (generated)"
+        source = f" <- {self.src}" if self.src != self.dst else ""
+        return f"{mode} {self.dst}{source}"
 
 
-@dataclass(frozen=True)
-class DataInput:
+class Pin(NamedTuple):
+    """A mount the stage makes in its own namespace before bwrap runs: `path` onto itself (a
+    mount point cannot be renamed or removed; read-only when asked), or `source` over it."""
+
+    path: str
+    kind: Kind  # what `path` must be, checked without following symlinks
+    read_only: bool
+    source: str = ""  # a directory bound over `path` (a per-project store); "": path itself
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.source:
+            return f"rw {self.path} <- {self.source}"
+        if self.kind is Kind.LINK:
+            return f"pinned symlink {self.path}"
+        return f"{'ro' if self.read_only else 'pinned'} {self.path}"
+
+
+class Opened(NamedTuple):
+    """A host path the stage opens without following symlinks, at `fd`, for bwrap --bind-fd."""
+
+    fd: int
+    path: str
+
+
+class Stage(NamedTuple):
+    """claudebox's child before it execs bwrap: a user and mount namespace (and a network
+    namespace for inet, which pasta joins), unreachable routes, pins, descriptors."""
+
+    network: bool
+    routes: tuple[str, ...]
+    pins: tuple[Pin, ...]
+    opened: tuple[Opened, ...]
+
+
+class Pasta(NamedTuple):
+    """The inet tier's pasta, attached to the stage's namespaces by pid (-f: stays our child)."""
+
+    program: str
+    options: tuple[str, ...] = PASTA_OPTIONS
+
+    def argv(self, target_pid: int, pid_file: str) -> list[str]:
+        return [self.program, *self.options, "--pid", pid_file, str(target_pid)]
+
+
+class DataKind(enum.Enum):
+    GITCONFIG = "gitconfig"
+    NOTE = "sandbox note"
+    SECCOMP = "seccomp filter"
+    RESOLV_CONF = "resolv.conf"
+    REGISTRY = "nix registry"
+
+
+class DataInput(NamedTuple):
     """Bytes bwrap reads from a file descriptor (generated files, the seccomp program)."""
 
     fd: int
     content: bytes
-    what: str
+    kind: DataKind
 
 
-@dataclass(frozen=True)
-class HostSetup:
+class HostSetup(NamedTuple):
     """A directory or file claudebox creates on the host before launch (never overwrites)."""
 
     path: str
@@ -455,66 +604,107 @@ class HostSetup:
         )
 
 
-@dataclass(frozen=True)
-class Instance:
-    """Per-project state: keyed by the canonical project root."""
+class Instance(NamedTuple):
+    """Per-project state, keyed by the canonical project root."""
 
     id: str
     root: str
     dir: str
 
+    @property
+    def claude_store(self) -> str:
+        return os.path.join(self.dir, "claude")
 
-@dataclass(frozen=True)
-class HostFacts:
+    @property
+    def nix_cache(self) -> str:
+        return os.path.join(self.dir, "cache", "nix")
+
+    @property
+    def local_state(self) -> str:
+        return os.path.join(self.dir, "state")
+
+
+class GitLayout(NamedTuple):
+    """The project as git sees it, after claudebox checked git's answer."""
+
+    top: str  # bound read-write: the current directory or one of its ancestors
+    canonical_root: str  # instance key: the main worktree's root (worktrees share)
+    git_dir: str  # the (common) git directory: config, hooks, objects; "" outside git
+    outside: bool  # git_dir lies outside `top` (a linked worktree's or submodule's)
+
+
+class Walk(NamedTuple):
+    """A protected path and the steps from its root down to it, each seen without following
+    symlinks; the walk stops at the first step that is a symlink or missing."""
+
+    root: str
+    relative: str
+    steps: tuple[Entry, ...]
+    create: bool = False  # git's own hooks directory: created when absent, then read-only
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.root, self.relative)
+
+
+class ClaudeHome(NamedTuple):
+    """The host's ~/.claude and ~/.claude.json."""
+
+    dir: str
+    entries: tuple[Entry, ...]  # top level, sorted by name
+    json: Mapping[str, object]
+
+    def entry(self, name: str) -> Entry:
+        path = os.path.join(self.dir, name)
+        return next((e for e in self.entries if e.path == path), Entry(path, Kind.MISSING))
+
+
+class HostFacts(NamedTuple):
     """Everything the builders need to know about the host, read once at the edge."""
 
     env: Mapping[str, str]
     uid: int
     gid: int
+    euid: int
     home: str
     cwd: str
-    project: str  # git top level of cwd, or cwd
-    canonical_root: str  # instance key: the main worktree root, or project
-    git_common_dir: str | None  # bound too when it lies outside the project (linked worktree)
+    git: GitLayout
     machine: str
     path_dirs: tuple[str, ...]  # host PATH entries, each resolved (real path), existing only
     claude: str | None  # real path of the claude executable, None when not found
     bwrap: str | None
+    pasta: str | None
     tools: Mapping[str, str]  # "bash"/"sh"/"env" -> path inside the store
     ca_bundle: str | None
     git_name: str | None
     git_email: str | None
-    existing: frozenset[str]  # candidate paths (protected, /etc) that exist on the host
-    claude_dir_entries: Mapping[str, bool]  # host ~/.claude entry -> is a directory
-    host_claude_json: Mapping[str, object]
+    etc_present: frozenset[str]  # the ETC_READ_ONLY paths that exist
+    claude_home: ClaudeHome
+    protected: tuple[Walk, ...]  # project and git paths the host later executes or obeys
     state_dir: str  # ~/.claudebox
     other_session: bool = False  # another claudebox session of this project holds its lock
     resolved_secret_paths: tuple[str, ...] = ()  # where symlinked secret paths really are
-    git_protected: tuple[str, ...] = ()  # existing hooks/config of submodules and worktrees
-    pasta: str | None = None  # the inet tier's pasta, None when not found
-    python: str = "python3"  # this interpreter: runs the inet route setup
     # The host's IPv4 subnets and own addresses (CIDR), None when they could not be read.
     host_networks: tuple[str, ...] | None = ()
-    dot_git: str | None = None  # the project's own .git: "dir", "file" (a gitdir pointer), None
+    userns_blocker: str | None = None  # why user namespaces cannot work here
+    tun_error: str | None = None  # why /dev/net/tun cannot be opened
 
 
-@dataclass(frozen=True)
-class ProfileMount:
+class ProfileMount(NamedTuple):
     src: str
     dst: str
     mode: str  # "ro" or "rw"
     origin: str  # the profile that declared it
 
 
-@dataclass(frozen=True)
-class ProfileFile:
+class ProfileFile(NamedTuple):
     """One validated profile file, before `extends` is resolved."""
 
     name: str
     path: str
     description: str | None = None
     extends: tuple[str, ...] = ()
-    network: str | None = None
+    network: Tier | None = None
     env: tuple[tuple[str, str], ...] = ()
     extra_env_passthrough: tuple[str, ...] = ()
     mounts: tuple[ProfileMount, ...] = ()
@@ -522,15 +712,14 @@ class ProfileFile:
     allow_secret_mounts: bool | None = None
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     """A resolved profile: its chain (parents first) merged, each value with its origin."""
 
     name: str
     chosen_by: str  # "--profile", "CLAUDEBOX_PROFILE" or "default"
     chain: tuple[str, ...]
     description: tuple[str, str] | None = None  # (value, origin)
-    network: tuple[str, str] | None = None
+    network: tuple[Tier, str] | None = None
     env: tuple[tuple[str, str, str], ...] = ()  # (name, value, origin)
     extra_env_passthrough: tuple[tuple[str, str], ...] = ()  # (name, origin)
     mounts: tuple[ProfileMount, ...] = ()
@@ -538,30 +727,40 @@ class Profile:
     allow_secret_mounts: tuple[bool, str] = (False, "built-in default")
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     claude_args: tuple[str, ...] = ()
-    network: str = DEFAULT_NETWORK
+    tier: Tier = DEFAULT_TIER
+    tier_origin: str = "default"
     shell: bool = False
     profile: Profile | None = None
     package_paths: tuple[str, ...] = ()  # resolved profile packages (store paths), in order
     nixpkgs: str | None = None  # CLAUDEBOX_NIXPKGS: the pinned nixpkgs for nix shell and comma
+    extra_env: tuple[str, ...] = ()  # CLAUDEBOX_EXTRA_ENV names
 
 
-@dataclass(frozen=True)
-class EnvVar:
+class EnvVar(NamedTuple):
     name: str
     value: str
-    origin: str  # "host", "extra" (CLAUDEBOX_EXTRA_ENV) or "sandbox"
+    origin: str  # "host", "sandbox", "profile", CLAUDEBOX_EXTRA_ENV or "profile NAME"
 
     @property
     def looks_secret(self) -> bool:
         return looks_secret(self.name)
 
 
-@dataclass(frozen=True)
-class SandboxPlan:
-    """The complete sandbox: what --dry-run prints, what the audit shows, what runs."""
+class ClaudeView(NamedTuple):
+    """One entry of ~/.claude as the audit shows it."""
+
+    name: str
+    treatment: Treatment
+    note: str = ""  # e.g. "symlink into /nix/store", "unclassified"
+
+
+class SandboxPlan(NamedTuple):
+    """The complete sandbox: what --dry-run prints, what the audit shows, what runs.
+
+    The process chain: the stage (claudebox's child) execs bwrap, whose pid-1 init runs the
+    command (COMMAND_DEPTH levels below the stage); pasta (inet) runs beside it."""
 
     bwrap: str
     namespace_args: tuple[str, ...]
@@ -570,24 +769,20 @@ class SandboxPlan:
     data: tuple[DataInput, ...]
     chdir: str
     command: tuple[str, ...]
+    stage: Stage
+    pasta: Pasta | None
     host_setup: tuple[HostSetup, ...]
     instance: Instance
-    network: str
-    claude_dir_view: tuple[tuple[str, str], ...]  # (entry, treatment) for the audit
-    notes: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
-    profile: Profile | None = None
-    secret_mounts: tuple[str, ...] = ()  # profile mount sources that are or hold secret paths
-    # inet: pasta and the route setup, which execs bwrap (argv) and carries the data itself.
-    launcher: tuple[str, ...] = ()
-    # Host paths the host later runs or obeys that a bind cannot protect while absent: the
-    # ones a session creates are named afterwards (see session_created).
-    watched: tuple[str, ...] = ()
-
-    @property
-    def command_line(self) -> list[str]:
-        """Everything that runs: the launcher (inet) followed by bwrap."""
-        return [*self.launcher, *self.argv]
+    tier: Tier
+    tier_origin: str
+    project: str
+    claude_view: tuple[ClaudeView, ...]
+    profile: Profile | None
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+    blockers: tuple[ClaudeboxError, ...]  # why this plan cannot launch here (--dry-run: warns)
+    secret_mounts: tuple[str, ...]  # profile mount sources that are or hold secret paths
+    watched: tuple[str, ...]  # protected paths absent at launch: created ones are reviewed
 
     @property
     def argv(self) -> list[str]:
@@ -601,19 +796,21 @@ class SandboxPlan:
 
     @property
     def seccomp_fd(self) -> int:
-        return next(d.fd for d in self.data if d.what == "seccomp")
+        return next(d.fd for d in self.data if d.kind is DataKind.SECCOMP)
+
+    @property
+    def writable(self) -> tuple[Mount, ...]:
+        return tuple(m for m in self.mounts if m.writable)
 
 
-@dataclass(frozen=True)
-class GcEntry:
+class GcEntry(NamedTuple):
     instance_dir: str
     root: str | None  # None: no readable root file (corrupt)
     size: int
     verdict: str  # "remove", "in use", "kept", "corrupt"
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     name: str
     ok: bool
     detail: str
@@ -621,11 +818,18 @@ class CheckResult:
     warning: bool = False
 
 
-@dataclass(frozen=True)
-class OptionSpec:
+class OptionSpec(NamedTuple):
     flags: tuple[str, ...]
     help: str
     choices: tuple[str, ...] | None  # None: a flag; (): a free value (a profile name)
+
+
+class Finding(NamedTuple):
+    """Something a session left behind that the host may later run or obey."""
+
+    path: str
+    what: str  # what it is and why it matters
+    moved_to: str = ""  # where claudebox moved it aside ("" : left in place)
 
 
 # --- pure builders --------------------------------------------------------------------------
@@ -653,6 +857,16 @@ def parse_extra_env(value: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def parse_tier(value: str, where: str) -> Tier:
+    try:
+        return Tier(value)
+    except ValueError:
+        tiers = ", ".join(tier.value for tier in Tier)
+        raise ClaudeboxError(
+            f"{where}: unknown network tier {value!r}; use one of {tiers}", EXIT_USAGE
+        ) from None
+
+
 def instance_for(canonical_root: str, state_dir: str) -> Instance:
     digest = hashlib.sha256(os.fsencode(canonical_root)).hexdigest()[:16]
     return Instance(digest, canonical_root, os.path.join(state_dir, "instances", digest))
@@ -678,12 +892,11 @@ def host_secret_paths(host: HostFacts) -> tuple[str, ...]:
 
 def check_exposable(path: str, what: str, host: HostFacts) -> None:
     """Refuse to mount `path` when that would expose $HOME, / or a secret path."""
-    home = host.home
     if path == "/":
         raise ClaudeboxError(f"{what} is /; run claudebox from a project directory", EXIT_USAGE)
-    if path == home:
+    if path == host.home:
         raise ClaudeboxError(
-            f"{what} is your home directory ({home}), which holds your keys; "
+            f"{what} is your home directory ({host.home}), which holds your keys; "
             "run claudebox from a project directory",
             EXIT_USAGE,
         )
@@ -694,17 +907,6 @@ def check_exposable(path: str, what: str, host: HostFacts) -> None:
                 "that neither contains nor lies inside a secret path",
                 EXIT_USAGE,
             )
-
-
-def protected_paths(project: str, git_dir: str) -> list[str]:
-    """Where PROTECTED_PROJECT_PATHS are: .git/... inside the (common) git directory."""
-    paths = []
-    for relative in PROTECTED_PROJECT_PATHS:
-        if relative.startswith(".git/"):
-            paths.append(os.path.join(git_dir, relative.removeprefix(".git/")))
-        else:
-            paths.append(os.path.join(project, relative))
-    return paths
 
 
 def sandbox_path_dirs(path_dirs: Iterable[str]) -> tuple[str, ...]:
@@ -751,14 +953,14 @@ def gitconfig_text(name: str | None, email: str | None) -> str:
     )
 
 
-def sandbox_note_text(project: str, home: str, network: str) -> str:
+def sandbox_note_text(project: str, home: str, tier: Tier) -> str:
     network_line = {
-        "full": "the host's network (the internet, the LAN and the host's own services).",
-        "inet": "the internet only (IPv4, through pasta): the LAN, the tailnet, link-local\n"
+        Tier.FULL: "the host's network (the internet, the LAN and the host's own services).",
+        Tier.INET: "the internet only (IPv4, through pasta): the LAN, the tailnet, link-local\n"
         "  addresses and the host's own services are unreachable, on purpose.",
-        "none": "none: only loopback inside the sandbox. The nix daemon still downloads for you.",
-    }[network]
-    protected = ", ".join(PROTECTED_PROJECT_PATHS)
+        Tier.NONE: "none: only loopback inside the sandbox. The nix daemon still downloads.",
+    }[tier]
+    protected = ", ".join((".git/config", ".git/hooks", *PROTECTED_PROJECT_PATHS))
     return (
         "# You are running inside claudebox\n\n"
         f"This Claude Code session runs in a bubblewrap sandbox (claudebox {__version__}).\n\n"
@@ -832,50 +1034,155 @@ def tiocsti_filter(machine: str) -> bytes:
     return assemble_bpf(program)
 
 
+def path_depth(path: str) -> int:
+    return 0 if path == "/" else path.rstrip("/").count("/")
+
+
 def order_mounts(mounts: Iterable[Mount]) -> tuple[Mount, ...]:
-    """Parents before children (stable), and one operation per destination (the last wins)."""
+    """Parents before children (stable), one operation per destination (the last wins), and
+    descriptors numbered in that order from FIRST_BIND_FD for the host paths bound by them."""
     by_dst: dict[str, Mount] = {}
     for mount in mounts:
         by_dst.pop(mount.dst, None)
         by_dst[mount.dst] = mount
+    ordered = sorted(by_dst.values(), key=lambda mount: path_depth(mount.dst))
+    numbered: list[Mount] = []
+    next_fd = FIRST_BIND_FD
+    for mount in ordered:
+        if mount.op in (MountOp.BIND_FD, MountOp.RO_BIND_FD):
+            mount = mount._replace(fd=next_fd)
+            next_fd += 1
+        numbered.append(mount)
+    return tuple(numbered)
 
-    def depth(mount: Mount) -> int:
-        return 0 if mount.dst == "/" else mount.dst.rstrip("/").count("/")
 
-    return tuple(sorted(by_dst.values(), key=depth))
+def order_pins(pins: Iterable[Pin]) -> tuple[Pin, ...]:
+    """Parents before children; one pin per path (read-only beats pinned, a source beats both)."""
+    by_path: dict[str, Pin] = {}
+    for pin in pins:
+        known = by_path.get(pin.path)
+        if known is None or (not known.source and (pin.source or pin.read_only)):
+            by_path[pin.path] = pin
+    return tuple(sorted(by_path.values(), key=lambda pin: path_depth(pin.path)))
 
 
-def claude_mounts(
-    host: HostFacts, instance: Instance
-) -> tuple[list[Mount], list[HostSetup], list[tuple[str, str]]]:
-    """~/.claude: the host directory read-write, per-project stores and read-only config on top."""
-    claude_dir = os.path.join(host.home, ".claude")
-    store_dir = os.path.join(instance.dir, "claude")
-    mounts = [Mount("bind", claude_dir, claude_dir)]
-    setup = [HostSetup(claude_dir)]
-    view: list[tuple[str, str]] = []
-    for name, (treatment, is_dir) in CLAUDE_STATE_TABLE.items():
-        inside = os.path.join(claude_dir, name)
-        if treatment == CLAUDE_PER_INSTANCE:
-            source = os.path.join(store_dir, name)
-            setup.append(HostSetup(source) if is_dir else HostSetup(source, ""))
-            mounts.append(Mount("bind", inside, source))
-        elif treatment == CLAUDE_READ_ONLY:
-            if name not in host.claude_dir_entries:
-                setup.append(
-                    HostSetup(inside) if is_dir else HostSetup(inside, CLAUDE_READ_ONLY_SEED[name])
+def link_note(entry: Entry, writable: Sequence[str]) -> str:
+    """How a symlink the sandbox sees (pinned, never followed by a bind) reads in the audit."""
+    if entry.resolved and is_within(entry.resolved, STORE_DIR):
+        return "symlink into /nix/store, readable"
+    if entry.resolved and any(is_within(entry.resolved, root) for root in writable):
+        return f"symlink to {entry.target} (inside the project)"
+    return f"symlink to {entry.target}, not followed"
+
+
+class ClaudePart(NamedTuple):
+    mounts: tuple[Mount, ...]
+    pins: tuple[Pin, ...]
+    setup: tuple[HostSetup, ...]
+    view: tuple[ClaudeView, ...]
+    warnings: tuple[str, ...]
+
+
+def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str]) -> ClaudePart:
+    """~/.claude: the host directory read-write (credentials stay one file, renames visible),
+    this project's own stores over their names, everything else read-only; symlinks pinned."""
+    home = host.claude_home
+    inside = os.path.join(host.home, ".claude")
+    store = instance.claude_store
+    mounts = [Mount(MountOp.BIND_FD, inside, home.dir)]
+    setup = [HostSetup(home.dir)]
+    pins: list[Pin] = []
+    view: list[ClaudeView] = []
+    warnings: list[str] = []
+    for name, (treatment, kind) in CLAUDE_STATE_TABLE.items():
+        entry = home.entry(name)
+        if treatment is Treatment.PER_PROJECT:
+            if entry.kind not in (Kind.MISSING, kind):
+                raise ClaudeboxError(
+                    f"{entry.path} is a {entry.kind.value}, not a {kind.value}: claudebox mounts "
+                    f"this project's own {name} there; replace it by a {kind.value} "
+                    f"(e.g. mv {shlex.quote(entry.path)} {shlex.quote(entry.path + '.old')})",
+                    EXIT_USAGE,
                 )
-            mounts.append(Mount("ro-bind", inside, inside))
-        view.append((name, treatment))
-    for name in sorted(host.claude_dir_entries):
-        if name not in CLAUDE_STATE_TABLE:
-            inside = os.path.join(claude_dir, name)
-            mounts.append(Mount("ro-bind", inside, inside))
-            view.append((name, f"{CLAUDE_READ_ONLY} (unclassified)"))
-    claude_json = os.path.join(store_dir, ".claude.json")
-    setup.append(HostSetup(claude_json, claude_json_seed(host.host_claude_json)))
-    mounts.append(Mount("bind", os.path.join(host.home, ".claude.json"), claude_json))
-    return mounts, setup, view
+            source = os.path.join(store, name)
+            content = None if kind is Kind.DIR else ""
+            setup += [HostSetup(source, content), HostSetup(entry.path, content)]
+            pins.append(Pin(entry.path, kind, False, source, "this project's own"))
+            view.append(ClaudeView(name, treatment))
+        elif treatment is Treatment.READ_ONLY:
+            if entry.kind is Kind.MISSING:
+                seed = None if kind is Kind.DIR else CLAUDE_READ_ONLY_SEED[name]
+                setup.append(HostSetup(entry.path, seed))
+                pins.append(Pin(entry.path, kind, True, reason="read-only"))
+                view.append(ClaudeView(name, treatment))
+            else:
+                pins.append(Pin(entry.path, entry.kind, True, reason="read-only"))
+                note = link_note(entry, writable) if entry.kind is Kind.LINK else ""
+                if "inside the project" in note:
+                    warnings.append(
+                        f"{entry.path} is a {note}: the sandbox can change what your own "
+                        "claude reads there"
+                    )
+                view.append(ClaudeView(name, treatment, note))
+        else:
+            if entry.kind not in (Kind.MISSING, Kind.FILE):
+                target = f" (to {entry.target})" if entry.kind is Kind.LINK else ""
+                raise ClaudeboxError(
+                    f"{entry.path} is a {entry.kind.value}{target}: Claude Code replaces that "
+                    "file on every login refresh, so claudebox will not share it; remove it and "
+                    "log in again (claude, then /login)",
+                    EXIT_USAGE,
+                )
+            view.append(ClaudeView(name, treatment))
+    for entry in home.entries:
+        name = os.path.basename(entry.path)
+        if name in CLAUDE_STATE_TABLE:
+            continue
+        pins.append(Pin(entry.path, entry.kind, True, reason="read-only (unclassified)"))
+        note = link_note(entry, writable) if entry.kind is Kind.LINK else "unclassified"
+        view.append(ClaudeView(name, Treatment.READ_ONLY, note))
+    claude_json = os.path.join(store, ".claude.json")
+    setup.append(HostSetup(claude_json, claude_json_seed(home.json)))
+    mounts.append(Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude.json"), claude_json))
+    return ClaudePart(tuple(mounts), tuple(pins), tuple(setup), tuple(view), tuple(warnings))
+
+
+class ProjectPart(NamedTuple):
+    mounts: tuple[Mount, ...]
+    pins: tuple[Pin, ...]
+    setup: tuple[HostSetup, ...]
+    watched: tuple[str, ...]
+
+
+def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPart:
+    """Each protected path read-only and every directory above it pinned (a mount point cannot
+    be renamed and recreated); a symlink on the way is pinned, never followed, and refused when
+    it leads back into the writable project (the host would follow it to what the sandbox
+    writes). Absent paths are watched: the review after the session reports them."""
+    pins: list[Pin] = []
+    setup: list[HostSetup] = []
+    watched: list[str] = []
+    for walk in walks:
+        *above, last = walk.steps
+        pins += [Pin(step.path, Kind.DIR, False, reason="pinned") for step in above]
+        if last.kind is Kind.LINK:
+            if last.resolved and any(is_within(last.resolved, root) for root in writable):
+                raise ClaudeboxError(
+                    f"{last.path} is a symlink to {last.target}, inside the project: the host's "
+                    "git, editor or claude would follow it to files the sandbox can change; "
+                    f"replace it by what it points to, or remove it (rm {shlex.quote(last.path)})",
+                    EXIT_USAGE,
+                )
+            pins.append(Pin(last.path, Kind.LINK, False, reason="symlink, not followed"))
+        elif last.kind is Kind.MISSING:
+            if last.path == walk.path and walk.create:
+                setup.append(HostSetup(last.path))  # git's own layout: else hooks could appear
+                pins.append(Pin(last.path, Kind.DIR, True, reason="read-only"))
+            else:
+                watched.append(last.path)
+        else:
+            pins.append(Pin(last.path, last.kind, True, reason="read-only"))
+    return ProjectPart((), tuple(pins), tuple(setup), tuple(dict.fromkeys(watched)))
 
 
 def inet_unreachable_routes(host_networks: Iterable[str]) -> tuple[str, ...]:
@@ -893,28 +1200,6 @@ def inet_unreachable_routes(host_networks: Iterable[str]) -> tuple[str, ...]:
             )
         kept.append(network)
     return tuple(str(network) for network in kept)
-
-
-def build_inet_chain(
-    pasta: str, python: str, routes: Sequence[str], data: Sequence[DataInput]
-) -> tuple[str, ...]:
-    """pasta [options] -- <route setup> SPEC --; bwrap's argv follows (see INET_SETUP_PROGRAM)."""
-    spec = {
-        "unreachable": list(routes),
-        "data": {str(item.fd): item.content.hex() for item in data},
-    }
-    return (
-        pasta,
-        *PASTA_OPTIONS,
-        "--",
-        python,
-        "-I",
-        "-S",
-        "-c",
-        INET_SETUP_PROGRAM,
-        json.dumps(spec, separators=(",", ":")),
-        "--",
-    )
 
 
 def check_profile_name(name: str, where: str) -> None:
@@ -958,9 +1243,12 @@ def parse_profile(
     )
     for parent in extends:
         check_profile_name(parent, f"{path}: extends")
-    network = data.get("network")
-    if network is not None and network not in NETWORK_TIERS:
-        error("network", f"must be one of {', '.join(NETWORK_TIERS)}")
+    network_value = data.get("network")
+    network = None
+    if network_value is not None:
+        if not isinstance(network_value, str) or network_value not in TIER_NAMES:
+            error("network", f"must be one of {', '.join(TIER_NAMES)}")
+        network = Tier(network_value)
     env_value = data.get("env", {})
     if not isinstance(env_value, dict) or not all(isinstance(v, str) for v in env_value.values()):
         error("env", "must be an object whose values are strings")
@@ -1032,6 +1320,12 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
         if current in path:
             cycle = " -> ".join([*path[path.index(current) :], current])
             raise ClaudeboxError(f"profile extends form a cycle: {cycle}", EXIT_USAGE)
+        if len(path) >= PROFILE_MAX_EXTENDS:
+            raise ClaudeboxError(
+                f"profile {name!r} extends more than {PROFILE_MAX_EXTENDS} levels deep "
+                f"({' -> '.join(path[:3])} -> …); flatten the chain",
+                EXIT_USAGE,
+            )
         loaded = load(current)
         for parent in loaded.extends:
             visit(parent, (*path, current))
@@ -1039,7 +1333,8 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
             chain.append(loaded)
 
     visit(name, ())
-    description = network = None
+    description: tuple[str, str] | None = None
+    network: tuple[Tier, str] | None = None
     allow: tuple[bool, str] = (False, "built-in default")
     env: dict[str, tuple[str, str, str]] = {}
     passthrough: dict[str, tuple[str, str]] = {}
@@ -1082,7 +1377,9 @@ def profile_json(profile: Profile) -> str:
         "name": profile.name,
         "chain": list(profile.chain),
         "description": valued(profile.description),
-        "network": valued(profile.network),
+        "network": None
+        if profile.network is None
+        else {"value": profile.network[0].value, "from": profile.network[1]},
         "env": {name: {"value": value, "from": origin} for name, value, origin in profile.env},
         "extra_env_passthrough": [
             {"value": name, "from": origin} for name, origin in profile.extra_env_passthrough
@@ -1140,13 +1437,15 @@ def check_profile_mount(mount: ProfileMount, host: HostFacts) -> None:
     where = f"profile {mount.origin}: mount {mount.dst}"
     if mount.dst == "/" or any(is_within(mount.dst, t) for t in RESERVED_MOUNT_TARGETS):
         raise ClaudeboxError(f"{where} would replace the sandbox's own {mount.dst}", EXIT_USAGE)
-    if mount.dst == host.home or is_within(host.project, mount.dst):
+    if mount.dst == host.home or is_within(host.git.top, mount.dst):
         raise ClaudeboxError(
             f"{where} would hide the private home or the project; mount below them instead",
             EXIT_USAGE,
         )
     protected = [os.path.join(host.home, ".claude"), os.path.join(host.home, ".claude.json")]
-    protected += [os.path.join(host.project, relative) for relative in PROTECTED_PROJECT_PATHS]
+    protected += [walk.path for walk in host.protected]
+    if host.git.git_dir:
+        protected.append(host.git.git_dir)
     for path in protected:
         if is_within(mount.dst, path) or is_within(path, mount.dst):
             raise ClaudeboxError(f"{where} would cover the protected path {path}", EXIT_USAGE)
@@ -1158,112 +1457,114 @@ def is_secret_mount(src: str, host: HostFacts) -> bool:
     )
 
 
-def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> SandboxPlan:
-    if options.network not in NETWORK_TIERS:
-        raise ClaudeboxError(
-            f"unknown network tier {options.network!r}; use one of {', '.join(NETWORK_TIERS)}",
-            EXIT_USAGE,
-        )
-    check_exposable(host.project, "the project directory", host)
-    instance = instance_for(host.canonical_root, host.state_dir)
-    notes: list[str] = []
-    warnings: list[str] = []
-    if host.other_session:
-        notes.append("another claudebox session of this project is running (state is shared)")
-
-    path_dirs = list(sandbox_path_dirs(host.path_dirs))
-    nix_cache = os.path.join(host.state_dir, "cache", "nix")
-    comma_state = os.path.join(host.state_dir, "cache", "state")
-    claude = host.claude or "claude"
-    mounts: list[Mount] = [
-        Mount("tmpfs", "/"),
-        Mount("proc", "/proc"),
-        Mount("dev", "/dev"),
-        Mount("tmpfs", "/tmp"),
-        Mount("ro-bind", STORE_DIR, STORE_DIR),
-        Mount("bind-try", DAEMON_SOCKET_DIR, DAEMON_SOCKET_DIR),
-        *(Mount("ro-bind-try", path, path) for path in ETC_READ_ONLY if path in host.existing),
-        Mount("tmpfs", host.home),
-        Mount("bind", os.path.join(host.home, ".cache", "nix"), nix_cache),
-        Mount("bind", os.path.join(host.home, ".local", "state"), comma_state),
+def plan_system(host: HostFacts) -> list[Mount]:
+    """The empty root and what every sandbox gets: the store, the daemon socket, /etc pieces."""
+    mounts = [
+        Mount(MountOp.TMPFS, "/"),
+        Mount(MountOp.PROC, "/proc"),
+        Mount(MountOp.DEV, "/dev"),
+        Mount(MountOp.TMPFS, "/tmp"),
+        Mount(MountOp.RO_BIND, STORE_DIR, STORE_DIR),
+        Mount(MountOp.BIND_TRY, DAEMON_SOCKET_DIR, DAEMON_SOCKET_DIR),
     ]
-    if host.claude is None:
-        warnings.append("claude was not found on PATH: install Claude Code or add it to PATH")
-    elif is_within(host.claude, STORE_DIR):
-        claude_bin = os.path.dirname(host.claude)
-        if claude_bin not in path_dirs:
-            path_dirs.append(claude_bin)
-    elif not is_within(host.claude, os.path.join(host.home, ".claude")):  # else: in ~/.claude
-        install_dir = os.path.dirname(host.claude)
-        check_exposable(install_dir, "claude's install directory", host)
-        mounts.append(Mount("ro-bind", install_dir, install_dir))
-        notes.append(f"claude lives outside /nix/store: {install_dir} is mounted read-only")
+    mounts += [Mount(MountOp.RO_BIND_TRY, p, p) for p in ETC_READ_ONLY if p in host.etc_present]
     for name, link in (("env", "/usr/bin/env"), ("sh", "/bin/sh")):
         if name in host.tools:
-            mounts.append(Mount("symlink", link, host.tools[name]))
+            mounts.append(Mount(MountOp.SYMLINK, link, host.tools[name]))
+    return mounts
 
-    claude_dir, setup, claude_view = claude_mounts(host, instance)
-    mounts += claude_dir
-    host_setup = [
+
+def plan_data(host: HostFacts, options: Options) -> tuple[DataInput, ...]:
+    """Generated files and the seccomp program, each on its own descriptor from FIRST_DATA_FD."""
+    items = [
+        (DataKind.GITCONFIG, os.fsencode(gitconfig_text(host.git_name, host.git_email))),
+        (DataKind.NOTE, os.fsencode(sandbox_note_text(host.git.top, host.home, options.tier))),
+        (DataKind.SECCOMP, tiocsti_filter(host.machine)),
+    ]
+    if options.tier is Tier.INET:  # DNS goes to pasta's --dns-forward address
+        items.append((DataKind.RESOLV_CONF, INET_RESOLV_CONF.encode()))
+    registry = nix_registry_json(options.nixpkgs) if options.nixpkgs else None
+    if registry is not None:
+        items.append((DataKind.REGISTRY, registry.encode()))
+    return tuple(
+        DataInput(FIRST_DATA_FD + i, content, kind) for i, (kind, content) in enumerate(items)
+    )
+
+
+def data_mounts(host: HostFacts, data: Sequence[DataInput]) -> list[Mount]:
+    where = {
+        DataKind.GITCONFIG: os.path.join(host.home, ".gitconfig"),
+        DataKind.NOTE: SANDBOX_NOTE_PATH,
+        DataKind.RESOLV_CONF: "/etc/resolv.conf",
+        DataKind.REGISTRY: os.path.join(host.home, ".config", "nix", "registry.json"),
+    }
+    return [
+        Mount(MountOp.DATA, where[item.kind], fd=item.fd) for item in data if item.kind in where
+    ]
+
+
+def plan_home(host: HostFacts, instance: Instance) -> tuple[list[Mount], list[HostSetup]]:
+    """A private tmpfs home; nix's cache and comma's state persisted per project."""
+    mounts = [
+        Mount(MountOp.TMPFS, host.home),
+        Mount(MountOp.BIND_FD, os.path.join(host.home, ".cache", "nix"), instance.nix_cache),
+        Mount(MountOp.BIND_FD, os.path.join(host.home, ".local", "state"), instance.local_state),
+    ]
+    setup = [
         HostSetup(host.state_dir),
         HostSetup(os.path.dirname(instance.dir)),
         HostSetup(instance.dir),
         HostSetup(os.path.join(instance.dir, "root"), instance.root + "\n"),
-        HostSetup(os.path.join(instance.dir, "claude")),
-        *setup,
-        HostSetup(os.path.dirname(nix_cache)),
-        HostSetup(nix_cache),
-        HostSetup(comma_state),
+        HostSetup(instance.claude_store),
+        HostSetup(os.path.dirname(instance.nix_cache)),
+        HostSetup(instance.nix_cache),
+        HostSetup(instance.local_state),
     ]
+    return mounts, setup
 
-    data: tuple[DataInput, ...] = (
-        DataInput(
-            FIRST_DATA_FD, os.fsencode(gitconfig_text(host.git_name, host.git_email)), "gitconfig"
-        ),
-        DataInput(
-            FIRST_DATA_FD + 1,
-            os.fsencode(sandbox_note_text(host.project, host.home, options.network)),
-            "sandbox note",
-        ),
-        DataInput(FIRST_DATA_FD + 2, tiocsti_filter(host.machine), "seccomp"),
-    )
-    mounts += [
-        Mount("ro-bind-data", os.path.join(host.home, ".gitconfig"), fd=data[0].fd),
-        Mount("ro-bind-data", SANDBOX_NOTE_PATH, fd=data[1].fd),
-        Mount("bind", host.project, host.project),
-    ]
-    if options.network == "inet":  # DNS goes to pasta's --dns-forward address
-        data += (DataInput(FIRST_DATA_FD + 3, INET_RESOLV_CONF.encode(), "resolv.conf"),)
-        mounts.append(Mount("ro-bind-data", "/etc/resolv.conf", fd=data[-1].fd))
-    if host.git_common_dir and not is_within(host.git_common_dir, host.project):
-        check_exposable(host.git_common_dir, "the repository's git directory", host)
-        mounts.append(Mount("bind", host.git_common_dir, host.git_common_dir))
-    secret_mounts: list[str] = []
-    for mount in options.profile.mounts if options.profile else ():
+
+def plan_project(host: HostFacts) -> tuple[list[Mount], tuple[str, ...]]:
+    """The project read-write, and a linked worktree's or submodule's git directory."""
+    check_exposable(host.git.top, "the project directory", host)
+    mounts = [Mount(MountOp.BIND_FD, host.git.top, host.git.top)]
+    writable = [host.git.top]
+    if host.git.outside:
+        check_exposable(host.git.git_dir, "the repository's git directory", host)
+        mounts.append(Mount(MountOp.BIND_FD, host.git.git_dir, host.git.git_dir))
+        writable.append(host.git.git_dir)
+    return mounts, tuple(writable)
+
+
+def plan_claude_binary(host: HostFacts) -> tuple[list[Mount], list[str], list[str]]:
+    """(mounts, PATH additions, notes) for the claude executable."""
+    if host.claude is None or is_within(host.claude, os.path.join(host.home, ".claude")):
+        return [], [], []
+    if is_within(host.claude, STORE_DIR):
+        return [], [os.path.dirname(host.claude)], []
+    install_dir = os.path.dirname(host.claude)
+    check_exposable(install_dir, "claude's install directory", host)
+    note = f"claude lives outside /nix/store: {install_dir} is mounted read-only"
+    return [Mount(MountOp.RO_BIND_FD, install_dir, install_dir)], [], [note]
+
+
+def plan_profile_mounts(host: HostFacts, profile: Profile | None) -> tuple[list[Mount], list[str]]:
+    """(mounts, sources that are or hold secret paths); the edge resolved each source."""
+    mounts: list[Mount] = []
+    secret: list[str] = []
+    for mount in profile.mounts if profile else ():
         check_profile_mount(mount, host)
-        mounts.append(Mount("bind" if mount.mode == "rw" else "ro-bind", mount.dst, mount.src))
+        op = MountOp.BIND_FD if mount.mode == "rw" else MountOp.RO_BIND_FD
+        mounts.append(Mount(op, mount.dst, mount.src))
         if is_secret_mount(mount.src, host):
-            secret_mounts.append(mount.src)
-            warnings.append(
-                f"profile {mount.origin} mounts {mount.src}, which is or holds a secret path"
-            )
-    git_dir = host.git_common_dir or os.path.join(host.project, ".git")
-    # The project's .git: a mount point cannot be renamed (a new .git with its own config and
-    # hooks would replace it otherwise); a gitdir pointer file is read-only.
-    dot_git = os.path.join(host.project, ".git")
-    if host.dot_git is not None:
-        mounts.append(Mount("bind" if host.dot_git == "dir" else "ro-bind", dot_git, dot_git))
-    hooks = os.path.join(git_dir, "hooks")
-    if (host.dot_git == "dir" or host.git_common_dir) and hooks not in host.existing:
-        host_setup.append(HostSetup(hooks))  # git's own layout: else hooks could be created
-        mounts.append(Mount("ro-bind", hooks, hooks))
-    for path in protected_paths(host.project, git_dir):
-        if path in host.existing:
-            mounts.append(Mount("ro-bind", path, path))
-    mounts += [Mount("ro-bind", path, path) for path in host.git_protected]
+            secret.append(mount.src)
+    return mounts, secret
 
-    package_bins = [os.path.join(path, "bin") for path in options.package_paths]
-    path_dirs = [*dict.fromkeys([*package_bins, *path_dirs])]
+
+def plan_environment(
+    host: HostFacts, options: Options, path_dirs: Sequence[str]
+) -> tuple[tuple[EnvVar, ...], list[str]]:
+    """(variables, warnings)."""
+    warnings = []
     generated = {
         "HOME": host.home,
         "PATH": ":".join(path_dirs),
@@ -1279,16 +1580,8 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         generated["SSL_CERT_FILE"] = host.ca_bundle
     if options.nixpkgs:
         generated["COMMA_NIXPKGS_FLAKE"] = options.nixpkgs
-        registry = nix_registry_json(options.nixpkgs)
-        if registry is None:
-            notes.append(f"nix shell nixpkgs#… uses the host registry, not {options.nixpkgs}")
-        else:
-            item = DataInput(data[-1].fd + 1, registry.encode(), "nix registry")
-            data += (item,)
-            registry_path = os.path.join(host.home, ".config", "nix", "registry.json")
-            mounts.append(Mount("ro-bind-data", registry_path, fd=item.fd))
     profile = options.profile
-    passthrough = [(name, EXTRA_ENV_VARIABLE) for name in extra_env]
+    passthrough = [(name, EXTRA_ENV_VARIABLE) for name in options.extra_env]
     literal: list[tuple[str, str]] = []
     if profile is not None:
         passthrough += [
@@ -1299,13 +1592,30 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
     for var in env:
         if var.origin not in ("host", "sandbox", "profile") and var.looks_secret:
             warnings.append(f"{var.name} looks like a secret and is passed in by {var.origin}")
+    return env, warnings
 
+
+def claude_command(claude: str, claude_args: Sequence[str]) -> tuple[str, ...]:
+    """claude with permissions skipped (the sandbox is the permission layer) and, as flag
+    settings, the answers to the questions claudebox's own audit already asked."""
+    return (
+        claude,
+        "--dangerously-skip-permissions",
+        "--settings",
+        json.dumps(CLAUDE_FLAG_SETTINGS, separators=(",", ":")),
+        *claude_args,
+    )
+
+
+def plan_command(host: HostFacts, options: Options) -> tuple[str, ...]:
     if options.shell:
         if "bash" not in host.tools:
             raise ClaudeboxError("--shell needs bash in the store part of PATH", EXIT_MISSING)
-        command: tuple[str, ...] = (host.tools["bash"],)
-    else:
-        command = (claude, "--dangerously-skip-permissions", *options.claude_args)
+        return (host.tools["bash"],)
+    return claude_command(host.claude or "claude", options.claude_args)
+
+
+def plan_namespaces(host: HostFacts, tier: Tier) -> tuple[str, ...]:
     namespaces = [
         "--die-with-parent",
         "--unshare-user",
@@ -1316,120 +1626,370 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         "--unshare-cgroup-try",
         "--hostname",
         "claudebox",
+        "--uid",
+        str(host.uid),
+        "--gid",
+        str(host.gid),
     ]
-    launcher: tuple[str, ...] = ()
-    if options.network == "none":
+    if tier is Tier.NONE:
         namespaces.append("--unshare-net")
-    elif options.network == "inet":
-        # bwrap runs as uid 0 of pasta's namespace: its own user namespace mapped back to the
-        # user's ids drops every capability, so nothing inside can remove the routes.
-        namespaces += ["--uid", str(host.uid), "--gid", str(host.gid)]
-        if host.host_networks is None:
-            raise ClaudeboxError(
-                "cannot read the host's IPv4 addresses (needed to block its subnets in the inet "
-                "tier); use --network full or --network none"
-            )
-        if host.pasta is None:
-            warnings.append(
-                "pasta was not found on PATH: the inet tier needs it "
-                "(install passt, or use --network full)"
-            )
-        launcher = build_inet_chain(
-            host.pasta or "pasta", host.python, inet_unreachable_routes(host.host_networks), data
+    return tuple(namespaces)
+
+
+def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ...]:
+    """Why this plan cannot launch on this host (--dry-run shows them as warnings)."""
+    blockers = []
+    if host.bwrap is None:
+        blockers.append(
+            ClaudeboxError("bwrap (bubblewrap) not found on PATH; install bubblewrap", EXIT_MISSING)
         )
+    if host.claude is None and not options.shell:
+        blockers.append(
+            ClaudeboxError(
+                "claude not found on PATH; install Claude Code (nixpkgs claude-code) or add it "
+                "to PATH",
+                EXIT_MISSING,
+            )
+        )
+    if host.euid == 0:
+        blockers.append(
+            ClaudeboxError(
+                "claudebox is running as root, and claude refuses --dangerously-skip-permissions "
+                "as root; run claudebox as your own user",
+                EXIT_USAGE,
+            )
+        )
+    if host.userns_blocker:
+        blockers.append(ClaudeboxError(host.userns_blocker))
+    if options.tier is Tier.INET:
+        if host.pasta is None:
+            blockers.append(
+                ClaudeboxError(
+                    "pasta not found on PATH: the inet network tier needs pasta; install passt "
+                    "(nixpkgs/Debian: passt) or choose another tier with --network full (or "
+                    "none)",
+                    EXIT_MISSING,
+                )
+            )
+        if host.tun_error:
+            blockers.append(
+                ClaudeboxError(
+                    f"/dev/net/tun is not usable ({host.tun_error}): pasta needs it for the inet "
+                    "network tier; load the tun module (modprobe tun) and make /dev/net/tun "
+                    "read-writable (0666), or choose another tier with --network full (or none)"
+                )
+            )
+    return tuple(blockers)
+
+
+def plan_routes(host: HostFacts, tier: Tier) -> tuple[str, ...]:
+    if tier is not Tier.INET:
+        return ()
+    if host.host_networks is None:
+        raise ClaudeboxError(
+            "cannot read the host's IPv4 addresses (needed to block its subnets in the inet "
+            "tier); use --network full or --network none"
+        )
+    return inet_unreachable_routes(host.host_networks)
+
+
+def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
+    """Host facts and options in, the complete sandbox out; every refusal is decided here."""
+    instance = instance_for(host.git.canonical_root, host.state_dir)
+    project_mounts, writable = plan_project(host)
+    protected = plan_protected(host.protected, writable)
+    home_mounts, setup = plan_home(host, instance)
+    claude = plan_claude_home(host, instance, writable)
+    binary_mounts, claude_path, notes = plan_claude_binary(host)
+    profile_mounts, secret_mounts = plan_profile_mounts(host, options.profile)
+    data = plan_data(host, options)
+    path_dirs = [
+        *dict.fromkeys(
+            [
+                *(os.path.join(path, "bin") for path in options.package_paths),
+                *sandbox_path_dirs(host.path_dirs),
+                *claude_path,
+            ]
+        )
+    ]
+    env, warnings = plan_environment(host, options, path_dirs)
+    warnings = [*claude.warnings, *warnings]
+    warnings += [
+        f"profile {m.origin} mounts {m.src}, which is or holds a secret path"
+        for m in (options.profile.mounts if options.profile else ())
+        if m.src in secret_mounts
+    ]
+    if host.other_session:
+        notes.append("another claudebox session of this project is running (state is shared)")
+    if options.nixpkgs and not any(item.kind is DataKind.REGISTRY for item in data):
+        notes.append(f"nix shell nixpkgs#… uses the host registry, not {options.nixpkgs}")
+    mounts = order_mounts(
+        [
+            *plan_system(host),
+            *home_mounts,
+            *claude.mounts,
+            *data_mounts(host, data),
+            *project_mounts,
+            *binary_mounts,
+            *profile_mounts,
+        ]
+    )
+    pins = order_pins([*claude.pins, *protected.pins])
+    stage = Stage(
+        network=options.tier is Tier.INET,
+        routes=plan_routes(host, options.tier),
+        pins=pins,
+        opened=tuple(
+            Opened(m.fd, m.src) for m in mounts if m.op in (MountOp.BIND_FD, MountOp.RO_BIND_FD)
+        ),
+    )
     return SandboxPlan(
         bwrap=host.bwrap or "bwrap",
-        namespace_args=tuple(namespaces),
+        namespace_args=plan_namespaces(host, options.tier),
         env=env,
-        mounts=order_mounts(mounts),
+        mounts=mounts,
         data=data,
         chdir=host.cwd,
-        command=command,
-        host_setup=tuple(host_setup),
+        command=plan_command(host, options),
+        stage=stage,
+        pasta=Pasta(host.pasta or "pasta") if options.tier is Tier.INET else None,
+        host_setup=(*setup, *claude.setup, *protected.setup),
         instance=instance,
-        network=options.network,
-        claude_dir_view=tuple(claude_view),
+        tier=options.tier,
+        tier_origin=options.tier_origin,
+        project=host.git.top,
+        claude_view=claude.view,
+        profile=options.profile,
         notes=tuple(notes),
         warnings=tuple(warnings),
-        launcher=launcher,
-        profile=options.profile,
+        blockers=plan_blockers(host, options),
         secret_mounts=tuple(secret_mounts),
-        watched=(
-            dot_git,
-            *protected_paths(host.project, git_dir),
-            *(os.path.join(git_dir, name) for name in GIT_DIR_WATCHED),
-        ),
+        watched=protected.watched,
     )
 
 
 # --- rendering ------------------------------------------------------------------------------
 
-NETWORK_MEANING: Final[Mapping[str, str]] = {
-    "full": "host network: WARNING host loopback services and abstract unix sockets are reachable",
-    "inet": "internet only, through pasta (IPv4): LAN, tailnet/CGNAT, link-local, the host's "
-    "own subnets and loopback services unreachable",
-    "none": "loopback only (the nix daemon still downloads for the sandbox)",
+TIER_MEANING: Final[Mapping[Tier, str]] = {
+    Tier.FULL: "the host's network: its LAN, tailnet and loopback services are reachable",
+    Tier.INET: "the internet only: LAN, tailnet, link-local and host services unreachable",
+    Tier.NONE: "none: loopback only (the nix daemon still downloads for you)",
 }
+AUDIT_WIDTH: Final = 80
+AUDIT_LABEL: Final = 13  # "  variables  ": the label column
 
 
 def mask(value: str) -> str:
     return f"<masked, {len(value)} chars>"
 
 
-def render_dry_run(plan: SandboxPlan) -> str:
-    """Host preparation, then bwrap one option per line; pasted into bash: the same sandbox."""
-    lines = [step.render() for step in plan.host_setup]
-    args = plan.argv
-    chunks: list[list[str]] = [["env", "-i", args[0]]]  # env -i: see launch()
-    if plan.launcher:  # inet: pasta, its options, the route setup and its SPEC, then bwrap
-        launcher = list(plan.launcher)
-        chunks = [["env", "-i", launcher[0]]]
-        i = 1
-        while launcher[i] != "--":
-            width = PASTA_ARITY.get(launcher[i], 0)
-            chunks.append(launcher[i : i + 1 + width])
-            i += 1 + width
-        chunks += [launcher[i:-2], launcher[-2:-1], ["--", args[0]]]
-    i = 1
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            chunks.append(args[i:])
-            break
-        width = BWRAP_ARITY.get(arg, 0)
-        chunks.append(args[i : i + 1 + width])
-        i += 1 + width
-    # inet: the route setup carries the data in its SPEC and makes the descriptors itself.
-    redirections = [
-        f"{item.fd}< <({printf_command(item.content)})" for item in plan.data if not plan.launcher
+class Style:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def red(self, text: str) -> str:
+        return f"\033[1;31m{text}\033[0m" if self.colour else text
+
+    def yellow(self, text: str) -> str:
+        return f"\033[33m{text}\033[0m" if self.colour else text
+
+    def bold(self, text: str) -> str:
+        return f"\033[1m{text}\033[0m" if self.colour else text
+
+    def dim(self, text: str) -> str:
+        return f"\033[2m{text}\033[0m" if self.colour else text
+
+
+def tilde(path: str, home: str) -> str:
+    return "~" + path[len(home) :] if is_within(path, home) else path
+
+
+def fill(label: str, words: Sequence[str], width: int = AUDIT_WIDTH) -> list[str]:
+    """`label` then the words, wrapped into the value column."""
+    lines: list[str] = []
+    current = f"  {label:<{AUDIT_LABEL - 2}}"
+    indent = " " * AUDIT_LABEL
+    for word in words:
+        if len(current) > AUDIT_LABEL and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = indent + word
+        else:
+            current += ("" if len(current) <= AUDIT_LABEL else " ") + word
+    lines.append(current)
+    return lines
+
+
+def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
+    """(line, dangerous) for everything the sandbox can write beyond the project itself."""
+    lines: list[tuple[str, bool]] = []
+    for mount in plan.writable:
+        if mount.dst == plan.project:
+            continue
+        if mount.dst == os.path.join(home, ".claude"):
+            lines.append(("~/.claude (your login; new files there are shared)", False))
+        elif mount.dst == DAEMON_SOCKET_DIR:
+            lines.append(("the nix daemon's socket (it builds and downloads for you)", False))
+        elif mount.src and is_within(mount.src, plan.instance.dir):
+            continue  # this project's own state, summarised below
+        elif plan.profile and any(m.dst == mount.dst for m in plan.profile.mounts):
+            origin = next(m.origin for m in plan.profile.mounts if m.dst == mount.dst)
+            lines.append((f"{tilde(mount.src, home)} (profile {origin})", True))
+        else:
+            lines.append((f"{tilde(mount.src, home)} (git directory)", True))
+    lines.append((f"this project's own state ({tilde(plan.instance.dir, home)})", False))
+    return lines
+
+
+def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = False) -> str:
+    """What enters, for the launch question: plumbing condensed on top, the facts that decide
+    (network, what is writable, secrets, profile, warnings) right above the question."""
+    out = [style.bold(f"claudebox {__version__}: sandbox for {plan.chdir}")]
+    out += render_plumbing(plan, home) if not verbose else render_everything(plan, home)
+    out.append("")
+    out += fill("command", [shlex.join(plan.command)])
+    tier_line = f"{plan.tier.value} ({plan.tier_origin}): {TIER_MEANING[plan.tier]}"
+    out += [
+        style.red(line) if plan.tier is Tier.FULL else line for line in fill("network", [tier_line])
     ]
-    if redirections:
-        chunks.append(redirections)
-    # Secret-looking values are not printed: the pasting shell supplies its own "$NAME".
+    first = True
+    for text, dangerous in [(f"{plan.project} (the project)", False), *writable_lines(plan, home)]:
+        line = fill("writable" if first else "", [("! " if dangerous else "") + text])
+        out += [style.red(item) if dangerous else item for item in line]
+        first = False
+    secrets = [f"{var.name} ({var.origin})" for var in plan.env if var.looks_secret]
+    if secrets:
+        out += fill("secrets", secrets)
+    for source in plan.secret_mounts:
+        out += [
+            style.red(item) for item in fill("secrets", [f"! {source} (mounted by the profile)"])
+        ]
+    if plan.profile is not None:
+        profile = plan.profile
+        chain = " -> ".join(profile.chain)
+        described = f": {profile.description[0]}" if profile.description else ""
+        out += fill("profile", [f"{profile.name} ({profile.chosen_by}; {chain}){described}"])
+        if profile.packages:
+            out += fill("packages", [name for name, _origin in profile.packages])
+    for note in plan.notes:
+        out += fill("note", [note])
+    for warning in plan.warnings:
+        out += [style.red(item) for item in fill("warning", [warning])]
+    return "\n".join(out) + "\n"
+
+
+def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
+    etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
+    per_project = sum(1 for v in plan.claude_view if v.treatment is Treatment.PER_PROJECT)
+    read_only = [v for v in plan.claude_view if v.treatment is Treatment.READ_ONLY]
+    links = sum(1 for v in read_only if v.note.startswith("symlink"))
+    protected = sum(1 for p in plan.stage.pins if is_within(p.path, plan.project))
+    names = sorted(var.name for var in plan.env)
+    lines = fill(
+        "system",
+        [
+            "tmpfs / /tmp ~,",
+            "/proc, /dev, /nix/store (ro), the nix daemon socket,",
+            "/etc (ro):",
+            *etc,
+        ],
+    )
+    claude = [f"~/.claude: {per_project} per-project, {len(read_only)} read-only"]
+    if links:
+        claude.append(f"({links} pinned symlinks),")
+    claude.append("credentials shared")
+    lines += fill("claude", claude)
+    if protected:
+        lines += fill("protected", [f"{protected} paths in the project pinned or read-only"])
+    lines += fill("variables", [*names[:12], *(["…"] if len(names) > 12 else [])])
+    lines += fill("", ["(--details shows every mount, pin and value)"])
+    return lines
+
+
+def render_everything(plan: SandboxPlan, home: str) -> list[str]:
+    """--verbose: every mount, pin, variable and ~/.claude entry."""
+    lines = ["  mounts"]
+    lines += [f"    {mount.describe()}" for mount in plan.mounts]
+    lines.append("  pinned in claudebox's namespace before bwrap")
+    lines += [f"    {pin.describe()}" for pin in plan.stage.pins]
+    if plan.stage.routes:
+        lines.append("  unreachable inside")
+        lines += fill("", plan.stage.routes)
+    lines.append(f"  env ({len(plan.env)})")
+    for var in plan.env:
+        value = mask(var.value) if var.looks_secret else var.value
+        lines.append(f"    {var.name}={value}  [{var.origin}]")
+    lines.append("  ~/.claude")
+    for view in plan.claude_view:
+        note = f" ({view.note})" if view.note else ""
+        lines.append(f"    {view.name}: {view.treatment.value}{note}")
+    return lines
+
+
+def stage_spec(plan: SandboxPlan) -> dict[str, object]:
+    """The stage as --stage takes it (and --dry-run --json shows it)."""
+    return {
+        "network": plan.stage.network,
+        "routes": list(plan.stage.routes),
+        "pins": [[p.path, p.kind.value, p.read_only, p.source] for p in plan.stage.pins],
+        "opened": [[item.fd, item.path] for item in plan.stage.opened],
+        "pasta": [plan.pasta.program, *plan.pasta.options] if plan.pasta else None,
+        "runtime_dir": plan.instance.dir,
+    }
+
+
+def render_stage_spec(spec: Mapping[str, object]) -> str:
+    """The stage spec as JSON with one pin or descriptor per line."""
+    lines = []
+    for key, value in spec.items():
+        if isinstance(value, list) and value and isinstance(value[0], list):
+            items = ",\n  ".join(json.dumps(item) for item in value)
+            lines.append(f'"{key}": [\n  {items}\n ]')
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
+    return "{\n " + ",\n ".join(lines) + "\n}"
+
+
+def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
+    """Host preparation, then the stage and bwrap one option per line; pasted into bash, the
+    same sandbox. `launcher`: how to run this claudebox (python and its script)."""
+    lines = [step.render() for step in plan.host_setup]
+    spec = render_stage_spec(stage_spec(plan))
+    chunks: list[str] = [shlex.join(["env", "-i", *launcher, "--stage", spec, "--"])]
+    args = plan.argv
+    chunks.append(shlex.quote(args[0]))
+    namespace = list(plan.namespace_args)
+    index = 0
+    while index < len(namespace):
+        width = 2 if namespace[index] in ("--hostname", "--uid", "--gid") else 1
+        chunks.append(shlex.join(namespace[index : index + width]))
+        index += width
+    chunks.append("--clearenv")
     from_shell = {var.name for var in plan.env if var.looks_secret and var.origin != "sandbox"}
-
-    def render(chunk: list[str]) -> str:
-        if chunk is redirections:
-            return " ".join(chunk)
-        if chunk[0] == "--setenv" and chunk[1] in from_shell:
-            return f'--setenv {chunk[1]} "${chunk[1]}"'
-        return shlex.join(chunk)
-
-    body = " \\\n  ".join(render(chunk) for chunk in chunks)
-    return "\n".join([*lines, body]) + "\n"
+    for var in plan.env:
+        if var.name in from_shell:  # not printed: the pasting shell supplies its own value
+            chunks.append(f'--setenv {var.name} "${var.name}"')
+        else:
+            chunks.append(shlex.join(["--setenv", var.name, var.value]))
+    chunks += [shlex.join(mount.to_args()) for mount in plan.mounts]
+    chunks.append(shlex.join(["--chdir", plan.chdir, "--seccomp", str(plan.seccomp_fd)]))
+    chunks.append(shlex.join(["--", *plan.command]))
+    chunks.append(" ".join(f"{item.fd}< <({printf_command(item.content)})" for item in plan.data))
+    return "\n".join([*lines, " \\\n  ".join(chunks)]) + "\n"
 
 
 def render_plan_json(plan: SandboxPlan) -> str:
     """--dry-run --json: the plan for scripts; secret-looking values masked, argv included."""
     secret = {var.name for var in plan.env if var.looks_secret}
-    argv = list(plan.command_line)
+    argv = plan.argv
     for index in range(len(argv) - 2):
         if argv[index] == "--setenv" and argv[index + 1] in secret:
             argv[index + 2] = mask(argv[index + 2])
     document = {
         "version": __version__,
-        "network": plan.network,
+        "network": plan.tier.value,
+        "network_from": plan.tier_origin,
         "instance": {"id": plan.instance.id, "root": plan.instance.root, "dir": plan.instance.dir},
+        "project": plan.project,
         "profile": plan.profile.name if plan.profile else None,
         "cwd": plan.chdir,
         "command": list(plan.command),
@@ -1442,12 +2002,28 @@ def render_plan_json(plan: SandboxPlan) -> str:
             for var in plan.env
         ],
         "mounts": [
-            {"op": m.op, "mode": m.mode, "dst": m.dst, "src": m.src or None} for m in plan.mounts
+            {
+                "op": m.op.value.removeprefix("--"),
+                "mode": "rw" if m.writable else "ro",
+                "dst": m.dst,
+                "src": m.src or None,
+                "fd": m.fd if m.fd >= 0 else None,
+                "describe": m.describe(),
+            }
+            for m in plan.mounts
         ],
-        "generated": [{"fd": d.fd, "what": d.what, "bytes": len(d.content)} for d in plan.data],
+        "stage": stage_spec(plan),
+        "claude": [
+            {"name": v.name, "treatment": v.treatment.value, "note": v.note}
+            for v in plan.claude_view
+        ],
+        "generated": [
+            {"fd": d.fd, "what": d.kind.value, "bytes": len(d.content)} for d in plan.data
+        ],
         "argv": argv,
+        "watched": list(plan.watched),
         "notes": list(plan.notes),
-        "warnings": list(plan.warnings),
+        "warnings": [*plan.warnings, *(str(blocker) for blocker in plan.blockers)],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -1462,129 +2038,16 @@ def printf_command(content: bytes) -> str:
     return "printf '" + "".join(f"\\{byte:03o}" for byte in content) + "'"
 
 
-BWRAP_ARITY: Final[Mapping[str, int]] = {
-    "--setenv": 2,
-    "--bind": 2,
-    "--ro-bind": 2,
-    "--bind-try": 2,
-    "--ro-bind-try": 2,
-    "--symlink": 2,
-    "--ro-bind-data": 2,
-    "--bind-data": 2,
-    "--tmpfs": 1,
-    "--proc": 1,
-    "--dev": 1,
-    "--dir": 1,
-    "--chdir": 1,
-    "--seccomp": 1,
-    "--hostname": 1,
-    "--uid": 1,
-    "--gid": 1,
-}
-PASTA_ARITY: Final[Mapping[str, int]] = {
-    "-t": 1,
-    "-u": 1,
-    "-T": 1,
-    "-U": 1,
-    "-a": 1,
-    "-n": 1,
-    "-g": 1,
-    "--dns-forward": 1,
-}
-
-
-class Style:
-    def __init__(self, colour: bool) -> None:
-        self.colour = colour
-
-    def red(self, text: str) -> str:
-        return f"\033[31m{text}\033[0m" if self.colour else text
-
-    def bold(self, text: str) -> str:
-        return f"\033[1m{text}\033[0m" if self.colour else text
-
-
-def audit_mount_lines(plan: SandboxPlan, home: str) -> list[str]:
-    """Mounts, grouped: ~/.claude overlays are summarised apart, /etc and protected paths folded."""
-    claude_dir = os.path.join(home, ".claude")
-    secret = set(plan.secret_mounts)
-    groups: dict[str, list[str]] = {}
-    lines: list[str] = []
-    for mount in plan.mounts:
-        if mount.dst.startswith(claude_dir + "/"):
-            continue
-        if mount.op == "ro-bind-try" and mount.dst.startswith("/etc/"):
-            groups.setdefault("ro    /etc:", []).append(mount.dst.removeprefix("/etc/"))
-            continue
-        if mount.op in ("tmpfs", "proc", "dev"):
-            groups.setdefault(f"{mount.mode:<5} ", []).append(mount.dst)
-            continue
-        if mount.op == "ro-bind" and mount.src == mount.dst and mount.dst != plan.chdir:
-            parent = next(
-                (
-                    m.dst
-                    for m in plan.mounts
-                    if m.op == "bind" and is_within(mount.dst, m.dst) and m.dst != mount.dst
-                ),
-                None,
-            )
-            if parent is not None:
-                groups.setdefault(f"ro    in {parent}:", []).append(
-                    os.path.relpath(mount.dst, parent)
-                )
-                continue
-        if mount.op in ("ro-bind-data", "bind-data"):
-            source = "(generated)"
-        elif mount.src and mount.src != mount.dst:
-            source = f"<- {mount.src}"
-        else:
-            source = ""
-        line = f"{mount.mode:<5} {mount.dst} {source}".rstrip()
-        lines.append(f"SECRET {line}" if mount.src in secret else line)
-    return [f"{label} {' '.join(items)}" for label, items in groups.items()] + lines
-
-
-def render_audit(plan: SandboxPlan, style: Style, home: str) -> str:
-    out = [style.bold(f"claudebox {__version__}: what enters the sandbox")]
-    out.append(f"  project   {plan.chdir}")
-    out.append(f"  instance  {plan.instance.id}  root {plan.instance.root}")
-    out.append(f"  command   {shlex.join(plan.command)}")
-    out.append(f"  network   {plan.network}: {NETWORK_MEANING[plan.network]}")
-    if plan.profile is not None:
-        profile = plan.profile
-        described = f": {profile.description[0]}" if profile.description else ""
-        out.append(
-            f"  profile   {profile.name} (by {profile.chosen_by}; {' -> '.join(profile.chain)})"
-            f"{described}"
+def render_findings(findings: Sequence[Finding]) -> str:
+    lines = []
+    for finding in findings:
+        moved = (
+            f"; moved it to {finding.moved_to} (move it back only if you trust it)"
+            if finding.moved_to
+            else ""
         )
-        if profile.packages:
-            out.append(f"  packages  {' '.join(name for name, _ in profile.packages)}")
-    out.append(f"  env ({len(plan.env)})")
-    for var in plan.env:
-        value = mask(var.value) if var.looks_secret else var.value
-        line = f"    {var.name}={value}  [{var.origin}]"
-        flagged = var.looks_secret and var.name != "ANTHROPIC_API_KEY"
-        out.append(style.red(line + "  <- secret-looking name") if flagged else line)
-    mount_lines = audit_mount_lines(plan, home)
-    out.append(f"  mounts ({len(plan.mounts)})")
-    for line in mount_lines:
-        if line.startswith("SECRET "):
-            out.append(style.red(f"    {line.removeprefix('SECRET ')}  <- holds a secret path"))
-        else:
-            out.append(f"    {line}")
-    out.append("  ~/.claude")
-    for treatment in (CLAUDE_PER_INSTANCE, CLAUDE_READ_ONLY, CLAUDE_SHARED):
-        names = [name for name, how in plan.claude_dir_view if how == treatment]
-        if names:
-            out.append(f"    {treatment}: {' '.join(names)}")
-    unclassified = [name for name, how in plan.claude_dir_view if how.endswith("(unclassified)")]
-    if unclassified:
-        out.append(f"    read-only, unclassified: {' '.join(unclassified)}")
-    for note in plan.notes:
-        out.append(f"  note: {note}")
-    for warning in plan.warnings:
-        out.append(style.red(f"  warning: {warning}"))
-    return "\n".join(out) + "\n"
+        lines.append(f"claudebox: warning: the session {finding.what}{moved}")
+    return "".join(line + "\n" for line in lines)
 
 
 def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
@@ -1618,11 +2081,16 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-# --- the OS edge ----------------------------------------------------------------------------
+# --- the OS edge: probing -------------------------------------------------------------------
 
 
 def run(
-    argv: Sequence[str], *, check: bool, cwd: str | None = None, timeout: float | None = None
+    argv: Sequence[str],
+    *,
+    check: bool,
+    cwd: str | None = None,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The one way host commands (git, nix, probes) run: captured, text, no stdin.
 
@@ -1636,27 +2104,334 @@ def run(
             text=True,
             stdin=subprocess.DEVNULL,
             timeout=timeout,
+            env=env,
+            errors="surrogateescape",
         )
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(argv, 124, "", f"timed out after {timeout:.0f}s")
 
 
-def git_layout(cwd: str, git: str | None) -> tuple[str, str, str | None]:
-    """(project = git top level or cwd, canonical root, common git dir) for `cwd`."""
-    if git is None:
-        return cwd, cwd, None
+def inspect(path: str) -> Entry:
+    """What `path` is, without following a symlink (and where a symlink leads)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return Entry(path, Kind.MISSING)
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = ""
+        resolved = os.path.realpath(path)
+        return Entry(path, Kind.LINK, target, resolved if os.path.lexists(resolved) else "")
+    if stat.S_ISDIR(info.st_mode):
+        return Entry(path, Kind.DIR)
+    return Entry(path, Kind.FILE if stat.S_ISREG(info.st_mode) else Kind.OTHER)
+
+
+def walk(root: str, relative: str, create: bool = False) -> Walk:
+    steps: list[Entry] = []
+    path = root
+    for part in relative.split("/"):
+        path = os.path.join(path, part)
+        entry = inspect(path)
+        steps.append(entry)
+        if entry.kind is not Kind.DIR:
+            break
+    return Walk(root, relative, tuple(steps), create)
+
+
+def read_small(path: str, limit: int = 1 << 16) -> str | None:
+    """A small regular file's text, never following a final symlink; None when unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def gitfile_target(dot_git: str) -> str | None:
+    """The real path a `.git` file points at (`gitdir: X`, relative to its directory)."""
+    text = read_small(dot_git)
+    if text is None or not text.startswith("gitdir: "):
+        return None
+    target = text.removeprefix("gitdir: ").strip()
+    return os.path.realpath(os.path.join(os.path.dirname(dot_git), target))
+
+
+def pointer(path: str, base: str) -> str | None:
+    """The real path a git pointer file (commondir, gitdir) names, relative to `base`."""
+    text = read_small(path)
+    if text is None:
+        return None
+    return os.path.realpath(os.path.join(base, text.strip()))
+
+
+class GitProbe(NamedTuple):
+    top: str
+    common: str
+    git_dir: str
+
+
+def git_rev_parse(cwd: str, git: str) -> GitProbe | None:
     result = run(
-        [git, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir"],
+        [
+            git,
+            "rev-parse",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-common-dir",
+            "--absolute-git-dir",
+        ],
         check=False,
         cwd=cwd,
     )
     lines = result.stdout.splitlines()
-    if result.returncode != 0 or len(lines) != 2:
-        return cwd, cwd, None
-    top = os.path.realpath(lines[0])
-    common = os.path.realpath(lines[1])
+    if result.returncode != 0 or len(lines) != 3:
+        return None
+    top, common, git_dir = (os.path.realpath(line) for line in lines)
+    return GitProbe(top, common, git_dir)
+
+
+def git_layout(cwd: str, git: str | None) -> GitLayout:
+    """The project as git sees it from `cwd`, checked: git's answer may come from files a
+    session wrote (a .git file, commondir, core.worktree), so claudebox binds read-write only
+    the current directory or an ancestor, and another git directory only when it belongs to
+    that work tree (a linked worktree or a submodule, each pointing back at it)."""
+    probe = git_rev_parse(cwd, git) if git else None
+    if probe is None:
+        return GitLayout(cwd, cwd, "", False)
+    top, common = probe.top, probe.common
+    if not is_within(cwd, top):
+        raise ClaudeboxError(
+            f"git says the work tree of {cwd} is {top} (a core.worktree setting or a .git file "
+            f"in {probe.git_dir}); claudebox binds only the current directory or one of its "
+            "ancestors read-write; remove that setting, or run claudebox from the work tree",
+            EXIT_USAGE,
+        )
+    dot_git = inspect(os.path.join(top, ".git"))
     canonical = os.path.dirname(common) if os.path.basename(common) == ".git" else top
-    return top, canonical, common
+    if dot_git.kind is Kind.DIR:
+        if common != dot_git.path:
+            raise ClaudeboxError(
+                f"{dot_git.path}/commondir points git at {common}: not a normal repository "
+                "(a session may have planted it); remove that file",
+                EXIT_USAGE,
+            )
+        return GitLayout(top, canonical, common, False)
+    if dot_git.kind is Kind.FILE:
+        target = gitfile_target(dot_git.path)
+        if target is None or target != probe.git_dir:
+            raise ClaudeboxError(
+                f"{dot_git.path} is not a gitdir pointer git agrees with; fix or remove it",
+                EXIT_USAGE,
+            )
+        if is_within(target, top):
+            return GitLayout(top, canonical, common, not is_within(common, top))
+        if belongs_to(target, common, top):
+            return GitLayout(top, canonical, common, True)
+        raise ClaudeboxError(
+            f"{dot_git.path} points git at {target}, which is neither a linked worktree "
+            "(git worktree add) nor a submodule of an enclosing repository pointing back at "
+            f"{top}; claudebox will not give the sandbox write access to it; run claudebox "
+            "where the repository's .git directory is, or fix the .git file",
+            EXIT_USAGE,
+        )
+    if dot_git.kind is Kind.MISSING and is_within(common, top):
+        return GitLayout(top, canonical, common, False)
+    raise ClaudeboxError(
+        f"{dot_git.path} is a {dot_git.kind.value}: git's own directory or a gitdir pointer "
+        "belongs there; replace or remove it",
+        EXIT_USAGE,
+    )
+
+
+def belongs_to(git_dir: str, common: str, top: str) -> bool:
+    """Whether `git_dir` is `top`'s own git directory: a linked worktree's admin directory
+    (COMMON/worktrees/NAME, its commondir naming COMMON, its gitdir naming TOP/.git) or an
+    absorbed submodule's (SUPER/.git/modules/…, its core.worktree naming TOP)."""
+    if os.path.dirname(git_dir) == os.path.join(common, "worktrees"):
+        return pointer(os.path.join(git_dir, "commondir"), git_dir) == common and pointer(
+            os.path.join(git_dir, "gitdir"), git_dir
+        ) == os.path.join(top, ".git")
+    superproject, marker, _rest = git_dir.partition("/.git/modules/")
+    if not marker or common != git_dir or not is_within(top, superproject):
+        return False
+    worktree = git_config_value(os.path.join(git_dir, "config"), "core.worktree")
+    return worktree is not None and os.path.realpath(os.path.join(git_dir, worktree)) == top
+
+
+def git_config_value(config: str, key: str) -> str | None:
+    """One key of a git config file, parsed by git itself (no includes, outside any repo)."""
+    git = shutil.which("git")
+    if git is None or read_small(config) is None:
+        return None
+    result = run([git, "config", "--file", config, "--get", key], check=False, cwd="/")
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def git_config_entries(config: str) -> list[tuple[str, str]] | None:
+    """Every (key, value) of a git config file, by git itself; None when git cannot read it."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    result = run([git, "config", "--file", config, "--null", "--list"], check=False, cwd="/")
+    if result.returncode != 0:
+        return None
+    entries = []
+    for record in filter(None, result.stdout.split("\0")):
+        key, _, value = record.partition("\n")
+        entries.append((key, value))
+    return entries
+
+
+def index_gitlinks(index: str) -> list[str]:
+    """Paths of the gitlinks (submodules) in a git index file, parsed here: reading it with git
+    could run the repository's fsmonitor. Versions 2-4; unknown input gives no paths."""
+    try:
+        with open(index, "rb") as handle:
+            data = handle.read(64 << 20)
+    except OSError:
+        return []
+    if len(data) < 12 or data[:4] != b"DIRC":
+        return []
+    version, count = struct.unpack_from(">II", data, 4)
+    if version not in (2, 3, 4):
+        return []
+    hash_size = 32 if len(data) >= 12 and b"sha256" in data[-64:] else 20
+    links: list[str] = []
+    offset = 12
+    previous = b""
+    try:
+        for _ in range(count):
+            mode = struct.unpack_from(">I", data, offset + 24)[0]
+            flags = struct.unpack_from(">H", data, offset + 40 + hash_size)[0]
+            header = 40 + hash_size + 2 + (2 if version >= 3 and flags & 0x4000 else 0)
+            start = offset + header
+            if version == 4:
+                strip, start = read_varint(data, start)
+                end = data.index(b"\0", start)
+                name = previous[: len(previous) - strip] + data[start:end]
+                offset = end + 1
+            else:
+                end = data.index(b"\0", start)
+                name = data[start:end]
+                offset += (header + len(name) + 8) & ~7
+            previous = name
+            if mode == GIT_INDEX_GITLINK:
+                links.append(os.fsdecode(name))
+    except (struct.error, ValueError, IndexError):
+        return links
+    return links
+
+
+def read_varint(data: bytes, offset: int) -> tuple[int, int]:
+    """git's offset varint (index v4 path prefix lengths)."""
+    byte = data[offset]
+    value = byte & 0x7F
+    offset += 1
+    while byte & 0x80:
+        byte = data[offset]
+        value = ((value + 1) << 7) | (byte & 0x7F)
+        offset += 1
+    return value, offset
+
+
+def git_dir_walks(root: str, prefix: str) -> list[Walk]:
+    """The protected surface of one git directory (ROOT/PREFIX): its config, hooks and
+    redirections, each linked worktree's admin files, each submodule git directory's."""
+    walks = [walk(root, os.path.join(prefix, name), name == "hooks") for name in GIT_DIR_PROTECTED]
+    base = os.path.join(root, prefix)
+    worktrees = os.path.join(base, "worktrees")
+    if inspect(worktrees).kind is Kind.DIR:
+        for name in sorted(os.listdir(worktrees)):
+            for item in ("commondir", "config.worktree", "gitdir"):
+                walks.append(walk(root, os.path.join(prefix, "worktrees", name, item)))
+    modules = os.path.join(base, "modules")
+    if inspect(modules).kind is Kind.DIR:
+        for directory, subdirs, files in os.walk(modules):
+            subdirs.sort()
+            if "HEAD" in files:
+                relative = os.path.relpath(directory, root)
+                for name in GIT_DIR_PROTECTED:
+                    walks.append(walk(root, os.path.join(relative, name), name == "hooks"))
+                subdirs[:] = [name for name in subdirs if name == "modules"]
+    return walks
+
+
+def gitlink_walks(top: str, worktree: str, index: str) -> list[Walk]:
+    """Each submodule checked out in `worktree` (a gitlink in its index): its .git, and when
+    that is a directory, that git directory's own surface."""
+    walks = []
+    for link in index_gitlinks(index):
+        path = os.path.normpath(os.path.join(worktree, link))
+        if not is_within(path, top) or path == top:
+            continue
+        relative = os.path.relpath(os.path.join(path, ".git"), top)
+        dot_git = walk(top, relative)
+        walks.append(dot_git)
+        if dot_git.steps[-1].kind is Kind.DIR and dot_git.steps[-1].path == dot_git.path:
+            walks += git_dir_walks(top, relative)
+    return walks
+
+
+def protected_walks(git: GitLayout, git_program: str | None) -> tuple[Walk, ...]:
+    """Everything in and around the project the host later executes or obeys."""
+    top = git.top
+    walks = [walk(top, relative) for relative in PROTECTED_PROJECT_PATHS]
+    if not git.git_dir:  # a repository the session creates is reviewed like one that existed
+        walks.append(walk(top, ".git"))
+        if inspect(os.path.join(top, ".git")).kind is Kind.DIR:
+            walks += git_dir_walks(top, ".git")
+        return tuple(walks)
+    if git.outside:
+        walks += git_dir_walks(git.git_dir, "")
+        walks.append(walk(top, ".git"))
+    else:
+        walks += git_dir_walks(top, os.path.relpath(git.git_dir, top))
+    indexes = [(top, index_file(top))]
+    worktrees = os.path.join(git.git_dir, "worktrees")
+    for name in sorted(os.listdir(worktrees)) if os.path.isdir(worktrees) else []:
+        admin = os.path.join(worktrees, name)
+        back = pointer(os.path.join(admin, "gitdir"), admin)
+        if back and is_within(os.path.dirname(back), top):
+            indexes.append((os.path.dirname(back), os.path.join(admin, "index")))
+    for worktree, index in indexes:
+        walks += gitlink_walks(top, worktree, index)
+    hooks_path = configured_hooks_path(top, git, git_program)
+    if hooks_path:
+        for root in (top, git.git_dir):
+            if is_within(hooks_path, root) and hooks_path != root:
+                walks.append(walk(root, os.path.relpath(hooks_path, root)))
+                break
+    return tuple(dict.fromkeys(walks))
+
+
+def index_file(top: str) -> str:
+    dot_git = os.path.join(top, ".git")
+    if os.path.isdir(dot_git) and not os.path.islink(dot_git):
+        return os.path.join(dot_git, "index")
+    target = gitfile_target(dot_git)
+    return os.path.join(target, "index") if target else ""
+
+
+def configured_hooks_path(top: str, git: GitLayout, git_program: str | None) -> str | None:
+    """core.hooksPath (e.g. husky's .husky), resolved as git does: relative to the work tree."""
+    if git_program is None:
+        return None
+    result = run([git_program, "config", "--get", "core.hooksPath"], check=False, cwd=top)
+    value = result.stdout.strip()
+    if result.returncode != 0 or not value:
+        return None
+    value = os.path.expanduser(value)
+    return os.path.realpath(os.path.join(top, value))
 
 
 def git_identity(git: str | None) -> tuple[str | None, str | None]:
@@ -1675,10 +2450,12 @@ def git_identity(git: str | None) -> tuple[str | None, str | None]:
 
 
 def read_json_object(path: str) -> Mapping[str, object]:
+    text = read_small(path, 16 << 20)
+    if text is None:
+        return {}
     try:
-        with open(path, encoding="utf-8") as handle:
-            value = json.load(handle)
-    except (OSError, ValueError):
+        value = json.loads(text)
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -1691,15 +2468,30 @@ def find_in(directories: Iterable[str], name: str) -> str | None:
     return None
 
 
-def probe_host(env: Mapping[str, str]) -> HostFacts:
+def probe_claude_home(home: str) -> ClaudeHome:
+    link = os.path.join(home, ".claude")
+    directory = os.path.realpath(link) if os.path.isdir(link) else link
+    entries: list[Entry] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        names = []
+    for name in names:
+        entries.append(inspect(os.path.join(directory, name)))
+    claude_json = read_json_object(os.path.join(home, ".claude.json"))
+    return ClaudeHome(directory, tuple(entries), claude_json)
+
+
+def probe_host(env: Mapping[str, str], cwd: str | None = None) -> HostFacts:
     home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
     try:
-        cwd = os.path.realpath(os.getcwd())
+        cwd = os.path.realpath(cwd or os.getcwd())
     except FileNotFoundError as error:
         raise ClaudeboxError("the current directory no longer exists; cd into a project") from error
     host_path = env.get("PATH", os.defpath)
-    git = shutil.which("git", path=host_path)
-    project, canonical_root, common_dir = git_layout(cwd, git)
+    programs = {name: shutil.which(name, path=host_path) for name in PROGRAMS}
+    git = programs["git"]
+    layout = git_layout(cwd, git)
     path_dirs = tuple(
         os.path.realpath(entry)
         for entry in host_path.split(os.pathsep)
@@ -1713,62 +2505,54 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
             tools[name] = found
     if "sh" not in tools and "bash" in tools:
         tools["sh"] = tools["bash"]
-    claude = shutil.which("claude", path=host_path)
     ca_bundle = next((path for path in CA_BUNDLE_CANDIDATES if os.path.isfile(path)), None)
     if ca_bundle is None:
         nix_bundle = os.path.realpath(env.get("NIX_SSL_CERT_FILE", "/nonexistent"))
         ca_bundle = (
             nix_bundle if is_within(nix_bundle, STORE_DIR) and os.path.isfile(nix_bundle) else None
         )
-    git_dir = common_dir or os.path.join(project, ".git")
-    candidates = [*ETC_READ_ONLY]
-    candidates += protected_paths(project, git_dir)
-    existing = frozenset(path for path in candidates if os.path.lexists(path))
-    claude_dir = os.path.join(home, ".claude")
-    try:
-        entries = {
-            entry.name: entry.is_dir(follow_symlinks=False) for entry in os.scandir(claude_dir)
-        }
-    except OSError:
-        entries = {}
     git_name, git_email = git_identity(git)
-    state_dir = os.path.join(home, ".claudebox")
+    state_link = os.path.join(home, ".claudebox")
+    state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
+    claude = programs["claude"]
     return HostFacts(
         env=dict(env),
         uid=os.getuid(),
         gid=os.getgid(),
+        euid=os.geteuid(),
         home=home,
         cwd=cwd,
-        project=project,
-        canonical_root=canonical_root,
-        git_common_dir=common_dir if common_dir and not is_within(common_dir, project) else None,
+        git=layout,
         machine=os.uname().machine,
         path_dirs=path_dirs,
         claude=os.path.realpath(claude) if claude else None,
-        bwrap=shutil.which("bwrap", path=host_path),
+        bwrap=programs["bwrap"],
+        pasta=programs["pasta"],
         tools=tools,
         ca_bundle=ca_bundle,
         git_name=git_name,
         git_email=git_email,
-        existing=existing,
-        claude_dir_entries=entries,
-        host_claude_json=read_json_object(os.path.join(home, ".claude.json")),
+        etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
+        claude_home=probe_claude_home(home),
+        protected=protected_walks(layout, git),
         state_dir=state_dir,
-        other_session=instance_in_use(instance_for(canonical_root, state_dir).dir),
+        other_session=instance_in_use(instance_for(layout.canonical_root, state_dir).dir),
         resolved_secret_paths=resolve_secret_paths(home, env),
-        git_protected=nested_git_config(git_dir) if git else (),
-        pasta=shutil.which("pasta", path=host_path),
-        python=sys.executable or "python3",
         host_networks=host_ipv4_networks(),
-        dot_git=git_entry_kind(os.path.join(project, ".git")),
+        userns_blocker=userns_blocker(),
+        tun_error=tun_error(),
     )
 
 
-def git_entry_kind(path: str) -> str | None:
-    """What `path` (a .git) is: "dir", "file" (a gitdir pointer), or None (absent, a symlink)."""
-    if os.path.islink(path) or not os.path.lexists(path):
-        return None
-    return "dir" if os.path.isdir(path) else "file"
+PROGRAMS: Final = ("git", "claude", "bwrap", "pasta")
+
+
+def tun_error() -> str | None:
+    try:
+        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def host_ipv4_networks() -> tuple[str, ...] | None:
@@ -1802,6 +2586,31 @@ def host_ipv4_networks() -> tuple[str, ...] | None:
                     offset += (length + 3) & ~3
     except OSError:
         return None
+
+
+def resolve_secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Where symlinked secret paths lead (~/.ssh -> /persist/ssh): those are secret too."""
+    resolved = (os.path.realpath(path) for path in secret_paths(home, env))
+    return tuple(sorted(set(resolved) - set(secret_paths(home, env))))
+
+
+def userns_blocker() -> str | None:
+    """Why unprivileged user namespaces cannot work here (a sysctl says no), or None."""
+    for path, name, wanted in (
+        ("/proc/sys/user/max_user_namespaces", "user.max_user_namespaces", "10000"),
+        ("/proc/sys/kernel/unprivileged_userns_clone", "kernel.unprivileged_userns_clone", "1"),
+    ):
+        try:
+            with open(path, encoding="ascii") as handle:
+                value = handle.read().strip()
+        except OSError:
+            continue
+        if value == "0":
+            return (
+                f"unprivileged user namespaces are disabled ({name} = 0), and every sandbox "
+                f"needs them; enable them: sysctl -w {name}={wanted}"
+            )
+    return None
 
 
 def check_private(path: str, uid: int) -> None:
@@ -1841,14 +2650,57 @@ def load_profile_file(state_dir: str, name: str, home: str, uid: int) -> Profile
         )
     for private in (state_dir, profiles_dir(state_dir), path):
         check_private(private, uid)
+    data = parse_json_document(path, read_profile_bytes(path))
+    return parse_profile(name, path, data, home, os.path.exists)
+
+
+def read_profile_bytes(path: str) -> bytes:
+    """A profile's bytes: a regular file (a FIFO or device would hang or never end), bounded."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except ValueError as error:
-        raise ClaudeboxError(f"{path}: not valid JSON ({error})", EXIT_USAGE) from error
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise ClaudeboxError(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from error
-    return parse_profile(name, path, data, home, os.path.exists)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ClaudeboxError(
+                f"{path} is not a regular file; a profile is a JSON file (replace it by one)",
+                EXIT_USAGE,
+            )
+        if info.st_size > PROFILE_MAX_BYTES:
+            raise ClaudeboxError(
+                f"{path} is larger than {PROFILE_MAX_BYTES} bytes; a profile is a small JSON file",
+                EXIT_USAGE,
+            )
+        return os.read(fd, PROFILE_MAX_BYTES + 1)
+    except OSError as error:
+        raise ClaudeboxError(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from error
+    finally:
+        os.close(fd)
+
+
+def parse_json_document(path: str, data: bytes) -> object:
+    """JSON, refused when not UTF-8, invalid, or nested deeper than a profile ever is."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ClaudeboxError(f"{path}: not UTF-8 text ({error.reason})", EXIT_USAGE) from error
+    depth = deepest = 0
+    for char in text:  # brackets inside strings count too: only ever an overestimate
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    if deepest > PROFILE_MAX_DEPTH:
+        raise ClaudeboxError(
+            f"{path}: JSON nested {deepest} levels deep (a profile needs at most 3); fix the file",
+            EXIT_USAGE,
+        )
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ClaudeboxError(f"{path}: not valid JSON ({error})", EXIT_USAGE) from error
 
 
 def select_profile(
@@ -1865,8 +2717,12 @@ def select_profile(
 
 
 def load_profile(name: str, chosen_by: str, state_dir: str, home: str) -> Profile:
+    """The resolved profile, each mount source resolved to its real path (the user named it:
+    the stage then opens that path without following any symlink)."""
     uid = os.getuid()
-    return resolve_profile(name, chosen_by, lambda n: load_profile_file(state_dir, n, home, uid))
+    profile = resolve_profile(name, chosen_by, lambda n: load_profile_file(state_dir, n, home, uid))
+    mounts = tuple(m._replace(src=os.path.realpath(m.src)) for m in profile.mounts)
+    return profile._replace(mounts=mounts)
 
 
 def list_profiles(state_dir: str, home: str) -> str:
@@ -1890,114 +2746,6 @@ def list_profiles(state_dir: str, home: str) -> str:
         description = profile.description[0] if profile.description else ""
         lines.append(f"{name}\tok\t{description}")
     return "\n".join(lines) + "\n"
-
-
-def nested_git_config(git_dir: str) -> tuple[str, ...]:
-    """Hooks and config of submodule git dirs (.git/modules/**) and per-worktree config files."""
-    found: list[str] = []
-    for directory, subdirs, files in os.walk(os.path.join(git_dir, "modules")):
-        if "HEAD" in files:
-            found += [os.path.join(directory, "config")] if "config" in files else []
-            found += [os.path.join(directory, "hooks")] if "hooks" in subdirs else []
-            subdirs[:] = [name for name in subdirs if name == "modules"]
-    found += [os.path.join(git_dir, "config.worktree")]
-    try:
-        worktrees = os.listdir(os.path.join(git_dir, "worktrees"))
-    except OSError:
-        worktrees = []
-    for name in worktrees:  # commondir: where that worktree's git reads its config
-        found += [os.path.join(git_dir, "worktrees", name, entry) for entry in WORKTREE_PROTECTED]
-    return tuple(path for path in found if os.path.lexists(path))
-
-
-def resolve_secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
-    """Where symlinked secret paths lead (~/.ssh -> /persist/ssh): those are secret too."""
-    resolved = (os.path.realpath(path) for path in secret_paths(home, env))
-    return tuple(sorted(set(resolved) - set(secret_paths(home, env))))
-
-
-def nixpkgs_identity(nixpkgs: str, home: str) -> str:
-    """What `nixpkgs` means now: for the registry id, the local registry's pin (cache key)."""
-    if nixpkgs != "nixpkgs":
-        return nixpkgs
-    for registry in REGISTRY_FILES:
-        flakes = read_json_object(os.path.expanduser(registry.replace("~", home, 1))).get("flakes")
-        for entry in flakes if isinstance(flakes, list) else []:
-            source = entry.get("from") if isinstance(entry, dict) else None
-            if isinstance(source, dict) and source.get("id") == "nixpkgs":
-                return "registry:" + json.dumps(entry.get("to"), sort_keys=True)
-    return nixpkgs
-
-
-def store_package_cache(path: str, nixpkgs: str, new: Mapping[str, Sequence[str]]) -> None:
-    """Merge under an exclusive lock and replace atomically; a failure only costs a warning."""
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            cache = read_json_object(path)
-            entries = cache.get("entries") if cache.get("version") == PACKAGE_CACHE_VERSION else {}
-            merged = dict(entries) if isinstance(entries, dict) else {}
-            for attribute, paths in new.items():
-                merged[package_cache_key(nixpkgs, attribute)] = list(paths)
-            temporary = f"{path}.{os.getpid()}.tmp"
-            with open(temporary, "w", encoding="utf-8") as out:
-                json.dump({"version": PACKAGE_CACHE_VERSION, "entries": merged}, out, indent=1)
-            os.replace(temporary, path)
-        finally:
-            os.close(lock)
-    except OSError as error:
-        print(f"claudebox: warning: package cache {path} not updated: {error}", file=sys.stderr)
-
-
-def resolve_packages(
-    attributes: Sequence[str], nixpkgs: str, home: str, env: Mapping[str, str], *, save: bool
-) -> tuple[str, ...]:
-    """Store paths of the profile's packages, in order: from the cache, else `nix build`."""
-    if not attributes:
-        return ()
-    cache_path = os.path.join(home, ".claudebox", "cache", "packages.json")
-    identity = nixpkgs_identity(nixpkgs, home)
-    resolved = cached_packages(read_json_object(cache_path), identity, attributes, os.path.exists)
-    missing = [attribute for attribute in attributes if attribute not in resolved]
-    nix = shutil.which("nix", path=env.get("PATH", os.defpath)) if missing else None
-    for attribute in missing:
-        print(f"claudebox: resolving {attribute} …", file=sys.stderr)
-        if nix is None:
-            raise ClaudeboxError(
-                "nix not found on PATH: profile packages are built with nix; install nix "
-                "or remove packages from the profile",
-                EXIT_MISSING,
-            )
-        installable = f"{nixpkgs}#{attribute}"
-        result = run(
-            [nix, *NIX_FLAGS, "build", "--no-link", "--print-out-paths", installable], check=False
-        )
-        paths = tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
-        if result.returncode != 0 or not paths or not all(is_within(p, STORE_DIR) for p in paths):
-            for line in result.stderr.strip().splitlines()[-20:]:
-                print(f"  nix: {line}", file=sys.stderr)
-            raise ClaudeboxError(
-                f"package {attribute!r} could not be built from {nixpkgs} (nix build exited "
-                f"{result.returncode}); check the attribute name in the profile"
-            )
-        print(f"claudebox: {attribute} -> {' '.join(paths)}", file=sys.stderr)
-        resolved[attribute] = paths
-    if missing and save:
-        store_package_cache(cache_path, identity, {a: resolved[a] for a in missing})
-    return tuple(path for attribute in attributes for path in resolved[attribute])
-
-
-def session_created(watched: Sequence[str], present: Iterable[str]) -> list[str]:
-    """Watched paths that exist now and did not at launch (one per new tree: its top)."""
-    before = set(present)
-    created: list[str] = []
-    for path in watched:
-        if path not in before and os.path.lexists(path):
-            if not any(is_within(path, top) for top in created):
-                created.append(path)
-    return created
 
 
 def instance_in_use(instance_dir: str) -> bool:
@@ -2024,7 +2772,7 @@ def lock_instance(instance_dir: str) -> int:
     path = os.path.join(instance_dir, "lock")
     for _ in range(5):
         try:
-            os.makedirs(instance_dir, mode=0o700, exist_ok=True)
+            make_private_dirs(instance_dir)
             fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as error:
             raise ClaudeboxError(
@@ -2097,19 +2845,131 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
     return entries
 
 
-def prepare_host(steps: Iterable[HostSetup]) -> None:
-    """Create what is missing (0700 / 0600); never replaces an existing file."""
+def nixpkgs_identity(nixpkgs: str, home: str) -> str:
+    """What `nixpkgs` means now: for the registry id, the local registry's pin (cache key)."""
+    if nixpkgs != "nixpkgs":
+        return nixpkgs
+    for registry in REGISTRY_FILES:
+        flakes = read_json_object(os.path.expanduser(registry.replace("~", home, 1))).get("flakes")
+        for entry in flakes if isinstance(flakes, list) else []:
+            source = entry.get("from") if isinstance(entry, dict) else None
+            if isinstance(source, dict) and source.get("id") == "nixpkgs":
+                return "registry:" + json.dumps(entry.get("to"), sort_keys=True)
+    return nixpkgs
+
+
+def store_package_cache(path: str, nixpkgs: str, new: Mapping[str, Sequence[str]]) -> None:
+    """Merge under an exclusive lock and replace atomically; a failure only costs a warning."""
+    try:
+        make_private_dirs(os.path.dirname(path))
+        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cache = read_json_object(path)
+            entries = cache.get("entries") if cache.get("version") == PACKAGE_CACHE_VERSION else {}
+            merged = dict(entries) if isinstance(entries, dict) else {}
+            for attribute, paths in new.items():
+                merged[package_cache_key(nixpkgs, attribute)] = list(paths)
+            document = {"version": PACKAGE_CACHE_VERSION, "entries": merged}
+            write_atomic(path, json.dumps(document, indent=1).encode(), replace=True)
+        finally:
+            os.close(lock)
+    except OSError as error:
+        print(f"claudebox: warning: package cache {path} not updated: {error}", file=sys.stderr)
+
+
+def resolve_packages(
+    attributes: Sequence[str], nixpkgs: str, home: str, env: Mapping[str, str], *, save: bool
+) -> tuple[str, ...]:
+    """Store paths of the profile's packages, in order: from the cache, else `nix build`."""
+    if not attributes:
+        return ()
+    cache_path = os.path.join(home, ".claudebox", "cache", "packages.json")
+    identity_ = nixpkgs_identity(nixpkgs, home)
+    resolved = cached_packages(read_json_object(cache_path), identity_, attributes, os.path.exists)
+    missing = [attribute for attribute in attributes if attribute not in resolved]
+    nix = shutil.which("nix", path=env.get("PATH", os.defpath)) if missing else None
+    for attribute in missing:
+        print(f"claudebox: resolving {attribute} …", file=sys.stderr)
+        if nix is None:
+            raise ClaudeboxError(
+                "nix not found on PATH: profile packages are built with nix; install nix "
+                "or remove packages from the profile",
+                EXIT_MISSING,
+            )
+        installable = f"{nixpkgs}#{attribute}"
+        result = run([nix, *NIX_FLAGS, "build", "--no-link", "--json", installable], check=False)
+        paths = nix_build_outputs(result.stdout)
+        if result.returncode != 0 or not paths or not all(is_within(p, STORE_DIR) for p in paths):
+            for line in result.stderr.strip().splitlines()[-20:]:
+                print(f"  nix: {line}", file=sys.stderr)
+            raise ClaudeboxError(
+                f"package {attribute!r} could not be built from {nixpkgs} (nix build exited "
+                f"{result.returncode}); check the attribute name in the profile"
+            )
+        print(f"claudebox: {attribute} -> {' '.join(paths)}", file=sys.stderr)
+        resolved[attribute] = paths
+    if missing and save:
+        store_package_cache(cache_path, identity_, {a: resolved[a] for a in missing})
+    return tuple(path for attribute in attributes for path in resolved[attribute])
+
+
+def nix_build_outputs(stdout: str) -> tuple[str, ...]:
+    """Output paths from `nix build --json` (nix 2.4 and later): [{"outputs": {NAME: PATH}}]."""
+    try:
+        built = json.loads(stdout or "[]")
+    except ValueError:
+        return ()
+    paths: list[str] = []
+    for item in built if isinstance(built, list) else []:
+        outputs = item.get("outputs") if isinstance(item, dict) else None
+        if isinstance(outputs, dict):
+            paths += [path for path in outputs.values() if isinstance(path, str)]
+    return tuple(paths)
+
+
+def make_private_dirs(path: str) -> None:
+    """mkdir -p where every directory made is 0700 from the start (not only the last)."""
+    missing = []
+    current = path
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+
+
+def write_atomic(path: str, data: bytes, *, replace: bool) -> None:
+    """Write a temporary file beside `path` (0600) and rename it into place; `replace=False`
+    never overwrites an existing file. The temporary file never outlives a failure."""
+    temporary = f"{path}.claudebox-{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with open(fd, "wb") as out:
+            out.write(data)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # fails when `path` exists: never replaced
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
+    """Create what is missing (directories 0700, files 0600); never replaces an existing file.
+    claudebox's own state directories are made private if an older version left them open."""
+    private = (state_dir, os.path.join(state_dir, "instances"))
     for step in steps:
         try:
             if step.content is None:
-                os.makedirs(step.path, mode=0o700, exist_ok=True)
+                make_private_dirs(step.path)
+                if step.path in private and os.lstat(step.path).st_mode & 0o077:
+                    os.chmod(step.path, 0o700)
             elif not os.path.lexists(step.path):
-                temporary = f"{step.path}.claudebox-{os.getpid()}"
-                with open(
-                    os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w"
-                ) as out:
-                    out.write(step.content)
-                os.replace(temporary, step.path)
+                with contextlib.suppress(FileExistsError):
+                    write_atomic(step.path, os.fsencode(step.content), replace=False)
         except OSError as error:
             raise ClaudeboxError(
                 f"cannot create {step.path}: {error.strerror}; check its permissions"
@@ -2117,61 +2977,379 @@ def prepare_host(steps: Iterable[HostSetup]) -> None:
 
 
 def confirm(prompt: str) -> bool:
-    """Ask on the terminal itself (never stdin); no terminal means no."""
+    """Ask on the terminal itself (never stdin): y or yes launches; anything else, an empty
+    line or end-of-file does not. Ctrl-C interrupts (exit 130). No terminal means no."""
     try:
-        tty = open("/dev/tty", "r+", encoding="utf-8")
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         raise ClaudeboxError(
             "no terminal to confirm the launch on; review it with --dry-run, then pass --yes",
             EXIT_USAGE,
         ) from error
-    with tty:
-        tty.write(prompt)
-        tty.flush()
-        answer = tty.readline()
-    return answer.strip().lower() in ("y", "yes")
+    import termios
 
-
-def userns_blocker() -> str | None:
-    """Why unprivileged user namespaces cannot work here (a sysctl says no), or None."""
-    for path, name, wanted in (
-        ("/proc/sys/user/max_user_namespaces", "user.max_user_namespaces", "10000"),
-        ("/proc/sys/kernel/unprivileged_userns_clone", "kernel.unprivileged_userns_clone", "1"),
-    ):
-        try:
-            with open(path, encoding="ascii") as handle:
-                value = handle.read().strip()
-        except OSError:
-            continue
-        if value == "0":
-            return (
-                f"unprivileged user namespaces are disabled ({name} = 0), and every sandbox "
-                f"needs them; enable them: sysctl -w {name}={wanted}"
-            )
-    return None
-
-
-def check_inet_prerequisites(pasta: str) -> None:
-    """The inet tier's pasta and /dev/net/tun; never falls back to a weaker tier."""
-    if shutil.which(pasta) is None:
-        raise ClaudeboxError(
-            f"{pasta} not found on PATH: the inet network tier needs pasta; install passt "
-            "(nixpkgs/Debian: passt) or choose another tier with --network full (or none)",
-            EXIT_MISSING,
-        )
     try:
-        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
-    except OSError as error:
+        saved = termios.tcgetattr(fd)
+    except termios.error:
+        saved = None
+    try:
+        if saved is not None:  # a line at a time, echoed, Ctrl-C and Ctrl-D working
+            wanted = list(saved)
+            wanted[3] |= termios.ICANON | termios.ECHO | termios.ISIG
+            termios.tcsetattr(fd, termios.TCSANOW, wanted)
+        os.write(fd, prompt.encode())
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                os.write(fd, b"\n")
+                break
+            answer += chunk
+    finally:
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+        os.close(fd)
+    return answer.strip().lower() in (b"y", b"yes")
+
+
+# --- the OS edge: the launch stage and the supervisor -----------------------------------------
+
+
+class Libc:
+    """The few libc calls the stage needs (ctypes, loaded once)."""
+
+    def __init__(self) -> None:
+        self.lib = ctypes.CDLL(None, use_errno=True)
+
+    def check(self, result: int, what: str) -> None:
+        if result != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"{what}: {os.strerror(error)}")
+
+    def unshare(self, flags: int) -> None:
+        self.check(self.lib.unshare(ctypes.c_int(flags)), "unshare")
+
+    def mount(self, source: str | None, target: str, flags: int) -> None:
+        encoded = os.fsencode(source) if source is not None else None
+        self.check(
+            self.lib.mount(encoded, os.fsencode(target), None, ctypes.c_ulong(flags), None),
+            f"mount {target}",
+        )
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def open_strict(path: str, *, allow_link: bool = False) -> int:
+    """An O_PATH descriptor of `path`, walked from / one component at a time, never following
+    a symlink (`allow_link`: the last component may be one, opened itself)."""
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    parts = [part for part in path.split("/") if part]
+    for index, part in enumerate(parts):
+        try:
+            child = os.open(part, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        except OSError as error:
+            os.close(fd)
+            raise ClaudeboxError(
+                f"{path} changed while claudebox was starting ({error.strerror}); run it again"
+            ) from error
+        os.close(fd)
+        fd = child
+        mode = os.fstat(fd).st_mode
+        last = index == len(parts) - 1
+        if (stat.S_ISLNK(mode) and not (last and allow_link)) or (
+            not last and not stat.S_ISDIR(mode)
+        ):
+            os.close(fd)
+            what = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
+            raise ClaudeboxError(
+                f"{os.path.join('/', *parts[: index + 1])} is {what} now (it was not when "
+                "claudebox looked: something is changing it); run claudebox again"
+            )
+    return fd
+
+
+def kind_of(mode: int) -> Kind:
+    if stat.S_ISLNK(mode):
+        return Kind.LINK
+    if stat.S_ISDIR(mode):
+        return Kind.DIR
+    return Kind.FILE if stat.S_ISREG(mode) else Kind.OTHER
+
+
+def stage_pin(libc: Libc, pin: Pin) -> None:
+    """Mount `pin.source` (or the path itself) onto pin.path by descriptors, then remount it
+    nosuid, nodev (bwrap then leaves it alone) and read-only when asked."""
+    target = open_strict(pin.path, allow_link=pin.kind is Kind.LINK)
+    source = open_strict(pin.source) if pin.source else target
+    try:
+        found = kind_of(os.fstat(target).st_mode)
+        wanted = pin.kind if pin.kind is not Kind.MISSING else found
+        if found is not wanted:
+            raise ClaudeboxError(
+                f"{pin.path} is a {found.value} now, not the {wanted.value} claudebox saw; "
+                "run claudebox again"
+            )
+        identity = os.fstat(source)
+        libc.mount(fd_path(source), fd_path(target), MS_BIND | MS_REC)
+    finally:
+        if source != target:
+            os.close(source)
+        os.close(target)
+    mounted = open_strict(pin.path, allow_link=pin.kind is Kind.LINK)
+    try:
+        now = os.fstat(mounted)
+        if (now.st_dev, now.st_ino) != (identity.st_dev, identity.st_ino):
+            raise ClaudeboxError(f"{pin.path} changed while claudebox pinned it; run it again")
+        current = os.statvfs(fd_path(mounted)).f_flag
+        flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (MS_RDONLY if pin.read_only else 0)
+        for bit, flag in STATVFS_MOUNT_FLAGS.items():
+            if current & bit:
+                flags |= flag
+        libc.mount(None, fd_path(mounted), flags)
+    finally:
+        os.close(mounted)
+
+
+def add_unreachable_routes(routes: Sequence[str]) -> None:
+    """`ip route add unreachable PREFIX` for each, over NETLINK_ROUTE (root of the stage's
+    user and network namespace)."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as link:
+        for sequence, route in enumerate(routes, 1):
+            address, prefix = route.split("/")
+            # rtmsg: AF_INET, dst_len, src_len, tos, RT_TABLE_MAIN, RTPROT_STATIC,
+            # RT_SCOPE_UNIVERSE, RTN_UNREACHABLE, flags; then the RTA_DST attribute.
+            body = struct.pack("=BBBBBBBBI", 2, int(prefix), 0, 0, 254, 4, 0, 7, 0)
+            body += struct.pack("=HH4s", 8, 1, socket.inet_aton(address))
+            # RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
+            link.send(struct.pack("=IHHII", 16 + len(body), 24, 0x605, sequence, 0) + body)
+            reply = link.recv(65536)
+            (kind,) = struct.unpack_from("=H", reply, 4)
+            (error,) = struct.unpack_from("=i", reply, 16)
+            if kind != 2 or error:
+                raise OSError(-error, f"route {route}: {os.strerror(-error)}")
+
+
+def enter_stage(stage: Stage, uid: int, gid: int) -> None:
+    """In the launch's child: its own user and mount namespace (and network namespace), the
+    unreachable routes, the pins, then each host path bwrap binds opened at its descriptor."""
+    libc = Libc()
+    libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | (CLONE_NEWNET if stage.network else 0))
+    for name, text in (
+        ("setgroups", "deny"),
+        ("uid_map", f"{uid} {uid} 1"),
+        ("gid_map", f"{gid} {gid} 1"),
+    ):
+        with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:
+            handle.write(text)
+    libc.mount(None, "/", MS_REC | MS_PRIVATE)
+    if stage.routes:
+        add_unreachable_routes(stage.routes)
+    for pin in stage.pins:
+        stage_pin(libc, pin)
+    for item in stage.opened:
+        fd = open_strict(item.path)
+        os.dup2(fd, item.fd)
+        os.close(fd)
+
+
+def keep_only(fds: Iterable[int]) -> None:
+    """Close every descriptor above 2 but `fds` (nothing else of claudebox's reaches inside)."""
+    keep = sorted(set(fds))
+    low = 3
+    for fd in [*keep, 1 << 20]:
+        if fd >= low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+
+
+def fresh_session_keyring(libc: Libc, machine: str) -> None:
+    """A new, empty session keyring for the sandbox (the user's stays outside)."""
+    number = KEYCTL_SYSCALLS.get(machine)
+    if number is None:
         raise ClaudeboxError(
-            f"/dev/net/tun is not usable ({error.strerror}): pasta needs it for the inet network "
-            "tier; load the tun module (modprobe tun) and make /dev/net/tun read-writable (0666), "
-            "or choose another tier with --network full (or none)"
-        ) from error
+            f"no keyring isolation for machine {machine!r} (supported: "
+            f"{', '.join(KEYCTL_SYSCALLS)}); claudebox will not start a sandbox without it"
+        )
+    option = ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING)
+    if libc.lib.syscall(ctypes.c_long(number), option, ctypes.c_void_p(None)) < 0:
+        error = ctypes.get_errno()
+        if error != errno.ENOSYS:  # a kernel without keyrings: nothing to isolate
+            raise OSError(error, f"keyctl: {os.strerror(error)}")
 
 
-def sandboxed_command_pid(root_pid: int, levels: int = 2) -> int | None:
-    """The host pid of the command, once it runs, `levels` first children below root_pid:
-    bwrap -> its pid-1 init -> the command (2), or pasta -> bwrap -> init -> the command (3)."""
+class Launch(NamedTuple):
+    """What the supervisor starts: the stage, which execs `argv` (bwrap), and pasta beside it."""
+
+    stage: Stage
+    argv: tuple[str, ...]
+    pasta: Pasta | None
+    data: tuple[DataInput, ...]  # written to pipes at their descriptors (--stage: already open)
+    keep: tuple[int, ...]  # descriptors the stage passes on (data, bind sources)
+    runtime_dir: str  # where pasta's pid FIFO goes
+
+
+def launch_of(plan: SandboxPlan) -> Launch:
+    keep = (*(d.fd for d in plan.data), *(o.fd for o in plan.stage.opened))
+    return Launch(plan.stage, tuple(plan.argv), plan.pasta, plan.data, keep, plan.instance.dir)
+
+
+def stage_child(
+    launch: Launch, parent: int, pipes: tuple[int, int, int], output: int | None
+) -> NoReturn:
+    """The forked child: never returns. Errors go to the report pipe (claudebox prints them)."""
+    # Out of the way of the descriptors the plan numbers (data from 10, binds from 30).
+    report, ready, go = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in pipes)
+    try:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores them; exec keeps that
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        libc = Libc()
+        libc.lib.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # claudebox killed: we go too
+        if os.getppid() != parent:
+            os._exit(EXIT_RUNTIME)
+        if output is not None:
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+        fresh_session_keyring(libc, os.uname().machine)
+        for item in launch.data:
+            read_end, write_end = os.pipe()
+            os.write(write_end, item.content)  # small: fits the pipe buffer
+            os.close(write_end)
+            os.dup2(read_end, item.fd)
+            os.close(read_end)
+        enter_stage(launch.stage, os.getuid(), os.getgid())
+        if launch.pasta is not None:
+            os.write(ready, b"r")
+            if os.read(go, 1) != b"g":
+                os._exit(EXIT_RUNTIME)
+        keep_only([report, *launch.keep])
+        os.execve(launch.argv[0], list(launch.argv), {})
+    except BaseException as error:
+        message = str(error) if isinstance(error, ClaudeboxError) else f"{error}"
+        if isinstance(error, FileNotFoundError) and error.filename is None:
+            message = f"cannot start {launch.argv[0]}: {error.strerror}"
+        try:
+            os.write(report, os.fsencode(message)[:4000] or b"failed")
+        finally:
+            os._exit(EXIT_MISSING if isinstance(error, FileNotFoundError) else EXIT_RUNTIME)
+
+
+def start_pasta(pasta: Pasta, target: int, runtime_dir: str) -> subprocess.Popen[bytes]:
+    """pasta attached to the stage's namespaces; returns once it configured them."""
+    fifo = os.path.join(runtime_dir, f"pasta-{os.getpid()}.pid")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(fifo)
+    os.mkfifo(fifo, 0o600)
+    try:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        parent = os.getpid()
+
+        def die_with_claudebox() -> None:
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(EXIT_RUNTIME)
+
+        try:
+            process = subprocess.Popen(
+                pasta.argv(target, fifo), env={}, preexec_fn=die_with_claudebox
+            )
+        except OSError as error:
+            os.close(reader)
+            raise ClaudeboxError(
+                f"cannot start {pasta.program}: {error.strerror}", EXIT_MISSING
+            ) from error
+        try:
+            wait_readable(reader, process)
+        finally:
+            os.close(reader)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(fifo)
+    return process
+
+
+def wait_readable(reader: int, process: subprocess.Popen[bytes]) -> None:
+    """Until pasta writes its pid (initialised), exits, or PASTA_READY_TIMEOUT passes."""
+    pidfd = os.pidfd_open(process.pid)
+    try:
+        poller = select.poll()
+        poller.register(reader, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        deadline = time.monotonic() + PASTA_READY_TIMEOUT
+        while True:
+            remaining = deadline - time.monotonic()
+            events = dict(poller.poll(max(remaining, 0) * 1000)) if remaining > 0 else {}
+            if reader in events and os.read(reader, 64):
+                return
+            if pidfd in events or process.poll() is not None or remaining <= 0:
+                process.kill()
+                process.wait()
+                raise ClaudeboxError(
+                    f"pasta did not set up the inet tier's network (exit {process.returncode}); "
+                    "run claudebox --check, or choose another tier with --network full (or none)"
+                )
+    finally:
+        os.close(pidfd)
+
+
+def supervise(launch: Launch, output: int | None = None) -> int:
+    """Start the chain and stay as a thin supervisor: bwrap forwards no signal to the command,
+    so claudebox does. Returns the command's exit status (128+N when killed by signal N)."""
+    report_r, report_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_r)
+        stage_child(launch, parent, (report_w, ready_w, go_r), output)
+    for fd in (report_w, ready_w, go_r):
+        os.close(fd)
+    pasta: subprocess.Popen[bytes] | None = None
+    forwarded = {"target": pid}
+
+    def forward(signum: int, _frame: object) -> None:
+        target = sandboxed_command_pid(pid, COMMAND_DEPTH) or forwarded["target"]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target, signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+    try:
+        if launch.pasta is not None:
+            if os.read(ready_r, 1) == b"r":
+                pasta = start_pasta(launch.pasta, pid, launch.runtime_dir)
+                os.write(go_w, b"g")
+        os.close(go_w)
+        failure = b""
+        while chunk := os.read(report_r, 4096):
+            failure += chunk
+        _, status = os.waitpid(pid, 0)
+        if failure:
+            raise ClaudeboxError(os.fsdecode(failure), os.waitstatus_to_exitcode(status))
+        code = os.waitstatus_to_exitcode(status)
+        return code if code >= 0 else 128 - code
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
+    finally:
+        for fd in (report_r, ready_r):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(go_w)
+        if pasta is not None:
+            pasta.kill()
+            pasta.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def sandboxed_command_pid(root_pid: int, levels: int) -> int | None:
+    """The host pid of the process `levels` first children below root_pid, once it runs."""
     pid = root_pid
     for _ in range(levels):
         try:
@@ -2185,127 +3363,173 @@ def sandboxed_command_pid(root_pid: int, levels: int = 2) -> int | None:
     return pid
 
 
-def die_with(parent: int) -> Callable[[], None]:
-    """For the child, before exec: SIGKILL when `parent` dies. pasta has no such option; with it
-    a killed claudebox takes pasta along, and bwrap's --die-with-parent then the sandbox."""
-
-    def arrange() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # died before prctl
-            os._exit(EXIT_RUNTIME)
-
-    return arrange
+# --- the OS edge: what a session left behind -------------------------------------------------
 
 
-def fresh_session_keyring(machine: str) -> Callable[[], None]:
-    """For the child, before exec: a new, empty session keyring (the user's stays outside)."""
-    number = KEYCTL_SYSCALLS.get(machine)
-    if number is None:
-        raise ClaudeboxError(
-            f"no keyring isolation for machine {machine!r} (supported: "
-            f"{', '.join(KEYCTL_SYSCALLS)}); claudebox will not start a sandbox without it"
-        )
+class Snapshot(NamedTuple):
+    """The launch-time state of everything the review looks at after the session."""
 
-    def join() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        option = ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING)
-        if libc.syscall(ctypes.c_long(number), option, ctypes.c_void_p(None)) < 0:
-            error = ctypes.get_errno()
-            if error != ENOSYS:
-                raise OSError(error, os.strerror(error))
-
-    return join
+    present: Mapping[str, tuple[int, int, int]]  # protected path -> (mode, inode, mtime_ns)
+    claude_names: frozenset[str]
+    credentials: tuple[int, int] | None  # (mode, inode) of ~/.claude/.credentials.json
 
 
-def spawn(plan: SandboxPlan, output: int | None = None) -> subprocess.Popen[bytes]:
-    """Start the plan's command line: the one way a sandbox starts (a session or --check).
-    `output`: where the sandbox's stdout and stderr go (None: inherited)."""
-    if plan.bwrap == "bwrap" and shutil.which("bwrap") is None:
-        raise ClaudeboxError(
-            "bwrap (bubblewrap) not found on PATH; install bubblewrap", EXIT_MISSING
-        )
-    if not plan.command[0].startswith("/"):
-        raise ClaudeboxError(
-            "claude not found on PATH; install Claude Code (nixpkgs claude-code) or add it to PATH",
-            EXIT_MISSING,
-        )
-    if os.geteuid() == 0:
-        raise ClaudeboxError(
-            "claudebox is running as root, and claude refuses --dangerously-skip-permissions as "
-            "root; run claudebox as your own user",
-            EXIT_USAGE,
-        )
-    blocker = userns_blocker()
-    if blocker:
-        raise ClaudeboxError(blocker)
-    if plan.launcher:
-        check_inet_prerequisites(plan.launcher[0])
-    join_keyring = fresh_session_keyring(os.uname().machine)
-    die = die_with(os.getpid()) if plan.launcher else None
-
-    def prepare_child() -> None:
-        join_keyring()
-        if die is not None:
-            die()
-
-    # inet: the route setup makes the data's descriptors itself (pasta closes inherited ones).
-    pipes = [] if plan.launcher else plan.data
-    for item in pipes:
-        read_end, write_end = os.pipe()
-        os.write(write_end, item.content)  # small: fits the pipe buffer
-        os.close(write_end)
-        os.dup2(read_end, item.fd)
-        os.close(read_end)
+def identity(path: str) -> tuple[int, int, int] | None:
     try:
-        # bwrap's pid-1 init keeps bwrap's own environment, readable inside as /proc/1/environ:
-        # bwrap gets none at all (--setenv gives the command its environment); inet: neither do
-        # pasta and the route setup, which execs bwrap with an empty environment.
-        process = subprocess.Popen(
-            plan.command_line,
-            env={},
-            pass_fds=[item.fd for item in pipes],
-            preexec_fn=prepare_child,
-            stdout=output,
-            stderr=output,
-        )
-    except OSError as error:
-        program = plan.launcher[0] if plan.launcher else plan.bwrap
-        raise ClaudeboxError(f"cannot start {program}: {error.strerror}", EXIT_MISSING) from error
-    except subprocess.SubprocessError as error:  # raised by prepare_child
-        raise ClaudeboxError(
-            f"cannot give the sandbox its own session keyring ({error}); report it"
-        ) from error
-    finally:
-        for item in pipes:
-            os.close(item.fd)
-    return process
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_mode, info.st_ino, info.st_mtime_ns)
 
 
-def launch(plan: SandboxPlan) -> int:
-    """Run bwrap and stay as a thin supervisor: bwrap 0.8 forwards no signal to the command."""
-    process = spawn(plan)
-    levels = 3 if plan.launcher else 2  # pasta -> bwrap -> init -> the command
+def take_snapshot(host: HostFacts) -> Snapshot:
+    present = {}
+    for walk_ in host.protected:
+        for step in walk_.steps:
+            found = identity(step.path)
+            if found is not None:
+                present[step.path] = found
+    claude_dir = host.claude_home.dir
+    credentials = os.path.join(claude_dir, CREDENTIALS)
+    found = identity(credentials)
+    return Snapshot(
+        present,
+        frozenset(os.path.basename(e.path) for e in host.claude_home.entries),
+        (found[0], found[1]) if found else None,
+    )
 
-    def forward(signum: int, _frame: object) -> None:
-        # Before the command runs, signal the chain's top (inet: pasta's child ends pasta too).
-        target = (
-            sandboxed_command_pid(process.pid, levels)
-            or (plan.launcher and sandboxed_command_pid(process.pid, 1))
-            or process.pid
-        )
+
+def git_config_inert(path: str, git_dir: str, top: str) -> tuple[bool, str]:
+    """(inert, why not): a git config file whose keys only describe the repository."""
+    entries = git_config_entries(path)
+    if entries is None:
+        return False, "not a git config git can read"
+    for key, value in entries:
+        section, _, rest = key.partition(".")
+        subsection, _, name = rest.rpartition(".")
+        pattern = f"{section}.*.{name}" if subsection else key
+        if pattern not in GIT_INERT_KEYS:
+            return False, key
+        if key == "core.worktree" and not is_within(
+            os.path.realpath(os.path.join(git_dir, value)), top
+        ):
+            return False, f"core.worktree = {value}"
+        if name == "update" and value not in GIT_SAFE_SUBMODULE_UPDATES:
+            return False, f"{key} = {value}"
+    return True, ""
+
+
+def judge_created(path: str, git: GitLayout) -> str | None:
+    """Why a git file the session created would make the host's git run or read something
+    else (None: inert, left in place)."""
+    name = os.path.basename(path)
+    parent = os.path.dirname(path)
+    git_files = (".git", "commondir", "config", "config.worktree", "hooks", "gitdir", ".gitmodules")
+    if name in git_files and os.path.islink(path):
+        return f"a symlink to {os.readlink(path)}"
+    if name == ".git":
+        if os.path.isdir(path) and not os.path.islink(path):
+            # a new repository: reported; its config and hooks are judged on their own
+            return "" if parent == git.top else None
+        target = gitfile_target(path)
+        if target and git.git_dir and is_within(target, git.git_dir):
+            return None
+        return f"a .git file sending git to {target or 'an unreadable place'}"
+    if name == "commondir":
+        target = pointer(path, parent)
+        grandparent = os.path.dirname(os.path.dirname(parent))
+        if os.path.basename(os.path.dirname(parent)) == "worktrees" and target == grandparent:
+            return None
+        return f"a commondir sending git to {target}"
+    if name in ("config", "config.worktree", ".gitmodules"):
+        inert, key = git_config_inert(path, parent, git.top)
+        return None if inert else f"git configuration the host's git would obey ({key})"
+    if name == "hooks":
         try:
-            os.kill(target, signum)
-        except ProcessLookupError:
-            pass
+            hooks = os.listdir(path)
+        except OSError:
+            hooks = ["?"]
+        active = [hook for hook in hooks if not hook.endswith(".sample")]
+        return f"git hooks ({', '.join(sorted(active))})" if active else None
+    if name == "gitdir":
+        return None
+    return ""  # not a git file: reported, left in place
 
-    for signum in FORWARDED_SIGNALS:
-        signal.signal(signum, forward)
-    status = process.wait()
-    return status if status >= 0 else 128 - status
+
+def quarantine(path: str) -> str:
+    """Move `path` aside (never deleted); returns where it went."""
+    target = path + QUARANTINE_SUFFIX
+    number = 1
+    while os.path.lexists(target):
+        number += 1
+        target = f"{path}{QUARANTINE_SUFFIX}-{number}"
+    os.rename(path, target)
+    return target
 
 
-# --- --check --------------------------------------------------------------------------------
+def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
+    """After the session: protected paths it created (git files that would make the host's git
+    run something are moved aside), new entries in ~/.claude, the credentials file's shape."""
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    walks = protected_walks(host.git, shutil.which("git", path=host.env.get("PATH", "")))
+    for walk_ in walks:
+        last = walk_.steps[-1]
+        path = last.path
+        if last.kind is Kind.MISSING or path in seen or path in before.present:
+            continue
+        seen.add(path)
+        verdict = judge_created(path, host.git)
+        if verdict is None:
+            continue
+        if verdict:
+            findings.append(Finding(path, f"created {path}: {verdict}", quarantine(path)))
+        else:
+            findings.append(
+                Finding(
+                    path,
+                    f"created {path}: git, direnv, an editor or claude outside the sandbox may "
+                    "run what it says; review it",
+                )
+            )
+    claude_dir = host.claude_home.dir
+    try:
+        names = set(os.listdir(claude_dir))
+    except OSError:
+        names = set()
+    for name in sorted(
+        names - before.claude_names - set(CLAUDE_STATE_TABLE) - set(CLAUDE_TRANSIENT)
+    ):
+        path = os.path.join(claude_dir, name)
+        findings.append(
+            Finding(
+                path,
+                f"created {path}: a new entry in your ~/.claude, seen by every project's "
+                "sandbox and by your own claude; review it",
+            )
+        )
+    credentials = os.path.join(claude_dir, CREDENTIALS)
+    found = identity(credentials)
+    if found is not None and stat.S_ISLNK(found[0]):
+        findings.append(
+            Finding(
+                credentials,
+                f"replaced {credentials} by a symlink to {os.readlink(credentials)}: your own "
+                "claude would follow it; remove it and log in again",
+            )
+        )
+    elif found is not None and found[0] & 0o077 and (before.credentials or (0, 0))[0] & 0o077 == 0:
+        findings.append(
+            Finding(
+                credentials,
+                f"made {credentials} readable by others (mode {stat.S_IMODE(found[0]):04o}); "
+                f"run chmod 600 {shlex.quote(credentials)}",
+            )
+        )
+    return findings
+
+
+# --- --check -------------------------------------------------------------------------------
 
 
 def program_version(program: str) -> str:
@@ -2435,7 +3659,7 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
     return results
 
 
-def enforcement_results(report: Mapping[str, object], network: str) -> list[CheckResult]:
+def enforcement_results(report: Mapping[str, object], tier: Tier) -> list[CheckResult]:
     """--check: the enforcement probe's report, judged (pure)."""
     found = [report.get("visible"), report.get("environ")]
     leaks = [str(item) for items in found if isinstance(items, list) for item in items]
@@ -2450,7 +3674,7 @@ def enforcement_results(report: Mapping[str, object], network: str) -> list[Chec
         )
     ]
     routes = report.get("routes")
-    if network == "inet" and isinstance(routes, dict):
+    if tier is Tier.INET and isinstance(routes, dict):
         open_routes = {a: r for a, r in routes.items() if r not in ("EHOSTUNREACH", "ENETUNREACH")}
         results.append(
             CheckResult(
@@ -2506,7 +3730,7 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
             )
         ]
     pasta = shutil.which("pasta", path=env.get("PATH", os.defpath))
-    network = "inet" if pasta and os.access("/dev/net/tun", os.R_OK | os.W_OK) else "none"
+    tier = Tier.INET if pasta and tun_error() is None else Tier.NONE
     marker = os.urandom(12).hex()
     with tempfile.TemporaryDirectory(prefix="claudebox-check-") as scratch:
         home = os.path.join(scratch, "home")
@@ -2517,18 +3741,7 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
         for canary in canaries:
             with open(canary, "w", encoding="utf-8") as handle:
                 handle.write(marker)
-        probed = probe_host({**env, "HOME": home, "CLAUDEBOX_CHECK_CANARY": marker})
-        host = replace(
-            probed,
-            cwd=project,
-            project=project,
-            canonical_root=project,
-            git_common_dir=None,
-            existing=frozenset(path for path in probed.existing if path.startswith("/etc/")),
-            git_protected=(),
-            dot_git=None,
-        )
-        plan = build_plan(host, Options(network=network), ())
+        host = probe_host({**env, "HOME": home, "CLAUDEBOX_CHECK_CANARY": marker}, cwd=project)
         routes = inet_unreachable_routes(host.host_networks or ())
         spec = {
             "canaries": canaries,
@@ -2536,19 +3749,17 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
             "addresses": [str(next(ipaddress.IPv4Network(r).hosts(), r)) for r in routes],
         }
         probe = (python, "-I", "-S", "-c", ENFORCEMENT_PROBE, json.dumps(spec))
-        plan = replace(plan, command=probe)
-        try:
-            prepare_host(plan.host_setup)
-            process = spawn(plan, subprocess.PIPE)
-        except ClaudeboxError as error:
-            return [CheckResult("sandbox", False, f"cannot start one: {error}", "see above")]
-        try:
-            output, _ = process.communicate(timeout=CHECK_TIMEOUT * 2)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            return [CheckResult("sandbox", False, "the probe timed out", "see the lines above")]
-    text = output.decode(errors="replace").strip()
+        with tempfile.TemporaryFile() as output:
+            try:
+                plan = build_plan(host, Options(tier=tier))._replace(command=probe)
+                if plan.blockers:
+                    raise plan.blockers[0]
+                prepare_host(plan.host_setup, host.state_dir)
+                status = supervise_with_timeout(launch_of(plan), output.fileno(), CHECK_TIMEOUT * 2)
+            except ClaudeboxError as error:
+                return [CheckResult("sandbox", False, f"cannot start one: {error}", "see above")]
+            output.seek(0)
+            text = output.read().decode(errors="replace").strip()
     try:
         report = json.loads(text.splitlines()[-1])
     except (ValueError, IndexError):
@@ -2559,14 +3770,27 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
             CheckResult(
                 "sandbox",
                 False,
-                f"the probe failed (exit {process.returncode}): {' / '.join(lines[-3:])}",
+                f"the probe failed (exit {status}): {' / '.join(lines[-3:])}",
                 "see the lines above",
             )
         ]
     return [
-        CheckResult("sandbox", True, f"a throwaway sandbox ran the probe (network {network})"),
-        *enforcement_results(report, network),
+        CheckResult("sandbox", True, f"a throwaway sandbox ran the probe (network {tier.value})"),
+        *enforcement_results(report, tier),
     ]
+
+
+def supervise_with_timeout(launch: Launch, output: int, timeout: float) -> int:
+    def expired(_signum: int, _frame: object) -> None:
+        raise ClaudeboxError(f"the probe did not finish within {timeout:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return supervise(launch, output)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def read_nix_conf(path: str) -> dict[str, str]:
@@ -2702,9 +3926,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     launch_group.add_argument(
         "--network",
-        choices=NETWORK_TIERS,
+        choices=TIER_NAMES,
         default=None,
-        help=f"network tier (default {DEFAULT_NETWORK}; env CLAUDEBOX_NETWORK)",
+        help=f"network tier (default {DEFAULT_TIER.value}; env {NETWORK_VARIABLE})",
     )
     launch_group.add_argument(
         "--profile",
@@ -2714,6 +3938,12 @@ def build_parser() -> argparse.ArgumentParser:
     launch_group.add_argument(
         "--shell", action="store_true", help="run an interactive bash in the same sandbox"
     )
+    launch_group.add_argument(
+        "--details",
+        action="store_true",
+        help="the audit shows every mount, pin and variable value",
+    )
+    launch_group.add_argument("--stage", metavar="SPEC", help=argparse.SUPPRESS)
     inspect_group = parser.add_argument_group("inspect")
     inspect_group.add_argument(
         "--dry-run",
@@ -2755,7 +3985,7 @@ def parser_options(parser: argparse.ArgumentParser) -> list[OptionSpec]:
     """Every option of the parser, for the completion scripts."""
     options = []
     for action in parser._actions:  # argparse keeps no public list of its actions
-        if action.option_strings:
+        if action.option_strings and action.help != argparse.SUPPRESS:
             choices = tuple(str(c) for c in action.choices) if action.choices else ()
             options.append(
                 OptionSpec(
@@ -2830,6 +4060,38 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(argv), []
 
 
+def edit_distance(left: str, right: str) -> int:
+    """Optimal string alignment distance (a swap of neighbours counts once)."""
+    rows = [list(range(len(right) + 1))]
+    for i, a in enumerate(left, 1):
+        row = [i]
+        for j, b in enumerate(right, 1):
+            cost = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a != b))
+            if i > 1 and j > 1 and a == right[j - 2] and left[i - 2] == b:
+                cost = min(cost, rows[-2][j - 2] + 1)
+            row.append(cost)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def near_miss(argument: str, parser: argparse.ArgumentParser) -> str | None:
+    """The claudebox option `argument` (not one of ours, so bound for claude) was probably
+    meant to be: a typo or a prefix of exactly one."""
+    if not argument.startswith("--") or len(argument) < 4:
+        return None
+    name = argument.split("=", 1)[0]
+    ours = [
+        flag for option in parser_options(parser) for flag in option.flags if flag.startswith("--")
+    ]
+    typed = name[2:]
+    for flag in ours:
+        limit = 1 if len(flag) - 2 < 6 else 2
+        if edit_distance(typed, flag[2:]) <= limit:
+            return flag
+    prefixed = [flag for flag in ours if flag.startswith(name)]
+    return prefixed[0] if len(prefixed) == 1 and len(typed) >= 3 else None
+
+
 def write_stdout(text: str) -> None:
     """Paths that are not UTF-8 (surrogate escapes from os.getcwd) go out as their bytes."""
     sys.stdout.flush()
@@ -2837,8 +4099,129 @@ def write_stdout(text: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def write_stderr(text: str) -> None:
+    sys.stderr.flush()
+    sys.stderr.buffer.write(os.fsencode(text))
+    sys.stderr.buffer.flush()
+
+
 def colour_enabled(env: Mapping[str, str]) -> bool:
     return sys.stderr.isatty() and "NO_COLOR" not in env
+
+
+def choose_tier(
+    flag: str | None, env: Mapping[str, str], profile: Profile | None
+) -> tuple[Tier, str]:
+    """flag > CLAUDEBOX_NETWORK > profile > default, with where the answer came from."""
+    if flag:
+        return Tier(flag), "--network"
+    if env.get(NETWORK_VARIABLE):
+        return parse_tier(env[NETWORK_VARIABLE], NETWORK_VARIABLE), NETWORK_VARIABLE
+    if profile is not None and profile.network is not None:
+        return profile.network[0], f"profile {profile.network[1]}"
+    return DEFAULT_TIER, "default"
+
+
+def session_plan(
+    args: argparse.Namespace, env: Mapping[str, str], claude_args: Sequence[str]
+) -> tuple[SandboxPlan, HostFacts]:
+    home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
+    state_dir = os.path.join(home, ".claudebox")
+    selected = select_profile(args.profile, env, state_dir)
+    profile = load_profile(*selected, state_dir, home) if selected else None
+    tier, origin = choose_tier(args.network, env, profile)
+    nixpkgs = env.get(NIXPKGS_VARIABLE) or "nixpkgs"
+    packages = [name for name, _origin in profile.packages] if profile else []
+    options = Options(
+        claude_args=tuple(claude_args),
+        tier=tier,
+        tier_origin=origin,
+        shell=args.shell,
+        profile=profile,
+        package_paths=resolve_packages(packages, nixpkgs, home, env, save=not args.dry_run),
+        nixpkgs=env.get(NIXPKGS_VARIABLE),
+        extra_env=parse_extra_env(env.get(EXTRA_ENV_VARIABLE, "")),
+    )
+    host = probe_host(env)
+    return build_plan(host, options), host
+
+
+def own_launcher() -> list[str]:
+    """How a pasted --dry-run runs this claudebox again (for its --stage)."""
+    script = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else "claudebox"
+    return [sys.executable or "python3", "-I", script]
+
+
+def dry_run(args: argparse.Namespace, env: Mapping[str, str], claude_args: Sequence[str]) -> int:
+    plan, _host = session_plan(args, env, claude_args)
+    for problem in (*plan.warnings, *(str(blocker) for blocker in plan.blockers)):
+        write_stderr(f"claudebox: warning: {problem}\n")
+    write_stdout(render_plan_json(plan) if args.json else render_dry_run(plan, own_launcher()))
+    return 0
+
+
+def launch_session(
+    args: argparse.Namespace, env: Mapping[str, str], claude_args: Sequence[str]
+) -> int:
+    plan, host = session_plan(args, env, claude_args)
+    if plan.blockers:
+        raise plan.blockers[0]
+    home = host.home
+    write_stderr(render_audit(plan, Style(colour_enabled(env)), home, verbose=args.details))
+    profile = plan.profile
+    unconfirmed_secrets = bool(plan.secret_mounts) and not (
+        profile is not None and profile.allow_secret_mounts[0]
+    )
+    if unconfirmed_secrets and args.yes:
+        write_stderr(
+            'claudebox: the profile mounts secret paths without "allow_secret_mounts": true, '
+            "so --yes is not enough: confirm on the terminal\n"
+        )
+    if unconfirmed_secrets and not confirm(
+        "The profile mounts secret paths (see above). Mount them anyway? [y/N] "
+    ):
+        write_stderr("claudebox: not launched\n")
+        return EXIT_USAGE
+    if not args.yes and not confirm("Launch this sandbox? [y/N] "):
+        write_stderr("claudebox: not launched\n")
+        return EXIT_USAGE
+    lock = lock_instance(plan.instance.dir)
+    try:
+        prepare_host(plan.host_setup, host.state_dir)
+        before = take_snapshot(host)
+        try:
+            return supervise(launch_of(plan))
+        finally:
+            write_stderr(render_findings(review_session(host, before)))
+    finally:
+        os.close(lock)
+
+
+def stage_command(spec_text: str, argv: Sequence[str]) -> int:
+    """--stage SPEC -- BWRAP …: what a pasted --dry-run runs (the same launch as a session)."""
+    try:
+        spec = json.loads(spec_text)
+        pins = tuple(
+            Pin(str(path), Kind(kind), bool(read_only), str(source))
+            for path, kind, read_only, source in spec["pins"]
+        )
+        opened = tuple(Opened(int(fd), str(path)) for fd, path in spec["opened"])
+        routes = tuple(str(ipaddress.IPv4Network(route)) for route in spec["routes"])
+        stage = Stage(bool(spec["network"]), routes, pins, opened)
+        pasta_argv = [str(word) for word in spec["pasta"] or ()]
+        pasta = Pasta(pasta_argv[0], tuple(pasta_argv[1:])) if pasta_argv else None
+        runtime_dir = str(spec["runtime_dir"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ClaudeboxError(
+            f"--stage: not a stage spec ({error}); paste the whole --dry-run output", EXIT_USAGE
+        ) from error
+    if not argv:
+        raise ClaudeboxError("--stage: nothing to run after --", EXIT_USAGE)
+    inherited = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
+    launch = Launch(
+        stage, tuple(argv), pasta, (), (*inherited, *(o.fd for o in opened)), runtime_dir
+    )
+    return supervise(launch)
 
 
 def _main(argv: Sequence[str]) -> int:
@@ -2846,6 +4229,17 @@ def _main(argv: Sequence[str]) -> int:
     ours, verbatim = split_argv(argv)
     parser = build_parser()
     args, passthrough = parser.parse_known_args(ours)
+    if args.stage is not None:
+        return stage_command(args.stage, verbatim)
+    for argument in passthrough:
+        meant = near_miss(argument, parser)
+        if meant:
+            raise ClaudeboxError(
+                f"unknown option {argument.split('=', 1)[0]}; did you mean {meant}? (options "
+                f"for claude itself go after --: claudebox -- {argument})",
+                EXIT_USAGE,
+            )
+    claude_args = (*passthrough, *verbatim)
     style = Style(colour_enabled(env))
     if args.version:
         write_stdout(render_versions(env))
@@ -2857,98 +4251,46 @@ def _main(argv: Sequence[str]) -> int:
         raise ClaudeboxError("--json goes with --dry-run (claudebox --dry-run --json)", EXIT_USAGE)
     if args.check:
         results = check_host(env)
-        sys.stdout.write(render_checks(results, style))
+        write_stdout(render_checks(results, style))
         return 0 if all(result.ok for result in results) else EXIT_RUNTIME
-    if args.gc:
-        if passthrough or verbatim:
-            raise ClaudeboxError(
-                f"--gc takes no claude arguments (got {shlex.join(passthrough + verbatim)})",
-                EXIT_USAGE,
-            )
-        home = env.get("HOME") or os.path.expanduser("~")
-        entries = garbage_collect(os.path.join(home, ".claudebox"), remove=not args.dry_run)
-        sys.stdout.write(render_gc(entries, removed=not args.dry_run))
-        return 0
     home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
     state_dir = os.path.join(home, ".claudebox")
+    if args.gc:
+        if claude_args:
+            raise ClaudeboxError(
+                f"--gc takes no claude arguments (got {shlex.join(claude_args)})", EXIT_USAGE
+            )
+        entries = garbage_collect(state_dir, remove=not args.dry_run)
+        write_stdout(render_gc(entries, removed=not args.dry_run))
+        return 0
     if args.list_profiles:
-        sys.stdout.write(list_profiles(state_dir, home))
+        write_stdout(list_profiles(state_dir, home))
         return 0
     if args.show_profile:
-        sys.stdout.write(
+        write_stdout(
             profile_json(load_profile(args.show_profile, "--show-profile", state_dir, home))
         )
         return 0
-    selected = select_profile(args.profile, env, state_dir)
-    profile = load_profile(*selected, state_dir, home) if selected else None
-    network = (
-        args.network
-        or env.get("CLAUDEBOX_NETWORK")
-        or (profile.network[0] if profile and profile.network else None)
-        or DEFAULT_NETWORK
-    )
-    nixpkgs = env.get(NIXPKGS_VARIABLE) or "nixpkgs"
-    packages = [name for name, _origin in profile.packages] if profile else []
-    package_paths = resolve_packages(packages, nixpkgs, home, env, save=not args.dry_run)
-    options = Options(
-        claude_args=(*passthrough, *verbatim),
-        network=network,
-        shell=args.shell,
-        profile=profile,
-        package_paths=package_paths,
-        nixpkgs=env.get(NIXPKGS_VARIABLE),
-    )
-    extra_env = parse_extra_env(env.get(EXTRA_ENV_VARIABLE, ""))
-    plan = build_plan(probe_host(env), options, extra_env)
     if args.dry_run:
-        for warning in plan.warnings:
-            print(f"claudebox: warning: {warning}", file=sys.stderr)
-        write_stdout(render_plan_json(plan) if args.json else render_dry_run(plan))
-        return 0
-    sys.stderr.write(render_audit(plan, style, home))
-    secrets_unconfirmed = bool(plan.secret_mounts) and not (
-        profile is not None and profile.allow_secret_mounts[0]
-    )
-    if secrets_unconfirmed and args.yes:
-        print(
-            'claudebox: the profile mounts secret paths without "allow_secret_mounts": true, '
-            "so --yes is not enough: confirm on the terminal",
-            file=sys.stderr,
-        )
-    if (not args.yes or secrets_unconfirmed) and not confirm("Launch this sandbox? [y/N] "):
-        print("claudebox: not launched", file=sys.stderr)
-        return EXIT_USAGE
-    lock = lock_instance(plan.instance.dir)
-    try:
-        prepare_host(plan.host_setup)
-        present = {path for path in plan.watched if os.path.lexists(path)}
-        status = launch(plan)
-        for path in session_created(plan.watched, present):
-            print(
-                f"claudebox: warning: the session created {path}: git, direnv, an editor or "
-                "claude outside the sandbox may run what it says; review it",
-                file=sys.stderr,
-            )
-        return status
-    finally:
-        os.close(lock)
+        return dry_run(args, env, claude_args)
+    return launch_session(args, env, claude_args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     except ClaudeboxError as error:
-        print(f"claudebox: error: {error}", file=sys.stderr)
+        write_stderr(f"claudebox: error: {error}\n")
         return error.exit_code
     except KeyboardInterrupt:
+        write_stderr("\n")
         return EXIT_INTERRUPTED
     except Exception as error:
         if os.environ.get("CLAUDEBOX_DEBUG") == "1":
             raise
-        print(
+        write_stderr(
             f"claudebox: error: internal error ({type(error).__name__}: {error}); "
-            "re-run with CLAUDEBOX_DEBUG=1 and report it",
-            file=sys.stderr,
+            "re-run with CLAUDEBOX_DEBUG=1 and report it\n"
         )
         return EXIT_RUNTIME
 

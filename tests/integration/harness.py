@@ -28,7 +28,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 HELPERS = Path(__file__).resolve().parent / "helpers"
 BUSYBOX_STORE = Path("/nix/store/0c7xq5lsj2f4yqnwmzhg7r2y0i9kd4lk-claudebox-test-busybox")
-PROBE_STORE = Path("/nix/store/1r8vxmkzrg9fyl3jwdq6nhb2i4p0s5ca-claudebox-test-claude-probe")
+PROBE_STORE = Path("/nix/store/7k2qd1mfw8r4xz0bnj5c9hy3s6vl2ga8-claudebox-test-claude-probe")
 HELPER_STORE = Path("/nix/store/2d9ylnq3jzs0ahm4kxbf7wcr6g1i5pv8-claudebox-test-attack-helpers")
 GIT_STORE = Path("/nix/store/3f0zmr4kq8sb1hn5ydc7wgj2x6l9a0qt-claudebox-test-git")
 BASH_STORE = Path("/nix/store/6j4c09lx3r1ngs2ym5p8f2v7dkzh1qb2-claudebox-test-bash")
@@ -44,6 +44,9 @@ if [ "$1" != --dangerously-skip-permissions ]; then
     exit 99
 fi
 shift
+if [ "$1" = --settings ]; then
+    shift 2
+fi
 snippet=${{1:-true}}
 [ "$#" -gt 0 ] && shift
 exec {BUSYBOX_STORE}/bin/sh -c "$snippet" probe "$@"

@@ -34,14 +34,23 @@ def test_dry_run_json_describes_the_plan_with_secrets_masked(box: Box) -> None:
     assert "sk-ant-xyz" not in result.stdout
     assert plan["network"] == "inet"
     assert plan["cwd"] == str(box.project)
-    assert plan["command"][1:] == ["--dangerously-skip-permissions", "-p", "hi"]
+    assert plan["command"][1:] == [
+        "--dangerously-skip-permissions",
+        "--settings",
+        '{"skipDangerousModePermissionPrompt":true}',
+        "-p",
+        "hi",
+    ]
     env = {item["name"]: item for item in plan["env"]}
     assert env["ANTHROPIC_API_KEY"]["value"] == "<masked, 10 chars>"
     assert env["HOME"] == {"name": "HOME", "value": str(box.home), "origin": "sandbox"}
     modes = {mount["dst"]: mount["mode"] for mount in plan["mounts"]}
     assert modes[str(box.project)] == "rw"
     assert modes["/nix/store"] == "ro"
-    assert plan["argv"][0].endswith("pasta")
+    assert plan["argv"][0].endswith("bwrap")
+    assert plan["stage"]["network"] is True
+    assert plan["stage"]["pasta"][0].endswith("pasta")
+    assert "--no-map-gw" in plan["stage"]["pasta"]
     assert not (box.home / ".claudebox").exists()  # --dry-run creates nothing
 
 

@@ -81,8 +81,8 @@ def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box)
     for cwd in (main, sub, linked):
         result = box.probe("true", cwd=cwd)
         assert result.returncode == 0, result.stderr
-        line = next(line for line in result.stderr.splitlines() if "instance" in line)
-        ids.append(line.split()[1])
+        line = next(line for line in result.stderr.splitlines() if "own state" in line)
+        ids.append(line.rstrip(")").rsplit("/", 1)[1])
     assert ids == [instance_dir(box, main).name] * 3
     commit = box.probe(
         "echo change >> README && git add README && git commit -q -m from-inside"

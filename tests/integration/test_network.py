@@ -294,8 +294,8 @@ def test_inet_with_unusable_dev_net_tun_says_so(box: Box) -> None:
 def test_inet_dry_run_prints_the_chain_and_pastes_into_bash(box: Box, lab: NetLab) -> None:
     dry = box.run("--dry-run", "--network", "inet", "ip -4 route > routes.txt; exit 5")
     assert dry.returncode == 0, dry.stderr
-    assert "--no-map-gw" in dry.stdout and "--dns-forward 198.18.0.1" in dry.stdout
-    assert "-t none" in dry.stdout and "-T none" in dry.stdout
+    assert '"--no-map-gw"' in dry.stdout and '"--dns-forward", "198.18.0.1"' in dry.stdout
+    assert '"-t", "none"' in dry.stdout and '"-T", "none"' in dry.stdout
     pasted = box.paste(dry.stdout)
     assert pasted.returncode == 5, pasted.stderr
     routes = (box.project / "routes.txt").read_text()

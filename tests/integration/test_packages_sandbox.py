@@ -13,7 +13,8 @@ def test_a_profile_package_is_on_path_inside(box: Box) -> None:
     fake_nix.parent.mkdir(mode=0o755)
     fake_nix.write_text(
         f'#!/bin/sh\necho "$*" >> {log}\n'
-        f'case "$*" in *"#hello") echo {HELLO_STORE} ;; *) exit 1 ;; esac\n'
+        f'case "$*" in *"#hello") echo \'[{{"outputs":{{"out":"{HELLO_STORE}"}}}}]\' ;;'
+        " *) exit 1 ;; esac\n"
     )
     fake_nix.chmod(0o755)
     log.touch()

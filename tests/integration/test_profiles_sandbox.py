@@ -81,7 +81,8 @@ def test_default_profile_and_network_precedence(box: Box) -> None:
     by_profile = box.probe(count_interfaces)
     assert by_profile.returncode == 0, by_profile.stderr
     assert by_profile.stdout.strip() == "1"  # loopback only
-    assert "profile   default (by default; default): mine" in by_profile.stderr
+    assert "  profile    default (default; default): mine" in by_profile.stderr
+    assert "  network    none (profile default): none: loopback only" in by_profile.stderr
     by_env = box.probe(count_interfaces, env={"CLAUDEBOX_NETWORK": "full"})
     assert int(by_env.stdout) > 1
     by_flag = box.probe(

@@ -69,7 +69,7 @@ def test_a_leaky_report_fails_each_check_and_says_why() -> None:
         "tiocsti": "ok",
     }
     rendered = claudebox.render_checks(
-        claudebox.enforcement_results(report, "inet"), claudebox.Style(False)
+        claudebox.enforcement_results(report, claudebox.Tier.INET), claudebox.Style(False)
     )
     assert rendered.splitlines() == [
         "FAIL sandbox: secrets: visible inside: /home/u/.ssh/id_ed25519, /proc/1/environ; "
@@ -80,6 +80,6 @@ def test_a_leaky_report_fails_each_check_and_says_why() -> None:
         "FAIL sandbox: terminal injection: TIOCSTI on a terminal inside succeeded; "
         "fix: the seccomp filter is not applied; report it (see SECURITY.md)",
     ]
-    kernel_only = claudebox.enforcement_results({"tiocsti": "EIO"}, "none")
+    kernel_only = claudebox.enforcement_results({"tiocsti": "EIO"}, claudebox.Tier.NONE)
     assert [(r.ok, r.warning) for r in kernel_only] == [(True, False), (True, True), (False, False)]
     assert kernel_only[2].detail == "TIOCSTI failed with EIO, not by the seccomp filter (EPERM)"

@@ -245,10 +245,16 @@ def test_new_protected_files_are_not_blocked_but_reported_after_the_session(box:
     )
     assert result.stdout.strip() == "created", result.stderr
     for relative in (".claude/settings.json", ".vscode", ".envrc", ".git/commondir"):
-        assert (box.project / relative).exists()
         assert (
             f"claudebox: warning: the session created {box.project / relative}" in result.stderr
         ), result.stderr
+    for relative in (".claude/settings.json", ".vscode", ".envrc"):
+        assert (box.project / relative).exists()
+    # A git redirection would make the host's next git read config elsewhere: moved aside.
+    assert not (box.project / ".git/commondir").exists()
+    moved = box.project / ".git/commondir.claudebox-quarantined"
+    assert moved.read_text() == "../evil\n"
+    assert f"moved it to {moved}" in result.stderr
 
 
 def test_a_git_init_in_a_project_without_git_is_reported(box: Box) -> None:
