@@ -1,0 +1,80 @@
+"""A home-manager home: ~/.claude/settings.json, CLAUDE.md and commands/ are symlinks into
+/nix/store (as home.file and programs.claude-code make them). Such a home launches, the entries
+read as on the host, and the sandbox can neither replace nor remove them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import Box
+
+SETTINGS = {"model": "claude-from-home-manager", "env": {"HM": "1"}}
+
+
+@pytest.fixture
+def hm_store(box: Box) -> Iterator[Path]:
+    """A home-manager-files style store path owned by root, like the real one."""
+    digest = hashlib.sha256(str(box.root).encode()).hexdigest()[:32]
+    store = Path(f"/nix/store/{digest}-home-manager-files")
+    (store / ".claude" / "commands").mkdir(parents=True)
+    (store / ".claude" / "settings.json").write_text(json.dumps(SETTINGS))
+    (store / ".claude" / "CLAUDE.md").write_text("Be brief (from home-manager).\n")
+    (store / ".claude" / "commands" / "review.md").write_text("Review the diff.\n")
+    for path in [store, *store.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o444)
+    try:
+        yield store
+    finally:
+        shutil.rmtree(store)
+
+
+def home_manager_home(box: Box, store: Path) -> Path:
+    claude = box.mkdir(box.home / ".claude")
+    for name in ("settings.json", "CLAUDE.md", "commands"):
+        (claude / name).symlink_to(store / ".claude" / name)
+    box.write(claude / ".credentials.json", '{"claudeAiOauth": {}}\n')
+    return claude
+
+
+def test_a_home_manager_home_launches_and_its_entries_are_read_only(
+    box: Box, hm_store: Path
+) -> None:
+    claude = home_manager_home(box, hm_store)
+    before = {name: (claude / name).readlink() for name in ("settings.json", "CLAUDE.md", "commands")}
+    attack = (
+        "cd ~/.claude; cat settings.json; echo; cat CLAUDE.md; ls commands;"
+        " for name in settings.json CLAUDE.md commands; do"
+        "   rm -f $name 2>/dev/null && echo REMOVED-$name;"
+        "   mv $name $name.old 2>/dev/null && echo MOVED-$name;"
+        " done;"
+        " echo '{\"hooks\":{}}' > settings.json 2>/dev/null && echo WROTE-settings;"
+        " echo planted > commands/evil.md 2>/dev/null && echo WROTE-command;"
+        " echo done"
+    )
+    result = box.probe(attack)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0]) == SETTINGS
+    assert lines[1:4] == ["Be brief (from home-manager).", "review.md", "done"]
+    # The host's home-manager links are exactly as they were, nothing planted behind them.
+    after = {name: (claude / name).readlink() for name in before}
+    assert after == before
+    assert not (hm_store / ".claude" / "commands" / "evil.md").exists()
+    assert "symlink into /nix/store" in box.probe("true", options=("--details",)).stderr
+
+
+def test_a_home_manager_home_shows_in_the_plan(box: Box, hm_store: Path) -> None:
+    home_manager_home(box, hm_store)
+    result = box.run("--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    views = {item["name"]: item for item in plan["claude"]}
+    for name in ("settings.json", "CLAUDE.md", "commands"):
+        assert views[name]["note"] == "symlink into /nix/store, readable"
+    pins = {path: kind for path, kind, _read_only, _source in plan["stage"]["pins"]}
+    assert pins[str(box.home / ".claude" / "settings.json")] == "symlink"
