@@ -69,6 +69,11 @@ PARENT_ATTACKS = {
         "evil_gitdir .git/modules/sub .git/x-evil-sub; "
         "echo 'gitdir: ../.git/x-evil-sub' > sub/.git"
     ),
+    "wt-in": (  # the linked worktree inside the project: parent of its .git file
+        "mv wt-in wt-in.old; echo mv=$?; mkdir wt-in; "
+        "evil_gitdir .git/worktrees/wt-in .git/x-evil .git; "
+        "echo 'gitdir: ../.git/x-evil' > wt-in/.git"
+    ),
     "nsub/.git": (  # a non-absorbed submodule's in-tree git dir
         "mv nsub/.git nsub/.git.old; echo mv=$?; cp -a nsub/.git.old nsub/.git; "
         "evil_config > nsub/.git/config"
@@ -93,13 +98,40 @@ def session_marker(box: Box) -> Path:
     return marker_dir(box) / "session-fired"
 
 
-@pytest.mark.parametrize("parent", list(PARENT_ATTACKS))
-def test_a_protected_paths_parent_cannot_be_renamed_and_recreated(box: Box, parent: str) -> None:
-    snippet = PARENT_ATTACKS[parent]
-    assert "mv=0" in plant_control(box, snippet)
+# The attacks on the common git dir, also from a session of the linked worktree outside the
+# project (it binds the common git dir read-write; the main worktree's files are not there).
+GIT_DIR_PARENTS = [name for name in PARENT_ATTACKS if name.startswith(".git/")]
+PARENT_CASES = [(name, "project") for name in PARENT_ATTACKS] + [
+    (name, "wt-out") for name in GIT_DIR_PARENTS
+]
+
+
+@pytest.mark.parametrize(("parent", "start"), PARENT_CASES)
+def test_a_protected_paths_parent_cannot_be_renamed_and_recreated(
+    box: Box, parent: str, start: str
+) -> None:
+    """Protected leaves are mount points, their parents were not: moved away with the
+    read-only leaves inside and recreated with an evil config or redirection, the host's git
+    follow-ups ran it. Every directory between the project root and a protected path is
+    pinned: the rename fails."""
+    snippet = 'cd "$2" || exit 1; ' + PARENT_ATTACKS[parent]
+    control = git_world(box, box.root / "control")
+    control_marker = marker_dir(box) / "control-fired"
+    cwd = control.project if start == "project" else control.wt_out
+    planted = host_sh(
+        box, GIT_PLANT_FUNCTIONS + snippet, str(control_marker), str(control.project), cwd=cwd
+    )
+    assert "mv=0" in planted.stdout, planted.stderr
+    host_followups(box, control)
+    assert control_marker.exists(), (
+        f"control: the host's git did not run the plant\n{planted.stderr}"
+    )
     world = git_world(box, box.home)
     marker = session_marker(box)
-    result = box.probe(GIT_PLANT_FUNCTIONS + snippet, str(marker), timeout=120)
+    cwd = world.project if start == "project" else world.wt_out
+    result = box.probe(
+        GIT_PLANT_FUNCTIONS + snippet, str(marker), str(world.project), cwd=cwd, timeout=120
+    )
     assert_no_raw_failure(result)
     host_followups(box, world)
     found = {"renamed": "mv=0" in result.stdout, "the host's git ran the plant": marker.exists()}
