@@ -388,7 +388,7 @@ def test_new_top_level_claude_entries_are_reported_after_the_session(box: Box) -
     )
     assert result.stdout == "created\n", brief(result.stderr)
     found = {
-        name: bool(warnings_naming(result.stderr, str(box.home / ".claude" / name)))
+        name: bool(warnings_naming(result.stderr, f".claude/{name}"))
         for name in ("newdir", "newfile.json", "newlink", ".oauth_refresh.lock")
     }
     assert found == {
