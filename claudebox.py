@@ -19,26 +19,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import enum
 import errno
 import fcntl
-import grp
-import hashlib
-import ipaddress
 import json
 import os
 import re
-import select
 import shlex
-import shutil
 import signal
-import socket
 import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, NamedTuple, NoReturn
@@ -631,6 +623,8 @@ class GitLayout(NamedTuple):
     canonical_root: str  # instance key: the main worktree's root (worktrees share)
     git_dir: str  # the (common) git directory: config, hooks, objects; "" outside git
     outside: bool  # git_dir lies outside `top` (a linked worktree's or submodule's)
+    hooks_path: str = ""  # core.hooksPath, resolved (husky's .husky and the like)
+    program: str = ""  # the host's git, which found all this
 
 
 class Walk(NamedTuple):
@@ -867,8 +861,20 @@ def parse_tier(value: str, where: str) -> Tier:
         ) from None
 
 
+def sha256_hex(data: bytes) -> str:
+    """hashlib's sha256 without loading OpenSSL (hashlib's import costs a launch 2 ms)."""
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found, no-redef, unused-ignore]
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment, unused-ignore]
+    return str(sha256(data).hexdigest())
+
+
 def instance_for(canonical_root: str, state_dir: str) -> Instance:
-    digest = hashlib.sha256(os.fsencode(canonical_root)).hexdigest()[:16]
+    digest = sha256_hex(os.fsencode(canonical_root))[:16]
     return Instance(digest, canonical_root, os.path.join(state_dir, "instances", digest))
 
 
@@ -1187,6 +1193,8 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
 
 def inet_unreachable_routes(host_networks: Iterable[str]) -> tuple[str, ...]:
     """INET_BLOCKED, then each host subnet or address not already covered (loopback skipped)."""
+    import ipaddress
+
     link = ipaddress.IPv4Network(f"{INET_GATEWAY}/{INET_PREFIX}", strict=False)
     kept: list[ipaddress.IPv4Network] = [ipaddress.IPv4Network(cidr) for cidr in INET_BLOCKED]
     for cidr in host_networks:
@@ -1804,19 +1812,33 @@ def tilde(path: str, home: str) -> str:
     return "~" + path[len(home) :] if is_within(path, home) else path
 
 
-def fill(label: str, words: Sequence[str], width: int = AUDIT_WIDTH) -> list[str]:
-    """`label` then the words, wrapped into the value column."""
+def fill(label: str, items: Sequence[str], width: int = AUDIT_WIDTH) -> list[str]:
+    """`label`, then the items wrapped into the value column: an item stays on one line when
+    it fits there, else it breaks at its spaces."""
+    room = width - AUDIT_LABEL
+    words = []
+    for item in items:
+        words += [item.replace(" ", "\0")] if len(item) <= room else item.split(" ")
     lines: list[str] = []
     current = f"  {label:<{AUDIT_LABEL - 2}}"
-    indent = " " * AUDIT_LABEL
     for word in words:
         if len(current) > AUDIT_LABEL and len(current) + 1 + len(word) > width:
             lines.append(current)
-            current = indent + word
+            current = " " * AUDIT_LABEL + word
         else:
             current += ("" if len(current) <= AUDIT_LABEL else " ") + word
     lines.append(current)
-    return lines
+    return [line.replace("\0", " ") for line in lines]
+
+
+def shown_command(command: Sequence[str]) -> str:
+    """The command as the audit shows it: the program's name, without the flag settings."""
+    words = [os.path.basename(command[0]), *command[1:]]
+    if words[2:3] == ["--settings"]:
+        del words[2:4]
+    text = shlex.join(words)
+    room = AUDIT_WIDTH - AUDIT_LABEL
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
@@ -1846,7 +1868,7 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     out = [style.bold(f"claudebox {__version__}: sandbox for {plan.chdir}")]
     out += render_plumbing(plan, home) if not verbose else render_everything(plan, home)
     out.append("")
-    out += fill("command", [shlex.join(plan.command)])
+    out += fill("command", [shown_command(plan.command)])
     tier_line = f"{plan.tier.value} ({plan.tier_origin}): {TIER_MEANING[plan.tier]}"
     out += [
         style.red(line) if plan.tier is Tier.FULL else line for line in fill("network", [tier_line])
@@ -1881,8 +1903,11 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
     etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
     per_project = sum(1 for v in plan.claude_view if v.treatment is Treatment.PER_PROJECT)
     read_only = [v for v in plan.claude_view if v.treatment is Treatment.READ_ONLY]
-    links = sum(1 for v in read_only if v.note.startswith("symlink"))
+    links = [v for v in read_only if v.note.startswith("symlink")]
     protected = sum(1 for p in plan.stage.pins if is_within(p.path, plan.project))
+    project_links = [
+        p.path for p in plan.stage.pins if p.kind is Kind.LINK and is_within(p.path, plan.project)
+    ]
     names = sorted(var.name for var in plan.env)
     lines = fill(
         "system",
@@ -1893,11 +1918,13 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
             *etc,
         ],
     )
-    claude = [f"~/.claude: {per_project} per-project, {len(read_only)} read-only"]
-    if links:
-        claude.append(f"({links} pinned symlinks),")
+    claude = [f"~/.claude: {per_project} per-project, {len(read_only)} read-only,"]
     claude.append("credentials shared")
     lines += fill("claude", claude)
+    for view in links:  # a session may have planted one: each is named
+        lines += fill("", [f"~/.claude/{view.name}: {view.note}"])
+    for path in project_links:
+        lines += fill("", [f"{os.path.relpath(path, plan.project)}: symlink, pinned, not followed"])
     if protected:
         lines += fill("protected", [f"{protected} paths in the project pinned or read-only"])
     lines += fill("variables", [*names[:12], *(["…"] if len(names) > 12 else [])])
@@ -1918,6 +1945,7 @@ def render_everything(plan: SandboxPlan, home: str) -> list[str]:
     for var in plan.env:
         value = mask(var.value) if var.looks_secret else var.value
         lines.append(f"    {var.name}={value}  [{var.origin}]")
+    lines.append(f"  command: {shlex.join(plan.command)}")
     lines.append("  ~/.claude")
     for view in plan.claude_view:
         note = f" ({view.note})" if view.note else ""
@@ -2111,6 +2139,36 @@ def run(
         return subprocess.CompletedProcess(argv, 124, "", f"timed out after {timeout:.0f}s")
 
 
+def run_together(
+    commands: Sequence[Sequence[str]], *, cwd: str | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """Host commands started at once (a launch waits for the slowest, not for their sum)."""
+    started: list[tuple[Sequence[str], subprocess.Popen[str] | None]] = []
+    for argv in commands:
+        try:
+            process: subprocess.Popen[str] | None = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="surrogateescape",
+            )
+        except OSError:
+            started.append((argv, None))
+            continue
+        started.append((argv, process))
+    results = []
+    for argv, process in started:
+        if process is None:
+            results.append(subprocess.CompletedProcess(argv, 127, "", "cannot start"))
+            continue
+        output, errors = process.communicate()
+        results.append(subprocess.CompletedProcess(argv, process.returncode, output, errors))
+    return results
+
+
 def inspect(path: str) -> Entry:
     """What `path` is, without following a symlink (and where a symlink leads)."""
     try:
@@ -2180,35 +2238,52 @@ class GitProbe(NamedTuple):
     git_dir: str
 
 
-def git_rev_parse(cwd: str, git: str) -> GitProbe | None:
-    result = run(
+GIT_CONFIG_KEYS: Final = r"^(user\.(name|email)|core\.hookspath)$"
+
+
+def git_probe(cwd: str, git: str) -> tuple[GitProbe | None, dict[str, str]]:
+    """git's answer for `cwd` (work tree, common and own git directory) and the few config
+    values claudebox uses (identity, core.hooksPath): two git commands, run at once."""
+    layout, config = run_together(
         [
-            git,
-            "rev-parse",
-            "--path-format=absolute",
-            "--show-toplevel",
-            "--git-common-dir",
-            "--absolute-git-dir",
+            [
+                git,
+                "rev-parse",
+                "--path-format=absolute",
+                "--show-toplevel",
+                "--git-common-dir",
+                "--absolute-git-dir",
+            ],
+            [git, "config", "--null", "--get-regexp", GIT_CONFIG_KEYS],
         ],
-        check=False,
         cwd=cwd,
     )
-    lines = result.stdout.splitlines()
-    if result.returncode != 0 or len(lines) != 3:
-        return None
+    values: dict[str, str] = {}
+    for record in config.stdout.split("\0"):
+        key, _, value = record.partition("\n")
+        if value.strip():
+            values[key] = value.strip()
+    lines = layout.stdout.splitlines()
+    if layout.returncode != 0 or len(lines) != 3:
+        return None, values
     top, common, git_dir = (os.path.realpath(line) for line in lines)
-    return GitProbe(top, common, git_dir)
+    return GitProbe(top, common, git_dir), values
 
 
-def git_layout(cwd: str, git: str | None) -> GitLayout:
+def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "") -> GitLayout:
     """The project as git sees it from `cwd`, checked: git's answer may come from files a
     session wrote (a .git file, commondir, core.worktree), so claudebox binds read-write only
     the current directory or an ancestor, and another git directory only when it belongs to
     that work tree (a linked worktree or a submodule, each pointing back at it)."""
-    probe = git_rev_parse(cwd, git) if git else None
-    if probe is None:
+    if git is None or probe is None:
         return GitLayout(cwd, cwd, "", False)
     top, common = probe.top, probe.common
+    found = {
+        "hooks_path": os.path.realpath(os.path.join(top, os.path.expanduser(hooks)))
+        if hooks
+        else "",
+        "program": git,
+    }
     if not is_within(cwd, top):
         raise ClaudeboxError(
             f"git says the work tree of {cwd} is {top} (a core.worktree setting or a .git file "
@@ -2225,7 +2300,7 @@ def git_layout(cwd: str, git: str | None) -> GitLayout:
                 "(a session may have planted it); remove that file",
                 EXIT_USAGE,
             )
-        return GitLayout(top, canonical, common, False)
+        return GitLayout(top, canonical, common, False, **found)
     if dot_git.kind is Kind.FILE:
         target = gitfile_target(dot_git.path)
         if target is None or target != probe.git_dir:
@@ -2234,9 +2309,9 @@ def git_layout(cwd: str, git: str | None) -> GitLayout:
                 EXIT_USAGE,
             )
         if is_within(target, top):
-            return GitLayout(top, canonical, common, not is_within(common, top))
-        if belongs_to(target, common, top):
-            return GitLayout(top, canonical, common, True)
+            return GitLayout(top, canonical, common, not is_within(common, top), **found)
+        if belongs_to(git, target, common, top):
+            return GitLayout(top, canonical, common, True, **found)
         raise ClaudeboxError(
             f"{dot_git.path} points git at {target}, which is neither a linked worktree "
             "(git worktree add) nor a submodule of an enclosing repository pointing back at "
@@ -2245,7 +2320,7 @@ def git_layout(cwd: str, git: str | None) -> GitLayout:
             EXIT_USAGE,
         )
     if dot_git.kind is Kind.MISSING and is_within(common, top):
-        return GitLayout(top, canonical, common, False)
+        return GitLayout(top, canonical, common, False, **found)
     raise ClaudeboxError(
         f"{dot_git.path} is a {dot_git.kind.value}: git's own directory or a gitdir pointer "
         "belongs there; replace or remove it",
@@ -2253,7 +2328,7 @@ def git_layout(cwd: str, git: str | None) -> GitLayout:
     )
 
 
-def belongs_to(git_dir: str, common: str, top: str) -> bool:
+def belongs_to(git: str, git_dir: str, common: str, top: str) -> bool:
     """Whether `git_dir` is `top`'s own git directory: a linked worktree's admin directory
     (COMMON/worktrees/NAME, its commondir naming COMMON, its gitdir naming TOP/.git) or an
     absorbed submodule's (SUPER/.git/modules/…, its core.worktree naming TOP)."""
@@ -2264,24 +2339,20 @@ def belongs_to(git_dir: str, common: str, top: str) -> bool:
     superproject, marker, _rest = git_dir.partition("/.git/modules/")
     if not marker or common != git_dir or not is_within(top, superproject):
         return False
-    worktree = git_config_value(os.path.join(git_dir, "config"), "core.worktree")
+    worktree = git_config_value(git, os.path.join(git_dir, "config"), "core.worktree")
     return worktree is not None and os.path.realpath(os.path.join(git_dir, worktree)) == top
 
 
-def git_config_value(config: str, key: str) -> str | None:
+def git_config_value(git: str, config: str, key: str) -> str | None:
     """One key of a git config file, parsed by git itself (no includes, outside any repo)."""
-    git = shutil.which("git")
-    if git is None or read_small(config) is None:
+    if read_small(config) is None:
         return None
     result = run([git, "config", "--file", config, "--get", key], check=False, cwd="/")
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def git_config_entries(config: str) -> list[tuple[str, str]] | None:
+def git_config_entries(git: str, config: str) -> list[tuple[str, str]] | None:
     """Every (key, value) of a git config file, by git itself; None when git cannot read it."""
-    git = shutil.which("git")
-    if git is None:
-        return None
     result = run([git, "config", "--file", config, "--null", "--list"], check=False, cwd="/")
     if result.returncode != 0:
         return None
@@ -2294,25 +2365,36 @@ def git_config_entries(config: str) -> list[tuple[str, str]] | None:
 
 def index_gitlinks(index: str) -> list[str]:
     """Paths of the gitlinks (submodules) in a git index file, parsed here: reading it with git
-    could run the repository's fsmonitor. Versions 2-4; unknown input gives no paths."""
+    could run the repository's fsmonitor. Versions 2-4, SHA-1 or SHA-256 object names."""
     try:
         with open(index, "rb") as handle:
-            data = handle.read(64 << 20)
+            data = handle.read(256 << 20)
     except OSError:
         return []
-    if len(data) < 12 or data[:4] != b"DIRC":
+    # Entry modes are big-endian words: a gitlink's is 00 00 e0 00. None at all: done.
+    if len(data) < 12 or data[:4] != b"DIRC" or b"\x00\x00\xe0\x00" not in data:
         return []
+    for hash_size in (20, 32):
+        links = index_entries_gitlinks(data, hash_size)
+        if links is not None:
+            return links
+    return []
+
+
+def index_entries_gitlinks(data: bytes, hash_size: int) -> list[str] | None:
+    """The gitlinks of an index read with `hash_size` object names; None when the entries do
+    not parse that way."""
     version, count = struct.unpack_from(">II", data, 4)
     if version not in (2, 3, 4):
         return []
-    hash_size = 32 if len(data) >= 12 and b"sha256" in data[-64:] else 20
     links: list[str] = []
     offset = 12
     previous = b""
+    unpack = struct.unpack_from
     try:
         for _ in range(count):
-            mode = struct.unpack_from(">I", data, offset + 24)[0]
-            flags = struct.unpack_from(">H", data, offset + 40 + hash_size)[0]
+            mode = unpack(">I", data, offset + 24)[0]
+            flags = unpack(">H", data, offset + 40 + hash_size)[0]
             header = 40 + hash_size + 2 + (2 if version >= 3 and flags & 0x4000 else 0)
             start = offset + header
             if version == 4:
@@ -2320,15 +2402,18 @@ def index_gitlinks(index: str) -> list[str]:
                 end = data.index(b"\0", start)
                 name = previous[: len(previous) - strip] + data[start:end]
                 offset = end + 1
+                previous = name
             else:
-                end = data.index(b"\0", start)
+                length = flags & 0xFFF
+                end = start + length if length < 0xFFF else data.index(b"\0", start)
+                if data[end] != 0:
+                    return None
                 name = data[start:end]
-                offset += (header + len(name) + 8) & ~7
-            previous = name
+                offset += (header + len(name) + 8) & ~7  # NUL-padded to a multiple of 8
             if mode == GIT_INDEX_GITLINK:
                 links.append(os.fsdecode(name))
     except (struct.error, ValueError, IndexError):
-        return links
+        return None
     return links
 
 
@@ -2382,8 +2467,10 @@ def gitlink_walks(top: str, worktree: str, index: str) -> list[Walk]:
     return walks
 
 
-def protected_walks(git: GitLayout, git_program: str | None) -> tuple[Walk, ...]:
-    """Everything in and around the project the host later executes or obeys."""
+def protected_walks(git: GitLayout, *, submodules_only: bool = False) -> tuple[Walk, ...]:
+    """Everything in and around the project the host later executes or obeys. The index is
+    read for gitlinks always after a session, and at launch when .gitmodules says there are
+    submodules (a big index costs time; one a session planted was reviewed after it)."""
     top = git.top
     walks = [walk(top, relative) for relative in PROTECTED_PROJECT_PATHS]
     if not git.git_dir:  # a repository the session creates is reviewed like one that existed
@@ -2401,11 +2488,13 @@ def protected_walks(git: GitLayout, git_program: str | None) -> tuple[Walk, ...]
     for name in sorted(os.listdir(worktrees)) if os.path.isdir(worktrees) else []:
         admin = os.path.join(worktrees, name)
         back = pointer(os.path.join(admin, "gitdir"), admin)
-        if back and is_within(os.path.dirname(back), top):
+        if back and is_within(os.path.dirname(back), top) and back != os.path.join(top, ".git"):
+            walks.append(walk(top, os.path.relpath(back, top)))  # a worktree inside: its .git
             indexes.append((os.path.dirname(back), os.path.join(admin, "index")))
-    for worktree, index in indexes:
-        walks += gitlink_walks(top, worktree, index)
-    hooks_path = configured_hooks_path(top, git, git_program)
+    if not submodules_only or os.path.lexists(os.path.join(top, ".gitmodules")):
+        for worktree, index in indexes:
+            walks += gitlink_walks(top, worktree, index)
+    hooks_path = git.hooks_path
     if hooks_path:
         for root in (top, git.git_dir):
             if is_within(hooks_path, root) and hooks_path != root:
@@ -2422,33 +2511,6 @@ def index_file(top: str) -> str:
     return os.path.join(target, "index") if target else ""
 
 
-def configured_hooks_path(top: str, git: GitLayout, git_program: str | None) -> str | None:
-    """core.hooksPath (e.g. husky's .husky), resolved as git does: relative to the work tree."""
-    if git_program is None:
-        return None
-    result = run([git_program, "config", "--get", "core.hooksPath"], check=False, cwd=top)
-    value = result.stdout.strip()
-    if result.returncode != 0 or not value:
-        return None
-    value = os.path.expanduser(value)
-    return os.path.realpath(os.path.join(top, value))
-
-
-def git_identity(git: str | None) -> tuple[str | None, str | None]:
-    if git is None:
-        return None, None
-    result = run(
-        [git, "config", "--global", "--null", "--get-regexp", r"^user\.(name|email)$"],
-        check=False,
-    )
-    values: dict[str, str] = {}
-    for record in result.stdout.split("\0"):
-        key, _, value = record.partition("\n")
-        if value.strip():
-            values[key] = value.strip()
-    return values.get("user.name"), values.get("user.email")
-
-
 def read_json_object(path: str) -> Mapping[str, object]:
     text = read_small(path, 16 << 20)
     if text is None:
@@ -2458,6 +2520,11 @@ def read_json_object(path: str) -> Mapping[str, object]:
     except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def which(name: str, env: Mapping[str, str]) -> str | None:
+    """`name` on the host's PATH (as the environment claudebox was given has it)."""
+    return find_in(env.get("PATH", os.defpath).split(os.pathsep), name)
 
 
 def find_in(directories: Iterable[str], name: str) -> str | None:
@@ -2482,16 +2549,18 @@ def probe_claude_home(home: str) -> ClaudeHome:
     return ClaudeHome(directory, tuple(entries), claude_json)
 
 
-def probe_host(env: Mapping[str, str], cwd: str | None = None) -> HostFacts:
+def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> HostFacts:
+    """The host as the builders need it for a session of `tier` (nothing else is read)."""
     home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
     try:
         cwd = os.path.realpath(cwd or os.getcwd())
     except FileNotFoundError as error:
         raise ClaudeboxError("the current directory no longer exists; cd into a project") from error
     host_path = env.get("PATH", os.defpath)
-    programs = {name: shutil.which(name, path=host_path) for name in PROGRAMS}
+    programs = {name: which(name, env) for name in PROGRAMS}
     git = programs["git"]
-    layout = git_layout(cwd, git)
+    probe, git_config = git_probe(cwd, git) if git else (None, {})
+    layout = git_layout(cwd, git, probe, git_config.get("core.hookspath", ""))
     path_dirs = tuple(
         os.path.realpath(entry)
         for entry in host_path.split(os.pathsep)
@@ -2511,7 +2580,7 @@ def probe_host(env: Mapping[str, str], cwd: str | None = None) -> HostFacts:
         ca_bundle = (
             nix_bundle if is_within(nix_bundle, STORE_DIR) and os.path.isfile(nix_bundle) else None
         )
-    git_name, git_email = git_identity(git)
+    git_name, git_email = git_config.get("user.name"), git_config.get("user.email")
     state_link = os.path.join(home, ".claudebox")
     state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
     claude = programs["claude"]
@@ -2534,13 +2603,13 @@ def probe_host(env: Mapping[str, str], cwd: str | None = None) -> HostFacts:
         git_email=git_email,
         etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
         claude_home=probe_claude_home(home),
-        protected=protected_walks(layout, git),
+        protected=protected_walks(layout, submodules_only=True),
         state_dir=state_dir,
         other_session=instance_in_use(instance_for(layout.canonical_root, state_dir).dir),
         resolved_secret_paths=resolve_secret_paths(home, env),
-        host_networks=host_ipv4_networks(),
+        host_networks=host_ipv4_networks() if tier is Tier.INET else (),
         userns_blocker=userns_blocker(),
-        tun_error=tun_error(),
+        tun_error=tun_error() if tier is Tier.INET else None,
     )
 
 
@@ -2557,6 +2626,9 @@ def tun_error() -> str | None:
 
 def host_ipv4_networks() -> tuple[str, ...] | None:
     """Each IPv4 address of the host as its subnet and itself (CIDR), from a netlink dump."""
+    import ipaddress
+    import socket
+
     networks: list[str] = []
     try:
         with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as link:
@@ -2838,6 +2910,8 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
                 entries.append(GcEntry(instance_dir, root, size, "in use"))
                 continue
             if remove:
+                import shutil
+
                 shutil.rmtree(instance_dir)
             entries.append(GcEntry(instance_dir, root, size, "remove"))
         finally:
@@ -2888,7 +2962,7 @@ def resolve_packages(
     identity_ = nixpkgs_identity(nixpkgs, home)
     resolved = cached_packages(read_json_object(cache_path), identity_, attributes, os.path.exists)
     missing = [attribute for attribute in attributes if attribute not in resolved]
-    nix = shutil.which("nix", path=env.get("PATH", os.defpath)) if missing else None
+    nix = which("nix", env) if missing else None
     for attribute in missing:
         print(f"claudebox: resolving {attribute} …", file=sys.stderr)
         if nix is None:
@@ -3019,20 +3093,23 @@ class Libc:
     """The few libc calls the stage needs (ctypes, loaded once)."""
 
     def __init__(self) -> None:
+        import ctypes
+
+        self.ctypes = ctypes
         self.lib = ctypes.CDLL(None, use_errno=True)
 
     def check(self, result: int, what: str) -> None:
         if result != 0:
-            error = ctypes.get_errno()
+            error = self.ctypes.get_errno()
             raise OSError(error, f"{what}: {os.strerror(error)}")
 
     def unshare(self, flags: int) -> None:
-        self.check(self.lib.unshare(ctypes.c_int(flags)), "unshare")
+        self.check(self.lib.unshare(self.ctypes.c_int(flags)), "unshare")
 
     def mount(self, source: str | None, target: str, flags: int) -> None:
         encoded = os.fsencode(source) if source is not None else None
         self.check(
-            self.lib.mount(encoded, os.fsencode(target), None, ctypes.c_ulong(flags), None),
+            self.lib.mount(encoded, os.fsencode(target), None, self.ctypes.c_ulong(flags), None),
             f"mount {target}",
         )
 
@@ -3115,6 +3192,8 @@ def stage_pin(libc: Libc, pin: Pin) -> None:
 def add_unreachable_routes(routes: Sequence[str]) -> None:
     """`ip route add unreachable PREFIX` for each, over NETLINK_ROUTE (root of the stage's
     user and network namespace)."""
+    import socket
+
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as link:
         for sequence, route in enumerate(routes, 1):
             address, prefix = route.split("/")
@@ -3172,6 +3251,7 @@ def fresh_session_keyring(libc: Libc, machine: str) -> None:
             f"no keyring isolation for machine {machine!r} (supported: "
             f"{', '.join(KEYCTL_SYSCALLS)}); claudebox will not start a sandbox without it"
         )
+    ctypes = libc.ctypes
     option = ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING)
     if libc.lib.syscall(ctypes.c_long(number), option, ctypes.c_void_p(None)) < 0:
         error = ctypes.get_errno()
@@ -3247,8 +3327,10 @@ def start_pasta(pasta: Pasta, target: int, runtime_dir: str) -> subprocess.Popen
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         parent = os.getpid()
 
+        libc = Libc()
+
         def die_with_claudebox() -> None:
-            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            libc.lib.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != parent:
                 os._exit(EXIT_RUNTIME)
 
@@ -3273,6 +3355,8 @@ def start_pasta(pasta: Pasta, target: int, runtime_dir: str) -> subprocess.Popen
 
 def wait_readable(reader: int, process: subprocess.Popen[bytes]) -> None:
     """Until pasta writes its pid (initialised), exits, or PASTA_READY_TIMEOUT passes."""
+    import select
+
     pidfd = os.pidfd_open(process.pid)
     try:
         poller = select.poll()
@@ -3399,9 +3483,9 @@ def take_snapshot(host: HostFacts) -> Snapshot:
     )
 
 
-def git_config_inert(path: str, git_dir: str, top: str) -> tuple[bool, str]:
+def git_config_inert(git: str, path: str, git_dir: str, top: str) -> tuple[bool, str]:
     """(inert, why not): a git config file whose keys only describe the repository."""
-    entries = git_config_entries(path)
+    entries = git_config_entries(git, path)
     if entries is None:
         return False, "not a git config git can read"
     for key, value in entries:
@@ -3442,7 +3526,7 @@ def judge_created(path: str, git: GitLayout) -> str | None:
             return None
         return f"a commondir sending git to {target}"
     if name in ("config", "config.worktree", ".gitmodules"):
-        inert, key = git_config_inert(path, parent, git.top)
+        inert, key = git_config_inert(git.program or "git", path, parent, git.top)
         return None if inert else f"git configuration the host's git would obey ({key})"
     if name == "hooks":
         try:
@@ -3472,7 +3556,7 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     run something are moved aside), new entries in ~/.claude, the credentials file's shape."""
     findings: list[Finding] = []
     seen: set[str] = set()
-    walks = protected_walks(host.git, shutil.which("git", path=host.env.get("PATH", "")))
+    walks = protected_walks(host.git)
     for walk_ in walks:
         last = walk_.steps[-1]
         path = last.path
@@ -3565,7 +3649,7 @@ def program_version(program: str) -> str:
 def render_versions(env: Mapping[str, str]) -> str:
     lines = [f"claudebox {__version__}"]
     for name in ("bwrap", "pasta"):
-        found = shutil.which(name, path=env.get("PATH", os.defpath))
+        found = which(name, env)
         lines.append(
             f"{name}: {program_version(found)} ({found})" if found else f"{name}: not found"
         )
@@ -3573,9 +3657,8 @@ def render_versions(env: Mapping[str, str]) -> str:
 
 
 def check_host(env: Mapping[str, str]) -> list[CheckResult]:
-    host_path = env.get("PATH", os.defpath)
     results: list[CheckResult] = []
-    bwrap = shutil.which("bwrap", path=host_path)
+    bwrap = which("bwrap", env)
     if bwrap:
         version = run([bwrap, "--version"], check=False).stdout.strip()
         results.append(CheckResult("bwrap", True, f"{version} ({bwrap})"))
@@ -3613,7 +3696,7 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
             CheckResult("user", False, "running as root", "run claudebox as your own user")
         )
     else:
-        results += check_inet(shutil.which("pasta", path=host_path))
+        results += check_inet(which("pasta", env))
     socket_path = os.path.join(DAEMON_SOCKET_DIR, "socket")
     results.append(
         CheckResult(
@@ -3623,7 +3706,7 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
             "start the nix daemon (NixOS: nix.enable = true) so nix shell and comma work inside",
         )
     )
-    claude = shutil.which("claude", path=host_path)
+    claude = which("claude", env)
     results.append(
         CheckResult(
             "claude",
@@ -3729,7 +3812,10 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
                 warning=True,
             )
         ]
-    pasta = shutil.which("pasta", path=env.get("PATH", os.defpath))
+    import ipaddress
+    import tempfile
+
+    pasta = which("pasta", env)
     tier = Tier.INET if pasta and tun_error() is None else Tier.NONE
     marker = os.urandom(12).hex()
     with tempfile.TemporaryDirectory(prefix="claudebox-check-") as scratch:
@@ -3741,7 +3827,8 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
         for canary in canaries:
             with open(canary, "w", encoding="utf-8") as handle:
                 handle.write(marker)
-        host = probe_host({**env, "HOME": home, "CLAUDEBOX_CHECK_CANARY": marker}, cwd=project)
+        canary_env = {**env, "HOME": home, "CLAUDEBOX_CHECK_CANARY": marker}
+        host = probe_host(canary_env, tier, cwd=project)
         routes = inet_unreachable_routes(host.host_networks or ())
         spec = {
             "canaries": canaries,
@@ -3811,6 +3898,8 @@ def nix_daemon_trust(settings: Mapping[str, str], user: str) -> list[CheckResult
     """Warnings (not failures): either lets sandboxed code have the daemon run builds its way."""
     results = []
     trusted = settings.get("trusted-users", "root").split()
+    import grp
+
     groups = [g.gr_name for g in grp.getgrall() if user in g.gr_mem] if user else []
     if user and (user in trusted or "*" in trusted or any(f"@{g}" in trusted for g in groups)):
         results.append(
@@ -4142,7 +4231,7 @@ def session_plan(
         nixpkgs=env.get(NIXPKGS_VARIABLE),
         extra_env=parse_extra_env(env.get(EXTRA_ENV_VARIABLE, "")),
     )
-    host = probe_host(env)
+    host = probe_host(env, tier)
     return build_plan(host, options), host
 
 
@@ -4206,6 +4295,8 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
             for path, kind, read_only, source in spec["pins"]
         )
         opened = tuple(Opened(int(fd), str(path)) for fd, path in spec["opened"])
+        import ipaddress
+
         routes = tuple(str(ipaddress.IPv4Network(route)) for route in spec["routes"])
         stage = Stage(bool(spec["network"]), routes, pins, opened)
         pasta_argv = [str(word) for word in spec["pasta"] or ()]
@@ -4296,7 +4387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # nothing is left to clean up: skip the interpreter's teardown
 
 
 if __name__ == "__main__":
