@@ -1,8 +1,13 @@
-"""A fixed, synthetic HostFacts: the pure builders' input for unit tests."""
+"""A fixed, synthetic HostFacts: the pure builders' input for unit tests.
+
+The project is a git repository whose protected paths are walked the way protected_walks walks
+them (cb.walk over a synthetic tree instead of the disk): test_fakehost.py checks that the
+synthetic walks equal the real ones over the same tree built in tmp_path."""
 
 from __future__ import annotations
 
-import dataclasses
+import os
+from collections.abc import Mapping
 
 import claudebox as cb
 
@@ -10,14 +15,15 @@ HOME = "/home/alice"
 PROJECT = f"{HOME}/src/proj"
 CWD = f"{PROJECT}/sub"
 STATE = f"{HOME}/.claudebox"
+CLAUDE_DIR = f"{HOME}/.claude"
 BASH_BIN = "/nix/store/" + "a" * 32 + "-bash-5.2p37/bin"
 COREUTILS_BIN = "/nix/store/" + "b" * 32 + "-coreutils-9.5/bin"
 CLAUDE_BIN = "/nix/store/" + "c" * 32 + "-claude-code-2.1.197/bin"
 CLAUDE = f"{CLAUDE_BIN}/claude"
 BWRAP = "/nix/store/" + "d" * 32 + "-bubblewrap-0.10.0/bin/bwrap"
 PASTA = "/nix/store/" + "f" * 32 + "-passt-2025_05_03/bin/pasta"
-PYTHON = "/nix/store/" + "9" * 32 + "-python3-3.12.8/bin/python3"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+ETC_PRESENT = frozenset({"/etc/resolv.conf", "/etc/hosts", "/etc/passwd", "/etc/static"})
 
 HOST_ENV = {
     "HOME": HOME,
@@ -38,17 +44,117 @@ HOST_ENV = {
     "GH_HOST": "github.example.org",
 }
 
+# What exists in the project (relative path -> Kind, or a symlink as (target, resolved)).
+Tree = Mapping[str, cb.Kind | tuple[str, str]]
+PROJECT_TREE: Tree = {
+    "sub": cb.Kind.DIR,
+    ".git": cb.Kind.DIR,
+    ".git/hooks": cb.Kind.DIR,
+    ".git/config": cb.Kind.FILE,
+    ".envrc": cb.Kind.FILE,
+    ".claude": cb.Kind.DIR,
+    ".claude/settings.json": cb.Kind.FILE,
+}
 
-def make_host(**changes: object) -> cb.HostFacts:
+# ~/.claude: name -> Kind, or a symlink as (target, resolved).
+CLAUDE_ENTRIES: Tree = {
+    ".credentials.json": cb.Kind.FILE,
+    "settings.json": cb.Kind.FILE,
+    "projects": cb.Kind.DIR,
+    "plugins": cb.Kind.DIR,
+    "mystery": cb.Kind.DIR,
+    "notes.txt": cb.Kind.FILE,
+}
+CLAUDE_JSON = {
+    "theme": "dark",
+    "hasCompletedOnboarding": True,
+    "userID": "u-123",
+    "mcpServers": {"db": {"env": {"DB_PASSWORD": "canary"}}},
+    "projects": {"/home/alice/other": {"history": ["secret prompt"]}},
+    "customApiKeyResponses": {"approved": ["abc"]},
+}
+
+
+def entry(path: str, kind: cb.Kind | tuple[str, str] | None) -> cb.Entry:
+    if kind is None:
+        return cb.Entry(path, cb.Kind.MISSING)
+    if isinstance(kind, tuple):
+        target, resolved = kind
+        return cb.Entry(path, cb.Kind.LINK, target, resolved)
+    return cb.Entry(path, kind)
+
+
+def fake_walk(tree: Tree, root: str, relative: str, create: bool = False) -> cb.Walk:
+    """cb.walk over `tree` (absolute paths) instead of the disk."""
+    steps = []
+    path = root
+    for part in relative.split("/"):
+        path = os.path.join(path, part)
+        step = entry(path, tree.get(path))
+        steps.append(step)
+        if step.kind is not cb.Kind.DIR:
+            break
+    return cb.Walk(root, relative, tuple(steps), create)
+
+
+def under(top: str, tree: Tree) -> Tree:
+    """`tree` (paths relative to `top`) with absolute paths."""
+    return {os.path.join(top, relative): kind for relative, kind in tree.items()}
+
+
+def git_dir_walks(tree: Tree, root: str, prefix: str) -> list[cb.Walk]:
+    """cb.git_dir_walks for a git directory without worktrees or modules."""
+    return [
+        fake_walk(tree, root, os.path.join(prefix, name), name == "hooks")
+        for name in cb.GIT_DIR_PROTECTED
+    ]
+
+
+def project_walks(top: str, tree: Tree) -> tuple[cb.Walk, ...]:
+    """protected_walks for a repository with its .git directory in `top` (no worktrees,
+    submodules or core.hooksPath), or for a directory outside git when `tree` (relative to
+    `top`) has no .git directory."""
+    absolute = under(top, tree)
+    walks = [fake_walk(absolute, top, rel) for rel in cb.PROTECTED_PROJECT_PATHS]
+    if tree.get(".git") is not cb.Kind.DIR:
+        return (*walks, fake_walk(absolute, top, ".git"))
+    return (*walks, *git_dir_walks(absolute, top, ".git"))
+
+
+def claude_home(
+    home: str = HOME, entries: Tree = CLAUDE_ENTRIES, json: Mapping[str, object] | None = None
+) -> cb.ClaudeHome:
+    found = tuple(entry(f"{home}/.claude/{name}", kind) for name, kind in sorted(entries.items()))
+    return cb.ClaudeHome(f"{home}/.claude", found, CLAUDE_JSON if json is None else json)
+
+
+def git_layout(top: str, tree: Tree) -> cb.GitLayout:
+    if tree.get(".git") is cb.Kind.DIR:
+        return cb.GitLayout(top, top, f"{top}/.git", False)
+    return cb.GitLayout(top, top, "", False)
+
+
+def make_host(
+    project: str | None = None,
+    cwd: str | None = None,
+    tree: Tree = PROJECT_TREE,
+    home: str = HOME,
+    **changes: object,
+) -> cb.HostFacts:
+    """The synthetic host: its home at `home`, its project at `project` (default
+    HOME/src/proj) holding `tree` (relative paths), the current directory `cwd` (default:
+    PROJECT/sub when the tree has it, else the project); `changes` replace other fields."""
+    project = project or f"{home}/src/proj"
+    if cwd is None:
+        cwd = f"{project}/sub" if tree.get("sub") is cb.Kind.DIR else project
     host = cb.HostFacts(
-        env=dict(HOST_ENV),
+        env={**HOST_ENV, "HOME": home},
         uid=1000,
         gid=100,
-        home=HOME,
-        cwd=CWD,
-        project=PROJECT,
-        canonical_root=PROJECT,
-        git_common_dir=None,
+        euid=1000,
+        home=home,
+        cwd=cwd,
+        git=git_layout(project, tree),
         machine="x86_64",
         path_dirs=(
             "/run/wrappers/bin",
@@ -61,41 +167,15 @@ def make_host(**changes: object) -> cb.HostFacts:
         ),
         claude=CLAUDE,
         bwrap=BWRAP,
+        pasta=PASTA,
         tools={"bash": f"{BASH_BIN}/bash", "sh": f"{BASH_BIN}/sh", "env": f"{COREUTILS_BIN}/env"},
         ca_bundle=CA_BUNDLE,
         git_name="Alice Liddell",
         git_email="alice@example.org",
-        existing=frozenset(
-            {
-                "/etc/resolv.conf",
-                "/etc/hosts",
-                "/etc/passwd",
-                "/etc/static",
-                f"{PROJECT}/.git/hooks",
-                f"{PROJECT}/.git/config",
-                f"{PROJECT}/.envrc",
-                f"{PROJECT}/.claude/settings.json",
-            }
-        ),
-        claude_dir_entries={
-            ".credentials.json": False,
-            "settings.json": False,
-            "projects": True,
-            "plugins": True,
-            "mystery": True,
-            "notes.txt": False,
-        },
-        host_claude_json={
-            "theme": "dark",
-            "hasCompletedOnboarding": True,
-            "userID": "u-123",
-            "mcpServers": {"db": {"env": {"DB_PASSWORD": "canary"}}},
-            "projects": {"/home/alice/other": {"history": ["secret prompt"]}},
-            "customApiKeyResponses": {"approved": ["abc"]},
-        },
-        state_dir=STATE,
-        pasta=PASTA,
-        python=PYTHON,
+        etc_present=ETC_PRESENT,
+        claude_home=claude_home(home),
+        protected=project_walks(project, tree),
+        state_dir=f"{home}/.claudebox",
         host_networks=(
             "127.0.0.0/8",
             "192.168.1.0/24",
@@ -104,4 +184,4 @@ def make_host(**changes: object) -> cb.HostFacts:
             "203.0.113.7/32",
         ),
     )
-    return dataclasses.replace(host, **changes)  # type: ignore[arg-type]
+    return host._replace(**changes)

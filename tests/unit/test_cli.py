@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -12,9 +12,37 @@ from pathlib import Path
 import pytest
 
 import claudebox as cb
+from claudebox import Tier
 
 SCRIPT = str(Path(cb.__file__).resolve())
 NO_BASH = "claudebox: warning: no bash found in the store part of PATH: SHELL is unset inside"
+NO_BWRAP = "claudebox: warning: bwrap (bubblewrap) not found on PATH; install bubblewrap"
+NO_CLAUDE = (
+    "claudebox: warning: claude not found on PATH; install Claude Code (nixpkgs claude-code) or "
+    "add it to PATH"
+)
+NO_PASTA = (
+    "claudebox: warning: pasta not found on PATH: the inet network tier needs pasta; install "
+    "passt (nixpkgs/Debian: passt) or choose another tier with --network full (or none)"
+)
+ROOT = (
+    "claudebox is running as root, and claude refuses --dangerously-skip-permissions as root; "
+    "run claudebox as your own user"
+)
+# What `claude --help` (Claude Code 2.1.197) lists: none may be taken for a claudebox typo.
+CLAUDE_OPTIONS = (
+    "--add-dir --agent --agents --allow-dangerously-skip-permissions --allowed-tools "
+    "--allowedTools --append-system-prompt --ax-screen-reader --background --bare --betas --bg "
+    "--brief --chrome --continue --dangerously-skip-permissions --debug --debug-file "
+    "--disable-slash-commands --disallowed-tools --disallowedTools --effort "
+    "--exclude-dynamic-system-prompt-sections --fallback-model --file --fork-session --from-pr "
+    "--ide --include-hook-events --include-partial-messages --input-format --json-schema "
+    "--max-budget-usd --mcp-config --model --name --no-chrome --no-session-persistence "
+    "--output-format --permission-mode --plugin-dir --plugin-url --print --prompt-suggestions "
+    "--remote-control --remote-control-session-name-prefix --replay-user-messages --resume "
+    "--safe-mode --session-id --setting-sources --settings --strict-mcp-config --system-prompt "
+    "--tmux --tools --verbose --worktree"
+).split()
 
 
 def claude_args_for(argv):
@@ -81,11 +109,113 @@ def test_help_exits_zero(capsys):
     assert "--dry-run" in out
 
 
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ["--stage", "{}", "--", "bwrap"],
+            "--stage: not a stage spec ('pins'); paste the whole",
+        ),
+        (["--stage", "not json", "--", "bwrap"], "--stage: not a stage spec (Expecting value"),
+        (
+            ["--stage", '{"network": false, "routes": ["10.0.0.0/33"], "pins": [], "opened": []}'],
+            "--stage: not a stage spec (",
+        ),
+    ],
+)
+def test_a_bad_stage_spec_is_one_error_line(capsys, argv, error):
+    assert cb.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"claudebox: error: {error}")
+    assert err.count("\n") == 1
+
+
 def test_bad_network_choice_is_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         cb.main(["--network", "lan"])
     assert info.value.code == 2
     assert "claudebox: error: argument --network: invalid choice: 'lan'" in capsys.readouterr().err
+
+
+# --- typos: an option meant for claudebox is not silently handed to claude ---------------------
+
+
+@pytest.mark.parametrize(
+    ("argument", "meant"),
+    [
+        ("--netwrok", "--network"),
+        ("--network=ful", "--network"),
+        ("--net", "--network"),
+        ("--dryrun", "--dry-run"),
+        ("--dry", "--dry-run"),
+        ("--shel", "--shell"),
+        ("--profle=web", "--profile"),
+        ("--chek", "--check"),
+        ("--jsno", "--json"),
+        ("--yse", "--yes"),
+        ("--detials", "--details"),
+        ("--list-profile", "--list-profiles"),
+        ("--show-profle", "--show-profile"),
+        ("--completion", "--completions"),
+        ("--verison", "--version"),
+    ],
+)
+def test_near_miss_names_the_option_meant(argument, meant):
+    assert cb.near_miss(argument, cb.build_parser()) == meant
+
+
+@pytest.mark.parametrize("argument", [*CLAUDE_OPTIONS, "--ch", "-p", "--", "-c", "--x"])
+def test_near_miss_leaves_claude_options_alone(argument):
+    assert cb.near_miss(argument, cb.build_parser()) is None
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "distance"),
+    [
+        ("", "", 0),
+        ("network", "network", 0),
+        ("netwrok", "network", 1),  # a swap of neighbours counts once
+        ("dryrun", "dry-run", 1),
+        ("shel", "shell", 1),
+        ("bg", "gc", 2),
+        ("verbose", "version", 4),
+        ("print", "profile", 4),
+        ("", "abc", 3),
+    ],
+)
+def test_edit_distance(left, right, distance):
+    assert cb.edit_distance(left, right) == distance
+    assert cb.edit_distance(right, left) == distance
+
+
+# --- the network tier: flag > CLAUDEBOX_NETWORK > profile > default ---------------------------
+
+PROFILE_NONE = cb.Profile("web", "--profile", ("web",), network=(Tier.NONE, "web"))
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "profile", "chosen"),
+    [
+        ("full", {"CLAUDEBOX_NETWORK": "none"}, PROFILE_NONE, (Tier.FULL, "--network")),
+        (None, {"CLAUDEBOX_NETWORK": "full"}, PROFILE_NONE, (Tier.FULL, "CLAUDEBOX_NETWORK")),
+        (None, {"CLAUDEBOX_NETWORK": ""}, PROFILE_NONE, (Tier.NONE, "profile web")),
+        (None, {}, PROFILE_NONE, (Tier.NONE, "profile web")),
+        (None, {}, PROFILE_NONE._replace(network=None), (Tier.INET, "default")),
+        (None, {}, None, (Tier.INET, "default")),
+        ("none", {"CLAUDEBOX_NETWORK": "lan"}, None, (Tier.NONE, "--network")),
+    ],
+)
+def test_choose_tier_precedence(flag, env, profile, chosen):
+    assert cb.choose_tier(flag, env, profile) == chosen
+
+
+def test_choose_tier_refuses_a_bad_variable():
+    with pytest.raises(cb.ClaudeboxError) as info:
+        cb.choose_tier(None, {"CLAUDEBOX_NETWORK": "lan"}, PROFILE_NONE)
+    assert info.value.exit_code == 2
+    assert str(info.value) == (
+        "CLAUDEBOX_NETWORK: unknown network tier 'lan'; use one of full, inet, none"
+    )
 
 
 # --- the real script in a controlled environment ----------------------------------------------
@@ -99,6 +229,13 @@ def tree(root: Path) -> dict[str, tuple[str, int, float]]:
         kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
         out[str(path.relative_to(root))] = (kind, st.st_mode, st.st_mtime_ns)
     return out
+
+
+# claudebox refuses root (claude would): run as root (CI), the script runs as uid 1000 in a user
+# namespace of its own, which sees the test's files as its own.
+UNSHARE = shutil.which("unshare") or "unshare"
+AS_USER = [UNSHARE, "--user", "--map-user=1000", "--map-group=1000"] if os.geteuid() == 0 else []
+AS_ROOT = [] if os.geteuid() == 0 else [UNSHARE, "--user", "--map-root-user"]
 
 
 class Box:
@@ -123,10 +260,10 @@ class Box:
         assert target, f"{name} needed on the test host"
         (self.bin / name).symlink_to(target)
 
-    def run(self, *args: str, cwd: Path | None = None, **env: str):
+    def run(self, *args: str, cwd: Path | None = None, user=AS_USER, **env: str):
         full_env = {"HOME": str(self.home), "PATH": str(self.bin), **env}
         return subprocess.run(
-            [sys.executable, SCRIPT, *args],
+            [*user, sys.executable, SCRIPT, *args],
             cwd=cwd or self.project,
             env=full_env,
             capture_output=True,
@@ -152,6 +289,17 @@ def assert_one_error_line(result, code, starts):
     return errors[0]
 
 
+def pasted(dry_run_output: str) -> tuple[dict[str, object], list[str]]:
+    """The --dry-run output's command, as bash parses it (env stubbed out): the stage spec and
+    the bwrap argv (the host setup lines before it are not run)."""
+    command = dry_run_output[dry_run_output.index("\nenv -i ") + 1 :]
+    stub = "env() { printf '%s\\0' \"$@\"; }\n"
+    out = subprocess.run(["bash", "-c", stub + command], capture_output=True, check=True).stdout
+    words = out.decode().split("\0")[:-1]
+    assert words[:7] == ["-i", sys.executable, "-I", SCRIPT, "--stage", words[5], "--"]
+    return json.loads(words[5]), words[7:]
+
+
 def test_invalid_extra_env(box):
     result = box.run("--dry-run", CLAUDEBOX_EXTRA_ENV="GH_HOST,X-Y")
     assert result.stderr == (
@@ -174,29 +322,36 @@ def test_project_is_home(box):
 
 def test_unknown_network_from_env(box):
     result = box.run("--dry-run", CLAUDEBOX_NETWORK="lan")
-    line = assert_one_error_line(result, 2, "claudebox: error: unknown network tier 'lan'")
-    assert result.stderr == line + "\n"
+    assert result.stderr == (
+        "claudebox: error: CLAUDEBOX_NETWORK: unknown network tier 'lan'; "
+        "use one of full, inet, none\n"
+    )
+    assert result.returncode == 2
+
+
+def test_a_typo_of_a_claudebox_option_is_an_error_not_a_claude_argument(box):
+    box.tool("claude")
+    result = box.run("--dry-run", "--netwrok", "none")
+    assert result.stderr == (
+        "claudebox: error: unknown option --netwrok; did you mean --network? "
+        "(options for claude itself go after --: claudebox -- --netwrok)\n"
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
 
 
 def test_dry_run_without_claude_warns_and_creates_nothing(box):
     before = tree(box.root)
     result = box.run("--dry-run", "--network", "full")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
-        "claudebox: warning: claude was not found on PATH: install Claude Code or add it to PATH",
-        NO_BASH,
-    ]
+    assert result.stderr.splitlines() == [NO_BASH, NO_BWRAP, NO_CLAUDE]
     assert "--dangerously-skip-permissions" in result.stdout
     assert tree(box.root) == before
 
 
-def command_line(dry_run_output: str) -> list[str]:
-    line = next(line for line in dry_run_output.splitlines() if line.startswith("  -- "))
-    return shlex.split(line.removesuffix(" \\"))
-
-
 def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
     claude = box.tool("claude")
+    box.tool("bwrap")
     box.link("git")
     subprocess.run(["git", "init", "-q", str(box.project)], check=True)
     (box.project / "sub").mkdir()
@@ -210,7 +365,7 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
         "hi",
         "--model",
         "x",
-        "--dry",
+        "--verbose",
         "--",
         "--dry-run",
         "-y",
@@ -218,21 +373,33 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [NO_BASH]  # no /nix/store on PATH here
-    assert command_line(result.stdout) == [
+    spec, argv = pasted(result.stdout)
+    claude = os.path.realpath(claude)
+    command = [
         "--",
-        os.path.realpath(claude),
+        claude,
         "--dangerously-skip-permissions",
+        "--settings",
+        '{"skipDangerousModePermissionPrompt":true}',
         "-p",
         "hi",
         "--model",
         "x",
-        "--dry",
+        "--verbose",
         "--dry-run",
         "-y",
     ]
+    assert argv[-len(command) :] == command
     project = os.path.realpath(box.project)
-    assert f"  --bind {project} {project} \\\n" in result.stdout
-    assert f"  --chdir {project}/sub \\\n" in result.stdout
+    opened = {path: fd for fd, path in spec["opened"]}
+    assert argv[argv.index(project) - 2 : argv.index(project) + 1] == [
+        "--bind-fd",
+        str(opened[project]),
+        project,
+    ]
+    assert argv[argv.index("--chdir") + 1] == f"{project}/sub"
+    assert [project + "/.git/hooks", "directory", True, ""] in spec["pins"]
+    assert spec["pasta"] is None
     assert tree(box.root) == before
 
 
@@ -250,28 +417,37 @@ def test_launch_without_bwrap(box):
     box.tool("claude")
     result = box.run("--yes")
     line = assert_one_error_line(result, 127, "claudebox: error: ")
-    assert "bubblewrap" in line
+    assert line == "claudebox: error: bwrap (bubblewrap) not found on PATH; install bubblewrap"
 
 
 def test_no_terminal_without_yes(box):
     box.tool("claude")
     box.tool("bwrap")
-    result = box.run()
+    result = box.run("--network", "none")
     line = assert_one_error_line(result, 2, "claudebox: error: ")
-    assert "--yes" in line
     assert line == (
         "claudebox: error: no terminal to confirm the launch on; review it with --dry-run, "
         "then pass --yes"
     )
 
 
+def test_root_is_refused_before_anything_runs(box):
+    box.tool("claude")
+    box.tool("bwrap")
+    before = tree(box.root)
+    result = box.run("--yes", "--network", "none", user=AS_ROOT)
+    assert result.stderr == f"claudebox: error: {ROOT}\n"
+    assert result.returncode == 2
+    assert tree(box.root) == before
+
+
 def test_dry_run_default_inet_tier_warns_about_pasta(box):
     box.tool("claude")
+    box.tool("bwrap")
     result = box.run("--dry-run")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
-        NO_BASH,
-        "claudebox: warning: pasta was not found on PATH: the inet tier needs it "
-        "(install passt, or use --network full)",
-    ]
-    assert result.stdout.count("\nenv -i pasta \\\n") == 1
+    assert result.stderr.splitlines() == [NO_BASH, NO_PASTA]
+    spec, _argv = pasted(result.stdout)
+    assert spec["network"] is True
+    assert spec["pasta"] == ["pasta", *cb.PASTA_OPTIONS]
+    assert spec["routes"][:5] == list(cb.INET_BLOCKED)

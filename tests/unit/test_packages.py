@@ -14,7 +14,7 @@ import pytest
 import claudebox as cb
 
 FAKE_NIX = """#!/bin/sh
-# Fake nix: records its argv, prints a store path per installable (fails for 'broken').
+# Fake nix: records its argv, prints `nix build --json` for the installable (fails for 'broken').
 printf '%s\\n' "$*" >> "{log}"
 for last; do :; done
 attribute=${{last#*#}}
@@ -23,7 +23,8 @@ if [ "$attribute" = broken ]; then
     exit 1
 fi
 mkdir -p "{store}/hash-$attribute/bin"
-echo "{store}/hash-$attribute"
+printf '[{{"drvPath": "{store}/hash-%s.drv", "outputs": {{"out": "{store}/hash-%s"}}}}]\n' \
+    "$attribute" "$attribute"
 """
 
 
@@ -60,8 +61,7 @@ def test_first_launch_builds_each_package_once_second_launch_not_at_all(nix_env)
     store = nix_env["store"]
     assert first == tuple(f"{store}/hash-{a}" for a in attributes)
     assert calls(nix_env) == [
-        f"--extra-experimental-features nix-command flakes build --no-link --print-out-paths "
-        f"path:/pinned#{a}"
+        f"--extra-experimental-features nix-command flakes build --no-link --json path:/pinned#{a}"
         for a in attributes
     ]
     assert resolve(nix_env, attributes) == first
@@ -158,9 +158,10 @@ def test_packages_come_first_on_path_without_duplicates():
     host = fh.make_host()
     store_dirs = cb.sandbox_path_dirs(host.path_dirs)
     options = cb.Options(
-        network="full", package_paths=("/nix/store/p-python3", store_dirs[0].removesuffix("/bin"))
+        tier=cb.Tier.FULL,
+        package_paths=("/nix/store/p-python3", store_dirs[0].removesuffix("/bin")),
     )
-    path = next(v.value for v in cb.build_plan(host, options, ()).env if v.name == "PATH")
+    path = next(v.value for v in cb.build_plan(host, options).env if v.name == "PATH")
     parts = path.split(":")
     assert parts[:2] == ["/nix/store/p-python3/bin", store_dirs[0]]
     assert len(parts) == len(set(parts))
@@ -168,10 +169,11 @@ def test_packages_come_first_on_path_without_duplicates():
 
 def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
     pinned = "path:/nix/store/abc-source?narHash=sha256-x&lastModified=1"
-    plan = cb.build_plan(fh.make_host(), cb.Options(network="full", nixpkgs=pinned), ())
+    plan = cb.build_plan(fh.make_host(), cb.Options(tier=cb.Tier.FULL, nixpkgs=pinned))
     env = {v.name: v.value for v in plan.env}
     assert env["COMMA_NIXPKGS_FLAKE"] == pinned
-    registry = next(d for d in plan.data if d.what == "nix registry")
+    registry = next(d for d in plan.data if d.kind is cb.DataKind.REGISTRY)
+    assert registry.fd == 13
     assert json.loads(registry.content) == {
         "version": 2,
         "flakes": [
@@ -186,6 +188,35 @@ def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
             }
         ],
     }
-    assert ("ro-bind-data", "/home/alice/.config/nix/registry.json") in [
-        (m.op, m.dst) for m in plan.mounts
-    ]
+    assert cb.Mount(cb.MountOp.DATA, "/home/alice/.config/nix/registry.json", fd=13) in (
+        plan.mounts
+    )
+    assert plan.notes == ()
+
+
+def test_a_nixpkgs_that_is_not_a_path_keeps_the_host_registry_and_says_so():
+    plan = cb.build_plan(fh.make_host(), cb.Options(tier=cb.Tier.FULL, nixpkgs="github:a/b"))
+    assert {v.name: v.value for v in plan.env}["COMMA_NIXPKGS_FLAKE"] == "github:a/b"
+    assert not any(d.kind is cb.DataKind.REGISTRY for d in plan.data)
+    assert plan.notes == ("nix shell nixpkgs#… uses the host registry, not github:a/b",)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "paths"),
+    [
+        (
+            '[{"drvPath": "/nix/store/x.drv", "outputs": {"out": "/nix/store/x"}}]',
+            ("/nix/store/x",),
+        ),
+        (
+            '[{"outputs": {"bin": "/nix/store/b", "out": "/nix/store/o"}}, {"outputs": {}}]',
+            ("/nix/store/b", "/nix/store/o"),
+        ),
+        ("", ()),
+        ("not json", ()),
+        ('{"outputs": {"out": "/nix/store/x"}}', ()),
+        ('[{"outputs": {"out": 3}}, "x"]', ()),
+    ],
+)
+def test_nix_build_outputs(stdout, paths):
+    assert cb.nix_build_outputs(stdout) == paths

@@ -6,17 +6,22 @@ import hashlib
 import json
 import os
 
+import pytest
+
 import claudebox as cb
+from claudebox import Kind, MountOp
+
+T = MountOp.TMPFS
 
 
 def test_order_mounts_parents_first_stable():
     mounts = [
-        cb.Mount("bind", "/home/a/p/.git/hooks", "/home/a/p/.git/hooks"),
-        cb.Mount("bind", "/home/a/p", "/home/a/p"),
-        cb.Mount("tmpfs", "/home/a"),
-        cb.Mount("tmpfs", "/"),
-        cb.Mount("ro-bind", "/nix/store", "/nix/store"),
-        cb.Mount("tmpfs", "/tmp"),
+        cb.Mount(MountOp.BIND, "/home/a/p/.git/hooks", "/home/a/p/.git/hooks"),
+        cb.Mount(MountOp.BIND, "/home/a/p", "/home/a/p"),
+        cb.Mount(T, "/home/a"),
+        cb.Mount(T, "/"),
+        cb.Mount(MountOp.RO_BIND, "/nix/store", "/nix/store"),
+        cb.Mount(T, "/tmp"),
     ]
     assert [m.dst for m in cb.order_mounts(mounts)] == [
         "/",
@@ -30,21 +35,21 @@ def test_order_mounts_parents_first_stable():
 
 def test_order_mounts_last_wins_per_destination():
     mounts = [
-        cb.Mount("tmpfs", "/"),
-        cb.Mount("bind", "/x", "/src1"),
-        cb.Mount("tmpfs", "/y"),
-        cb.Mount("ro-bind", "/x", "/src2"),
+        cb.Mount(T, "/"),
+        cb.Mount(MountOp.BIND, "/x", "/src1"),
+        cb.Mount(T, "/y"),
+        cb.Mount(MountOp.RO_BIND, "/x", "/src2"),
     ]
     assert cb.order_mounts(mounts) == (
-        cb.Mount("tmpfs", "/"),
-        cb.Mount("tmpfs", "/y"),
-        cb.Mount("ro-bind", "/x", "/src2"),
+        cb.Mount(T, "/"),
+        cb.Mount(T, "/y"),
+        cb.Mount(MountOp.RO_BIND, "/x", "/src2"),
     )
 
 
 def test_order_mounts_every_parent_precedes_child():
     mounts = [
-        cb.Mount("bind", d, d)
+        cb.Mount(MountOp.BIND, d, d)
         for d in ("/a/b/c/d", "/a", "/a/b/c", "/z/y", "/a/b", "/z", "/a/bb", "/a/b/cc")
     ]
     ordered = [m.dst for m in cb.order_mounts(mounts)]
@@ -53,20 +58,77 @@ def test_order_mounts_every_parent_precedes_child():
             assert not (child != parent and cb.is_within(child, parent)), (parent, child)
 
 
-def test_mount_to_args_and_mode():
-    assert cb.Mount("tmpfs", "/tmp").to_args() == ["--tmpfs", "/tmp"]
-    assert cb.Mount("ro-bind", "/d", "/s").to_args() == ["--ro-bind", "/s", "/d"]
-    assert cb.Mount("ro-bind-data", "/d", fd=11).to_args() == ["--ro-bind-data", "11", "/d"]
-    assert cb.Mount("symlink", "/bin/sh", "/nix/store/x/sh").to_args() == [
+def test_order_mounts_numbers_descriptor_binds_in_mount_order():
+    mounts = [
+        cb.Mount(MountOp.BIND_FD, "/h/p/sub", "/h/p/sub", fd=99),  # a given number is replaced
+        cb.Mount(MountOp.DATA, "/h/.gitconfig", fd=10),  # data keeps its own
+        cb.Mount(MountOp.RO_BIND_FD, "/opt/claude", "/opt/claude"),
+        cb.Mount(MountOp.BIND_FD, "/h/p", "/h/p"),
+        cb.Mount(T, "/h"),
+        cb.Mount(MountOp.BIND_FD, "/h/gone", "/x"),
+        cb.Mount(MountOp.RO_BIND, "/h/gone", "/y"),  # replaces the bind above: no descriptor
+    ]
+    assert cb.order_mounts(mounts) == (
+        cb.Mount(T, "/h"),
+        cb.Mount(MountOp.DATA, "/h/.gitconfig", fd=10),
+        cb.Mount(MountOp.RO_BIND_FD, "/opt/claude", "/opt/claude", 30),
+        cb.Mount(MountOp.BIND_FD, "/h/p", "/h/p", 31),
+        cb.Mount(MountOp.RO_BIND, "/h/gone", "/y"),
+        cb.Mount(MountOp.BIND_FD, "/h/p/sub", "/h/p/sub", 32),
+    )
+
+
+def test_mount_to_args():
+    assert cb.Mount(T, "/tmp").to_args() == ["--tmpfs", "/tmp"]
+    assert cb.Mount(MountOp.PROC, "/proc").to_args() == ["--proc", "/proc"]
+    assert cb.Mount(MountOp.RO_BIND, "/d", "/s").to_args() == ["--ro-bind", "/s", "/d"]
+    assert cb.Mount(MountOp.BIND_TRY, "/d", "/s").to_args() == ["--bind-try", "/s", "/d"]
+    assert cb.Mount(MountOp.DATA, "/d", fd=11).to_args() == ["--ro-bind-data", "11", "/d"]
+    assert cb.Mount(MountOp.BIND_FD, "/d", "/s", 30).to_args() == ["--bind-fd", "30", "/d"]
+    assert cb.Mount(MountOp.RO_BIND_FD, "/d", "/s", 31).to_args() == ["--ro-bind-fd", "31", "/d"]
+    assert cb.Mount(MountOp.SYMLINK, "/bin/sh", "/nix/store/x/sh").to_args() == [
         "--symlink",
         "/nix/store/x/sh",
         "/bin/sh",
     ]
-    modes = [
-        cb.Mount(op, "/d", "/s").mode
-        for op in ("tmpfs", "dir", "proc", "symlink", "ro-bind-try", "bind-try", "bind")
-    ]
-    assert modes == ["tmpfs", "tmpfs", "proc", "link", "ro", "rw", "rw"]
+
+
+@pytest.mark.parametrize(
+    ("mount", "writable", "described"),
+    [
+        (cb.Mount(T, "/tmp"), False, "tmpfs /tmp"),
+        (cb.Mount(MountOp.PROC, "/proc"), False, "proc /proc"),
+        (cb.Mount(MountOp.DEV, "/dev"), False, "dev /dev"),
+        (
+            cb.Mount(MountOp.SYMLINK, "/bin/sh", "/nix/store/x/sh"),
+            False,
+            "link /bin/sh -> /nix/store/x/sh",
+        ),
+        (cb.Mount(MountOp.RO_BIND, "/nix/store", "/nix/store"), False, "ro /nix/store"),
+        (cb.Mount(MountOp.RO_BIND_TRY, "/etc/hosts", "/etc/hosts"), False, "ro /etc/hosts"),
+        (cb.Mount(MountOp.BIND_TRY, "/d", "/s"), True, "rw /d <- /s"),
+        (cb.Mount(MountOp.BIND, "/d", "/d"), True, "rw /d"),
+        (cb.Mount(MountOp.BIND_FD, "/d", "/s", 30), True, "rw /d <- /s"),
+        (cb.Mount(MountOp.RO_BIND_FD, "/d", "/d", 31), False, "ro /d"),
+        (
+            cb.Mount(MountOp.DATA, "/etc/resolv.conf", fd=13),
+            False,
+            "ro /etc/resolv.conf (generated)",
+        ),
+    ],
+)
+def test_mount_writable_and_describe(mount, writable, described):
+    assert mount.writable is writable
+    assert mount.describe() == described
+
+
+def test_pin_describe():
+    assert cb.Pin("/p/.envrc", Kind.FILE, True).describe() == "ro /p/.envrc"
+    assert cb.Pin("/p/.git", Kind.DIR, False).describe() == "pinned /p/.git"
+    assert cb.Pin("/p/.envrc", Kind.LINK, False).describe() == "pinned symlink /p/.envrc"
+    assert cb.Pin("/h/.claude/todos", Kind.DIR, False, "/i/todos").describe() == (
+        "rw /h/.claude/todos <- /i/todos"
+    )
 
 
 def test_gitconfig_text_defaults():
@@ -172,6 +234,7 @@ def test_build_plan_non_utf8_project_path():
     import fakehost as fh
 
     project = "/home/alice/src/caf\udce9"
-    host = fh.make_host(project=project, cwd=project, canonical_root=project)
-    plan = cb.build_plan(host, cb.Options(), ())
-    assert ("bind", project, project) in [(m.op, m.src, m.dst) for m in plan.mounts]
+    plan = cb.build_plan(fh.make_host(project=project), cb.Options())
+    assert cb.Mount(MountOp.BIND_FD, project, project, 34) in plan.mounts
+    assert cb.Opened(34, project) in plan.stage.opened
+    assert cb.Pin(f"{project}/.git/hooks", Kind.DIR, True, reason="read-only") in plan.stage.pins

@@ -3,28 +3,48 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import fakehost as fh
 import pytest
-from fakehost import BASH_BIN, CA_BUNDLE, CLAUDE, CLAUDE_BIN, COREUTILS_BIN, HOME, PROJECT, STATE
+from fakehost import (
+    BASH_BIN,
+    CA_BUNDLE,
+    CLAUDE,
+    CLAUDE_BIN,
+    CLAUDE_DIR,
+    COREUTILS_BIN,
+    HOME,
+    PROJECT,
+    STATE,
+)
 
 import claudebox as cb
+from claudebox import Kind, MountOp, Tier
 
 INSTANCE_ID = hashlib.sha256(PROJECT.encode()).hexdigest()[:16]
 INSTANCE_DIR = f"{STATE}/instances/{INSTANCE_ID}"
-BIND_OPS = ("bind", "ro-bind", "bind-try", "ro-bind-try")
+STORE = f"{INSTANCE_DIR}/claude"
+FULL = cb.Options(tier=Tier.FULL, tier_origin="--network")
+SETTINGS_FLAG = '{"skipDangerousModePermissionPrompt":true}'
+PER_PROJECT = [n for n, (t, _) in cb.CLAUDE_STATE_TABLE.items() if t is cb.Treatment.PER_PROJECT]
+READ_ONLY = [n for n, (t, _) in cb.CLAUDE_STATE_TABLE.items() if t is cb.Treatment.READ_ONLY]
 
 
-def plan_for(host=None, options=None, extra=()):
-    return cb.build_plan(host or fh.make_host(), options or cb.Options(network="full"), extra)
+def plan_for(host=None, options=None):
+    return cb.build_plan(host or fh.make_host(), options or FULL)
 
 
 def env_of(plan):
     return {var.name: (var.value, var.origin) for var in plan.env}
 
 
-def binds(plan):
-    return [(m.op, m.src, m.dst) for m in plan.mounts if m.op in BIND_OPS]
+def mounts_of(plan):
+    return [(m.op, m.dst, m.src, m.fd) for m in plan.mounts]
+
+
+def pins_of(plan):
+    return [(p.path, p.kind, p.read_only, p.source) for p in plan.stage.pins]
 
 
 # --- environment ----------------------------------------------------------------------------
@@ -50,27 +70,30 @@ def test_env_is_exactly_allowlist_plus_sandbox_defined():
 
 
 def test_env_has_no_secret_named_host_variables():
-    names = [var.name for var in plan_for().env]
+    plan = plan_for()
+    names = [var.name for var in plan.env]
     for secret in ("AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "SSH_AUTH_SOCK", "GH_HOST"):
         assert secret not in names
-    argv = plan_for().argv
     for value in ("aws-canary", "ghp_canary", "/run/user/1000/ssh-agent"):
-        assert value not in argv
+        assert value not in plan.argv
 
 
 def test_sandbox_defined_names_never_come_from_host():
     host = fh.make_host(ca_bundle=None, tools={})
-    env = env_of(plan_for(host, extra=("HOME", "SHELL", "TMPDIR", "SSL_CERT_FILE")))
+    extra = ("HOME", "SHELL", "TMPDIR", "SSL_CERT_FILE")
+    plan = plan_for(host, FULL._replace(extra_env=extra))
+    env = env_of(plan)
     assert env["HOME"] == (HOME, "sandbox")
     assert env["TMPDIR"] == ("/tmp", "sandbox")
     assert env["XDG_RUNTIME_DIR"] == ("/tmp", "sandbox")
     # not generated (no bash, no CA bundle) and still not taken from the host
     for name in ("SHELL", "NIX_SSL_CERT_FILE", "SSL_CERT_FILE"):
         assert name not in env
+    assert plan.warnings == ("no bash found in the store part of PATH: SHELL is unset inside",)
 
 
 def test_extra_env_passed_only_when_set_on_host():
-    plan = plan_for(extra=("GH_HOST", "NOT_SET_ON_HOST", "TERM"))
+    plan = plan_for(options=FULL._replace(extra_env=("GH_HOST", "NOT_SET_ON_HOST", "TERM")))
     env = env_of(plan)
     assert env["GH_HOST"] == ("github.example.org", "CLAUDEBOX_EXTRA_ENV")
     assert "NOT_SET_ON_HOST" not in env
@@ -79,7 +102,7 @@ def test_extra_env_passed_only_when_set_on_host():
 
 
 def test_extra_env_secret_name_passes_with_warning():
-    plan = plan_for(extra=("GITHUB_TOKEN",))
+    plan = plan_for(options=FULL._replace(extra_env=("GITHUB_TOKEN",)))
     assert env_of(plan)["GITHUB_TOKEN"] == ("ghp_canary", "CLAUDEBOX_EXTRA_ENV")
     assert plan.warnings == (
         "GITHUB_TOKEN looks like a secret and is passed in by CLAUDEBOX_EXTRA_ENV",
@@ -110,22 +133,28 @@ def test_sandbox_path_dirs():
 # --- command and namespaces -----------------------------------------------------------------
 
 
-def test_command_skip_permissions_first_then_user_args_unchanged():
+def test_command_skip_permissions_and_settings_first_then_user_args_unchanged():
     args = ("-p", "hi there", "--model", "x", "--", "--dry-run", "")
-    plan = plan_for(options=cb.Options(claude_args=args, network="full"))
-    assert plan.command == (CLAUDE, "--dangerously-skip-permissions", *args)
+    plan = plan_for(options=FULL._replace(claude_args=args))
+    assert plan.command == (
+        CLAUDE,
+        "--dangerously-skip-permissions",
+        "--settings",
+        SETTINGS_FLAG,
+        *args,
+    )
     assert plan.argv[-len(plan.command) - 1 :] == ["--", *plan.command]
     assert plan.chdir == fh.CWD
 
 
 def test_shell_option_runs_bash():
-    plan = plan_for(options=cb.Options(claude_args=("-p", "x"), network="full", shell=True))
+    plan = plan_for(options=FULL._replace(claude_args=("-p", "x"), shell=True))
     assert plan.command == (f"{BASH_BIN}/bash",)
 
 
 def test_shell_without_bash_refused():
     with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(fh.make_host(tools={}), cb.Options(network="full", shell=True))
+        plan_for(fh.make_host(tools={}), FULL._replace(shell=True))
     assert info.value.exit_code == cb.EXIT_MISSING
     assert str(info.value) == "--shell needs bash in the store part of PATH"
 
@@ -140,18 +169,25 @@ NAMESPACES = [
     "--unshare-cgroup-try",
     "--hostname",
     "claudebox",
+    "--uid",
+    "1000",
+    "--gid",
+    "100",
 ]
 
 
 def test_namespaces_full_network():
-    plan = plan_for(options=cb.Options(network="full"))
+    plan = plan_for()
     assert list(plan.namespace_args) == NAMESPACES
     assert "--unshare-net" not in plan.argv
-    assert plan.network == "full"
+    assert (plan.tier, plan.tier_origin) == (Tier.FULL, "--network")
+    assert plan.stage.network is False
+    assert plan.stage.routes == ()
+    assert plan.pasta is None
 
 
 def test_namespaces_no_network():
-    plan = plan_for(options=cb.Options(network="none"))
+    plan = plan_for(options=cb.Options(tier=Tier.NONE))
     assert list(plan.namespace_args) == [*NAMESPACES, "--unshare-net"]
     assert plan.argv[: len(NAMESPACES) + 3] == [
         fh.BWRAP,
@@ -159,239 +195,106 @@ def test_namespaces_no_network():
         "--unshare-net",
         "--clearenv",
     ]
+    assert plan.stage.network is False
+    assert plan.pasta is None
 
 
 def test_argv_ends_with_chdir_seccomp_command():
     plan = plan_for()
     tail = ["--chdir", fh.CWD, "--seccomp", "12", "--", CLAUDE, "--dangerously-skip-permissions"]
-    assert plan.argv[-len(tail) :] == tail
-    assert [(d.fd, d.what) for d in plan.data] == [
-        (10, "gitconfig"),
-        (11, "sandbox note"),
-        (12, "seccomp"),
+    assert plan.argv[-len(tail) - 2 : -2] == tail
+    assert [(d.fd, d.kind) for d in plan.data] == [
+        (10, cb.DataKind.GITCONFIG),
+        (11, cb.DataKind.NOTE),
+        (12, cb.DataKind.SECCOMP),
     ]
+    assert plan.seccomp_fd == 12
     assert plan.data[2].content == cb.tiocsti_filter("x86_64")
+    assert plan.data[0].content.decode() == cb.gitconfig_text("Alice Liddell", "alice@example.org")
+    assert plan.data[1].content.decode() == cb.sandbox_note_text(PROJECT, HOME, Tier.FULL)
 
 
-def test_bwrap_defaults_to_name_when_not_found():
-    assert plan_for(fh.make_host(bwrap=None)).bwrap == "bwrap"
-
-
-# --- mounts ---------------------------------------------------------------------------------
-
-
-def test_no_home_path_other_than_claude_project_instance():
+def test_argv_is_the_mounts_in_order():
     plan = plan_for()
-    allowed = (
-        f"{HOME}/.claude",
-        PROJECT,
-        INSTANCE_DIR,
-        f"{HOME}/.claudebox/cache/nix",
-        f"{HOME}/.claudebox/cache/state",
-    )
-    for op, src, dst in binds(plan):
-        if cb.is_within(src, HOME):
-            assert any(cb.is_within(src, root) for root in allowed), (op, src, dst)
-    outside = sorted({src for _, src, _ in binds(plan) if not cb.is_within(src, HOME)})
-    assert outside == [
-        "/etc/hosts",
-        "/etc/passwd",
-        "/etc/resolv.conf",
-        "/etc/static",
-        "/nix/store",
-        "/nix/var/nix/daemon-socket",
-    ]
-    # nothing ever binds the secret paths or the home itself
-    for _, src, _ in binds(plan):
-        assert src != HOME
-        assert not cb.is_within(src, f"{HOME}/.ssh")
+    expected = [fh.BWRAP, *NAMESPACES, "--clearenv"]
+    for var in plan.env:
+        expected += ["--setenv", var.name, var.value]
+    for mount in plan.mounts:
+        expected += mount.to_args()
+    expected += ["--chdir", fh.CWD, "--seccomp", "12", "--", *plan.command]
+    assert plan.argv == expected
 
 
-def test_base_mounts_exact():
-    plan = plan_for()
-    base = [
-        (m.op, m.dst, m.src, m.fd)
-        for m in plan.mounts
-        if not cb.is_within(m.dst, f"{HOME}/.claude") and m.dst != f"{HOME}/.claude.json"
-    ]
-    assert base == [
-        ("tmpfs", "/", "", -1),
-        ("proc", "/proc", "", -1),
-        ("dev", "/dev", "", -1),
-        ("tmpfs", "/tmp", "", -1),
-        ("ro-bind", "/nix/store", "/nix/store", -1),
-        ("ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf", -1),
-        ("ro-bind-try", "/etc/hosts", "/etc/hosts", -1),
-        ("ro-bind-try", "/etc/passwd", "/etc/passwd", -1),
-        ("ro-bind-try", "/etc/static", "/etc/static", -1),
-        ("tmpfs", HOME, "", -1),
-        ("symlink", "/bin/sh", f"{BASH_BIN}/sh", -1),
-        ("symlink", "/usr/bin/env", f"{COREUTILS_BIN}/env", -1),
-        ("ro-bind-data", f"{HOME}/.gitconfig", "", 10),
-        ("ro-bind-data", "/etc/claude-code/CLAUDE.md", "", 11),
-        ("bind-try", "/nix/var/nix/daemon-socket", "/nix/var/nix/daemon-socket", -1),
-        ("bind", f"{HOME}/.cache/nix", f"{HOME}/.claudebox/cache/nix", -1),
-        ("bind", f"{HOME}/.local/state", f"{HOME}/.claudebox/cache/state", -1),
-        ("bind", PROJECT, PROJECT, -1),
-        ("ro-bind", f"{PROJECT}/.envrc", f"{PROJECT}/.envrc", -1),
-        ("ro-bind", f"{PROJECT}/.git/hooks", f"{PROJECT}/.git/hooks", -1),
-        ("ro-bind", f"{PROJECT}/.git/config", f"{PROJECT}/.git/config", -1),
-        ("ro-bind", f"{PROJECT}/.claude/settings.json", f"{PROJECT}/.claude/settings.json", -1),
+# --- blockers: why the plan cannot launch (--dry-run prints them as warnings) ----------------
+
+
+def test_a_complete_host_has_no_blockers():
+    assert plan_for().blockers == ()
+    assert plan_for(options=cb.Options()).blockers == ()
+
+
+def blocker_messages(plan):
+    return [(str(blocker), blocker.exit_code) for blocker in plan.blockers]
+
+
+def test_bwrap_missing_blocks_and_argv_uses_the_bare_name():
+    plan = plan_for(fh.make_host(bwrap=None))
+    assert plan.bwrap == "bwrap"
+    assert plan.argv[0] == "bwrap"
+    assert blocker_messages(plan) == [
+        ("bwrap (bubblewrap) not found on PATH; install bubblewrap", cb.EXIT_MISSING)
     ]
 
 
-def test_protected_paths_bound_only_when_existing():
-    host = fh.make_host(existing=frozenset({f"{PROJECT}/.mcp.json", f"{PROJECT}/.vscode"}))
-    protected = [
-        (op, src, dst)
-        for op, src, dst in binds(plan_for(host))
-        if cb.is_within(dst, PROJECT) and dst != PROJECT
-    ]
-    assert protected == [
-        ("ro-bind", f"{PROJECT}/.vscode", f"{PROJECT}/.vscode"),
-        ("ro-bind", f"{PROJECT}/.mcp.json", f"{PROJECT}/.mcp.json"),
-    ]
-    no_etc = [m for m in plan_for(host).mounts if m.op == "ro-bind-try"]
-    assert no_etc == []
-
-
-def test_all_protected_paths_when_all_exist():
-    every = frozenset(f"{PROJECT}/{rel}" for rel in cb.PROTECTED_PROJECT_PATHS)
-    plan = plan_for(fh.make_host(existing=every))
-    ro = sorted(dst for op, _, dst in binds(plan) if op == "ro-bind" and cb.is_within(dst, PROJECT))
-    assert ro == sorted(every)
-
-
-def test_claude_dir_mounts_and_view():
-    plan = plan_for()
-    claude_dir = f"{HOME}/.claude"
-    got = [(op, src, dst) for op, src, dst in binds(plan) if cb.is_within(dst, claude_dir)]
-    expected = [("bind", claude_dir, claude_dir)]
-    expected += [
-        ("bind", f"{INSTANCE_DIR}/claude/{name}", f"{claude_dir}/{name}")
-        for name, (how, _) in cb.CLAUDE_STATE_TABLE.items()
-        if how == cb.CLAUDE_PER_INSTANCE
-    ]
-    expected += [
-        ("ro-bind", f"{claude_dir}/{name}", f"{claude_dir}/{name}")
-        for name, (how, _) in cb.CLAUDE_STATE_TABLE.items()
-        if how == cb.CLAUDE_READ_ONLY
-    ]
-    expected += [
-        ("ro-bind", f"{claude_dir}/mystery", f"{claude_dir}/mystery"),
-        ("ro-bind", f"{claude_dir}/notes.txt", f"{claude_dir}/notes.txt"),
-    ]
-    assert got == expected
-    assert ("bind", f"{INSTANCE_DIR}/claude/.claude.json", f"{HOME}/.claude.json") in binds(plan)
-    # .credentials.json is shared through the directory bind, never bound on its own
-    assert not any(dst.endswith(".credentials.json") for _, _, dst in binds(plan))
-    view = dict(plan.claude_dir_view)
-    assert view["mystery"] == "read-only (unclassified)"
-    assert view["notes.txt"] == "read-only (unclassified)"
-    assert view["projects"] == "per-project"
-    assert view["settings.json"] == "read-only"
-    assert view[".credentials.json"] == "shared"
-    assert len(plan.claude_dir_view) == len(cb.CLAUDE_STATE_TABLE) + 2
-
-
-def test_host_setup_exact():
-    plan = plan_for()
-    steps = [(s.path, s.content) for s in plan.host_setup]
-    claude_dir = f"{HOME}/.claude"
-    expected = [
-        (STATE, None),
-        (f"{STATE}/instances", None),
-        (INSTANCE_DIR, None),
-        (f"{INSTANCE_DIR}/root", PROJECT + "\n"),
-        (f"{INSTANCE_DIR}/claude", None),
-        (claude_dir, None),
-    ]
-    for name, (how, is_dir) in cb.CLAUDE_STATE_TABLE.items():
-        if how == cb.CLAUDE_PER_INSTANCE:
-            expected.append((f"{INSTANCE_DIR}/claude/{name}", None if is_dir else ""))
-        elif how == cb.CLAUDE_READ_ONLY and name not in ("settings.json", "plugins"):
-            seed = cb.CLAUDE_READ_ONLY_SEED.get(name)
-            expected.append((f"{claude_dir}/{name}", None if is_dir else seed))
-    expected.append(
-        (
-            f"{INSTANCE_DIR}/claude/.claude.json",
-            '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n',
-        )
-    )
-    expected += [
-        (f"{HOME}/.claudebox/cache", None),
-        (f"{HOME}/.claudebox/cache/nix", None),
-        (f"{HOME}/.claudebox/cache/state", None),
-    ]
-    assert steps == expected
-
-
-def test_claude_outside_store_binds_its_dir_read_only():
-    host = fh.make_host(claude=f"{HOME}/.local/bin/claude")
-    plan = plan_for(host)
-    assert ("ro-bind", f"{HOME}/.local/bin", f"{HOME}/.local/bin") in binds(plan)
-    assert plan.notes == (
-        f"claude lives outside /nix/store: {HOME}/.local/bin is mounted read-only",
-    )
-    assert plan.command[0] == f"{HOME}/.local/bin/claude"
-    assert env_of(plan)["PATH"][0] == f"{BASH_BIN}:{COREUTILS_BIN}"
-
-
-def test_claude_in_store_adds_no_note():
-    plan = plan_for()
-    assert plan.notes == ()
-    assert plan.warnings == ()
-
-
-def test_claude_missing_warns_and_uses_bare_name():
+def test_claude_missing_blocks_and_uses_bare_name():
     plan = plan_for(fh.make_host(claude=None))
     assert plan.command[:2] == ("claude", "--dangerously-skip-permissions")
-    assert plan.warnings == ("claude was not found on PATH: install Claude Code or add it to PATH",)
+    assert blocker_messages(plan) == [
+        (
+            "claude not found on PATH; install Claude Code (nixpkgs claude-code) or add it to PATH",
+            cb.EXIT_MISSING,
+        )
+    ]
+    assert plan.warnings == ()
     assert env_of(plan)["PATH"][0] == f"{BASH_BIN}:{COREUTILS_BIN}"
+    # --shell needs no claude
+    assert plan_for(fh.make_host(claude=None), FULL._replace(shell=True)).blockers == ()
 
 
-def test_linked_worktree_binds_common_dir_and_protects_it():
-    main = f"{HOME}/src/main"
-    worktree = f"{HOME}/src/wt"
-    host = fh.make_host(
-        cwd=worktree,
-        project=worktree,
-        canonical_root=main,
-        git_common_dir=f"{main}/.git",
-        existing=frozenset(
-            {
-                f"{main}/.git/hooks",
-                f"{main}/.git/config",
-                f"{worktree}/.git/hooks",  # not consulted: a worktree's .git is a file
-                f"{worktree}/.envrc",
-            }
+def test_root_blocks():
+    assert blocker_messages(plan_for(fh.make_host(euid=0))) == [
+        (
+            "claudebox is running as root, and claude refuses --dangerously-skip-permissions "
+            "as root; run claudebox as your own user",
+            cb.EXIT_USAGE,
+        )
+    ]
+
+
+def test_disabled_user_namespaces_block():
+    why = "unprivileged user namespaces are disabled (user.max_user_namespaces = 0), and …"
+    assert blocker_messages(plan_for(fh.make_host(userns_blocker=why))) == [(why, 1)]
+
+
+def test_inet_without_pasta_or_tun_blocks_other_tiers_do_not():
+    host = fh.make_host(pasta=None, tun_error="No such device")
+    plan = plan_for(host, cb.Options())
+    assert plan.pasta == cb.Pasta("pasta")
+    assert blocker_messages(plan) == [
+        (
+            "pasta not found on PATH: the inet network tier needs pasta; install passt "
+            "(nixpkgs/Debian: passt) or choose another tier with --network full (or none)",
+            cb.EXIT_MISSING,
         ),
-    )
-    plan = plan_for(host)
-    digest = hashlib.sha256(main.encode()).hexdigest()[:16]
-    assert plan.instance == cb.Instance(digest, main, f"{STATE}/instances/{digest}")
-    git_binds = [
-        (op, src, dst)
-        for op, src, dst in binds(plan)
-        if cb.is_within(dst, worktree) or cb.is_within(dst, main)
+        (
+            "/dev/net/tun is not usable (No such device): pasta needs it for the inet network "
+            "tier; load the tun module (modprobe tun) and make /dev/net/tun read-writable "
+            "(0666), or choose another tier with --network full (or none)",
+            1,
+        ),
     ]
-    assert git_binds == [
-        ("bind", worktree, worktree),
-        ("bind", f"{main}/.git", f"{main}/.git"),
-        ("ro-bind", f"{worktree}/.envrc", f"{worktree}/.envrc"),
-        ("ro-bind", f"{main}/.git/hooks", f"{main}/.git/hooks"),
-        ("ro-bind", f"{main}/.git/config", f"{main}/.git/config"),
-    ]
-
-
-def test_worktree_common_dir_in_secret_path_refused():
-    host = fh.make_host(git_common_dir=f"{HOME}/.ssh/repo.git")
-    with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(host)
-    assert info.value.exit_code == 2
-    assert str(info.value).startswith(
-        f"the repository's git directory {HOME}/.ssh/repo.git would expose {HOME}/.ssh;"
-    )
+    assert plan_for(host, FULL).blockers == ()
+    assert plan_for(host, cb.Options(tier=Tier.NONE)).blockers == ()
 
 
 def test_unsupported_machine_refuses_plan():
@@ -400,7 +303,306 @@ def test_unsupported_machine_refuses_plan():
     assert "riscv64" in str(info.value)
 
 
+# --- mounts ---------------------------------------------------------------------------------
+
+
+def test_mounts_exact():
+    assert mounts_of(plan_for()) == [
+        (MountOp.TMPFS, "/", "", -1),
+        (MountOp.PROC, "/proc", "", -1),
+        (MountOp.DEV, "/dev", "", -1),
+        (MountOp.TMPFS, "/tmp", "", -1),
+        (MountOp.RO_BIND, "/nix/store", "/nix/store", -1),
+        (MountOp.RO_BIND_TRY, "/etc/resolv.conf", "/etc/resolv.conf", -1),
+        (MountOp.RO_BIND_TRY, "/etc/hosts", "/etc/hosts", -1),
+        (MountOp.RO_BIND_TRY, "/etc/passwd", "/etc/passwd", -1),
+        (MountOp.RO_BIND_TRY, "/etc/static", "/etc/static", -1),
+        (MountOp.SYMLINK, "/bin/sh", f"{BASH_BIN}/sh", -1),
+        (MountOp.TMPFS, HOME, "", -1),
+        (MountOp.SYMLINK, "/usr/bin/env", f"{COREUTILS_BIN}/env", -1),
+        (MountOp.BIND_FD, CLAUDE_DIR, CLAUDE_DIR, 30),
+        (MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json", 31),
+        (MountOp.DATA, f"{HOME}/.gitconfig", "", 10),
+        (MountOp.DATA, "/etc/claude-code/CLAUDE.md", "", 11),
+        (MountOp.BIND_TRY, "/nix/var/nix/daemon-socket", "/nix/var/nix/daemon-socket", -1),
+        (MountOp.BIND_FD, f"{HOME}/.cache/nix", f"{INSTANCE_DIR}/cache/nix", 32),
+        (MountOp.BIND_FD, f"{HOME}/.local/state", f"{INSTANCE_DIR}/state", 33),
+        (MountOp.BIND_FD, PROJECT, PROJECT, 34),
+    ]
+
+
+def test_every_host_path_bound_by_descriptor_is_opened_by_the_stage():
+    plan = plan_for()
+    assert plan.stage.opened == (
+        cb.Opened(30, CLAUDE_DIR),
+        cb.Opened(31, f"{STORE}/.claude.json"),
+        cb.Opened(32, f"{INSTANCE_DIR}/cache/nix"),
+        cb.Opened(33, f"{INSTANCE_DIR}/state"),
+        cb.Opened(34, PROJECT),
+    )
+
+
+def test_no_home_path_other_than_claude_project_instance():
+    plan = plan_for()
+    allowed = (CLAUDE_DIR, PROJECT, INSTANCE_DIR)
+    sources = [m.src for m in plan.mounts if m.op not in (MountOp.SYMLINK, MountOp.DATA)]
+    for src in sources:
+        if cb.is_within(src, HOME):
+            assert any(cb.is_within(src, root) for root in allowed), src
+            assert src != HOME
+            assert not cb.is_within(src, f"{HOME}/.ssh")
+    assert sorted({src for src in sources if src and not cb.is_within(src, HOME)}) == [
+        "/etc/hosts",
+        "/etc/passwd",
+        "/etc/resolv.conf",
+        "/etc/static",
+        "/nix/store",
+        "/nix/var/nix/daemon-socket",
+    ]
+
+
+def test_etc_pieces_only_when_present():
+    plan = plan_for(fh.make_host(etc_present=frozenset()))
+    assert [m for m in plan.mounts if m.op is MountOp.RO_BIND_TRY] == []
+    every = plan_for(fh.make_host(etc_present=frozenset(cb.ETC_READ_ONLY)))
+    assert [m.dst for m in every.mounts if m.op is MountOp.RO_BIND_TRY] == [
+        "/etc/resolv.conf",
+        "/etc/hosts",
+        "/etc/nsswitch.conf",
+        "/etc/passwd",
+        "/etc/group",
+        "/etc/localtime",
+        "/etc/static",
+        "/etc/ssl/certs",  # parents before children: by depth, then in ETC_READ_ONLY's order
+        "/etc/nix/nix.conf",
+        "/etc/nix/registry.json",
+    ]
+
+
+# --- pins: what the stage makes a mount point before bwrap runs -------------------------------
+
+
+def test_pins_exact():
+    assert pins_of(plan_for()) == [
+        *(
+            (f"{CLAUDE_DIR}/{name}", cb.CLAUDE_STATE_TABLE[name][1], False, f"{STORE}/{name}")
+            for name in PER_PROJECT
+        ),
+        *((f"{CLAUDE_DIR}/{name}", cb.CLAUDE_STATE_TABLE[name][1], True, "") for name in READ_ONLY),
+        (f"{CLAUDE_DIR}/mystery", Kind.DIR, True, ""),
+        (f"{CLAUDE_DIR}/notes.txt", Kind.FILE, True, ""),
+        (f"{PROJECT}/.envrc", Kind.FILE, True, ""),
+        (f"{PROJECT}/.claude", Kind.DIR, False, ""),
+        (f"{PROJECT}/.git", Kind.DIR, False, ""),
+        (f"{PROJECT}/.claude/settings.json", Kind.FILE, True, ""),
+        (f"{PROJECT}/.git/config", Kind.FILE, True, ""),
+        (f"{PROJECT}/.git/hooks", Kind.DIR, True, ""),
+    ]
+
+
+def test_every_protected_path_pinned_when_all_exist():
+    tree = {
+        **fh.PROJECT_TREE,
+        **{rel: Kind.FILE for rel in cb.PROTECTED_PROJECT_PATHS},
+        ".git/config.worktree": Kind.FILE,
+        ".git/commondir": Kind.FILE,
+    }
+    plan = plan_for(fh.make_host(tree=tree))
+    read_only = sorted(
+        p.path for p in plan.stage.pins if p.read_only and p.path.startswith(PROJECT)
+    )
+    assert read_only == sorted(
+        [
+            *(f"{PROJECT}/{rel}" for rel in cb.PROTECTED_PROJECT_PATHS),
+            *(f"{PROJECT}/.git/{name}" for name in cb.GIT_DIR_PROTECTED),
+        ]
+    )
+    assert plan.watched == ()
+
+
+def test_watched_are_the_protected_paths_absent_at_launch():
+    assert plan_for().watched == (
+        f"{PROJECT}/.gitmodules",
+        f"{PROJECT}/.vscode",
+        f"{PROJECT}/.idea",
+        f"{PROJECT}/.mcp.json",
+        f"{PROJECT}/.claude/settings.local.json",
+        f"{PROJECT}/.claude/commands",
+        f"{PROJECT}/.claude/agents",
+        f"{PROJECT}/.claude/skills",
+        f"{PROJECT}/.claude/hooks",
+        f"{PROJECT}/.git/config.worktree",
+        f"{PROJECT}/.git/commondir",
+    )
+
+
+def test_outside_git_the_git_directory_a_session_may_create_is_watched():
+    plan = plan_for(fh.make_host(tree={".envrc": Kind.FILE}))
+    assert plan.watched == (
+        f"{PROJECT}/.gitmodules",
+        f"{PROJECT}/.vscode",
+        f"{PROJECT}/.idea",
+        f"{PROJECT}/.mcp.json",
+        f"{PROJECT}/.claude",  # the first missing step: all of .claude/… is reviewed
+        f"{PROJECT}/.git",
+    )
+    assert [p.path for p in plan.stage.pins if p.path.startswith(PROJECT)] == [f"{PROJECT}/.envrc"]
+    assert plan.instance.root == PROJECT
+
+
+# --- ~/.claude ------------------------------------------------------------------------------
+
+
+def test_claude_view():
+    assert [(v.name, v.treatment, v.note) for v in plan_for().claude_view] == [
+        *((name, cb.Treatment.PER_PROJECT, "") for name in PER_PROJECT),
+        *((name, cb.Treatment.READ_ONLY, "") for name in READ_ONLY),
+        (".credentials.json", cb.Treatment.SHARED, ""),
+        ("mystery", cb.Treatment.READ_ONLY, "unclassified"),
+        ("notes.txt", cb.Treatment.READ_ONLY, "unclassified"),
+    ]
+
+
+def test_credentials_are_shared_through_the_directory_never_bound_alone():
+    plan = plan_for()
+    assert not any(m.dst.endswith(cb.CREDENTIALS) for m in plan.mounts)
+    assert not any(p.path.endswith(cb.CREDENTIALS) for p in plan.stage.pins)
+
+
+def test_host_setup_exact():
+    steps = [(s.path, s.content) for s in plan_for().host_setup]
+    expected = [
+        (STATE, None),
+        (f"{STATE}/instances", None),
+        (INSTANCE_DIR, None),
+        (f"{INSTANCE_DIR}/root", PROJECT + "\n"),
+        (STORE, None),
+        (f"{INSTANCE_DIR}/cache", None),
+        (f"{INSTANCE_DIR}/cache/nix", None),
+        (f"{INSTANCE_DIR}/state", None),
+        (CLAUDE_DIR, None),
+    ]
+    for name in PER_PROJECT:
+        content = None if cb.CLAUDE_STATE_TABLE[name][1] is Kind.DIR else ""
+        expected += [(f"{STORE}/{name}", content), (f"{CLAUDE_DIR}/{name}", content)]
+    # the read-only entries missing on the host are created (settings.json and plugins exist)
+    expected += [
+        (f"{CLAUDE_DIR}/CLAUDE.md", ""),
+        (f"{CLAUDE_DIR}/agents", None),
+        (f"{CLAUDE_DIR}/commands", None),
+        (f"{CLAUDE_DIR}/skills", None),
+        (f"{CLAUDE_DIR}/hooks", None),
+        (f"{CLAUDE_DIR}/output-styles", None),
+        (f"{CLAUDE_DIR}/rules", None),
+        (
+            f"{STORE}/.claude.json",
+            '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n',
+        ),
+    ]
+    assert steps == expected
+
+
+def test_claude_outside_store_binds_its_dir_read_only():
+    host = fh.make_host(claude=f"{HOME}/.local/bin/claude")
+    plan = plan_for(host)
+    assert mounts_of(plan)[-1] == (
+        MountOp.RO_BIND_FD,
+        f"{HOME}/.local/bin",
+        f"{HOME}/.local/bin",
+        35,
+    )
+    assert plan.notes == (
+        f"claude lives outside /nix/store: {HOME}/.local/bin is mounted read-only",
+    )
+    assert plan.command[0] == f"{HOME}/.local/bin/claude"
+    assert env_of(plan)["PATH"][0] == f"{BASH_BIN}:{COREUTILS_BIN}"
+
+
+def test_claude_inside_claude_dir_gets_no_extra_mount():
+    plan = plan_for(fh.make_host(claude=f"{CLAUDE_DIR}/local/claude"))
+    assert plan.notes == ()
+    assert mounts_of(plan) == mounts_of(plan_for())
+
+
+def test_claude_in_store_adds_no_note():
+    plan = plan_for()
+    assert plan.notes == ()
+    assert plan.warnings == ()
+
+
+def test_other_session_is_noted():
+    assert plan_for(fh.make_host(other_session=True)).notes == (
+        "another claudebox session of this project is running (state is shared)",
+    )
+
+
+# --- git layouts ----------------------------------------------------------------------------
+
+
+def test_linked_worktree_binds_common_dir_and_protects_it():
+    main = f"{HOME}/src/main"
+    worktree = f"{HOME}/src/wt"
+    tree = fh.under(main, {".git/hooks": Kind.DIR, ".git/config": Kind.FILE}) | {
+        f"{main}/.git": Kind.DIR,
+        f"{main}/.git/worktrees": Kind.DIR,
+        f"{main}/.git/worktrees/wt": Kind.DIR,
+        f"{main}/.git/worktrees/wt/commondir": Kind.FILE,
+        f"{main}/.git/worktrees/wt/gitdir": Kind.FILE,
+        f"{worktree}/.envrc": Kind.FILE,
+        f"{worktree}/.git": Kind.FILE,
+    }
+    walks = [fh.fake_walk(tree, worktree, rel) for rel in cb.PROTECTED_PROJECT_PATHS]
+    walks += fh.git_dir_walks(tree, f"{main}/.git", "")
+    walks += [
+        fh.fake_walk(tree, f"{main}/.git", f"worktrees/wt/{name}")
+        for name in ("commondir", "config.worktree", "gitdir")
+    ]
+    walks.append(fh.fake_walk(tree, worktree, ".git"))
+    host = fh.make_host(
+        project=worktree,
+        cwd=worktree,
+        git=cb.GitLayout(worktree, main, f"{main}/.git", True),
+        protected=tuple(walks),
+    )
+    plan = plan_for(host)
+    digest = hashlib.sha256(main.encode()).hexdigest()[:16]
+    assert plan.instance == cb.Instance(digest, main, f"{STATE}/instances/{digest}")
+    assert plan.project == worktree
+    git_mounts = [m[:3] for m in mounts_of(plan) if m[1] in (worktree, f"{main}/.git")]
+    assert git_mounts == [
+        (MountOp.BIND_FD, worktree, worktree),
+        (MountOp.BIND_FD, f"{main}/.git", f"{main}/.git"),
+    ]
+    assert [p for p in pins_of(plan) if not p[0].startswith(CLAUDE_DIR)] == [
+        (f"{worktree}/.envrc", Kind.FILE, True, ""),
+        (f"{worktree}/.git", Kind.FILE, True, ""),  # the gitdir pointer
+        (f"{main}/.git/config", Kind.FILE, True, ""),
+        (f"{main}/.git/hooks", Kind.DIR, True, ""),
+        (f"{main}/.git/worktrees", Kind.DIR, False, ""),
+        (f"{main}/.git/worktrees/wt", Kind.DIR, False, ""),
+        (f"{main}/.git/worktrees/wt/commondir", Kind.FILE, True, ""),
+        (f"{main}/.git/worktrees/wt/gitdir", Kind.FILE, True, ""),
+    ]
+    assert f"{main}/.git/worktrees/wt/config.worktree" in plan.watched
+    writable = [line for line, _ in cb.writable_lines(plan, HOME)]
+    assert "~/src/main/.git (git directory)" in writable
+
+
+def test_worktree_common_dir_in_secret_path_refused():
+    host = fh.make_host(git=cb.GitLayout(PROJECT, PROJECT, f"{HOME}/.ssh/repo.git", True))
+    with pytest.raises(cb.ClaudeboxError) as info:
+        plan_for(host)
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith(
+        f"the repository's git directory {HOME}/.ssh/repo.git would expose {HOME}/.ssh;"
+    )
+
+
 # --- refusals -------------------------------------------------------------------------------
+
+OUTSIDE_SECRETS = (
+    "run claudebox from a project directory that neither contains nor lies inside a secret path"
+)
 
 
 @pytest.mark.parametrize(
@@ -415,62 +617,48 @@ def test_unsupported_machine_refuses_plan():
         (
             f"{HOME}/.config",
             f"the project directory {HOME}/.config would expose {HOME}/.config/gcloud; "
-            "run claudebox from a project directory that neither contains nor lies inside "
-            "a secret path",
+            + OUTSIDE_SECRETS,
         ),
         (
             f"{HOME}/.ssh/x",
-            f"the project directory {HOME}/.ssh/x would expose {HOME}/.ssh; "
-            "run claudebox from a project directory that neither contains nor lies inside "
-            "a secret path",
+            f"the project directory {HOME}/.ssh/x would expose {HOME}/.ssh; " + OUTSIDE_SECRETS,
         ),
-        (
-            "/home",
-            f"the project directory /home would expose {HOME}/.ssh; "
-            "run claudebox from a project directory that neither contains nor lies inside "
-            "a secret path",
-        ),
+        ("/home", f"the project directory /home would expose {HOME}/.ssh; " + OUTSIDE_SECRETS),
         (
             f"{HOME}/.claudebox/instances",
             f"the project directory {HOME}/.claudebox/instances would expose {HOME}/.claudebox; "
-            "run claudebox from a project directory that neither contains nor lies inside "
-            "a secret path",
+            + OUTSIDE_SECRETS,
         ),
         (
             "/run/user/1000/proj",
             "the project directory /run/user/1000/proj would expose /run/user/1000; "
-            "run claudebox from a project directory that neither contains nor lies inside "
-            "a secret path",
+            + OUTSIDE_SECRETS,
         ),
         (
             "/var/lib",
-            "the project directory /var/lib would expose /var/lib/tailscale; "
-            "run claudebox from a project directory that neither contains nor lies inside "
-            "a secret path",
+            "the project directory /var/lib would expose /var/lib/tailscale; " + OUTSIDE_SECRETS,
         ),
     ],
 )
 def test_project_refusals(project, message):
-    host = fh.make_host(project=project, cwd=project, canonical_root=project)
     with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(host)
+        plan_for(fh.make_host(project=project))
     assert info.value.exit_code == 2
     assert str(info.value) == message
 
 
+def test_a_resolved_secret_path_is_secret_too():
+    host = fh.make_host(project="/persist/src", resolved_secret_paths=("/persist",))
+    with pytest.raises(cb.ClaudeboxError) as info:
+        plan_for(host)
+    assert str(info.value) == (
+        "the project directory /persist/src would expose /persist; " + OUTSIDE_SECRETS
+    )
+
+
 def test_similar_names_are_not_secret_paths():
     for project in (f"{HOME}/.sshfoo", f"{HOME}/src/.ssh-notes", "/run/user/10000"):
-        host = fh.make_host(project=project, cwd=project, canonical_root=project)
-        assert plan_for(host).chdir == project
-
-
-def test_unknown_network_tier_refused():
-    with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(options=cb.Options(network="bogus"))
-    assert info.value.exit_code == 2
-    assert str(info.value) == "unknown network tier 'bogus'; use one of " + ", ".join(
-        cb.NETWORK_TIERS
-    )
+        assert plan_for(fh.make_host(project=project)).chdir == f"{project}/sub"
 
 
 @pytest.mark.parametrize("bad", ["A B", "1X", "X-Y", "GH_HOST,X=1", "é"])
@@ -501,41 +689,43 @@ def test_valid_extra_env_lists(value, names):
 
 # --- inet -----------------------------------------------------------------------------------
 
+INET_ROUTES = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "203.0.113.0/24",
+)
+
 
 def test_inet_is_the_default_tier():
-    assert cb.Options().network == "inet"
+    assert (cb.Options().tier, cb.Options().tier_origin) == (Tier.INET, "default")
 
 
 def test_inet_plan():
-    plan = plan_for(options=cb.Options(network="inet"))
-    assert list(plan.namespace_args) == [*NAMESPACES, "--uid", "1000", "--gid", "100"]
-    assert [(d.fd, d.what) for d in plan.data] == [
-        (10, "gitconfig"),
-        (11, "sandbox note"),
-        (12, "seccomp"),
-        (13, "resolv.conf"),
+    plan = plan_for(options=cb.Options())
+    assert list(plan.namespace_args) == NAMESPACES
+    assert [(d.fd, d.kind) for d in plan.data] == [
+        (10, cb.DataKind.GITCONFIG),
+        (11, cb.DataKind.NOTE),
+        (12, cb.DataKind.SECCOMP),
+        (13, cb.DataKind.RESOLV_CONF),
     ]
     assert plan.data[3].content == b"nameserver 198.18.0.1\n"
-    resolv = [m for m in plan.mounts if m.dst == "/etc/resolv.conf"]
-    assert resolv == [cb.Mount("ro-bind-data", "/etc/resolv.conf", fd=13)]
-    routes = [
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "169.254.0.0/16",
-        "203.0.113.0/24",
+    assert [m for m in plan.mounts if m.dst == "/etc/resolv.conf"] == [
+        cb.Mount(MountOp.DATA, "/etc/resolv.conf", fd=13)
     ]
-    spec = {
-        "unreachable": routes,
-        "data": {str(d.fd): d.content.hex() for d in plan.data},
-    }
-    import json
-
-    assert plan.launcher == (
+    assert plan.stage.network is True
+    assert plan.stage.routes == INET_ROUTES
+    assert plan.stage.pins == plan_for().stage.pins
+    assert plan.stage.opened == plan_for().stage.opened
+    assert plan.pasta == cb.Pasta(fh.PASTA)
+    assert plan.pasta.argv(4242, "/run/pid") == [
         fh.PASTA,
         "--config-net",
         "--quiet",
+        "--foreground",
         "-t",
         "none",
         "-u",
@@ -554,33 +744,23 @@ def test_inet_plan():
         "198.18.0.1",
         "--dns-forward",
         "198.18.0.1",
-        "--",
-        fh.PYTHON,
-        "-I",
-        "-S",
-        "-c",
-        cb.INET_SETUP_PROGRAM,
-        json.dumps(spec, separators=(",", ":")),
-        "--",
-    )
-    assert plan.command_line == [*plan.launcher, *plan.argv]
+        "--pid",
+        "/run/pid",
+        "4242",
+    ]
     assert "--unshare-net" not in plan.argv
     assert plan.warnings == ()
-
-
-def test_inet_without_pasta_warns():
-    plan = plan_for(fh.make_host(pasta=None), cb.Options(network="inet"))
-    assert plan.launcher[0] == "pasta"
-    assert plan.warnings == (
-        "pasta was not found on PATH: the inet tier needs it "
-        "(install passt, or use --network full)",
-    )
+    assert plan.blockers == ()
 
 
 def test_inet_without_host_networks_refused():
     with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(fh.make_host(host_networks=None), cb.Options(network="inet"))
-    assert "use --network full or --network none" in str(info.value)
+        plan_for(fh.make_host(host_networks=None), cb.Options())
+    assert str(info.value) == (
+        "cannot read the host's IPv4 addresses (needed to block its subnets in the inet "
+        "tier); use --network full or --network none"
+    )
+    assert plan_for(fh.make_host(host_networks=None), FULL).stage.routes == ()
 
 
 def test_inet_unreachable_routes():
@@ -596,3 +776,20 @@ def test_inet_routes_refuse_overlap_with_own_link():
         "the host network 198.18.0.1/32 overlaps the inet tier's own link 198.18.0.0/30; "
         "use --network full or --network none on this host"
     )
+
+
+# --- the stage spec (what --stage takes) ----------------------------------------------------
+
+
+def test_stage_spec_round_trips_through_json():
+    plan = plan_for(options=cb.Options())
+    spec = json.loads(cb.render_stage_spec(cb.stage_spec(plan)))
+    assert spec == {
+        "network": True,
+        "routes": list(INET_ROUTES),
+        "pins": [[p.path, p.kind.value, p.read_only, p.source] for p in plan.stage.pins],
+        "opened": [[o.fd, o.path] for o in plan.stage.opened],
+        "pasta": [fh.PASTA, *cb.PASTA_OPTIONS],
+        "runtime_dir": INSTANCE_DIR,
+    }
+    assert spec["pins"][0] == [f"{CLAUDE_DIR}/projects", "directory", False, f"{STORE}/projects"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_a_complete_profile_parses() -> None:
         path=PATH,
         description="web work",
         extends=("base",),
-        network="full",
+        network=claudebox.Tier.FULL,
         env=(("NODE_ENV", "development"),),
         extra_env_passthrough=("GH_TOKEN",),
         mounts=(
@@ -116,7 +117,7 @@ def test_extends_resolves_depth_first_and_later_wins() -> None:
     )
     profile = resolve_profile("dev", "--profile", loaded.__getitem__)
     assert profile.chain == ("base", "node", "py", "dev")
-    assert profile.network == ("full", "py")
+    assert profile.network == (claudebox.Tier.FULL, "py")
     assert profile.description == ("both", "dev")
     assert profile.env == (("A", "base", "base"), ("B", "node", "node"), ("C", "dev", "dev"))
     assert profile.packages == (("git", "base"), ("nodejs", "node"), ("python3", "py"))
@@ -215,3 +216,88 @@ def test_unknown_profile_and_bad_name(tmp_path: Path) -> None:
     with pytest.raises(ClaudeboxError) as caught:
         claudebox.load_profile_file(state, "../x", str(tmp_path), os.getuid())
     assert "is not a profile name" in str(caught.value)
+
+
+# --- reading a profile file: bounded, regular, UTF-8, shallow ---------------------------------
+
+
+class Hung(Exception):
+    pass
+
+
+def hung(_signum: int, _frame: object) -> None:
+    raise Hung("read_profile_bytes blocked on the FIFO")
+
+
+def test_a_fifo_is_refused_at_once_instead_of_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "dev.json"
+    os.mkfifo(fifo)  # nobody writes: a plain open() or read() would wait forever
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)  # a watchdog: a regression fails here instead of hanging the suite
+    try:
+        with pytest.raises(ClaudeboxError) as caught:
+            claudebox.read_profile_bytes(str(fifo))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert str(caught.value) == (
+        f"{fifo} is not a regular file; a profile is a JSON file (replace it by one)"
+    )
+    assert caught.value.exit_code == 2
+
+
+def test_a_directory_and_a_missing_file_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ClaudeboxError, match="is not a regular file"):
+        claudebox.read_profile_bytes(str(tmp_path))
+    with pytest.raises(ClaudeboxError) as caught:
+        claudebox.read_profile_bytes(str(tmp_path / "absent.json"))
+    assert str(caught.value) == f"cannot read {tmp_path}/absent.json: No such file or directory"
+
+
+def test_a_large_file_is_refused_and_a_small_one_read(tmp_path: Path) -> None:
+    profile = tmp_path / "dev.json"
+    profile.write_bytes(b" " * (claudebox.PROFILE_MAX_BYTES + 1))
+    with pytest.raises(ClaudeboxError) as caught:
+        claudebox.read_profile_bytes(str(profile))
+    assert str(caught.value) == (
+        f"{profile} is larger than 1048576 bytes; a profile is a small JSON file"
+    )
+    profile.write_bytes(b'{"description": "d"}')
+    assert claudebox.read_profile_bytes(str(profile)) == b'{"description": "d"}'
+
+
+def test_a_fifo_profile_through_load_profile_file(tmp_path: Path) -> None:
+    profile = make_state(tmp_path)
+    profile.unlink()
+    os.mkfifo(profile, 0o600)
+    with pytest.raises(ClaudeboxError, match="is not a regular file"):
+        claudebox.load_profile_file(str(tmp_path / ".claudebox"), "dev", str(tmp_path), os.getuid())
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff{}", "not UTF-8 text (invalid start byte)"),
+        (b'{"description": "caf\xe9"}', "not UTF-8 text (invalid continuation byte)"),
+        (
+            b"[" * 17 + b"]" * 17,
+            "JSON nested 17 levels deep (a profile needs at most 3); fix the file",
+        ),
+        (b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "JSON nested 100000 levels deep"),
+        (b"{", "not valid JSON (Expecting property name enclosed in double quotes: line 1"),
+        (b"", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+    ],
+)
+def test_parse_json_document_errors(data: bytes, message: str) -> None:
+    with pytest.raises(ClaudeboxError) as caught:
+        claudebox.parse_json_document(PATH, data)
+    assert str(caught.value).startswith(f"{PATH}: {message}")
+    assert caught.value.exit_code == 2
+
+
+def test_parse_json_document_accepts_a_profile_and_sixteen_levels() -> None:
+    assert claudebox.parse_json_document(PATH, b'{"env": {"A": "[[[["}}') == {"env": {"A": "[[[["}}
+    assert claudebox.parse_json_document(PATH, b"[" * 16 + b"]" * 16) == [
+        [[[[[[[[[[[[[[[]]]]]]]]]]]]]]]
+    ]
+    assert claudebox.parse_json_document(PATH, '{"d": "é"}'.encode()) == {"d": "é"}
