@@ -190,6 +190,8 @@ GIT_INERT_KEYS: Final = (
 )
 GIT_SAFE_SUBMODULE_UPDATES: Final = ("checkout", "rebase", "merge", "none")
 GIT_INDEX_GITLINK: Final = 0o160000
+# Every mode a git index entry can have (files, executables, symlinks, gitlinks, sparse dirs).
+GIT_INDEX_MODES: Final = frozenset({0o100644, 0o100755, 0o120000, 0o160000, 0o040000})
 QUARANTINE_SUFFIX: Final = ".claudebox-quarantined"
 
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
@@ -635,6 +637,7 @@ class Walk(NamedTuple):
     relative: str
     steps: tuple[Entry, ...]
     create: bool = False  # git's own hooks directory: created when absent, then read-only
+    pin_only: bool = False  # a git directory: pinned (it cannot be replaced), not read-only
 
     @property
     def path(self) -> str:
@@ -971,7 +974,8 @@ def sandbox_note_text(project: str, home: str, tier: Tier) -> str:
         "# You are running inside claudebox\n\n"
         f"This Claude Code session runs in a bubblewrap sandbox (claudebox {__version__}).\n\n"
         f"- Visible: the project at {project} (read-write), /nix/store (read-only),\n"
-        f"  a private /tmp and a private home ({home}) holding only ~/.claude and ~/.gitconfig.\n"
+        f"  a private /tmp and a private home ({home}) holding only ~/.claude, ~/.claude.json,\n"
+        "  ~/.gitconfig and this project's own ~/.cache/nix and ~/.local/state.\n"
         "- Not visible: the rest of the user's home (SSH and GPG keys, cloud credentials), other\n"
         "  projects, host processes and the host's environment variables. Do not look for them.\n"
         f"- Read-only inside the project when present: {protected}.\n"
@@ -1186,6 +1190,8 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
                 pins.append(Pin(last.path, Kind.DIR, True, reason="read-only"))
             else:
                 watched.append(last.path)
+        elif walk.pin_only and last.kind is Kind.DIR:
+            pins.append(Pin(last.path, Kind.DIR, False, reason="pinned"))
         else:
             pins.append(Pin(last.path, last.kind, True, reason="read-only"))
     return ProjectPart((), tuple(pins), tuple(setup), tuple(dict.fromkeys(watched)))
@@ -1831,14 +1837,28 @@ def fill(label: str, items: Sequence[str], width: int = AUDIT_WIDTH) -> list[str
     return [line.replace("\0", " ") for line in lines]
 
 
-def shown_command(command: Sequence[str]) -> str:
-    """The command as the audit shows it: the program's name, without the flag settings."""
-    words = [os.path.basename(command[0]), *command[1:]]
-    if words[2:3] == ["--settings"]:
-        del words[2:4]
-    text = shlex.join(words)
-    room = AUDIT_WIDTH - AUDIT_LABEL
+def clip(text: str, room: int = AUDIT_WIDTH - AUDIT_LABEL) -> str:
     return text if len(text) <= room else text[: room - 1] + "…"
+
+
+def shown_command(command: Sequence[str]) -> str:
+    """The command as the audit shows it: claude (whatever its file is called, e.g. a version
+    number) or the shell, without the flag settings (--details shows all)."""
+    words = list(command)
+    if words[1:2] == ["--dangerously-skip-permissions"]:
+        words[0] = "claude"
+        if words[2:3] == ["--settings"]:
+            del words[2:4]
+    else:
+        words[0] = os.path.basename(words[0])
+    return clip(shlex.join(words))
+
+
+def read_only_host_mounts(plan: SandboxPlan) -> list[tuple[Mount, str]]:
+    """Host directories or files bound read-only beyond the system's (profile mounts, claude's
+    install directory), each with the profile that named it ("" for claudebox's own)."""
+    origins = {m.dst: m.origin for m in plan.profile.mounts} if plan.profile else {}
+    return [(m, origins.get(m.dst, "")) for m in plan.mounts if m.op is MountOp.RO_BIND_FD]
 
 
 def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
@@ -1881,6 +1901,12 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     secrets = [f"{var.name} ({var.origin})" for var in plan.env if var.looks_secret]
     if secrets:
         out += fill("secrets", secrets)
+    mounted = [
+        f"{tilde(m.src, home)} (read-only{', profile ' + origin if origin else ''})"
+        for m, origin in read_only_host_mounts(plan)
+    ]
+    if mounted:
+        out += fill("mounted", mounted)
     for source in plan.secret_mounts:
         out += [
             style.red(item) for item in fill("secrets", [f"! {source} (mounted by the profile)"])
@@ -1893,7 +1919,7 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
         if profile.packages:
             out += fill("packages", [name for name, _origin in profile.packages])
     for note in plan.notes:
-        out += fill("note", [note])
+        out += fill("note", [note.replace(home + "/", "~/")])
     for warning in plan.warnings:
         out += [style.red(item) for item in fill("warning", [warning])]
     return "\n".join(out) + "\n"
@@ -1901,6 +1927,8 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
 
 def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
     etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
+    if any(m.op is MountOp.DATA and m.dst == "/etc/resolv.conf" for m in plan.mounts):
+        etc.append("resolv.conf (generated)")
     per_project = sum(1 for v in plan.claude_view if v.treatment is Treatment.PER_PROJECT)
     read_only = [v for v in plan.claude_view if v.treatment is Treatment.READ_ONLY]
     links = [v for v in read_only if v.note.startswith("symlink")]
@@ -1921,15 +1949,30 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
     claude = [f"~/.claude: {per_project} per-project, {len(read_only)} read-only,"]
     claude.append("credentials shared")
     lines += fill("claude", claude)
-    for view in links:  # a session may have planted one: each is named
-        lines += fill("", [f"~/.claude/{view.name}: {view.note}"])
-    for path in project_links:
-        lines += fill("", [f"{os.path.relpath(path, plan.project)}: symlink, pinned, not followed"])
+    named = [fit_symlink(f"~/.claude/{view.name}", view.note) for view in links]
+    named += [fit_symlink(os.path.relpath(p, plan.project), "") for p in project_links]
+    for index, text in enumerate(named):  # a session may have planted one: each is named
+        lines += fill("symlinks" if index == 0 else "", [text])
     if protected:
         lines += fill("protected", [f"{protected} paths in the project pinned or read-only"])
     lines += fill("variables", [*names[:12], *(["…"] if len(names) > 12 else [])])
     lines += fill("", ["(--details shows every mount, pin and value)"])
     return lines
+
+
+def fit_symlink(name: str, note: str, room: int = AUDIT_WIDTH - AUDIT_LABEL) -> str:
+    """One pinned symlink in the value column: the middle of a long target gives way."""
+    if note.startswith("symlink to "):
+        target, _, rest = note.removeprefix("symlink to ").rpartition(", ")
+        if not target:
+            target, rest = note.removeprefix("symlink to "), ""
+        tail = f" ({rest})" if rest else ""
+        spare = room - len(f"{name} -> {tail}")
+        if len(target) > spare > 8:
+            half = (spare - 1) // 2
+            target = target[:half] + "…" + target[len(target) - (spare - 1 - half) :]
+        return clip(f"{name} -> {target}{tail}")
+    return clip(f"{name}: {note or 'symlink, not followed'}")
 
 
 def render_everything(plan: SandboxPlan, home: str) -> list[str]:
@@ -2410,6 +2453,8 @@ def index_entries_gitlinks(data: bytes, hash_size: int) -> list[str] | None:
                     return None
                 name = data[start:end]
                 offset += (header + len(name) + 8) & ~7  # NUL-padded to a multiple of 8
+            if mode not in GIT_INDEX_MODES:
+                return None
             if mode == GIT_INDEX_GITLINK:
                 links.append(os.fsdecode(name))
     except (struct.error, ValueError, IndexError):
@@ -2460,17 +2505,15 @@ def gitlink_walks(top: str, worktree: str, index: str) -> list[Walk]:
         if not is_within(path, top) or path == top:
             continue
         relative = os.path.relpath(os.path.join(path, ".git"), top)
-        dot_git = walk(top, relative)
+        dot_git = walk(top, relative)._replace(pin_only=True)
         walks.append(dot_git)
         if dot_git.steps[-1].kind is Kind.DIR and dot_git.steps[-1].path == dot_git.path:
             walks += git_dir_walks(top, relative)
     return walks
 
 
-def protected_walks(git: GitLayout, *, submodules_only: bool = False) -> tuple[Walk, ...]:
-    """Everything in and around the project the host later executes or obeys. The index is
-    read for gitlinks always after a session, and at launch when .gitmodules says there are
-    submodules (a big index costs time; one a session planted was reviewed after it)."""
+def protected_walks(git: GitLayout) -> tuple[Walk, ...]:
+    """Everything in and around the project the host later executes or obeys."""
     top = git.top
     walks = [walk(top, relative) for relative in PROTECTED_PROJECT_PATHS]
     if not git.git_dir:  # a repository the session creates is reviewed like one that existed
@@ -2491,9 +2534,8 @@ def protected_walks(git: GitLayout, *, submodules_only: bool = False) -> tuple[W
         if back and is_within(os.path.dirname(back), top) and back != os.path.join(top, ".git"):
             walks.append(walk(top, os.path.relpath(back, top)))  # a worktree inside: its .git
             indexes.append((os.path.dirname(back), os.path.join(admin, "index")))
-    if not submodules_only or os.path.lexists(os.path.join(top, ".gitmodules")):
-        for worktree, index in indexes:
-            walks += gitlink_walks(top, worktree, index)
+    for worktree, index in indexes:
+        walks += gitlink_walks(top, worktree, index)
     hooks_path = git.hooks_path
     if hooks_path:
         for root in (top, git.git_dir):
@@ -2603,7 +2645,7 @@ def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> Ho
         git_email=git_email,
         etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
         claude_home=probe_claude_home(home),
-        protected=protected_walks(layout, submodules_only=True),
+        protected=protected_walks(layout),
         state_dir=state_dir,
         other_session=instance_in_use(instance_for(layout.canonical_root, state_dir).dir),
         resolved_secret_paths=resolve_secret_paths(home, env),
@@ -3456,6 +3498,7 @@ class Snapshot(NamedTuple):
     present: Mapping[str, tuple[int, int, int]]  # protected path -> (mode, inode, mtime_ns)
     claude_names: frozenset[str]
     credentials: tuple[int, int] | None  # (mode, inode) of ~/.claude/.credentials.json
+    taken: float  # when (a path whose inode changed before it was not made by the session)
 
 
 def identity(path: str) -> tuple[int, int, int] | None:
@@ -3480,7 +3523,17 @@ def take_snapshot(host: HostFacts) -> Snapshot:
         present,
         frozenset(os.path.basename(e.path) for e in host.claude_home.entries),
         (found[0], found[1]) if found else None,
+        time.time(),
     )
+
+
+def changed_since(path: str, moment: float) -> bool:
+    """Whether `path` was made, renamed or changed at or after `moment` (its ctime, which no
+    process can set back)."""
+    try:
+        return os.lstat(path).st_ctime >= moment - 1
+    except OSError:
+        return False
 
 
 def git_config_inert(git: str, path: str, git_dir: str, top: str) -> tuple[bool, str]:
@@ -3527,7 +3580,9 @@ def judge_created(path: str, git: GitLayout) -> str | None:
         return f"a commondir sending git to {target}"
     if name in ("config", "config.worktree", ".gitmodules"):
         inert, key = git_config_inert(git.program or "git", path, parent, git.top)
-        return None if inert else f"git configuration the host's git would obey ({key})"
+        if not inert:
+            return f"git configuration the host's git would obey ({key})"
+        return "" if name == ".gitmodules" else None
     if name == "hooks":
         try:
             hooks = os.listdir(path)
@@ -3561,6 +3616,8 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
         last = walk_.steps[-1]
         path = last.path
         if last.kind is Kind.MISSING or path in seen or path in before.present:
+            continue
+        if not changed_since(path, before.taken):
             continue
         seen.add(path)
         verdict = judge_created(path, host.git)

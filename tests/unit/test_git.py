@@ -251,12 +251,6 @@ def test_probe_host_submodule_hooks_and_config_read_only(tmp_path):
     assert f"{superproject}/lib/.git" in read_only  # the gitdir pointer of the checkout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="claudebox: the gitlink walk to DEP/.git ends at a directory, which plan_protected "
-    "makes read-only (it wins over 'pinned'): the whole .git of such a submodule is read-only "
-    "inside, so git cannot commit there; only its config and hooks need to be",
-)
 def test_a_submodule_with_its_own_git_directory_is_protected(tmp_path):
     """A gitlink whose checkout holds a .git directory (not absorbed): found through the index."""
     home = tmp_path / "home"
@@ -328,13 +322,6 @@ EXPECTED_LINKS = [  # in the index's order: sorted by path
 ]
 
 
-SHA256_V4_MISREAD = pytest.mark.xfail(
-    strict=True,
-    reason="claudebox bug: a SHA-256 index of version 4 parses without error as SHA-1 "
-    "(nothing checks a v4 entry), so its gitlinks come out as garbage",
-)
-
-
 @pytest.mark.parametrize(
     ("version", "object_format"),
     [
@@ -343,7 +330,7 @@ SHA256_V4_MISREAD = pytest.mark.xfail(
         (4, "sha1"),  # what feature.manyFiles writes
         (2, "sha256"),
         (3, "sha256"),
-        pytest.param(4, "sha256", marks=SHA256_V4_MISREAD),
+        (4, "sha256"),
     ],
 )
 def test_index_gitlinks(tmp_path, version, object_format):
@@ -596,13 +583,6 @@ def test_a_session_that_changes_nothing_is_not_reported(tmp_path):
     assert os.path.isdir(f"{repo}/.git/hooks")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="claudebox: at launch the index is read only when .gitmodules exists, after the "
-    "session always; an embedded repository (a gitlink without .gitmodules, `git add` of a "
-    "nested repo) is then walked only by the review, which takes its existing hooks and "
-    "config for new ones and moves them aside",
-)
 def test_an_embedded_repository_without_gitmodules_is_left_alone(tmp_path):
     home = tmp_path / "home"
     home.mkdir()

@@ -233,12 +233,12 @@ def test_the_audit_names_each_pinned_symlink():
     lines = cb.render_audit(cb.build_plan(host, cb.Options()), cb.Style(False), HOME).splitlines()
     start = lines.index("  claude     ~/.claude: 15 per-project, 9 read-only, credentials shared")
     assert lines[start + 1 : start + 5] == [
-        "             ~/.claude/settings.json: symlink into /nix/store, readable",
+        "  symlinks   ~/.claude/settings.json: symlink into /nix/store, readable",
         "             ~/.claude/CLAUDE.md: symlink into /nix/store, readable",
-        f"             ~/.claude/agents: symlink to {DOTFILES}/agents, not",
-        "             followed",
+        f"             ~/.claude/agents -> {DOTFILES}/agents (not followed)",
+        "             .envrc: symlink, not followed",
     ]
-    assert "             .envrc: symlink, pinned, not followed" in lines
+    assert "             .envrc: symlink, not followed" in lines
 
 
 def test_symlinks_elsewhere_are_not_followed_and_into_the_project_warn():

@@ -270,11 +270,6 @@ def test_dry_run_json_masks_secrets_and_carries_the_stage():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="claudebox: the default audit lists only writable mounts; a read-only profile mount "
-    "(any host directory the profile names) enters the sandbox without a line in it",
-)
 def test_the_default_audit_names_every_host_directory_a_profile_mounts():
     profile = cb.Profile(
         "web",
