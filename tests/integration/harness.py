@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ptyterm import HAVE_EMULATOR, Terminal
 
 REPO = Path(__file__).resolve().parents[2]
 HELPERS = Path(__file__).resolve().parent / "helpers"
@@ -330,6 +331,26 @@ class Box:
                 process.wait(timeout=10)
             if process.stderr:
                 process.stderr.close()
+
+    def terminal(
+        self,
+        *args: str,
+        argv: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        columns: int = 80,
+        lines: int = 24,
+    ) -> Terminal:
+        """claudebox ARGS (or ARGV, a command line that runs it) on a new pty of its own: the
+        pty is its controlling terminal, as in a terminal window (see ptyterm)."""
+        if not HAVE_EMULATOR:
+            prerequisite_missing("pyte, the terminal emulator, is missing (requirements-dev.txt)")
+        return Terminal(
+            argv if argv is not None else self.command(args),
+            env=self.env(env),
+            cwd=self.project,
+            columns=columns,
+            lines=lines,
+        )
 
     def start(
         self, *args: str, env: Mapping[str, str] | None = None, **popen: object
