@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, NoReturn
@@ -2117,19 +2118,50 @@ def prepare_host(steps: Iterable[HostSetup]) -> None:
 
 
 def confirm(prompt: str) -> bool:
-    """Ask on the terminal itself (never stdin); no terminal means no."""
+    """Ask on the controlling terminal itself, never stdin: yes only for a line saying y or
+    yes. Keys typed before the question are discarded (an Enter pressed out of habit answers
+    nothing); the line is read in canonical mode with echo, so the person sees and can edit it.
+    End of file (Ctrl-D) is no; Ctrl-C raises KeyboardInterrupt (the terminal's ISIG sends SIGINT
+    to our process group), which main turns into exit 130. The terminal's mode is restored."""
     try:
-        tty = open("/dev/tty", "r+", encoding="utf-8")
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         raise ClaudeboxError(
             "no terminal to confirm the launch on; review it with --dry-run, then pass --yes",
             EXIT_USAGE,
         ) from error
-    with tty:
-        tty.write(prompt)
-        tty.flush()
-        answer = tty.readline()
-    return answer.strip().lower() in ("y", "yes")
+    try:
+        saved = termios.tcgetattr(tty)
+        asking = list(saved)
+        asking[0] |= termios.ICRNL  # iflag: Enter (CR) ends the line
+        asking[3] |= termios.ICANON | termios.ECHO | termios.ECHOE | termios.ISIG  # lflag
+        termios.tcsetattr(tty, termios.TCSANOW, asking)
+        try:
+            termios.tcflush(tty, termios.TCIFLUSH)
+            os.write(tty, os.fsencode(prompt))
+            answer = os.read(tty, 1024)
+            if not answer.endswith(b"\n"):  # end of file: the cursor still follows the prompt
+                os.write(tty, b"\n")
+        except KeyboardInterrupt:
+            os.write(tty, b"\n")
+            raise
+        finally:
+            termios.tcsetattr(tty, termios.TCSADRAIN, saved)
+    except termios.error as error:
+        raise ClaudeboxError(
+            f"cannot read an answer from the terminal ({error.args[-1]}); "
+            "review the launch with --dry-run, then pass --yes",
+            EXIT_USAGE,
+        ) from error
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot read an answer from the terminal ({error.strerror}); "
+            "review the launch with --dry-run, then pass --yes",
+            EXIT_USAGE,
+        ) from error
+    finally:
+        os.close(tty)
+    return answer.decode(errors="replace").strip().lower() in ("y", "yes")
 
 
 def userns_blocker() -> str | None:
