@@ -135,6 +135,15 @@ ENV_ALLOWLIST: Final = (
     "SHELL",
     "XDG_RUNTIME_DIR",
 )
+# Claude Code's own settings in the sandbox, set whatever the host or a profile says (verified on
+# Claude Code 2.1.197): CLAUDE_CODE_SANDBOXED=1 counts the workspace as trusted, so no "Do you
+# trust the files in this folder?" follows claudebox's own question; DISABLE_INSTALLATION_CHECKS=1
+# stops the warning, on every start, that ~/.local/bin/claude (the native installer's launcher,
+# never inside) is missing; nixpkgs' claude-code wrapper sets the same.
+CLAUDE_ENV: Final[Mapping[str, str]] = {
+    "CLAUDE_CODE_SANDBOXED": "1",
+    "DISABLE_INSTALLATION_CHECKS": "1",
+}
 # Defined by the sandbox itself, whatever the host says (a host value would point at host paths).
 SANDBOX_DEFINED_ENV: Final = (
     "HOME",
@@ -144,6 +153,7 @@ SANDBOX_DEFINED_ENV: Final = (
     "XDG_RUNTIME_DIR",
     "NIX_SSL_CERT_FILE",
     "SSL_CERT_FILE",
+    *CLAUDE_ENV,
 )
 EXTRA_ENV_VARIABLE: Final = "CLAUDEBOX_EXTRA_ENV"
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -253,6 +263,12 @@ CLAUDE_STATE_TABLE: Final[Mapping[str, tuple[str, bool]]] = {
 }
 # Seeds for read-only entries missing on the host (else the sandbox could create them there).
 CLAUDE_READ_ONLY_SEED: Final[Mapping[str, str]] = {"settings.json": "{}\n", "CLAUDE.md": ""}
+# Passed as claude's flag settings (--settings JSON): the audit the user confirmed is the
+# permission layer, so Claude's "Bypass Permissions mode" warning (default answer "No, exit") is
+# skipped. Claude stores that acceptance in ~/.claude/settings.json, read-only inside.
+CLAUDE_FLAG_SETTINGS: Final[Mapping[str, object]] = {"skipDangerousModePermissionPrompt": True}
+# Claude's ~/.claude.json remembers "Do you want to use this API key?" answers by the key's end.
+API_KEY_SUFFIX_LENGTH: Final = 20
 # Keys of the host's ~/.claude.json copied into a new instance's own file (no servers, no projects).
 CLAUDE_JSON_SEED_KEYS: Final = (
     "theme",
@@ -780,6 +796,71 @@ def claude_json_seed(host_claude_json: Mapping[str, object]) -> str:
     return json.dumps(seed, indent=2, sort_keys=True) + "\n"
 
 
+def api_key_answer(
+    host_claude_json: Mapping[str, object],
+    instance_claude_json: Mapping[str, object],
+    api_key: str | None,
+) -> dict[str, object] | None:
+    """The instance's .claude.json given the host's answer to "Do you want to use this API key?"
+    for `api_key`, the key that enters the sandbox, and for no other key; None when there is
+    nothing to add (the host never answered, or Claude inside already has an answer, which stays).
+    """
+    if not api_key:
+        return None
+    suffix = api_key[-API_KEY_SUFFIX_LENGTH:]
+
+    def answers(document: Mapping[str, object]) -> dict[str, object]:
+        responses = document.get("customApiKeyResponses")
+        return dict(responses) if isinstance(responses, dict) else {}
+
+    def listed(responses: Mapping[str, object], answer: str) -> list[object]:
+        value = responses.get(answer)
+        return list(value) if isinstance(value, list) else []
+
+    host = answers(host_claude_json)
+    answer = next((a for a in ("approved", "rejected") if suffix in listed(host, a)), None)
+    inside = answers(instance_claude_json)
+    if answer is None or any(suffix in listed(inside, a) for a in ("approved", "rejected")):
+        return None
+    responses = {"approved": listed(inside, "approved"), "rejected": listed(inside, "rejected")}
+    responses[answer].append(suffix)
+    return {**instance_claude_json, "customApiKeyResponses": {**inside, **responses}}
+
+
+def claude_arguments(claude_args: Sequence[str]) -> tuple[str, ...]:
+    """claude's arguments after --dangerously-skip-permissions: claudebox's flag settings, then
+    the user's. Claude reads only the last --settings before a `--`, so CLAUDE_FLAG_SETTINGS is
+    merged into each --settings JSON object the user passes (the user's own keys win); a settings
+    FILE is passed unchanged and then replaces claudebox's (its author can add the keys)."""
+    args = list(claude_args)
+    index = 0
+    while index < len(args) and args[index] != "--":
+        arg = args[index]
+        if arg == "--settings" and index + 1 < len(args):
+            args[index + 1] = merged_flag_settings(args[index + 1])
+            index += 1
+        elif arg.startswith("--settings="):
+            args[index] = "--settings=" + merged_flag_settings(arg.removeprefix("--settings="))
+        index += 1
+    ours = json.dumps(CLAUDE_FLAG_SETTINGS, separators=(",", ":"))
+    return ("--settings", ours, *args)
+
+
+def merged_flag_settings(value: str) -> str:
+    """A --settings value with CLAUDE_FLAG_SETTINGS added when it is a JSON object (as Claude
+    decides: it starts with { and ends with }); anything else (a path, broken JSON) as it was."""
+    text = value.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return value
+    try:
+        settings = json.loads(text)
+    except ValueError:
+        return value
+    if not isinstance(settings, dict):
+        return value
+    return json.dumps({**CLAUDE_FLAG_SETTINGS, **settings}, separators=(",", ":"))
+
+
 def assemble_bpf(program: Sequence[tuple[int, int, str, str] | str]) -> bytes:
     """Classic BPF with symbolic jumps: items are labels or (code, k, jump-true, jump-false)."""
     labels: dict[str, int] = {}
@@ -1270,6 +1351,7 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         "PATH": ":".join(path_dirs),
         "TMPDIR": "/tmp",
         "XDG_RUNTIME_DIR": "/tmp",
+        **CLAUDE_ENV,
     }
     if "bash" in host.tools:
         generated["SHELL"] = host.tools["bash"]
@@ -1306,7 +1388,7 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
             raise ClaudeboxError("--shell needs bash in the store part of PATH", EXIT_MISSING)
         command: tuple[str, ...] = (host.tools["bash"],)
     else:
-        command = (claude, "--dangerously-skip-permissions", *options.claude_args)
+        command = (claude, "--dangerously-skip-permissions", *claude_arguments(options.claude_args))
     namespaces = [
         "--die-with-parent",
         "--unshare-user",
@@ -2117,6 +2199,33 @@ def prepare_host(steps: Iterable[HostSetup]) -> None:
             ) from error
 
 
+def copy_api_key_answer(path: str, host_claude_json: Mapping[str, object], api_key: str) -> None:
+    """Write the host's answer for the sandbox's API key into the instance's .claude.json at
+    `path` (see api_key_answer). Call it only while no session of the project runs: the file is
+    replaced by rename, which a running sandbox's bind of the old file would not see."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            current = json.load(handle)
+    except (OSError, ValueError):
+        return  # missing or unreadable: Claude inside asks, as it would have
+    if not isinstance(current, dict):
+        return
+    updated = api_key_answer(host_claude_json, current, api_key)
+    if updated is None:
+        return
+    temporary = f"{path}.claudebox-{os.getpid()}"
+    try:
+        with open(
+            os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w"
+        ) as out:
+            out.write(json.dumps(updated, indent=2) + "\n")
+        os.replace(temporary, path)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot update {path}: {error.strerror}; check its permissions"
+        ) from error
+
+
 def confirm(prompt: str) -> bool:
     """Ask on the controlling terminal itself, never stdin: yes only for a line saying y or
     yes. Keys typed before the question are discarded (an Enter pressed out of habit answers
@@ -2147,15 +2256,10 @@ def confirm(prompt: str) -> bool:
             raise
         finally:
             termios.tcsetattr(tty, termios.TCSADRAIN, saved)
-    except termios.error as error:
+    except (OSError, termios.error) as error:  # e.g. EIO: claudebox runs in the background
+        reason = error.strerror if isinstance(error, OSError) else error.args[-1]
         raise ClaudeboxError(
-            f"cannot read an answer from the terminal ({error.args[-1]}); "
-            "review the launch with --dry-run, then pass --yes",
-            EXIT_USAGE,
-        ) from error
-    except OSError as error:
-        raise ClaudeboxError(
-            f"cannot read an answer from the terminal ({error.strerror}); "
+            f"cannot read an answer from the terminal ({reason}); "
             "review the launch with --dry-run, then pass --yes",
             EXIT_USAGE,
         ) from error
@@ -2931,7 +3035,8 @@ def _main(argv: Sequence[str]) -> int:
         nixpkgs=env.get(NIXPKGS_VARIABLE),
     )
     extra_env = parse_extra_env(env.get(EXTRA_ENV_VARIABLE, ""))
-    plan = build_plan(probe_host(env), options, extra_env)
+    host = probe_host(env)
+    plan = build_plan(host, options, extra_env)
     if args.dry_run:
         for warning in plan.warnings:
             print(f"claudebox: warning: {warning}", file=sys.stderr)
@@ -2953,6 +3058,10 @@ def _main(argv: Sequence[str]) -> int:
     lock = lock_instance(plan.instance.dir)
     try:
         prepare_host(plan.host_setup)
+        api_key = env.get("ANTHROPIC_API_KEY")
+        if api_key and not host.other_session:
+            claude_json = os.path.join(plan.instance.dir, "claude", ".claude.json")
+            copy_api_key_answer(claude_json, host.host_claude_json, api_key)
         present = {path for path in plan.watched if os.path.lexists(path)}
         status = launch(plan)
         for path in session_created(plan.watched, present):

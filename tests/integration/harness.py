@@ -29,7 +29,7 @@ from ptyterm import HAVE_EMULATOR, Terminal
 REPO = Path(__file__).resolve().parents[2]
 HELPERS = Path(__file__).resolve().parent / "helpers"
 BUSYBOX_STORE = Path("/nix/store/0c7xq5lsj2f4yqnwmzhg7r2y0i9kd4lk-claudebox-test-busybox")
-PROBE_STORE = Path("/nix/store/1r8vxmkzrg9fyl3jwdq6nhb2i4p0s5ca-claudebox-test-claude-probe")
+PROBE_STORE = Path("/nix/store/vibbqa1iz93hrsd9856y9nyjsrhy6i2j-claudebox-test-claude-probe")
 HELPER_STORE = Path("/nix/store/2d9ylnq3jzs0ahm4kxbf7wcr6g1i5pv8-claudebox-test-attack-helpers")
 GIT_STORE = Path("/nix/store/3f0zmr4kq8sb1hn5ydc7wgj2x6l9a0qt-claudebox-test-git")
 BASH_STORE = Path("/nix/store/6j4c09lx3r1ngs2ym5p8f2v7dkzh1qb2-claudebox-test-bash")
@@ -39,12 +39,16 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 IN_CI = os.environ.get("CI") == "true"
 
 PROBE_SCRIPT = f"""#!{BUSYBOX_STORE}/bin/sh
-# Fake claude: checks the injected flag, then runs the snippet it was given.
+# Fake claude: checks the injected flag, skips claudebox's flag settings (--settings JSON), then
+# runs the snippet it was given.
 if [ "$1" != --dangerously-skip-permissions ]; then
     echo "probe: first argument is not --dangerously-skip-permissions: $1" >&2
     exit 99
 fi
 shift
+if [ "$1" = --settings ]; then
+    shift 2
+fi
 snippet=${{1:-true}}
 [ "$#" -gt 0 ] && shift
 exec {BUSYBOX_STORE}/bin/sh -c "$snippet" probe "$@"

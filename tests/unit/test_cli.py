@@ -222,6 +222,8 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
         "--",
         os.path.realpath(claude),
         "--dangerously-skip-permissions",
+        "--settings",
+        '{"skipDangerousModePermissionPrompt":true}',
         "-p",
         "hi",
         "--model",

@@ -45,6 +45,8 @@ def test_env_is_exactly_allowlist_plus_sandbox_defined():
         "XDG_RUNTIME_DIR": ("/tmp", "sandbox"),
         "NIX_SSL_CERT_FILE": (CA_BUNDLE, "sandbox"),
         "SSL_CERT_FILE": (CA_BUNDLE, "sandbox"),
+        "CLAUDE_CODE_SANDBOXED": ("1", "sandbox"),
+        "DISABLE_INSTALLATION_CHECKS": ("1", "sandbox"),
     }
     assert [var.name for var in plan.env] == sorted(var.name for var in plan.env)
 
@@ -110,10 +112,13 @@ def test_sandbox_path_dirs():
 # --- command and namespaces -----------------------------------------------------------------
 
 
-def test_command_skip_permissions_first_then_user_args_unchanged():
+FLAG_SETTINGS = ("--settings", '{"skipDangerousModePermissionPrompt":true}')
+
+
+def test_command_skip_permissions_first_then_flag_settings_then_user_args_unchanged():
     args = ("-p", "hi there", "--model", "x", "--", "--dry-run", "")
     plan = plan_for(options=cb.Options(claude_args=args, network="full"))
-    assert plan.command == (CLAUDE, "--dangerously-skip-permissions", *args)
+    assert plan.command == (CLAUDE, "--dangerously-skip-permissions", *FLAG_SETTINGS, *args)
     assert plan.argv[-len(plan.command) - 1 :] == ["--", *plan.command]
     assert plan.chdir == fh.CWD
 
@@ -163,7 +168,16 @@ def test_namespaces_no_network():
 
 def test_argv_ends_with_chdir_seccomp_command():
     plan = plan_for()
-    tail = ["--chdir", fh.CWD, "--seccomp", "12", "--", CLAUDE, "--dangerously-skip-permissions"]
+    tail = [
+        "--chdir",
+        fh.CWD,
+        "--seccomp",
+        "12",
+        "--",
+        CLAUDE,
+        "--dangerously-skip-permissions",
+        *FLAG_SETTINGS,
+    ]
     assert plan.argv[-len(tail) :] == tail
     assert [(d.fd, d.what) for d in plan.data] == [
         (10, "gitconfig"),
