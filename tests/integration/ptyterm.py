@@ -64,6 +64,7 @@ class Terminal:
         self.emulator = Emulator(columns, lines, self.type)
         self.stream = pyte.ByteStream(self.emulator)
         self.transcript = bytearray()  # everything the program wrote, for failure messages
+        self.lines_seen: set[str] = set()  # every line any screen showed, however briefly
         self.closed = False
         try:
             self.process = subprocess.Popen(
@@ -103,7 +104,12 @@ class Terminal:
             return False
         self.transcript += data
         self.stream.feed(data)
+        self.lines_seen.update(line.rstrip() for line in self.emulator.display)
         return True
+
+    def ever_showed(self, text: str) -> list[str]:
+        """The lines ever on the screen that contained `text`."""
+        return sorted(line for line in self.lines_seen if text in line)
 
     def wait_for(self, condition: Callable[[str], bool], what: str, timeout: float = 60) -> str:
         """Until `condition(screen)` holds; the screen then. Fails with the screen otherwise."""
