@@ -341,6 +341,7 @@ class Box:
         *args: str,
         argv: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
         columns: int = 80,
         lines: int = 24,
     ) -> Terminal:
@@ -351,7 +352,7 @@ class Box:
         return Terminal(
             argv if argv is not None else self.command(args),
             env=self.env(env),
-            cwd=self.project,
+            cwd=cwd or self.project,
             columns=columns,
             lines=lines,
         )

@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 from harness import BASH_STORE, BUSYBOX_STORE, Box, copy_libraries, prerequisite_missing
-from ptyterm import CTRL_C, ENTER
+from ptyterm import CTRL_C, ENTER, Terminal
 
 # Installed by .ci/run (`npm install` of the pinned @anthropic-ai/claude-code): the native binary.
 CLAUDE_CODE_BINARY = Path("/opt/claudebox-claude-code/claude")
@@ -514,12 +514,12 @@ def processes_left(box: Box, session: int) -> list[str]:
     return left
 
 
-def test_real_claude_tui_asks_nothing_runs_a_tool_redraws_and_exits(
-    box: Box, claude_store: str, netns: int, scripted_api: tuple[ScriptedApi, str]
-) -> None:
-    api, base_url = scripted_api
-    api_key = "sk-ant-claudebox-tui-fake-0123456789"
-    # The host's Claude has been used: onboarded, and this API key approved there once.
+TUI_API_KEY = "sk-ant-claudebox-tui-fake-0123456789"
+
+
+def used_host_claude(box: Box, claude_store: str) -> None:
+    """The host's ~/.claude.json of someone who has used Claude there: onboarded, and
+    TUI_API_KEY approved once."""
     box.write(
         box.home / ".claude.json",
         json.dumps(
@@ -527,27 +527,52 @@ def test_real_claude_tui_asks_nothing_runs_a_tool_redraws_and_exits(
                 "hasCompletedOnboarding": True,
                 "lastOnboardingVersion": claude_store.split()[0],
                 "theme": "dark",
-                "customApiKeyResponses": {"approved": [api_key[-20:]], "rejected": []},
+                "customApiKeyResponses": {"approved": [TUI_API_KEY[-20:]], "rejected": []},
             }
         ),
     )
+
+
+def claudebox_on_a_terminal(
+    box: Box, netns: int, base_url: str, *args: str, cwd: Path | None = None
+) -> Terminal:
+    """claudebox ARGS (the real Claude Code) on an 80x24 terminal, in the private namespace."""
     env = {
         **CLAUDE_ENV,
         "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": api_key,
+        "ANTHROPIC_API_KEY": TUI_API_KEY,
         "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in CLAUDE_ENV),
         "PATH": ":".join([f"{CLAUDE_STORE}/bin", box.host_path()]),
         "TERM": "xterm-256color",
     }
-    argv = ["nsenter", f"--target={netns}", "--net", "--", *box.command(["--network", "full"])]
-    with box.terminal(argv=argv, env=env, columns=80, lines=24) as term:
+    argv = ["nsenter", f"--target={netns}", "--net", "--", *box.command(args)]
+    return box.terminal(argv=argv, env=env, cwd=cwd, columns=80, lines=24)
+
+
+def assert_no_claude_question(term: Terminal) -> None:
+    for question in (CLAUDE_QUESTION, *CLAUDE_QUESTIONS):
+        assert term.ever_showed(question) == [], term
+
+
+def exit_with_ctrl_c_twice(term: Terminal) -> int:
+    term.type(CTRL_C)
+    term.wait_for_text("again to exit")
+    term.type(CTRL_C)
+    return term.wait_for_exit(timeout=60)
+
+
+def test_real_claude_tui_asks_nothing_runs_a_tool_redraws_and_exits(
+    box: Box, claude_store: str, netns: int, scripted_api: tuple[ScriptedApi, str]
+) -> None:
+    api, base_url = scripted_api
+    used_host_claude(box, claude_store)
+    with claudebox_on_a_terminal(box, netns, base_url, "--network", "full") as term:
         term.wait_for_text(LAUNCH_QUESTION)
         term.type(b"y" + ENTER)
 
         # Claude's prompt comes up, in bypass mode, and none of Claude's questions came first.
         term.wait_for_text("bypass permissions on", timeout=120)
-        for question in (CLAUDE_QUESTION, *CLAUDE_QUESTIONS):
-            assert term.ever_showed(question) == [], term
+        assert_no_claude_question(term)
 
         term.type(PROMPT.encode())
         term.wait_for_text(PROMPT)
@@ -563,13 +588,31 @@ def test_real_claude_tui_asks_nothing_runs_a_tool_redraws_and_exits(
         term.resize(120, 30)
         term.wait_for(lambda screen: "─" * 120 in screen.splitlines(), "a 120-column rule")
 
-        term.type(CTRL_C)
-        term.wait_for_text("again to exit")
-        term.type(CTRL_C)
-        status = term.wait_for_exit(timeout=60)
+        status = exit_with_ctrl_c_twice(term)
         session = term.process.pid
         assert status == 0, term
-        # Nothing Claude's installation check or any other notice asked of the user either.
+        # Nothing from Claude's installation check, and no question later either.
         assert term.ever_showed("missing or broken") == [], term
-        assert term.ever_showed(CLAUDE_QUESTION) == [], term
+        assert_no_claude_question(term)
     assert processes_left(box, session) == []
+
+
+def test_real_claude_tui_in_a_subdirectory_with_own_settings_then_again(
+    box: Box, claude_store: str, netns: int, scripted_api: tuple[ScriptedApi, str]
+) -> None:
+    """A git project entered from a subdirectory, with the user's own --settings JSON (claudebox
+    merges its key into it), then a second session of the same project: no question either time."""
+    _api, base_url = scripted_api
+    used_host_claude(box, claude_store)
+    subprocess.run(box.as_user(["/usr/bin/git", "init", "-q", str(box.project)]), check=True)
+    subdirectory = box.mkdir(box.project / "src" / "lib")
+    own_settings = json.dumps({"spinnerTipsEnabled": False})
+    for args, cwd in (
+        (("--yes", "--network", "full", "--settings", own_settings), subdirectory),
+        (("--yes", "--network", "full"), box.project),
+    ):
+        with claudebox_on_a_terminal(box, netns, base_url, *args, cwd=cwd) as term:
+            term.wait_for_text("bypass permissions on", timeout=120)
+            assert_no_claude_question(term)
+            assert exit_with_ctrl_c_twice(term) == 0, term
+            assert_no_claude_question(term)
