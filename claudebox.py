@@ -99,6 +99,15 @@ ENV_ALLOWLIST: Final = (
     "SHELL",
     "XDG_RUNTIME_DIR",
 )
+# Claude Code's own settings in the sandbox, set whatever the host or a profile says (verified on
+# Claude Code 2.1.197): CLAUDE_CODE_SANDBOXED=1 counts the workspace as trusted, so no "Do you
+# trust the files in this folder?" follows claudebox's own question; DISABLE_INSTALLATION_CHECKS=1
+# stops the warning, on every start, that ~/.local/bin/claude (the native installer's launcher,
+# never inside) is missing; nixpkgs' claude-code wrapper sets the same.
+CLAUDE_ENV: Final[Mapping[str, str]] = {
+    "CLAUDE_CODE_SANDBOXED": "1",
+    "DISABLE_INSTALLATION_CHECKS": "1",
+}
 # Defined by the sandbox itself, whatever the host says (a host value would point at host paths).
 SANDBOX_DEFINED_ENV: Final = (
     "HOME",
@@ -108,6 +117,7 @@ SANDBOX_DEFINED_ENV: Final = (
     "XDG_RUNTIME_DIR",
     "NIX_SSL_CERT_FILE",
     "SSL_CERT_FILE",
+    *CLAUDE_ENV,
 )
 EXTRA_ENV_VARIABLE: Final = "CLAUDEBOX_EXTRA_ENV"
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -324,8 +334,12 @@ REGISTRY_FILES: Final = ("~/.config/nix/registry.json", "/etc/nix/registry.json"
 
 GIT_DEFAULT_NAME: Final = "Claude (claudebox)"
 GIT_DEFAULT_EMAIL: Final = "claude@claudebox.invalid"
-# Claude Code's own questions that claudebox's audit already answered (flag settings).
-CLAUDE_FLAG_SETTINGS: Final = {"skipDangerousModePermissionPrompt": True}
+# Passed as claude's flag settings (--settings JSON): the audit the user confirmed is the
+# permission layer, so Claude's "Bypass Permissions mode" warning (default answer "No, exit") is
+# skipped. Claude stores that acceptance in ~/.claude/settings.json, read-only inside.
+CLAUDE_FLAG_SETTINGS: Final[Mapping[str, object]] = {"skipDangerousModePermissionPrompt": True}
+# Claude's ~/.claude.json remembers "Do you want to use this API key?" answers by the key's end.
+API_KEY_SUFFIX_LENGTH: Final = 20
 
 # File descriptors: generated data from 10, host directories bound by descriptor from 30.
 FIRST_DATA_FD: Final = 10
@@ -445,6 +459,8 @@ FISH_PROFILE_LISTING: Final = (
     '\'(ls $HOME/.claudebox/profiles 2>/dev/null | string replace -r "[.]json\\$" "")\''
 )
 COMPLETION_SHELLS: Final = ("bash", "zsh", "fish")
+LAUNCH_QUESTION: Final = "Launch this sandbox? [y/N] "
+SECRET_MOUNT_QUESTION: Final = "The profile mounts secret paths (see above). Launch anyway? [y/N] "
 EXIT_RUNTIME: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_MISSING: Final = 127
@@ -1584,6 +1600,7 @@ def plan_environment(
         "PATH": ":".join(path_dirs),
         "TMPDIR": "/tmp",
         "XDG_RUNTIME_DIR": "/tmp",
+        **CLAUDE_ENV,
     }
     if "bash" in host.tools:
         generated["SHELL"] = host.tools["bash"]
@@ -1612,13 +1629,72 @@ def plan_environment(
 def claude_command(claude: str, claude_args: Sequence[str]) -> tuple[str, ...]:
     """claude with permissions skipped (the sandbox is the permission layer) and, as flag
     settings, the answers to the questions claudebox's own audit already asked."""
-    return (
-        claude,
-        "--dangerously-skip-permissions",
-        "--settings",
-        json.dumps(CLAUDE_FLAG_SETTINGS, separators=(",", ":")),
-        *claude_args,
-    )
+    return (claude, "--dangerously-skip-permissions", *claude_arguments(claude_args))
+
+
+def claude_arguments(claude_args: Sequence[str]) -> tuple[str, ...]:
+    """claude's arguments after --dangerously-skip-permissions: claudebox's flag settings, then
+    the user's. Claude reads only the last --settings before a `--`, so CLAUDE_FLAG_SETTINGS is
+    merged into each --settings JSON object the user passes (the user's own keys win); a settings
+    FILE is passed unchanged and then replaces claudebox's (its author can add the keys)."""
+    args = list(claude_args)
+    index = 0
+    while index < len(args) and args[index] != "--":
+        arg = args[index]
+        if arg == "--settings" and index + 1 < len(args):
+            args[index + 1] = merged_flag_settings(args[index + 1])
+            index += 1
+        elif arg.startswith("--settings="):
+            args[index] = "--settings=" + merged_flag_settings(arg.removeprefix("--settings="))
+        index += 1
+    ours = json.dumps(CLAUDE_FLAG_SETTINGS, separators=(",", ":"))
+    return ("--settings", ours, *args)
+
+
+def merged_flag_settings(value: str) -> str:
+    """A --settings value with CLAUDE_FLAG_SETTINGS added when it is a JSON object (as Claude
+    decides: it starts with { and ends with }); anything else (a path, broken JSON) as it was."""
+    text = value.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return value
+    try:
+        settings = json.loads(text)
+    except (ValueError, RecursionError):
+        return value
+    if not isinstance(settings, dict):
+        return value
+    return json.dumps({**CLAUDE_FLAG_SETTINGS, **settings}, separators=(",", ":"))
+
+
+def api_key_answer(
+    host_claude_json: Mapping[str, object],
+    instance_claude_json: Mapping[str, object],
+    api_key: str | None,
+) -> dict[str, object] | None:
+    """The instance's .claude.json given the host's answer to "Do you want to use this API key?"
+    for `api_key`, the key that enters the sandbox, and for no other key; None when there is
+    nothing to add (the host never answered, or Claude inside already has an answer, which stays).
+    """
+    if not api_key:
+        return None
+    suffix = api_key[-API_KEY_SUFFIX_LENGTH:]
+
+    def answers(document: Mapping[str, object]) -> dict[str, object]:
+        responses = document.get("customApiKeyResponses")
+        return dict(responses) if isinstance(responses, dict) else {}
+
+    def listed(responses: Mapping[str, object], answer: str) -> list[object]:
+        value = responses.get(answer)
+        return list(value) if isinstance(value, list) else []
+
+    host = answers(host_claude_json)
+    answer = next((a for a in ("approved", "rejected") if suffix in listed(host, a)), None)
+    inside = answers(instance_claude_json)
+    if answer is None or any(suffix in listed(inside, a) for a in ("approved", "rejected")):
+        return None
+    responses = {"approved": listed(inside, "approved"), "rejected": listed(inside, "rejected")}
+    responses[answer].append(suffix)
+    return {**instance_claude_json, "customApiKeyResponses": {**inside, **responses}}
 
 
 def plan_command(host: HostFacts, options: Options) -> tuple[str, ...]:
@@ -3093,39 +3169,65 @@ def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
 
 
 def confirm(prompt: str) -> bool:
-    """Ask on the terminal itself (never stdin): y or yes launches; anything else, an empty
-    line or end-of-file does not. Ctrl-C interrupts (exit 130). No terminal means no."""
+    """Ask on the controlling terminal itself, never stdin: yes only for a line saying y or
+    yes. Keys typed before the question are discarded (an Enter pressed out of habit answers
+    nothing); the line is read in canonical mode with echo, so the person sees and can edit it.
+    End of file (Ctrl-D) is no; Ctrl-C raises KeyboardInterrupt (the terminal's ISIG sends SIGINT
+    to our process group), which main turns into exit 130. The terminal's mode is restored."""
+    import termios
+
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         raise ClaudeboxError(
             "no terminal to confirm the launch on; review it with --dry-run, then pass --yes",
             EXIT_USAGE,
         ) from error
-    import termios
-
     try:
-        saved = termios.tcgetattr(fd)
-    except termios.error:
-        saved = None
-    try:
-        if saved is not None:  # a line at a time, echoed, Ctrl-C and Ctrl-D working
-            wanted = list(saved)
-            wanted[3] |= termios.ICANON | termios.ECHO | termios.ISIG
-            termios.tcsetattr(fd, termios.TCSANOW, wanted)
-        os.write(fd, prompt.encode())
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = os.read(fd, 1024)
-            if not chunk:
-                os.write(fd, b"\n")
-                break
-            answer += chunk
+        saved = termios.tcgetattr(tty)
+        asking = list(saved)
+        asking[0] |= termios.ICRNL  # iflag: Enter (CR) ends the line
+        asking[3] |= termios.ICANON | termios.ECHO | termios.ECHOE | termios.ISIG  # lflag
+        termios.tcsetattr(tty, termios.TCSANOW, asking)
+        try:
+            termios.tcflush(tty, termios.TCIFLUSH)
+            os.write(tty, os.fsencode(prompt))
+            answer = os.read(tty, 1024)
+            if not answer.endswith(b"\n"):  # end of file: the cursor still follows the prompt
+                os.write(tty, b"\n")
+        except KeyboardInterrupt:
+            os.write(tty, b"\n")
+            raise
+        finally:
+            termios.tcsetattr(tty, termios.TCSADRAIN, saved)
+    except (OSError, termios.error) as error:  # e.g. EIO: claudebox runs in the background
+        reason = error.strerror if isinstance(error, OSError) else error.args[-1]
+        raise ClaudeboxError(
+            f"cannot read an answer from the terminal ({reason}); "
+            "review the launch with --dry-run, then pass --yes",
+            EXIT_USAGE,
+        ) from error
     finally:
-        if saved is not None:
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
-        os.close(fd)
-    return answer.strip().lower() in (b"y", b"yes")
+        os.close(tty)
+    return answer.decode(errors="replace").strip().lower() in ("y", "yes")
+
+
+def copy_api_key_answer(path: str, host_claude_json: Mapping[str, object], api_key: str) -> None:
+    """Write the host's answer for the sandbox's API key into the instance's .claude.json at
+    `path` (see api_key_answer). Call it only while no session of the project runs: the file is
+    replaced by rename, which a running sandbox's bind of the old file would not see."""
+    current = read_json_object(path)
+    if not current:
+        return  # missing or unreadable: Claude inside asks, as it would have
+    updated = api_key_answer(host_claude_json, current, api_key)
+    if updated is None:
+        return
+    try:
+        write_atomic(path, (json.dumps(updated, indent=2) + "\n").encode(), replace=True)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot update {path}: {error.strerror}; check its permissions"
+        ) from error
 
 
 # --- the OS edge: the launch stage and the supervisor -----------------------------------------
@@ -4323,17 +4425,18 @@ def launch_session(
             'claudebox: the profile mounts secret paths without "allow_secret_mounts": true, '
             "so --yes is not enough: confirm on the terminal\n"
         )
-    if unconfirmed_secrets and not confirm(
-        "The profile mounts secret paths (see above). Mount them anyway? [y/N] "
-    ):
-        write_stderr("claudebox: not launched\n")
-        return EXIT_USAGE
-    if not args.yes and not confirm("Launch this sandbox? [y/N] "):
-        write_stderr("claudebox: not launched\n")
-        return EXIT_USAGE
+    if unconfirmed_secrets or not args.yes:
+        question = SECRET_MOUNT_QUESTION if unconfirmed_secrets else LAUNCH_QUESTION
+        if not confirm(question):
+            write_stderr("claudebox: not launched\n")
+            return EXIT_USAGE
     lock = lock_instance(plan.instance.dir)
     try:
         prepare_host(plan.host_setup, host.state_dir)
+        api_key = env.get("ANTHROPIC_API_KEY")
+        if api_key and not host.other_session:
+            claude_json = os.path.join(plan.instance.claude_store, ".claude.json")
+            copy_api_key_answer(claude_json, host.claude_home.json, api_key)
         before = take_snapshot(host)
         try:
             return supervise(launch_of(plan))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ptyterm import HAVE_EMULATOR, Terminal
 
 REPO = Path(__file__).resolve().parents[2]
 HELPERS = Path(__file__).resolve().parent / "helpers"
@@ -38,7 +39,8 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 IN_CI = os.environ.get("CI") == "true"
 
 PROBE_SCRIPT = f"""#!{BUSYBOX_STORE}/bin/sh
-# Fake claude: checks the injected flag, then runs the snippet it was given.
+# Fake claude: checks the injected flag, skips claudebox's flag settings (--settings JSON), then
+# runs the snippet it was given.
 if [ "$1" != --dangerously-skip-permissions ]; then
     echo "probe: first argument is not --dangerously-skip-permissions: $1" >&2
     exit 99
@@ -333,6 +335,27 @@ class Box:
                 process.wait(timeout=10)
             if process.stderr:
                 process.stderr.close()
+
+    def terminal(
+        self,
+        *args: str,
+        argv: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        columns: int = 80,
+        lines: int = 24,
+    ) -> Terminal:
+        """claudebox ARGS (or ARGV, a command line that runs it) on a new pty of its own: the
+        pty is its controlling terminal, as in a terminal window (see ptyterm)."""
+        if not HAVE_EMULATOR:
+            prerequisite_missing("pyte, the terminal emulator, is missing (requirements-dev.txt)")
+        return Terminal(
+            argv if argv is not None else self.command(args),
+            env=self.env(env),
+            cwd=cwd or self.project,
+            columns=columns,
+            lines=lines,
+        )
 
     def start(
         self, *args: str, env: Mapping[str, str] | None = None, **popen: object

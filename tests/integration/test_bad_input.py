@@ -138,9 +138,7 @@ def test_state_directories_are_private_from_their_first_moment(box: Box) -> None
     )
     assert result.returncode == 0, result.stderr
     state = str(box.home / ".claudebox")
-    made = [
-        line for line in log.read_text().splitlines() if state in line and "mkdir" in line
-    ]
+    made = [line for line in log.read_text().splitlines() if state in line and "mkdir" in line]
     assert any(f'"{state}"' in line for line in made), made
     for line in made:
         assert re.search(r", 0700\)", line), line

@@ -45,7 +45,9 @@ def test_a_home_manager_home_launches_and_its_entries_are_read_only(
     box: Box, hm_store: Path
 ) -> None:
     claude = home_manager_home(box, hm_store)
-    before = {name: (claude / name).readlink() for name in ("settings.json", "CLAUDE.md", "commands")}
+    before = {
+        name: (claude / name).readlink() for name in ("settings.json", "CLAUDE.md", "commands")
+    }
     attack = (
         "cd ~/.claude; cat settings.json; echo; cat CLAUDE.md; ls commands;"
         " for name in settings.json CLAUDE.md commands; do"

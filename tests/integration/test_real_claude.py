@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 from harness import BASH_STORE, BUSYBOX_STORE, Box, copy_libraries, prerequisite_missing
+from ptyterm import CTRL_C, ENTER, Terminal
 
 # Installed by .ci/run (`npm install` of the pinned @anthropic-ai/claude-code): the native binary.
 CLAUDE_CODE_BINARY = Path("/opt/claudebox-claude-code/claude")
@@ -475,3 +476,143 @@ def test_real_claude_runs_a_tool_inside_the_sandbox(
     ]
     assert leaked == []
     assert list((host_claude / "projects").iterdir()) == []  # only the mount point
+
+
+# --- the TUI on a terminal --------------------------------------------------------------------
+
+LAUNCH_QUESTION = "Launch this sandbox? [y/N]"
+# The last line of each of Claude Code's own selection questions (2.1.197: the workspace trust,
+# "Do you want to use this API key?", the Bypass Permissions mode warning).
+CLAUDE_QUESTION = "Enter to confirm"
+CLAUDE_QUESTIONS = (
+    "Yes, I trust this folder",
+    "Do you want to use this API key?",
+    "Bypass Permissions mode",
+)
+PROMPT = "Run the probe."
+
+
+def processes_left(box: Box, session: int) -> list[str]:
+    """The test user's processes that belong to this test: in the terminal's session, or with
+    this test's home in their environment (the sandbox's), or working below its directory."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != box.user.pw_uid:
+                continue
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            ours = (
+                os.getsid(int(pid)) == session
+                or f"HOME={box.home}".encode() in environ
+                or cwd.startswith(str(box.root))
+            )
+            if ours:
+                left.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ProcessLookupError):
+            continue  # ended while we looked
+    return left
+
+
+TUI_API_KEY = "sk-ant-claudebox-tui-fake-0123456789"
+
+
+def used_host_claude(box: Box, claude_store: str) -> None:
+    """The host's ~/.claude.json of someone who has used Claude there: onboarded, and
+    TUI_API_KEY approved once."""
+    box.write(
+        box.home / ".claude.json",
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "lastOnboardingVersion": claude_store.split()[0],
+                "theme": "dark",
+                "customApiKeyResponses": {"approved": [TUI_API_KEY[-20:]], "rejected": []},
+            }
+        ),
+    )
+
+
+def claudebox_on_a_terminal(
+    box: Box, netns: int, base_url: str, *args: str, cwd: Path | None = None
+) -> Terminal:
+    """claudebox ARGS (the real Claude Code) on an 80x24 terminal, in the private namespace."""
+    env = {
+        **CLAUDE_ENV,
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": TUI_API_KEY,
+        "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in CLAUDE_ENV),
+        "PATH": ":".join([f"{CLAUDE_STORE}/bin", box.host_path()]),
+        "TERM": "xterm-256color",
+    }
+    argv = ["nsenter", f"--target={netns}", "--net", "--", *box.command(args)]
+    return box.terminal(argv=argv, env=env, cwd=cwd, columns=80, lines=24)
+
+
+def assert_no_claude_question(term: Terminal) -> None:
+    for question in (CLAUDE_QUESTION, *CLAUDE_QUESTIONS):
+        assert term.ever_showed(question) == [], term
+
+
+def exit_with_ctrl_c_twice(term: Terminal) -> int:
+    term.type(CTRL_C)
+    term.wait_for_text("again to exit")
+    term.type(CTRL_C)
+    return term.wait_for_exit(timeout=60)
+
+
+def test_real_claude_tui_asks_nothing_runs_a_tool_redraws_and_exits(
+    box: Box, claude_store: str, netns: int, scripted_api: tuple[ScriptedApi, str]
+) -> None:
+    api, base_url = scripted_api
+    used_host_claude(box, claude_store)
+    with claudebox_on_a_terminal(box, netns, base_url, "--network", "full") as term:
+        term.wait_for_text(LAUNCH_QUESTION)
+        term.type(b"y" + ENTER)
+
+        # Claude's prompt comes up, in bypass mode, and none of Claude's questions came first.
+        term.wait_for_text("bypass permissions on", timeout=120)
+        assert_no_claude_question(term)
+
+        term.type(PROMPT.encode())
+        term.wait_for_text(PROMPT)
+        term.type(ENTER)
+        term.wait_for_text(FINAL_TEXT, timeout=120)
+        assert (box.project / PROJECT_FILE).read_text() == PROJECT_FILE_CONTENT
+        (result_block,) = tool_results(api.messages()[-1].body)
+        assert result_block["tool_use_id"] == TOOL_USE_ID
+        assert CANARY not in result_text(result_block)
+
+        # A wider window: Claude redraws its prompt box at the new width.
+        assert "─" * 80 in term.screen().splitlines()
+        term.resize(120, 30)
+        term.wait_for(lambda screen: "─" * 120 in screen.splitlines(), "a 120-column rule")
+
+        status = exit_with_ctrl_c_twice(term)
+        session = term.process.pid
+        assert status == 0, term
+        # Nothing from Claude's installation check, and no question later either.
+        assert term.ever_showed("missing or broken") == [], term
+        assert_no_claude_question(term)
+    assert processes_left(box, session) == []
+
+
+def test_real_claude_tui_in_a_subdirectory_with_own_settings_then_again(
+    box: Box, claude_store: str, netns: int, scripted_api: tuple[ScriptedApi, str]
+) -> None:
+    """A git project entered from a subdirectory, with the user's own --settings JSON (claudebox
+    merges its key into it), then a second session of the same project: no question either time."""
+    _api, base_url = scripted_api
+    used_host_claude(box, claude_store)
+    subprocess.run(box.as_user(["/usr/bin/git", "init", "-q", str(box.project)]), check=True)
+    subdirectory = box.mkdir(box.project / "src" / "lib")
+    own_settings = json.dumps({"spinnerTipsEnabled": False})
+    for args, cwd in (
+        (("--yes", "--network", "full", "--settings", own_settings), subdirectory),
+        (("--yes", "--network", "full"), box.project),
+    ):
+        with claudebox_on_a_terminal(box, netns, base_url, *args, cwd=cwd) as term:
+            term.wait_for_text("bypass permissions on", timeout=120)
+            assert_no_claude_question(term)
+            assert exit_with_ctrl_c_twice(term) == 0, term
+            assert_no_claude_question(term)

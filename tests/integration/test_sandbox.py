@@ -96,6 +96,8 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
     names = sorted(line.split("=", 1)[0] for line in result.stdout.splitlines())
     assert names == [
         "ANTHROPIC_API_KEY",
+        "CLAUDE_CODE_SANDBOXED",
+        "DISABLE_INSTALLATION_CHECKS",
         "EDITOR",
         "HOME",
         "LANG",

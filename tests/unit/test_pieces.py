@@ -190,6 +190,90 @@ def test_claude_json_seed_allowlist_only():
     assert cb.claude_json_seed({}) == "{}\n"
 
 
+KEY = "sk-ant-api03-" + "x" * 60 + "ENDS-WITH-20-CHARS-1"  # the last 20: "ENDS-WITH-20-CHARS-1"
+SUFFIX = "ENDS-WITH-20-CHARS-1"
+
+
+def test_api_key_answer_copies_the_hosts_answer_for_the_sandboxs_key_only():
+    host = {"customApiKeyResponses": {"approved": ["other-key-approved-1", SUFFIX], "rejected": []}}
+    instance = {"theme": "dark", "numStartups": 3}
+    assert cb.api_key_answer(host, instance, KEY) == {
+        "theme": "dark",
+        "numStartups": 3,
+        "customApiKeyResponses": {"approved": [SUFFIX], "rejected": []},
+    }
+    rejected = {"customApiKeyResponses": {"rejected": [SUFFIX]}}
+    assert cb.api_key_answer(rejected, {}, KEY) == {
+        "customApiKeyResponses": {"approved": [], "rejected": [SUFFIX]}
+    }
+
+
+def test_api_key_answer_keeps_the_answer_given_inside():
+    host = {"customApiKeyResponses": {"approved": [SUFFIX]}}
+    answered = {
+        "customApiKeyResponses": {"approved": ["another-one-approved"], "rejected": [SUFFIX]}
+    }
+    assert cb.api_key_answer(host, answered, KEY) is None
+    # another key's answer inside stays next to the copied one
+    other = {"customApiKeyResponses": {"approved": ["another-one-approved"], "rejected": []}}
+    assert cb.api_key_answer(host, other, KEY) == {
+        "customApiKeyResponses": {"approved": ["another-one-approved", SUFFIX], "rejected": []}
+    }
+
+
+def test_api_key_answer_nothing_to_add():
+    host = {"customApiKeyResponses": {"approved": [SUFFIX]}}
+    assert cb.api_key_answer(host, {}, None) is None
+    assert cb.api_key_answer(host, {}, "") is None
+    assert cb.api_key_answer({}, {}, KEY) is None
+    assert cb.api_key_answer({"customApiKeyResponses": "broken"}, {}, KEY) is None
+    assert cb.api_key_answer({"customApiKeyResponses": {"approved": "x"}}, {}, KEY) is None
+
+
+FLAG_SETTINGS = '{"skipDangerousModePermissionPrompt":true}'
+
+
+def test_claude_arguments_flag_settings_first():
+    assert cb.claude_arguments(()) == ("--settings", FLAG_SETTINGS)
+    assert cb.claude_arguments(("-p", "hi", "--", "--settings", "{}")) == (
+        "--settings",
+        FLAG_SETTINGS,
+        "-p",
+        "hi",
+        "--",
+        "--settings",  # after --: claude's prompt text, untouched
+        "{}",
+    )
+
+
+def test_claude_arguments_merge_into_the_users_json_settings():
+    merged = cb.claude_arguments(("--settings", ' {"model": "opus"} ', "-p", "x"))
+    assert merged == (
+        "--settings",
+        FLAG_SETTINGS,
+        "--settings",
+        '{"skipDangerousModePermissionPrompt":true,"model":"opus"}',
+        "-p",
+        "x",
+    )
+    assert cb.claude_arguments(('--settings={"skipDangerousModePermissionPrompt":false}',)) == (
+        "--settings",
+        FLAG_SETTINGS,
+        '--settings={"skipDangerousModePermissionPrompt":false}',  # the user's own value wins
+    )
+
+
+def test_claude_arguments_leave_a_settings_file_or_broken_json_alone():
+    for value in ("./my-settings.json", "{not json}", "[1]", '{"a": 1'):
+        assert cb.claude_arguments(("--settings", value)) == (
+            "--settings",
+            FLAG_SETTINGS,
+            "--settings",
+            value,
+        )
+    assert cb.claude_arguments(("--settings",)) == ("--settings", FLAG_SETTINGS, "--settings")
+
+
 def test_instance_for():
     root = "/home/alice/src/proj"
     instance = cb.instance_for(root, "/home/alice/.claudebox")

@@ -65,6 +65,8 @@ def test_env_is_exactly_allowlist_plus_sandbox_defined():
         "XDG_RUNTIME_DIR": ("/tmp", "sandbox"),
         "NIX_SSL_CERT_FILE": (CA_BUNDLE, "sandbox"),
         "SSL_CERT_FILE": (CA_BUNDLE, "sandbox"),
+        "CLAUDE_CODE_SANDBOXED": ("1", "sandbox"),
+        "DISABLE_INSTALLATION_CHECKS": ("1", "sandbox"),
     }
     assert [var.name for var in plan.env] == sorted(var.name for var in plan.env)
 

@@ -72,6 +72,10 @@ def test_a_complete_profile_parses() -> None:
         ({"env": {"A": 1}}, f"{PATH}: env: must be an object whose values are strings"),
         ({"env": {"A B": "x"}}, f"{PATH}: env.A B: is not a variable name"),
         ({"env": {"PATH": "/bin"}}, f"{PATH}: env.PATH: is set by the sandbox itself"),
+        (
+            {"env": {"CLAUDE_CODE_SANDBOXED": "0"}},
+            f"{PATH}: env.CLAUDE_CODE_SANDBOXED: is set by the sandbox itself",
+        ),
         ({"env": {"GITHUB_TOKEN": "ghp_x"}}, f"{PATH}: env.GITHUB_TOKEN: looks like a secret;"),
         ({"env": {"DB_PASSWORD": "x"}}, f"{PATH}: env.DB_PASSWORD: looks like a secret;"),
         ({"extra_env_passthrough": "GH"}, f"{PATH}: extra_env_passthrough: must be a list"),
