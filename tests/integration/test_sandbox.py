@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import termios
+import uuid
 from pathlib import Path
 
 from harness import HELPER_STORE, PROBE_STORE, Box
@@ -43,7 +44,7 @@ def plant_secrets(box: Box, marker: str) -> None:
 
 
 def test_secrets_are_unreachable_and_the_walk_finds_a_planted_control(box: Box) -> None:
-    marker = "CANARY-7f3a9c"
+    marker = f"CANARY-{uuid.uuid4().hex[:8]}"  # fresh: copies of this file may lie in the store
     plant_secrets(box, marker)
     box.write(box.project / "control.txt", f"{marker} control\n")
     host_process = subprocess.Popen(

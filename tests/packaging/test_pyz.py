@@ -58,8 +58,9 @@ def test_pyz_dry_run_equals_module_dry_run(tmp_path: Path) -> None:
             check=True,
             capture_output=True,
             text=True,
-        ).stdout
-        for program in (pyz, REPO / "claudebox.py")
+        ).stdout.replace(str(program), "CLAUDEBOX")  # the pasted --stage runs this claudebox
+        for program in (pyz, (REPO / "claudebox.py").resolve())
     ]
     assert outputs[0] == outputs[1]
+    assert "-I CLAUDEBOX --stage" in outputs[0]
     assert "--dangerously-skip-permissions" in outputs[0]
