@@ -1965,7 +1965,8 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     out += render_plumbing(plan, home) if not verbose else render_everything(plan, home)
     out.append("")
     out += fill("command", [shown_command(plan.command)])
-    tier_line = f"{plan.tier.value} ({plan.tier_origin}): {TIER_MEANING[plan.tier]}"
+    danger = "! " if plan.tier is Tier.FULL else ""
+    tier_line = f"{danger}{plan.tier.value} ({plan.tier_origin}): {TIER_MEANING[plan.tier]}"
     out += [
         style.red(line) if plan.tier is Tier.FULL else line for line in fill("network", [tier_line])
     ]
@@ -3412,6 +3413,7 @@ class Launch(NamedTuple):
     data: tuple[DataInput, ...]  # written to pipes at their descriptors (--stage: already open)
     keep: tuple[int, ...]  # descriptors the stage passes on (data, bind sources)
     runtime_dir: str  # where pasta's pid FIFO goes
+    command_depth: int = COMMAND_DEPTH  # the command's place below the stage (signals go there)
 
 
 def launch_of(plan: SandboxPlan) -> Launch:
@@ -3540,7 +3542,7 @@ def supervise(launch: Launch, output: int | None = None) -> int:
     forwarded = {"target": pid}
 
     def forward(signum: int, _frame: object) -> None:
-        target = sandboxed_command_pid(pid, COMMAND_DEPTH) or forwarded["target"]
+        target = sandboxed_command_pid(pid, launch.command_depth) or forwarded["target"]
         with contextlib.suppress(ProcessLookupError):
             os.kill(target, signum)
 
@@ -4089,19 +4091,18 @@ def check_inet(pasta: str | None) -> list[CheckResult]:
     if pasta is None:
         return [CheckResult("pasta", False, "not found on PATH", f"install passt {alternative}")]
     results = [CheckResult("pasta", True, pasta)]
-    try:
-        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
-        results.append(CheckResult("/dev/net/tun", True, "usable"))
-    except OSError as error:
+    problem = tun_error()
+    if problem is not None:
         results.append(
             CheckResult(
                 "/dev/net/tun",
                 False,
-                f"not usable ({error.strerror})",
+                f"not usable ({problem})",
                 f"modprobe tun; chmod 0666 /dev/net/tun; {alternative}",
             )
         )
         return results
+    results.append(CheckResult("/dev/net/tun", True, "usable"))
     probe = run(
         [pasta, *PASTA_OPTIONS, "--", sys.executable, "-I", "-S", "-c", ""],
         check=False,
@@ -4475,56 +4476,112 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
     return supervise(launch)
 
 
-def _main(argv: Sequence[str]) -> int:
-    env = dict(os.environ)
+class Command(NamedTuple):
+    """What the command line asks for, once parsed and checked."""
+
+    args: argparse.Namespace
+    env: Mapping[str, str]
+    claude_args: tuple[str, ...]
+    parser: argparse.ArgumentParser
+
+    @property
+    def home(self) -> str:
+        return os.path.realpath(self.env.get("HOME") or os.path.expanduser("~"))
+
+    @property
+    def state_dir(self) -> str:
+        return os.path.join(self.home, ".claudebox")
+
+
+def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     ours, verbatim = split_argv(argv)
     parser = build_parser()
     args, passthrough = parser.parse_known_args(ours)
-    if args.stage is not None:
-        return stage_command(args.stage, verbatim)
-    for argument in passthrough:
-        meant = near_miss(argument, parser)
-        if meant:
-            raise ClaudeboxError(
-                f"unknown option {argument.split('=', 1)[0]}; did you mean {meant}? (options "
-                f"for claude itself go after --: claudebox -- {argument})",
-                EXIT_USAGE,
-            )
-    claude_args = (*passthrough, *verbatim)
-    style = Style(colour_enabled(env))
-    if args.version:
-        write_stdout(render_versions(env))
-        return 0
-    if args.completions:
-        write_stdout(completion_script(args.completions, parser))
-        return 0
+    if args.stage is None:
+        for argument in passthrough:
+            meant = near_miss(argument, parser)
+            if meant:
+                raise ClaudeboxError(
+                    f"unknown option {argument.split('=', 1)[0]}; did you mean {meant}? "
+                    f"(options for claude itself go after --: claudebox -- {argument})",
+                    EXIT_USAGE,
+                )
     if args.json and not args.dry_run:
         raise ClaudeboxError("--json goes with --dry-run (claudebox --dry-run --json)", EXIT_USAGE)
-    if args.check:
-        results = check_host(env)
-        write_stdout(render_checks(results, style))
-        return 0 if all(result.ok for result in results) else EXIT_RUNTIME
-    home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
-    state_dir = os.path.join(home, ".claudebox")
-    if args.gc:
-        if claude_args:
-            raise ClaudeboxError(
-                f"--gc takes no claude arguments (got {shlex.join(claude_args)})", EXIT_USAGE
-            )
-        entries = garbage_collect(state_dir, remove=not args.dry_run)
-        write_stdout(render_gc(entries, removed=not args.dry_run))
-        return 0
-    if args.list_profiles:
-        write_stdout(list_profiles(state_dir, home))
-        return 0
-    if args.show_profile:
-        write_stdout(
-            profile_json(load_profile(args.show_profile, "--show-profile", state_dir, home))
-        )
-        return 0
-    if args.dry_run:
-        return dry_run(args, env, claude_args)
-    return launch_session(args, env, claude_args)
+    if args.gc and (passthrough or verbatim):
+        got = shlex.join([*passthrough, *verbatim])
+        raise ClaudeboxError(f"--gc takes no claude arguments (got {got})", EXIT_USAGE)
+    claude_args = (*passthrough, *verbatim) if args.stage is None else tuple(verbatim)
+    return Command(args, env, claude_args, parser)
+
+
+def show_versions(command: Command) -> int:
+    write_stdout(render_versions(command.env))
+    return 0
+
+
+def show_completions(command: Command) -> int:
+    write_stdout(completion_script(command.args.completions, command.parser))
+    return 0
+
+
+def run_checks(command: Command) -> int:
+    results = check_host(command.env)
+    write_stdout(render_checks(results, Style(colour_enabled(command.env))))
+    return 0 if all(result.ok for result in results) else EXIT_RUNTIME
+
+
+def collect_garbage(command: Command) -> int:
+    remove = not command.args.dry_run
+    write_stdout(render_gc(garbage_collect(command.state_dir, remove=remove), removed=remove))
+    return 0
+
+
+def show_profile_list(command: Command) -> int:
+    write_stdout(list_profiles(command.state_dir, command.home))
+    return 0
+
+
+def show_profile(command: Command) -> int:
+    name = command.args.show_profile
+    write_stdout(
+        profile_json(load_profile(name, "--show-profile", command.state_dir, command.home))
+    )
+    return 0
+
+
+def run_stage(command: Command) -> int:
+    return stage_command(command.args.stage, command.claude_args)
+
+
+def show_dry_run(command: Command) -> int:
+    return dry_run(command.args, command.env, command.claude_args)
+
+
+def run_session(command: Command) -> int:
+    return launch_session(command.args, command.env, command.claude_args)
+
+
+# Which function answers the command line: the first option set wins; a session otherwise.
+COMMANDS: Final[tuple[tuple[str, Callable[[Command], int]], ...]] = (
+    ("stage", run_stage),
+    ("version", show_versions),
+    ("completions", show_completions),
+    ("check", run_checks),
+    ("gc", collect_garbage),
+    ("list_profiles", show_profile_list),
+    ("show_profile", show_profile),
+    ("dry_run", show_dry_run),
+)
+
+
+def _main(argv: Sequence[str]) -> int:
+    command = parse_command(argv, dict(os.environ))
+    for option, answer in COMMANDS:
+        value = getattr(command.args, option)
+        if value is not None and value is not False:
+            return answer(command)
+    return run_session(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
