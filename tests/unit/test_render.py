@@ -186,8 +186,7 @@ def test_audit_with_colour_paints_full_network_and_warnings_red():
     lines = audit(plan, colour=True).splitlines()
     assert lines[0] == "\x1b[1mclaudebox 0.2.0: sandbox for /home/alice/src/proj/sub\x1b[0m"
     assert (
-        "\x1b[1;31m  network    ! full (--network): the host's network: its LAN, tailnet and"
-        "\x1b[0m"
+        "\x1b[1;31m  network    ! full (--network): the host's network: its LAN, tailnet and\x1b[0m"
     ) in lines
     assert "\x1b[1;31m  warning    GITHUB_TOKEN looks like a secret and is passed in by\x1b[0m" in (
         lines
