@@ -1109,6 +1109,21 @@ def nix_registry_json(nixpkgs: str) -> str | None:
     return json.dumps({"version": 2, "flakes": [entry]}, indent=2) + "\n"
 
 
+def nix_build_outputs(stdout: str) -> tuple[str, ...]:
+    """The output paths `nix build --json` printed, in its order; () for anything else."""
+    try:
+        built = json.loads(stdout)
+    except ValueError:
+        return ()
+    paths: list[str] = []
+    for entry in built if isinstance(built, list) else ():
+        outputs = entry.get("outputs") if isinstance(entry, dict) else None
+        if not isinstance(outputs, dict):
+            return ()
+        paths += [path for path in outputs.values() if isinstance(path, str)]
+    return tuple(paths)
+
+
 def package_cache_key(nixpkgs: str, attribute: str) -> str:
     return f"{nixpkgs}#{attribute}"
 
@@ -1269,6 +1284,9 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         "PATH": ":".join(path_dirs),
         "TMPDIR": "/tmp",
         "XDG_RUNTIME_DIR": "/tmp",
+        # bwrap creates /nix/var/nix writable for the mount of the socket, and nix would take
+        # that for a local store of its own (and fail on the read-only /nix/store).
+        "NIX_REMOTE": "daemon",
     }
     if "bash" in host.tools:
         generated["SHELL"] = host.tools["bash"]
@@ -1287,6 +1305,9 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
             data += (item,)
             registry_path = os.path.join(host.home, ".config", "nix", "registry.json")
             mounts.append(Mount("ro-bind-data", registry_path, fd=item.fd))
+            # nix loads the global registry (a download) before it looks in the user's, and
+            # fails where it cannot fetch it (--network none): the pin is the global one too.
+            generated["NIX_CONFIG"] = f"flake-registry = {registry_path}"
     profile = options.profile
     passthrough = [(name, EXTRA_ENV_VARIABLE) for name in extra_env]
     literal: list[tuple[str, str]] = []
@@ -1971,10 +1992,9 @@ def resolve_packages(
                 EXIT_MISSING,
             )
         installable = f"{nixpkgs}#{attribute}"
-        result = run(
-            [nix, *NIX_FLAGS, "build", "--no-link", "--print-out-paths", installable], check=False
-        )
-        paths = tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
+        # --json, not --print-out-paths: that needs nix 2.9, --json works from 2.4 on.
+        result = run([nix, *NIX_FLAGS, "build", "--no-link", "--json", installable], check=False)
+        paths = nix_build_outputs(result.stdout)
         if result.returncode != 0 or not paths or not all(is_within(p, STORE_DIR) for p in paths):
             for line in result.stderr.strip().splitlines()[-20:]:
                 print(f"  nix: {line}", file=sys.stderr)

@@ -14,7 +14,7 @@ import pytest
 import claudebox as cb
 
 FAKE_NIX = """#!/bin/sh
-# Fake nix: records its argv, prints a store path per installable (fails for 'broken').
+# Fake nix: records its argv, prints what `nix build --json` prints (fails for 'broken').
 printf '%s\\n' "$*" >> "{log}"
 for last; do :; done
 attribute=${{last#*#}}
@@ -23,7 +23,7 @@ if [ "$attribute" = broken ]; then
     exit 1
 fi
 mkdir -p "{store}/hash-$attribute/bin"
-echo "{store}/hash-$attribute"
+printf '[{{"drvPath":"/nix/store/x.drv","outputs":{{"out":"%s"}}}}]\n' "{store}/hash-$attribute"
 """
 
 
@@ -60,12 +60,32 @@ def test_first_launch_builds_each_package_once_second_launch_not_at_all(nix_env)
     store = nix_env["store"]
     assert first == tuple(f"{store}/hash-{a}" for a in attributes)
     assert calls(nix_env) == [
-        f"--extra-experimental-features nix-command flakes build --no-link --print-out-paths "
-        f"path:/pinned#{a}"
+        f"--extra-experimental-features nix-command flakes build --no-link --json path:/pinned#{a}"
         for a in attributes
     ]
     assert resolve(nix_env, attributes) == first
     assert len(calls(nix_env)) == 3  # the second launch made no nix call at all
+
+
+@pytest.mark.parametrize(
+    ("stdout", "paths"),
+    [
+        # nix 2.8
+        ('[{"drvPath":"/nix/store/a.drv","outputs":{"out":"/nix/store/a"}}]', ("/nix/store/a",)),
+        # current nix: more keys; a package with several default outputs
+        (
+            '[{"drvPath":"/nix/store/b.drv","outputs":{"bin":"/nix/store/b-bin",'
+            '"out":"/nix/store/b"},"startTime":0,"stopTime":0}]',
+            ("/nix/store/b-bin", "/nix/store/b"),
+        ),
+        ("/nix/store/a\n", ()),  # --print-out-paths text is not JSON
+        ("", ()),
+        ('{"outputs": {}}', ()),
+        ('[{"drvPath": "/nix/store/a.drv"}]', ()),
+    ],
+)
+def test_nix_build_json_gives_the_output_paths(stdout, paths):
+    assert cb.nix_build_outputs(stdout) == paths
 
 
 def test_a_deleted_store_path_is_resolved_again(nix_env):
@@ -171,6 +191,8 @@ def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
     plan = cb.build_plan(fh.make_host(), cb.Options(network="full", nixpkgs=pinned), ())
     env = {v.name: v.value for v in plan.env}
     assert env["COMMA_NIXPKGS_FLAKE"] == pinned
+    # nix reads the global registry first (a download): the pin serves as that one too
+    assert env["NIX_CONFIG"] == "flake-registry = /home/alice/.config/nix/registry.json"
     registry = next(d for d in plan.data if d.what == "nix registry")
     assert json.loads(registry.content) == {
         "version": 2,
