@@ -90,7 +90,11 @@ def install_fixture_store() -> None:
     hello.chmod(0o755)
     install_store_program("git", GIT_STORE)
     install_store_program("bash", BASH_STORE)
-    subprocess.run(["chmod", "-R", "a+rX", "/nix"], check=True)
+    # Only the fixture's paths: /nix/var/nix belongs to the nix daemon.
+    for directory in ("/nix", "/nix/store"):
+        os.chmod(directory, os.stat(directory).st_mode | 0o755)
+    stores = (BUSYBOX_STORE, PROBE_STORE, HELPER_STORE, GIT_STORE, BASH_STORE, HELLO_STORE)
+    subprocess.run(["chmod", "-R", "a+rX", *map(str, stores)], check=True)
 
 
 def copy_libraries(binary: Path, lib_dir: Path) -> Path:
@@ -109,8 +113,11 @@ def copy_libraries(binary: Path, lib_dir: Path) -> Path:
     return loader
 
 
-def install_store_program(name: str, store: Path) -> None:
-    """A host program made store-shaped as Nix does: its libraries and loader beside it."""
+def install_store_program(name: str, store: Path, *, patch_libraries: bool = False) -> None:
+    """A host program made store-shaped as Nix does: its libraries and loader beside it.
+
+    patch_libraries: the copied libraries find their own dependencies there too (a library
+    with a RUNPATH of its own, like nix's /usr/lib/nix, does not use the program's)."""
     program = shutil.which(name, path="/usr/bin:/bin")
     patchelf = shutil.which("patchelf")
     if program is None or patchelf is None:
@@ -133,6 +140,12 @@ def install_store_program(name: str, store: Path) -> None:
         ],
         check=True,
     )
+    if patch_libraries:
+        for library in (store / "lib").iterdir():
+            if library != loader:
+                subprocess.run(
+                    [patchelf, "--set-rpath", str(store / "lib"), str(library)], check=True
+                )
 
 
 @pytest.fixture(scope="session")
