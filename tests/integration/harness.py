@@ -189,6 +189,19 @@ class Box:
             [*(f"{store}/bin" for store in stores), "/usr/local/bin", "/usr/bin", "/bin"]
         )
 
+    def store_path(self, *programs: str) -> str:
+        """The fixture stores' bin directories and a directory with just these host programs:
+        a PATH on which anything else (pasta, nix, ...) is missing whatever the host installed."""
+        only = self.root / ("only-" + "-".join(programs))
+        if not only.exists():
+            self.mkdir(only).chmod(0o755)
+            for program in programs:
+                found = shutil.which(program, path="/usr/local/bin:/usr/bin:/bin")
+                assert found is not None, f"{program} is not installed"
+                (only / program).symlink_to(found)
+        stores = [d for d in self.host_path().split(":") if d.startswith("/nix/store/")]
+        return ":".join([*stores, str(only)])
+
     def chown(self, path: Path) -> None:
         if os.geteuid() == 0:
             os.chown(path, self.user.pw_uid, self.user.pw_gid)

@@ -22,14 +22,6 @@ def nix_env(box: Box, nixlab: NixLab) -> dict[str, str]:
     return {"PATH": f"{NIX_STORE}/bin:{box.host_path()}", "CLAUDEBOX_NIXPKGS": nixlab.nixpkgs}
 
 
-def path_without_nix(box: Box) -> str:
-    """The stores' bin directories and bwrap: no nix anywhere (Debian's is in /usr/bin)."""
-    only_bwrap = box.mkdir(box.root / "only-bwrap")
-    (only_bwrap / "bwrap").symlink_to("/usr/bin/bwrap")
-    store_dirs = [d for d in box.host_path().split(":") if d.startswith("/nix/store/")]
-    return ":".join([*store_dirs, str(only_bwrap)])
-
-
 def profiles_dir(box: Box) -> Path:
     state = box.mkdir(box.home / ".claudebox")
     profiles = box.mkdir(state / "profiles")
@@ -62,7 +54,7 @@ def test_profile_packages_are_built_by_nix_once_then_cached(box: Box, nixlab: Ni
 
     second = box.probe(
         "hello; cowsay moo",
-        env={"PATH": path_without_nix(box), "CLAUDEBOX_NIXPKGS": nixlab.nixpkgs},
+        env={"PATH": box.store_path("bwrap"), "CLAUDEBOX_NIXPKGS": nixlab.nixpkgs},  # no nix
         options=["--network", "none"],
     )
     assert second.returncode == 0, second.stderr  # no nix on PATH: it asked nix nothing
