@@ -36,7 +36,6 @@ import pytest
 from harness import (
     BUSYBOX_STORE,
     REPO,
-    copy_libraries,
     install_store_program,
     prerequisite_missing,
 )
@@ -196,9 +195,9 @@ class NixUser:
             check=False,
         )
 
-    def store_ref(self, directory: Path) -> str:
+    def store_ref(self, directory: Path, *args: str) -> str:
         """Copy a flake directory into the store: its `path:/nix/store/…?narHash=…` reference."""
-        result = self.nix("flake", "metadata", "--json", f"path:{directory}")
+        result = self.nix("flake", "metadata", "--json", *args, f"path:{directory}")
         assert result.returncode == 0, result.stderr
         metadata = json.loads(result.stdout)
         return f"path:{metadata['path']}?narHash={metadata['locked']['narHash']}"
@@ -234,9 +233,18 @@ def copy_host_program(tree: Path, program: str | Path, name: str | None = None) 
 
 
 def add_libraries(tree: Path, binary: Path) -> None:
-    loader = copy_libraries(binary, tree / "lib")
-    if not (tree / "lib" / "ld.so").exists():
-        shutil.copy2(loader, tree / "lib" / "ld.so")
+    """What `ldd` says a program or library loads, into tree/lib (the loader also as ld.so)."""
+    ldd = subprocess.run(["ldd", str(binary)], check=False, capture_output=True, text=True)
+    for line in ldd.stdout.splitlines():
+        words = line.split()
+        library = words[2] if len(words) > 2 and words[1] == "=>" else words[0]
+        if library.startswith("/"):
+            target = tree / "lib" / Path(library).name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(library, target)
+            if "/ld-linux" in library and not (tree / "lib" / "ld.so").exists():
+                shutil.copy2(library, tree / "lib" / "ld.so")
 
 
 # Parts of the standard library no check imports (Debian's copy is 54 MB, this leaves ~20 MB).
@@ -263,6 +271,17 @@ def copy_host_programs(host: Path) -> None:
     copy_host_program(host / "bubblewrap", "bwrap")
     copy_host_program(host / "git", "git")
     shutil.copytree("/usr/share/git-core/templates", host / "git" / "share/git-core/templates")
+    builtins = subprocess.run(
+        ["git", "--list-cmds=builtins"], check=True, capture_output=True, text=True
+    ).stdout
+    (host / "git" / "builtins").write_text(builtins)  # each also runs as git-NAME
+    scripts = host / "git" / "scripts"  # git submodule, git-sh-setup, ...: shell, not ELF
+    scripts.mkdir()
+    for helper in Path("/usr/lib/git-core").iterdir():
+        if helper.is_file() and not helper.is_symlink():
+            with helper.open("rb") as handle:
+                if handle.read(4) != b"\x7fELF":
+                    shutil.copy2(helper, scripts / helper.name)
     copy_host_program(host / "fish", "fish")
     shutil.copytree("/usr/share/fish", host / "fish" / "share" / "fish")  # found via ../share
     ruff = Path(sys.executable).parent / "ruff"
@@ -282,16 +301,23 @@ def copy_python(host: Path) -> None:
         add_libraries(tree, extension)
     for package in PYTHON_PACKAGES:
         target = host / "python-packages" / package
+        scripts = []
         for distribution in distribution_closure(package):
+            scripts += [
+                f"{entry.name} {entry.value}\n"
+                for entry in distribution.entry_points
+                if entry.group == "console_scripts"
+            ]
             for file in distribution.files or ():
                 source = Path(str(distribution.locate_file(file)))
                 if "__pycache__" in file.parts or file.parts[0].startswith(".."):
                     continue
-                destination = target / file
+                destination = target / "site" / file
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, destination)
                 if source.suffix == ".so":
                     add_libraries(tree, source)
+        (target / "console-scripts").write_text("".join(sorted(scripts)))
 
 
 def distribution_closure(name: str) -> list[importlib.metadata.Distribution]:

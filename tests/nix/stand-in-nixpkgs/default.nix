@@ -272,9 +272,15 @@ let
         ln -s python3 $out/bin/python
         ln -s python3 $out/bin/$stdlib
         for package in ${builtins.concatStringsSep " " (map (p: "${p}") packages)}; do
-          for entry in $package/*; do
+          for entry in $package/site/*; do
             [ -e "$out/lib/python3/dist-packages/''${entry##*/}" ] || ln -s "$entry" $out/lib/python3/dist-packages/
           done
+          # console scripts (pytest, mypy, shiv, ...), as nixpkgs' python environments have
+          while read -r script entry; do
+            printf '#!%s\nimport sys\nfrom %s import %s\nsys.exit(%s())\n' \
+              "$out/bin/python3" "''${entry%%:*}" "''${entry#*:}" "''${entry#*:}" >"$out/bin/$script"
+            chmod +x "$out/bin/$script"
+          done <$package/console-scripts
         done
       '';
       meta.mainProgram = "python3";
@@ -298,7 +304,8 @@ let
       version = "host";
       buildCommand = ''
         mkdir -p $out
-        for entry in ${hostTree "python-packages/${name}"}/*; do ln -s "$entry" $out/; done
+        ln -s ${hostTree "python-packages/${name}"}/site $out/site
+        cp ${hostTree "python-packages/${name}"}/console-scripts $out/console-scripts
       '';
     };
   pythonPackages = {
@@ -476,6 +483,10 @@ in
       sed -i "s|\$out|$out|" $out/bin/git
       mkdir -p $out/libexec/git-core
       ln -s $out/bin/git $out/libexec/git-core/git
+      for builtin in $(cat ${hostTree "git"}/builtins); do
+        ln -s $out/bin/git $out/libexec/git-core/git-$builtin
+      done
+      ln -s ${hostTree "git"}/scripts/* $out/libexec/git-core/
     '';
   };
   zsh = hostProgram { pname = "zsh"; };
@@ -487,6 +498,10 @@ in
     programs = [ "bwrap" ];
   };
 
+  findutils = runCommand "findutils-busybox" { meta.mainProgram = "find"; } ''
+    mkdir -p $out/bin
+    ln -s ${applets}/bin/find ${applets}/bin/xargs $out/bin/
+  '';
   passt = standInStub {
     pname = "passt";
     programs = [
