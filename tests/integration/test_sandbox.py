@@ -11,8 +11,8 @@ from pathlib import Path
 
 from harness import HELPER_STORE, PROBE_STORE, Box
 
-# Walks every file of the sandbox (but /proc, /sys, /dev, /nix/store), then every process's environ and
-# cmdline, then its own environment, printing each place a marker string is found.
+# Walks every file of the sandbox (but /proc, /sys, /dev, /nix/store), then every process's
+# environ and cmdline, then its own environment, printing each place a marker string is found.
 FIND_MARKER = r"""
 marker=$1
 # /nix/store is world-readable on the host, not a secret, and large (the real nix tests build
