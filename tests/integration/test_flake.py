@@ -197,3 +197,43 @@ def test_nix_fmt_formats_the_python_and_checks_the_nix_files(flake_lab: FlakeLab
     assert "1 file reformatted" in output
     assert "stand-in nixfmt: ./flake.nix parses" in output
     assert "Nix files formatted" in output
+
+
+def test_the_readme_s_install_and_upgrade_commands_work_from_a_clone(flake_lab: FlakeLab) -> None:
+    """README: `nix profile install git+file://CLONE`, then `git pull` and `nix profile upgrade`
+    (here with the stand-ins as inputs and a profile of the test's own)."""
+    clone = flake_lab.copy_repository("clone")
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+
+    def as_user(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            flake_lab.user.argv(list(argv)),
+            env=flake_lab.user.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"]):
+        assert as_user(*git, *step).returncode == 0
+    profile = flake_lab.root / "profile" / "claudebox-test"
+    if os.geteuid() == 0:
+        profile.parent.mkdir()
+        os.chown(profile.parent, flake_lab.user.user.pw_uid, flake_lab.user.user.pw_gid)
+    profile_flags = ("--profile", str(profile), *flake_lab.overrides)
+    installed = flake_lab.nix("profile", "install", *profile_flags, f"git+file://{clone}")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    version = as_user(str(profile / "bin" / "claudebox"), "--version")
+    assert version.stdout.startswith("claudebox 0.1.0\n"), version.stderr
+    module = clone / "claudebox.py"
+    released = module.read_text()
+    assert '__version__: Final = "0.1.0"' in released
+    module.write_text(
+        released.replace('__version__: Final = "0.1.0"', '__version__: Final = "0.1.1"')
+    )
+    assert as_user(*git, "commit", "-qam", "next release").returncode == 0
+    upgraded = flake_lab.nix("profile", "upgrade", *profile_flags, ".*")
+    assert upgraded.returncode == 0, upgraded.stderr[-3000:]
+    version = as_user(str(profile / "bin" / "claudebox"), "--version")
+    assert version.stdout.startswith("claudebox 0.1.1\n"), version.stderr
