@@ -91,6 +91,36 @@ def flake_lab(nixlab: NixLab) -> Iterator[FlakeLab]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# Each is evaluated (and, for the shellcheck case, built) against the stand-in nixpkgs: the
+# stand-ins would not catch a wrong call in flake.nix if they took these.
+REFUSED = [
+    ('pkgs.writeShellApplication { name = "x"; text = ""; runtimeInput = [ ]; }', "runtimeInput"),
+    ('pkgs.writeShellApplication { name = "x"; text = "echo $1"; }', "SC2086"),
+    ('pkgs.stdenvNoCC.mkDerivation { name = "x"; buildphase = ""; }', "buildphase"),
+    ('pkgs.stdenvNoCC.mkDerivation { name = "x"; meta.licence = null; }', "licence"),
+    ('pkgs.runCommand "x" { nativeBuildInput = [ ]; } ""', "nativeBuildInput"),
+    ('pkgs.symlinkJoin { name = "x"; paths = [ ]; postbuild = ""; }', "postbuild"),
+    ("pkgs.python3.withPackages (ps: [ ps.pytets ])", "attribute 'pytets' missing"),
+    ("pkgs.mkShell { package = [ ]; }", "unknown argument(s) package"),
+    ("pkgs.claude-code", "has an unfree license"),
+    ("pkgs.lib.getExe pkgs.broken", "has no meta.mainProgram"),
+    ("pkgs.lib.fileset.toSource { root = /.; fileset = /nonexistent; }", "does not exist"),
+]
+
+
+@pytest.mark.parametrize(("expression", "refusal"), REFUSED)
+def test_the_stand_ins_refuse_what_nixpkgs_would_not_take(
+    flake_lab: FlakeLab, expression: str, refusal: str
+) -> None:
+    nixpkgs = flake_lab.overrides[2]
+    pkgs = f'(builtins.getFlake "{nixpkgs}").legacyPackages.{SYSTEM}'
+    result = flake_lab.nix("build", "--no-link", "--expr", f"let pkgs = {pkgs}; in {expression}")
+    assert result.returncode != 0
+    assert refusal in result.stderr, result.stderr[-2000:]
+    if refusal[0].islower() and " " not in refusal:  # an argument nixpkgs does not know
+        assert f"unknown argument(s) {refusal}" in result.stderr
+
+
 @pytest.fixture(scope="module")
 def repository(flake_lab: FlakeLab) -> Path:
     return flake_lab.copy_repository("repository")
