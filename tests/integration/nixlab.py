@@ -27,6 +27,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -212,9 +213,12 @@ def readable_tree(root: Path) -> None:
     subprocess.run(["chmod", "-R", "u+w,a+rX", str(root)], check=True)
 
 
-def materialize_nixpkgs(destination: Path, *, host_programs: bool) -> Path:
-    """The stand-in nixpkgs with its busybox (and host programs): a directory nix can import."""
+def materialize_nixpkgs(destination: Path, *, host_programs: bool, session: str = "") -> Path:
+    """The stand-in nixpkgs with its busybox (and host programs): a directory nix can import.
+    A `session` string makes its stub packages new store paths."""
     shutil.copytree(STAND_INS / "stand-in-nixpkgs", destination)
+    if session:
+        (destination / "session").write_text(session)
     busybox = destination / "busybox" / "bin" / "busybox"
     busybox.parent.mkdir(parents=True)
     shutil.copy2(BUSYBOX_STORE / "bin" / "busybox", busybox)
@@ -379,7 +383,10 @@ def nixlab(nix_daemon: None, test_user: pwd.struct_passwd) -> Iterator[NixLab]:
         os.chown(home, test_user.pw_uid, test_user.pw_gid)
     user = NixUser(test_user, home)
     try:
-        nixpkgs_dir = materialize_nixpkgs(root / "nixpkgs", host_programs=False)
+        # Packages no earlier session built: the first launch of a test really builds them.
+        nixpkgs_dir = materialize_nixpkgs(
+            root / "nixpkgs", host_programs=False, session=f"test session {uuid.uuid4()}"
+        )
         yield NixLab(user, user.store_ref(nixpkgs_dir), nixpkgs_dir)
     finally:
         shutil.rmtree(root, ignore_errors=True)

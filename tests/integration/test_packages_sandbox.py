@@ -36,6 +36,12 @@ def write_profile(box: Box, name: str, profile: dict[str, object]) -> Path:
 
 def test_profile_packages_are_built_by_nix_once_then_cached(box: Box, nixlab: NixLab) -> None:
     write_profile(box, "default", {"packages": ["hello", "cowsay"]})
+    out_paths = []
+    for package in ("hello", "cowsay"):
+        evaluated = nixlab.user.nix("eval", "--raw", f"{nixlab.nixpkgs}#{package}.outPath")
+        assert evaluated.returncode == 0, evaluated.stderr
+        out_paths.append(evaluated.stdout)
+    assert not any(map(os.path.exists, out_paths))  # this session's: never built before
     first = box.probe("hello; cowsay moo; echo $PATH", env=nix_env(box, nixlab))
     assert first.returncode == 0, first.stderr
     hello, moo, path = first.stdout.splitlines()
@@ -46,6 +52,7 @@ def test_profile_packages_are_built_by_nix_once_then_cached(box: Box, nixlab: Ni
         if " -> /nix/store/" in line
     )
     assert list(resolved) == ["hello", "cowsay"]
+    assert list(resolved.values()) == out_paths
     assert path.startswith(f"{resolved['hello']}/bin:{resolved['cowsay']}/bin:")
     for store_path in resolved.values():  # built and registered by the daemon, not just present
         info = nixlab.user.nix("path-info", "--json", store_path)
