@@ -133,7 +133,7 @@ def test_zsh_and_fish_completions_parse(shell: str, tmp_path: Path) -> None:
     program = shutil.which(shell)
     if program is None:
         if IN_CI:
-            pytest.fail(f"{shell} is not installed (.ci/run installs it)")
+            pytest.fail(f"{shell} is not installed (sudo make test installs it)")
         pytest.skip(f"{shell} not installed (CI installs it and fails without it)")
     script = tmp_path / f"claudebox.{shell}"
     script.write_text(claudebox.completion_script(shell, claudebox.build_parser()))

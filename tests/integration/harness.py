@@ -166,7 +166,7 @@ def test_user(fixture_store: None) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        prerequisite_missing(f"unprivileged test user {name!r} does not exist (.ci/run creates it)")
+        prerequisite_missing(f"test user {name!r} does not exist (sudo make test creates it)")
         raise
 
 
