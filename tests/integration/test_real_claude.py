@@ -8,9 +8,8 @@ report of what it could see.
 
 Fixture: `sudo make test` (.ci/setup) installs the pinned npm package (@anthropic-ai/claude-code,
 a native binary in its platform package) into /opt/claudebox-claude-code; a session fixture copies
-that binary into
-the NixOS-shaped /nix/store, with its glibc and loader beside it, and adds a store bash (busybox
-has no bash applet, and Claude Code's Bash tool runs `$SHELL`).
+that binary into the NixOS-shaped /nix/store, with its glibc and loader beside it, and adds a store
+bash (busybox has no bash applet, and Claude Code's Bash tool runs `$SHELL`).
 
 Network: the server and claudebox share a PRIVATE network namespace the test creates (loopback
 only): nothing Claude Code tries can leave the machine, and the server sees every request. Inside
