@@ -45,6 +45,7 @@
           ./README.md # the docs tests hold it to the code
           (lib.fileset.maybeMissing ./tests)
           (lib.fileset.maybeMissing ./.ci/run)
+          (lib.fileset.maybeMissing ./.ci/setup)
         ];
       };
 
@@ -187,7 +188,9 @@
                 ruff check --no-cache .
                 ruff format --no-cache --check .
                 mypy --cache-dir "$TMPDIR/mypy-cache" claudebox.py build.py
-                if [ -e .ci/run ]; then shellcheck .ci/run; fi
+                for script in .ci/run .ci/setup; do
+                  if [ -e "$script" ]; then shellcheck "$script"; fi
+                done
                 touch $out
               '';
 
@@ -208,7 +211,7 @@
       );
 
       # `nix develop -c make test`: the unit, docs and packaging tests and the linters (the
-      # integration tests need the Debian machine .ci/run describes, and skip elsewhere).
+      # integration tests need the Debian machine .ci/setup prepares, and skip elsewhere).
       devShells = forAllSystems (
         _system: pkgs: {
           default = pkgs.mkShell {
@@ -250,11 +253,20 @@
               find "$@" \( -name .git -o -name .venv -o -name result -o -name node_modules \) -prune \
                 -o -type f -name '*.nix' -print0
             )
+            python_targets=()
+            for target in "$@"; do
+              case $target in
+                *.py | *.pyi) python_targets+=("$target") ;;
+                *) if [ -d "$target" ]; then python_targets+=("$target"); fi ;;
+              esac
+            done
             if [ "''${#nix_files[@]}" -gt 0 ]; then
               nixfmt "''${nix_files[@]}"
               echo "nixfmt: ''${#nix_files[@]} Nix files formatted"
             fi
-            ruff format "$@"
+            if [ "''${#python_targets[@]}" -gt 0 ]; then
+              ruff format "''${python_targets[@]}"
+            fi
           '';
           meta = {
             description = "Format claudebox's Nix and Python files";
