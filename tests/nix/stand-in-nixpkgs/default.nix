@@ -211,13 +211,13 @@ let
     };
 
   # A host program copied under ./host/NAME (bin/, lib/ with the loader as lib/ld.so, share/).
+  # Host trees are used where they are, inside this (already stored) source: `${./host/NAME}`
+  # would store each a second time (hundreds of MB per materialization).
+  sourceRoot = toString ./.;
   hostTree =
     name:
-    let
-      path = ./host + "/${name}";
-    in
-    if builtins.pathExists path then
-      path
+    if builtins.pathExists (./host + "/${name}") then
+      builtins.appendContext "${sourceRoot}/host/${name}" { ${sourceRoot}.path = true; }
     else
       throw "stand-in nixpkgs: ${name} is a host program the flake check copies to ./host/${name}; this materialization has none";
 
