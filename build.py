@@ -25,6 +25,10 @@ REPO_ROOT: Final = Path(__file__).resolve().parent
 MODULE: Final = "claudebox.py"
 ENTRY_POINT: Final = "claudebox:console_main"
 SHEBANG: Final = "/usr/bin/env python3"
+# Where the .pyz unpacks itself on its first run of each version (shiv's default is ~/.shiv):
+# inside claudebox's own state directory. SHIV_ROOT overrides it (the Nix package points it at
+# a copy unpacked at build time).
+UNPACK_ROOT: Final = "~/.claudebox/shiv"
 # 1980-01-01T00:00:00Z, the earliest timestamp a zip archive can store.
 DEFAULT_SOURCE_DATE_EPOCH: Final = "315532800"
 
@@ -66,6 +70,8 @@ def shiv_command(site_packages: Path, output: Path, python: str) -> list[str]:
         ENTRY_POINT,
         "--python",
         python,
+        "--root",
+        UNPACK_ROOT,
         "--output-file",
         os.fspath(output),
         "--reproducible",

@@ -1600,6 +1600,9 @@ def plan_environment(
         "PATH": ":".join(path_dirs),
         "TMPDIR": "/tmp",
         "XDG_RUNTIME_DIR": "/tmp",
+        # bwrap creates /nix/var/nix writable for the mount of the socket, and nix would take
+        # that for a local store of its own (and fail on the read-only /nix/store).
+        "NIX_REMOTE": "daemon",
         **CLAUDE_ENV,
     }
     if "bash" in host.tools:
@@ -1611,6 +1614,11 @@ def plan_environment(
         generated["SSL_CERT_FILE"] = host.ca_bundle
     if options.nixpkgs:
         generated["COMMA_NIXPKGS_FLAKE"] = options.nixpkgs
+        if nix_registry_json(options.nixpkgs) is not None:
+            # nix loads the global registry (a download) before it looks in the user's, and
+            # fails where it cannot fetch it (--network none): the pin is the global one too.
+            registry = os.path.join(host.home, ".config", "nix", "registry.json")
+            generated["NIX_CONFIG"] = f"flake-registry = {registry}"
     profile = options.profile
     passthrough = [(name, EXTRA_ENV_VARIABLE) for name in options.extra_env]
     literal: list[tuple[str, str]] = []

@@ -42,8 +42,10 @@
           ./claudebox.py
           ./build.py
           ./pyproject.toml
+          ./README.md # the docs tests hold it to the code
           (lib.fileset.maybeMissing ./tests)
           (lib.fileset.maybeMissing ./.ci/run)
+          (lib.fileset.maybeMissing ./.ci/setup)
         ];
       };
 
@@ -64,6 +66,11 @@
               runHook preBuild
               export HOME=$TMPDIR
               python3 build.py --source . --output "$out/claudebox.pyz"
+              # shiv unpacks a .pyz on its first run of each version; unpacked here, once, the
+              # package's launches (SHIV_ROOT=$out/shiv) write nothing. The bytecode is
+              # hash-checked (SOURCE_DATE_EPOCH is set), so the store's timestamps keep it valid.
+              SHIV_ROOT=$out/shiv python3 "$out/claudebox.pyz" --help >/dev/null
+              rm -f "$out"/shiv/.*_lock
               runHook postBuild
             '';
             dontInstall = true;
@@ -71,6 +78,7 @@
             dontFixup = true;
             meta = {
               description = "claudebox as a self-contained shiv zipapp (claudebox.pyz)";
+              license = lib.licenses.mit;
               platforms = systems;
             };
           };
@@ -93,11 +101,14 @@
             ];
             text = ''
               export CLAUDEBOX_NIXPKGS=${lib.escapeShellArg nixpkgsRef}
+              # the .pyz as unpacked at build time: nothing is unpacked into ~ on a launch
+              export SHIV_ROOT=${claudebox-pyz}/shiv
               # -I: no PYTHONPATH, PYTHONSTARTUP or user site from the caller (and 8 ms faster)
               exec ${pkgs.python3}/bin/python3 -I ${claudebox-pyz}/claudebox.pyz "$@"
             '';
             meta = {
               description = "Run the Claude Code CLI inside a bubblewrap sandbox, secrets kept out";
+              license = lib.licenses.mit;
               mainProgram = "claudebox";
               platforms = systems;
             };
@@ -109,7 +120,7 @@
             paths = [ claudebox-bin ];
             nativeBuildInputs = [ pkgs.installShellFiles ];
             postBuild = ''
-              export SHIV_ROOT=$TMPDIR
+              export SHIV_ROOT=${claudebox-pyz}/shiv
               for shell in bash zsh fish; do
                 ${pkgs.python3}/bin/python3 ${claudebox-pyz}/claudebox.pyz --completions "$shell" > "claudebox.$shell"
               done
@@ -177,14 +188,21 @@
                 ruff check --no-cache .
                 ruff format --no-cache --check .
                 mypy --cache-dir "$TMPDIR/mypy-cache" claudebox.py build.py
-                if [ -e .ci/run ]; then shellcheck .ci/run; fi
+                for script in .ci/run .ci/setup; do
+                  if [ -e "$script" ]; then shellcheck "$script"; fi
+                done
                 touch $out
               '';
 
-          # The zipapp starts and reports its version (shiv unpacks into $HOME/.shiv).
+          # The zipapp runs on its own, as a copy on another host does: it unpacks itself into
+          # ~/.claudebox/shiv and nowhere else.
           pyz = pkgs.runCommand "claudebox-pyz-smoke" { } ''
-            export HOME=$TMPDIR
-            ${pkgs.python3}/bin/python3 ${self.packages.${system}.claudebox-pyz}/claudebox.pyz --version
+            export HOME=$TMPDIR/home
+            mkdir "$HOME"
+            cp ${self.packages.${system}.claudebox-pyz}/claudebox.pyz "$TMPDIR/copied.pyz"
+            ${pkgs.python3}/bin/python3 "$TMPDIR/copied.pyz" --version
+            test "$(ls -A "$HOME")" = .claudebox
+            test "$(ls -A "$HOME/.claudebox")" = shiv
             touch $out
           '';
 
@@ -192,6 +210,8 @@
         }
       );
 
+      # `nix develop -c make test`: the unit, docs and packaging tests and the linters (the
+      # integration tests need the Debian machine .ci/setup prepares, and skip elsewhere).
       devShells = forAllSystems (
         _system: pkgs: {
           default = pkgs.mkShell {
@@ -206,12 +226,53 @@
               pkgs.passt
               pkgs.shellcheck
               pkgs.gnumake
+              pkgs.git
+              pkgs.zsh
+              pkgs.fish
             ];
           };
         }
       );
 
-      # RFC 166 style (nixpkgs' `nixfmt` is the RFC-style formatter; `nixfmt-rfc-style` is its old alias).
-      formatter = forAllSystems (_system: pkgs: pkgs.nixfmt);
+      # `nix fmt`: nixfmt (RFC 166 style) on the Nix files and ruff on the Python files of the
+      # repository, or of the paths given; each tool reports what it did.
+      formatter = forAllSystems (
+        _system: pkgs:
+        pkgs.writeShellApplication {
+          name = "claudebox-fmt";
+          runtimeInputs = [
+            pkgs.nixfmt
+            pkgs.ruff
+            pkgs.findutils
+          ];
+          text = ''
+            if [ "$#" -eq 0 ]; then
+              set -- .
+            fi
+            mapfile -d "" nix_files < <(
+              find "$@" \( -name .git -o -name .venv -o -name result -o -name node_modules \) -prune \
+                -o -type f -name '*.nix' -print0
+            )
+            python_targets=()
+            for target in "$@"; do
+              case $target in
+                *.py | *.pyi) python_targets+=("$target") ;;
+                *) if [ -d "$target" ]; then python_targets+=("$target"); fi ;;
+              esac
+            done
+            if [ "''${#nix_files[@]}" -gt 0 ]; then
+              nixfmt "''${nix_files[@]}"
+              echo "nixfmt: ''${#nix_files[@]} Nix files formatted"
+            fi
+            if [ "''${#python_targets[@]}" -gt 0 ]; then
+              ruff format "''${python_targets[@]}"
+            fi
+          '';
+          meta = {
+            description = "Format claudebox's Nix and Python files";
+            license = lib.licenses.mit;
+          };
+        }
+      );
     };
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -15,7 +16,9 @@ import claudebox
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
-IN_CI = __import__("os").environ.get("CI") == "true"
+IN_CI = os.environ.get("CI") == "true"
+# The test's own PATH, never a fixed /usr/bin:/bin: a Nix build sandbox has no /usr/bin.
+PATH = os.environ.get("PATH", os.defpath)
 
 
 def help_block() -> str:
@@ -30,7 +33,7 @@ def test_readme_cli_section_equals_help_output() -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "40"},  # the width is fixed, whatever COLUMNS says
+        env={"PATH": PATH, "COLUMNS": "40"},  # the width is fixed, whatever COLUMNS says
     )
     assert help_block() == result.stdout
 
@@ -120,7 +123,7 @@ def test_bash_completion_completes_options_tiers_and_profiles(tmp_path: Path) ->
         capture_output=True,
         text=True,
         check=True,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        env={"HOME": str(tmp_path), "PATH": PATH},
     ).stdout
     assert output.split("--\n")[:3] == ["--network\n", "full\ninet\nnone\n", "web\n"]
 
@@ -130,7 +133,7 @@ def test_zsh_and_fish_completions_parse(shell: str, tmp_path: Path) -> None:
     program = shutil.which(shell)
     if program is None:
         if IN_CI:
-            pytest.fail(f"{shell} is not installed (.ci/run installs it)")
+            pytest.fail(f"{shell} is not installed (sudo make test installs it)")
         pytest.skip(f"{shell} not installed (CI installs it and fails without it)")
     script = tmp_path / f"claudebox.{shell}"
     script.write_text(claudebox.completion_script(shell, claudebox.build_parser()))
@@ -151,7 +154,7 @@ def test_zsh_and_fish_completions_parse(shell: str, tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             check=True,
-            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            env={"HOME": str(tmp_path), "PATH": PATH},
         ).stdout
         assert [line.split("\t")[0] for line in output.splitlines()] == [
             "full",

@@ -2,8 +2,9 @@
 
 from harness import box, fixture_store, mark_integration, test_user
 from netlab import lab
+from nixlab import nix_daemon, nixlab
 
-__all__ = ["box", "fixture_store", "lab", "test_user"]
+__all__ = ["box", "fixture_store", "lab", "nix_daemon", "nixlab", "test_user"]
 
 
 def pytest_collection_modifyitems(items):

@@ -95,7 +95,11 @@ def install_fixture_store() -> None:
     hello.chmod(0o755)
     install_store_program("git", GIT_STORE)
     install_store_program("bash", BASH_STORE)
-    subprocess.run(["chmod", "-R", "a+rX", "/nix"], check=True)
+    # Only the fixture's paths: /nix/var/nix belongs to the nix daemon.
+    for directory in ("/nix", "/nix/store"):
+        os.chmod(directory, os.stat(directory).st_mode | 0o755)
+    stores = (BUSYBOX_STORE, PROBE_STORE, HELPER_STORE, GIT_STORE, BASH_STORE, HELLO_STORE)
+    subprocess.run(["chmod", "-R", "a+rX", *map(str, stores)], check=True)
 
 
 def copy_libraries(binary: Path, lib_dir: Path) -> Path:
@@ -114,8 +118,11 @@ def copy_libraries(binary: Path, lib_dir: Path) -> Path:
     return loader
 
 
-def install_store_program(name: str, store: Path) -> None:
-    """A host program made store-shaped as Nix does: its libraries and loader beside it."""
+def install_store_program(name: str, store: Path, *, patch_libraries: bool = False) -> None:
+    """A host program made store-shaped as Nix does: its libraries and loader beside it.
+
+    patch_libraries: the copied libraries find their own dependencies there too (a library
+    with a RUNPATH of its own, like nix's /usr/lib/nix, does not use the program's)."""
     program = shutil.which(name, path="/usr/bin:/bin")
     patchelf = shutil.which("patchelf")
     if program is None or patchelf is None:
@@ -138,6 +145,12 @@ def install_store_program(name: str, store: Path) -> None:
         ],
         check=True,
     )
+    if patch_libraries:
+        for library in (store / "lib").iterdir():
+            if library != loader:
+                subprocess.run(
+                    [patchelf, "--set-rpath", str(store / "lib"), str(library)], check=True
+                )
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +171,7 @@ def test_user(fixture_store: None) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        prerequisite_missing(f"unprivileged test user {name!r} does not exist (.ci/run creates it)")
+        prerequisite_missing(f"test user {name!r} does not exist (sudo make test creates it)")
         raise
 
 
@@ -180,6 +193,19 @@ class Box:
         return ":".join(
             [*(f"{store}/bin" for store in stores), "/usr/local/bin", "/usr/bin", "/bin"]
         )
+
+    def store_path(self, *programs: str) -> str:
+        """The fixture stores' bin directories and a directory with just these host programs:
+        a PATH on which anything else (pasta, nix, ...) is missing whatever the host installed."""
+        only = self.root / ("only-" + "-".join(programs))
+        if not only.exists():
+            self.mkdir(only).chmod(0o755)
+            for program in programs:
+                found = shutil.which(program, path="/usr/local/bin:/usr/bin:/bin")
+                assert found is not None, f"{program} is not installed"
+                (only / program).symlink_to(found)
+        stores = [d for d in self.host_path().split(":") if d.startswith("/nix/store/")]
+        return ":".join([*stores, str(only)])
 
     def chown(self, path: Path) -> None:
         if os.geteuid() == 0:

@@ -255,7 +255,7 @@ def lab(fixture_store: None) -> Iterator[NetLab]:
     if reason:
         prerequisite_missing(reason)
     if shutil.which("pasta", path="/usr/local/bin:/usr/bin:/bin") is None:
-        prerequisite_missing("pasta is not installed (.ci/run installs Debian 13's)")
+        prerequisite_missing("pasta is not installed (sudo make test installs Debian 13's)")
     network_lab = NetLab()
     try:
         network_lab.up()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,6 @@ from netlab import (
 )
 
 TIERS = ("full", "inet", "none")
-DAEMON_SOCKET = Path("/nix/var/nix/daemon-socket/socket")
 
 
 @pytest.fixture
@@ -141,23 +139,15 @@ def test_inet_dns_resolves_through_the_tests_responder(box: Box, lab: NetLab) ->
     assert result.stdout.rstrip().endswith("hello far")
 
 
-def test_none_has_only_loopback_and_the_daemon_socket(box: Box, lab: NetLab) -> None:
-    made_socket = None
-    if not DAEMON_SOCKET.exists() and DAEMON_SOCKET.parent.is_dir():
-        made_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        made_socket.bind(str(DAEMON_SOCKET))
-        made_socket.listen(1)
-    try:
-        result = box.probe(
-            "ip -o link | cut -d: -f2 | tr -d ' '; "
-            "test -S /nix/var/nix/daemon-socket/socket && echo daemon-socket; " + CONNECT_ALL,
-            *connect_arguments([lab.internet, lab.host_loopback]),
-            options=["--network", "none"],
-        )
-    finally:
-        if made_socket is not None:
-            made_socket.close()
-            DAEMON_SOCKET.unlink(missing_ok=True)
+def test_none_has_only_loopback_and_the_daemon_socket(
+    box: Box, lab: NetLab, nix_daemon: None
+) -> None:
+    result = box.probe(
+        "ip -o link | cut -d: -f2 | tr -d ' '; "
+        "test -S /nix/var/nix/daemon-socket/socket && echo daemon-socket; " + CONNECT_ALL,
+        *connect_arguments([lab.internet, lab.host_loopback]),
+        options=["--network", "none"],
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[:2] == ["lo", "daemon-socket"], result.stdout
@@ -266,8 +256,7 @@ def test_twenty_inet_start_stop_cycles_leave_nothing(box: Box, lab: NetLab, no_l
 
 
 def test_inet_without_pasta_exits_127_and_never_falls_back(box: Box) -> None:
-    stores = ":".join(box.host_path().split(":")[:-3])  # the store fixture, no /usr/local/bin
-    result = box.probe("echo ran", env={"PATH": f"{stores}:/usr/bin:/bin"})
+    result = box.probe("echo ran", env={"PATH": box.store_path("bwrap")})  # no pasta anywhere
     assert result.returncode == 127, result.stderr
     assert "ran" not in result.stdout
     last = result.stderr.splitlines()[-1]

@@ -6,10 +6,10 @@ the tool_result arrives) ends the turn. The tool call writes into the project, t
 canary in ~/.ssh and prints `env`; the tool_result the server receives is the sandbox's own
 report of what it could see.
 
-Fixture: `.ci/run` installs the pinned npm package (@anthropic-ai/claude-code, a native binary in
-its platform package) into /opt/claudebox-claude-code; a session fixture copies that binary into
-the NixOS-shaped /nix/store, with its glibc and loader beside it, and adds a store bash (busybox
-has no bash applet, and Claude Code's Bash tool runs `$SHELL`).
+Fixture: `sudo make test` (.ci/setup) installs the pinned npm package (@anthropic-ai/claude-code,
+a native binary in its platform package) into /opt/claudebox-claude-code; a session fixture copies
+that binary into the NixOS-shaped /nix/store, with its glibc and loader beside it, and adds a store
+bash (busybox has no bash applet, and Claude Code's Bash tool runs `$SHELL`).
 
 Network: the server and claudebox share a PRIVATE network namespace the test creates (loopback
 only): nothing Claude Code tries can leave the machine, and the server sees every request. Inside
@@ -39,7 +39,7 @@ import pytest
 from harness import BASH_STORE, BUSYBOX_STORE, Box, copy_libraries, prerequisite_missing
 from ptyterm import CTRL_C, ENTER, Terminal
 
-# Installed by .ci/run (`npm install` of the pinned @anthropic-ai/claude-code): the native binary.
+# Installed by .ci/setup (`npm install` of the pinned @anthropic-ai/claude-code): the native binary.
 CLAUDE_CODE_BINARY = Path("/opt/claudebox-claude-code/claude")
 CLAUDE_STORE = Path("/nix/store/5h3bz8kw2q9mfr0xl4n7d1s6cjyg0pa1-claudebox-test-claude-code")
 CLONE_NEWNET = 0x40000000
@@ -107,7 +107,7 @@ def claude_store(fixture_store: None) -> str:
         prerequisite_missing("the real-claude test runs as root (network namespace, store)")
     if not CLAUDE_CODE_BINARY.exists():
         prerequisite_missing(
-            f"{CLAUDE_CODE_BINARY} is missing: .ci/run installs @anthropic-ai/claude-code there"
+            f"{CLAUDE_CODE_BINARY} is missing: `sudo make test` installs Claude Code there"
         )
     patchelf = shutil.which("patchelf")
     if patchelf is None:

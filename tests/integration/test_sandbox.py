@@ -12,11 +12,14 @@ from pathlib import Path
 
 from harness import HELPER_STORE, PROBE_STORE, Box
 
-# Walks every file of the sandbox (but /proc, /sys, /dev), then every process's environ and
-# cmdline, then its own environment, printing each place a marker string is found.
+# Walks every file of the sandbox (but /proc, /sys, /dev, /nix/store), then every process's
+# environ and cmdline, then its own environment, printing each place a marker string is found.
 FIND_MARKER = r"""
 marker=$1
-find / -path /proc -prune -o -path /sys -prune -o -path /dev -prune -o -type f -print 2>/dev/null \
+# /nix/store is world-readable on the host, not a secret, and large (the real nix tests build
+# into it, with copies of this very source): it is not walked.
+find / -path /proc -prune -o -path /sys -prune -o -path /dev -prune -o -path /nix/store -prune \
+    -o -type f -print 2>/dev/null \
     | while read -r f; do grep -l -- "$marker" "$f" 2>/dev/null; done
 for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do
     tr '\0' '\n' < "$f" 2>/dev/null | grep -q -- "$marker" && echo "$f"
@@ -103,6 +106,7 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
         "HOME",
         "LANG",
         "MY_TOOL_HOST",
+        "NIX_REMOTE",
         "NIX_SSL_CERT_FILE",
         "PATH",
         "PWD",

@@ -45,7 +45,7 @@ while True:
 
 def require_pasta(tier: str) -> None:
     if tier == "inet" and shutil.which("pasta", path="/usr/local/bin:/usr/bin:/bin") is None:
-        prerequisite_missing("pasta is not installed (.ci/run installs Debian 13's)")
+        prerequisite_missing("pasta is not installed (sudo make test installs Debian 13's)")
 
 
 def tier(name: str) -> list[str]:

@@ -68,6 +68,27 @@ def test_first_launch_builds_each_package_once_second_launch_not_at_all(nix_env)
     assert len(calls(nix_env)) == 3  # the second launch made no nix call at all
 
 
+@pytest.mark.parametrize(
+    ("stdout", "paths"),
+    [
+        # nix 2.8
+        ('[{"drvPath":"/nix/store/a.drv","outputs":{"out":"/nix/store/a"}}]', ("/nix/store/a",)),
+        # current nix: more keys; a package with several default outputs
+        (
+            '[{"drvPath":"/nix/store/b.drv","outputs":{"bin":"/nix/store/b-bin",'
+            '"out":"/nix/store/b"},"startTime":0,"stopTime":0}]',
+            ("/nix/store/b-bin", "/nix/store/b"),
+        ),
+        ("/nix/store/a\n", ()),  # --print-out-paths text is not JSON
+        ("", ()),
+        ('{"outputs": {}}', ()),
+        ('[{"drvPath": "/nix/store/a.drv"}]', ()),
+    ],
+)
+def test_nix_build_json_gives_the_output_paths(stdout, paths):
+    assert cb.nix_build_outputs(stdout) == paths
+
+
 def test_a_deleted_store_path_is_resolved_again(nix_env):
     resolve(nix_env, ["python3", "jq"])
     os.rmdir(nix_env["store"] / "hash-jq" / "bin")
@@ -172,6 +193,8 @@ def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
     plan = cb.build_plan(fh.make_host(), cb.Options(tier=cb.Tier.FULL, nixpkgs=pinned))
     env = {v.name: v.value for v in plan.env}
     assert env["COMMA_NIXPKGS_FLAKE"] == pinned
+    # nix reads the global registry first (a download): the pin serves as that one too
+    assert env["NIX_CONFIG"] == "flake-registry = /home/alice/.config/nix/registry.json"
     registry = next(d for d in plan.data if d.kind is cb.DataKind.REGISTRY)
     assert registry.fd == 13
     assert json.loads(registry.content) == {
