@@ -1769,7 +1769,7 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
                     EXIT_MISSING,
                 )
             )
-        if host.tun_error:
+        elif host.tun_error:  # (without pasta, its device is beside the point)
             blockers.append(
                 ClaudeboxError(
                     f"/dev/net/tun is not usable ({host.tun_error}): pasta needs it for the inet "

@@ -21,6 +21,8 @@ import pytest
 from harness import REPO
 from nixlab import STAND_INS, NixLab, NixUser, materialize_nixpkgs, readable_tree
 
+import claudebox
+
 SYSTEM = f"{platform.machine()}-linux"
 
 
@@ -255,15 +257,14 @@ def test_the_readme_s_install_and_upgrade_commands_work_from_a_clone(flake_lab: 
     installed = flake_lab.nix("profile", "install", *profile_flags, f"git+file://{clone}")
     assert installed.returncode == 0, installed.stderr[-3000:]
     version = as_user(str(profile / "bin" / "claudebox"), "--version")
-    assert version.stdout.startswith("claudebox 0.1.0\n"), version.stderr
+    assert version.stdout.startswith(f"claudebox {claudebox.__version__}\n"), version.stderr
     module = clone / "claudebox.py"
     released = module.read_text()
-    assert '__version__: Final = "0.1.0"' in released
-    module.write_text(
-        released.replace('__version__: Final = "0.1.0"', '__version__: Final = "0.1.1"')
-    )
+    current = f'__version__: Final = "{claudebox.__version__}"'
+    assert current in released
+    module.write_text(released.replace(current, '__version__: Final = "99.0.1"'))
     assert as_user(*git, "commit", "-qam", "next release").returncode == 0
     upgraded = flake_lab.nix("profile", "upgrade", *profile_flags, ".*")
     assert upgraded.returncode == 0, upgraded.stderr[-3000:]
     version = as_user(str(profile / "bin" / "claudebox"), "--version")
-    assert version.stdout.startswith("claudebox 0.1.1\n"), version.stderr
+    assert version.stdout.startswith("claudebox 99.0.1\n"), version.stderr

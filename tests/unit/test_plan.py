@@ -280,15 +280,18 @@ def test_disabled_user_namespaces_block():
 
 
 def test_inet_without_pasta_or_tun_blocks_other_tiers_do_not():
-    host = fh.make_host(pasta=None, tun_error="No such device")
-    plan = plan_for(host, cb.Options())
+    no_pasta = fh.make_host(pasta=None, tun_error="No such device")
+    plan = plan_for(no_pasta, cb.Options())
     assert plan.pasta == cb.Pasta("pasta")
-    assert blocker_messages(plan) == [
+    assert blocker_messages(plan) == [  # without pasta, its device is beside the point
         (
             "pasta not found on PATH: the inet network tier needs pasta; install passt "
             "(nixpkgs/Debian: passt) or choose another tier with --network full (or none)",
             cb.EXIT_MISSING,
-        ),
+        )
+    ]
+    no_tun = fh.make_host(tun_error="No such device")
+    assert blocker_messages(plan_for(no_tun, cb.Options())) == [
         (
             "/dev/net/tun is not usable (No such device): pasta needs it for the inet network "
             "tier; load the tun module (modprobe tun) and make /dev/net/tun read-writable "
@@ -296,8 +299,9 @@ def test_inet_without_pasta_or_tun_blocks_other_tiers_do_not():
             1,
         ),
     ]
-    assert plan_for(host, FULL).blockers == ()
-    assert plan_for(host, cb.Options(tier=Tier.NONE)).blockers == ()
+    for host in (no_pasta, no_tun):
+        assert plan_for(host, FULL).blockers == ()
+        assert plan_for(host, cb.Options(tier=Tier.NONE)).blockers == ()
 
 
 def test_unsupported_machine_refuses_plan():

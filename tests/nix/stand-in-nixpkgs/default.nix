@@ -536,6 +536,9 @@ in
         exit 99
       fi
       shift
+      if [ "$1" = --settings ]; then
+        shift 2
+      fi
       exec ${shell} -c "''${1:-true}"
     '';
     meta.license = lib.licenses.unfree;
