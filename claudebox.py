@@ -11,7 +11,9 @@ Layout (top to bottom): constants, the one exception type, frozen values, pure b
 from __future__ import annotations
 
 import argparse
+import base64
 import ctypes
+import errno
 import fcntl
 import grp
 import hashlib
@@ -28,7 +30,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, NoReturn
 
@@ -47,15 +49,21 @@ INET_PREFIX: Final = 30
 INET_GATEWAY: Final = "198.18.0.1"
 INET_DNS: Final = INET_GATEWAY  # pasta relays DNS sent here to the host's resolver
 INET_RESOLV_CONF: Final = f"nameserver {INET_DNS}\n"
-# Unreachable inside the inet tier (with the host's own subnets and addresses): RFC 1918, the
-# Tailscale/CGNAT range and link-local.
-INET_BLOCKED: Final = (
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "169.254.0.0/16",
-)
+# Unreachable inside the inet tier whatever the host routes (each with why): RFC 1918, the
+# Tailscale/CGNAT range, link-local, multicast and the reserved range with broadcast. The host's
+# own addresses and every network it routes other than through a default route join them at
+# launch (inet_blocked_set).
+INET_BLOCKED: Final[Mapping[str, str]] = {
+    "10.0.0.0/8": "(private range)",
+    "172.16.0.0/12": "(private range)",
+    "192.168.0.0/16": "(private range)",
+    "100.64.0.0/10": "(CGNAT and tailnet range)",
+    "169.254.0.0/16": "(link-local)",
+    "224.0.0.0/4": "(multicast)",
+    "240.0.0.0/4": "(reserved, with broadcast)",
+}
+# The broadcast address of pasta's link: pasta relays what is sent there like any address.
+INET_LINK_BROADCAST: Final = "198.18.0.3/32"
 # pasta's defaults forward host and namespace loopback ports and map the gateway to the host's
 # 127.0.0.1: every one of them is switched off.
 PASTA_OPTIONS: Final = (
@@ -80,32 +88,40 @@ PASTA_OPTIONS: Final = (
     "--dns-forward",
     INET_DNS,
 )
-# The inet route setup, run by pasta as root of its user and network namespace (all capabilities
-# there): adds the unreachable routes over NETLINK_ROUTE, puts the generated data on their file
-# descriptors (pasta closes every inherited fd above 2), then execs bwrap with no environment.
-# argv: SPEC -- BWRAP ARGS; SPEC = {"unreachable": ["10.0.0.0/8", ...], "data": {"10": HEX, ...}}.
+# The inet setup, run by pasta as root of its user and network namespace (all capabilities
+# there): sends the prepared netlink requests (unreachable routes, the nftables rules; see
+# inet_netlink_requests), each of which must be acknowledged without error, puts the generated
+# data on their file descriptors (pasta closes every inherited fd above 2), then execs bwrap
+# with no environment. argv: SPEC -- BWRAP ARGS; SPEC = {"netlink": [[LABEL, PROTOCOL, BASE64],
+# ...], "data": {"10": BASE64, ...}}.
 INET_SETUP_PROGRAM: Final = """\
-import json, os, signal, socket, struct, sys
+import binascii, json, os, signal, socket, struct, sys
 try:
     spec = json.loads(sys.argv[1])
-    link = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-    for seq, route in enumerate(spec["unreachable"], 1):
-        address, prefix = route.split("/")
-        # rtmsg: AF_INET, dst_len, src_len, tos, RT_TABLE_MAIN, RTPROT_STATIC,
-        # RT_SCOPE_UNIVERSE, RTN_UNREACHABLE, flags; then the RTA_DST attribute.
-        body = struct.pack("=BBBBBBBBI", 2, int(prefix), 0, 0, 254, 4, 0, 7, 0)
-        body += struct.pack("=HH4s", 8, 1, socket.inet_aton(address))
-        # RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
-        link.send(struct.pack("=IHHII", 16 + len(body), 24, 0x605, seq, 0) + body)
-        reply = link.recv(65536)
-        (kind,) = struct.unpack_from("=H", reply, 4)
-        (error,) = struct.unpack_from("=i", reply, 16)
-        if kind != 2 or error:
-            raise OSError(-error, os.strerror(-error), route)
-    link.close()
+    for label, protocol, encoded in spec["netlink"]:
+        request = binascii.a2b_base64(encoded)
+        expected, offset = 0, 0
+        while offset < len(request):  # each message with NLM_F_ACK is answered once
+            length, _kind, flags = struct.unpack_from("=IHH", request, offset)
+            expected += bool(flags & 4)
+            offset += length
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol) as link:
+            link.settimeout(10)
+            link.send(request)
+            while expected:
+                reply = link.recv(65536)
+                offset = 0
+                while offset + 20 <= len(reply):
+                    length, kind = struct.unpack_from("=IH", reply, offset)
+                    if kind == 2:  # NLMSG_ERROR: 0 acknowledges, else a negative errno
+                        (error,) = struct.unpack_from("=i", reply, offset + 16)
+                        if error:
+                            raise OSError(-error, os.strerror(-error), label)
+                        expected -= 1
+                    offset += max((length + 3) & ~3, 16)
     for fd, content in spec["data"].items():
         read_end, write_end = os.pipe()
-        os.write(write_end, bytes.fromhex(content))
+        os.write(write_end, binascii.a2b_base64(content))
         os.close(write_end)
         if read_end != int(fd):
             os.dup2(read_end, int(fd))
@@ -116,8 +132,99 @@ try:
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     os.execve(sys.argv[3], sys.argv[3:], {})
 except OSError as error:
-    sys.exit(f"claudebox: error: inet setup: {error}")
+    sys.exit(
+        f"claudebox: error: the inet tier's setup failed ({error}): it needs netlink routes and "
+        "nftables (nf_tables) in the kernel; use --network full or --network none"
+    )
 """
+# The spec travels in one argv string (MAX_ARG_STRLEN is 128 KiB).
+INET_SPEC_LIMIT: Final = 120_000
+
+# Netlink (linux/netlink.h, rtnetlink.h, fib_rules.h, netfilter/nf_tables.h): what the route
+# reader and the inet setup's requests use.
+NLMSG_ERROR: Final = 2
+NLMSG_DONE: Final = 3
+NLM_F_REQUEST: Final = 0x1
+NLM_F_ACK: Final = 0x4
+NLM_F_DUMP_INTR: Final = 0x10
+NLM_F_DUMP: Final = 0x300
+NLM_F_EXCL: Final = 0x200
+NLM_F_CREATE: Final = 0x400
+NLM_F_APPEND: Final = 0x800
+NLA_F_NESTED: Final = 0x8000
+NLA_TYPE_MASK: Final = 0x3FFF
+NETLINK_ROUTE: Final = 0
+NETLINK_NETFILTER: Final = 12
+RTM_NEWLINK: Final = 16
+RTM_GETLINK: Final = 18
+RTM_NEWADDR: Final = 20
+RTM_GETADDR: Final = 22
+RTM_NEWROUTE: Final = 24
+RTM_GETROUTE: Final = 26
+RTM_NEWRULE: Final = 32
+RTM_GETRULE: Final = 34
+IFLA_IFNAME: Final = 3
+IFA_ADDRESS: Final = 1
+IFA_LOCAL: Final = 2
+RTA_DST: Final = 1
+RTA_OIF: Final = 4
+RTA_GATEWAY: Final = 5
+RTA_MULTIPATH: Final = 9
+RTA_TABLE: Final = 15
+RTA_VIA: Final = 18
+RTA_NH_ID: Final = 30
+RTN_UNICAST: Final = 1
+RTN_LOCAL: Final = 2
+RTN_UNREACHABLE: Final = 7
+RTPROT_KERNEL: Final = 2
+RTPROT_STATIC: Final = 4
+RT_SCOPE_UNIVERSE: Final = 0
+RT_SCOPE_LINK: Final = 253
+RT_TABLE_MAIN: Final = 254
+RT_TABLE_LOCAL: Final = 255
+ROUTE_TABLE_NAMES: Final[Mapping[int, str]] = {253: "default", 254: "main", 255: "local"}
+FRA_PRIORITY: Final = 6
+FRA_TABLE: Final = 15
+FRA_L3MDEV: Final = 19
+FR_ACT_TO_TBL: Final = 1
+NFNL_SUBSYS_NFTABLES: Final = 10
+NFNL_MSG_BATCH_BEGIN: Final = 0x10
+NFNL_MSG_BATCH_END: Final = 0x11
+NFT_MSG_NEWTABLE: Final = 0
+NFT_MSG_NEWCHAIN: Final = 3
+NFT_MSG_NEWRULE: Final = 6
+NFPROTO_IPV4: Final = 2
+NFPROTO_IPV6: Final = 10
+NFTA_TABLE_NAME: Final = 1
+NFTA_CHAIN_TABLE: Final = 1
+NFTA_CHAIN_NAME: Final = 3
+NFTA_CHAIN_HOOK: Final = 4
+NFTA_CHAIN_POLICY: Final = 5
+NFTA_CHAIN_TYPE: Final = 7
+NFTA_HOOK_HOOKNUM: Final = 1
+NFTA_HOOK_PRIORITY: Final = 2
+NFTA_RULE_TABLE: Final = 1
+NFTA_RULE_CHAIN: Final = 2
+NFTA_RULE_EXPRESSIONS: Final = 4
+NFTA_LIST_ELEM: Final = 1
+NFTA_EXPR_NAME: Final = 1
+NFTA_EXPR_DATA: Final = 2
+NFTA_DATA_VALUE: Final = 1
+NFTA_DATA_VERDICT: Final = 2
+NFTA_VERDICT_CODE: Final = 1
+NFT_REG_VERDICT: Final = 0
+NFT_REG_1: Final = 1
+NF_INET_LOCAL_OUT: Final = 3
+NF_DROP: Final = 0
+NF_ACCEPT: Final = 1
+NFT_META_OIF: Final = 5
+NFT_PAYLOAD_NETWORK_HEADER: Final = 1
+NFT_CMP_EQ: Final = 0
+LOOPBACK_IFINDEX: Final = 1  # lo is the first device of every network namespace
+IPV4_DESTINATION_OFFSET: Final = 16
+NFT_TABLE: Final = "claudebox"
+NFT_CHAIN: Final = "output"
+NETLINK_DUMP_ATTEMPTS: Final = 3  # a dump the kernel marks interrupted (NLM_F_DUMP_INTR) is retried
 
 # Host variables that may enter the sandbox (when set on the host).
 ENV_ALLOWLIST: Final = (
@@ -465,6 +572,67 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class HostAddress:
+    """One IPv4 address of the host (RTM_GETADDR): local, or a point-to-point peer."""
+
+    address: str
+    prefixlen: int
+    device: str
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """One IPv4 policy routing rule (RTM_GETRULE): what matters is the table it looks up."""
+
+    priority: int
+    action: int  # FR_ACT_*: FR_ACT_TO_TBL looks up `table`
+    table: int
+    l3mdev: bool = False  # the table is the VRF device's: any table may be used
+
+
+@dataclass(frozen=True)
+class HostRoute:
+    """One IPv4 route of any table (RTM_GETROUTE)."""
+
+    destination: str  # CIDR
+    table: int
+    kind: int  # RTN_*
+    protocol: int  # RTPROT_*
+    scope: int  # RT_SCOPE_*
+    nexthops: tuple[tuple[str | None, str | None], ...] = ()  # (gateway, device) each
+    nexthop_id: int | None = None  # a nexthop object (RTA_NH_ID) instead of nexthops
+
+
+@dataclass(frozen=True)
+class HostRouting:
+    """The host's IPv4 addresses, policy rules and routes of every table, read once at launch."""
+
+    addresses: tuple[HostAddress, ...] = ()
+    rules: tuple[PolicyRule, ...] = ()
+    routes: tuple[HostRoute, ...] = ()
+
+
+@dataclass(frozen=True)
+class BlockedPrefix:
+    """A destination the inet tier keeps unreachable, and why ("via wg0", "(private range)")."""
+
+    prefix: str
+    origin: str
+
+    def describe(self) -> str:
+        return f"{self.prefix} {self.origin}"
+
+
+@dataclass(frozen=True)
+class NetlinkRequest:
+    """Netlink messages the inet setup sends on `protocol`; every NLM_F_ACK one must succeed."""
+
+    label: str  # names the request in an error
+    protocol: int
+    messages: bytes
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """Everything the builders need to know about the host, read once at the edge."""
 
@@ -493,8 +661,10 @@ class HostFacts:
     git_protected: tuple[str, ...] = ()  # existing hooks/config of submodules and worktrees
     pasta: str | None = None  # the inet tier's pasta, None when not found
     python: str = "python3"  # this interpreter: runs the inet route setup
-    # The host's IPv4 subnets and own addresses (CIDR), None when they could not be read.
-    host_networks: tuple[str, ...] | None = ()
+    # The host's addresses, policy rules and routes; None when they could not be read (why:
+    # routing_error).
+    routing: HostRouting | None = HostRouting()
+    routing_error: str | None = None
     dot_git: str | None = None  # the project's own .git: "dir", "file" (a gitdir pointer), None
 
 
@@ -580,6 +750,7 @@ class SandboxPlan:
     secret_mounts: tuple[str, ...] = ()  # profile mount sources that are or hold secret paths
     # inet: pasta and the route setup, which execs bwrap (argv) and carries the data itself.
     launcher: tuple[str, ...] = ()
+    inet_blocked: tuple[BlockedPrefix, ...] = ()  # inet: what stays unreachable, with origins
     # Host paths the host later runs or obeys that a bind cannot protect while absent: the
     # ones a session creates are named afterwards (see session_created).
     watched: tuple[str, ...] = ()
@@ -878,43 +1049,499 @@ def claude_mounts(
     return mounts, setup, view
 
 
-def inet_unreachable_routes(host_networks: Iterable[str]) -> tuple[str, ...]:
-    """INET_BLOCKED, then each host subnet or address not already covered (loopback skipped)."""
+# --- the inet tier's blocked set: netlink dumps in, prefixes and requests out -------------------
+
+
+def netlink_messages(dump: bytes) -> list[tuple[int, int, bytes]]:
+    """(type, flags, payload) of each message of a netlink reply, up to NLMSG_DONE.
+    ValueError: malformed or cut short; OSError: the kernel answered with an error."""
+    messages: list[tuple[int, int, bytes]] = []
+    offset = 0
+    while offset + 16 <= len(dump):
+        length, kind, flags = struct.unpack_from("=IHH", dump, offset)
+        if length < 16 or offset + length > len(dump):
+            raise ValueError(f"a netlink message at byte {offset} claims {length} bytes")
+        payload = dump[offset + 16 : offset + length]
+        if kind in (NLMSG_DONE, NLMSG_ERROR):
+            (error,) = struct.unpack_from("=i", payload) if len(payload) >= 4 else (0,)
+            if error:
+                raise OSError(-error, os.strerror(-error))
+            if kind == NLMSG_DONE:
+                return messages
+        else:
+            messages.append((kind, flags, payload))
+        offset += (length + 3) & ~3
+    raise ValueError("a netlink dump ends without NLMSG_DONE")
+
+
+def netlink_attributes(data: bytes) -> dict[int, bytes]:
+    """Attribute type -> payload (the first of each type; the nested flag masked off)."""
+    attributes: dict[int, bytes] = {}
+    offset = 0
+    while offset + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, offset)
+        if length < 4 or offset + length > len(data):
+            raise ValueError(f"a netlink attribute at byte {offset} claims {length} bytes")
+        attributes.setdefault(kind & NLA_TYPE_MASK, data[offset + 4 : offset + length])
+        offset += (length + 3) & ~3
+    return attributes
+
+
+def ipv4_text(raw: bytes) -> str:
+    if len(raw) != 4:
+        raise ValueError(f"an IPv4 address of {len(raw)} bytes")
+    return socket.inet_ntoa(raw)
+
+
+def u32_of(raw: bytes) -> int:
+    if len(raw) < 4:
+        raise ValueError(f"a 32-bit attribute of {len(raw)} bytes")
+    value: int = struct.unpack_from("=I", raw)[0]
+    return value
+
+
+def parse_links(dump: bytes) -> dict[int, str]:
+    """Interface index -> name, from an RTM_GETLINK dump."""
+    links = {}
+    for kind, _flags, payload in netlink_messages(dump):
+        if kind != RTM_NEWLINK:
+            continue
+        if len(payload) < 16:
+            raise ValueError("an RTM_NEWLINK message is cut short")
+        (index,) = struct.unpack_from("=i", payload, 4)
+        name = netlink_attributes(payload[16:]).get(IFLA_IFNAME, b"").split(b"\0")[0]
+        links[index] = name.decode(errors="replace") or f"if{index}"
+    return links
+
+
+def parse_addresses(dump: bytes, links: Mapping[int, str]) -> tuple[HostAddress, ...]:
+    """The IPv4 addresses (local, and a point-to-point peer) of an RTM_GETADDR dump."""
+    found: list[HostAddress] = []
+    for kind, _flags, payload in netlink_messages(dump):
+        if kind != RTM_NEWADDR:
+            continue
+        if len(payload) < 8:
+            raise ValueError("an RTM_NEWADDR message is cut short")
+        family, prefixlen, _flags, _scope, index = struct.unpack_from("=BBBBi", payload)
+        if family != socket.AF_INET:
+            continue
+        attributes = netlink_attributes(payload[8:])
+        for key in (IFA_LOCAL, IFA_ADDRESS):
+            if key in attributes:
+                device = links.get(index, f"if{index}")
+                found.append(HostAddress(ipv4_text(attributes[key]), prefixlen, device))
+    return tuple(dict.fromkeys(found))
+
+
+def parse_rules(dump: bytes) -> tuple[PolicyRule, ...]:
+    """The IPv4 policy rules of an RTM_GETRULE dump; none on a kernel without policy routing
+    (it answers EOPNOTSUPP and uses the local and main tables)."""
+    try:
+        messages = netlink_messages(dump)
+    except OSError as error:
+        if error.errno == errno.EOPNOTSUPP:
+            return ()
+        raise
+    rules = []
+    for kind, _flags, payload in messages:
+        if kind != RTM_NEWRULE:
+            continue
+        if len(payload) < 12:
+            raise ValueError("an RTM_NEWRULE message is cut short")
+        family, _dst, _src, _tos, table, _r1, _r2, action = struct.unpack_from("=8B", payload)
+        if family != socket.AF_INET:
+            continue
+        attributes = netlink_attributes(payload[12:])
+        rules.append(
+            PolicyRule(
+                priority=u32_of(attributes[FRA_PRIORITY]) if FRA_PRIORITY in attributes else 0,
+                action=action,
+                table=u32_of(attributes[FRA_TABLE]) if FRA_TABLE in attributes else table,
+                l3mdev=attributes.get(FRA_L3MDEV, b"\0")[:1] not in (b"", b"\0"),
+            )
+        )
+    return tuple(rules)
+
+
+def gateway_of(attributes: Mapping[int, bytes]) -> str | None:
+    """RTA_GATEWAY, or RTA_VIA (an IPv6 next hop for an IPv4 route, RFC 5549)."""
+    if RTA_GATEWAY in attributes:
+        return ipv4_text(attributes[RTA_GATEWAY])
+    via = attributes.get(RTA_VIA)
+    if via is None:
+        return None
+    if len(via) < 2:
+        raise ValueError("an RTA_VIA attribute is cut short")
+    (family,) = struct.unpack_from("=H", via)
+    if family == socket.AF_INET6 and len(via) >= 18:
+        return socket.inet_ntop(socket.AF_INET6, via[2:18])
+    return ipv4_text(via[2:6])
+
+
+def parse_routes(dump: bytes, links: Mapping[int, str]) -> tuple[HostRoute, ...]:
+    """The IPv4 routes of an RTM_GETROUTE dump (of every table)."""
+    routes = []
+    for kind, _flags, payload in netlink_messages(dump):
+        if kind != RTM_NEWROUTE:
+            continue
+        if len(payload) < 12:
+            raise ValueError("an RTM_NEWROUTE message is cut short")
+        family, dst_len, _src, _tos, table, protocol, scope, route_type = struct.unpack_from(
+            "=8B", payload
+        )
+        if family != socket.AF_INET:
+            continue
+        attributes = netlink_attributes(payload[12:])
+        destination = ipv4_text(attributes[RTA_DST]) if RTA_DST in attributes else "0.0.0.0"
+        hops: list[tuple[str | None, str | None]] = []
+        multipath = attributes.get(RTA_MULTIPATH, b"")
+        offset = 0
+        while offset + 8 <= len(multipath):  # struct rtnexthop, then its attributes
+            length, _hop_flags, _hops, index = struct.unpack_from("=HBBi", multipath, offset)
+            if length < 8 or offset + length > len(multipath):
+                raise ValueError(f"an RTA_MULTIPATH next hop claims {length} bytes")
+            hop = netlink_attributes(multipath[offset + 8 : offset + length])
+            hops.append((gateway_of(hop), links.get(index, f"if{index}")))
+            offset += (length + 3) & ~3
+        if not multipath:
+            gateway = gateway_of(attributes)
+            oif = attributes.get(RTA_OIF)
+            device = links.get(u32_of(oif), f"if{u32_of(oif)}") if oif else None
+            if gateway or device:
+                hops.append((gateway, device))
+        routes.append(
+            HostRoute(
+                destination=str(ipaddress.IPv4Network(f"{destination}/{dst_len}", strict=False)),
+                table=u32_of(attributes[RTA_TABLE]) if RTA_TABLE in attributes else table,
+                kind=route_type,
+                protocol=protocol,
+                scope=scope,
+                nexthops=tuple(hops),
+                nexthop_id=u32_of(attributes[RTA_NH_ID]) if RTA_NH_ID in attributes else None,
+            )
+        )
+    return tuple(routes)
+
+
+def parse_routing(links: bytes, addresses: bytes, rules: bytes, routes: bytes) -> HostRouting:
+    """HostRouting from the four raw dumps (RTM_GETLINK, GETADDR, GETRULE, GETROUTE)."""
+    names = parse_links(links)
+    return HostRouting(
+        addresses=parse_addresses(addresses, names),
+        rules=parse_rules(rules),
+        routes=parse_routes(routes, names),
+    )
+
+
+def routing_tables(routing: HostRouting) -> list[int]:
+    """The tables the policy rules look up, in rule order (local and main without rules); a
+    VRF (l3mdev) rule may look up any table, so then every table that has routes."""
+    if not routing.rules:
+        return [RT_TABLE_LOCAL, RT_TABLE_MAIN]
+    ordered = sorted(routing.rules, key=lambda rule: rule.priority)
+    tables = [rule.table for rule in ordered if rule.action == FR_ACT_TO_TBL and rule.table]
+    if any(rule.l3mdev for rule in ordered):
+        tables += sorted({route.table for route in routing.routes})
+    return list(dict.fromkeys(tables))
+
+
+def route_origin(route: HostRoute) -> str:
+    """Where a blocked prefix came from: "via wg0", "table 52 via tailscale0", "(connected to
+    eth0)", "via 192.168.1.254 (eth0)"."""
+    table = (
+        ""
+        if route.table == RT_TABLE_MAIN
+        else f"table {ROUTE_TABLE_NAMES.get(route.table, str(route.table))} "
+    )
+    devices = [device for _gateway, device in route.nexthops if device]
+    if route.kind == RTN_LOCAL:
+        on = f" on {devices[0]}" if devices else ""
+        return f"{table}(local to the host{on})"
+    if route.nexthop_id is not None:
+        return f"{table}via nexthop {route.nexthop_id}"
+    if (
+        route.protocol == RTPROT_KERNEL
+        and route.scope == RT_SCOPE_LINK
+        and len(devices) == 1
+        and route.nexthops[0][0] is None
+    ):
+        return f"{table}(connected to {devices[0]})"
+    hops = [
+        f"{gateway} ({device})" if gateway and device else gateway or device or "?"
+        for gateway, device in route.nexthops
+    ]
+    return f"{table}via {', '.join(hops) or '?'}"
+
+
+def is_default_like(destination: str, table_destinations: Container[str]) -> bool:
+    """0.0.0.0/0, or one half of the 0.0.0.0/1 + 128.0.0.0/1 pair a full-tunnel VPN installs
+    (with its other half in the same table): the internet, whichever way the host reaches it."""
+    halves = {"0.0.0.0/1": "128.0.0.0/1", "128.0.0.0/1": "0.0.0.0/1"}
+    return destination == "0.0.0.0/0" or halves.get(destination, "") in table_destinations
+
+
+class CoveredNetworks:
+    """IPv4 networks, and whether one of them covers a given network: a lookup per prefix
+    length in use, not a scan (hosts with thousands of routes exist)."""
+
+    def __init__(self) -> None:
+        self.networks: set[tuple[int, int]] = set()
+        self.lengths: set[int] = set()
+
+    def add(self, network: ipaddress.IPv4Network) -> None:
+        self.networks.add((int(network.network_address), network.prefixlen))
+        self.lengths.add(network.prefixlen)
+
+    def cover(self, network: ipaddress.IPv4Network) -> bool:
+        address = int(network.network_address)
+        return any(
+            (address & (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF, length) in self.networks
+            for length in self.lengths
+            if length <= network.prefixlen
+        )
+
+
+def inet_blocked_set(routing: HostRouting) -> tuple[BlockedPrefix, ...]:
+    """What the inet tier keeps unreachable, each with its origin: INET_BLOCKED and the inet
+    link's broadcast, then the host's own addresses, every destination the host routes other
+    than through a default route (is_default_like) in every table its policy rules use, and
+    the subnets of its addresses; a prefix a broader one covers is left out, loopback always.
+    ClaudeboxError: a host network overlaps the inet link."""
     link = ipaddress.IPv4Network(f"{INET_GATEWAY}/{INET_PREFIX}", strict=False)
-    kept: list[ipaddress.IPv4Network] = [ipaddress.IPv4Network(cidr) for cidr in INET_BLOCKED]
-    for cidr in host_networks:
-        network = ipaddress.IPv4Network(cidr, strict=False)
-        if network.is_loopback or any(network.subnet_of(other) for other in kept):
+    fixed = [BlockedPrefix(prefix, origin) for prefix, origin in INET_BLOCKED.items()]
+    candidates: list[tuple[ipaddress.IPv4Network, str]] = [
+        (ipaddress.IPv4Network(f"{a.address}/32"), f"(address of {a.device})")
+        for a in routing.addresses
+    ]
+    for table in routing_tables(routing):
+        routes = [
+            route
+            for route in routing.routes
+            if route.table == table and route.kind in (RTN_UNICAST, RTN_LOCAL)
+        ]
+        destinations = {route.destination for route in routes if route.kind == RTN_UNICAST}
+        for route in routes:
+            if route.kind == RTN_UNICAST and is_default_like(route.destination, destinations):
+                continue
+            candidates.append((ipaddress.IPv4Network(route.destination), route_origin(route)))
+    candidates += [
+        (
+            ipaddress.IPv4Network(f"{a.address}/{a.prefixlen}", strict=False),
+            f"(subnet of {a.device})",
+        )
+        for a in routing.addresses
+    ]
+    kept = CoveredNetworks()
+    for item in fixed:
+        kept.add(ipaddress.IPv4Network(item.prefix))
+    extra: list[BlockedPrefix] = []
+    # Broadest first (stable: for one prefix the first origin listed wins).
+    for network, origin in sorted(candidates, key=lambda candidate: candidate[0].prefixlen):
+        if network.is_loopback or kept.cover(network):
             continue
         if network.overlaps(link) and network.prefixlen >= link.prefixlen:
             raise ClaudeboxError(
-                f"the host network {network} overlaps the inet tier's own link {link}; "
-                "use --network full or --network none on this host"
+                f"the host network {network} {origin} overlaps the inet tier's own link "
+                f"{link}; use --network full or --network none on this host"
             )
-        kept.append(network)
-    return tuple(str(network) for network in kept)
+        kept.add(network)
+        extra.append(BlockedPrefix(str(network), origin))
+    extra.sort(key=lambda item: ipaddress.IPv4Network(item.prefix))
+    return (*fixed, BlockedPrefix(INET_LINK_BROADCAST, "(the inet link's broadcast)"), *extra)
+
+
+def netlink_attribute(kind: int, payload: bytes) -> bytes:
+    return struct.pack("=HH", 4 + len(payload), kind) + payload + b"\0" * (-len(payload) % 4)
+
+
+def netlink_nest(kind: int, *attributes: bytes) -> bytes:
+    return netlink_attribute(kind | NLA_F_NESTED, b"".join(attributes))
+
+
+def netlink_message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
+    return struct.pack("=IHHII", 16 + len(body), kind, flags, seq, 0) + body
+
+
+def unreachable_route_message(network: ipaddress.IPv4Network, seq: int) -> bytes:
+    """RTM_NEWROUTE: `unreachable NETWORK` in the main table (acknowledged; fails if present)."""
+    rtmsg = struct.pack(
+        "=8BI",
+        socket.AF_INET,
+        network.prefixlen,
+        0,
+        0,
+        RT_TABLE_MAIN,
+        RTPROT_STATIC,
+        RT_SCOPE_UNIVERSE,
+        RTN_UNREACHABLE,
+        0,
+    )
+    destination = netlink_attribute(RTA_DST, network.network_address.packed)
+    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
+    return netlink_message(RTM_NEWROUTE, flags, seq, rtmsg + destination)
+
+
+def nft_u32(kind: int, value: int) -> bytes:
+    return netlink_attribute(kind, struct.pack("!I", value))
+
+
+def nft_string(kind: int, text: str) -> bytes:
+    return netlink_attribute(kind, text.encode() + b"\0")
+
+
+def nft_expression(name: str, *attributes: bytes) -> bytes:
+    return netlink_nest(
+        NFTA_LIST_ELEM,
+        nft_string(NFTA_EXPR_NAME, name),
+        netlink_nest(NFTA_EXPR_DATA, *attributes),
+    )
+
+
+def nft_value(kind: int, value: bytes) -> bytes:
+    return netlink_nest(kind, netlink_attribute(NFTA_DATA_VALUE, value))
+
+
+def nft_verdict(verdict: int) -> bytes:
+    """immediate: the verdict register gets NF_DROP or NF_ACCEPT."""
+    return nft_expression(
+        "immediate",
+        nft_u32(1, NFT_REG_VERDICT),  # NFTA_IMMEDIATE_DREG
+        netlink_nest(2, netlink_nest(NFTA_DATA_VERDICT, nft_u32(NFTA_VERDICT_CODE, verdict))),
+    )
+
+
+def nft_compare(value: bytes) -> bytes:
+    """cmp: register 1 equals `value` (NFTA_CMP_SREG, NFTA_CMP_OP, NFTA_CMP_DATA)."""
+    return nft_expression("cmp", nft_u32(1, NFT_REG_1), nft_u32(2, NFT_CMP_EQ), nft_value(3, value))
+
+
+def nft_output_is_loopback() -> bytes:
+    """meta oif (NFTA_META_DREG, NFTA_META_KEY), then cmp: the output device is lo."""
+    return nft_expression("meta", nft_u32(1, NFT_REG_1), nft_u32(2, NFT_META_OIF)) + nft_compare(
+        struct.pack("=I", LOOPBACK_IFINDEX)
+    )
+
+
+def nft_destination_in(network: ipaddress.IPv4Network) -> bytes:
+    """payload (the IPv4 destination into register 1), bitwise (& netmask), cmp (== network)."""
+    load = nft_expression(
+        "payload",
+        nft_u32(1, NFT_REG_1),  # NFTA_PAYLOAD_DREG
+        nft_u32(2, NFT_PAYLOAD_NETWORK_HEADER),  # NFTA_PAYLOAD_BASE
+        nft_u32(3, IPV4_DESTINATION_OFFSET),  # NFTA_PAYLOAD_OFFSET
+        nft_u32(4, 4),  # NFTA_PAYLOAD_LEN
+    )
+    mask = nft_expression(
+        "bitwise",
+        nft_u32(1, NFT_REG_1),  # NFTA_BITWISE_SREG
+        nft_u32(2, NFT_REG_1),  # NFTA_BITWISE_DREG
+        nft_u32(3, 4),  # NFTA_BITWISE_LEN
+        nft_value(4, network.netmask.packed),  # NFTA_BITWISE_MASK
+        nft_value(5, bytes(4)),  # NFTA_BITWISE_XOR
+    )
+    return load + mask + nft_compare(network.network_address.packed)
+
+
+def nftables_batch(dropped: Sequence[ipaddress.IPv4Network]) -> bytes:
+    """One nftables transaction: `table ip claudebox`, whose output chain accepts what leaves
+    through lo and drops every other packet to a `dropped` network, and `table ip6 claudebox`,
+    whose output chain drops all but lo. Unlike routes, a filter on the output hook also stops
+    what the kernel sends without a route lookup: multicast and broadcast with
+    IP_MULTICAST_IF, SO_BINDTODEVICE, IP_PKTINFO or a bound source address, and unicast to a
+    device it was told to use (the kernel then assumes the destination is on that link)."""
+    seq = iter(range(1, 1 << 30))
+    batch_header = struct.pack("=BBH", socket.AF_UNSPEC, 0, socket.htons(NFNL_SUBSYS_NFTABLES))
+    create = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    append = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND
+
+    def nft(kind: int, flags: int, family: int, *attributes: bytes) -> bytes:
+        body = struct.pack("=BBH", family, 0, 0) + b"".join(attributes)
+        return netlink_message((NFNL_SUBSYS_NFTABLES << 8) | kind, flags, next(seq), body)
+
+    def table_and_chain(family: int, policy: int) -> bytes:
+        return nft(NFT_MSG_NEWTABLE, create, family, nft_string(NFTA_TABLE_NAME, NFT_TABLE)) + nft(
+            NFT_MSG_NEWCHAIN,
+            create,
+            family,
+            nft_string(NFTA_CHAIN_TABLE, NFT_TABLE),
+            nft_string(NFTA_CHAIN_NAME, NFT_CHAIN),
+            netlink_nest(
+                NFTA_CHAIN_HOOK,
+                nft_u32(NFTA_HOOK_HOOKNUM, NF_INET_LOCAL_OUT),
+                nft_u32(NFTA_HOOK_PRIORITY, 0),
+            ),
+            nft_u32(NFTA_CHAIN_POLICY, policy),
+            nft_string(NFTA_CHAIN_TYPE, "filter"),
+        )
+
+    def rule(family: int, *expressions: bytes) -> bytes:
+        return nft(
+            NFT_MSG_NEWRULE,
+            append,
+            family,
+            nft_string(NFTA_RULE_TABLE, NFT_TABLE),
+            nft_string(NFTA_RULE_CHAIN, NFT_CHAIN),
+            netlink_nest(NFTA_RULE_EXPRESSIONS, *expressions),
+        )
+
+    messages = [
+        netlink_message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, next(seq), batch_header),
+        table_and_chain(NFPROTO_IPV4, NF_ACCEPT),
+        rule(NFPROTO_IPV4, nft_output_is_loopback(), nft_verdict(NF_ACCEPT)),
+        *(
+            rule(NFPROTO_IPV4, nft_destination_in(network), nft_verdict(NF_DROP))
+            for network in dropped
+        ),
+        table_and_chain(NFPROTO_IPV6, NF_DROP),
+        rule(NFPROTO_IPV6, nft_output_is_loopback(), nft_verdict(NF_ACCEPT)),
+        netlink_message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, next(seq), batch_header),
+    ]
+    return b"".join(messages)
+
+
+def inet_netlink_requests(blocked: Sequence[BlockedPrefix]) -> tuple[NetlinkRequest, ...]:
+    """What the inet setup sends inside the sandbox's network namespace, as root there: an
+    unreachable route for each blocked prefix (applications get EHOSTUNREACH at once), then
+    the nftables rules that drop packets to them whatever the sender does (nftables_batch).
+    The inet link stays open: a broader blocked prefix covering it is cut around it."""
+    link = ipaddress.IPv4Network(f"{INET_GATEWAY}/{INET_PREFIX}", strict=False)
+    networks = [ipaddress.IPv4Network(item.prefix) for item in blocked]
+    routed = ipaddress.collapse_addresses(n for n in networks if not n.subnet_of(link))
+    requests = [
+        NetlinkRequest(f"route {network}", NETLINK_ROUTE, unreachable_route_message(network, 1))
+        for network in routed
+    ]
+    dropped: list[ipaddress.IPv4Network] = []
+    for network in networks:
+        if network != link and network.prefixlen < link.prefixlen and link.subnet_of(network):
+            dropped += network.address_exclude(link)
+        else:
+            dropped.append(network)
+    dropped = list(ipaddress.collapse_addresses(dropped))
+    requests.append(NetlinkRequest("nftables rules", NETLINK_NETFILTER, nftables_batch(dropped)))
+    return tuple(requests)
 
 
 def build_inet_chain(
-    pasta: str, python: str, routes: Sequence[str], data: Sequence[DataInput]
+    pasta: str, python: str, requests: Sequence[NetlinkRequest], data: Sequence[DataInput]
 ) -> tuple[str, ...]:
-    """pasta [options] -- <route setup> SPEC --; bwrap's argv follows (see INET_SETUP_PROGRAM)."""
-    spec = {
-        "unreachable": list(routes),
-        "data": {str(item.fd): item.content.hex() for item in data},
-    }
-    return (
-        pasta,
-        *PASTA_OPTIONS,
-        "--",
-        python,
-        "-I",
-        "-S",
-        "-c",
-        INET_SETUP_PROGRAM,
-        json.dumps(spec, separators=(",", ":")),
-        "--",
+    """pasta [options] -- <inet setup> SPEC --; bwrap's argv follows (see INET_SETUP_PROGRAM)."""
+    spec = json.dumps(
+        {
+            "netlink": [
+                [request.label, request.protocol, base64.b64encode(request.messages).decode()]
+                for request in requests
+            ],
+            "data": {str(item.fd): base64.b64encode(item.content).decode() for item in data},
+        },
+        separators=(",", ":"),
     )
+    if len(spec) > INET_SPEC_LIMIT:
+        raise ClaudeboxError(
+            f"the host routes too many networks specially ({len(requests) - 1} prefixes to "
+            "block) for the inet tier's setup; use --network full or --network none"
+        )
+    return (pasta, *PASTA_OPTIONS, "--", python, "-I", "-S", "-c", INET_SETUP_PROGRAM, spec, "--")
 
 
 def check_profile_name(name: str, where: str) -> None:
@@ -1318,24 +1945,27 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         "claudebox",
     ]
     launcher: tuple[str, ...] = ()
+    inet_blocked: tuple[BlockedPrefix, ...] = ()
     if options.network == "none":
         namespaces.append("--unshare-net")
     elif options.network == "inet":
         # bwrap runs as uid 0 of pasta's namespace: its own user namespace mapped back to the
         # user's ids drops every capability, so nothing inside can remove the routes.
         namespaces += ["--uid", str(host.uid), "--gid", str(host.gid)]
-        if host.host_networks is None:
+        if host.routing is None:
             raise ClaudeboxError(
-                "cannot read the host's IPv4 addresses (needed to block its subnets in the inet "
-                "tier); use --network full or --network none"
+                f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the "
+                "inet tier blocks every network the host routes specially and will not start "
+                "without knowing them; use --network full or --network none"
             )
+        inet_blocked = inet_blocked_set(host.routing)
         if host.pasta is None:
             warnings.append(
                 "pasta was not found on PATH: the inet tier needs it "
                 "(install passt, or use --network full)"
             )
         launcher = build_inet_chain(
-            host.pasta or "pasta", host.python, inet_unreachable_routes(host.host_networks), data
+            host.pasta or "pasta", host.python, inet_netlink_requests(inet_blocked), data
         )
     return SandboxPlan(
         bwrap=host.bwrap or "bwrap",
@@ -1352,6 +1982,7 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
         notes=tuple(notes),
         warnings=tuple(warnings),
         launcher=launcher,
+        inet_blocked=inet_blocked,
         profile=options.profile,
         secret_mounts=tuple(secret_mounts),
         watched=(
@@ -1366,8 +1997,8 @@ def build_plan(host: HostFacts, options: Options, extra_env: Sequence[str]) -> S
 
 NETWORK_MEANING: Final[Mapping[str, str]] = {
     "full": "host network: WARNING host loopback services and abstract unix sockets are reachable",
-    "inet": "internet only, through pasta (IPv4): LAN, tailnet/CGNAT, link-local, the host's "
-    "own subnets and loopback services unreachable",
+    "inet": "internet only, through pasta (IPv4): LAN, tailnet/CGNAT, link-local, multicast, "
+    "the host's own subnets, networks it routes specially and loopback services unreachable",
     "none": "loopback only (the nix daemon still downloads for the sandbox)",
 }
 
@@ -1422,6 +2053,7 @@ def render_dry_run(plan: SandboxPlan) -> str:
 def render_plan_json(plan: SandboxPlan) -> str:
     """--dry-run --json: the plan for scripts; secret-looking values masked, argv included."""
     secret = {var.name for var in plan.env if var.looks_secret}
+    beyond_fixed = inet_blocked_beyond_fixed(plan.inet_blocked)
     argv = list(plan.command_line)
     for index in range(len(argv) - 2):
         if argv[index] == "--setenv" and argv[index + 1] in secret:
@@ -1445,6 +2077,10 @@ def render_plan_json(plan: SandboxPlan) -> str:
             {"op": m.op, "mode": m.mode, "dst": m.dst, "src": m.src or None} for m in plan.mounts
         ],
         "generated": [{"fd": d.fd, "what": d.what, "bytes": len(d.content)} for d in plan.data],
+        "inet_blocked": [
+            {"prefix": item.prefix, "origin": item.origin, "fixed": item not in beyond_fixed}
+            for item in plan.inet_blocked
+        ],
         "argv": argv,
         "notes": list(plan.notes),
         "warnings": list(plan.warnings),
@@ -1544,12 +2180,23 @@ def audit_mount_lines(plan: SandboxPlan, home: str) -> list[str]:
     return [f"{label} {' '.join(items)}" for label, items in groups.items()] + lines
 
 
+def inet_blocked_beyond_fixed(blocked: Iterable[BlockedPrefix]) -> list[BlockedPrefix]:
+    """What this host adds to the fixed ranges (its addresses, subnets and routed networks)."""
+    return [
+        item
+        for item in blocked
+        if item.prefix not in INET_BLOCKED and item.prefix != INET_LINK_BROADCAST
+    ]
+
+
 def render_audit(plan: SandboxPlan, style: Style, home: str) -> str:
     out = [style.bold(f"claudebox {__version__}: what enters the sandbox")]
     out.append(f"  project   {plan.chdir}")
     out.append(f"  instance  {plan.instance.id}  root {plan.instance.root}")
     out.append(f"  command   {shlex.join(plan.command)}")
     out.append(f"  network   {plan.network}: {NETWORK_MEANING[plan.network]}")
+    for item in inet_blocked_beyond_fixed(plan.inet_blocked):
+        out.append(f"    unreachable {item.describe()}")
     if plan.profile is not None:
         profile = plan.profile
         described = f": {profile.description[0]}" if profile.description else ""
@@ -1733,6 +2380,7 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
         entries = {}
     git_name, git_email = git_identity(git)
     state_dir = os.path.join(home, ".claudebox")
+    routing, routing_error = read_host_routing()
     return HostFacts(
         env=dict(env),
         uid=os.getuid(),
@@ -1759,7 +2407,8 @@ def probe_host(env: Mapping[str, str]) -> HostFacts:
         git_protected=nested_git_config(git_dir) if git else (),
         pasta=shutil.which("pasta", path=host_path),
         python=sys.executable or "python3",
-        host_networks=host_ipv4_networks(),
+        routing=routing,
+        routing_error=routing_error,
         dot_git=git_entry_kind(os.path.join(project, ".git")),
     )
 
@@ -1771,37 +2420,55 @@ def git_entry_kind(path: str) -> str | None:
     return "dir" if os.path.isdir(path) else "file"
 
 
-def host_ipv4_networks() -> tuple[str, ...] | None:
-    """Each IPv4 address of the host as its subnet and itself (CIDR), from a netlink dump."""
-    networks: list[str] = []
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as link:
-            # RTM_GETADDR with NLM_F_REQUEST | NLM_F_DUMP, then an ifaddrmsg asking for AF_INET.
-            link.send(struct.pack("=IHHIIBBBBI", 24, 22, 0x301, 1, 0, socket.AF_INET, 0, 0, 0, 0))
-            while True:
-                reply = link.recv(65536)
+def netlink_dump(kind: int, header: bytes) -> bytes:
+    """The raw reply to one NETLINK_ROUTE dump request (RTM_GET* and its family header), every
+    datagram up to NLMSG_DONE or an error; a dump the kernel marks interrupted by a concurrent
+    change (NLM_F_DUMP_INTR) is read again. OSError when it cannot be read whole."""
+    request = netlink_message(kind, NLM_F_REQUEST | NLM_F_DUMP, 1, header)
+    for _attempt in range(NETLINK_DUMP_ATTEMPTS):
+        chunks: list[bytes] = []
+        interrupted = finished = False
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as link:
+            link.settimeout(10)
+            link.send(request)
+            while not finished:
+                chunk, _ancillary, flags, _address = link.recvmsg(65536)
+                if flags & socket.MSG_TRUNC:
+                    raise OSError(errno.EMSGSIZE, "a netlink reply was truncated")
+                if not chunk:
+                    raise OSError(errno.EPROTO, "the netlink dump ended early")
+                chunks.append(chunk)
                 offset = 0
-                while offset + 16 <= len(reply):
-                    length, kind = struct.unpack_from("=IH", reply, offset)
-                    if kind == 3:  # NLMSG_DONE
-                        return tuple(dict.fromkeys(networks))
-                    if kind == 2 or length < 16:  # NLMSG_ERROR
-                        return None
-                    if kind == 20:  # RTM_NEWADDR: ifaddrmsg (8 bytes), then attributes
-                        family, prefixlen = struct.unpack_from("=BB", reply, offset + 16)
-                        attr = offset + 24
-                        while family == socket.AF_INET and attr + 4 <= offset + length:
-                            attr_len, attr_type = struct.unpack_from("=HH", reply, attr)
-                            if attr_len < 4:
-                                break
-                            if attr_type in (1, 2) and attr_len == 8:  # IFA_ADDRESS, IFA_LOCAL
-                                address = socket.inet_ntoa(reply[attr + 4 : attr + 8])
-                                subnet = ipaddress.IPv4Network(f"{address}/{prefixlen}", False)
-                                networks += [str(subnet), f"{address}/32"]
-                            attr += (attr_len + 3) & ~3
-                    offset += (length + 3) & ~3
-    except OSError:
-        return None
+                while offset + 16 <= len(chunk):
+                    length, message_kind, message_flags = struct.unpack_from("=IHH", chunk, offset)
+                    interrupted |= bool(message_flags & NLM_F_DUMP_INTR)
+                    finished |= message_kind in (NLMSG_DONE, NLMSG_ERROR)
+                    offset += max((length + 3) & ~3, 16)
+        if not interrupted:
+            return b"".join(chunks)
+    raise OSError(errno.EAGAIN, "the routing tables kept changing while being read")
+
+
+def host_routing_dumps() -> dict[str, bytes]:
+    """The four raw dumps parse_routing reads: links, IPv4 addresses, rules, routes of every
+    table (a dump without a table filter lists them all)."""
+    rtmsg = struct.pack("=8BI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+    return {
+        "links": netlink_dump(RTM_GETLINK, struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0)),
+        "addresses": netlink_dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)),
+        "rules": netlink_dump(RTM_GETRULE, rtmsg),  # fib_rule_hdr: the same layout
+        "routes": netlink_dump(RTM_GETROUTE, rtmsg),
+    }
+
+
+def read_host_routing() -> tuple[HostRouting | None, str | None]:
+    """The host's routing (HostFacts.routing), or None and why it could not be read."""
+    try:
+        return parse_routing(**host_routing_dumps()), None
+    except OSError as error:
+        return None, error.strerror or str(error)
+    except (ValueError, KeyError) as error:
+        return None, f"unexpected netlink data: {error}"
 
 
 def check_private(path: str, uid: int) -> None:
@@ -2529,11 +3196,13 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
             dot_git=None,
         )
         plan = build_plan(host, Options(network=network), ())
-        routes = inet_unreachable_routes(host.host_networks or ())
+        blocked = [ipaddress.IPv4Network(item.prefix) for item in plan.inet_blocked]
         spec = {
             "canaries": canaries,
             "marker": marker,
-            "addresses": [str(next(ipaddress.IPv4Network(r).hosts(), r)) for r in routes],
+            "addresses": [
+                str(next(iter(network.hosts()), network.network_address)) for network in blocked
+            ],
         }
         probe = (python, "-I", "-S", "-c", ENFORCEMENT_PROBE, json.dumps(spec))
         plan = replace(plan, command=probe)

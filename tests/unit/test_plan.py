@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 
 import fakehost as fh
 import pytest
@@ -518,21 +520,34 @@ def test_inet_plan():
     assert plan.data[3].content == b"nameserver 198.18.0.1\n"
     resolv = [m for m in plan.mounts if m.dst == "/etc/resolv.conf"]
     assert resolv == [cb.Mount("ro-bind-data", "/etc/resolv.conf", fd=13)]
-    routes = [
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "169.254.0.0/16",
-        "203.0.113.0/24",
+    assert [item.describe() for item in plan.inet_blocked] == [
+        "10.0.0.0/8 (private range)",
+        "172.16.0.0/12 (private range)",
+        "192.168.0.0/16 (private range)",
+        "100.64.0.0/10 (CGNAT and tailnet range)",
+        "169.254.0.0/16 (link-local)",
+        "224.0.0.0/4 (multicast)",
+        "240.0.0.0/4 (reserved, with broadcast)",
+        "198.18.0.3/32 (the inet link's broadcast)",
+        "203.0.113.0/24 (subnet of eth1)",
     ]
-    spec = {
-        "unreachable": routes,
-        "data": {str(d.fd): d.content.hex() for d in plan.data},
-    }
-    import json
-
-    assert plan.launcher == (
+    spec = json.loads(plan.launcher[-2])
+    assert [(label, protocol) for label, protocol, _ in spec["netlink"]] == [
+        ("route 10.0.0.0/8", 0),
+        ("route 100.64.0.0/10", 0),
+        ("route 169.254.0.0/16", 0),
+        ("route 172.16.0.0/12", 0),
+        ("route 192.168.0.0/16", 0),
+        ("route 203.0.113.0/24", 0),
+        ("route 224.0.0.0/3", 0),  # 224.0.0.0/4 and 240.0.0.0/4, merged
+        ("nftables rules", 12),
+    ]
+    requests = cb.inet_netlink_requests(plan.inet_blocked)
+    assert [base64.b64decode(encoded) for _, _, encoded in spec["netlink"]] == [
+        request.messages for request in requests
+    ]
+    assert spec["data"] == {str(d.fd): base64.b64encode(d.content).decode() for d in plan.data}
+    assert plan.launcher[:-2] == (
         fh.PASTA,
         "--config-net",
         "--quiet",
@@ -560,9 +575,8 @@ def test_inet_plan():
         "-S",
         "-c",
         cb.INET_SETUP_PROGRAM,
-        json.dumps(spec, separators=(",", ":")),
-        "--",
     )
+    assert plan.launcher[-1] == "--"
     assert plan.command_line == [*plan.launcher, *plan.argv]
     assert "--unshare-net" not in plan.argv
     assert plan.warnings == ()
@@ -577,22 +591,36 @@ def test_inet_without_pasta_warns():
     )
 
 
-def test_inet_without_host_networks_refused():
+def test_inet_without_readable_routing_refused_with_the_reason():
+    host = fh.make_host(routing=None, routing_error="Operation not permitted")
     with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(fh.make_host(host_networks=None), cb.Options(network="inet"))
-    assert "use --network full or --network none" in str(info.value)
+        plan_for(host, cb.Options(network="inet"))
+    assert str(info.value) == (
+        "cannot read the host's IPv4 routing over netlink (Operation not permitted): the inet "
+        "tier blocks every network the host routes specially and will not start without "
+        "knowing them; use --network full or --network none"
+    )
+    assert plan_for(host, cb.Options(network="none")).network == "none"
 
 
-def test_inet_unreachable_routes():
-    assert cb.inet_unreachable_routes(
-        ["127.0.0.1/8", "10.1.2.3/16", "192.0.2.5/24", "192.0.2.5/32", "100.100.1.1/32"]
-    ) == (*cb.INET_BLOCKED, "192.0.2.0/24")
+def test_inet_blocked_set_from_addresses():
+    routing = cb.HostRouting(
+        addresses=(
+            cb.HostAddress("127.0.0.1", 8, "lo"),
+            cb.HostAddress("10.1.2.3", 16, "eth0"),
+            cb.HostAddress("192.0.2.5", 24, "eth1"),
+            cb.HostAddress("100.100.1.1", 32, "tailscale0"),
+        )
+    )
+    extra = cb.inet_blocked_beyond_fixed(cb.inet_blocked_set(routing))
+    assert [item.describe() for item in extra] == ["192.0.2.0/24 (subnet of eth1)"]
 
 
 def test_inet_routes_refuse_overlap_with_own_link():
+    routing = cb.HostRouting(addresses=(cb.HostAddress("198.18.0.1", 32, "bench0"),))
     with pytest.raises(cb.ClaudeboxError) as info:
-        cb.inet_unreachable_routes(["198.18.0.1/32"])
+        cb.inet_blocked_set(routing)
     assert str(info.value) == (
-        "the host network 198.18.0.1/32 overlaps the inet tier's own link 198.18.0.0/30; "
-        "use --network full or --network none on this host"
+        "the host network 198.18.0.1/32 (address of bench0) overlaps the inet tier's own link "
+        "198.18.0.0/30; use --network full or --network none on this host"
     )
