@@ -2389,8 +2389,9 @@ def plan_blocked(host: HostFacts, tier: Tier) -> tuple[BlockedPrefix, ...]:
         return ()
     if host.routing is None:
         raise ClaudeboxError(
-            f"cannot read the host's routing ({host.routing_error}), which the inet tier needs "
-            "to keep the networks it routes unreachable; use --network full or --network none"
+            f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the inet "
+            "tier blocks every network the host routes specially and will not start without "
+            "knowing them; use --network full or --network none"
         )
     return inet_blocked_set(host.routing)
 

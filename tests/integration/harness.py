@@ -183,6 +183,9 @@ class Box:
     home: Path
     project: Path
     user: pwd.struct_passwd
+    # The network namespace claudebox and host-side controls run in: the lab's host (a test
+    # using the lab fixture), else the machine's own.
+    netns: str | None = None
 
     @property
     def module(self) -> Path:
@@ -243,21 +246,15 @@ class Box:
         return env
 
     def command(self, args: Sequence[str]) -> list[str]:
-        prefix: list[str] = []
-        if os.geteuid() == 0:
-            prefix = [
-                "/usr/bin/setpriv",
-                f"--reuid={self.user.pw_uid}",
-                f"--regid={self.user.pw_gid}",
-                "--clear-groups",
-                "--",
-            ]
-        return [*prefix, PYTHON, str(self.module), *args]
+        return self.as_user([PYTHON, str(self.module), *args])
 
     def as_user(self, argv: Sequence[str]) -> list[str]:
+        """`argv` as the test user (when run as root), in the box's network namespace."""
         if os.geteuid() != 0:
             return list(argv)
+        enter = ["/usr/bin/nsenter", f"--net=/run/netns/{self.netns}", "--"] if self.netns else []
         return [
+            *enter,
             "/usr/bin/setpriv",
             f"--reuid={self.user.pw_uid}",
             f"--regid={self.user.pw_gid}",
@@ -396,14 +393,17 @@ class Box:
 
 
 @pytest.fixture
-def box(test_user: pwd.struct_passwd) -> Iterator[Box]:
+def box(test_user: pwd.struct_passwd, request: pytest.FixtureRequest) -> Iterator[Box]:
+    """A fresh box; with the network lab (a `lab` fixture in the test), it lives in the lab's
+    host namespace."""
+    netns = request.getfixturevalue("lab").host_ns if "lab" in request.fixturenames else None
     root = Path(tempfile.mkdtemp(prefix="claudebox-it-", dir="/tmp"))
     root.chmod(0o755)
     shutil.copy2(REPO / "claudebox.py", root / "claudebox.py")
     (root / "claudebox.py").chmod(0o644)
     home = root / "home"
     home.mkdir(mode=0o700)
-    test_box = Box(root=root, home=home, project=home / "proj", user=test_user)
+    test_box = Box(root=root, home=home, project=home / "proj", user=test_user, netns=netns)
     test_box.chown(home)
     test_box.mkdir(test_box.project)
     try:

@@ -1,24 +1,31 @@
 """A network lab for the network-tier tests: test hosts in network namespaces the test creates.
 
-Never a real external address, never the machine's resolver. Topology (all documentation or
-private ranges; created as root with `ip netns` and veth pairs, removed in teardown):
+Never a real external address, never the machine's resolver, and nothing in the machine's own
+network namespace: the "host" claudebox runs on is a namespace too (the harness enters it for
+every test that uses the lab fixture), with routes the lab sets. Topology (documentation,
+benchmarking or private ranges; created as root with `ip netns` and veth pairs made inside the
+namespaces; removed in teardown):
 
-    host netns ── 198.51.100.1/30 ─ veth ─ 198.51.100.2/30 ── ROUTER netns (forwarding)
-       │                                                          │
-       │ 192.168.77.1/24                                          │ 203.0.113.1/24, 10.77.0.1/24,
-       │                                                          │ 100.64.77.1/24
-     veth                                                       veth
-       │ 192.168.77.10/24                                         │ 203.0.113.10, 10.77.0.10,
-    LAN netns                                                  FAR netns  100.64.77.10
+                          default route
+    HOST netns ─ up0 198.51.100.1/30 ── rt0 198.51.100.2/30 ─ ROUTER netns (forwarding)
+     │  │                                                          │ rt1: 203.0.113.1/24,
+     │  │ lan0 192.168.77.1/24                                     │ 10.77.0.1/24, 100.64.77.1/24
+     │  │ (and 224.0.0.0/4: multicast goes to the LAN)             │
+     │  └── lan0 192.168.77.10/24 LAN netns               far0 FAR netns: 203.0.113.10,
+     │                                                    10.77.0.10, 100.64.77.10
+     │ wg0 100.96.0.1/30
+     └──── wg0 100.96.0.2/30 VPN netns: 198.51.100.130 and 198.19.52.10 on its lo
+             HOST routes 198.51.100.128/25 via 100.96.0.2 (a public-range network behind a
+             gateway that is not the default one) and 198.19.52.0/24 dev wg0 only in table 52,
+             which the rule `priority 5270 lookup 52` uses (a prefix of a policy table)
 
-The FAR host plays the internet (203.0.113.10) and, at the same time and with the same server,
-a 10.x host and a 100.64/10 (CGNAT/tailnet) host: all three sit behind the router, so only the
-inet tier's route blocking can tell them apart. The host reaches them through host routes via
-the router (they are not directly connected: the inet tier blocks the host's own subnets). The
-LAN host is directly connected. A TCP service on the host's 127.0.0.1 and one on the host's
-transfer address 198.51.100.1 stand for the host's own services.
+The FAR host plays the internet (203.0.113.10, reached only through the default route) and, with
+the same server, a 10.x and a 100.64/10 (CGNAT/tailnet) host: all three sit behind the router,
+so only the inet tier's blocking can tell them apart. The LAN host is directly connected and
+runs a multicast listener. A TCP service on HOST's 127.0.0.1 and one on its transfer address
+198.51.100.1 stand for the host's own services.
 
-Every server answers one fixed line per connection (`hello <name>`) and closes.
+Every TCP server answers one fixed line per connection (`hello <name>`) and closes.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +43,6 @@ import pytest
 from harness import PYTHON, prerequisite_missing
 
 TCP_PORT = 8471
-ROUTED_PREFIXES = ("203.0.113.0/24", "10.77.0.0/24", "100.64.77.0/24")
 
 # argv: BIND_ADDRESS PORT NAME. Prints "ready" once listening.
 TCP_SERVER = r"""
@@ -86,6 +93,30 @@ while True:
 """
 
 
+# argv: FILE GROUP:PORT... A UDP listener on the LAN host that joins each multicast GROUP on
+# its interface and appends every datagram it receives to FILE ("PAYLOAD from SOURCE").
+# Prints "ready" once listening.
+MULTICAST_LISTENER = r"""
+import select, socket, sys
+path, listeners = sys.argv[1], []
+for spec in sys.argv[2:]:
+    group, port = spec.rsplit(":", 1)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((group, int(port)))
+    membership = socket.inet_aton(group) + socket.inet_aton("192.168.77.10")
+    listener.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+    listeners.append(listener)
+print("ready", flush=True)
+while True:
+    for listener in select.select(listeners, [], [])[0]:
+        data, peer = listener.recvfrom(2048)
+        with open(path, "a") as log:
+            log.write(f"{data.decode(errors='replace')} from {peer[0]}\n")
+"""
+MULTICAST_GROUPS = ("239.255.255.250:1900", "224.0.0.251:5353")
+
+
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=20)
 
@@ -123,12 +154,16 @@ class NetLab:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     servers: list[subprocess.Popen[str]] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
-    host_links: list[str] = field(default_factory=list)
-    host_routes: list[str] = field(default_factory=list)
     loopback_port: int = TCP_PORT + 1
+    multicast_log: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cbnet-")))
 
     def ns(self, role: str) -> str:
         return f"cbnet-{self.tag}-{role}"
+
+    @property
+    def host_ns(self) -> str:
+        """The namespace claudebox runs in (the harness enters it: Box.netns)."""
+        return self.ns("host")
 
     # The services, by what each stands for.
     internet = Target("far", "203.0.113.10")
@@ -136,6 +171,8 @@ class NetLab:
     cgnat = Target("far", "100.64.77.10")
     lan = Target("lan", "192.168.77.10")
     host_address = Target("host-address", "198.51.100.1")
+    routed_public = Target("vpn", "198.51.100.130")  # via 100.96.0.2, not the default gateway
+    policy_table = Target("vpn", "198.19.52.10")  # only in table 52, used by an ip rule
 
     @property
     def host_loopback(self) -> Target:
@@ -150,6 +187,8 @@ class NetLab:
             self.cgnat,
             self.lan,
             self.host_address,
+            self.routed_public,
+            self.policy_table,
             self.host_loopback,
             Target("host-loopback", "198.18.0.1", self.loopback_port),
         ]
@@ -157,70 +196,100 @@ class NetLab:
     def in_ns(self, role: str, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.ns(role), *argv]
 
-    def veth(self, left: str, right: str, left_ns: str | None, right_ns: str) -> None:
-        ip("link", "add", left, "type", "veth", "peer", "name", right)
-        if left_ns is None:
-            self.host_links.append(left)
-        else:
-            ip("link", "set", left, "netns", left_ns)
-        ip("link", "set", right, "netns", right_ns)
+    def host_ip(self, *args: str) -> None:
+        """`ip ARGS` in the host namespace (routes a test adds and removes)."""
+        ip("-n", self.host_ns, *args)
+
+    def veth(self, left_ns: str, left: str, right_ns: str, right: str) -> None:
+        """A veth pair made inside `left_ns` with its peer moved straight into `right_ns`."""
+        ip(
+            "-n",
+            left_ns,
+            "link",
+            "add",
+            left,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            right,
+            "netns",
+            right_ns,
+        )
+        ip("-n", left_ns, "link", "set", left, "up")
+        ip("-n", right_ns, "link", "set", right, "up")
+
+    def multicast_received(self) -> list[str]:
+        log = self.multicast_log / "received"
+        return log.read_text().splitlines() if log.exists() else []
 
     def up(self) -> None:
-        for role in ("rt", "far", "lan"):
+        for role in ("host", "rt", "far", "lan", "vpn"):
             ip("netns", "add", self.ns(role))
             self.namespaces.append(self.ns(role))
             ip("-n", self.ns(role), "link", "set", "lo", "up")
-        rt, far, lan = self.ns("rt"), self.ns("far"), self.ns("lan")
-        # host <-> router (transfer link)
-        self.veth(f"cbh{self.tag}", "rt0", None, rt)
-        ip("addr", "add", "198.51.100.1/30", "dev", f"cbh{self.tag}")
-        ip("link", "set", f"cbh{self.tag}", "up")
+        host, rt, far, lan, vpn = (self.ns(role) for role in ("host", "rt", "far", "lan", "vpn"))
+        # host <-> router: the uplink with the default route
+        self.veth(host, "up0", rt, "rt0")
+        ip("-n", host, "addr", "add", "198.51.100.1/30", "dev", "up0")
         ip("-n", rt, "addr", "add", "198.51.100.2/30", "dev", "rt0")
-        ip("-n", rt, "link", "set", "rt0", "up")
+        ip("-n", host, "route", "add", "default", "via", "198.51.100.2")
         # router <-> far host: the internet, a 10.x and a 100.64/10 address
-        self.veth("rt1", "far0", rt, far)
-        for router, host in (
+        self.veth(rt, "rt1", far, "far0")
+        for router, far_host in (
             ("203.0.113.1/24", "203.0.113.10/24"),
             ("10.77.0.1/24", "10.77.0.10/24"),
             ("100.64.77.1/24", "100.64.77.10/24"),
         ):
             ip("-n", rt, "addr", "add", router, "dev", "rt1")
-            ip("-n", far, "addr", "add", host, "dev", "far0")
-        ip("-n", rt, "link", "set", "rt1", "up")
-        ip("-n", far, "link", "set", "far0", "up")
+            ip("-n", far, "addr", "add", far_host, "dev", "far0")
         ip("-n", far, "route", "add", "default", "via", "203.0.113.1")
         subprocess.run(
             self.in_ns("rt", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"),
             check=True,
             timeout=20,
         )
-        for prefix in ROUTED_PREFIXES:
-            ip("route", "add", prefix, "via", "198.51.100.2")
-            self.host_routes.append(prefix)
-        # host <-> LAN host (directly connected)
-        self.veth(f"cbl{self.tag}", "lan0", None, lan)
-        ip("addr", "add", "192.168.77.1/24", "dev", f"cbl{self.tag}")
-        ip("link", "set", f"cbl{self.tag}", "up")
+        # host <-> LAN host (directly connected; multicast leaves there)
+        self.veth(host, "lan0", lan, "lan0")
+        ip("-n", host, "addr", "add", "192.168.77.1/24", "dev", "lan0")
         ip("-n", lan, "addr", "add", "192.168.77.10/24", "dev", "lan0")
-        ip("-n", lan, "link", "set", "lan0", "up")
         ip("-n", lan, "route", "add", "default", "via", "192.168.77.1")
+        ip("-n", host, "route", "add", "224.0.0.0/4", "dev", "lan0")
+        # host <-> VPN gateway: a routed public-range network and a policy table's prefix
+        self.veth(host, "wg0", vpn, "wg0")
+        ip("-n", host, "addr", "add", "100.96.0.1/30", "dev", "wg0")
+        ip("-n", vpn, "addr", "add", "100.96.0.2/30", "dev", "wg0")
+        ip("-n", vpn, "addr", "add", "198.51.100.130/32", "dev", "lo")
+        ip("-n", vpn, "addr", "add", "198.19.52.10/32", "dev", "lo")
+        ip("-n", vpn, "route", "add", "default", "via", "100.96.0.1")
+        ip("-n", host, "route", "add", "198.51.100.128/25", "via", "100.96.0.2", "dev", "wg0")
+        ip("-n", host, "route", "add", "198.19.52.0/24", "dev", "wg0", "table", "52")
+        ip("-n", host, "rule", "add", "priority", "5270", "lookup", "52")
         # the services
-        self.servers.append(
-            start_server(
-                self.in_ns("far", PYTHON, "-c", TCP_SERVER, "0.0.0.0", str(TCP_PORT), "far")
+        for role in ("far", "lan", "vpn"):
+            self.servers.append(
+                start_server(
+                    self.in_ns(role, PYTHON, "-c", TCP_SERVER, "0.0.0.0", str(TCP_PORT), role)
+                )
             )
-        )
-        self.servers.append(
-            start_server(
-                self.in_ns("lan", PYTHON, "-c", TCP_SERVER, "0.0.0.0", str(TCP_PORT), "lan")
+        for address, port, name in (
+            ("198.51.100.1", TCP_PORT, "host-address"),
+            ("127.0.0.1", self.loopback_port, "host-loopback"),
+        ):
+            self.servers.append(
+                start_server(self.in_ns("host", PYTHON, "-c", TCP_SERVER, address, str(port), name))
             )
-        )
-        self.servers.append(
-            start_server([PYTHON, "-c", TCP_SERVER, "198.51.100.1", str(TCP_PORT), "host-address"])
-        )
+        self.multicast_log.chmod(0o755)
         self.servers.append(
             start_server(
-                [PYTHON, "-c", TCP_SERVER, "127.0.0.1", str(self.loopback_port), "host-loopback"]
+                self.in_ns(
+                    "lan",
+                    PYTHON,
+                    "-c",
+                    MULTICAST_LISTENER,
+                    str(self.multicast_log / "received"),
+                    *MULTICAST_GROUPS,
+                )
             )
         )
 
@@ -230,12 +299,9 @@ class NetLab:
                 server.kill()
             server.communicate(timeout=10)
         self.servers.clear()
-        for prefix in self.host_routes:
-            subprocess.run(["ip", "route", "del", prefix], check=False, capture_output=True)
-        for link in self.host_links:
-            subprocess.run(["ip", "link", "del", link], check=False, capture_output=True)
         for namespace in self.namespaces:
-            # pids still inside (none expected): kill them, then drop the namespace
+            # pids still inside (none expected): kill them, then drop the namespace (and with
+            # it every veth end inside)
             pids = subprocess.run(
                 ["ip", "netns", "pids", namespace], check=False, capture_output=True, text=True
             ).stdout.split()
@@ -246,6 +312,7 @@ class NetLab:
                     pass
             subprocess.run(["ip", "netns", "del", namespace], check=False, capture_output=True)
         self.namespaces.clear()
+        shutil.rmtree(self.multicast_log, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,20 @@ external address, never the machine's resolver. Every network read is bounded by
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import PYTHON, Box
+from harness import HELPER_STORE, PYTHON, Box
 from netlab import (
     CONNECT_ALL,
     DNS_SERVER,
@@ -30,6 +33,7 @@ from netlab import (
 )
 
 TIERS = ("full", "inet", "none")
+NETSEND = f"{HELPER_STORE}/bin/netsend"
 
 
 @pytest.fixture
@@ -83,9 +87,94 @@ def test_inet_reaches_the_internet_but_not_lan_cgnat_or_host(box: Box, lab: NetL
         key(lab.cgnat): "FAIL",
         key(lab.lan): "FAIL",
         key(lab.host_address): "FAIL",
+        key(lab.routed_public): "FAIL",
+        key(lab.policy_table): "FAIL",
         key(lab.host_loopback): "FAIL",
         f"198.18.0.1:{lab.host_loopback.port}": "FAIL",
     }
+
+
+def test_inet_blocks_what_the_host_routes_other_than_by_default(box: Box, lab: NetLab) -> None:
+    """The host reaches 198.51.100.128/25 through a gateway that is not its default one, and
+    198.19.52.0/24 only through table 52 (an ip rule): inet reaches neither, and the audit and
+    --dry-run --json say why; the internet, reached only by the default route, stays."""
+    result = box.probe(
+        CONNECT_ALL,
+        *connect_arguments([lab.internet, lab.routed_public, lab.policy_table]),
+        options=["--network", "inet"],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert parse_replies(result.stdout) == {
+        key(lab.internet): "hello far",
+        key(lab.routed_public): "FAIL",
+        key(lab.policy_table): "FAIL",
+    }
+    unreachable = [line for line in result.stderr.splitlines() if "    unreachable " in line]
+    assert unreachable == [
+        "    unreachable 198.19.52.0/24 table 52 via wg0",
+        "    unreachable 198.51.100.0/30 (connected to up0)",
+        "    unreachable 198.51.100.128/25 via 100.96.0.2 (wg0)",
+    ]
+    dry = box.run("--dry-run", "--json", "--network", "inet")
+    assert dry.returncode == 0, dry.stderr
+    blocked = json.loads(dry.stdout)["inet_blocked"]
+    assert {"prefix": "198.51.100.128/25", "origin": "via 100.96.0.2 (wg0)", "fixed": False} in (
+        blocked
+    )
+    assert {"prefix": "224.0.0.0/4", "origin": "(multicast)", "fixed": True} in blocked
+    assert not any(item["prefix"] in ("0.0.0.0/0", "203.0.113.0/24") for item in blocked)
+
+
+def test_inet_full_tunnel_pair_leaves_the_internet_reachable(box: Box, lab: NetLab) -> None:
+    """0.0.0.0/1 + 128.0.0.0/1, as a full-tunnel VPN installs them, are the internet."""
+    pair = ("0.0.0.0/1", "128.0.0.0/1")
+    for prefix in pair:
+        lab.host_ip("route", "add", prefix, "via", "198.51.100.2", "dev", "up0")
+    try:
+        replies = reach(box, "inet", [lab.internet, lab.lan, lab.routed_public])
+        dry = box.run("--dry-run", "--json", "--network", "inet")
+    finally:
+        for prefix in pair:
+            lab.host_ip("route", "del", prefix)
+    assert replies == {
+        key(lab.internet): "hello far",
+        key(lab.lan): "FAIL",
+        key(lab.routed_public): "FAIL",
+    }
+    prefixes = [item["prefix"] for item in json.loads(dry.stdout)["inet_blocked"]]
+    assert not set(pair) & set(prefixes)
+
+
+def test_inet_multicast_never_reaches_a_directly_connected_segment(box: Box, lab: NetLab) -> None:
+    """mDNS and SSDP sent inside, also the ways the kernel sends multicast and broadcast without
+    a route lookup (an explicit interface, a bound source address, IP_PKTINFO), reach no
+    listener on the host's LAN; the host's own multicast does (the control)."""
+    modes = ("plain", "multicast-if", "device", "source", "pktinfo")
+    tag = f"sandbox-{uuid.uuid4().hex[:8]}"
+    snippet = (
+        f"{NETSEND} {tag} 239.255.255.250 1900 {' '.join(modes)}; "
+        f"{NETSEND} {tag} 224.0.0.251 5353 {' '.join(modes)}; "
+        f"{NETSEND} {tag} 255.255.255.255 1900 broadcast broadcast-device; "
+        f"{NETSEND} {tag} 198.18.0.3 1900 broadcast broadcast-device"
+    )
+    result = box.probe(snippet, options=["--network", "inet"], timeout=120)
+    assert result.returncode == 0, result.stderr
+    # The control, sent after the sandbox ended: the host's own multicast arrives.
+    control = f"control-{uuid.uuid4().hex[:8]}"
+    for group in ("239.255.255.250 1900", "224.0.0.251 5353"):
+        subprocess.run(
+            box.as_user([NETSEND, control, *group.split(), "plain"]), check=True, timeout=20
+        )
+    deadline = time.monotonic() + 20
+    while sum(control in line for line in lab.multicast_received()) < 2:
+        assert time.monotonic() < deadline, lab.multicast_received()
+        time.sleep(0.1)
+    assert [line for line in lab.multicast_received() if tag in line] == []
+    outcomes = [line.rsplit(" ", 2)[-2:] for line in result.stdout.splitlines()]
+    assert len(outcomes) == 14, result.stdout
+    refused = [f"errno {errno.EPERM}", f"errno {errno.EHOSTUNREACH}", f"errno {errno.ENETUNREACH}"]
+    assert all(" ".join(outcome) in refused for outcome in outcomes), result.stdout
 
 
 def test_inet_routes_cannot_be_removed_inside(box: Box, lab: NetLab) -> None:
@@ -98,14 +187,17 @@ def test_inet_routes_cannot_be_removed_inside(box: Box, lab: NetLab) -> None:
     lines = result.stdout.splitlines()
     assert [line.startswith("del=") and line != "del=0" for line in lines[:2]] == [True, True]
     routes = {line.split()[1] for line in lines[2:] if line.startswith("unreachable")}
-    assert {
+    assert routes == {
         "10.0.0.0/8",
         "172.16.0.0/12",
         "192.168.0.0/16",
         "100.64.0.0/10",
         "169.254.0.0/16",
+        "224.0.0.0/3",  # multicast 224.0.0.0/4 and the reserved 240.0.0.0/4, merged
         "198.51.100.0/30",
-    } <= routes
+        "198.51.100.128/25",
+        "198.19.52.0/24",
+    }
     assert "RTNETLINK answers: Operation not permitted" in result.stdout + result.stderr
 
 
@@ -113,7 +205,9 @@ def test_inet_dns_resolves_through_the_tests_responder(box: Box, lab: NetLab) ->
     """pasta relays queries sent to its --dns-forward address to the host's resolver: here a
     responder on 127.0.0.1:53, named by a resolv.conf bound over /etc/resolv.conf in a private
     mount namespace (the machine's own resolver is never asked)."""
-    responder = start_server([PYTHON, "-c", DNS_SERVER, "internet.claudebox.test", "203.0.113.10"])
+    responder = start_server(
+        lab.in_ns("host", PYTHON, "-c", DNS_SERVER, "internet.claudebox.test", "203.0.113.10")
+    )
     scratch = Path(tempfile.mkdtemp(prefix="claudebox-dns-", dir="/tmp"))
     try:
         resolv = scratch / "resolv.conf"

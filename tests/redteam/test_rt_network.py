@@ -117,3 +117,24 @@ def test_inet_host_loopback_udp_services_are_unreachable(box: Box, lab: NetLab) 
         result = box.probe(attack, options=tier("inet"))
     # ECONNREFUSED: nothing listens on the sandbox's own loopback, nothing forwards it
     assert result.stdout in ("udpping errno 111\n", "udpping timeout\n"), result.stderr
+
+
+def test_inet_sockets_told_their_device_do_not_bypass_the_blocks(box: Box, lab: NetLab) -> None:
+    """With an output device (SO_BINDTODEVICE, unprivileged since Linux 5.7, or IP_PKTINFO) the
+    kernel treats an unreachable route as "routing tables are wrong" and sends on the link, and
+    pasta answers ARP for any address: routes alone let this reach the LAN (verified). The
+    nftables rules inside drop it."""
+    attack = f"{HELPER}/netsend"
+    targets = [lab.lan, lab.host_address, lab.routed_public, lab.policy_table, lab.private_10]
+    control = on_host(box, f"{attack} control {lab.lan.address} {lab.lan.port} tcp-device=lan0")
+    assert control == "tcp-device=lan0 reply: hello lan\n"
+    snippet = "; ".join(
+        f"{attack} x {target.address} {target.port} tcp-device device pktinfo" for target in targets
+    )
+    result = box.probe(snippet, options=tier("inet"), timeout=180)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 * len(targets), result.stdout
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        outcome for _ in targets for outcome in ("timeout", "errno 1", "errno 1")
+    ], result.stdout

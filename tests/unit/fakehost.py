@@ -176,12 +176,12 @@ def make_host(
         claude_home=claude_home(home),
         protected=project_walks(project, tree),
         state_dir=f"{home}/.claudebox",
-        host_networks=(
-            "127.0.0.0/8",
-            "192.168.1.0/24",
-            "192.168.1.23/32",
-            "203.0.113.0/24",
-            "203.0.113.7/32",
+        routing=cb.HostRouting(
+            addresses=(
+                cb.HostAddress("127.0.0.1", 8, "lo"),
+                cb.HostAddress("192.168.1.23", 24, "eth0"),
+                cb.HostAddress("203.0.113.7", 24, "eth1"),
+            )
         ),
     )
     return host._replace(**changes)

@@ -118,7 +118,10 @@ def test_help_exits_zero(capsys):
         ),
         (["--stage", "not json", "--", "bwrap"], "--stage: not a stage spec (Expecting value"),
         (
-            ["--stage", '{"network": false, "routes": ["10.0.0.0/33"], "pins": [], "opened": []}'],
+            [
+                "--stage",
+                '{"network": false, "blocked": [["10.0.0.0/33", "x"]], "pins": [], "opened": []}',
+            ],
             "--stage: not a stage spec (",
         ),
     ],
@@ -450,4 +453,4 @@ def test_dry_run_default_inet_tier_warns_about_pasta(box):
     spec, _argv = pasted(result.stdout)
     assert spec["network"] is True
     assert spec["pasta"] == ["pasta", *cb.PASTA_OPTIONS]
-    assert spec["routes"][:5] == list(cb.INET_BLOCKED)
+    assert [prefix for prefix, _origin in spec["blocked"][:7]] == list(cb.INET_BLOCKED)

@@ -212,7 +212,7 @@ def test_probe_host_linked_worktree(repo, tmp_path):
     ]
     assert host.claude_home == cb.ClaudeHome(f"{os.path.realpath(home)}/.claude", (), {})
     assert host.state_dir == os.path.join(os.path.realpath(home), ".claudebox")
-    assert (host.host_networks, host.tun_error) == ((), None)  # read only for inet
+    assert (host.routing, host.tun_error) == (cb.HostRouting(), None)  # read only for inet
 
 
 def test_probe_host_reads_claude_home(repo, tmp_path):

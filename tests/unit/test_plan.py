@@ -185,7 +185,7 @@ def test_namespaces_full_network():
     assert "--unshare-net" not in plan.argv
     assert (plan.tier, plan.tier_origin) == (Tier.FULL, "--network")
     assert plan.stage.network is False
-    assert plan.stage.routes == ()
+    assert plan.stage.blocked == ()
     assert plan.pasta is None
 
 
@@ -696,15 +696,6 @@ def test_valid_extra_env_lists(value, names):
 
 # --- inet -----------------------------------------------------------------------------------
 
-INET_ROUTES = (
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "169.254.0.0/16",
-    "203.0.113.0/24",
-)
-
 
 def test_inet_is_the_default_tier():
     assert (cb.Options().tier, cb.Options().tier_origin) == (Tier.INET, "default")
@@ -724,7 +715,28 @@ def test_inet_plan():
         cb.Mount(MountOp.DATA, "/etc/resolv.conf", fd=13)
     ]
     assert plan.stage.network is True
-    assert plan.stage.routes == INET_ROUTES
+    assert [item.describe() for item in plan.stage.blocked] == [
+        "10.0.0.0/8 (private range)",
+        "172.16.0.0/12 (private range)",
+        "192.168.0.0/16 (private range)",
+        "100.64.0.0/10 (CGNAT and tailnet range)",
+        "169.254.0.0/16 (link-local)",
+        "224.0.0.0/4 (multicast)",
+        "240.0.0.0/4 (reserved, with broadcast)",
+        "198.18.0.3/32 (the inet link's broadcast)",
+        "203.0.113.0/24 (subnet of eth1)",
+    ]
+    requests = cb.inet_netlink_requests(plan.stage.blocked)
+    assert [(request.label, request.protocol) for request in requests] == [
+        ("route 10.0.0.0/8", 0),
+        ("route 100.64.0.0/10", 0),
+        ("route 169.254.0.0/16", 0),
+        ("route 172.16.0.0/12", 0),
+        ("route 192.168.0.0/16", 0),
+        ("route 203.0.113.0/24", 0),
+        ("route 224.0.0.0/3", 0),  # 224.0.0.0/4 and 240.0.0.0/4, merged
+        ("nftables rules", 12),
+    ]
     assert plan.stage.pins == plan_for().stage.pins
     assert plan.stage.opened == plan_for().stage.opened
     assert plan.pasta == cb.Pasta(fh.PASTA)
@@ -760,28 +772,37 @@ def test_inet_plan():
     assert plan.blockers == ()
 
 
-def test_inet_without_host_networks_refused():
+def test_inet_without_readable_routing_refused_with_the_reason():
     with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(fh.make_host(host_networks=None), cb.Options())
+        plan_for(fh.make_host(routing=None, routing_error="Operation not permitted"), cb.Options())
     assert str(info.value) == (
-        "cannot read the host's IPv4 addresses (needed to block its subnets in the inet "
-        "tier); use --network full or --network none"
+        "cannot read the host's IPv4 routing over netlink (Operation not permitted): the inet "
+        "tier blocks every network the host routes specially and will not start without "
+        "knowing them; use --network full or --network none"
     )
-    assert plan_for(fh.make_host(host_networks=None), FULL).stage.routes == ()
+    assert plan_for(fh.make_host(routing=None), FULL).stage.blocked == ()
 
 
-def test_inet_unreachable_routes():
-    assert cb.inet_unreachable_routes(
-        ["127.0.0.1/8", "10.1.2.3/16", "192.0.2.5/24", "192.0.2.5/32", "100.100.1.1/32"]
-    ) == (*cb.INET_BLOCKED, "192.0.2.0/24")
+def test_inet_blocked_set_from_addresses():
+    routing = cb.HostRouting(
+        addresses=(
+            cb.HostAddress("127.0.0.1", 8, "lo"),
+            cb.HostAddress("10.1.2.3", 16, "eth0"),
+            cb.HostAddress("192.0.2.5", 24, "eth1"),
+            cb.HostAddress("100.100.1.1", 32, "tailscale0"),
+        )
+    )
+    extra = cb.inet_blocked_beyond_fixed(cb.inet_blocked_set(routing))
+    assert [item.describe() for item in extra] == ["192.0.2.0/24 (subnet of eth1)"]
 
 
 def test_inet_routes_refuse_overlap_with_own_link():
+    routing = cb.HostRouting(addresses=(cb.HostAddress("198.18.0.1", 32, "bench0"),))
     with pytest.raises(cb.ClaudeboxError) as info:
-        cb.inet_unreachable_routes(["198.18.0.1/32"])
+        cb.inet_blocked_set(routing)
     assert str(info.value) == (
-        "the host network 198.18.0.1/32 overlaps the inet tier's own link 198.18.0.0/30; "
-        "use --network full or --network none on this host"
+        "the host network 198.18.0.1/32 (address of bench0) overlaps the inet tier's own link "
+        "198.18.0.0/30; use --network full or --network none on this host"
     )
 
 
@@ -793,7 +814,7 @@ def test_stage_spec_round_trips_through_json():
     spec = json.loads(cb.render_stage_spec(cb.stage_spec(plan)))
     assert spec == {
         "network": True,
-        "routes": list(INET_ROUTES),
+        "blocked": [list(item) for item in plan.stage.blocked],
         "pins": [[p.path, p.kind.value, p.read_only, p.source] for p in plan.stage.pins],
         "opened": [[o.fd, o.path] for o in plan.stage.opened],
         "pasta": [fh.PASTA, *cb.PASTA_OPTIONS],
