@@ -112,9 +112,9 @@ def test_inet_blocks_what_the_host_routes_other_than_by_default(box: Box, lab: N
     }
     unreachable = [line for line in result.stderr.splitlines() if "    unreachable " in line]
     assert unreachable == [
-        "    unreachable 198.19.52.0/24 table 52 via wg0",
-        "    unreachable 198.51.100.0/30 (connected to up0)",
-        "    unreachable 198.51.100.128/25 via 100.96.0.2 (wg0)",
+        "             unreachable 198.19.52.0/24 table 52 via wg0",
+        "             unreachable 198.51.100.0/30 (connected to up0)",
+        "             unreachable 198.51.100.128/25 via 100.96.0.2 (wg0)",
     ]
     dry = box.run("--dry-run", "--json", "--network", "inet")
     assert dry.returncode == 0, dry.stderr
