@@ -4659,7 +4659,7 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
             "canaries": canaries,
             "marker": marker,
             "addresses": [
-                str(next(network.hosts(), network.network_address))
+                str(next(iter(network.hosts()), network.network_address))
                 for network in networks
                 if not network.is_multicast and not network.is_reserved
             ],
