@@ -3967,7 +3967,7 @@ def stage_pin(libc: Libc, pin: Pin) -> None:
                 "run claudebox again"
             )
         identity = os.fstat(source)
-        libc.mount(fd_path(source), fd_path(target), MS_BIND | MS_REC)
+        pin_mount(libc, pin, fd_path(source), fd_path(target), MS_BIND | MS_REC)
     finally:
         if source != target:
             os.close(source)
@@ -3982,9 +3982,19 @@ def stage_pin(libc: Libc, pin: Pin) -> None:
         for bit, flag in STATVFS_MOUNT_FLAGS.items():
             if current & bit:
                 flags |= flag
-        libc.mount(None, fd_path(mounted), flags)
+        pin_mount(libc, pin, None, fd_path(mounted), flags)
     finally:
         os.close(mounted)
+
+
+def pin_mount(libc: Libc, pin: Pin, source: str | None, target: str, flags: int) -> None:
+    """One mount of a pin; a failure means the path changed under it (a rename, a removal)."""
+    try:
+        libc.mount(source, target, flags)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"{pin.path} changed while claudebox pinned it ({error.strerror}); run it again"
+        ) from error
 
 
 def send_netlink_requests(requests: Sequence[NetlinkRequest]) -> None:
@@ -4116,15 +4126,18 @@ def stage_child(
             if os.read(go, 1) != b"g":
                 os._exit(EXIT_RUNTIME)
         keep_only([report, *launch.keep])
-        os.execve(launch.argv[0], list(launch.argv), {})
-    except BaseException as error:
-        message = str(error) if isinstance(error, ClaudeboxError) else f"{error}"
-        if isinstance(error, FileNotFoundError) and error.filename is None:
-            message = f"cannot start {launch.argv[0]}: {error.strerror}"
         try:
-            os.write(report, os.fsencode(message)[:4000] or b"failed")
+            os.execve(launch.argv[0], list(launch.argv), {})
+        except OSError as error:
+            raise ClaudeboxError(
+                f"cannot start {launch.argv[0]}: {error.strerror}", EXIT_MISSING
+            ) from error
+    except BaseException as error:
+        code = error.exit_code if isinstance(error, ClaudeboxError) else EXIT_RUNTIME
+        try:
+            os.write(report, struct.pack("=B", code) + os.fsencode(str(error))[:4000])
         finally:
-            os._exit(EXIT_MISSING if isinstance(error, FileNotFoundError) else EXIT_RUNTIME)
+            os._exit(code)
 
 
 def start_pasta(pasta: Pasta, target: int, runtime_dir: str) -> subprocess.Popen[bytes]:
@@ -4221,8 +4234,8 @@ def supervise(launch: Launch, output: int | None = None) -> int:
         while chunk := os.read(report_r, 4096):
             failure += chunk
         _, status = os.waitpid(pid, 0)
-        if failure:
-            raise ClaudeboxError(os.fsdecode(failure), os.waitstatus_to_exitcode(status))
+        if failure:  # the stage's exit code, then its message
+            raise ClaudeboxError(os.fsdecode(failure[1:]) or "the launch failed", failure[0])
         code = os.waitstatus_to_exitcode(status)
         return code if code >= 0 else 128 - code
     except BaseException:
