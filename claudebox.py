@@ -2943,12 +2943,19 @@ def inspect(path: str) -> Entry:
     return Entry(path, Kind.FILE if stat.S_ISREG(info.st_mode) else Kind.OTHER)
 
 
-def walk(root: str, relative: str, create: bool = False) -> Walk:
+def walk(
+    root: str, relative: str, create: bool = False, seen: dict[str, Entry] | None = None
+) -> Walk:
+    """The steps from `root` down to `relative`; `seen` remembers what this survey inspected."""
     steps: list[Entry] = []
-    path = root
+    path = root.rstrip("/")
     for part in relative.split("/"):
-        path = os.path.join(path, part)
-        entry = inspect(path)
+        path = f"{path}/{part}"  # (os.path.join costs more than this survey's lstat calls)
+        entry = seen.get(path) if seen is not None else None
+        if entry is None:
+            entry = inspect(path)
+            if seen is not None:
+                seen[path] = entry
         steps.append(entry)
         if entry.kind is not Kind.DIR:
             break
@@ -3187,73 +3194,79 @@ def read_varint(data: bytes, offset: int) -> tuple[int, int]:
     return value, offset
 
 
-def git_dir_walks(root: str, prefix: str) -> list[Walk]:
+def git_dir_walks(root: str, prefix: str, seen: dict[str, Entry] | None = None) -> list[Walk]:
     """The protected surface of one git directory (ROOT/PREFIX): its config, hooks and
     redirections, each linked worktree's admin files, each submodule git directory's."""
-    walks = [walk(root, os.path.join(prefix, name), name == "hooks") for name in GIT_DIR_PROTECTED]
+    seen = {} if seen is None else seen
+    walks = [
+        walk(root, os.path.join(prefix, name), name == "hooks", seen) for name in GIT_DIR_PROTECTED
+    ]
     base = os.path.join(root, prefix)
     worktrees = os.path.join(base, "worktrees")
     if inspect(worktrees).kind is Kind.DIR:
         for name in sorted(os.listdir(worktrees)):
             for item in ("commondir", "config.worktree", "gitdir"):
-                walks.append(walk(root, os.path.join(prefix, "worktrees", name, item)))
+                walks.append(walk(root, os.path.join(prefix, "worktrees", name, item), seen=seen))
     modules = os.path.join(base, "modules")
     if inspect(modules).kind is Kind.DIR:
         for directory, subdirs, files in os.walk(modules):
             subdirs.sort()
             if "HEAD" in files:
-                relative = os.path.relpath(directory, root)
+                relative = directory[len(root.rstrip("/")) + 1 :]  # below root, by construction
                 for name in GIT_DIR_PROTECTED:
-                    walks.append(walk(root, os.path.join(relative, name), name == "hooks"))
+                    walks.append(walk(root, os.path.join(relative, name), name == "hooks", seen))
                 subdirs[:] = [name for name in subdirs if name == "modules"]
     return walks
 
 
-def gitlink_walks(top: str, worktree: str, index: str) -> list[Walk]:
+def gitlink_walks(
+    top: str, worktree: str, index: str, seen: dict[str, Entry] | None = None
+) -> list[Walk]:
     """Each submodule checked out in `worktree` (a gitlink in its index): its .git, and when
     that is a directory, that git directory's own surface."""
     walks = []
     for link in index_gitlinks(index):
-        path = os.path.normpath(os.path.join(worktree, link))
+        path = os.path.normpath(f"{worktree}/{link}")
         if not is_within(path, top) or path == top:
             continue
-        relative = os.path.relpath(os.path.join(path, ".git"), top)
-        dot_git = walk(top, relative)._replace(pin_only=True)
+        relative = f"{path[len(top.rstrip('/')) + 1 :]}/.git"
+        dot_git = walk(top, relative, seen=seen)._replace(pin_only=True)
         walks.append(dot_git)
         if dot_git.steps[-1].kind is Kind.DIR and dot_git.steps[-1].path == dot_git.path:
-            walks += git_dir_walks(top, relative)
+            walks += git_dir_walks(top, relative, seen)
     return walks
 
 
 def protected_walks(git: GitLayout) -> tuple[Walk, ...]:
     """Everything in and around the project the host later executes or obeys."""
     top = git.top
-    walks = [walk(top, relative) for relative in PROTECTED_PROJECT_PATHS]
+    seen: dict[str, Entry] = {}  # each path inspected once in this survey
+    walks = [walk(top, relative, seen=seen) for relative in PROTECTED_PROJECT_PATHS]
     if not git.git_dir:  # a repository the session creates is reviewed like one that existed
-        walks.append(walk(top, ".git"))
+        walks.append(walk(top, ".git", seen=seen))
         if inspect(os.path.join(top, ".git")).kind is Kind.DIR:
-            walks += git_dir_walks(top, ".git")
+            walks += git_dir_walks(top, ".git", seen)
         return tuple(walks)
     if git.outside:
-        walks += git_dir_walks(git.git_dir, "")
-        walks.append(walk(top, ".git"))
+        walks += git_dir_walks(git.git_dir, "", seen)
+        walks.append(walk(top, ".git", seen=seen))
     else:
-        walks += git_dir_walks(top, os.path.relpath(git.git_dir, top))
+        walks += git_dir_walks(top, os.path.relpath(git.git_dir, top), seen)
     indexes = [(top, index_file(top))]
     worktrees = os.path.join(git.git_dir, "worktrees")
     for name in sorted(os.listdir(worktrees)) if os.path.isdir(worktrees) else []:
         admin = os.path.join(worktrees, name)
         back = pointer(os.path.join(admin, "gitdir"), admin)
         if back and is_within(os.path.dirname(back), top) and back != os.path.join(top, ".git"):
-            walks.append(walk(top, os.path.relpath(back, top)))  # a worktree inside: its .git
+            walks.append(walk(top, os.path.relpath(back, top), seen=seen))  # a worktree inside
             indexes.append((os.path.dirname(back), os.path.join(admin, "index")))
     for worktree, index in indexes:
-        walks += gitlink_walks(top, worktree, index)
+        walks += gitlink_walks(top, worktree, index, seen)
     hooks_path = git.hooks_path
     if hooks_path:
         for root in (top, git.git_dir):
             if is_within(hooks_path, root) and hooks_path != root:
-                walks.append(walk(root, os.path.relpath(hooks_path, root)))
+                walks.append(walk(root, os.path.relpath(hooks_path, root), seen=seen))
                 break
     return tuple(dict.fromkeys(walks))
 
@@ -3916,33 +3929,80 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+class StrictOpener:
+    """Opens paths one component at a time from /, never following a symlink, and keeps the
+    directories it verified on the way (a stage opens hundreds of paths below the same few).
+    A directory the stage pins is replaced by its pin: later walks below it go through it."""
+
+    def __init__(self) -> None:
+        self.directories: dict[str, int] = {}
+
+    def directory(self, path: str, requested: str = "") -> int:
+        known = self.directories.get(path)
+        if known is not None:
+            return known
+        if path == "/":
+            fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            fd = self.child(path, allow_link=False, requested=requested or path)
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise ClaudeboxError(
+                    f"{path} is not a directory now (it was not when claudebox looked: "
+                    "something is changing it); run claudebox again"
+                )
+        self.directories[path] = fd
+        return fd
+
+    def open(self, path: str, *, allow_link: bool = False) -> int:
+        """A new O_PATH descriptor of `path` (the caller closes it); `allow_link`: the last
+        component may be a symlink, opened itself."""
+        return self.child(os.path.normpath(path), allow_link=allow_link)
+
+    def child(self, path: str, *, allow_link: bool, requested: str = "") -> int:
+        """`path` below its verified parent; an error names `requested` (what the caller asked
+        for) when a component is missing, or the component that turned into a symlink."""
+        if path == "/":
+            return os.dup(self.directory("/"))
+        parent = self.directory(os.path.dirname(path), requested or path)
+        try:
+            fd = os.open(
+                os.path.basename(path), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent
+            )
+        except OSError as error:
+            raise ClaudeboxError(
+                f"{requested or path} changed while claudebox was starting ({error.strerror}); "
+                "run it again"
+            ) from error
+        if stat.S_ISLNK(os.fstat(fd).st_mode) and not allow_link:
+            os.close(fd)
+            raise ClaudeboxError(
+                f"{path} is a symlink now (it was not when claudebox looked: something is "
+                "changing it); run claudebox again"
+            )
+        return fd
+
+    def replace(self, path: str, fd: int) -> None:
+        """`path` (a directory) is now `fd`, the root of the mount that pins it."""
+        old = self.directories.pop(path, None)
+        if old is not None:
+            os.close(old)
+        self.directories[path] = os.dup(fd)
+
+    def close(self) -> None:
+        for fd in self.directories.values():
+            os.close(fd)
+        self.directories.clear()
+
+
 def open_strict(path: str, *, allow_link: bool = False) -> int:
     """An O_PATH descriptor of `path`, walked from / one component at a time, never following
     a symlink (`allow_link`: the last component may be one, opened itself)."""
-    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    parts = [part for part in path.split("/") if part]
-    for index, part in enumerate(parts):
-        try:
-            child = os.open(part, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-        except OSError as error:
-            os.close(fd)
-            raise ClaudeboxError(
-                f"{path} changed while claudebox was starting ({error.strerror}); run it again"
-            ) from error
-        os.close(fd)
-        fd = child
-        mode = os.fstat(fd).st_mode
-        last = index == len(parts) - 1
-        if (stat.S_ISLNK(mode) and not (last and allow_link)) or (
-            not last and not stat.S_ISDIR(mode)
-        ):
-            os.close(fd)
-            what = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
-            raise ClaudeboxError(
-                f"{os.path.join('/', *parts[: index + 1])} is {what} now (it was not when "
-                "claudebox looked: something is changing it); run claudebox again"
-            )
-    return fd
+    opener = StrictOpener()
+    try:
+        return opener.open(path, allow_link=allow_link)
+    finally:
+        opener.close()
 
 
 def kind_of(mode: int) -> Kind:
@@ -3953,11 +4013,11 @@ def kind_of(mode: int) -> Kind:
     return Kind.FILE if stat.S_ISREG(mode) else Kind.OTHER
 
 
-def stage_pin(libc: Libc, pin: Pin) -> None:
+def stage_pin(libc: Libc, pin: Pin, opener: StrictOpener) -> None:
     """Mount `pin.source` (or the path itself) onto pin.path by descriptors, then remount it
     nosuid, nodev (bwrap then leaves it alone) and read-only when asked."""
-    target = open_strict(pin.path, allow_link=pin.kind is Kind.LINK)
-    source = open_strict(pin.source) if pin.source else target
+    target = opener.open(pin.path, allow_link=pin.kind is Kind.LINK)
+    source = opener.open(pin.source) if pin.source else target
     try:
         found = kind_of(os.fstat(target).st_mode)
         wanted = pin.kind if pin.kind is not Kind.MISSING else found
@@ -3972,7 +4032,7 @@ def stage_pin(libc: Libc, pin: Pin) -> None:
         if source != target:
             os.close(source)
         os.close(target)
-    mounted = open_strict(pin.path, allow_link=pin.kind is Kind.LINK)
+    mounted = opener.open(pin.path, allow_link=pin.kind is Kind.LINK)
     try:
         now = os.fstat(mounted)
         if (now.st_dev, now.st_ino) != (identity.st_dev, identity.st_ino):
@@ -3983,6 +4043,8 @@ def stage_pin(libc: Libc, pin: Pin) -> None:
             if current & bit:
                 flags |= flag
         pin_mount(libc, pin, None, fd_path(mounted), flags)
+        if stat.S_ISDIR(now.st_mode):
+            opener.replace(pin.path, mounted)
     finally:
         os.close(mounted)
 
@@ -4044,11 +4106,19 @@ def enter_stage(stage: Stage, uid: int, gid: int) -> None:
     libc.mount(None, "/", MS_REC | MS_PRIVATE)
     if stage.blocked:
         send_netlink_requests(inet_netlink_requests(stage.blocked))
-    for pin in stage.pins:
-        stage_pin(libc, pin)
-    for item in stage.opened:
-        fd = open_strict(item.path)
-        os.dup2(fd, item.fd)
+    opener = StrictOpener()
+    staged: list[tuple[int, int]] = []
+    try:
+        for pin in stage.pins:
+            stage_pin(libc, pin, opener)
+        for item in stage.opened:  # held above the plan's numbers until the opener is closed
+            fd = opener.open(item.path)
+            staged.append((fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000), item.fd))
+            os.close(fd)
+    finally:
+        opener.close()
+    for fd, number in staged:
+        os.dup2(fd, number)
         os.close(fd)
 
 
@@ -4248,9 +4318,8 @@ def supervise(launch: Launch, output: int | None = None) -> int:
             os.close(fd)
         with contextlib.suppress(OSError):
             os.close(go_w)
-        if pasta is not None:
-            pasta.kill()
-            pasta.wait()
+        if pasta is not None:  # killed, not awaited: its namespace's teardown takes ~20 ms
+            pasta.kill()  # and the session's status is known now (init reaps it)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -1,15 +1,29 @@
 #!/usr/bin/env python3
-"""Launch speed: claudebox against a hand-written bwrap, the zipapp against the module, inet
-against full. Medians of RUNS interleaved runs; a benchmark prints numbers, it asserts nothing.
+"""Launch speed against its floors, every figure from one interleaved run (medians of RUNS).
 
-Run it through bench/launch.sh (which builds the pyz and, as root, switches to the test user).
-It needs the integration fixture's store (`make test` installs it): a fake claude that runs the
-shell snippet it is given, so what is timed is claudebox and the sandbox, not Claude.
+What is timed is a whole session with the integration fixture's fake claude (`true` inside), so
+the figures are claudebox's and the sandbox's own, not Claude's:
+
+- the floor: the sandbox claudebox builds, written by hand as one bwrap command (the
+  `--dry-run` bwrap command with its descriptor binds as path binds and the stage's pins as
+  bwrap binds: what a hand-written command needs for the same protection);
+- claudebox as users run it: the zipapp (unpacked once beforehand, as the Nix package is) and
+  `python3 claudebox.py`, full tier;
+- inet over full, against pasta's own start (`pasta --config-net -- true`);
+- a ~/.claude with 200 top-level entries, and a project with 100 submodules, against a plain
+  home and project.
+
+A benchmark prints numbers and asserts nothing. Run it through bench/launch.sh, which builds the
+pyz and, as root, switches to the test user; it needs the fixture store (`make test` installs
+it).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -22,21 +36,19 @@ REPO = Path(__file__).resolve().parents[1]
 # The integration fixture's store paths (tests/integration/harness.py installs them).
 BUSYBOX_STORE = Path("/nix/store/0c7xq5lsj2f4yqnwmzhg7r2y0i9kd4lk-claudebox-test-busybox")
 PROBE_STORE = Path("/nix/store/7k2qd1mfw8r4xz0bnj5c9hy3s6vl2ga8-claudebox-test-claude-probe")
-
+GIT = "/usr/bin/git"
 RUNS = int(os.environ.get("RUNS", "20"))
-
-
-def timed(command: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    command()
-    return (time.perf_counter() - start) * 1000
+CLAUDE_ENTRIES = 200
+SUBMODULES = 100
 
 
 def runner(argv: list[str], env: dict[str, str], cwd: Path) -> Callable[[], None]:
     def run() -> None:
-        subprocess.run(
-            argv, env=env, cwd=cwd, check=True, capture_output=True, stdin=subprocess.DEVNULL
+        result = subprocess.run(
+            argv, env=env, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False
         )
+        if result.returncode != 0:
+            sys.exit(f"bench: {shlex.join(argv)} exited {result.returncode}:\n{result.stderr}")
 
     return run
 
@@ -44,11 +56,65 @@ def runner(argv: list[str], env: dict[str, str], cwd: Path) -> Callable[[], None
 def medians(commands: dict[str, Callable[[], None]]) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for command in commands.values():
-        command()  # warm-up: page cache, instance state, shiv's extraction
+        command()  # warm-up: page cache, instance state, the zipapp's unpacking
     for _ in range(RUNS):
         for name, command in commands.items():
-            samples[name].append(timed(command))
+            start = time.perf_counter()
+            command()
+            samples[name].append((time.perf_counter() - start) * 1000)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def hand_written(dry_run: str) -> str:
+    """The --dry-run bwrap command as a person would write it for the same sandbox."""
+    start = dry_run.index("--stage '") + len("--stage '")
+    end = dry_run.index("' -- \\\n", start)
+    spec = json.loads(dry_run[start:end])
+    body = dry_run[end + len("' -- \\\n") :]
+    paths = {fd: path for fd, path in spec["opened"]}
+    body = re.sub(
+        r"--(ro-)?bind-fd (\d+) ",
+        lambda m: f"--{m.group(1) or ''}bind {shlex.quote(paths[int(m.group(2))])} ",
+        body,
+    )
+    binds = ""
+    for path, kind, read_only, source in spec["pins"]:
+        if kind == "symlink":
+            continue  # bwrap cannot pin a symlink: a hand-written command leaves it open
+        quoted = shlex.quote(path)
+        if source:
+            binds += f"  --bind {shlex.quote(source)} {quoted} \\\n"
+        else:
+            binds += f"  --{'ro-' if read_only else ''}bind {quoted} {quoted} \\\n"
+    return "env -i " + body.replace("  --chdir", binds + "  --chdir", 1)
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run([GIT, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def with_submodules(root: Path, count: int) -> Path:
+    library = root / "library"
+    library.mkdir()
+    git("init", "-q", cwd=library)
+    (library / "README").write_text("library\n")
+    git("add", "README", cwd=library)
+    git("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "first", cwd=library)
+    project = root / "home" / "with-submodules"
+    project.mkdir(parents=True)
+    git("init", "-q", cwd=project)
+    for number in range(count):
+        git(
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            str(library),
+            f"modules/m{number:03}",
+            cwd=project,
+        )
+    return project
 
 
 def main() -> int:
@@ -58,17 +124,27 @@ def main() -> int:
         sys.exit("bench/launch.py: the fixture store is missing; run `make test` (as root) first")
     pyz = REPO / "dist" / "claudebox.pyz"
     module = REPO / "claudebox.py"
-    python = sys.executable
+    python = "/usr/bin/python3"
     with tempfile.TemporaryDirectory() as temporary:
-        home = Path(temporary) / "home"
+        root = Path(temporary)
+        home = root / "home"
         project = home / "project"
         project.mkdir(parents=True)
+        git("init", "-q", cwd=project)
+        many_home = root / "many" / "home"
+        (many_home / "project").mkdir(parents=True)
+        claude_dir = many_home / ".claude"
+        claude_dir.mkdir()
+        for number in range(CLAUDE_ENTRIES):
+            entry = claude_dir / f"entry-{number:03}"
+            entry.mkdir() if number % 2 else entry.write_text("x\n")
+        submodules = with_submodules(root, SUBMODULES)
         env = {
             "HOME": str(home),
             "PATH": f"{BUSYBOX_STORE}/bin:{PROBE_STORE}/bin:/usr/local/bin:/usr/bin:/bin",
-            "SHIV_ROOT": str(Path(temporary) / "shiv"),
+            "SHIV_ROOT": str(root / "shiv"),
         }
-        session = [python, str(module), "--yes"]
+        many_env = {**env, "HOME": str(many_home)}
         dry = subprocess.run(
             [python, str(module), "--dry-run", "--network", "full", "true"],
             env=env,
@@ -77,27 +153,49 @@ def main() -> int:
             capture_output=True,
             text=True,
         ).stdout
-        bwrap_only = dry[dry.index("env -i ") :]  # without claudebox's host preparation
-        subprocess.run(
-            ["/bin/bash", "-c", dry], env=env, cwd=project, check=True, capture_output=True
+        subprocess.run(  # claudebox's state directories, as a first session makes them
+            [python, str(module), "--yes", "--network", "full", "true"],
+            env=env,
+            cwd=project,
+            check=True,
+            capture_output=True,
         )
+        session = ["--yes", "--network", "full", "true"]
         numbers = medians(
             {
-                "claudebox full": runner([*session, "--network", "full", "true"], env, project),
-                "bwrap by hand": runner(["/bin/bash", "-c", bwrap_only], env, project),
-                "claudebox inet": runner([*session, "--network", "inet", "true"], env, project),
-                "dry-run module": runner([python, str(module), "--dry-run"], env, project),
-                "dry-run pyz": runner([python, str(pyz), "--dry-run"], env, project),
+                "bwrap by hand": runner(["/bin/bash", "-c", hand_written(dry)], env, project),
+                "pyz full": runner([python, "-I", str(pyz), *session], env, project),
+                "module full": runner([python, str(module), *session], env, project),
+                "pyz inet": runner(
+                    [python, "-I", str(pyz), "--yes", "--network", "inet", "true"], env, project
+                ),
+                "pasta alone": runner(["pasta", "--config-net", "-q", "--", "true"], env, project),
+                "pyz 200 entries": runner(
+                    [python, "-I", str(pyz), *session], many_env, many_home / "project"
+                ),
+                "pyz 100 submodules": runner([python, "-I", str(pyz), *session], env, submodules),
+                "pyz dry-run": runner([python, "-I", str(pyz), "--dry-run"], env, project),
             }
         )
-    print(f"medians of {RUNS} runs (ms); {os.uname().machine}, {os.cpu_count()} cores")
+    print(f"medians of {RUNS} interleaved runs (ms); {os.uname().machine}, {os.cpu_count()} cores")
     for name, value in numbers.items():
-        print(f"  {name:<16} {value:7.1f}")
-    full, by_hand = numbers["claudebox full"], numbers["bwrap by hand"]
-    print(f"claudebox / hand-written bwrap (full tier): {full / by_hand:.2f} (target <= 1.25)")
-    extra = numbers["dry-run pyz"] - numbers["dry-run module"]
-    print(f"zipapp extra over the module (--dry-run):   {extra:+.1f} ms (target <= 15)")
-    print(f"inet extra over full:                       {numbers['claudebox inet'] - full:+.1f} ms")
+        print(f"  {name:<20} {value:7.1f}")
+    floor, pyz_full = numbers["bwrap by hand"], numbers["pyz full"]
+    inet_extra = numbers["pyz inet"] - pyz_full
+    print(f"pyz full / bwrap by hand:          {pyz_full / floor:5.2f}  (target <= 2.5)")
+    print(f"module / pyz (full):               {numbers['module full'] / pyz_full:5.2f}  (<= 1.3)")
+    print(
+        f"inet - full: {inet_extra:+6.1f} ms; pasta alone: {numbers['pasta alone']:.1f} ms"
+        f"  (target <= pasta + 10)"
+    )
+    print(
+        f"{CLAUDE_ENTRIES} ~/.claude entries / plain:        "
+        f"{numbers['pyz 200 entries'] / pyz_full:5.2f}  (<= 1.2)"
+    )
+    print(
+        f"{SUBMODULES} submodules / plain:              "
+        f"{numbers['pyz 100 submodules'] / pyz_full:5.2f}  (<= 1.2)"
+    )
     return 0
 
 
