@@ -452,6 +452,7 @@ CLONE_NEWNET: Final = 0x40000000
 MS_RDONLY: Final = 0x1
 MS_NOSUID: Final = 0x2
 MS_NODEV: Final = 0x4
+MS_NOEXEC: Final = 0x8
 MS_REMOUNT: Final = 0x20
 MS_BIND: Final = 0x1000
 MS_REC: Final = 0x4000
@@ -3311,6 +3312,11 @@ def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> Ho
         cwd = os.path.realpath(cwd or os.getcwd())
     except FileNotFoundError as error:
         raise ClaudeboxError("the current directory no longer exists; cd into a project") from error
+    except OSError as error:  # a symlink on its way replaced while realpath read it
+        raise ClaudeboxError(
+            f"{error.filename or 'the current directory'} changed while claudebox was starting "
+            f"({error.strerror}); run claudebox again"
+        ) from error
     host_path = env.get("PATH", os.defpath)
     programs = {name: which(name, env) for name in PROGRAMS}
     git = programs["git"]
@@ -3904,10 +3910,11 @@ class Libc:
     def unshare(self, flags: int) -> None:
         self.check(self.lib.unshare(self.ctypes.c_int(flags)), "unshare")
 
-    def mount(self, source: str | None, target: str, flags: int) -> None:
+    def mount(self, source: str | None, target: str, flags: int, fstype: str | None = None) -> None:
         encoded = os.fsencode(source) if source is not None else None
+        kind = os.fsencode(fstype) if fstype is not None else None
         self.check(
-            self.lib.mount(encoded, os.fsencode(target), None, self.ctypes.c_ulong(flags), None),
+            self.lib.mount(encoded, os.fsencode(target), kind, self.ctypes.c_ulong(flags), None),
             f"mount {target}",
         )
 
@@ -4029,9 +4036,51 @@ def send_netlink_requests(requests: Sequence[NetlinkRequest]) -> None:
             ) from error
 
 
-def enter_stage(stage: Stage, uid: int, gid: int) -> None:
+def stage_opened(libc: Libc, opened: Sequence[Opened], staging: str) -> None:
+    """Each host path bwrap binds, opened without following symlinks, bound by its descriptor
+    into a tmpfs over the directory `staging` (made if missing) that only this namespace has;
+    bwrap gets that copy at the descriptor. bwrap turns a --bind-fd descriptor back into its
+    path and binds the path (it cannot bind another namespace's descriptor), then compares: a
+    rename between the two by anyone made it fail with a raw `bwrap: Race condition binding
+    dirfd`. Paths in this tmpfs change for no one else."""
+    if not opened:
+        return
+    fds: list[int] = []
+    try:
+        for item in opened:
+            fds.append(open_strict(item.path))
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(staging, 0o700)
+        libc.mount("tmpfs", staging, MS_NOSUID | MS_NODEV | MS_NOEXEC, "tmpfs")
+        root = open_strict(staging)
+        try:
+            for item, fd in zip(opened, fds, strict=True):
+                name = str(item.fd)
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    os.mkdir(name, 0o700, dir_fd=root)
+                else:
+                    os.close(
+                        os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=root)
+                    )
+                point = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root)
+                try:
+                    libc.mount(fd_path(fd), fd_path(point), MS_BIND | MS_REC)
+                finally:
+                    os.close(point)
+                staged = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root)
+                os.dup2(staged, item.fd)
+                os.close(staged)
+        finally:
+            os.close(root)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def enter_stage(stage: Stage, uid: int, gid: int, runtime_dir: str) -> None:
     """In the launch's child: its own user and mount namespace (and network namespace), the
-    unreachable routes, the pins, then each host path bwrap binds opened at its descriptor."""
+    unreachable routes, the pins, then each host path bwrap binds at its descriptor (through
+    RUNTIME_DIR/stage: see stage_opened)."""
     libc = Libc()
     libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | (CLONE_NEWNET if stage.network else 0))
     for name, text in (
@@ -4046,10 +4095,7 @@ def enter_stage(stage: Stage, uid: int, gid: int) -> None:
         send_netlink_requests(inet_netlink_requests(stage.blocked))
     for pin in stage.pins:
         stage_pin(libc, pin)
-    for item in stage.opened:
-        fd = open_strict(item.path)
-        os.dup2(fd, item.fd)
-        os.close(fd)
+    stage_opened(libc, stage.opened, os.path.join(runtime_dir, "stage"))
 
 
 def keep_only(fds: Iterable[int]) -> None:
@@ -4120,7 +4166,7 @@ def stage_child(
             os.close(write_end)
             os.dup2(read_end, item.fd)
             os.close(read_end)
-        enter_stage(launch.stage, os.getuid(), os.getgid())
+        enter_stage(launch.stage, os.getuid(), os.getgid(), launch.runtime_dir)
         if launch.pasta is not None:
             os.write(ready, b"r")
             if os.read(go, 1) != b"g":
