@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from harness import Box, wait_for
+from rtlib import install_store_python
 from sessionlib import (
     WALK_FOR_MARKER,
     another_project,
@@ -494,3 +495,97 @@ def test_control_the_racer_really_swaps(box: Box) -> None:
     finally:
         (box.project / "stop").touch()
         process.wait(timeout=30)
+
+
+# argv: A B. Exchanges the names A and B (renameat2 RENAME_EXCHANGE: both names always exist)
+# as fast as it can, from `ready` until `stop` appears (at most 120 s).
+EXCHANGER = r"""
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = (ctypes.c_char_p(os.fsencode(name)) for name in sys.argv[1:3])
+open("ready", "w").close()
+deadline = time.monotonic() + 120
+while not os.path.exists("stop") and time.monotonic() < deadline:
+    for _ in range(100):
+        if libc.renameat2(-100, a, -100, b, 2) != 0:
+            raise OSError(ctypes.get_errno(), "renameat2")
+"""
+
+NESTED_LAUNCHES = 16
+
+# The nested session: its project as it sees it, the secret's finds, and a write into it.
+IN_NESTED = (
+    'echo launched; echo "$(cat README 2>&1) at $PWD"; touch nested-was-here; ' + WALK_FOR_MARKER
+)
+
+
+# A launch's record: how it failed ("refused": one `claudebox: error:` line), or what it saw as
+# its project and where it found the secret.
+Launch = str | tuple[str, list[str]]
+
+
+def ran_with_the_real_project(launch: Launch) -> bool:
+    if isinstance(launch, str):
+        return launch == "refused"
+    seen, finds = launch
+    return seen.startswith("nested project at ") and not finds
+
+
+def test_a_concurrent_session_swapping_a_nested_project_with_a_symlink_to_ssh(
+    box: Box,
+) -> None:
+    """Project ~/proj/app lies inside project ~/proj, whose running session (the racer, in its
+    sandbox) exchanges the directory `app` with a symlink `alt` -> ../.ssh as fast as it can.
+    A path checked (realpath, refusals) and then bound by bwrap by name would bind ~/.ssh
+    read-write at the project path whenever an exchange lands in between. Meanwhile `app` is
+    launched NESTED_LAUNCHES times (the current directory held by descriptor: whichever name
+    the directory has). Each launch runs with the real nested project (the secret neither read
+    nor written) or stops with one `claudebox: error:` line (not an internal error); never a raw
+    bwrap message. (With bwrap given the paths instead of descriptors, 5 to 11 of 16 launches
+    read and wrote ~/.ssh, half of them over 8 runs.)"""
+    python = str(install_store_python())
+    marker = canary()
+    plant_secrets(box, marker)
+    app = user_dir(box, box.project / "app", 0o755)
+    box.write(app / "README", "nested project\n", mode=0o644)
+    ssh = box.home / ".ssh"
+    racer = f"ln -s ../.ssh alt && exec {python} -c {shlex.quote(EXCHANGER)} app alt"
+    directory = os.open(app, os.O_PATH | os.O_DIRECTORY)
+    launches: list[Launch] = []
+    host_saw: set[str] = set()
+    try:
+        with box.running(racer) as process:
+            try:
+                for _ in range(100000):  # the control: both states, seen from the host
+                    try:
+                        text = (box.project / "app" / "id_ed25519").read_text()
+                        host_saw.add("the secret" if marker in text else text)
+                    except (FileNotFoundError, NotADirectoryError):
+                        host_saw.add("the project" if (box.project / "app").is_dir() else "?")
+                    if {"the secret", "the project"} <= host_saw:
+                        break
+                for _ in range(NESTED_LAUNCHES):
+                    result = box.probe(
+                        IN_NESTED, *halves(marker), cwd=Path(f"/proc/{os.getpid()}/fd/{directory}")
+                    )
+                    outcome = outcome_of(result, str(box.home))
+                    if outcome == "launched":
+                        seen, *finds = walk_lines(result)
+                        launches.append((seen, finds))
+                    elif "claudebox: error: internal error" in result.stderr:
+                        launches.append(brief(result.stderr))
+                    else:
+                        launches.append(outcome)
+                still_racing = process.poll() is None
+            finally:
+                (box.project / "stop").touch()
+                process.wait(timeout=60)
+    finally:
+        os.close(directory)
+    assert {"the secret", "the project"} <= host_saw, host_saw
+    assert still_racing
+    found = {
+        "launches": [item for item in launches if not ran_with_the_real_project(item)],
+        "~/.ssh holds": sorted(path.name for path in ssh.iterdir()),
+    }
+    assert found == {"launches": [], "~/.ssh holds": ["id_ed25519"]}, (found, launches)
