@@ -3941,8 +3941,9 @@ class StrictOpener:
     directories it verified on the way (a stage opens hundreds of paths below the same few).
     A directory the stage pins is replaced by its pin: later walks below it go through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, floor: int = 3) -> None:
         self.directories: dict[str, int] = {}
+        self.floor = floor  # the lowest descriptor it keeps (the plan's own lie below)
 
     def directory(self, path: str, requested: str = "") -> int:
         known = self.directories.get(path)
@@ -3958,8 +3959,11 @@ class StrictOpener:
                     f"{path} is not a directory now (it was not when claudebox looked: "
                     "something is changing it); run claudebox again"
                 )
-        self.directories[path] = fd
-        return fd
+        # Kept above the descriptors the plan numbers: the stage moves bind sources onto those.
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, self.floor)
+        os.close(fd)
+        self.directories[path] = high
+        return high
 
     def open(self, path: str, *, allow_link: bool = False) -> int:
         """A new O_PATH descriptor of `path` (the caller closes it); `allow_link`: the last
@@ -3994,7 +3998,7 @@ class StrictOpener:
         old = self.directories.pop(path, None)
         if old is not None:
             os.close(old)
-        self.directories[path] = os.dup(fd)
+        self.directories[path] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, self.floor)
 
     def close(self) -> None:
         for fd in self.directories.values():
@@ -4020,10 +4024,12 @@ def kind_of(mode: int) -> Kind:
     return Kind.FILE if stat.S_ISREG(mode) else Kind.OTHER
 
 
-def stage_pin(libc: Libc, pin: Pin, opener: StrictOpener) -> None:
-    """Mount `pin.source` (or the path itself) onto pin.path by descriptors, then remount it
-    nosuid, nodev (bwrap then leaves it alone) and read-only when asked."""
-    target = opener.open(pin.path, allow_link=pin.kind is Kind.LINK)
+def stage_pin(libc: Libc, pin: Pin, opener: StrictOpener, where: str = "") -> None:
+    """Mount `pin.source` (or the path itself) onto pin.path, at `where` when the stage holds
+    its copy elsewhere, by descriptors; then remount it nosuid, nodev (bwrap then leaves it
+    alone) and read-only when asked."""
+    where = where or pin.path
+    target = opener.open(where, allow_link=pin.kind is Kind.LINK)
     source = opener.open(pin.source) if pin.source else target
     try:
         found = kind_of(os.fstat(target).st_mode)
@@ -4039,7 +4045,7 @@ def stage_pin(libc: Libc, pin: Pin, opener: StrictOpener) -> None:
         if source != target:
             os.close(source)
         os.close(target)
-    mounted = opener.open(pin.path, allow_link=pin.kind is Kind.LINK)
+    mounted = opener.open(where, allow_link=pin.kind is Kind.LINK)
     try:
         now = os.fstat(mounted)
         if (now.st_dev, now.st_ino) != (identity.st_dev, identity.st_ino):
@@ -4051,7 +4057,7 @@ def stage_pin(libc: Libc, pin: Pin, opener: StrictOpener) -> None:
                 flags |= flag
         pin_mount(libc, pin, None, fd_path(mounted), flags)
         if stat.S_ISDIR(now.st_mode):
-            opener.replace(pin.path, mounted)
+            opener.replace(where, mounted)
     finally:
         os.close(mounted)
 
@@ -4098,15 +4104,17 @@ def send_netlink_requests(requests: Sequence[NetlinkRequest]) -> None:
             ) from error
 
 
-def stage_opened(libc: Libc, opened: Sequence[tuple[int, Opened]], staging: str) -> None:
+def stage_opened(libc: Libc, opened: Sequence[tuple[int, Opened]], staging: str) -> dict[str, str]:
     """Each host path bwrap binds (already opened without following symlinks, at the given
     descriptor) bound into a tmpfs over the directory `staging` (made if missing) that only
     this namespace has; bwrap gets that copy at the plan's descriptor. bwrap turns a --bind-fd
     descriptor back into its path and binds the path (it cannot bind another namespace's
     descriptor), then compares: a rename between the two by anyone made it fail with a raw
-    `bwrap: Race condition binding dirfd`. Paths in this tmpfs change for no one else."""
+    `bwrap: Race condition binding dirfd`. Paths in this tmpfs change for no one else.
+    Returns where each path's copy is (the pins then go there, each once)."""
+    copies: dict[str, str] = {}
     if not opened:
-        return
+        return copies
     with contextlib.suppress(FileExistsError):
         os.mkdir(staging, 0o700)
     libc.mount("tmpfs", staging, MS_NOSUID | MS_NODEV | MS_NOEXEC, "tmpfs")
@@ -4126,8 +4134,19 @@ def stage_opened(libc: Libc, opened: Sequence[tuple[int, Opened]], staging: str)
             staged = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root)
             os.dup2(staged, item.fd)
             os.close(staged)
+            copies[item.path] = os.path.join(staging, name)
     finally:
         os.close(root)
+    return copies
+
+
+def staged_path(path: str, copies: Mapping[str, str]) -> str:
+    """Where `path` is in the stage's copies (the innermost copy holding it), else itself."""
+    holders = [source for source in copies if is_within(path, source)]
+    if not holders:
+        return path
+    source = max(holders, key=len)
+    return copies[source] + path[len(source.rstrip("/")) :]
 
 
 def enter_stage(stage: Stage, uid: int, gid: int, runtime_dir: str) -> None:
@@ -4146,20 +4165,21 @@ def enter_stage(stage: Stage, uid: int, gid: int, runtime_dir: str) -> None:
     libc.mount(None, "/", MS_REC | MS_PRIVATE)
     if stage.blocked:
         send_netlink_requests(inet_netlink_requests(stage.blocked))
-    opener = StrictOpener()
+    # The host paths bwrap binds are copied (bound) into the stage's tmpfs first, and the pins
+    # are made in those copies: each pin exists once, which keeps bwrap's work linear.
+    floor = max([FIRST_BIND_FD, *(item.fd for item in stage.opened)]) + 1
+    opener = StrictOpener(floor)
     staged: list[tuple[int, Opened]] = []
     try:
-        for pin in stage.pins:
-            stage_pin(libc, pin, opener)
-        for item in stage.opened:  # held above the plan's numbers until the opener is closed
+        for item in stage.opened:  # held above the plan's numbers until they are in place
             fd = opener.open(item.path)
-            staged.append((fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000), item))
+            staged.append((fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor), item))
             os.close(fd)
+        copies = stage_opened(libc, staged, os.path.join(runtime_dir, "stage"))
+        for pin in stage.pins:
+            stage_pin(libc, pin, opener, staged_path(pin.path, copies))
     finally:
         opener.close()
-    try:
-        stage_opened(libc, staged, os.path.join(runtime_dir, "stage"))
-    finally:
         for fd, _item in staged:
             os.close(fd)
 
@@ -4232,7 +4252,12 @@ def stage_child(
             os.close(write_end)
             os.dup2(read_end, item.fd)
             os.close(read_end)
+        import resource  # a stage pinning hundreds of paths keeps a descriptor per directory
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         enter_stage(launch.stage, os.getuid(), os.getgid(), launch.runtime_dir)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # the sandbox gets the user's
         if launch.pasta is not None:
             os.write(ready, b"r")
             if os.read(go, 1) != b"g":
