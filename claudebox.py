@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from typing import Final, NamedTuple, NoReturn
+from typing import Final, NamedTuple, NoReturn, TextIO
 
 __version__: Final = "0.2.0"
 
@@ -92,6 +92,58 @@ PASTA_OPTIONS: Final = (
 )
 PASTA_READY_TIMEOUT: Final = 30.0  # seconds for pasta to configure the sandbox's network
 
+# allowlist tier: the sandbox's network namespace has only lo; its one way out is the proxy
+# claudebox's supervisor runs on the host side, listening on the sandbox's own loopback (the
+# stage opens that socket inside and hands it over: nothing listens on the host's loopback).
+PROXY_PORT: Final = 3128
+PROXY_URL: Final = f"http://127.0.0.1:{PROXY_PORT}"
+PROXY_VARIABLES: Final = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+NO_PROXY_VALUE: Final = "localhost,127.0.0.1,::1"
+# No resolver inside (a DNS tunnel is a way out): queries to the sandbox's own loopback fail at
+# once (nothing listens there), so clients fall back to the proxy without waiting.
+ALLOWLIST_RESOLV_CONF: Final = (
+    "# claudebox allowlist tier: no DNS inside; HTTP and HTTPS go through $HTTPS_PROXY\n"
+    "nameserver 127.0.0.1\n"
+)
+# What Claude Code 2.1.197 itself contacts (read from its binary, and seen at its proxy): every
+# allowlist session may reach these. Telemetry (http-intake.logs.us5.datadoghq.com) is left out:
+# Claude works without it.
+CLAUDE_DOMAINS: Final[Mapping[str, str]] = {
+    "api.anthropic.com": "the API, feature flags, usage metrics, API-key login",
+    "platform.claude.com": "OAuth login and token refresh",
+    "claude.ai": "claude.ai accounts, remote sessions",
+    "mcp-proxy.anthropic.com": "claude.ai's MCP connectors",
+    "downloads.claude.ai": "the official plugin marketplace",
+}
+CLAUDE_DOMAINS_ORIGIN: Final = "Claude Code's own"
+ALLOW_DEFAULT_PORTS: Final = (80, 443)
+# A domain entry: a name, or *. and a name (its subdomains), either with :PORT; or an IPv4
+# address. Lower case (entries are folded), labels of letters, digits, - and _.
+DOMAIN_LABEL: Final = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+DOMAIN_NAME_PATTERN: Final = re.compile(rf"{DOMAIN_LABEL}(?:\.{DOMAIN_LABEL})*")
+IPV4_LITERAL_PATTERN: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+# The proxy never connects to what inet blocks, nor to the host's loopback or "this network".
+RELAY_BLOCKED: Final[Mapping[str, str]] = {
+    "0.0.0.0/8": "(this network)",
+    "127.0.0.0/8": "(loopback: the host's own services)",
+}
+PROXY_HEAD_LIMIT: Final = 64 << 10  # bytes of a request's line and headers
+PROXY_TIMEOUT: Final = 30.0  # seconds to send a request head, and to connect upstream
+RELAY_MAX_CONNECTIONS: Final = 256
+RELAY_STOP_TIMEOUT: Final = 2.0  # seconds the supervisor waits for relay threads at the end
+RELAY_LOGS_KEPT: Final = 20  # per instance; older session logs are removed
+# Request headers meant for the proxy itself or for one connection (RFC 9110 7.6.1): not sent on.
+HOP_BY_HOP_HEADERS: Final = (
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
+)
+
 # Netlink (linux/netlink.h, rtnetlink.h, fib_rules.h, netfilter/nf_tables.h): what the route
 # reader and the inet setup's requests use.
 NLMSG_ERROR: Final = 2
@@ -105,6 +157,7 @@ NLM_F_CREATE: Final = 0x400
 NLM_F_APPEND: Final = 0x800
 NLA_F_NESTED: Final = 0x8000
 NLA_TYPE_MASK: Final = 0x3FFF
+IFF_UP: Final = 0x1
 NETLINK_ROUTE: Final = 0
 NETLINK_NETFILTER: Final = 12
 RTM_NEWLINK: Final = 16
@@ -324,6 +377,7 @@ class Tier(enum.Enum):
 
     FULL = "full"
     INET = "inet"
+    ALLOWLIST = "allowlist"
     NONE = "none"
 
 
@@ -411,6 +465,8 @@ PROFILE_KEYS: Final = (
     "mounts",
     "packages",
     "allow_secret_mounts",
+    "allow_domains",
+    "host_ports",
 )
 MOUNT_KEYS: Final = ("src", "dst", "mode")
 PROFILE_MAX_BYTES: Final = 1 << 20
@@ -549,6 +605,34 @@ print(json.dumps({
     "tiocsti": "ok" if tiocsti == 0 else errno.errorcode.get(tiocsti, str(tiocsti)),
 }))
 """
+# --check's allowlist probe: argv PORT (the proxy's, inside). Prints one JSON report: the
+# proxy's answer to CONNECT for a name on no allowlist, and a direct connection's fate.
+ALLOWLIST_PROBE: Final = """\
+import errno, json, socket, sys
+report = {}
+try:
+    proxy = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    proxy.sendall(b"CONNECT claudebox-check.invalid:443 HTTP/1.1\\r\\n\\r\\n")
+    reply = b""
+    while True:
+        chunk = proxy.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    report["proxy"] = reply.decode(errors="replace")
+except OSError as error:
+    report["proxy"] = f"error: {error}"
+direct = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+direct.settimeout(3)
+try:
+    direct.connect(("192.0.2.1", 9))
+    report["direct"] = "connected"
+except socket.timeout:
+    report["direct"] = "timed out"
+except OSError as error:
+    report["direct"] = errno.errorcode.get(error.errno or 0, str(error))
+print(json.dumps(report))
+"""
 HELP_WIDTH: Final = 92
 FISH_PROFILE_LISTING: Final = (
     '\'(ls $HOME/.claudebox/profiles 2>/dev/null | string replace -r "[.]json\\$" "")\''
@@ -660,12 +744,15 @@ class Opened(NamedTuple):
 
 class Stage(NamedTuple):
     """claudebox's child before it execs bwrap: a user and mount namespace (and a network
-    namespace for inet, which pasta joins), what inet blocks, pins, descriptors."""
+    namespace for inet, which pasta joins, and for allowlist), what inet blocks, pins,
+    descriptors, and the loopback ports whose listening sockets it hands to the supervisor."""
 
     network: bool
     blocked: tuple[BlockedPrefix, ...]  # inet: unreachable routes and nftables drop rules
     pins: tuple[Pin, ...]
     opened: tuple[Opened, ...]
+    listen: tuple[int, ...] = ()  # 127.0.0.1 ports inside whose listeners the supervisor serves
+    sealed: bool = False  # allowlist: nftables drop every packet that does not stay on lo
 
 
 class Pasta(NamedTuple):
@@ -676,6 +763,44 @@ class Pasta(NamedTuple):
 
     def argv(self, target_pid: int, pid_file: str) -> list[str]:
         return [self.program, *self.options, "--pid", pid_file, str(target_pid)]
+
+
+class AllowRule(NamedTuple):
+    """One allowlist entry: a name (or *.suffix: its subdomains, or an IPv4 address) and the
+    ports the proxy connects to for it."""
+
+    pattern: str
+    ports: tuple[int, ...]
+    origin: str  # "Claude Code's own", "--allow-domain", "profile NAME"
+
+    def matches(self, host: str, port: int) -> bool:
+        if port not in self.ports:
+            return False
+        if self.pattern.startswith("*."):
+            return host.endswith(self.pattern[1:]) and len(host) > len(self.pattern) - 1
+        return host == self.pattern
+
+    def describe(self) -> str:
+        if self.ports == ALLOW_DEFAULT_PORTS:
+            return self.pattern
+        return ",".join(f"{self.pattern}:{port}" for port in self.ports)
+
+
+class Relay(NamedTuple):
+    """What the supervisor serves on the sandbox's loopback, relaying to the host side: the
+    allowlist tier's proxy (CONNECT and plain HTTP to listed names only) and the host ports
+    (127.0.0.1:PORT inside reaches the host's 127.0.0.1:PORT). Each decision is logged."""
+
+    proxy: bool
+    rules: tuple[AllowRule, ...]
+    host_ports: tuple[int, ...]
+    blocked: tuple[BlockedPrefix, ...]  # the proxy never connects to these addresses
+    log_dir: str  # one log per session in here
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """The loopback ports inside, in the order the stage hands their listeners over."""
+        return (*((PROXY_PORT,) if self.proxy else ()), *self.host_ports)
 
 
 class DataKind(enum.Enum):
@@ -874,6 +999,8 @@ class ProfileFile(NamedTuple):
     mounts: tuple[ProfileMount, ...] = ()
     packages: tuple[str, ...] = ()
     allow_secret_mounts: bool | None = None
+    allow_domains: tuple[str, ...] = ()
+    host_ports: tuple[int, ...] = ()
 
 
 class Profile(NamedTuple):
@@ -889,6 +1016,8 @@ class Profile(NamedTuple):
     mounts: tuple[ProfileMount, ...] = ()
     packages: tuple[tuple[str, str], ...] = ()  # (attribute, origin)
     allow_secret_mounts: tuple[bool, str] = (False, "built-in default")
+    allow_domains: tuple[tuple[str, str], ...] = ()  # (entry, origin)
+    host_ports: tuple[tuple[int, str], ...] = ()  # (port, origin)
 
 
 class Options(NamedTuple):
@@ -900,6 +1029,7 @@ class Options(NamedTuple):
     package_paths: tuple[str, ...] = ()  # resolved profile packages (store paths), in order
     nixpkgs: str | None = None  # CLAUDEBOX_NIXPKGS: the pinned nixpkgs for nix shell and comma
     extra_env: tuple[str, ...] = ()  # CLAUDEBOX_EXTRA_ENV names
+    allow_domains: tuple[str, ...] = ()  # --allow-domain entries (the profile's: in profile)
 
 
 class EnvVar(NamedTuple):
@@ -935,6 +1065,7 @@ class SandboxPlan(NamedTuple):
     command: tuple[str, ...]
     stage: Stage
     pasta: Pasta | None
+    relay: Relay | None
     host_setup: tuple[HostSetup, ...]
     instance: Instance
     tier: Tier
@@ -1129,13 +1260,22 @@ def gitconfig_text(name: str | None, email: str | None) -> str:
     )
 
 
-def sandbox_note_text(project: str, home: str, tier: Tier) -> str:
+def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay | None = None) -> str:
     network_line = {
         Tier.FULL: "the host's network (the internet, the LAN and the host's own services).",
         Tier.INET: "the internet only (IPv4, through pasta): the LAN, the tailnet, link-local\n"
         "  addresses and the host's own services are unreachable, on purpose.",
+        Tier.ALLOWLIST: "only the domains listed below, over HTTP and HTTPS through claudebox's\n"
+        f"  proxy ({PROXY_URL}, set in HTTPS_PROXY, HTTP_PROXY and ALL_PROXY): no DNS, no other\n"
+        "  address or protocol. A refused request gets HTTP 403 with the reason; ask the user\n"
+        "  to allow a domain rather than looking for a way around.",
         Tier.NONE: "none: only loopback inside the sandbox. The nix daemon still downloads.",
     }[tier]
+    if relay is not None and relay.proxy:
+        network_line += "\n  Allowed: " + " ".join(rule.describe() for rule in relay.rules) + "."
+    if relay is not None and relay.host_ports:
+        ports = ", ".join(f"127.0.0.1:{port}" for port in relay.host_ports)
+        network_line += f"\n  {ports} reach the same ports of the host's own loopback."
     protected = ", ".join((".git/config", ".git/hooks", *PROTECTED_PROJECT_PATHS))
     return (
         "# You are running inside claudebox\n\n"
@@ -1616,12 +1756,13 @@ class CoveredNetworks:
         )
 
 
-def inet_blocked_set(routing: HostRouting) -> tuple[BlockedPrefix, ...]:
+def inet_blocked_set(routing: HostRouting, *, inet_link: bool = True) -> tuple[BlockedPrefix, ...]:
     """What the inet tier keeps unreachable, each with its origin: INET_BLOCKED and the inet
     link's broadcast, then the host's own addresses, every destination the host routes other
     than through a default route (is_default_like) in every table its policy rules use, and
     the subnets of its addresses; a prefix a broader one covers is left out, loopback always.
-    ClaudeboxError: a host network overlaps the inet link."""
+    ClaudeboxError: a host network overlaps the inet link (`inet_link`: the set is for inet,
+    with its link; else for the allowlist proxy, which has none)."""
     link = ipaddress.IPv4Network(f"{INET_GATEWAY}/{INET_PREFIX}", strict=False)
     fixed = [BlockedPrefix(prefix, origin) for prefix, origin in INET_BLOCKED.items()]
     candidates: list[tuple[ipaddress.IPv4Network, str]] = [
@@ -1654,7 +1795,7 @@ def inet_blocked_set(routing: HostRouting) -> tuple[BlockedPrefix, ...]:
     for network, origin in sorted(candidates, key=lambda candidate: candidate[0].prefixlen):
         if network.is_loopback or kept.cover(network):
             continue
-        if network.overlaps(link) and network.prefixlen >= link.prefixlen:
+        if inet_link and network.overlaps(link) and network.prefixlen >= link.prefixlen:
             raise ClaudeboxError(
                 f"the host network {network} {origin} overlaps the inet tier's own link "
                 f"{link}; use --network full or --network none on this host"
@@ -1662,6 +1803,8 @@ def inet_blocked_set(routing: HostRouting) -> tuple[BlockedPrefix, ...]:
         kept.add(network)
         extra.append(BlockedPrefix(str(network), origin))
     extra.sort(key=lambda item: ipaddress.IPv4Network(item.prefix))
+    if not inet_link:
+        return (*fixed, *extra)
     return (*fixed, BlockedPrefix(INET_LINK_BROADCAST, "(the inet link's broadcast)"), *extra)
 
 
@@ -1837,6 +1980,234 @@ def inet_netlink_requests(blocked: Sequence[BlockedPrefix]) -> tuple[NetlinkRequ
     return tuple(requests)
 
 
+def link_up_message(index: int, seq: int) -> bytes:
+    """RTM_NEWLINK: set the device `index` up (acknowledged)."""
+    ifinfomsg = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP)
+    return netlink_message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg)
+
+
+def stage_netlink_requests(stage: Stage) -> tuple[NetlinkRequest, ...]:
+    """What the stage sends in its new network namespace: lo up (the listeners it hands over
+    live there; pasta would do it, but only after the stage opened them), inet's routes and
+    rules, and for allowlist nftables rules dropping every packet that does not stay on lo."""
+    requests: list[NetlinkRequest] = []
+    if stage.listen or stage.sealed:
+        requests.append(
+            NetlinkRequest("lo up", NETLINK_ROUTE, link_up_message(LOOPBACK_IFINDEX, 1))
+        )
+    if stage.blocked:
+        requests += inet_netlink_requests(stage.blocked)
+    if stage.sealed:
+        everything = [ipaddress.IPv4Network("0.0.0.0/0")]
+        requests.append(
+            NetlinkRequest("nftables rules", NETLINK_NETFILTER, nftables_batch(everything))
+        )
+    return tuple(requests)
+
+
+# --- the allowlist tier and host ports: entries, requests, verdicts --------------------------
+
+
+def parse_allow_entry(text: str, where: str, origin: str) -> AllowRule:
+    """One --allow-domain or allow_domains entry: NAME, *.NAME (its subdomains) or an IPv4
+    address, each optionally with :PORT (else ports 80 and 443); folded to lower case."""
+    entry = text.strip().lower()
+    name, colon, port_text = entry.rpartition(":") if ":" in entry else (entry, "", "")
+    wildcard = name.startswith("*.")
+    bare = name.removeprefix("*.").removesuffix(".")
+    usage = (
+        "use a name (example.org), *. and a name for its subdomains (*.example.org) or an "
+        "IPv4 address, each optionally with :PORT"
+    )
+    if colon and not (port_text.isdigit() and 0 < int(port_text) < 65536 and port_text[0] != "0"):
+        raise ClaudeboxError(f"{where}: {text!r} has no valid port after ':'; {usage}", EXIT_USAGE)
+    ports = (int(port_text),) if colon else ALLOW_DEFAULT_PORTS
+    if IPV4_LITERAL_PATTERN.fullmatch(bare):
+        try:
+            ipaddress.IPv4Address(bare)
+        except ValueError:
+            raise ClaudeboxError(
+                f"{where}: {text!r} is not an IPv4 address; {usage}", EXIT_USAGE
+            ) from None
+        if wildcard:
+            raise ClaudeboxError(f"{where}: {text!r}: *. goes with names only; {usage}", EXIT_USAGE)
+        return AllowRule(bare, ports, origin)
+    if not DOMAIN_NAME_PATTERN.fullmatch(bare) or len(bare) > 253:
+        raise ClaudeboxError(f"{where}: {text!r} is not a domain name; {usage}", EXIT_USAGE)
+    if wildcard and "." not in bare:
+        raise ClaudeboxError(
+            f"{where}: {text!r} would allow every name under .{bare}; name a domain "
+            f"(*.example.{bare})",
+            EXIT_USAGE,
+        )
+    return AllowRule(f"*.{bare}" if wildcard else bare, ports, origin)
+
+
+def allow_rules(options: Options) -> tuple[AllowRule, ...]:
+    """Claude Code's own domains, then the profile's, then --allow-domain's; one rule per
+    entry (the first origin named wins)."""
+    rules = [AllowRule(name, ALLOW_DEFAULT_PORTS, CLAUDE_DOMAINS_ORIGIN) for name in CLAUDE_DOMAINS]
+    profile = options.profile
+    entries = (
+        [(entry, f"profile {origin}") for entry, origin in profile.allow_domains] if profile else []
+    )
+    entries += [(entry, "--allow-domain") for entry in options.allow_domains]
+    for entry, origin in entries:
+        rules.append(parse_allow_entry(entry, origin, origin))
+    unique: dict[tuple[str, tuple[int, ...]], AllowRule] = {}
+    for rule in rules:
+        unique.setdefault((rule.pattern, rule.ports), rule)
+    return tuple(unique.values())
+
+
+def relay_blocked_set(routing: HostRouting) -> tuple[BlockedPrefix, ...]:
+    """Where the proxy never connects: what inet blocks on this host (without inet's own link),
+    the host's loopback and "this network"."""
+    fixed = [BlockedPrefix(prefix, origin) for prefix, origin in RELAY_BLOCKED.items()]
+    return (*fixed, *inet_blocked_set(routing, inet_link=False))
+
+
+def blocked_origin(address: str, blocked: Sequence[BlockedPrefix]) -> str | None:
+    """Why `address` is one the proxy never connects to ("(private range)"), or None."""
+    ip = ipaddress.IPv4Address(address)
+    return next((b.origin for b in blocked if ip in ipaddress.IPv4Network(b.prefix)), None)
+
+
+class ProxyRequest(NamedTuple):
+    """A request the proxy read: CONNECT host:port, or a plain one to an absolute http:// URL."""
+
+    method: str
+    host: str  # lower case, no trailing dot
+    port: int
+    target: str  # the path and query of a plain request ("" for CONNECT)
+    version: str
+    headers: tuple[tuple[str, str], ...]
+
+    @property
+    def authority(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Refusal(NamedTuple):
+    """What the proxy answers instead of connecting: an HTTP status and the reason (logged)."""
+
+    status: int
+    reason: str
+
+    def response(self) -> bytes:
+        phrase = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}.get(
+            self.status, "Service Unavailable"
+        )
+        body = f"claudebox: {self.reason}\n".encode()
+        head = (
+            f"HTTP/1.1 {self.status} {phrase}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        return head.encode() + body
+
+
+def host_of(authority: str) -> tuple[str, int | None] | None:
+    """(host, port) of an authority (HOST or HOST:PORT; a name or an IPv4 address); None when
+    it is neither (IPv6, user information, anything odd)."""
+    host, colon, port_text = authority.rpartition(":") if ":" in authority else (authority, "", "")
+    if colon and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        return None
+    host = host.lower().removesuffix(".")
+    if IPV4_LITERAL_PATTERN.fullmatch(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return None
+    elif not DOMAIN_NAME_PATTERN.fullmatch(host) or len(host) > 253:
+        return None
+    return host, int(port_text) if colon else None
+
+
+def parse_proxy_request(head: bytes) -> ProxyRequest | Refusal:
+    """A request head (up to its blank line) as the proxy reads it: `CONNECT HOST:PORT`, or a
+    method and an absolute http:// URL; anything else is refused (400)."""
+    text = head.decode("latin-1")
+    line, *header_lines = [item.removesuffix("\r") for item in text.split("\n")]
+    parts = line.split(" ")
+    if (
+        len(parts) != 3
+        or not re.fullmatch(r"[A-Z]+", parts[0])
+        or not parts[2].startswith("HTTP/1.")
+    ):
+        return Refusal(400, "not an HTTP/1 request line")
+    method, target, version = parts
+    headers: list[tuple[str, str]] = []
+    for header in filter(None, header_lines):
+        name, colon, value = header.partition(":")
+        if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            return Refusal(400, f"a malformed header line ({header[:40]!r})")
+        headers.append((name, value.strip()))
+    if method == "CONNECT":
+        found = host_of(target)
+        if found is None or found[1] is None:
+            return Refusal(
+                400, f"CONNECT needs HOST:PORT with a name or an IPv4 address, not {target[:80]!r}"
+            )
+        return ProxyRequest(method, found[0], found[1], "", version, tuple(headers))
+    scheme, separator, rest = target.partition("://")
+    if not separator or scheme.lower() not in ("http", "https"):
+        return Refusal(
+            400,
+            "not a proxy request: the proxy takes CONNECT HOST:PORT (for https) and absolute "
+            "http:// URLs",
+        )
+    if scheme.lower() == "https":
+        return Refusal(400, "an https:// URL in a plain request: the client must use CONNECT")
+    authority, slash, path = rest.partition("/")
+    found = host_of(authority)
+    if found is None:
+        return Refusal(400, f"not a host claudebox accepts: {authority[:80]!r}")
+    return ProxyRequest(
+        method, found[0], found[1] or 80, slash + path or "/", version, tuple(headers)
+    )
+
+
+def proxy_verdict(request: ProxyRequest, rules: Sequence[AllowRule]) -> AllowRule | Refusal:
+    """The rule that allows the request's host and port, or why not (403)."""
+    rule = next((rule for rule in rules if rule.matches(request.host, request.port)), None)
+    if rule is not None:
+        return rule
+    if any(rule.matches(request.host, port) for rule in rules for port in rule.ports):
+        return Refusal(
+            403,
+            f"port {request.port} of {request.host} is not allowed (allow it with "
+            f"--allow-domain {request.host}:{request.port})",
+        )
+    return Refusal(
+        403,
+        f"{request.host} is not on this session's allowlist (allow it with --allow-domain "
+        f"{request.host} or a profile's allow_domains)",
+    )
+
+
+def forwarded_head(request: ProxyRequest) -> bytes:
+    """A plain request as the proxy sends it on: origin form, Host from the URL (never the
+    client's own), no header meant for the proxy or the connection, one request per
+    connection."""
+    named = {
+        token.strip().lower()
+        for name, value in request.headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    host = request.host if request.port == 80 else request.authority
+    lines = [f"{request.method} {request.target} {request.version}", f"Host: {host}"]
+    lines += [
+        f"{name}: {value}"
+        for name, value in request.headers
+        if name.lower() not in (*HOP_BY_HOP_HEADERS, "host") and name.lower() not in named
+    ]
+    lines += ["Connection: close", "", ""]
+    return "\r\n".join(lines).encode("latin-1")
+
+
 def check_profile_name(name: str, where: str) -> None:
     if not PROFILE_NAME_PATTERN.fullmatch(name):
         raise ClaudeboxError(
@@ -1933,6 +2304,15 @@ def parse_profile(
     allow = data.get("allow_secret_mounts")
     if allow is not None and not isinstance(allow, bool):
         error("allow_secret_mounts", "must be true or false")
+    allow_domains = tuple(
+        parse_allow_entry(entry, f"{path}: allow_domains", name).describe()
+        for entry in names("allow_domains", data.get("allow_domains", []))
+    )
+    host_ports = data.get("host_ports", [])
+    if not isinstance(host_ports, list) or not all(
+        type(port) is int and 0 < port < 65536 for port in host_ports
+    ):
+        error("host_ports", "must be a list of TCP port numbers (1 to 65535)")
     return ProfileFile(
         name=name,
         path=path,
@@ -1944,6 +2324,8 @@ def parse_profile(
         mounts=tuple(mounts),
         packages=packages,
         allow_secret_mounts=allow,
+        allow_domains=allow_domains,
+        host_ports=tuple(dict.fromkeys(host_ports)),
     )
 
 
@@ -1975,6 +2357,8 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
     passthrough: dict[str, tuple[str, str]] = {}
     mounts: dict[str, ProfileMount] = {}
     packages: dict[str, tuple[str, str]] = {}
+    domains: dict[str, tuple[str, str]] = {}
+    host_ports: dict[int, tuple[int, str]] = {}
     for item in chain:
         if item.description is not None:
             description = (item.description, item.name)
@@ -1988,6 +2372,15 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
             mounts.pop(mount.dst, None)
             mounts[mount.dst] = mount
         packages.update({attribute: (attribute, item.name) for attribute in item.packages})
+        domains.update({entry: (entry, item.name) for entry in item.allow_domains})
+        host_ports.update({port: (port, item.name) for port in item.host_ports})
+    if network is not None and network[0] is not Tier.ALLOWLIST and domains:
+        first = next(iter(domains.values()))
+        raise ClaudeboxError(
+            f"profile {name}: allow_domains (from {first[1]}) need the allowlist network tier, "
+            f"but network is {network[0].value} (from {network[1]}); remove one of the two",
+            EXIT_USAGE,
+        )
     return Profile(
         name=name,
         chosen_by=chosen_by,
@@ -1999,6 +2392,8 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
         mounts=tuple(mounts.values()),
         packages=tuple(packages.values()),
         allow_secret_mounts=allow,
+        allow_domains=tuple(domains.values()),
+        host_ports=tuple(host_ports.values()),
     )
 
 
@@ -2024,6 +2419,10 @@ def profile_json(profile: Profile) -> str:
         ],
         "packages": [{"value": name, "from": origin} for name, origin in profile.packages],
         "allow_secret_mounts": valued(profile.allow_secret_mounts),
+        "allow_domains": [
+            {"value": entry, "from": origin} for entry, origin in profile.allow_domains
+        ],
+        "host_ports": [{"value": port, "from": origin} for port, origin in profile.host_ports],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -2109,15 +2508,20 @@ def plan_system(host: HostFacts) -> list[Mount]:
     return mounts
 
 
-def plan_data(host: HostFacts, options: Options) -> tuple[DataInput, ...]:
+def plan_data(
+    host: HostFacts, options: Options, relay: Relay | None = None
+) -> tuple[DataInput, ...]:
     """Generated files and the seccomp program, each on its own descriptor from FIRST_DATA_FD."""
+    note = sandbox_note_text(host.git.top, host.home, options.tier, relay)
     items = [
         (DataKind.GITCONFIG, os.fsencode(gitconfig_text(host.git_name, host.git_email))),
-        (DataKind.NOTE, os.fsencode(sandbox_note_text(host.git.top, host.home, options.tier))),
+        (DataKind.NOTE, os.fsencode(note)),
         (DataKind.SECCOMP, tiocsti_filter(host.machine)),
     ]
     if options.tier is Tier.INET:  # DNS goes to pasta's --dns-forward address
         items.append((DataKind.RESOLV_CONF, INET_RESOLV_CONF.encode()))
+    elif options.tier is Tier.ALLOWLIST:  # no resolver: names are the proxy's to resolve
+        items.append((DataKind.RESOLV_CONF, ALLOWLIST_RESOLV_CONF.encode()))
     registry = nix_registry_json(options.nixpkgs) if options.nixpkgs else None
     if registry is not None:
         items.append((DataKind.REGISTRY, registry.encode()))
@@ -2217,6 +2621,10 @@ def plan_environment(
     if host.ca_bundle:
         generated["NIX_SSL_CERT_FILE"] = host.ca_bundle
         generated["SSL_CERT_FILE"] = host.ca_bundle
+    if options.tier is Tier.ALLOWLIST:  # upper case for Claude Code, lower for curl and wget
+        for name in PROXY_VARIABLES:
+            generated[name] = generated[name.lower()] = PROXY_URL
+        generated["NO_PROXY"] = generated["no_proxy"] = NO_PROXY_VALUE
     if options.nixpkgs:
         generated["COMMA_NIXPKGS_FLAKE"] = options.nixpkgs
         if nix_registry_json(options.nixpkgs) is not None:
@@ -2364,7 +2772,7 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
         )
     if host.userns_blocker:
         blockers.append(ClaudeboxError(host.userns_blocker))
-    if options.tier is Tier.INET:
+    if options.tier is Tier.INET:  # (allowlist needs no pasta: the stage hands its socket over)
         if host.pasta is None:
             blockers.append(
                 ClaudeboxError(
@@ -2397,6 +2805,49 @@ def plan_blocked(host: HostFacts, tier: Tier) -> tuple[BlockedPrefix, ...]:
     return inet_blocked_set(host.routing)
 
 
+def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay | None:
+    """The allowlist tier's proxy and the host ports (inet and allowlist), or None."""
+    profile = options.profile
+    host_ports = tuple(port for port, _origin in profile.host_ports) if profile else ()
+    log_dir = os.path.join(instance.dir, "network-log")
+    if options.tier is Tier.ALLOWLIST:
+        if host.routing is None:
+            raise ClaudeboxError(
+                f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the "
+                "allowlist proxy refuses every network the host routes specially and will not "
+                "start without knowing them; use --network full or --network none"
+            )
+        if PROXY_PORT in host_ports:
+            raise ClaudeboxError(
+                f"host port {PROXY_PORT} is where the allowlist tier's proxy listens inside; "
+                f"remove {PROXY_PORT} from the profile's host_ports",
+                EXIT_USAGE,
+            )
+        blocked = relay_blocked_set(host.routing)
+        return Relay(True, allow_rules(options), host_ports, blocked, log_dir)
+    if options.tier is Tier.INET and host_ports:
+        return Relay(False, (), host_ports, (), log_dir)
+    return None
+
+
+def relay_notes(options: Options) -> list[str]:
+    """What the chosen tier leaves unused of the profile's network keys."""
+    profile = options.profile
+    if profile is None:
+        return []
+    notes = []
+    if profile.allow_domains and options.tier is not Tier.ALLOWLIST:
+        notes.append(
+            f"the profile's allow_domains are not used: the network is {options.tier.value} "
+            f"({options.tier_origin})"
+        )
+    if profile.host_ports and options.tier is Tier.FULL:
+        notes.append("the profile's host_ports: the full tier reaches all of the host's loopback")
+    elif profile.host_ports and options.tier is Tier.NONE:
+        notes.append("the profile's host_ports are not forwarded: the network is none")
+    return notes
+
+
 def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     """Host facts and options in, the complete sandbox out; every refusal is decided here."""
     instance = instance_for(host.git.canonical_root, host.state_dir)
@@ -2406,7 +2857,8 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     claude = plan_claude_home(host, instance, writable)
     binary_mounts, claude_path, notes = plan_claude_binary(host)
     profile_mounts, secret_mounts = plan_profile_mounts(host, options.profile)
-    data = plan_data(host, options)
+    relay = plan_relay(host, options, instance)
+    data = plan_data(host, options, relay)
     path_dirs = [
         *dict.fromkeys(
             [
@@ -2427,6 +2879,9 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         notes.append("another claudebox session of this project is running (state is shared)")
     if options.nixpkgs and not any(item.kind is DataKind.REGISTRY for item in data):
         notes.append(f"nix shell nixpkgs#… uses the host registry, not {options.nixpkgs}")
+    notes += relay_notes(options)
+    if relay is not None:
+        setup.append(HostSetup(relay.log_dir))
     mounts = order_mounts(
         [
             *plan_system(host),
@@ -2440,12 +2895,14 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     )
     pins = order_pins([*claude.pins, *protected.pins])
     stage = Stage(
-        network=options.tier is Tier.INET,
+        network=options.tier in (Tier.INET, Tier.ALLOWLIST),
         blocked=plan_blocked(host, options.tier),
         pins=pins,
         opened=tuple(
             Opened(m.fd, m.src) for m in mounts if m.op in (MountOp.BIND_FD, MountOp.RO_BIND_FD)
         ),
+        listen=relay.ports if relay else (),
+        sealed=options.tier is Tier.ALLOWLIST,
     )
     return SandboxPlan(
         bwrap=host.bwrap or "bwrap",
@@ -2457,6 +2914,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         command=plan_command(host, options),
         stage=stage,
         pasta=Pasta(host.pasta or "pasta") if options.tier is Tier.INET else None,
+        relay=relay,
         host_setup=(*setup, *claude.setup, *protected.setup),
         instance=instance,
         tier=options.tier,
@@ -2477,6 +2935,8 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
 TIER_MEANING: Final[Mapping[Tier, str]] = {
     Tier.FULL: "the host's network: its LAN, tailnet and loopback services are reachable",
     Tier.INET: "the internet only: LAN, tailnet, link-local and host services unreachable",
+    Tier.ALLOWLIST: "only the domains below, over HTTP(S) through claudebox's proxy; no "
+    "other address, no DNS",
     Tier.NONE: "none: loopback only (the nix daemon still downloads for you)",
 }
 AUDIT_WIDTH: Final = 80
@@ -2549,7 +3009,7 @@ def inet_blocked_beyond_fixed(blocked: Iterable[BlockedPrefix]) -> list[BlockedP
     return [
         item
         for item in blocked
-        if item.prefix not in INET_BLOCKED and item.prefix != INET_LINK_BROADCAST
+        if item.prefix not in (*INET_BLOCKED, *RELAY_BLOCKED, INET_LINK_BROADCAST)
     ]
 
 
@@ -2596,7 +3056,10 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     out += [
         style.red(line) if plan.tier is Tier.FULL else line for line in fill("network", [tier_line])
     ]
-    beyond = inet_blocked_beyond_fixed(plan.stage.blocked)
+    out += render_relay(plan, style)
+    beyond = inet_blocked_beyond_fixed(
+        plan.stage.blocked or (plan.relay.blocked if plan.relay else ())
+    )
     shown = beyond if len(beyond) <= AUDIT_BLOCKED_LINES else beyond[: AUDIT_BLOCKED_LINES - 1]
     for item in shown:
         out += fill("", [clip(f"unreachable {item.describe()}")])
@@ -2632,6 +3095,24 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     for warning in plan.warnings:
         out += [style.red(item) for item in fill("warning", [warning])]
     return "\n".join(out) + "\n"
+
+
+def render_relay(plan: SandboxPlan, style: Style) -> list[str]:
+    """The audit's allowed domains (by origin) and host ports (red: the host's own services)."""
+    relay = plan.relay
+    if relay is None:
+        return []
+    lines: list[str] = []
+    origins = dict.fromkeys(rule.origin for rule in relay.rules)
+    for origin in origins:
+        names = [rule.describe() for rule in relay.rules if rule.origin == origin]
+        lines += fill("", [*names[:-1], f"{names[-1]} ({origin})"])
+    origin_of = dict(plan.profile.host_ports) if plan.profile else {}
+    for port in relay.host_ports:
+        text = f"! 127.0.0.1:{port} reaches the host's 127.0.0.1:{port}"
+        text += f" (profile {origin_of[port]})" if port in origin_of else ""
+        lines += [style.red(line) for line in fill("", [text])]
+    return lines
 
 
 def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
@@ -2693,6 +3174,13 @@ def render_everything(plan: SandboxPlan, home: str) -> list[str]:
     if plan.stage.blocked:
         lines.append("  unreachable inside (routes and nftables)")
         lines += [f"    {item.describe()}" for item in plan.stage.blocked]
+    if plan.relay is not None and plan.relay.proxy:
+        lines.append(f"  allowed through the proxy ({PROXY_URL} inside)")
+        lines += [f"    {rule.describe()} ({rule.origin})" for rule in plan.relay.rules]
+        lines.append("  the proxy never connects to")
+        lines += [f"    {item.describe()}" for item in plan.relay.blocked]
+    if plan.relay is not None:
+        lines.append(f"  connections logged in {plan.relay.log_dir}")
     lines.append(f"  env ({len(plan.env)})")
     for var in plan.env:
         value = mask(var.value) if var.looks_secret else var.value
@@ -2714,6 +3202,19 @@ def stage_spec(plan: SandboxPlan) -> dict[str, object]:
         "opened": [[item.fd, item.path] for item in plan.stage.opened],
         "pasta": [plan.pasta.program, *plan.pasta.options] if plan.pasta else None,
         "runtime_dir": plan.instance.dir,
+        "listen": list(plan.stage.listen),
+        "sealed": plan.stage.sealed,
+        "relay": relay_spec(plan.relay) if plan.relay else None,
+    }
+
+
+def relay_spec(relay: Relay) -> dict[str, object]:
+    return {
+        "proxy": relay.proxy,
+        "rules": [[rule.pattern, list(rule.ports), rule.origin] for rule in relay.rules],
+        "host_ports": list(relay.host_ports),
+        "blocked": [list(item) for item in relay.blocked],
+        "log_dir": relay.log_dir,
     }
 
 
@@ -2798,6 +3299,24 @@ def render_plan_json(plan: SandboxPlan) -> str:
             for item in plan.stage.blocked
             for beyond in [inet_blocked_beyond_fixed(plan.stage.blocked)]
         ],
+        "proxy": None
+        if plan.relay is None or not plan.relay.proxy
+        else {
+            "url": PROXY_URL,
+            "never_connects_to": [
+                {"prefix": item.prefix, "origin": item.origin} for item in plan.relay.blocked
+            ],
+        },
+        "allow_domains": [
+            {"value": rule.describe(), "ports": list(rule.ports), "from": rule.origin}
+            for rule in (plan.relay.rules if plan.relay else ())
+        ],
+        "host_ports": [
+            {"port": port, "from": origin}
+            for port in (plan.relay.host_ports if plan.relay else ())
+            for origin in [dict(plan.profile.host_ports if plan.profile else ()).get(port)]
+        ],
+        "network_log": plan.relay.log_dir if plan.relay else None,
         "claude": [
             {"name": v.name, "treatment": v.treatment.value, "note": v.note}
             for v in plan.claude_view
@@ -3358,7 +3877,9 @@ def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> Ho
     state_link = os.path.join(home, ".claudebox")
     state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
     claude = programs["claude"]
-    routing, routing_error = read_host_routing() if tier is Tier.INET else (HostRouting(), None)
+    routing, routing_error = (
+        read_host_routing() if tier in (Tier.INET, Tier.ALLOWLIST) else (HostRouting(), None)
+    )
     return HostFacts(
         env=dict(env),
         uid=os.getuid(),
@@ -4098,9 +4619,9 @@ def send_netlink_requests(requests: Sequence[NetlinkRequest]) -> None:
                         offset += max((length + 3) & ~3, 16)
         except OSError as error:
             raise ClaudeboxError(
-                f"the inet tier's setup failed ({request.label}: {error.strerror or error}): it "
-                "needs netlink routes and nftables (nf_tables) in the kernel; use --network full "
-                "or --network none"
+                f"the network tier's setup failed ({request.label}: {error.strerror or error}): "
+                "it needs netlink routes and nftables (nf_tables) in the kernel; use --network "
+                "full or --network none"
             ) from error
 
 
@@ -4163,8 +4684,7 @@ def enter_stage(stage: Stage, uid: int, gid: int, runtime_dir: str) -> None:
         with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:
             handle.write(text)
     libc.mount(None, "/", MS_REC | MS_PRIVATE)
-    if stage.blocked:
-        send_netlink_requests(inet_netlink_requests(stage.blocked))
+    send_netlink_requests(stage_netlink_requests(stage))
     # The host paths bwrap binds are copied (bound) into the stage's tmpfs first, and the pins
     # are made in those copies: each pin exists once, which keeps bwrap's work linear.
     floor = max([FIRST_BIND_FD, *(item.fd for item in stage.opened)]) + 1
@@ -4211,7 +4731,8 @@ def fresh_session_keyring(libc: Libc, machine: str) -> None:
 
 
 class Launch(NamedTuple):
-    """What the supervisor starts: the stage, which execs `argv` (bwrap), and pasta beside it."""
+    """What the supervisor starts: the stage, which execs `argv` (bwrap), and pasta beside it;
+    the relay (the allowlist proxy, host ports) it serves itself."""
 
     stage: Stage
     argv: tuple[str, ...]
@@ -4220,19 +4741,41 @@ class Launch(NamedTuple):
     keep: tuple[int, ...]  # descriptors the stage passes on (data, bind sources)
     runtime_dir: str  # where pasta's pid FIFO goes
     command_depth: int = COMMAND_DEPTH  # the command's place below the stage (signals go there)
+    relay: Relay | None = None
 
 
 def launch_of(plan: SandboxPlan) -> Launch:
     keep = (*(d.fd for d in plan.data), *(o.fd for o in plan.stage.opened))
-    return Launch(plan.stage, tuple(plan.argv), plan.pasta, plan.data, keep, plan.instance.dir)
+    return Launch(
+        plan.stage,
+        tuple(plan.argv),
+        plan.pasta,
+        plan.data,
+        keep,
+        plan.instance.dir,
+        relay=plan.relay,
+    )
+
+
+def open_listeners(ports: Sequence[int]) -> list[socket.socket]:
+    """Listening sockets on 127.0.0.1 of the stage's network namespace (they stay in it when
+    handed to the supervisor, which serves them from the host's)."""
+    listeners = []
+    for port in ports:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        listeners.append(listener)
+    return listeners
 
 
 def stage_child(
-    launch: Launch, parent: int, pipes: tuple[int, int, int], output: int | None
+    launch: Launch, parent: int, pipes: tuple[int, int], output: int | None
 ) -> NoReturn:
     """The forked child: never returns. Errors go to the report pipe (claudebox prints them)."""
     # Out of the way of the descriptors the plan numbers (data from 10, binds from 30).
-    report, ready, go = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in pipes)
+    report, control_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in pipes)
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores them; exec keeps that
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
@@ -4258,10 +4801,15 @@ def stage_child(
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         enter_stage(launch.stage, os.getuid(), os.getgid(), launch.runtime_dir)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # the sandbox gets the user's
-        if launch.pasta is not None:
-            os.write(ready, b"r")
-            if os.read(go, 1) != b"g":
-                os._exit(EXIT_RUNTIME)
+        if launch.pasta is not None or launch.stage.listen:
+            # "r" (and the listeners): pasta may attach, the relay may serve; then "g".
+            with socket.socket(fileno=control_fd) as control:
+                listeners = open_listeners(launch.stage.listen)
+                socket.send_fds(control, [b"r"], [item.fileno() for item in listeners])
+                for listener in listeners:
+                    listener.close()
+                if control.recv(1) != b"g":
+                    os._exit(EXIT_RUNTIME)
         keep_only([report, *launch.keep])
         try:
             os.execve(launch.argv[0], list(launch.argv), {})
@@ -4343,16 +4891,17 @@ def supervise(launch: Launch, output: int | None = None) -> int:
     """Start the chain and stay as a thin supervisor: bwrap forwards no signal to the command,
     so claudebox does. Returns the command's exit status (128+N when killed by signal N)."""
     report_r, report_w = os.pipe()
-    ready_r, ready_w = os.pipe()
-    go_r, go_w = os.pipe()
+    control, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(report_r)
-        stage_child(launch, parent, (report_w, ready_w, go_r), output)
-    for fd in (report_w, ready_w, go_r):
-        os.close(fd)
+        control.close()
+        stage_child(launch, parent, (report_w, control_child.fileno()), output)
+    os.close(report_w)
+    control_child.close()
     pasta: subprocess.Popen[bytes] | None = None
+    relay: RelayServer | None = None
     forwarded = {"target": pid}
 
     def forward(signum: int, _frame: object) -> None:
@@ -4362,11 +4911,19 @@ def supervise(launch: Launch, output: int | None = None) -> int:
 
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
-        if launch.pasta is not None:
-            if os.read(ready_r, 1) == b"r":
-                pasta = start_pasta(launch.pasta, pid, launch.runtime_dir)
-                os.write(go_w, b"g")
-        os.close(go_w)
+        if launch.pasta is not None or launch.stage.listen:
+            message, fds, _flags, _address = socket.recv_fds(control, 1, len(launch.stage.listen))
+            listeners = [socket.socket(fileno=fd) for fd in fds]
+            if message == b"r":
+                if launch.pasta is not None:  # first: Popen's preexec_fn wants no threads yet
+                    pasta = start_pasta(launch.pasta, pid, launch.runtime_dir)
+                if launch.relay is not None and len(listeners) == len(launch.relay.ports):
+                    relay = RelayServer(launch.relay, listeners)
+                    listeners = []
+                control.sendall(b"g")
+            for listener in listeners:
+                listener.close()
+        control.close()
         failure = b""
         while chunk := os.read(report_r, 4096):
             failure += chunk
@@ -4381,12 +4938,12 @@ def supervise(launch: Launch, output: int | None = None) -> int:
             os.waitpid(pid, 0)
         raise
     finally:
-        for fd in (report_r, ready_r):
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.close(go_w)
+        os.close(report_r)
+        control.close()
         if pasta is not None:  # killed, not awaited: its namespace's teardown takes ~20 ms
             pasta.kill()  # and the session's status is known now (init reaps it)
+        if relay is not None:
+            relay.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -4404,6 +4961,282 @@ def sandboxed_command_pid(root_pid: int, levels: int) -> int | None:
             return None
         pid = int(children[0])
     return pid
+
+
+# --- the OS edge: the relay (the allowlist proxy and host ports) ------------------------------
+
+
+def open_relay_log(log_dir: str) -> TextIO:
+    """A new log for this session in `log_dir` (0600), the oldest beyond RELAY_LOGS_KEPT gone."""
+    make_private_dirs(log_dir)
+    with contextlib.suppress(OSError):
+        old = sorted(name for name in os.listdir(log_dir) if name.endswith(".log"))
+        for name in old[: max(len(old) - RELAY_LOGS_KEPT + 1, 0)]:
+            os.unlink(os.path.join(log_dir, name))
+    path = os.path.join(log_dir, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}.log")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    return open(fd, "a", encoding="utf-8", errors="replace", buffering=1)
+
+
+def read_request_head(connection: socket.socket) -> tuple[bytes, bytes] | None:
+    """(the head up to its blank line, what came after it), or None: the client closed, or
+    sent more than PROXY_HEAD_LIMIT bytes without ending its head."""
+    data = b""
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            return data[:end], data[end + 4 :]
+        bare = data.find(b"\n\n")
+        if bare >= 0:
+            return data[:bare], data[bare + 2 :]
+        if len(data) > PROXY_HEAD_LIMIT:
+            return None
+        chunk = connection.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+
+
+def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, int]:
+    """Copy both ways until both sides have ended (each end passed on as a half close);
+    (bytes to upstream, bytes to the client). Any error ends both."""
+    import selectors
+
+    counts = {client: 0, upstream: 0}  # bytes received from each
+    peer = {client: upstream, upstream: client}
+    for side in peer:
+        side.settimeout(None)
+    with selectors.DefaultSelector() as selector:
+        for side in peer:
+            selector.register(side, selectors.EVENT_READ, side)
+        open_sides = 2
+        while open_sides:
+            for key, _events in selector.select():
+                side = key.data
+                try:
+                    data = side.recv(65536)
+                    if data:
+                        peer[side].sendall(data)
+                        counts[side] += len(data)
+                        continue
+                    peer[side].shutdown(socket.SHUT_WR)
+                except OSError:
+                    return counts[client], counts[upstream]
+                selector.unregister(side)
+                open_sides -= 1
+    return counts[client], counts[upstream]
+
+
+class RelayServer:
+    """The supervisor's side of the sandbox's loopback listeners (a Relay): the allowlist
+    proxy and the host ports, served by threads of claudebox itself, so nothing of it can
+    outlive the session; stop() closes every socket and waits for the threads (daemon threads:
+    a name lookup that hangs cannot keep claudebox from exiting). Starts serving at once."""
+
+    def __init__(self, relay: Relay, listeners: Sequence[socket.socket]) -> None:
+        import threading
+
+        self.relay = relay
+        self.listeners = dict(zip(listeners, relay.ports, strict=True))
+        self.log = open_relay_log(relay.log_dir)
+        self.lock = threading.Lock()
+        self.active: set[socket.socket] = set()
+        self.handlers: set[threading.Thread] = set()
+        self.wake_r, self.wake_w = os.pipe()
+        self.stopping = False
+        allowed = " ".join(rule.describe() for rule in relay.rules) if relay.proxy else "-"
+        ports = " ".join(map(str, relay.host_ports)) or "-"
+        self.note(
+            f"session {os.getpid()}, claudebox {__version__}: allowed {allowed}; host ports {ports}"
+        )
+        self.acceptor = threading.Thread(target=self.accept_loop, name="relay", daemon=True)
+        self.acceptor.start()
+
+    def note(self, line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.lock:
+            with contextlib.suppress(OSError, ValueError):
+                self.log.write(f"{stamp} {line}\n")
+
+    def accept_loop(self) -> None:
+        import selectors
+        import threading
+
+        with selectors.DefaultSelector() as selector:
+            for listener in self.listeners:
+                listener.setblocking(False)
+                selector.register(listener, selectors.EVENT_READ, listener)
+            selector.register(self.wake_r, selectors.EVENT_READ, None)
+            while not self.stopping:
+                for key, _events in selector.select():
+                    if key.data is None:
+                        return
+                    listener = key.data
+                    try:
+                        connection, _address = listener.accept()
+                    except OSError:
+                        continue
+                    connection.setblocking(True)
+                    port = self.listeners[listener]
+                    with self.lock:
+                        crowded = len(self.handlers) >= RELAY_MAX_CONNECTIONS
+                    if crowded:
+                        self.note(f"refused a connection to port {port}: too many open")
+                        connection.close()
+                        continue
+                    handler = threading.Thread(
+                        target=self.handle, args=(connection, port), name="relay", daemon=True
+                    )
+                    with self.lock:
+                        self.handlers.add(handler)
+                        self.active.add(connection)
+                    handler.start()
+
+    def handle(self, connection: socket.socket, port: int) -> None:
+        import threading
+
+        upstream: socket.socket | None = None
+        try:
+            if self.relay.proxy and port == PROXY_PORT:
+                upstream = self.serve_proxy(connection)
+            else:
+                upstream = self.serve_host_port(connection, port)
+        except OSError as error:
+            self.note(f"connection to port {port} ended: {error.strerror or error}")
+        finally:
+            with self.lock:
+                self.active.discard(connection)
+                if upstream is not None:
+                    self.active.discard(upstream)
+                self.handlers.discard(threading.current_thread())
+            connection.close()
+            if upstream is not None:
+                upstream.close()
+
+    def open_upstream(self, address: str, port: int) -> socket.socket:
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        with self.lock:
+            self.active.add(upstream)
+        upstream.settimeout(PROXY_TIMEOUT)
+        try:
+            upstream.connect((address, port))
+        except OSError:
+            with self.lock:
+                self.active.discard(upstream)
+            upstream.close()
+            raise
+        return upstream
+
+    def serve_host_port(self, connection: socket.socket, port: int) -> socket.socket | None:
+        try:
+            upstream = self.open_upstream("127.0.0.1", port)
+        except OSError as error:
+            self.note(
+                f"host port {port}: the host's 127.0.0.1:{port} refused ({error.strerror or error})"
+            )
+            return None
+        self.note(f"host port {port}: connected")
+        sent, received = relay_bytes(connection, upstream)
+        self.note(f"host port {port}: closed, {sent} bytes sent, {received} received")
+        return upstream
+
+    def refuse(self, connection: socket.socket, what: str, refusal: Refusal) -> None:
+        self.note(f"refused {what}: {refusal.reason}")
+        with contextlib.suppress(OSError):
+            connection.sendall(refusal.response())
+
+    def serve_proxy(self, connection: socket.socket) -> socket.socket | None:
+        connection.settimeout(PROXY_TIMEOUT)
+        try:
+            read = read_request_head(connection)
+        except TimeoutError:
+            read = None
+        if read is None:
+            self.refuse(connection, "a request", Refusal(400, "no complete request head"))
+            return None
+        head, rest = read
+        request = parse_proxy_request(head)
+        if isinstance(request, Refusal):
+            self.refuse(connection, "a request", request)
+            return None
+        what = f"{request.method} {request.authority}"
+        verdict = proxy_verdict(request, self.relay.rules)
+        if isinstance(verdict, Refusal):
+            self.refuse(connection, what, verdict)
+            return None
+        opened = self.connect(request)
+        if isinstance(opened, Refusal):
+            self.refuse(connection, what, opened)
+            return None
+        upstream, address = opened
+        self.note(f"allowed {what} -> {address} ({verdict.describe()}, {verdict.origin})")
+        if request.method == "CONNECT":
+            connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            upstream.sendall(rest)
+        else:
+            upstream.sendall(forwarded_head(request) + rest)
+        sent, received = relay_bytes(connection, upstream)
+        self.note(f"closed {what}: {sent} bytes sent, {received} received")
+        return upstream
+
+    def connect(self, request: ProxyRequest) -> tuple[socket.socket, str] | Refusal:
+        """A connection to the request's host, resolved here (never by the client), to the
+        first of its addresses the allowlist tier may reach."""
+        host = request.host
+        if IPV4_LITERAL_PATTERN.fullmatch(host):
+            addresses = [host]
+        else:
+            try:
+                found = socket.getaddrinfo(host, request.port, socket.AF_INET, socket.SOCK_STREAM)
+            except OSError as error:
+                return Refusal(
+                    502, f"cannot resolve {host} on the host ({error.strerror or error})"
+                )
+            addresses = list(dict.fromkeys(str(item[4][0]) for item in found))
+        usable = []
+        for address in addresses:
+            origin = blocked_origin(address, self.relay.blocked)
+            if origin is None:
+                usable.append(address)
+            else:
+                self.note(f"{host} resolves to {address} {origin}: never connected to")
+        if not addresses:
+            return Refusal(502, f"cannot resolve {host} on the host (no IPv4 address)")
+        if not usable:
+            origin = blocked_origin(addresses[0], self.relay.blocked)
+            return Refusal(
+                403,
+                f"{host} resolves to {addresses[0]} {origin}: the allowlist tier never connects "
+                "to private, link-local, loopback or the host's own networks",
+            )
+        failure = ""
+        for address in usable:
+            try:
+                return self.open_upstream(address, request.port), address
+            except OSError as error:
+                failure = f"{address}:{request.port}: {error.strerror or error}"
+        return Refusal(502, f"cannot connect to {host} ({failure})")
+
+    def stop(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        self.acceptor.join(RELAY_STOP_TIMEOUT)
+        for listener in self.listeners:
+            listener.close()
+        with self.lock:
+            for item in self.active:
+                with contextlib.suppress(OSError):
+                    item.shutdown(socket.SHUT_RDWR)
+            handlers = list(self.handlers)
+        deadline = time.monotonic() + RELAY_STOP_TIMEOUT
+        for handler in handlers:
+            handler.join(max(deadline - time.monotonic(), 0))
+        for fd in (self.wake_r, self.wake_w):
+            os.close(fd)
+        self.note("session ended")
+        with self.lock:
+            self.log.close()
 
 
 # --- the OS edge: what a session left behind -------------------------------------------------
@@ -4814,34 +5647,79 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
             ],
         }
         probe = (python, "-I", "-S", "-c", ENFORCEMENT_PROBE, json.dumps(spec))
-        with tempfile.TemporaryFile() as output:
-            try:
-                plan = build_plan(host, Options(tier=tier))._replace(command=probe)
-                if plan.blockers:
-                    raise plan.blockers[0]
-                prepare_host(plan.host_setup, host.state_dir)
-                status = supervise_with_timeout(launch_of(plan), output.fileno(), CHECK_TIMEOUT * 2)
-            except ClaudeboxError as error:
-                return [CheckResult("sandbox", False, f"cannot start one: {error}", "see above")]
-            output.seek(0)
-            text = output.read().decode(errors="replace").strip()
+        report = run_check_probe(host, tier, probe, "sandbox")
+        if isinstance(report, CheckResult):
+            return [report]
+        results = [
+            CheckResult(
+                "sandbox", True, f"a throwaway sandbox ran the probe (network {tier.value})"
+            ),
+            *enforcement_results(report, tier),
+        ]
+        proxy_probe = (python, "-I", "-S", "-c", ALLOWLIST_PROBE, str(PROXY_PORT))
+        host = probe_host(canary_env, Tier.ALLOWLIST, cwd=project)
+        proxy_report = run_check_probe(host, Tier.ALLOWLIST, proxy_probe, "sandbox: allowlist")
+        if isinstance(proxy_report, CheckResult):
+            return [*results, proxy_report]
+        return [*results, *allowlist_results(proxy_report)]
+
+
+def run_check_probe(
+    host: HostFacts, tier: Tier, probe: tuple[str, ...], name: str
+) -> Mapping[str, object] | CheckResult:
+    """A throwaway sandbox of `tier`, planned and started like a session's, running `probe`
+    instead of claude: the JSON object it printed last, or a failed check named `name`."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as output:
+        try:
+            plan = build_plan(host, Options(tier=tier))._replace(command=probe)
+            if plan.blockers:
+                raise plan.blockers[0]
+            prepare_host(plan.host_setup, host.state_dir)
+            status = supervise_with_timeout(launch_of(plan), output.fileno(), CHECK_TIMEOUT * 2)
+        except ClaudeboxError as error:
+            return CheckResult(name, False, f"cannot start one: {error}", "see above")
+        output.seek(0)
+        text = output.read().decode(errors="replace").strip()
     try:
         report = json.loads(text.splitlines()[-1])
     except (ValueError, IndexError):
         report = None
     if not isinstance(report, dict):
         lines = [line for line in text.splitlines() if "AVX2" not in line]
-        return [
-            CheckResult(
-                "sandbox",
-                False,
-                f"the probe failed (exit {status}): {' / '.join(lines[-3:])}",
-                "see the lines above",
-            )
-        ]
+        return CheckResult(
+            name,
+            False,
+            f"the probe failed (exit {status}): {' / '.join(lines[-3:])}",
+            "see the lines above",
+        )
+    return report
+
+
+def allowlist_results(report: Mapping[str, object]) -> list[CheckResult]:
+    """--check: the allowlist probe's report, judged (pure)."""
+    reply = str(report.get("proxy", ""))
+    refused = reply.startswith("HTTP/1.1 403") and "not on this session's allowlist" in reply
+    direct = report.get("direct")
+    first_line = reply.splitlines()[0] if reply else "no answer"
     return [
-        CheckResult("sandbox", True, f"a throwaway sandbox ran the probe (network {tier.value})"),
-        *enforcement_results(report, tier),
+        CheckResult(
+            "sandbox: allowlist proxy",
+            refused,
+            "the proxy answers inside and refuses a name not on the allowlist (HTTP 403)"
+            if refused
+            else f"the proxy did not refuse a name not on the allowlist: {first_line}",
+            "the allowlist tier's proxy is not working; report it (see SECURITY.md)",
+        ),
+        CheckResult(
+            "sandbox: allowlist routes",
+            direct == "ENETUNREACH",
+            "allowlist: no route out but the proxy (a direct connection: ENETUNREACH)"
+            if direct == "ENETUNREACH"
+            else f"allowlist: a direct connection was not refused by the missing route ({direct})",
+            "the allowlist tier's namespace has a way out; report it (see SECURITY.md)",
+        ),
     ]
 
 
@@ -4976,6 +5854,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  claudebox                        audit, confirm, start claude in this project\n"
             "  claudebox -y -p 'fix the tests'  no question; claude gets -p 'fix the tests'\n"
             "  claudebox --network none         no network at all (loopback only)\n"
+            "  claudebox --allow-domain pypi.org --allow-domain files.pythonhosted.org\n"
+            "                                   only those and Claude's own domains, by a proxy\n"
             "  claudebox --profile web          add what ~/.claudebox/profiles/web.json names\n"
             "  claudebox --dry-run              print the sandbox command, run nothing\n"
             "  claudebox --shell                a bash in the very sandbox claude would get\n"
@@ -4994,7 +5874,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--network",
         choices=TIER_NAMES,
         default=None,
-        help=f"network tier (default {DEFAULT_TIER.value}; env {NETWORK_VARIABLE})",
+        metavar="TIER",
+        help=f"network tier: {', '.join(TIER_NAMES[:-1])} or {TIER_NAMES[-1]} (default "
+        f"{DEFAULT_TIER.value}; env {NETWORK_VARIABLE})",
+    )
+    launch_group.add_argument(
+        "--allow-domain",
+        action="append",
+        metavar="NAME",
+        help="the allowlist tier: reach NAME (*.NAME: its subdomains; NAME:PORT) over HTTP(S) "
+        "through claudebox's proxy; repeatable",
     )
     launch_group.add_argument(
         "--profile",
@@ -5176,15 +6065,27 @@ def colour_enabled(env: Mapping[str, str]) -> bool:
 
 
 def choose_tier(
-    flag: str | None, env: Mapping[str, str], profile: Profile | None
+    flag: str | None, env: Mapping[str, str], profile: Profile | None, allow_flag: bool = False
 ) -> tuple[Tier, str]:
-    """flag > CLAUDEBOX_NETWORK > profile > default, with where the answer came from."""
+    """--network > --allow-domain (allowlist) > CLAUDEBOX_NETWORK > the profile's network >
+    the profile's allow_domains (allowlist) > default, with where the answer came from.
+    --allow-domain with another --network is a usage error: the flags contradict each other."""
     if flag:
+        if allow_flag and flag != Tier.ALLOWLIST.value:
+            raise ClaudeboxError(
+                f"--allow-domain chooses the allowlist network tier, but --network says {flag}; "
+                "drop one of them (--network allowlist --allow-domain NAME is fine)",
+                EXIT_USAGE,
+            )
         return Tier(flag), "--network"
+    if allow_flag:
+        return Tier.ALLOWLIST, "--allow-domain"
     if env.get(NETWORK_VARIABLE):
         return parse_tier(env[NETWORK_VARIABLE], NETWORK_VARIABLE), NETWORK_VARIABLE
     if profile is not None and profile.network is not None:
         return profile.network[0], f"profile {profile.network[1]}"
+    if profile is not None and profile.allow_domains:
+        return Tier.ALLOWLIST, f"profile {profile.allow_domains[0][1]}"
     return DEFAULT_TIER, "default"
 
 
@@ -5195,7 +6096,7 @@ def session_plan(
     state_dir = os.path.join(home, ".claudebox")
     selected = select_profile(args.profile, env, state_dir)
     profile = load_profile(*selected, state_dir, home) if selected else None
-    tier, origin = choose_tier(args.network, env, profile)
+    tier, origin = choose_tier(args.network, env, profile, bool(args.allow_domain))
     nixpkgs = env.get(NIXPKGS_VARIABLE) or "nixpkgs"
     packages = [name for name, _origin in profile.packages] if profile else []
     options = Options(
@@ -5207,6 +6108,7 @@ def session_plan(
         package_paths=resolve_packages(packages, nixpkgs, home, env, save=not args.dry_run),
         nixpkgs=env.get(NIXPKGS_VARIABLE),
         extra_env=parse_extra_env(env.get(EXTRA_ENV_VARIABLE, "")),
+        allow_domains=tuple(args.allow_domain or ()),
     )
     host = probe_host(env, tier)
     return build_plan(host, options), host
@@ -5277,10 +6179,14 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
             BlockedPrefix(str(ipaddress.IPv4Network(prefix)), str(origin))
             for prefix, origin in spec["blocked"]
         )
-        stage = Stage(bool(spec["network"]), blocked, pins, opened)
+        listen = tuple(int(port) for port in spec.get("listen", ()))
+        stage = Stage(
+            bool(spec["network"]), blocked, pins, opened, listen, bool(spec.get("sealed"))
+        )
         pasta_argv = [str(word) for word in spec["pasta"] or ()]
         pasta = Pasta(pasta_argv[0], tuple(pasta_argv[1:])) if pasta_argv else None
         runtime_dir = str(spec["runtime_dir"])
+        relay = relay_of_spec(spec["relay"]) if spec.get("relay") else None
     except (ValueError, KeyError, TypeError) as error:
         raise ClaudeboxError(
             f"--stage: not a stage spec ({error}); paste the whole --dry-run output", EXIT_USAGE
@@ -5288,10 +6194,32 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
     if not argv:
         raise ClaudeboxError("--stage: nothing to run after --", EXIT_USAGE)
     inherited = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
-    launch = Launch(
-        stage, tuple(argv), pasta, (), (*inherited, *(o.fd for o in opened)), runtime_dir
+    keep = (*inherited, *(o.fd for o in opened))
+    return supervise(Launch(stage, tuple(argv), pasta, (), keep, runtime_dir, relay=relay))
+
+
+def relay_of_spec(spec: Mapping[str, object]) -> Relay:
+    """The relay a stage spec names (relay_spec's inverse); ValueError, KeyError, TypeError."""
+    rules = spec["rules"]
+    blocked = spec["blocked"]
+    host_ports = spec["host_ports"]
+    if not isinstance(rules, list) or not isinstance(blocked, list):
+        raise TypeError("relay rules and blocked must be lists")
+    if not isinstance(host_ports, list):
+        raise TypeError("relay host_ports must be a list")
+    return Relay(
+        proxy=bool(spec["proxy"]),
+        rules=tuple(
+            AllowRule(str(pattern), tuple(int(port) for port in ports), str(origin))
+            for pattern, ports, origin in rules
+        ),
+        host_ports=tuple(int(port) for port in host_ports),
+        blocked=tuple(
+            BlockedPrefix(str(ipaddress.IPv4Network(prefix)), str(origin))
+            for prefix, origin in blocked
+        ),
+        log_dir=str(spec["log_dir"]),
     )
-    return supervise(launch)
 
 
 class Command(NamedTuple):
