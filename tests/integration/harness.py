@@ -186,6 +186,8 @@ class Box:
     # The network namespace claudebox and host-side controls run in: the lab's host (a test
     # using the lab fixture), else the machine's own.
     netns: str | None = None
+    # A mount namespace to run in too (a test's own /etc/resolv.conf): /proc/PID/ns/mnt.
+    mountns: str | None = None
 
     @property
     def module(self) -> Path:
@@ -252,7 +254,10 @@ class Box:
         """`argv` as the test user (when run as root), in the box's network namespace."""
         if os.geteuid() != 0:
             return list(argv)
-        enter = ["/usr/bin/nsenter", f"--net=/run/netns/{self.netns}", "--"] if self.netns else []
+        namespaces = [f"--net=/run/netns/{self.netns}"] if self.netns else []
+        # (entering a mount namespace moves to its root: --wd=. keeps the directory)
+        namespaces += [f"--mount={self.mountns}", "--wd=."] if self.mountns else []
+        enter = ["/usr/bin/nsenter", *namespaces, "--"] if namespaces else []
         return [
             *enter,
             "/usr/bin/setpriv",
@@ -309,7 +314,12 @@ class Box:
         )
 
     def run_with_bind(
-        self, source: Path, target: str, *args: str, timeout: float = 60
+        self,
+        source: Path,
+        target: str,
+        *args: str,
+        timeout: float = 60,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """claudebox ARGS in a private mount namespace where `source` is bound over the host's
         `target` (a test resolv.conf, an unusable /dev/net/tun); needs root."""
@@ -326,7 +336,7 @@ class Box:
                 str(source),
                 *self.command(args),
             ],
-            env=self.env(),
+            env=self.env(env),
             cwd=self.project,
             capture_output=True,
             text=True,

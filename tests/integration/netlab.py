@@ -62,11 +62,12 @@ while True:
     connection.close()
 """
 
-# argv: NAME ADDRESS. A UDP DNS responder on 127.0.0.1:53: NAME -> ADDRESS (A), anything else
-# NXDOMAIN. Prints "ready", then every question it answers ("query NAME TYPE").
+# argv: NAME ADDRESS [NAME ADDRESS ...]. A UDP DNS responder on 127.0.0.1:53: each NAME ->
+# its ADDRESS (A), anything else NXDOMAIN. Prints "ready", then every question it answers
+# ("query NAME TYPE").
 DNS_SERVER = r"""
 import socket, struct, sys
-wanted, address = sys.argv[1].lower(), sys.argv[2]
+records = {name.lower(): address for name, address in zip(sys.argv[1::2], sys.argv[2::2])}
 server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 server.bind(("127.0.0.1", 53))
 print("ready", flush=True)
@@ -85,9 +86,9 @@ while True:
     name = ".".join(labels).lower()
     print(f"query {name} {qtype}", flush=True)
     answers = b""
-    if name == wanted and qtype == 1:
-        answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(address)
-    rcode = 0 if name == wanted else 3
+    if name in records and qtype == 1:
+        answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(records[name])
+    rcode = 0 if name in records else 3
     header = struct.pack("!HHHHHH", ident, 0x8180 | rcode, 1, 1 if answers else 0, 0, 0)
     server.sendto(header + question + answers, peer)
 """

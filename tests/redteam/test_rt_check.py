@@ -50,6 +50,14 @@ def test_check_runs_a_throwaway_sandbox_and_reports_enforcement(
         "ok   sandbox: terminal injection: TIOCSTI on a terminal inside fails with EPERM "
         "(the seccomp filter)"
     ) in lines
+    assert (
+        "ok   sandbox: allowlist proxy: the proxy answers inside and refuses a name not on the "
+        "allowlist (HTTP 403)"
+    ) in lines
+    assert (
+        "ok   sandbox: allowlist routes: allowlist: no route out but the proxy (a direct "
+        "connection: ENETUNREACH)"
+    ) in lines
     assert not (box.home / ".claudebox").exists()  # the throwaway sandbox's state is gone
 
 
@@ -83,3 +91,16 @@ def test_a_leaky_report_fails_each_check_and_says_why() -> None:
     kernel_only = claudebox.enforcement_results({"tiocsti": "EIO"}, claudebox.Tier.NONE)
     assert [(r.ok, r.warning) for r in kernel_only] == [(True, False), (True, True), (False, False)]
     assert kernel_only[2].detail == "TIOCSTI failed with EIO, not by the seccomp filter (EPERM)"
+
+
+def test_a_broken_allowlist_report_fails_and_says_why() -> None:
+    report = {"proxy": "HTTP/1.1 200 Connection established\r\n\r\n", "direct": "ETIMEDOUT"}
+    rendered = claudebox.render_checks(claudebox.allowlist_results(report), claudebox.Style(False))
+    assert rendered.splitlines() == [
+        "FAIL sandbox: allowlist proxy: the proxy did not refuse a name not on the allowlist: "
+        "HTTP/1.1 200 Connection established; fix: the allowlist tier's proxy is not working; "
+        "report it (see SECURITY.md)",
+        "FAIL sandbox: allowlist routes: allowlist: a direct connection was not refused by the "
+        "missing route (ETIMEDOUT); fix: the allowlist tier's namespace has a way out; report it "
+        "(see SECURITY.md)",
+    ]
