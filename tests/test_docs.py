@@ -125,7 +125,7 @@ def test_bash_completion_completes_options_tiers_and_profiles(tmp_path: Path) ->
         check=True,
         env={"HOME": str(tmp_path), "PATH": PATH},
     ).stdout
-    assert output.split("--\n")[:3] == ["--network\n", "full\ninet\nnone\n", "web\n"]
+    assert output.split("--\n")[:3] == ["--network\n", "full\ninet\nallowlist\nnone\n", "web\n"]
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
@@ -157,6 +157,7 @@ def test_zsh_and_fish_completions_parse(shell: str, tmp_path: Path) -> None:
             env={"HOME": str(tmp_path), "PATH": PATH},
         ).stdout
         assert [line.split("\t")[0] for line in output.splitlines()] == [
+            "allowlist",  # fish sorts the choices
             "full",
             "inet",
             "none",

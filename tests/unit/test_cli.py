@@ -217,7 +217,7 @@ def test_choose_tier_refuses_a_bad_variable():
         cb.choose_tier(None, {"CLAUDEBOX_NETWORK": "lan"}, PROFILE_NONE)
     assert info.value.exit_code == 2
     assert str(info.value) == (
-        "CLAUDEBOX_NETWORK: unknown network tier 'lan'; use one of full, inet, none"
+        "CLAUDEBOX_NETWORK: unknown network tier 'lan'; use one of full, inet, allowlist, none"
     )
 
 
@@ -327,7 +327,7 @@ def test_unknown_network_from_env(box):
     result = box.run("--dry-run", CLAUDEBOX_NETWORK="lan")
     assert result.stderr == (
         "claudebox: error: CLAUDEBOX_NETWORK: unknown network tier 'lan'; "
-        "use one of full, inet, none\n"
+        "use one of full, inet, allowlist, none\n"
     )
     assert result.returncode == 2
 

@@ -819,5 +819,8 @@ def test_stage_spec_round_trips_through_json():
         "opened": [[o.fd, o.path] for o in plan.stage.opened],
         "pasta": [fh.PASTA, *cb.PASTA_OPTIONS],
         "runtime_dir": INSTANCE_DIR,
+        "listen": [],
+        "sealed": False,
+        "relay": None,
     }
     assert spec["pins"][0] == [f"{CLAUDE_DIR}/projects", "directory", False, f"{STORE}/projects"]

@@ -68,7 +68,7 @@ def test_a_complete_profile_parses() -> None:
         ({"description": 3}, f"{PATH}: description: must be a string"),
         ({"extends": [1]}, f"{PATH}: extends: must be a list of strings"),
         ({"extends": "../etc"}, f"{PATH}: extends: '../etc' is not a profile name"),
-        ({"network": "lan"}, f"{PATH}: network: must be one of full, inet, none"),
+        ({"network": "lan"}, f"{PATH}: network: must be one of full, inet, allowlist, none"),
         ({"env": {"A": 1}}, f"{PATH}: env: must be an object whose values are strings"),
         ({"env": {"A B": "x"}}, f"{PATH}: env.A B: is not a variable name"),
         ({"env": {"PATH": "/bin"}}, f"{PATH}: env.PATH: is set by the sandbox itself"),
@@ -152,6 +152,8 @@ def test_show_profile_gives_each_value_its_origin() -> None:
         "mounts": [{"src": "/srv", "dst": "/srv", "mode": "ro", "from": "base"}],
         "packages": [],
         "allow_secret_mounts": {"value": False, "from": "built-in default"},
+        "allow_domains": [],
+        "host_ports": [],
     }
 
 
