@@ -2032,7 +2032,7 @@ def parse_allow_entry(text: str, where: str, origin: str) -> AllowRule:
         if wildcard:
             raise ClaudeboxError(f"{where}: {text!r}: *. goes with names only; {usage}", EXIT_USAGE)
         return AllowRule(bare, ports, origin)
-    if not DOMAIN_NAME_PATTERN.fullmatch(bare) or len(bare) > 253:
+    if not DOMAIN_NAME_PATTERN.fullmatch(bare) or len(bare) > 253 or numeric_name(bare):
         raise ClaudeboxError(f"{where}: {text!r} is not a domain name; {usage}", EXIT_USAGE)
     if wildcard and "." not in bare:
         raise ClaudeboxError(
@@ -2120,9 +2120,19 @@ def host_of(authority: str) -> tuple[str, int | None] | None:
             ipaddress.IPv4Address(host)
         except ValueError:
             return None
-    elif not DOMAIN_NAME_PATTERN.fullmatch(host) or len(host) > 253:
+    elif not DOMAIN_NAME_PATTERN.fullmatch(host) or len(host) > 253 or numeric_name(host):
         return None
     return host, int(port_text) if colon else None
+
+
+def numeric_name(name: str) -> bool:
+    """Whether the resolver would take `name` for an address (127.1, 2130706433, 0x7f.1):
+    such names are refused, only dotted quads are addresses here."""
+    try:
+        socket.inet_aton(name)
+    except OSError:
+        return name.rpartition(".")[2].isdigit()
+    return True
 
 
 def parse_proxy_request(head: bytes) -> ProxyRequest | Refusal:
@@ -3218,16 +3228,18 @@ def relay_spec(relay: Relay) -> dict[str, object]:
     }
 
 
-def render_stage_spec(spec: Mapping[str, object]) -> str:
-    """The stage spec as JSON with one pin or descriptor per line."""
+def render_stage_spec(spec: Mapping[str, object], indent: str = " ") -> str:
+    """The stage spec as JSON with one pin, descriptor or relay rule per line."""
     lines = []
     for key, value in spec.items():
         if isinstance(value, list) and value and isinstance(value[0], list):
-            items = ",\n  ".join(json.dumps(item) for item in value)
-            lines.append(f'"{key}": [\n  {items}\n ]')
+            items = f",\n{indent} ".join(json.dumps(item) for item in value)
+            lines.append(f'"{key}": [\n{indent} {items}\n{indent}]')
+        elif isinstance(value, dict):
+            lines.append(f'"{key}": {render_stage_spec(value, indent + "  ")}')
         else:
             lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
-    return "{\n " + ",\n ".join(lines) + "\n}"
+    return "{\n" + indent + f",\n{indent}".join(lines) + "\n" + indent[:-1] + "}"
 
 
 def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
