@@ -609,3 +609,15 @@ def test_real_claude_reaches_the_scripted_api_through_the_proxy(
     assert f"allowed CONNECT {API}:8443 -> 203.0.113.10 ({API}:8443, --allow-domain)" in log
     refused = [line for line in log.splitlines() if " refused " in line]
     assert all("api.anthropic.com" in line or "claude.ai" in line for line in refused), log
+
+
+def test_a_pasted_dry_run_serves_the_proxy_too(net_box: Box) -> None:
+    snippet = f"{curl(f'http://{ALLOWED}/pasted')} > got; exit 7"
+    dry = net_box.run("--dry-run", "--allow-domain", ALLOWED, snippet, env=env(net_box))
+    assert dry.returncode == 0, dry.stderr
+    pasted = net_box.paste(dry.stdout)
+    assert pasted.returncode == 7, pasted.stderr
+    assert (
+        net_box.project / "got"
+    ).read_text() == f"hello far via http host={ALLOWED} path=/pasted\n"
+    assert f"allowed GET {ALLOWED}:80 -> 203.0.113.10" in session_log(net_box)
