@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness import BUSYBOX_STORE, HELPER_STORE, PYTHON, Box, prerequisite_missing
 
-TIERS = ("full", "inet", "none")
+TIERS = ("full", "inet", "allowlist", "none")
 SH = f"{BUSYBOX_STORE}/bin/sh"
 HELPER = f"{HELPER_STORE}/bin"
 

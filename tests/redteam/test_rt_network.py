@@ -32,7 +32,7 @@ def test_control_the_host_reaches_every_attacked_service(box: Box, lab: NetLab) 
     assert replies_of(stdout) == {key(target): f"hello {target.name}" for target in targets}
 
 
-@pytest.mark.parametrize("network", ["inet", "none"])
+@pytest.mark.parametrize("network", ["inet", "allowlist", "none"])
 def test_lan_cgnat_host_and_gateway_are_unreachable(box: Box, lab: NetLab, network: str) -> None:
     targets = [lab.internet, *lab.blocked]
     result = box.probe(CONNECT_ALL, *connect_arguments(targets), options=tier(network), timeout=180)
@@ -45,8 +45,9 @@ def test_lan_cgnat_host_and_gateway_are_unreachable(box: Box, lab: NetLab, netwo
 
 @pytest.mark.parametrize("network", TIERS)
 def test_abstract_unix_socket_on_the_host(box: Box, network: str) -> None:
-    """inet and none: a network namespace of their own, so the host's abstract sockets (X11's
-    @/tmp/.X11-unix/X0, dbus, ...) are not there. full shares the host's: documented."""
+    """inet, allowlist and none: a network namespace of their own, so the host's abstract
+    sockets (X11's @/tmp/.X11-unix/X0, dbus, ...) are not there. full shares the host's:
+    documented."""
     name = f"@claudebox-redteam-{uuid.uuid4().hex[:8]}"
     attack = f"{HELPER}/uconnect {name}"
     with unix_server(box, name, "hello abstract"):
