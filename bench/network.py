@@ -3,7 +3,8 @@
 
 Runs `claudebox.py --yes --network TIER CLAUDE_ARGS` RUNS times per tier (after one warm-up
 run each, tiers interleaved so drift hits all alike) from the current directory, and prints the
-median per tier and inet's overhead against full. A benchmark, not a test: nothing is asserted.
+median per tier and inet's and allowlist's overhead against full. A benchmark, not a test:
+nothing is asserted.
 
     python3 bench/network.py                       # claude --version inside
     python3 bench/network.py --runs 20 -- -p hi    # any claude arguments after --
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 CLAUDEBOX = Path(__file__).resolve().parents[1] / "claudebox.py"
-TIERS = ("full", "inet", "none")
+TIERS = ("full", "inet", "allowlist", "none")
 
 
 def session(tier: str, claude_args: list[str]) -> float:
@@ -59,9 +60,10 @@ def main() -> int:
     print(f"claudebox session wall time, median of {args.runs} runs ({' '.join(claude_args)}):")
     for tier in TIERS:
         spread = f"min {min(times[tier]) * 1000:.0f} / max {max(times[tier]) * 1000:.0f} ms"
-        print(f"  {tier:<5} {medians[tier] * 1000:7.1f} ms   ({spread})")
-    overhead = medians["inet"] - medians["full"]
-    print(f"inet overhead against full: {overhead * 1000:+.1f} ms")
+        print(f"  {tier:<9} {medians[tier] * 1000:7.1f} ms   ({spread})")
+    for tier in ("inet", "allowlist"):
+        overhead = medians[tier] - medians["full"]
+        print(f"{tier} overhead against full: {overhead * 1000:+.1f} ms")
     return 0
 
 

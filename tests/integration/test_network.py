@@ -32,7 +32,7 @@ from netlab import (
     start_server,
 )
 
-TIERS = ("full", "inet", "none")
+TIERS = ("full", "inet", "allowlist", "none")
 NETSEND = f"{HELPER_STORE}/bin/netsend"
 
 
