@@ -4980,13 +4980,19 @@ def sandboxed_command_pid(root_pid: int, levels: int) -> int | None:
 
 def open_relay_log(log_dir: str) -> TextIO:
     """A new log for this session in `log_dir` (0600), the oldest beyond RELAY_LOGS_KEPT gone."""
-    make_private_dirs(log_dir)
-    with contextlib.suppress(OSError):
-        old = sorted(name for name in os.listdir(log_dir) if name.endswith(".log"))
-        for name in old[: max(len(old) - RELAY_LOGS_KEPT + 1, 0)]:
-            os.unlink(os.path.join(log_dir, name))
     path = os.path.join(log_dir, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}.log")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        make_private_dirs(log_dir)
+        with contextlib.suppress(OSError):
+            old = sorted(name for name in os.listdir(log_dir) if name.endswith(".log"))
+            for name in old[: max(len(old) - RELAY_LOGS_KEPT + 1, 0)]:
+                os.unlink(os.path.join(log_dir, name))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(path, flags, 0o600)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot create {path}: {error.strerror}; check its permissions"
+        ) from error
     return open(fd, "a", encoding="utf-8", errors="replace", buffering=1)
 
 
@@ -5107,57 +5113,56 @@ class RelayServer:
     def handle(self, connection: socket.socket, port: int) -> None:
         import threading
 
-        upstream: socket.socket | None = None
         try:
             if self.relay.proxy and port == PROXY_PORT:
-                upstream = self.serve_proxy(connection)
+                self.serve_proxy(connection)
             else:
-                upstream = self.serve_host_port(connection, port)
+                self.serve_host_port(connection, port)
         except OSError as error:
             self.note(f"connection to port {port} ended: {error.strerror or error}")
         finally:
+            self.forget(connection)
             with self.lock:
-                self.active.discard(connection)
-                if upstream is not None:
-                    self.active.discard(upstream)
                 self.handlers.discard(threading.current_thread())
-            connection.close()
-            if upstream is not None:
-                upstream.close()
+
+    def forget(self, item: socket.socket) -> None:
+        with self.lock:
+            self.active.discard(item)
+        item.close()
 
     def open_upstream(self, address: str, port: int) -> socket.socket:
+        """A connection to ADDRESS:PORT from the host's side (stop() shuts it down; the caller
+        forgets it when done)."""
         upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         with self.lock:
             self.active.add(upstream)
-        upstream.settimeout(PROXY_TIMEOUT)
         try:
+            upstream.settimeout(PROXY_TIMEOUT)
             upstream.connect((address, port))
         except OSError:
-            with self.lock:
-                self.active.discard(upstream)
-            upstream.close()
+            self.forget(upstream)
             raise
         return upstream
 
-    def serve_host_port(self, connection: socket.socket, port: int) -> socket.socket | None:
+    def serve_host_port(self, connection: socket.socket, port: int) -> None:
         try:
             upstream = self.open_upstream("127.0.0.1", port)
         except OSError as error:
-            self.note(
-                f"host port {port}: the host's 127.0.0.1:{port} refused ({error.strerror or error})"
-            )
-            return None
-        self.note(f"host port {port}: connected")
-        sent, received = relay_bytes(connection, upstream)
+            self.note(f"host port {port}: the host's side refused ({error.strerror or error})")
+            return
+        try:
+            self.note(f"host port {port}: connected")
+            sent, received = relay_bytes(connection, upstream)
+        finally:
+            self.forget(upstream)
         self.note(f"host port {port}: closed, {sent} bytes sent, {received} received")
-        return upstream
 
     def refuse(self, connection: socket.socket, what: str, refusal: Refusal) -> None:
         self.note(f"refused {what}: {refusal.reason}")
         with contextlib.suppress(OSError):
             connection.sendall(refusal.response())
 
-    def serve_proxy(self, connection: socket.socket) -> socket.socket | None:
+    def serve_proxy(self, connection: socket.socket) -> None:
         connection.settimeout(PROXY_TIMEOUT)
         try:
             read = read_request_head(connection)
@@ -5165,31 +5170,33 @@ class RelayServer:
             read = None
         if read is None:
             self.refuse(connection, "a request", Refusal(400, "no complete request head"))
-            return None
+            return
         head, rest = read
         request = parse_proxy_request(head)
         if isinstance(request, Refusal):
             self.refuse(connection, "a request", request)
-            return None
+            return
         what = f"{request.method} {request.authority}"
         verdict = proxy_verdict(request, self.relay.rules)
         if isinstance(verdict, Refusal):
             self.refuse(connection, what, verdict)
-            return None
+            return
         opened = self.connect(request)
         if isinstance(opened, Refusal):
             self.refuse(connection, what, opened)
-            return None
+            return
         upstream, address = opened
-        self.note(f"allowed {what} -> {address} ({verdict.describe()}, {verdict.origin})")
-        if request.method == "CONNECT":
-            connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            upstream.sendall(rest)
-        else:
-            upstream.sendall(forwarded_head(request) + rest)
-        sent, received = relay_bytes(connection, upstream)
+        try:
+            self.note(f"allowed {what} -> {address} ({verdict.describe()}, {verdict.origin})")
+            if request.method == "CONNECT":
+                connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                upstream.sendall(rest)
+            else:
+                upstream.sendall(forwarded_head(request) + rest)
+            sent, received = relay_bytes(connection, upstream)
+        finally:
+            self.forget(upstream)
         self.note(f"closed {what}: {sent} bytes sent, {received} received")
-        return upstream
 
     def connect(self, request: ProxyRequest) -> tuple[socket.socket, str] | Refusal:
         """A connection to the request's host, resolved here (never by the client), to the
