@@ -803,6 +803,41 @@ class Relay(NamedTuple):
         return (*((PROXY_PORT,) if self.proxy else ()), *self.host_ports)
 
 
+class ProxyRequest(NamedTuple):
+    """A request the proxy read: CONNECT host:port, or a plain one to an absolute http:// URL."""
+
+    method: str
+    host: str  # lower case, no trailing dot
+    port: int
+    target: str  # the path and query of a plain request ("" for CONNECT)
+    version: str
+    headers: tuple[tuple[str, str], ...]
+
+    @property
+    def authority(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Refusal(NamedTuple):
+    """What the proxy answers instead of connecting: an HTTP status and the reason (logged)."""
+
+    status: int
+    reason: str
+
+    def response(self) -> bytes:
+        phrase = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}.get(
+            self.status, "Service Unavailable"
+        )
+        body = f"claudebox: {self.reason}\n".encode()
+        head = (
+            f"HTTP/1.1 {self.status} {phrase}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        return head.encode() + body
+
+
 class DataKind(enum.Enum):
     GITCONFIG = "gitconfig"
     NOTE = "sandbox note"
@@ -2071,41 +2106,6 @@ def blocked_origin(address: str, blocked: Sequence[BlockedPrefix]) -> str | None
     """Why `address` is one the proxy never connects to ("(private range)"), or None."""
     ip = ipaddress.IPv4Address(address)
     return next((b.origin for b in blocked if ip in ipaddress.IPv4Network(b.prefix)), None)
-
-
-class ProxyRequest(NamedTuple):
-    """A request the proxy read: CONNECT host:port, or a plain one to an absolute http:// URL."""
-
-    method: str
-    host: str  # lower case, no trailing dot
-    port: int
-    target: str  # the path and query of a plain request ("" for CONNECT)
-    version: str
-    headers: tuple[tuple[str, str], ...]
-
-    @property
-    def authority(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-class Refusal(NamedTuple):
-    """What the proxy answers instead of connecting: an HTTP status and the reason (logged)."""
-
-    status: int
-    reason: str
-
-    def response(self) -> bytes:
-        phrase = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}.get(
-            self.status, "Service Unavailable"
-        )
-        body = f"claudebox: {self.reason}\n".encode()
-        head = (
-            f"HTTP/1.1 {self.status} {phrase}\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        return head.encode() + body
 
 
 def host_of(authority: str) -> tuple[str, int | None] | None:
