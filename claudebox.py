@@ -1500,7 +1500,6 @@ def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str
 
 
 class ProjectPart(NamedTuple):
-    mounts: tuple[Mount, ...]
     pins: tuple[Pin, ...]
     setup: tuple[HostSetup, ...]
     watched: tuple[str, ...]
@@ -1536,7 +1535,7 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
             pins.append(Pin(last.path, Kind.DIR, False, reason="pinned"))
         else:
             pins.append(Pin(last.path, last.kind, True, reason="read-only"))
-    return ProjectPart((), tuple(pins), tuple(setup), tuple(dict.fromkeys(watched)))
+    return ProjectPart(tuple(pins), tuple(setup), tuple(dict.fromkeys(watched)))
 
 
 # --- the inet tier's blocked set: netlink dumps in, prefixes and requests out -------------

@@ -49,7 +49,6 @@ def test_present_paths_read_only_and_directories_above_pinned():
         [PROJECT],
     )
     assert part == cb.ProjectPart(
-        mounts=(),
         pins=(
             Pin(f"{PROJECT}/.envrc", Kind.FILE, True, reason="read-only"),
             Pin(f"{PROJECT}/.claude", Kind.DIR, False, reason="pinned"),
