@@ -15,8 +15,7 @@ import claudebox as cb
 from claudebox import Kind, Tier
 
 GIT = shutil.which("git")
-NO_GIT_OUTSIDE_CI = GIT is None and os.environ.get("CI") != "true"  # under CI: fail instead
-pytestmark = pytest.mark.skipif(NO_GIT_OUTSIDE_CI, reason="git not installed (CI fails instead)")
+pytestmark = pytest.mark.git
 ISOLATED = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
