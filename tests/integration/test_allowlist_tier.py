@@ -11,7 +11,6 @@ Every network read is bounded by a timeout.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import ssl
@@ -524,7 +523,7 @@ def scripted_https_api(web: Web) -> Iterator[real.ScriptedApi]:
         server.socket = context.wrap_socket(server.socket, server_side=True)
         return server
 
-    server = in_named_netns(namespace, make)
+    server = real.in_netns(namespace, make)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -532,33 +531,6 @@ def scripted_https_api(web: Web) -> Iterator[real.ScriptedApi]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def in_named_netns(path: str, make: Any) -> Any:
-    """MAKE called in a thread that joined the network namespace at PATH."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if libc.setns(fd, real.CLONE_NEWNET) != 0:
-                outcome["error"] = OSError(ctypes.get_errno(), "setns")
-                return
-            outcome["value"] = make()
-        except Exception as error:
-            outcome["error"] = error
-        finally:
-            os.close(fd)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def test_real_claude_reaches_the_scripted_api_through_the_proxy(

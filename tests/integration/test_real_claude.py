@@ -156,13 +156,14 @@ def netns() -> Iterator[int]:
         holder.wait()
 
 
-def in_netns(pid: int, make: Any) -> Any:
-    """Call MAKE in a thread that joined PID's network namespace (sockets stay in it)."""
+def in_netns(namespace: str, make: Any) -> Any:
+    """Call MAKE in a thread that joined the network namespace at NAMESPACE (a /proc/PID/ns/net
+    or /run/netns/NAME path); the sockets it makes stay in that namespace."""
     libc = ctypes.CDLL(None, use_errno=True)
     outcome: dict[str, Any] = {}
 
     def run() -> None:
-        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        fd = os.open(namespace, os.O_RDONLY)
         try:
             if libc.setns(fd, CLONE_NEWNET) != 0:
                 outcome["error"] = OSError(ctypes.get_errno(), "setns")
@@ -361,7 +362,8 @@ class QuietServer(ThreadingHTTPServer):
 def scripted_api(netns: int) -> Iterator[tuple[ScriptedApi, str]]:
     """The server, listening on 127.0.0.1 of the private namespace; yields it and its URL."""
     api = ScriptedApi()
-    server = in_netns(netns, lambda: QuietServer(("127.0.0.1", 0), make_handler(api)))
+    namespace = f"/proc/{netns}/ns/net"
+    server = in_netns(namespace, lambda: QuietServer(("127.0.0.1", 0), make_handler(api)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
