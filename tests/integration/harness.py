@@ -38,6 +38,18 @@ HELLO_STORE = Path("/nix/store/4g1anr5lr9tc2io6zed8xhk3y7m0b1ru-claudebox-test-h
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 IN_CI = os.environ.get("CI") == "true"
 
+HOST_GIT = "/usr/bin/git"
+HOST_GIT_SETUP = (
+    "-c",
+    "user.name=t",
+    "-c",
+    "user.email=t@t.invalid",
+    "-c",
+    "init.defaultBranch=main",
+    "-c",
+    "protocol.file.allow=always",
+)
+
 PROBE_SCRIPT = f"""#!{BUSYBOX_STORE}/bin/sh
 # Fake claude: checks the injected flag, skips claudebox's flag settings (--settings JSON), then
 # runs the snippet it was given.
@@ -420,6 +432,26 @@ def box(test_user: pwd.struct_passwd, request: pytest.FixtureRequest) -> Iterato
         yield test_box
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def host_git(
+    box: Box, *args: str, cwd: Path, check: bool = True, setup: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The host's real git as the test user (HOME = the fake home, PATH finds /usr/bin/git).
+    setup=False runs it as a user would type it (no -c options)."""
+    result = subprocess.run(
+        box.as_user([HOST_GIT, *(HOST_GIT_SETUP if setup else ()), *args]),
+        cwd=cwd,
+        env={"HOME": str(box.home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, f"git {' '.join(args)} in {cwd}: {result.stderr}"
+    return result
 
 
 def wait_for(path: Path, timeout: float = 30, process: subprocess.Popen[str] | None = None) -> None:

@@ -9,37 +9,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness import Box, wait_for
-
-GIT = "/usr/bin/git"
+from harness import Box, host_git, wait_for
 
 
 def instance_dir(box: Box, root: Path) -> Path:
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
     return box.home / ".claudebox" / "instances" / digest
-
-
-def git(box: Box, *args: str, cwd: Path) -> str:
-    result = subprocess.run(
-        box.as_user(
-            [
-                GIT,
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t.invalid",
-                "-c",
-                "init.defaultBranch=main",
-                *args,
-            ]
-        ),
-        cwd=cwd,
-        env={"HOME": str(box.home), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
 
 
 def test_transcripts_and_history_stay_in_their_project(box: Box) -> None:
@@ -70,12 +45,12 @@ def test_transcripts_and_history_stay_in_their_project(box: Box) -> None:
 
 def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box) -> None:
     main = box.mkdir(box.home / "repo")
-    git(box, "init", "-q", cwd=main)
+    host_git(box, "init", "-q", cwd=main)
     box.write(main / "README", "hello\n", mode=0o644)
-    git(box, "add", "README", cwd=main)
-    git(box, "commit", "-q", "-m", "first", cwd=main)
+    host_git(box, "add", "README", cwd=main)
+    host_git(box, "commit", "-q", "-m", "first", cwd=main)
     linked = box.home / "wt"
-    git(box, "worktree", "add", "-q", str(linked), "-b", "feature", cwd=main)
+    host_git(box, "worktree", "add", "-q", str(linked), "-b", "feature", cwd=main)
     sub = box.mkdir(main / "sub")
     ids = []
     for cwd in (main, sub, linked):
@@ -91,7 +66,8 @@ def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box)
     )
     assert commit.returncode == 0, commit.stderr
     assert commit.stdout.strip() == "from-inside"
-    assert git(box, "log", "-1", "--format=%s", "feature", cwd=main).strip() == "from-inside"
+    log = host_git(box, "log", "-1", "--format=%s", "feature", cwd=main)
+    assert log.stdout.strip() == "from-inside"
 
 
 def test_credentials_renamed_inside_reach_the_host_even_after_a_host_rename(box: Box) -> None:

@@ -19,21 +19,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import GIT_STORE, Box
+from harness import GIT_STORE, Box, host_git
 from rtlib import SH
 
-HOST_GIT = "/usr/bin/git"
 SESSION_GIT = f"{GIT_STORE}/bin/git"  # the git a session runs (the fixture store's)
-SETUP_GIT_CONFIG = (
-    "-c",
-    "user.name=t",
-    "-c",
-    "user.email=t@t.invalid",
-    "-c",
-    "init.defaultBranch=main",
-    "-c",
-    "protocol.file.allow=always",
-)
 
 # What the generated ~/.gitconfig gives a session's git, for the same plant run on the host.
 GIT_IDENTITY = {
@@ -109,26 +98,6 @@ def host_sh(
         stdin=subprocess.DEVNULL,
         check=False,
     )
-
-
-def host_git(
-    box: Box, *args: str, cwd: Path, check: bool = True, setup: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """The host's real git as the test user (HOME = the fake home, PATH finds /usr/bin/git).
-    setup=False runs it as a user would type it (no -c options)."""
-    result = subprocess.run(
-        box.as_user([HOST_GIT, *(SETUP_GIT_CONFIG if setup else ()), *args]),
-        cwd=cwd,
-        env={"HOME": str(box.home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, f"git {' '.join(args)} in {cwd}: {result.stderr}"
-    return result
 
 
 def another_project(box: Box, name: str) -> Box:

@@ -19,34 +19,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from harness import GIT_STORE, Box
+from harness import GIT_STORE, Box, host_git
 
-HOST_GIT = "/usr/bin/git"
 GIT = f"{GIT_STORE}/bin/git"
-
-
-def host_git(box: Box, *args: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(
-        box.as_user(
-            [
-                HOST_GIT,
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t.invalid",
-                "-c",
-                "init.defaultBranch=main",
-                *args,
-            ]
-        ),
-        cwd=cwd or box.project,
-        env={"HOME": str(box.home), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout
 
 
 def snapshot(*roots: Path) -> dict[str, str]:
@@ -65,10 +40,10 @@ def snapshot(*roots: Path) -> dict[str, str]:
 
 
 def git_project(box: Box) -> None:
-    host_git(box, "init", "-q")
+    host_git(box, "init", "-q", cwd=box.project)
     box.write(box.project / "README", "hello\n", mode=0o644)
-    host_git(box, "add", "README")
-    host_git(box, "commit", "-q", "-m", "first")
+    host_git(box, "add", "README", cwd=box.project)
+    host_git(box, "commit", "-q", "-m", "first", cwd=box.project)
 
 
 def test_git_hooks_cannot_be_written(box: Box) -> None:
@@ -137,7 +112,7 @@ def test_an_absent_hooks_directory_is_created_and_protected(box: Box) -> None:
 def test_a_linked_worktrees_gitdir_pointer_and_commondir_are_read_only(box: Box) -> None:
     git_project(box)
     linked = box.home / "linked"
-    host_git(box, "worktree", "add", "-q", str(linked), "-b", "feature")
+    host_git(box, "worktree", "add", "-q", str(linked), "-b", "feature", cwd=box.project)
     pointer = (linked / ".git").read_text()
     admin = box.project / ".git" / "worktrees" / "linked"
     before = snapshot(admin)

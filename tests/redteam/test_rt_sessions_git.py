@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import Box
+from harness import Box, host_git
 from sessionlib import (
     GIT_PLANT_FUNCTIONS,
     SESSION_GIT,
@@ -31,7 +31,6 @@ from sessionlib import (
     git_world,
     halves,
     host_followups,
-    host_git,
     host_sh,
     marker_dir,
     user_dir,
