@@ -5211,21 +5211,18 @@ class RelayServer:
                     502, f"cannot resolve {host} on the host ({error.strerror or error})"
                 )
             addresses = list(dict.fromkeys(str(item[4][0]) for item in found))
-        usable = []
-        for address in addresses:
-            origin = blocked_origin(address, self.relay.blocked)
-            if origin is None:
-                usable.append(address)
-            else:
-                self.note(f"{host} resolves to {address} {origin}: never connected to")
         if not addresses:
             return Refusal(502, f"cannot resolve {host} on the host (no IPv4 address)")
+        origins = {address: blocked_origin(address, self.relay.blocked) for address in addresses}
+        for address, origin in origins.items():
+            if origin is not None:
+                self.note(f"{host} resolves to {address} {origin}: never connected to")
+        usable = [address for address, origin in origins.items() if origin is None]
         if not usable:
-            origin = blocked_origin(addresses[0], self.relay.blocked)
             return Refusal(
                 403,
-                f"{host} resolves to {addresses[0]} {origin}: the allowlist tier never connects "
-                "to private, link-local, loopback or the host's own networks",
+                f"{host} resolves to {addresses[0]} {origins[addresses[0]]}: the allowlist tier "
+                "never connects to private, link-local, loopback or the host's own networks",
             )
         failure = ""
         for address in usable:
