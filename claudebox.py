@@ -5540,13 +5540,12 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
     home = env.get("HOME") or os.path.expanduser("~")
     state_dir = os.path.join(home, ".claudebox")
     existing = state_dir if os.path.exists(state_dir) else home
+    writable = os.access(existing, os.W_OK | os.X_OK)
     results.append(
         CheckResult(
             "state directory",
-            os.access(existing, os.W_OK | os.X_OK),
-            f"{state_dir} is writable"
-            if os.access(existing, os.W_OK)
-            else f"{existing} is not writable",
+            writable,
+            f"{state_dir} is writable" if writable else f"{existing} is not writable",
             f"make {existing} writable by you",
         )
     )
