@@ -25,6 +25,18 @@ PASTA = "/nix/store/" + "f" * 32 + "-passt-2025_05_03/bin/pasta"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ETC_PRESENT = frozenset({"/etc/resolv.conf", "/etc/hosts", "/etc/passwd", "/etc/static"})
 
+# The inet tier's blocked set on any host, as the audit describes it (before the host's own).
+INET_FIXED_BLOCKED = [
+    "10.0.0.0/8 (private range)",
+    "172.16.0.0/12 (private range)",
+    "192.168.0.0/16 (private range)",
+    "100.64.0.0/10 (CGNAT and tailnet range)",
+    "169.254.0.0/16 (link-local)",
+    "224.0.0.0/4 (multicast)",
+    "240.0.0.0/4 (reserved, with broadcast)",
+    "198.18.0.3/32 (the inet link's broadcast)",
+]
+
 HOST_ENV = {
     "HOME": HOME,
     "PATH": f"/run/wrappers/bin:{HOME}/.local/bin:/run/current-system/sw/bin",

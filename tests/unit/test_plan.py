@@ -716,14 +716,7 @@ def test_inet_plan():
     ]
     assert plan.stage.network is True
     assert [item.describe() for item in plan.stage.blocked] == [
-        "10.0.0.0/8 (private range)",
-        "172.16.0.0/12 (private range)",
-        "192.168.0.0/16 (private range)",
-        "100.64.0.0/10 (CGNAT and tailnet range)",
-        "169.254.0.0/16 (link-local)",
-        "224.0.0.0/4 (multicast)",
-        "240.0.0.0/4 (reserved, with broadcast)",
-        "198.18.0.3/32 (the inet link's broadcast)",
+        *fh.INET_FIXED_BLOCKED,
         "203.0.113.0/24 (subnet of eth1)",
     ]
     requests = cb.inet_netlink_requests(plan.stage.blocked)

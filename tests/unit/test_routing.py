@@ -8,21 +8,12 @@ import socket
 import struct
 from pathlib import Path
 
+import fakehost as fh
 import pytest
 
 import claudebox as cb
 
 RECORDED = Path(__file__).parent / "netlink"
-FIXED = [
-    "10.0.0.0/8 (private range)",
-    "172.16.0.0/12 (private range)",
-    "192.168.0.0/16 (private range)",
-    "100.64.0.0/10 (CGNAT and tailnet range)",
-    "169.254.0.0/16 (link-local)",
-    "224.0.0.0/4 (multicast)",
-    "240.0.0.0/4 (reserved, with broadcast)",
-    "198.18.0.3/32 (the inet link's broadcast)",
-]
 
 
 def recorded(scenario: str) -> cb.HostRouting:
@@ -42,7 +33,7 @@ def blocked(routing: cb.HostRouting) -> list[str]:
 
 def test_laptop_blocks_every_network_routed_other_than_by_default():
     assert blocked(recorded("laptop")) == [
-        *FIXED,
+        *fh.INET_FIXED_BLOCKED,
         "198.18.64.0/18 via 192.168.1.253 (eth0), 192.168.1.254 (eth0)",
         "198.19.0.0/16 via 192.168.1.254 (eth0)",
         "198.51.100.0/25 table 52 via tailscale0",
@@ -81,18 +72,18 @@ def test_full_tunnel_vpns_leave_the_internet_reachable():
         (254, "128.0.0.0/1"),
         (51820, "0.0.0.0/0"),
     }
-    assert blocked(routing) == [*FIXED, "198.51.100.7/32 via 192.168.1.1 (eth0)"]
+    assert blocked(routing) == [*fh.INET_FIXED_BLOCKED, "198.51.100.7/32 via 192.168.1.1 (eth0)"]
 
 
 def test_a_lone_half_of_the_pair_is_no_default_route():
     half = cb.HostRoute("0.0.0.0/1", 254, cb.RTN_UNICAST, 3, 0, (("10.8.0.1", "tun0"),))
     routing = cb.HostRouting(routes=(half,))
-    assert blocked(routing) == [*FIXED, "0.0.0.0/1 via 10.8.0.1 (tun0)"]
+    assert blocked(routing) == [*fh.INET_FIXED_BLOCKED, "0.0.0.0/1 via 10.8.0.1 (tun0)"]
 
 
 def test_a_network_covering_the_inet_link_is_cut_around_it():
     routing = recorded("covering")
-    assert blocked(routing) == [*FIXED, "198.18.0.0/15 via 192.168.1.2 (eth0)"]
+    assert blocked(routing) == [*fh.INET_FIXED_BLOCKED, "198.18.0.0/15 via 192.168.1.2 (eth0)"]
     requests = cb.inet_netlink_requests(cb.inet_blocked_set(routing))
     assert "route 198.18.0.0/15" in [request.label for request in requests]
     dropped = nft_dropped(requests[-1].messages)
