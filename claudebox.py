@@ -18,24 +18,70 @@ after-session review), the parser, main.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import enum
 import errno
 import fcntl
-import ipaddress
 import json
 import os
 import re
 import shlex
 import signal
-import socket
 import stat
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from typing import Final, NamedTuple, NoReturn, TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    import ipaddress
+    import socket
+    import subprocess
+    from typing import Final, NamedTuple, NoReturn, TextIO
+else:
+    # What a full-tier launch never needs is imported on first use: every module a launch
+    # imports costs it 1-3 ms, and a launch is meant to cost little more than bwrap's own.
+
+    class LazyModule:
+        """Stands in for a module until an attribute is read, then becomes it."""
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __getattr__(self, attribute: str) -> object:
+            module = __import__(self.name)
+            globals()[self.name] = module
+            return getattr(module, attribute)
+
+    ipaddress = LazyModule("ipaddress")
+    socket = LazyModule("socket")
+    subprocess = LazyModule("subprocess")
+
+    class RecordType(type):
+        """typing.NamedTuple's class syntax without its per-field type checks (which compile
+        every annotation string: 3 ms of a launch): the same collections.namedtuple class,
+        with the body's methods, properties and docstring."""
+
+        def __new__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> type:
+            if not bases:
+                return super().__new__(cls, name, bases, namespace)
+            fields = tuple(namespace.get("__annotations__", ()))
+            record = collections.namedtuple(
+                name,
+                fields,
+                defaults=[namespace[field] for field in fields if field in namespace],
+                module=namespace["__module__"],
+            )
+            for key, value in namespace.items():
+                if key not in fields and key not in ("__annotations__", "__module__"):
+                    setattr(record, key, value)
+            return record
+
+    class NamedTuple(metaclass=RecordType):
+        pass
+
 
 __version__: Final = "0.2.0"
 
@@ -3426,33 +3472,78 @@ def run(
         return subprocess.CompletedProcess(argv, 124, "", f"timed out after {timeout:.0f}s")
 
 
-def run_together(
-    commands: Sequence[Sequence[str]], *, cwd: str | None = None
-) -> list[subprocess.CompletedProcess[str]]:
-    """Host commands started at once (a launch waits for the slowest, not for their sum)."""
-    started: list[tuple[Sequence[str], subprocess.Popen[str] | None]] = []
+class Ran(NamedTuple):
+    returncode: int  # 127: it could not be started
+    stdout: str
+    stderr: str
+
+
+class Running(NamedTuple):
+    """Host commands started at once, each (pid, stdout, stderr) or None if it could not start:
+    the caller probes on meanwhile, then finish_together waits for the slowest."""
+
+    started: tuple[tuple[int, int, int] | None, ...]
+
+
+def start_together(commands: Sequence[Sequence[str]]) -> Running:
+    """posix_spawn, not subprocess: a launch then imports no subprocess (2 ms)."""
+    started: list[tuple[int, int, int] | None] = []
     for argv in commands:
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, out_write, 1),
+            (os.POSIX_SPAWN_DUP2, err_write, 2),
+        ]
         try:
-            process: subprocess.Popen[str] | None = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="surrogateescape",
+            pid = os.posix_spawn(
+                argv[0],
+                list(argv),
+                os.environ,
+                file_actions=actions,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores them; exec keeps that
             )
         except OSError:
-            started.append((argv, None))
-            continue
-        started.append((argv, process))
+            os.close(out_read)
+            os.close(err_read)
+            started.append(None)
+        else:
+            started.append((pid, out_read, err_read))
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+    return Running(tuple(started))
+
+
+def finish_together(running: Running) -> list[Ran]:
+    import select
+
+    chunks: dict[int, list[bytes]] = {}
+    poller = select.poll()
+    for item in running.started:
+        for fd in item[1:] if item else ():
+            poller.register(fd, select.POLLIN)
+            chunks[fd] = []
+    remaining = len(chunks)
+    while remaining:
+        for fd, _event in poller.poll():
+            data = os.read(fd, 65536)
+            if data:
+                chunks[fd].append(data)
+            else:
+                poller.unregister(fd)
+                os.close(fd)
+                remaining -= 1
     results = []
-    for argv, process in started:
-        if process is None:
-            results.append(subprocess.CompletedProcess(argv, 127, "", "cannot start"))
+    for item in running.started:
+        if item is None:
+            results.append(Ran(127, "", "cannot start"))
             continue
-        output, errors = process.communicate()
-        results.append(subprocess.CompletedProcess(argv, process.returncode, output, errors))
+        pid, out, err = item
+        _, status = os.waitpid(pid, 0)
+        text = [b"".join(chunks[fd]).decode(errors="surrogateescape") for fd in (out, err)]
+        results.append(Ran(os.waitstatus_to_exitcode(status), *text))
     return results
 
 
@@ -3536,22 +3627,31 @@ GIT_CONFIG_KEYS: Final = r"^(user\.(name|email)|core\.hookspath)$"
 
 
 def git_probe(cwd: str, git: str) -> tuple[GitProbe | None, dict[str, str]]:
+    return git_probe_result(start_git_probe(cwd, git))
+
+
+def start_git_probe(cwd: str, git: str) -> Running:
     """git's answer for `cwd` (work tree, common and own git directory) and the few config
     values claudebox uses (identity, core.hooksPath): two git commands, run at once."""
-    layout, config = run_together(
+    return start_together(
         [
             [
                 git,
+                "-C",
+                cwd,
                 "rev-parse",
                 "--path-format=absolute",
                 "--show-toplevel",
                 "--git-common-dir",
                 "--absolute-git-dir",
             ],
-            [git, "config", "--null", "--get-regexp", GIT_CONFIG_KEYS],
-        ],
-        cwd=cwd,
+            [git, "-C", cwd, "config", "--null", "--get-regexp", GIT_CONFIG_KEYS],
+        ]
     )
+
+
+def git_probe_result(running: Running) -> tuple[GitProbe | None, dict[str, str]]:
+    layout, config = finish_together(running)
     values: dict[str, str] = {}
     for record in config.stdout.split("\0"):
         key, _, value = record.partition("\n")
@@ -3848,8 +3948,14 @@ def probe_claude_home(home: str) -> ClaudeHome:
     return ClaudeHome(directory, tuple(entries), claude_json)
 
 
-def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> HostFacts:
-    """The host as the builders need it for a session of `tier` (nothing else is read)."""
+def probe_host(
+    env: Mapping[str, str],
+    tier: Tier,
+    cwd: str | None = None,
+    meanwhile: Callable[[], object] | None = None,
+) -> HostFacts:
+    """The host as the builders need it for a session of `tier` (nothing else is read).
+    git answers on another core while the rest is read (and `meanwhile` runs)."""
     home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
     try:
         cwd = os.path.realpath(cwd or os.getcwd())
@@ -3863,8 +3969,7 @@ def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> Ho
     host_path = env.get("PATH", os.defpath)
     programs = {name: which(name, env) for name in PROGRAMS}
     git = programs["git"]
-    probe, git_config = git_probe(cwd, git) if git else (None, {})
-    layout = git_layout(cwd, git, probe, git_config.get("core.hookspath", ""))
+    running = start_git_probe(cwd, git) if git else None
     path_dirs = tuple(
         os.path.realpath(entry)
         for entry in host_path.split(os.pathsep)
@@ -3884,6 +3989,12 @@ def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> Ho
         ca_bundle = (
             nix_bundle if is_within(nix_bundle, STORE_DIR) and os.path.isfile(nix_bundle) else None
         )
+    claude_home = probe_claude_home(home)
+    resolved_secret_paths = resolve_secret_paths(home, env)
+    if meanwhile is not None:
+        meanwhile()
+    probe, git_config = git_probe_result(running) if running else (None, {})
+    layout = git_layout(cwd, git, probe, git_config.get("core.hookspath", ""))
     git_name, git_email = git_config.get("user.name"), git_config.get("user.email")
     state_link = os.path.join(home, ".claudebox")
     state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
@@ -3909,11 +4020,11 @@ def probe_host(env: Mapping[str, str], tier: Tier, cwd: str | None = None) -> Ho
         git_name=git_name,
         git_email=git_email,
         etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
-        claude_home=probe_claude_home(home),
+        claude_home=claude_home,
         protected=protected_walks(layout),
         state_dir=state_dir,
         other_session=instance_in_use(instance_for(layout.canonical_root, state_dir).dir),
-        resolved_secret_paths=resolve_secret_paths(home, env),
+        resolved_secret_paths=resolved_secret_paths,
         routing=routing,
         routing_error=routing_error,
         userns_blocker=userns_blocker(),
@@ -4782,11 +4893,14 @@ def open_listeners(ports: Sequence[int]) -> list[socket.socket]:
 
 
 def stage_child(
-    launch: Launch, parent: int, pipes: tuple[int, int], output: int | None
+    launch: Launch, parent: int, report_pipe: int, control_socket: int, output: int | None
 ) -> NoReturn:
-    """The forked child: never returns. Errors go to the report pipe (claudebox prints them)."""
+    """The forked child: never returns. Errors go to the report pipe (claudebox prints them).
+    The control socket (-1: none) hands the supervisor what pasta and the relay need."""
     # Out of the way of the descriptors the plan numbers (data from 10, binds from 30).
-    report, control_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in pipes)
+    report = fcntl.fcntl(report_pipe, fcntl.F_DUPFD_CLOEXEC, 1000)
+    if control_socket >= 0:
+        control_socket = fcntl.fcntl(control_socket, fcntl.F_DUPFD_CLOEXEC, 1000)
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores them; exec keeps that
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
@@ -4814,7 +4928,7 @@ def stage_child(
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # the sandbox gets the user's
         if launch.pasta is not None or launch.stage.listen:
             # "r" (and the listeners): pasta may attach, the relay may serve; then "g".
-            with socket.socket(fileno=control_fd) as control:
+            with socket.socket(fileno=control_socket) as control:
                 listeners = open_listeners(launch.stage.listen)
                 socket.send_fds(control, [b"r"], [item.fileno() for item in listeners])
                 for listener in listeners:
@@ -4902,15 +5016,22 @@ def supervise(launch: Launch, output: int | None = None) -> int:
     """Start the chain and stay as a thin supervisor: bwrap forwards no signal to the command,
     so claudebox does. Returns the command's exit status (128+N when killed by signal N)."""
     report_r, report_w = os.pipe()
-    control, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    handshake = launch.pasta is not None or bool(launch.stage.listen)
+    # full and none need no control socket (nor the 1.5 ms import of socket)
+    control, control_child = (
+        socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if handshake else (None, None)
+    )
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(report_r)
-        control.close()
-        stage_child(launch, parent, (report_w, control_child.fileno()), output)
+        if control is not None:
+            control.close()
+        child_fd = control_child.fileno() if control_child is not None else -1
+        stage_child(launch, parent, report_w, child_fd, output)
     os.close(report_w)
-    control_child.close()
+    if control_child is not None:
+        control_child.close()
     pasta: subprocess.Popen[bytes] | None = None
     relay: RelayServer | None = None
     forwarded = {"target": pid}
@@ -4922,7 +5043,7 @@ def supervise(launch: Launch, output: int | None = None) -> int:
 
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
-        if launch.pasta is not None or launch.stage.listen:
+        if control is not None:
             message, fds, _flags, _address = socket.recv_fds(control, 1, len(launch.stage.listen))
             listeners = [socket.socket(fileno=fd) for fd in fds]
             if message == b"r":
@@ -4934,7 +5055,7 @@ def supervise(launch: Launch, output: int | None = None) -> int:
                 control.sendall(b"g")
             for listener in listeners:
                 listener.close()
-        control.close()
+            control.close()
         failure = b""
         while chunk := os.read(report_r, 4096):
             failure += chunk
@@ -4950,7 +5071,8 @@ def supervise(launch: Launch, output: int | None = None) -> int:
         raise
     finally:
         os.close(report_r)
-        control.close()
+        if control is not None:
+            control.close()
         if pasta is not None:  # killed, not awaited: its namespace's teardown takes ~20 ms
             pasta.kill()  # and the session's status is known now (init reaps it)
         if relay is not None:
@@ -6124,8 +6246,13 @@ def session_plan(
         extra_env=parse_extra_env(env.get(EXTRA_ENV_VARIABLE, "")),
         allow_domains=tuple(args.allow_domain or ()),
     )
-    host = probe_host(env, tier)
+    host = probe_host(env, tier, meanwhile=None if args.dry_run else load_ctypes)
     return build_plan(host, options), host
+
+
+def load_ctypes() -> None:
+    """The stage's ctypes (2.5 ms to import), loaded while git answers on another core."""
+    import ctypes  # noqa: F401
 
 
 def own_launcher() -> list[str]:
