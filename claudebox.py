@@ -18,6 +18,7 @@ after-session review), the parser, main.
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import contextlib
 import enum
@@ -730,6 +731,7 @@ class MountOp(enum.Enum):
 
 FD_OPS: Final = (MountOp.BIND_FD, MountOp.RO_BIND_FD, MountOp.DATA)
 WRITABLE_OPS: Final = (MountOp.BIND, MountOp.BIND_TRY, MountOp.BIND_FD)
+BIND_OPS: Final = (*WRITABLE_OPS, MountOp.RO_BIND, MountOp.RO_BIND_TRY, MountOp.RO_BIND_FD)
 
 
 class Mount(NamedTuple):
@@ -1436,14 +1438,32 @@ def path_depth(path: str) -> int:
     return 0 if path == "/" else path.rstrip("/").count("/")
 
 
-def order_mounts(mounts: Iterable[Mount]) -> tuple[Mount, ...]:
+def order_mounts(mounts: Iterable[Mount], pinned: Iterable[str] = ()) -> tuple[Mount, ...]:
     """Parents before children (stable), one operation per destination (the last wins), and
-    descriptors numbered in that order from FIRST_BIND_FD for the host paths bound by them."""
+    descriptors numbered in that order from FIRST_BIND_FD for the host paths bound by them.
+    A bind that brings the stage's pins (host paths) along goes as late as its parents allow,
+    and its children with it: bwrap 0.8 reads the whole mount table again for each operation,
+    and every pin is a line in it."""
     by_dst: dict[str, Mount] = {}
     for mount in mounts:
         by_dst.pop(mount.dst, None)
         by_dst[mount.dst] = mount
-    ordered = sorted(by_dst.values(), key=lambda mount: path_depth(mount.dst))
+    by_depth = sorted(by_dst.values(), key=lambda mount: path_depth(mount.dst))
+    pins = sorted(pinned)
+
+    def carries_pins(mount: Mount) -> bool:
+        if mount.op not in BIND_OPS:
+            return False
+        prefix = mount.src.rstrip("/") + "/"
+        index = bisect.bisect_left(pins, prefix)
+        return index < len(pins) and pins[index].startswith(prefix)
+
+    late: dict[str, bool] = {}
+    for mount in by_depth:
+        late[mount.dst] = carries_pins(mount) or any(
+            late[other] for other in late if is_within(mount.dst, other)
+        )
+    ordered = sorted(by_depth, key=lambda mount: late[mount.dst])
     numbered: list[Mount] = []
     next_fd = FIRST_BIND_FD
     for mount in ordered:
@@ -2937,6 +2957,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     notes += relay_notes(options)
     if relay is not None:
         setup.append(HostSetup(relay.log_dir))
+    pins = order_pins([*claude.pins, *protected.pins])
     mounts = order_mounts(
         [
             *plan_system(host),
@@ -2946,9 +2967,9 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
             *project_mounts,
             *binary_mounts,
             *profile_mounts,
-        ]
+        ],
+        (pin.path for pin in pins),
     )
-    pins = order_pins([*claude.pins, *protected.pins])
     stage = Stage(
         network=options.tier in (Tier.INET, Tier.ALLOWLIST),
         blocked=plan_blocked(host, options.tier),
@@ -3081,7 +3102,7 @@ def read_only_host_mounts(plan: SandboxPlan) -> list[tuple[Mount, str]]:
 def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
     """(line, dangerous) for everything the sandbox can write beyond the project itself."""
     lines: list[tuple[str, bool]] = []
-    for mount in plan.writable:
+    for mount in sorted(plan.writable, key=lambda mount: path_depth(mount.dst)):  # not bwrap's
         if mount.dst == plan.project:
             continue
         if mount.dst == os.path.join(home, ".claude"):

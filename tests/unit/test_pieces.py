@@ -58,6 +58,28 @@ def test_order_mounts_every_parent_precedes_child():
             assert not (child != parent and cb.is_within(child, parent)), (parent, child)
 
 
+def test_order_mounts_puts_binds_carrying_pins_last_with_their_children():
+    mounts = [
+        cb.Mount(T, "/h"),
+        cb.Mount(MountOp.BIND_FD, "/h/.claude", "/h/.claude"),
+        cb.Mount(MountOp.BIND_FD, "/h/p", "/real/p"),
+        cb.Mount(MountOp.RO_BIND, "/h/p/data", "/data"),  # inside a late bind: after it
+        cb.Mount(MountOp.BIND_FD, "/h/.cache/nix", "/s/nix"),
+        cb.Mount(MountOp.RO_BIND, "/h/.claudex", "/h/.claudex"),  # a prefix, not a parent
+        cb.Mount(MountOp.DATA, "/h/.gitconfig", fd=10),
+    ]
+    pinned = ["/h/.claude/settings.json", "/real/p/.git/hooks", "/real/p/.git/config"]
+    assert cb.order_mounts(mounts, pinned) == (
+        cb.Mount(T, "/h"),
+        cb.Mount(MountOp.RO_BIND, "/h/.claudex", "/h/.claudex"),
+        cb.Mount(MountOp.DATA, "/h/.gitconfig", fd=10),
+        cb.Mount(MountOp.BIND_FD, "/h/.cache/nix", "/s/nix", 30),
+        cb.Mount(MountOp.BIND_FD, "/h/.claude", "/h/.claude", 31),
+        cb.Mount(MountOp.BIND_FD, "/h/p", "/real/p", 32),
+        cb.Mount(MountOp.RO_BIND, "/h/p/data", "/data"),
+    )
+
+
 def test_order_mounts_numbers_descriptor_binds_in_mount_order():
     mounts = [
         cb.Mount(MountOp.BIND_FD, "/h/p/sub", "/h/p/sub", fd=99),  # a given number is replaced

@@ -327,13 +327,14 @@ def test_mounts_exact():
         (MountOp.SYMLINK, "/bin/sh", f"{BASH_BIN}/sh", -1),
         (MountOp.TMPFS, HOME, "", -1),
         (MountOp.SYMLINK, "/usr/bin/env", f"{COREUTILS_BIN}/env", -1),
-        (MountOp.BIND_FD, CLAUDE_DIR, CLAUDE_DIR, 30),
-        (MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json", 31),
+        (MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json", 30),
         (MountOp.DATA, f"{HOME}/.gitconfig", "", 10),
         (MountOp.DATA, "/etc/claude-code/CLAUDE.md", "", 11),
         (MountOp.BIND_TRY, "/nix/var/nix/daemon-socket", "/nix/var/nix/daemon-socket", -1),
-        (MountOp.BIND_FD, f"{HOME}/.cache/nix", f"{INSTANCE_DIR}/cache/nix", 32),
-        (MountOp.BIND_FD, f"{HOME}/.local/state", f"{INSTANCE_DIR}/state", 33),
+        (MountOp.BIND_FD, f"{HOME}/.cache/nix", f"{INSTANCE_DIR}/cache/nix", 31),
+        (MountOp.BIND_FD, f"{HOME}/.local/state", f"{INSTANCE_DIR}/state", 32),
+        # last: the binds that bring the stage's pins along (bwrap re-reads the mount table)
+        (MountOp.BIND_FD, CLAUDE_DIR, CLAUDE_DIR, 33),
         (MountOp.BIND_FD, PROJECT, PROJECT, 34),
     ]
 
@@ -341,10 +342,10 @@ def test_mounts_exact():
 def test_every_host_path_bound_by_descriptor_is_opened_by_the_stage():
     plan = plan_for()
     assert plan.stage.opened == (
-        cb.Opened(30, CLAUDE_DIR),
-        cb.Opened(31, f"{STORE}/.claude.json"),
-        cb.Opened(32, f"{INSTANCE_DIR}/cache/nix"),
-        cb.Opened(33, f"{INSTANCE_DIR}/state"),
+        cb.Opened(30, f"{STORE}/.claude.json"),
+        cb.Opened(31, f"{INSTANCE_DIR}/cache/nix"),
+        cb.Opened(32, f"{INSTANCE_DIR}/state"),
+        cb.Opened(33, CLAUDE_DIR),
         cb.Opened(34, PROJECT),
     )
 
@@ -512,12 +513,11 @@ def test_host_setup_exact():
 def test_claude_outside_store_binds_its_dir_read_only():
     host = fh.make_host(claude=f"{HOME}/.local/bin/claude")
     plan = plan_for(host)
-    assert mounts_of(plan)[-1] == (
-        MountOp.RO_BIND_FD,
-        f"{HOME}/.local/bin",
-        f"{HOME}/.local/bin",
-        35,
-    )
+    assert mounts_of(plan)[-3:] == [
+        (MountOp.RO_BIND_FD, f"{HOME}/.local/bin", f"{HOME}/.local/bin", 33),
+        (MountOp.BIND_FD, CLAUDE_DIR, CLAUDE_DIR, 34),
+        (MountOp.BIND_FD, PROJECT, PROJECT, 35),
+    ]
     assert plan.notes == (
         f"claude lives outside /nix/store: {HOME}/.local/bin is mounted read-only",
     )
