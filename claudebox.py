@@ -5419,11 +5419,10 @@ def identity(path: str) -> tuple[int, int, int] | None:
 
 def take_snapshot(host: HostFacts) -> Snapshot:
     present = {}
-    for walk_ in host.protected:
-        for step in walk_.steps:
-            found = identity(step.path)
-            if found is not None:
-                present[step.path] = found
+    for path in dict.fromkeys(step.path for walk_ in host.protected for step in walk_.steps):
+        found = identity(path)  # each path once: walks below one git directory share steps
+        if found is not None:
+            present[path] = found
     claude_dir = host.claude_home.dir
     credentials = os.path.join(claude_dir, CREDENTIALS)
     found = identity(credentials)
@@ -6273,7 +6272,8 @@ def session_plan(
 
 def load_ctypes() -> None:
     """The stage's ctypes (2.5 ms to import), loaded while git answers on another core."""
-    import ctypes  # noqa: F401
+    with contextlib.suppress(ImportError):  # the stage reports it
+        import ctypes  # noqa: F401
 
 
 def own_launcher() -> list[str]:
