@@ -41,6 +41,23 @@ PROBE_STORE = Path("/nix/store/7k2qd1mfw8r4xz0bnj5c9hy3s6vl2ga8-claudebox-test-c
 GIT = "/usr/bin/git"
 RUNS = int(os.environ.get("RUNS", "20"))
 CLAUDE_ENTRIES = 200
+# The standard modules a full-tier launch imports (argparse and json bring re, enum, functools,
+# collections; the stage adds ctypes and resource).
+LAUNCH_IMPORTS = (
+    "argparse",
+    "bisect",
+    "collections.abc",
+    "contextlib",
+    "ctypes",
+    "errno",
+    "fcntl",
+    "json",
+    "resource",
+    "select",
+    "shlex",
+    "signal",
+    "struct",
+)
 SUBMODULES = 100
 
 
@@ -178,6 +195,9 @@ def main() -> int:
                 "pyz full": runner([python, str(pyz), *session], env, project),
                 "module full": runner([python, str(module), *session], env, project),
                 "python floor": runner([python, "-I", "-S", "-c", "pass"], env, project),
+                "python + imports": runner(
+                    [python, "-I", "-S", "-c", f"import {', '.join(LAUNCH_IMPORTS)}"], env, project
+                ),
                 "wrapper inet": runner(
                     [*wrapper, "--yes", "--network", "inet", "true"], env, project
                 ),
