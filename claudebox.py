@@ -18,7 +18,6 @@ after-session review), the parser, main.
 from __future__ import annotations
 
 import argparse
-import bisect
 import collections
 import contextlib
 import enum
@@ -1449,18 +1448,16 @@ def order_mounts(mounts: Iterable[Mount], pinned: Iterable[str] = ()) -> tuple[M
         by_dst.pop(mount.dst, None)
         by_dst[mount.dst] = mount
     by_depth = sorted(by_dst.values(), key=lambda mount: path_depth(mount.dst))
-    pins = sorted(pinned)
-
-    def carries_pins(mount: Mount) -> bool:
-        if mount.op not in BIND_OPS:
-            return False
-        prefix = mount.src.rstrip("/") + "/"
-        index = bisect.bisect_left(pins, prefix)
-        return index < len(pins) and pins[index].startswith(prefix)
-
+    holding_pins: set[str] = set()  # every directory with a pin below it
+    for pin in pinned:
+        parent = os.path.dirname(pin)
+        while parent not in holding_pins:
+            holding_pins.add(parent)
+            parent = os.path.dirname(parent)
     late: dict[str, bool] = {}
     for mount in by_depth:
-        late[mount.dst] = carries_pins(mount) or any(
+        carries_pins = mount.op in BIND_OPS and mount.src in holding_pins
+        late[mount.dst] = carries_pins or any(
             late[other] for other in late if is_within(mount.dst, other)
         )
     ordered = sorted(by_depth, key=lambda mount: late[mount.dst])

@@ -45,7 +45,6 @@ CLAUDE_ENTRIES = 200
 # collections; the stage adds ctypes and resource).
 LAUNCH_IMPORTS = (
     "argparse",
-    "bisect",
     "collections.abc",
     "contextlib",
     "ctypes",
