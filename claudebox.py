@@ -32,12 +32,13 @@ import stat
 import struct
 import sys
 import time
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     import ipaddress
     import socket
+    import ssl
     import subprocess
     from typing import Final, NamedTuple, NoReturn, TextIO
 else:
@@ -138,18 +139,20 @@ PASTA_OPTIONS: Final = (
 )
 PASTA_READY_TIMEOUT: Final = 30.0  # seconds for pasta to configure the sandbox's network
 
-# allowlist tier: the sandbox's network namespace has only lo; its one way out is the proxy
-# claudebox's supervisor runs on the host side, listening on the sandbox's own loopback (the
-# stage opens that socket inside and hands it over: nothing listens on the host's loopback).
+# The relay's proxy, in every tier: Claude's own hosts (its login) and, per tier, other names.
+# In inet, allowlist and none it listens on the sandbox's own loopback (the stage opens that
+# socket inside and hands it over: nothing listens on the host's loopback); in full, which has
+# the host's network, on an ephemeral port of the host's loopback, behind a session token.
+# allowlist tier: the sandbox's network namespace has only lo; its one way out is this proxy.
 PROXY_PORT: Final = 3128
 PROXY_URL: Final = f"http://127.0.0.1:{PROXY_PORT}"
 PROXY_VARIABLES: Final = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 NO_PROXY_VALUE: Final = "localhost,127.0.0.1,::1"
-# No resolver inside (a DNS tunnel is a way out): queries to the sandbox's own loopback fail at
-# once (nothing listens there), so clients fall back to the proxy without waiting.
-ALLOWLIST_RESOLV_CONF: Final = (
-    "# claudebox allowlist tier: no DNS inside; HTTP and HTTPS go through $HTTPS_PROXY\n"
-    "nameserver 127.0.0.1\n"
+# No resolver inside the allowlist and none tiers (a DNS tunnel is a way out): queries to the
+# sandbox's own loopback fail at once (nothing listens there), so clients fall back to the proxy
+# without waiting.
+NO_RESOLVER_CONF: Final = (
+    "# claudebox: no DNS inside; HTTP and HTTPS go through $HTTPS_PROXY\nnameserver 127.0.0.1\n"
 )
 # What Claude Code 2.1.197 itself contacts (read from its binary, and seen at its proxy): every
 # allowlist session may reach these. Telemetry (http-intake.logs.us5.datadoghq.com) is left out:
@@ -178,6 +181,14 @@ PROXY_TIMEOUT: Final = 30.0  # seconds to send a request head, and to connect up
 RELAY_MAX_CONNECTIONS: Final = 256
 RELAY_STOP_TIMEOUT: Final = 2.0  # seconds the supervisor waits for relay threads at the end
 RELAY_LOGS_KEPT: Final = 20  # per instance; older session logs are removed
+STATUS_PHRASES: Final[Mapping[int, str]] = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    407: "Proxy Authentication Required",
+    502: "Bad Gateway",
+}
 # Request headers meant for the proxy itself or for one connection (RFC 9110 7.6.1): not sent on.
 HOP_BY_HOP_HEADERS: Final = (
     "connection",
@@ -189,6 +200,49 @@ HOP_BY_HOP_HEADERS: Final = (
     "trailer",
     "upgrade",
 )
+
+# Claude's login never enters the sandbox: inside are only this session's placeholders, and
+# claudebox's relay (threads of claudebox itself) carries Claude's requests to Anthropic's hosts,
+# putting the real credential on them. It terminates TLS for these hosts only, with a
+# certificate made for the session (self-signed, name-constrained to them): it enters as
+# NODE_EXTRA_CA_CERTS, its key never does. Upstream, the relay verifies the real servers with
+# the system CA bundle.
+LOGIN_HOSTS: Final[Mapping[str, str]] = {
+    "api.anthropic.com": "the API, Claude Code's account and feature requests",
+    "platform.claude.com": "OAuth login and token refresh",
+    "claude.ai": "claude.ai accounts, remote sessions",
+    "mcp-proxy.anthropic.com": "claude.ai's MCP connectors",
+}
+LOGIN_PORT: Final = 443
+# Credential variables: the relay holds the host's value, the sandbox gets a placeholder of the
+# same shape; name -> the request header it travels in.
+LOGIN_VARIABLES: Final[Mapping[str, str]] = {
+    "ANTHROPIC_API_KEY": "x-api-key",
+    "ANTHROPIC_AUTH_TOKEN": "authorization",
+    "CLAUDE_CODE_OAUTH_TOKEN": "authorization",
+}
+# The host's gateway for Messages: the relay's upstream (inside, Claude's base URL is the relay).
+# Claude treats any base URL but api.anthropic.com as a third-party gateway, so none is set
+# inside when the host sets none (Claude then reaches api.anthropic.com by CONNECT).
+BASE_URL_VARIABLE: Final = "ANTHROPIC_BASE_URL"
+FIRST_PARTY_HOST: Final = "api.anthropic.com"
+LOGIN_ORIGIN: Final = "claudebox's login relay"  # an EnvVar origin: its value is set at launch
+LOGIN_SUMMARY: Final = "login via claudebox: no token inside"  # the audit says what Claude has
+LOGIN_CA_INSIDE: Final = "/etc/claudebox/login-ca.pem"
+LOGIN_CA_DAYS: Final = 7  # the session certificate's validity (a session rarely lasts a week)
+PROXY_USER: Final = "claudebox"  # full tier: the proxy on the host's loopback wants a session token
+OAUTH_HOST: Final = "platform.claude.com"
+OAUTH_TOKEN_PATH: Final = "/v1/oauth/token"
+OAUTH_REVOKE_PATH: Final = "/v1/oauth/token/revoke"
+CREATE_API_KEY_PATH: Final = "/api/oauth/claude_cli/create_api_key"
+OAUTH_LOCK_STALE: Final = 10.0  # seconds: an older lock directory is abandoned (Claude's `stale`)
+OAUTH_LOCK_ATTEMPTS: Final = 60  # tries, 0.5 s apart, for a lock someone else holds
+OAUTH_FRESH_MARGIN: Final = 300.0  # seconds: a host token expiring sooner is refreshed
+LOGIN_BODY_LIMIT: Final = 1 << 20  # bytes of a token request or answer the relay reads whole
+PROXY_IDLE_TIMEOUT: Final = 300.0  # seconds a kept-alive connection to the relay may idle
+UPSTREAM_TIMEOUT: Final = 600.0  # seconds between bytes of an answer (a long model turn streams)
+# What a placeholder says about itself: a person who finds one knows where it came from.
+PLACEHOLDER_MARK: Final = "claudebox"
 
 # Netlink (linux/netlink.h, rtnetlink.h, fib_rules.h, netfilter/nf_tables.h): what the route
 # reader and the inet setup's requests use.
@@ -287,7 +341,6 @@ ENV_ALLOWLIST: Final = (
     "LC_ALL",
     "NIX_SSL_CERT_FILE",
     "SSL_CERT_FILE",
-    "ANTHROPIC_API_KEY",
     "USER",
     "SHELL",
     "XDG_RUNTIME_DIR",
@@ -301,7 +354,8 @@ CLAUDE_ENV: Final[Mapping[str, str]] = {
     "CLAUDE_CODE_SANDBOXED": "1",
     "DISABLE_INSTALLATION_CHECKS": "1",
 }
-# Defined by the sandbox itself, whatever the host says (a host value would point at host paths).
+# Defined by the sandbox itself, whatever the host or a profile says (a host value would point
+# at host paths, or be the login the relay holds).
 SANDBOX_DEFINED_ENV: Final = (
     "HOME",
     "PATH",
@@ -310,6 +364,13 @@ SANDBOX_DEFINED_ENV: Final = (
     "XDG_RUNTIME_DIR",
     "NIX_SSL_CERT_FILE",
     "SSL_CERT_FILE",
+    "NODE_EXTRA_CA_CERTS",
+    "NO_PROXY",
+    "no_proxy",
+    *PROXY_VARIABLES,
+    *(name.lower() for name in PROXY_VARIABLES),
+    *LOGIN_VARIABLES,
+    BASE_URL_VARIABLE,
     *CLAUDE_ENV,
 )
 EXTRA_ENV_VARIABLE: Final = "CLAUDEBOX_EXTRA_ENV"
@@ -432,11 +493,11 @@ TIER_NAMES: Final = tuple(tier.value for tier in Tier)
 
 
 class Treatment(enum.Enum):
-    """How an entry of the host's ~/.claude appears inside."""
+    """How an entry of ~/.claude appears inside (~/.claude inside is the project's own)."""
 
-    PER_PROJECT = "per-project"  # bound from the instance's own store
-    READ_ONLY = "read-only"  # the host's entry, read-only
-    SHARED = "shared"  # the host's entry, writable (credentials)
+    PER_PROJECT = "per-project"  # the project's own, in its instance; the host's stays outside
+    READ_ONLY = "read-only"  # the host's entry, bound read-only over the project's
+    LOGIN = "login"  # this session's placeholders; the real login stays with claudebox's relay
 
 
 class Kind(enum.Enum):
@@ -449,39 +510,45 @@ class Kind(enum.Enum):
     MISSING = "missing"
 
 
-# How each entry of the host's ~/.claude appears inside; entries not named here are read-only.
-CLAUDE_STATE_TABLE: Final[Mapping[str, tuple[Treatment, Kind]]] = {
-    "projects": (Treatment.PER_PROJECT, Kind.DIR),
-    "history.jsonl": (Treatment.PER_PROJECT, Kind.FILE),
-    "todos": (Treatment.PER_PROJECT, Kind.DIR),
-    "file-history": (Treatment.PER_PROJECT, Kind.DIR),
-    "shell-snapshots": (Treatment.PER_PROJECT, Kind.DIR),
-    "session-env": (Treatment.PER_PROJECT, Kind.DIR),
-    "sessions": (Treatment.PER_PROJECT, Kind.DIR),
-    "debug": (Treatment.PER_PROJECT, Kind.DIR),
-    "plans": (Treatment.PER_PROJECT, Kind.DIR),
-    "paste-cache": (Treatment.PER_PROJECT, Kind.DIR),
-    "backups": (Treatment.PER_PROJECT, Kind.DIR),
-    "statsig": (Treatment.PER_PROJECT, Kind.DIR),
-    "ide": (Treatment.PER_PROJECT, Kind.DIR),
-    "tasks": (Treatment.PER_PROJECT, Kind.DIR),
-    "telemetry": (Treatment.PER_PROJECT, Kind.DIR),
-    "settings.json": (Treatment.READ_ONLY, Kind.FILE),
-    "CLAUDE.md": (Treatment.READ_ONLY, Kind.FILE),
-    "agents": (Treatment.READ_ONLY, Kind.DIR),
-    "commands": (Treatment.READ_ONLY, Kind.DIR),
-    "skills": (Treatment.READ_ONLY, Kind.DIR),
-    "plugins": (Treatment.READ_ONLY, Kind.DIR),
-    "hooks": (Treatment.READ_ONLY, Kind.DIR),
-    "output-styles": (Treatment.READ_ONLY, Kind.DIR),
-    "rules": (Treatment.READ_ONLY, Kind.DIR),
-    ".credentials.json": (Treatment.SHARED, Kind.FILE),
+# ~/.claude inside is the project's own directory (its instance's claude/). The host's entries
+# come in read-only over it, but for these: the project keeps its own (transcripts, history,
+# caches: never another project's), and the login is the relay's placeholders. An entry not
+# named here is the host's, read-only (settings.json, CLAUDE.md, agents, commands, skills,
+# plugins, hooks, output-styles, rules, and whatever else the host keeps there).
+CLAUDE_STATE_TABLE: Final[Mapping[str, Treatment]] = {
+    "projects": Treatment.PER_PROJECT,
+    "history.jsonl": Treatment.PER_PROJECT,
+    "todos": Treatment.PER_PROJECT,
+    "file-history": Treatment.PER_PROJECT,
+    "shell-snapshots": Treatment.PER_PROJECT,
+    "session-env": Treatment.PER_PROJECT,
+    "sessions": Treatment.PER_PROJECT,
+    "debug": Treatment.PER_PROJECT,
+    "plans": Treatment.PER_PROJECT,
+    "paste-cache": Treatment.PER_PROJECT,
+    "backups": Treatment.PER_PROJECT,
+    "statsig": Treatment.PER_PROJECT,
+    "ide": Treatment.PER_PROJECT,
+    "tasks": Treatment.PER_PROJECT,
+    "telemetry": Treatment.PER_PROJECT,
+    ".oauth_refresh.lock": Treatment.PER_PROJECT,  # Claude's own lock of its login refresh
+    ".credentials.json": Treatment.LOGIN,
+    # Named, so they come in whatever else the host keeps there.
+    "settings.json": Treatment.READ_ONLY,
+    "CLAUDE.md": Treatment.READ_ONLY,
+    "agents": Treatment.READ_ONLY,
+    "commands": Treatment.READ_ONLY,
+    "skills": Treatment.READ_ONLY,
+    "plugins": Treatment.READ_ONLY,
+    "hooks": Treatment.READ_ONLY,
+    "output-styles": Treatment.READ_ONLY,
+    "rules": Treatment.READ_ONLY,
 }
 CREDENTIALS: Final = ".credentials.json"
-# Made by Claude Code itself while it refreshes its login: not news after a session.
-CLAUDE_TRANSIENT: Final = (".oauth_refresh.lock",)
-# Seeds for read-only entries missing on the host (else the sandbox could create them there).
-CLAUDE_READ_ONLY_SEED: Final[Mapping[str, str]] = {"settings.json": "{}\n", "CLAUDE.md": ""}
+# The host's ~/.claude is read at launch up to this many entries, and at most CLAUDE_HOME_SHOWN of
+# them come in (each is a mount): a directory a session once flooded costs a launch nothing.
+CLAUDE_HOME_SCAN_LIMIT: Final = 4096
+CLAUDE_HOME_SHOWN: Final = 64
 # Keys of the host's ~/.claude.json copied into a new instance's own file (no servers, no projects).
 CLAUDE_JSON_SEED_KEYS: Final = (
     "theme",
@@ -538,6 +605,7 @@ CLAUDE_FLAG_SETTINGS: Final[Mapping[str, object]] = {"skipDangerousModePermissio
 API_KEY_SUFFIX_LENGTH: Final = 20
 
 # File descriptors: generated data from 10, host directories bound by descriptor from 30.
+LOGIN_SECRETS_FD: Final = 9  # --stage reads the login's values here (a pasted --dry-run)
 FIRST_DATA_FD: Final = 10
 FIRST_BIND_FD: Final = 30
 COMMAND_DEPTH: Final = 2  # the stage execs bwrap -> bwrap's pid-1 init -> the command
@@ -679,6 +747,41 @@ except OSError as error:
     report["direct"] = errno.errorcode.get(error.errno or 0, str(error))
 print(json.dumps(report))
 """
+# --check's login probe: through $HTTPS_PROXY to api.anthropic.com, TLS verified with the
+# session CA inside ($NODE_EXTRA_CA_CERTS), a request with a key claudebox did not issue. Prints
+# one JSON report: the proxy's answer, the TLS outcome, the relay's answer.
+LOGIN_PROBE: Final = """\
+import base64, json, os, socket, ssl, urllib.parse
+report = {}
+def head(sock):
+    data = b""
+    while b"\\r\\n\\r\\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+try:
+    proxy = urllib.parse.urlsplit(os.environ["HTTPS_PROXY"])
+    sock = socket.create_connection((proxy.hostname, proxy.port), timeout=10)
+    auth = ""
+    if proxy.username:
+        token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
+        auth = f"Proxy-Authorization: Basic {token}\\r\\n"
+    sock.sendall(f"CONNECT api.anthropic.com:443 HTTP/1.1\\r\\n{auth}\\r\\n".encode())
+    report["connect"] = head(sock).split("\\r\\n")[0]
+    context = ssl.create_default_context(cafile=os.environ["NODE_EXTRA_CA_CERTS"])
+    tls = context.wrap_socket(sock, server_hostname="api.anthropic.com")
+    report["tls"] = "verified"
+    tls.sendall(
+        b"GET /api/hello HTTP/1.1\\r\\nHost: api.anthropic.com\\r\\n"
+        b"x-api-key: sk-ant-api03-not-issued-by-claudebox\\r\\nConnection: close\\r\\n\\r\\n"
+    )
+    report["answer"] = head(tls).split("\\r\\n")[0]
+except (OSError, KeyError, ValueError) as error:
+    report["error"] = str(error)
+print(json.dumps(report))
+"""
 HELP_WIDTH: Final = 92
 FISH_PROFILE_LISTING: Final = (
     '\'(ls $HOME/.claudebox/profiles 2>/dev/null | string replace -r "[.]json\\$" "")\''
@@ -710,6 +813,7 @@ class Entry(NamedTuple):
     kind: Kind
     target: str = ""  # a symlink's text
     resolved: str = ""  # where a symlink leads (real path), "" when nowhere
+    resolved_kind: Kind = Kind.MISSING  # what it leads to
 
 
 class MountOp(enum.Enum):
@@ -725,10 +829,11 @@ class MountOp(enum.Enum):
     BIND_FD = "--bind-fd"  # a host path the stage opened without following symlinks
     RO_BIND_FD = "--ro-bind-fd"
     DATA = "--ro-bind-data"  # generated bytes from a descriptor
+    WRITABLE_DATA = "--bind-data"  # the same, writable (a copy in bwrap's own tmpfs)
     SYMLINK = "--symlink"
 
 
-FD_OPS: Final = (MountOp.BIND_FD, MountOp.RO_BIND_FD, MountOp.DATA)
+FD_OPS: Final = (MountOp.BIND_FD, MountOp.RO_BIND_FD, MountOp.DATA, MountOp.WRITABLE_DATA)
 WRITABLE_OPS: Final = (MountOp.BIND, MountOp.BIND_TRY, MountOp.BIND_FD)
 BIND_OPS: Final = (*WRITABLE_OPS, MountOp.RO_BIND, MountOp.RO_BIND_TRY, MountOp.RO_BIND_FD)
 
@@ -757,8 +862,8 @@ class Mount(NamedTuple):
             return f"{self.op.value.removeprefix('--')} {self.dst}"
         if self.op is MountOp.SYMLINK:
             return f"link {self.dst} -> {self.src}"
-        mode = "rw" if self.writable else "ro"
-        if self.op is MountOp.DATA:
+        mode = "rw" if self.writable or self.op is MountOp.WRITABLE_DATA else "ro"
+        if self.op in (MountOp.DATA, MountOp.WRITABLE_DATA):
             return f"{mode} {self.dst} (generated)"
         source = f" <- {self.src}" if self.src != self.dst else ""
         return f"{mode} {self.dst}{source}"
@@ -776,7 +881,7 @@ class Pin(NamedTuple):
 
     def describe(self) -> str:
         if self.source:
-            return f"rw {self.path} <- {self.source}"
+            return f"{'ro' if self.read_only else 'rw'} {self.path} <- {self.source}"
         if self.kind is Kind.LINK:
             return f"pinned symlink {self.path}"
         return f"{'ro' if self.read_only else 'pinned'} {self.path}"
@@ -833,21 +938,55 @@ class AllowRule(NamedTuple):
         return ",".join(f"{self.pattern}:{port}" for port in self.ports)
 
 
-class Relay(NamedTuple):
-    """What the supervisor serves on the sandbox's loopback, relaying to the host side: the
-    allowlist tier's proxy (CONNECT and plain HTTP to listed names only) and the host ports
-    (127.0.0.1:PORT inside reaches the host's 127.0.0.1:PORT). Each decision is logged."""
+class Tunnel(enum.Enum):
+    """What the relay's proxy connects to besides Claude's own hosts, by tier."""
 
-    proxy: bool
-    rules: tuple[AllowRule, ...]
+    ANY = "any"  # full: wherever the host reaches
+    UNBLOCKED = "unblocked"  # inet: anything the tier does not block
+    LISTED = "listed"  # allowlist: the allowed names only
+    NOTHING = "nothing"  # none: Claude's API only
+
+
+class Login(NamedTuple):
+    """Claude's login as the relay holds it. No value is here: the relay reads the host's
+    credentials file for each request and the variables' values at launch."""
+
+    claude_dir: str  # the host's ~/.claude: its .credentials.json and its refresh lock
+    variables: tuple[str, ...]  # credential variables the host sets: placeholders inside
+    upstream: str  # the host's ANTHROPIC_BASE_URL ("": Claude reaches api.anthropic.com itself)
+    ca_bundle: str  # the system CA bundle the relay verifies Anthropic's servers with
+    openssl: str  # makes the session's certificate
+    instance: str  # the instance id: an API-key placeholder ends alike in the project's sessions
+    account: str = ""  # the host's account (its ~/.claude.json): a login inside for another
+    # account stays in that session, never replacing yours
+
+    @property
+    def credentials(self) -> str:
+        return os.path.join(self.claude_dir, CREDENTIALS)
+
+
+class Relay(NamedTuple):
+    """What the supervisor serves for the sandbox, relaying to the host side: the proxy (Claude's
+    login for its own hosts in every tier; per tier, other names: CONNECT and plain HTTP) and the
+    host ports (127.0.0.1:PORT inside reaches the host's 127.0.0.1:PORT). Each decision is
+    logged."""
+
+    tunnel: Tunnel
+    rules: tuple[AllowRule, ...]  # allowlist: the allowed names
     host_ports: tuple[int, ...]
     blocked: tuple[BlockedPrefix, ...]  # the proxy never connects to these addresses
     log_dir: str  # one log per session in here
+    login: Login
+    on_host: bool = False  # full: the proxy listens on the host's loopback, behind a token
 
     @property
     def ports(self) -> tuple[int, ...]:
         """The loopback ports inside, in the order the stage hands their listeners over."""
-        return (*((PROXY_PORT,) if self.proxy else ()), *self.host_ports)
+        return () if self.on_host else (PROXY_PORT, *self.host_ports)
+
+    @property
+    def tier(self) -> Tier:
+        return next(tier for tier, tunnel in TIER_TUNNEL.items() if tunnel is self.tunnel)
 
 
 class ProxyRequest(NamedTuple):
@@ -872,14 +1011,15 @@ class Refusal(NamedTuple):
     reason: str
 
     def response(self) -> bytes:
-        phrase = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}.get(
-            self.status, "Service Unavailable"
-        )
+        phrase = STATUS_PHRASES.get(self.status, "Service Unavailable")
         body = f"claudebox: {self.reason}\n".encode()
+        challenge = (
+            f'Proxy-Authenticate: Basic realm="{PROXY_USER}"\r\n' if self.status == 407 else ""
+        )
         head = (
             f"HTTP/1.1 {self.status} {phrase}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n"
+            f"{challenge}Content-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n"
         )
         return head.encode() + body
@@ -891,6 +1031,14 @@ class DataKind(enum.Enum):
     SECCOMP = "seccomp filter"
     RESOLV_CONF = "resolv.conf"
     REGISTRY = "nix registry"
+    ENV = "environment"  # --setenv arguments bwrap reads with --args (never on an argv)
+    LOGIN_ENV = "login environment"  # the same, made at launch: placeholders, the proxy's URL
+    LOGIN_CA = "login CA certificate"  # made at launch: the session's CA
+    CREDENTIALS = "login placeholders"  # made at launch: ~/.claude/.credentials.json inside
+
+
+# Made by whoever launches (a session, or a pasted --dry-run's --stage), never by the plan.
+LAUNCH_DATA: Final = (DataKind.LOGIN_ENV, DataKind.LOGIN_CA, DataKind.CREDENTIALS)
 
 
 class DataInput(NamedTuple):
@@ -902,17 +1050,28 @@ class DataInput(NamedTuple):
 
 
 class HostSetup(NamedTuple):
-    """A directory or file claudebox creates on the host before launch (never overwrites)."""
+    """A directory or file claudebox creates on the host before launch (never overwrites). A
+    mount point (in claudebox's own state, where sessions write) must be a directory or a
+    regular file: anything else found there is moved aside first (a planted symlink too)."""
 
     path: str
     content: str | None = None  # None: a directory
+    mount_point: bool = False
 
     def render(self) -> str:
-        if self.content is None:
-            return f"mkdir -p -m 700 {shlex.quote(self.path)}"
+        path = shlex.quote(self.path)
+        make = (
+            f"mkdir -p -m 700 {path}"
+            if self.content is None
+            else f"[ -e {path} ] || (umask 077 && printf %s {shlex.quote(self.content)} > {path})"
+        )
+        if not self.mount_point:
+            return make
+        test = "-d" if self.content is None else "-f"
+        aside = shlex.quote(self.path + QUARANTINE_SUFFIX)
         return (
-            f"[ -e {shlex.quote(self.path)} ] || "
-            f"(umask 077 && printf %s {shlex.quote(self.content)} > {shlex.quote(self.path)})"
+            f"{{ [ -L {path} ] || {{ [ -e {path} ] && [ ! {test} {path} ]; }}; }} && "
+            f'mv -- {path} {aside}-"$$"; {make}'
         )
 
 
@@ -925,7 +1084,13 @@ class Instance(NamedTuple):
 
     @property
     def claude_store(self) -> str:
+        """~/.claude inside."""
         return os.path.join(self.dir, "claude")
+
+    @property
+    def claude_json(self) -> str:
+        """~/.claude.json inside (also seen as ~/.claude/.claude.json: the same file)."""
+        return os.path.join(self.dir, "claude", ".claude.json")
 
     @property
     def nix_cache(self) -> str:
@@ -1018,15 +1183,12 @@ class NetlinkRequest(NamedTuple):
 
 
 class ClaudeHome(NamedTuple):
-    """The host's ~/.claude and ~/.claude.json."""
+    """The host's ~/.claude (what of it could come in) and ~/.claude.json."""
 
     dir: str
-    entries: tuple[Entry, ...]  # top level, sorted by name
+    entries: tuple[Entry, ...]  # top level, sorted by name, at most CLAUDE_HOME_SHOWN of them
     json: Mapping[str, object]
-
-    def entry(self, name: str) -> Entry:
-        path = os.path.join(self.dir, name)
-        return next((e for e in self.entries if e.path == path), Entry(path, Kind.MISSING))
+    left_out: int = 0  # entries that could come in beyond those (counted up to the scan limit)
 
 
 class HostFacts(NamedTuple):
@@ -1045,7 +1207,9 @@ class HostFacts(NamedTuple):
     bwrap: str | None
     pasta: str | None
     tools: Mapping[str, str]  # "bash"/"sh"/"env" -> path inside the store
-    ca_bundle: str | None
+    ca_bundle: str | None  # what the sandbox's programs verify with (a path seen inside)
+    system_ca_bundle: str | None  # what the host's own do: the relay verifies Anthropic with it
+    openssl: str | None
     git_name: str | None
     git_email: str | None
     etc_present: frozenset[str]  # the ETC_READ_ONLY paths that exist
@@ -1147,7 +1311,7 @@ class SandboxPlan(NamedTuple):
     command: tuple[str, ...]
     stage: Stage
     pasta: Pasta | None
-    relay: Relay | None
+    relay: Relay
     host_setup: tuple[HostSetup, ...]
     instance: Instance
     tier: Tier
@@ -1164,16 +1328,19 @@ class SandboxPlan(NamedTuple):
     @property
     def argv(self) -> list[str]:
         args = [self.bwrap, *self.namespace_args, "--clearenv"]
-        for var in self.env:
-            args += ["--setenv", var.name, var.value]
+        args += ["--args", str(self.data_fd(DataKind.ENV))]
+        args += ["--args", str(self.data_fd(DataKind.LOGIN_ENV))]
         for mount in self.mounts:
             args += mount.to_args()
         args += ["--chdir", self.chdir, "--seccomp", str(self.seccomp_fd), "--", *self.command]
         return args
 
+    def data_fd(self, kind: DataKind) -> int:
+        return next(d.fd for d in self.data if d.kind is kind)
+
     @property
     def seccomp_fd(self) -> int:
-        return next(d.fd for d in self.data if d.kind is DataKind.SECCOMP)
+        return self.data_fd(DataKind.SECCOMP)
 
     @property
     def writable(self) -> tuple[Mount, ...]:
@@ -1310,10 +1477,11 @@ def sandbox_path_dirs(path_dirs: Iterable[str]) -> tuple[str, ...]:
 def build_env(
     host: HostFacts,
     passthrough: Sequence[tuple[str, str]],
-    generated: Mapping[str, str],
+    generated: Mapping[str, str | None],
     literal: Sequence[tuple[str, str]] = (),
 ) -> tuple[EnvVar, ...]:
-    """Allowlisted host values, then (name, origin) passed through, literals, sandbox values."""
+    """Allowlisted host values, then (name, origin) passed through, literals, sandbox values
+    (None: set at launch by the login relay, never part of the plan)."""
     variables: dict[str, EnvVar] = {}
     for name in ENV_ALLOWLIST:
         if name in host.env and name not in SANDBOX_DEFINED_ENV:
@@ -1322,9 +1490,11 @@ def build_env(
         if name in host.env and name not in variables and name not in SANDBOX_DEFINED_ENV:
             variables[name] = EnvVar(name, host.env[name], origin)
     for name, value in literal:
-        variables[name] = EnvVar(name, value, "profile")
-    for name, value in generated.items():
-        variables[name] = EnvVar(name, value, "sandbox")
+        if name not in SANDBOX_DEFINED_ENV:
+            variables[name] = EnvVar(name, value, "profile")
+    for name, made in generated.items():
+        origin = "sandbox" if made is not None else LOGIN_ORIGIN
+        variables[name] = EnvVar(name, made or "", origin)
     return tuple(sorted(variables.values(), key=lambda var: var.name))
 
 
@@ -1342,7 +1512,7 @@ def gitconfig_text(name: str | None, email: str | None) -> str:
     )
 
 
-def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay | None = None) -> str:
+def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay) -> str:
     network_line = {
         Tier.FULL: "the host's network (the internet, the LAN and the host's own services).",
         Tier.INET: "the internet only (IPv4, through pasta): the LAN, the tailnet, link-local\n"
@@ -1351,11 +1521,12 @@ def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay | None =
         f"  proxy ({PROXY_URL}, set in HTTPS_PROXY, HTTP_PROXY and ALL_PROXY): no DNS, no other\n"
         "  address or protocol. A refused request gets HTTP 403 with the reason; ask the user\n"
         "  to allow a domain rather than looking for a way around.",
-        Tier.NONE: "none: only loopback inside the sandbox. The nix daemon still downloads.",
+        Tier.NONE: "none: only Claude's own API, through claudebox's relay; loopback otherwise.\n"
+        "  The nix daemon still downloads.",
     }[tier]
-    if relay is not None and relay.proxy:
+    if relay.tunnel is Tunnel.LISTED:
         network_line += "\n  Allowed: " + " ".join(rule.describe() for rule in relay.rules) + "."
-    if relay is not None and relay.host_ports:
+    if relay.host_ports:
         ports = ", ".join(f"127.0.0.1:{port}" for port in relay.host_ports)
         network_line += f"\n  {ports} reach the same ports of the host's own loopback."
     protected = ", ".join((".git/config", ".git/hooks", *PROTECTED_PROJECT_PATHS))
@@ -1369,6 +1540,8 @@ def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay | None =
         "  projects, host processes and the host's environment variables. Do not look for them.\n"
         f"- Read-only inside the project when present: {protected}.\n"
         f"- Network: {network_line}\n"
+        "- Claude's login stays with claudebox: the tokens and keys inside are placeholders that\n"
+        "  work only through its proxy ($HTTPS_PROXY); keep the proxy variables as they are.\n"
         "- There is no sudo and no system package manager. Get a tool for one command with\n"
         "  `, <tool> ...` (comma) or `nix shell nixpkgs#<package> -c <command>`.\n"
         "- Anything written outside the project (except ~/.claude) is gone when the session ends.\n"
@@ -1499,66 +1672,58 @@ class ClaudePart(NamedTuple):
 
 
 def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str]) -> ClaudePart:
-    """~/.claude: the host directory read-write (credentials stay one file, renames visible),
-    this project's own stores over their names, everything else read-only; symlinks pinned."""
+    """~/.claude inside is the project's own directory (its instance's claude/): what Claude and
+    the agent write there stays with the project and never reaches the host's ~/.claude. The
+    host's entries come in read-only over it, each pinned by the stage from its host path (a
+    home-manager symlink into /nix/store as what it leads to), but for the project's own ones
+    (CLAUDE_STATE_TABLE). The login is this session's placeholders, a file bwrap writes from
+    the launch's data (a pinned mount point: Claude's refresh writes it in place)."""
     home = host.claude_home
-    inside = os.path.join(host.home, ".claude")
     store = instance.claude_store
-    mounts = [Mount(MountOp.BIND_FD, inside, home.dir)]
-    setup = [HostSetup(home.dir)]
-    pins: list[Pin] = []
+    credentials = os.path.join(store, CREDENTIALS)
+    mounts = [
+        Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude"), store),
+        Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude.json"), instance.claude_json),
+    ]
+    setup = [
+        HostSetup(store),
+        HostSetup(instance.claude_json, claude_json_seed(home.json), mount_point=True),
+        HostSetup(credentials, "", mount_point=True),
+    ]
+    pins = [Pin(credentials, Kind.FILE, False, reason="the login's mount point")]
     view: list[ClaudeView] = []
     warnings: list[str] = []
-    for name, (treatment, kind) in CLAUDE_STATE_TABLE.items():
-        entry = home.entry(name)
-        if treatment is Treatment.PER_PROJECT:
-            if entry.kind not in (Kind.MISSING, kind):
-                raise ClaudeboxError(
-                    f"{entry.path} is a {entry.kind.value}, not a {kind.value}: claudebox mounts "
-                    f"this project's own {name} there; replace it by a {kind.value} "
-                    f"(e.g. mv {shlex.quote(entry.path)} {shlex.quote(entry.path + '.old')})",
-                    EXIT_USAGE,
-                )
-            source = os.path.join(store, name)
-            content = None if kind is Kind.DIR else ""
-            setup += [HostSetup(source, content), HostSetup(entry.path, content)]
-            pins.append(Pin(entry.path, kind, False, source, "this project's own"))
-            view.append(ClaudeView(name, treatment))
-        elif treatment is Treatment.READ_ONLY:
-            if entry.kind is Kind.MISSING:
-                seed = None if kind is Kind.DIR else CLAUDE_READ_ONLY_SEED[name]
-                setup.append(HostSetup(entry.path, seed))
-                pins.append(Pin(entry.path, kind, True, reason="read-only"))
-                view.append(ClaudeView(name, treatment))
-            else:
-                pins.append(Pin(entry.path, entry.kind, True, reason="read-only"))
-                note = link_note(entry, writable) if entry.kind is Kind.LINK else ""
-                if "inside the project" in note:
-                    warnings.append(
-                        f"{entry.path} is a {note}: the sandbox can change what your own "
-                        "claude reads there"
-                    )
-                view.append(ClaudeView(name, treatment, note))
-        else:
-            if entry.kind not in (Kind.MISSING, Kind.FILE):
-                target = f" (to {entry.target})" if entry.kind is Kind.LINK else ""
-                raise ClaudeboxError(
-                    f"{entry.path} is a {entry.kind.value}{target}: Claude Code replaces that "
-                    "file on every login refresh, so claudebox will not share it; remove it and "
-                    "log in again (claude, then /login)",
-                    EXIT_USAGE,
-                )
-            view.append(ClaudeView(name, treatment))
     for entry in home.entries:
         name = os.path.basename(entry.path)
-        if name in CLAUDE_STATE_TABLE:
+        if CLAUDE_STATE_TABLE.get(name, Treatment.READ_ONLY) is not Treatment.READ_ONLY:
             continue
-        pins.append(Pin(entry.path, entry.kind, True, reason="read-only (unclassified)"))
-        note = link_note(entry, writable) if entry.kind is Kind.LINK else "unclassified"
+        source, kind = entry.path, entry.kind
+        if entry.kind is Kind.LINK:
+            note = link_note(entry, writable)
+            if not is_within(entry.resolved, STORE_DIR):
+                view.append(ClaudeView(name, Treatment.READ_ONLY, f"{note}: left out"))
+                continue
+            if entry.resolved_kind not in (Kind.DIR, Kind.FILE):
+                reached = entry.resolved_kind.value
+                view.append(
+                    ClaudeView(name, Treatment.READ_ONLY, f"symlink to a {reached}: left out")
+                )
+                continue
+            source, kind = entry.resolved, entry.resolved_kind
+        elif entry.kind not in (Kind.DIR, Kind.FILE):
+            view.append(ClaudeView(name, Treatment.READ_ONLY, f"{entry.kind.value}: left out"))
+            continue
+        else:
+            note = ""
+        point = os.path.join(store, name)
+        setup.append(HostSetup(point, None if kind is Kind.DIR else "", mount_point=True))
+        pins.append(Pin(point, kind, True, source, "the host's, read-only"))
         view.append(ClaudeView(name, Treatment.READ_ONLY, note))
-    claude_json = os.path.join(store, ".claude.json")
-    setup.append(HostSetup(claude_json, claude_json_seed(home.json)))
-    mounts.append(Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude.json"), claude_json))
+    if home.left_out:
+        warnings.append(
+            f"{home.left_out} more entries of {tilde(home.dir, host.home)} stay outside (at "
+            f"most {CLAUDE_HOME_SHOWN} come in); move what Claude needs into fewer entries"
+        )
     return ClaudePart(tuple(mounts), tuple(pins), tuple(setup), tuple(view), tuple(warnings))
 
 
@@ -2105,6 +2270,19 @@ def stage_netlink_requests(stage: Stage) -> tuple[NetlinkRequest, ...]:
 # --- the allowlist tier and host ports: entries, requests, verdicts --------------------------
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only (str.isdigit also takes "²", which int() refuses)."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+def chunk_size(line: bytes) -> int:
+    """A chunked body's size line (hex digits, then extensions); ValueError otherwise."""
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or len(digits) > 15 or any(c not in b"0123456789abcdefABCDEF" for c in digits):
+        raise ValueError(f"a malformed chunk size ({line[:20]!r})")
+    return int(digits, 16)
+
+
 def parse_allow_entry(text: str, where: str, origin: str) -> AllowRule:
     """One --allow-domain or allow_domains entry: NAME, *.NAME (its subdomains) or an IPv4
     address, each optionally with :PORT (else ports 80 and 443); folded to lower case."""
@@ -2116,7 +2294,7 @@ def parse_allow_entry(text: str, where: str, origin: str) -> AllowRule:
         "use a name (example.org), *. and a name for its subdomains (*.example.org) or an "
         "IPv4 address, each optionally with :PORT"
     )
-    if colon and not (port_text.isdigit() and 0 < int(port_text) < 65536 and port_text[0] != "0"):
+    if colon and not (is_number(port_text) and 0 < int(port_text) < 65536 and port_text[0] != "0"):
         raise ClaudeboxError(f"{where}: {text!r} has no valid port after ':'; {usage}", EXIT_USAGE)
     ports = (int(port_text),) if colon else ALLOW_DEFAULT_PORTS
     if IPV4_LITERAL_PATTERN.fullmatch(bare):
@@ -2174,7 +2352,7 @@ def host_of(authority: str) -> tuple[str, int | None] | None:
     """(host, port) of an authority (HOST or HOST:PORT; a name or an IPv4 address); None when
     it is neither (IPv6, user information, anything odd)."""
     host, colon, port_text = authority.rpartition(":") if ":" in authority else (authority, "", "")
-    if colon and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+    if colon and not (is_number(port_text) and 0 < int(port_text) < 65536):
         return None
     host = host.lower().removesuffix(".")
     if IPV4_LITERAL_PATTERN.fullmatch(host):
@@ -2193,7 +2371,7 @@ def numeric_name(name: str) -> bool:
     try:
         socket.inet_aton(name)
     except OSError:
-        return name.rpartition(".")[2].isdigit()
+        return is_number(name.rpartition(".")[2])
     return True
 
 
@@ -2280,6 +2458,225 @@ def forwarded_head(request: ProxyRequest) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
+# --- Claude's login through the relay: placeholders, credentials, HTTP heads ---------------
+
+
+class HostLogin(NamedTuple):
+    """The OAuth login in the host's ~/.claude/.credentials.json, as the relay uses it now."""
+
+    access: str
+    refresh: str
+    expires_at: int  # milliseconds since the epoch (0: not said)
+    fields: Mapping[str, object]  # what else of claudeAiOauth may be shown (OAUTH_SHOWN_FIELDS)
+
+
+# claudeAiOauth's fields a placeholder file inside repeats (Claude behaves by them); the tokens
+# themselves never enter, nor does anything else of the host's file (MCP servers' tokens).
+OAUTH_SHOWN_FIELDS: Final = ("scopes", "subscriptionType", "rateLimitTier", "clientId")
+
+
+def host_login_of(document: Mapping[str, object]) -> HostLogin | None:
+    """The OAuth login in a credentials file's JSON, or None (logged out, or not Claude's)."""
+    oauth = document.get("claudeAiOauth")
+    if not isinstance(oauth, dict):
+        return None
+    access, refresh = oauth.get("accessToken"), oauth.get("refreshToken")
+    if not isinstance(access, str) or not access or not isinstance(refresh, str):
+        return None
+    expires = oauth.get("expiresAt")
+    fields = {key: oauth[key] for key in OAUTH_SHOWN_FIELDS if key in oauth}
+    return HostLogin(access, refresh, expires if isinstance(expires, int) else 0, fields)
+
+
+TOKEN_PREFIX: Final = re.compile(r"sk-ant-[a-z]{2,8}[0-9]{0,4}-")  # sk-ant-oat01-, sk-ant-api03-
+
+
+def make_placeholder(real: str, entropy: bytes, suffix: str = "") -> str:
+    """A stand-in in `real`'s shape: its kind's prefix (sk-ant-oat01-; nothing else of it),
+    the mark, random hex, `suffix`."""
+    found = TOKEN_PREFIX.match(real)
+    prefix = found.group() if found else ""
+    return f"{prefix}{PLACEHOLDER_MARK}-{entropy.hex()}{suffix}"
+
+
+def api_key_suffix(real: str, instance: str) -> str:
+    """The last API_KEY_SUFFIX_LENGTH characters of an API key's placeholder, alike in every
+    session of one project (Claude remembers its "use this key?" answer by them), and nothing
+    of the real key: a digest."""
+    return sha256_hex(f"claudebox api key {instance} {real}".encode())[:API_KEY_SUFFIX_LENGTH]
+
+
+def inside_credentials(login: HostLogin | None, access: str, refresh: str) -> bytes:
+    """~/.claude/.credentials.json inside: the host's login in shape, placeholders for tokens."""
+    if login is None:
+        return b"{}\n"
+    oauth = {**login.fields, "accessToken": access, "refreshToken": refresh}
+    if login.expires_at:
+        oauth["expiresAt"] = login.expires_at
+    return (json.dumps({"claudeAiOauth": oauth}, indent=2) + "\n").encode()
+
+
+def updated_credentials(
+    document: Mapping[str, object], answer: Mapping[str, object], now: float
+) -> dict[str, object] | None:
+    """The host's credentials file after an OAuth token answer (refresh or login): its other
+    keys kept, claudeAiOauth's tokens, expiry and scopes from the answer; None when the answer
+    holds no tokens."""
+    access, refresh = answer.get("access_token"), answer.get("refresh_token")
+    expires_in = answer.get("expires_in")
+    if not isinstance(access, str) or not access:
+        return None
+    previous = document.get("claudeAiOauth")
+    oauth = dict(previous) if isinstance(previous, dict) else {}
+    oauth["accessToken"] = access
+    if isinstance(refresh, str) and refresh:
+        oauth["refreshToken"] = refresh
+    if isinstance(expires_in, int):
+        oauth["expiresAt"] = int(now * 1000) + expires_in * 1000
+    scope = answer.get("scope")
+    if isinstance(scope, str) and scope.split():
+        oauth["scopes"] = scope.split()
+    return {**document, "claudeAiOauth": oauth}
+
+
+class HttpHead(NamedTuple):
+    """A request or response head as the relay parsed it: the start line's three parts
+    (method, target, version; or version, status, reason) and the header fields."""
+
+    line: tuple[str, str, str]
+    headers: tuple[tuple[str, str], ...]
+
+    def get(self, name: str) -> str | None:
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
+    def render(self) -> bytes:
+        lines = [" ".join(self.line).rstrip(), *(f"{n}: {v}" for n, v in self.headers), "", ""]
+        return "\r\n".join(lines).encode("latin-1")
+
+    def with_headers(self, drop: Container[str], add: Sequence[tuple[str, str]]) -> HttpHead:
+        """This head without the fields named in `drop` (lower case), then `add`."""
+        kept = [(n, v) for n, v in self.headers if n.lower() not in drop]
+        return self._replace(headers=(*kept, *add))
+
+    @property
+    def status(self) -> int:
+        return int(self.line[1])
+
+    @property
+    def closes(self) -> bool:
+        """Whether the connection ends after this message (HTTP/1.0, or Connection: close)."""
+        tokens = (self.get("connection") or "").lower().replace(" ", "").split(",")
+        version = self.line[2] if self.line[0][:5] != "HTTP/" else self.line[0]
+        return "close" in tokens or version == "HTTP/1.0"
+
+
+HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_head(raw: bytes, *, request: bool) -> HttpHead | Refusal:
+    """An HTTP/1 head (without its blank line), read strictly: what the relay passes on must
+    mean the same to both ends (one Content-Length, or chunked alone; no folded lines)."""
+    text = raw.decode("latin-1")
+    first, *rest = [line.removesuffix("\r") for line in text.split("\n")]
+    if any("\r" in line or "\0" in line for line in (first, *rest)):
+        return Refusal(400 if request else 502, "a bare CR or a NUL in a head")
+    if request:
+        parts = first.split(" ")
+        if (
+            len(parts) != 3
+            or not re.fullmatch(r"[A-Z]+", parts[0])
+            or parts[2] not in ("HTTP/1.0", "HTTP/1.1")
+        ):
+            return Refusal(400, "not an HTTP/1 request line")
+        line = (parts[0], parts[1], parts[2])
+    else:
+        version, _, after = first.partition(" ")
+        status, _, reason = after.partition(" ")
+        if not version.startswith("HTTP/1.") or not (is_number(status) and len(status) == 3):
+            return Refusal(502, "the server's answer is not HTTP/1")
+        line = (version, status, reason)
+    headers: list[tuple[str, str]] = []
+    for item in rest:
+        name, colon, value = item.partition(":")
+        if not colon or not HEADER_NAME.fullmatch(name):
+            return Refusal(400 if request else 502, f"a malformed header line ({item[:40]!r})")
+        headers.append((name, value.strip()))
+    head = HttpHead(line, tuple(headers))
+    lengths = {v for n, v in headers if n.lower() == "content-length"}
+    encodings = [v.lower() for n, v in headers if n.lower() == "transfer-encoding"]
+    if len(lengths) > 1 or (lengths and not is_number(next(iter(lengths)))):
+        return Refusal(400 if request else 502, "a bad or repeated Content-Length")
+    if encodings and (encodings != ["chunked"] or lengths):
+        return Refusal(400 if request else 502, "a Transfer-Encoding other than chunked alone")
+    return head
+
+
+def body_framing(head: HttpHead, *, method: str = "") -> tuple[str, int]:
+    """How the body after `head` ends: ("none", 0), ("length", N), ("chunked", 0) or, for an
+    answer of neither, ("close", 0). `method`: the request's, for an answer."""
+    answer = head.line[0].startswith("HTTP/")
+    if answer and (method == "HEAD" or head.status < 200 or head.status in (204, 304)):
+        return "none", 0
+    if head.get("transfer-encoding"):
+        return "chunked", 0
+    length = head.get("content-length")
+    if length is not None:
+        return "length", int(length)
+    return ("close", 0) if answer else ("none", 0)
+
+
+def json_answer(status: int, document: Mapping[str, object], reason: str = "") -> bytes:
+    """A complete JSON answer from the relay itself."""
+    body = json.dumps(document).encode()
+    phrase = reason or STATUS_PHRASES.get(status, "Error")
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def api_error(refusal: Refusal) -> dict[str, object]:
+    """A refusal in the shape of Anthropic's API errors (Claude Code shows the message)."""
+    kind = {401: "authentication_error", 403: "permission_error"}.get(
+        refusal.status, "invalid_request_error"
+    )
+    return {"type": "error", "error": {"type": kind, "message": f"claudebox: {refusal.reason}"}}
+
+
+def bearer_of(value: str) -> str | None:
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class Upstream(NamedTuple):
+    """Where the relay sends Claude's requests: an Anthropic host (https, port 443), or the
+    host's gateway (ANTHROPIC_BASE_URL, with its path as a prefix)."""
+
+    scheme: str
+    host: str
+    port: int
+    prefix: str = ""
+    gateway: bool = False  # the user's own: reached wherever it is (the tier's blocks aside)
+
+    @property
+    def authority(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        return self.host if self.port == default else f"{self.host}:{self.port}"
+
+
+def upstream_of_url(url: str) -> Upstream:
+    """The gateway a (checked: login_upstream) base URL names."""
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    found = host_of(authority)
+    if found is None:
+        raise ValueError(f"not a base URL: {url!r}")
+    scheme = scheme.lower()
+    port = found[1] or (443 if scheme == "https" else 80)
+    return Upstream(scheme, found[0], port, (slash + path).rstrip("/"), gateway=True)
+
+
 def check_profile_name(name: str, where: str) -> None:
     if not PROFILE_NAME_PATTERN.fullmatch(name):
         raise ClaudeboxError(
@@ -2333,8 +2730,10 @@ def parse_profile(
     for variable in env_value:
         if not ENV_NAME_PATTERN.fullmatch(variable):
             error(f"env.{variable}", "is not a variable name")
-        if variable in SANDBOX_DEFINED_ENV:
+        if variable in SANDBOX_DEFINED_ENV and variable != BASE_URL_VARIABLE:
             error(f"env.{variable}", "is set by the sandbox itself and cannot be overridden")
+        if "\0" in env_value[variable]:
+            error(f"env.{variable}", "holds a NUL character, which no variable can")
         if looks_secret(variable):
             error(
                 f"env.{variable}",
@@ -2581,19 +2980,22 @@ def plan_system(host: HostFacts) -> list[Mount]:
 
 
 def plan_data(
-    host: HostFacts, options: Options, relay: Relay | None = None
+    host: HostFacts, options: Options, relay: Relay, env: Sequence[EnvVar]
 ) -> tuple[DataInput, ...]:
-    """Generated files and the seccomp program, each on its own descriptor from FIRST_DATA_FD."""
+    """Generated files, the environment and the seccomp program, each on its own descriptor
+    from FIRST_DATA_FD; the launch data (LAUNCH_DATA) is made at launch, empty here."""
     note = sandbox_note_text(host.git.top, host.home, options.tier, relay)
     items = [
+        (DataKind.ENV, env_arguments(var for var in env if var.origin != LOGIN_ORIGIN)),
+        *((kind, b"") for kind in LAUNCH_DATA),
         (DataKind.GITCONFIG, os.fsencode(gitconfig_text(host.git_name, host.git_email))),
         (DataKind.NOTE, os.fsencode(note)),
         (DataKind.SECCOMP, tiocsti_filter(host.machine)),
     ]
     if options.tier is Tier.INET:  # DNS goes to pasta's --dns-forward address
         items.append((DataKind.RESOLV_CONF, INET_RESOLV_CONF.encode()))
-    elif options.tier is Tier.ALLOWLIST:  # no resolver: names are the proxy's to resolve
-        items.append((DataKind.RESOLV_CONF, ALLOWLIST_RESOLV_CONF.encode()))
+    elif options.tier in (Tier.ALLOWLIST, Tier.NONE):  # no resolver: the proxy resolves names
+        items.append((DataKind.RESOLV_CONF, NO_RESOLVER_CONF.encode()))
     registry = nix_registry_json(options.nixpkgs) if options.nixpkgs else None
     if registry is not None:
         items.append((DataKind.REGISTRY, registry.encode()))
@@ -2602,16 +3004,33 @@ def plan_data(
     )
 
 
+def env_arguments(variables: Iterable[EnvVar]) -> bytes:
+    """bwrap's --setenv arguments for `variables`, NUL-separated (read with --args FD: values
+    are never on bwrap's command line, which every local user can read)."""
+    words = [word for var in variables for word in ("--setenv", var.name, var.value)]
+    if any("\0" in word for word in words):
+        raise ClaudeboxError("a variable's value holds a NUL character; remove it", EXIT_USAGE)
+    return b"".join(os.fsencode(word) + b"\0" for word in words)
+
+
 def data_mounts(host: HostFacts, data: Sequence[DataInput]) -> list[Mount]:
     where = {
         DataKind.GITCONFIG: os.path.join(host.home, ".gitconfig"),
         DataKind.NOTE: SANDBOX_NOTE_PATH,
         DataKind.RESOLV_CONF: "/etc/resolv.conf",
         DataKind.REGISTRY: os.path.join(host.home, ".config", "nix", "registry.json"),
+        DataKind.LOGIN_CA: LOGIN_CA_INSIDE,
     }
-    return [
+    mounts = [
         Mount(MountOp.DATA, where[item.kind], fd=item.fd) for item in data if item.kind in where
     ]
+    credentials = os.path.join(host.home, ".claude", CREDENTIALS)
+    mounts += [
+        Mount(MountOp.WRITABLE_DATA, credentials, fd=item.fd)
+        for item in data
+        if item.kind is DataKind.CREDENTIALS
+    ]
+    return mounts
 
 
 def plan_home(host: HostFacts, instance: Instance) -> tuple[list[Mount], list[HostSetup]]:
@@ -2626,7 +3045,6 @@ def plan_home(host: HostFacts, instance: Instance) -> tuple[list[Mount], list[Ho
         HostSetup(os.path.dirname(instance.dir)),
         HostSetup(instance.dir),
         HostSetup(os.path.join(instance.dir, "root"), instance.root + "\n"),
-        HostSetup(instance.claude_store),
         HostSetup(os.path.dirname(instance.nix_cache)),
         HostSetup(instance.nix_cache),
         HostSetup(instance.local_state),
@@ -2671,12 +3089,68 @@ def plan_profile_mounts(host: HostFacts, profile: Profile | None) -> tuple[list[
     return mounts, secret
 
 
+def login_values(env: Mapping[str, str], profile: Profile | None) -> dict[str, str]:
+    """The credential variables and the base URL as the host sets them (a profile's literal
+    value wins): what the relay holds, and what never enters."""
+    names = (*LOGIN_VARIABLES, BASE_URL_VARIABLE)
+    values = {name: env[name] for name in names if env.get(name)}
+    for name, value, _origin in profile.env if profile else ():
+        if name in names:
+            values[name] = value
+    return values
+
+
+def account_of(claude_json: Mapping[str, object]) -> str:
+    """The account a ~/.claude.json says Claude is logged in with ("" when it says none)."""
+    account = claude_json.get("oauthAccount")
+    uuid = account.get("accountUuid") if isinstance(account, dict) else None
+    return uuid if isinstance(uuid, str) else ""
+
+
+def login_upstream(values: Mapping[str, str]) -> str:
+    """The host's ANTHROPIC_BASE_URL as the relay's upstream for Messages: "" when unset or
+    Anthropic's own (Claude then reaches api.anthropic.com by CONNECT, as a first party)."""
+    url = values.get(BASE_URL_VARIABLE, "").strip()
+    if not url:
+        return ""
+    scheme, separator, rest = url.partition("://")
+    authority = rest.partition("/")[0]
+    found = host_of(authority) if separator and scheme.lower() in ("http", "https") else None
+    if found is None:
+        raise ClaudeboxError(
+            f"{BASE_URL_VARIABLE} is not an http:// or https:// URL with a host name or an IPv4 "
+            f"address ({url[:80]!r}); fix it or unset it",
+            EXIT_USAGE,
+        )
+    if scheme.lower() == "https" and found[0] == FIRST_PARTY_HOST and found[1] in (None, 443):
+        return ""
+    return url.rstrip("/")
+
+
+def login_environment(tier: Tier, values: Mapping[str, str]) -> dict[str, str | None]:
+    """The variables the login relay defines inside: proxies (upper case for Claude Code, lower
+    for curl and wget), the session CA, placeholders for the credential variables the host sets,
+    and Claude's base URL when the host has a gateway. None: set at launch (a placeholder, or
+    the full tier's proxy on an ephemeral host port)."""
+    proxy = None if tier is Tier.FULL else PROXY_URL
+    env: dict[str, str | None] = {"NO_PROXY": NO_PROXY_VALUE, "no_proxy": NO_PROXY_VALUE}
+    for name in PROXY_VARIABLES:
+        env[name] = env[name.lower()] = proxy
+    env["NODE_EXTRA_CA_CERTS"] = LOGIN_CA_INSIDE
+    for name in LOGIN_VARIABLES:
+        if name in values:
+            env[name] = None
+    if login_upstream(values):
+        env[BASE_URL_VARIABLE] = proxy
+    return env
+
+
 def plan_environment(
     host: HostFacts, options: Options, path_dirs: Sequence[str]
 ) -> tuple[tuple[EnvVar, ...], list[str]]:
     """(variables, warnings)."""
     warnings = []
-    generated = {
+    generated: dict[str, str | None] = {
         "HOME": host.home,
         "PATH": ":".join(path_dirs),
         "TMPDIR": "/tmp",
@@ -2693,10 +3167,7 @@ def plan_environment(
     if host.ca_bundle:
         generated["NIX_SSL_CERT_FILE"] = host.ca_bundle
         generated["SSL_CERT_FILE"] = host.ca_bundle
-    if options.tier is Tier.ALLOWLIST:  # upper case for Claude Code, lower for curl and wget
-        for name in PROXY_VARIABLES:
-            generated[name] = generated[name.lower()] = PROXY_URL
-        generated["NO_PROXY"] = generated["no_proxy"] = NO_PROXY_VALUE
+    generated.update(login_environment(options.tier, login_values(host.env, options.profile)))
     if options.nixpkgs:
         generated["COMMA_NIXPKGS_FLAKE"] = options.nixpkgs
         if nix_registry_json(options.nixpkgs) is not None:
@@ -2714,7 +3185,7 @@ def plan_environment(
         literal = [(name, value) for name, value, _origin in profile.env]
     env = build_env(host, passthrough, generated, literal)
     for var in env:
-        if var.origin not in ("host", "sandbox", "profile") and var.looks_secret:
+        if var.origin not in ("host", "sandbox", "profile", LOGIN_ORIGIN) and var.looks_secret:
             warnings.append(f"{var.name} looks like a secret and is passed in by {var.origin}")
     return env, warnings
 
@@ -2763,14 +3234,16 @@ def api_key_answer(
     host_claude_json: Mapping[str, object],
     instance_claude_json: Mapping[str, object],
     api_key: str | None,
+    placeholder_suffix: str,
 ) -> dict[str, object] | None:
     """The instance's .claude.json given the host's answer to "Do you want to use this API key?"
-    for `api_key`, the key that enters the sandbox, and for no other key; None when there is
-    nothing to add (the host never answered, or Claude inside already has an answer, which stays).
-    """
+    for `api_key`, the key the relay holds, as the answer for its placeholder (which ends in
+    `placeholder_suffix`); None when there is nothing to add (the host never answered, or Claude
+    inside already has an answer, which stays)."""
     if not api_key:
         return None
-    suffix = api_key[-API_KEY_SUFFIX_LENGTH:]
+    real = api_key[-API_KEY_SUFFIX_LENGTH:]
+    suffix = placeholder_suffix
 
     def answers(document: Mapping[str, object]) -> dict[str, object]:
         responses = document.get("customApiKeyResponses")
@@ -2781,7 +3254,7 @@ def api_key_answer(
         return list(value) if isinstance(value, list) else []
 
     host = answers(host_claude_json)
-    answer = next((a for a in ("approved", "rejected") if suffix in listed(host, a)), None)
+    answer = next((a for a in ("approved", "rejected") if real in listed(host, a)), None)
     inside = answers(instance_claude_json)
     if answer is None or any(suffix in listed(inside, a) for a in ("approved", "rejected")):
         return None
@@ -2798,7 +3271,9 @@ def plan_command(host: HostFacts, options: Options) -> tuple[str, ...]:
     return claude_command(host.claude or "claude", options.claude_args)
 
 
-def plan_namespaces(host: HostFacts, tier: Tier) -> tuple[str, ...]:
+def plan_namespaces(host: HostFacts) -> tuple[str, ...]:
+    """bwrap's namespaces. The network is the stage's: its own namespace (inet, allowlist, none:
+    the relay's listener is in it) or the host's (full)."""
     namespaces = [
         "--die-with-parent",
         "--unshare-user",
@@ -2814,8 +3289,6 @@ def plan_namespaces(host: HostFacts, tier: Tier) -> tuple[str, ...]:
         "--gid",
         str(host.gid),
     ]
-    if tier is Tier.NONE:
-        namespaces.append("--unshare-net")
     return tuple(namespaces)
 
 
@@ -2844,6 +3317,24 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
         )
     if host.userns_blocker:
         blockers.append(ClaudeboxError(host.userns_blocker))
+    if host.openssl is None:
+        blockers.append(
+            ClaudeboxError(
+                "openssl not found on PATH: claudebox's login relay makes each session's "
+                "certificate with it (Claude's login never enters the sandbox); install openssl "
+                "(nixpkgs/Debian: openssl)",
+                EXIT_MISSING,
+            )
+        )
+    if host.system_ca_bundle is None:
+        blockers.append(
+            ClaudeboxError(
+                "no system CA bundle found ($SSL_CERT_FILE, $NIX_SSL_CERT_FILE or "
+                "/etc/ssl/certs/ca-certificates.crt): claudebox's login relay verifies "
+                "Anthropic's servers with it; install ca-certificates (NixOS: security.pki)",
+                EXIT_MISSING,
+            )
+        )
     if options.tier is Tier.INET:  # (allowlist needs no pasta: the stage hands its socket over)
         if host.pasta is None:
             blockers.append(
@@ -2866,40 +3357,62 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
 
 
 def plan_blocked(host: HostFacts, tier: Tier) -> tuple[BlockedPrefix, ...]:
-    if tier is not Tier.INET:
+    """What inet's routes and rules block (the host's routing is there: plan_relay checked)."""
+    if tier is not Tier.INET or host.routing is None:
         return ()
-    if host.routing is None:
-        raise ClaudeboxError(
-            f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the inet "
-            "tier blocks every network the host routes specially and will not start without "
-            "knowing them; use --network full or --network none"
-        )
     return inet_blocked_set(host.routing)
 
 
-def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay | None:
-    """The allowlist tier's proxy and the host ports (inet and allowlist), or None."""
+TIER_TUNNEL: Final[Mapping[Tier, Tunnel]] = {
+    Tier.FULL: Tunnel.ANY,
+    Tier.INET: Tunnel.UNBLOCKED,
+    Tier.ALLOWLIST: Tunnel.LISTED,
+    Tier.NONE: Tunnel.NOTHING,
+}
+
+
+def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay:
+    """The relay of every tier: Claude's login for its own hosts, what the tier lets the proxy
+    reach besides, and the host ports (inet and allowlist)."""
+    tier = options.tier
     profile = options.profile
     host_ports = tuple(port for port, _origin in profile.host_ports) if profile else ()
-    log_dir = os.path.join(instance.dir, "network-log")
-    if options.tier is Tier.ALLOWLIST:
+    if tier not in (Tier.INET, Tier.ALLOWLIST):
+        host_ports = ()
+    if PROXY_PORT in host_ports:
+        raise ClaudeboxError(
+            f"host port {PROXY_PORT} is where claudebox's proxy listens inside; "
+            f"remove {PROXY_PORT} from the profile's host_ports",
+            EXIT_USAGE,
+        )
+    blocked: tuple[BlockedPrefix, ...] = ()
+    if tier is not Tier.FULL:
         if host.routing is None:
             raise ClaudeboxError(
                 f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the "
-                "allowlist proxy refuses every network the host routes specially and will not "
-                "start without knowing them; use --network full or --network none"
-            )
-        if PROXY_PORT in host_ports:
-            raise ClaudeboxError(
-                f"host port {PROXY_PORT} is where the allowlist tier's proxy listens inside; "
-                f"remove {PROXY_PORT} from the profile's host_ports",
-                EXIT_USAGE,
+                f"{tier.value} tier's relay refuses every network the host routes specially and "
+                "will not start without knowing them; use --network full"
             )
         blocked = relay_blocked_set(host.routing)
-        return Relay(True, allow_rules(options), host_ports, blocked, log_dir)
-    if options.tier is Tier.INET and host_ports:
-        return Relay(False, (), host_ports, (), log_dir)
-    return None
+    values = login_values(host.env, options.profile)
+    login = Login(
+        claude_dir=host.claude_home.dir,
+        variables=tuple(name for name in LOGIN_VARIABLES if name in values),
+        upstream=login_upstream(values),
+        ca_bundle=host.system_ca_bundle or "",
+        openssl=host.openssl or "openssl",
+        instance=instance.id,
+        account=account_of(host.claude_home.json),
+    )
+    return Relay(
+        tunnel=TIER_TUNNEL[tier],
+        rules=allow_rules(options) if tier is Tier.ALLOWLIST else (),
+        host_ports=host_ports,
+        blocked=blocked,
+        log_dir=os.path.join(instance.dir, "network-log"),
+        login=login,
+        on_host=tier is Tier.FULL,
+    )
 
 
 def relay_notes(options: Options) -> list[str]:
@@ -2930,7 +3443,6 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     binary_mounts, claude_path, notes = plan_claude_binary(host)
     profile_mounts, secret_mounts = plan_profile_mounts(host, options.profile)
     relay = plan_relay(host, options, instance)
-    data = plan_data(host, options, relay)
     path_dirs = [
         *dict.fromkeys(
             [
@@ -2941,6 +3453,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         )
     ]
     env, warnings = plan_environment(host, options, path_dirs)
+    data = plan_data(host, options, relay, env)
     warnings = [*claude.warnings, *warnings]
     warnings += [
         f"profile {m.origin} mounts {m.src}, which is or holds a secret path"
@@ -2952,8 +3465,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     if options.nixpkgs and not any(item.kind is DataKind.REGISTRY for item in data):
         notes.append(f"nix shell nixpkgs#… uses the host registry, not {options.nixpkgs}")
     notes += relay_notes(options)
-    if relay is not None:
-        setup.append(HostSetup(relay.log_dir))
+    setup.append(HostSetup(relay.log_dir))
     pins = order_pins([*claude.pins, *protected.pins])
     mounts = order_mounts(
         [
@@ -2968,18 +3480,18 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         (pin.path for pin in pins),
     )
     stage = Stage(
-        network=options.tier in (Tier.INET, Tier.ALLOWLIST),
+        network=options.tier is not Tier.FULL,
         blocked=plan_blocked(host, options.tier),
         pins=pins,
         opened=tuple(
             Opened(m.fd, m.src) for m in mounts if m.op in (MountOp.BIND_FD, MountOp.RO_BIND_FD)
         ),
-        listen=relay.ports if relay else (),
-        sealed=options.tier is Tier.ALLOWLIST,
+        listen=relay.ports,
+        sealed=options.tier in (Tier.ALLOWLIST, Tier.NONE),
     )
     return SandboxPlan(
         bwrap=host.bwrap or "bwrap",
-        namespace_args=plan_namespaces(host, options.tier),
+        namespace_args=plan_namespaces(host),
         env=env,
         mounts=mounts,
         data=data,
@@ -3010,7 +3522,14 @@ TIER_MEANING: Final[Mapping[Tier, str]] = {
     Tier.INET: "the internet only: LAN, tailnet, link-local and host services unreachable",
     Tier.ALLOWLIST: "only the domains below, over HTTP(S) through claudebox's proxy; no "
     "other address, no DNS",
-    Tier.NONE: "none: loopback only (the nix daemon still downloads for you)",
+    Tier.NONE: "none: only Claude's API, through claudebox's relay (the nix daemon still "
+    "downloads for you)",
+}
+TUNNEL_MEANING: Final[Mapping[Tunnel, str]] = {
+    Tunnel.ANY: "Claude's hosts, and anything else the host reaches",
+    Tunnel.UNBLOCKED: "Claude's hosts, and anything the inet tier does not block",
+    Tunnel.LISTED: "Claude's hosts, and the allowed names below",
+    Tunnel.NOTHING: "Claude's hosts only",
 }
 AUDIT_WIDTH: Final = 80
 AUDIT_LABEL: Final = 13  # "  variables  ": the label column
@@ -3102,9 +3621,7 @@ def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
     for mount in sorted(plan.writable, key=lambda mount: path_depth(mount.dst)):  # not bwrap's
         if mount.dst == plan.project:
             continue
-        if mount.dst == os.path.join(home, ".claude"):
-            lines.append(("~/.claude (your login; new files there are shared)", False))
-        elif mount.dst == DAEMON_SOCKET_DIR:
+        if mount.dst == DAEMON_SOCKET_DIR:
             lines.append(("the nix daemon's socket (it builds and downloads for you)", False))
         elif mount.src and is_within(mount.src, plan.instance.dir):
             continue  # this project's own state, summarised below
@@ -3131,7 +3648,7 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     ]
     out += render_relay(plan, style)
     beyond = inet_blocked_beyond_fixed(
-        plan.stage.blocked or (plan.relay.blocked if plan.relay else ())
+        plan.stage.blocked or (plan.relay.blocked if plan.tier is Tier.ALLOWLIST else ())
     )
     shown = beyond if len(beyond) <= AUDIT_BLOCKED_LINES else beyond[: AUDIT_BLOCKED_LINES - 1]
     for item in shown:
@@ -3143,7 +3660,11 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
         line = fill("writable" if first else "", [("! " if dangerous else "") + text])
         out += [style.red(item) if dangerous else item for item in line]
         first = False
-    secrets = [f"{var.name} ({var.origin})" for var in plan.env if var.looks_secret]
+    secrets = [
+        f"{var.name} ({var.origin})"
+        for var in plan.env
+        if var.looks_secret and var.origin != LOGIN_ORIGIN
+    ]
     if secrets:
         out += fill("secrets", secrets)
     mounted = [
@@ -3173,8 +3694,6 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
 def render_relay(plan: SandboxPlan, style: Style) -> list[str]:
     """The audit's allowed domains (by origin) and host ports (red: the host's own services)."""
     relay = plan.relay
-    if relay is None:
-        return []
     lines: list[str] = []
     origins = dict.fromkeys(rule.origin for rule in relay.rules)
     for origin in origins:
@@ -3188,13 +3707,17 @@ def render_relay(plan: SandboxPlan, style: Style) -> list[str]:
     return lines
 
 
+def login_words(login: Login) -> list[str]:
+    """What Claude's login is inside, for the audit (its variables hold placeholders)."""
+    return ["login via claudebox: no token or key inside" if login.variables else LOGIN_SUMMARY]
+
+
 def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
     etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
     if any(m.op is MountOp.DATA and m.dst == "/etc/resolv.conf" for m in plan.mounts):
         etc.append("resolv.conf (generated)")
-    per_project = sum(1 for v in plan.claude_view if v.treatment is Treatment.PER_PROJECT)
-    read_only = [v for v in plan.claude_view if v.treatment is Treatment.READ_ONLY]
-    links = [v for v in read_only if v.note.startswith("symlink")]
+    read_only = [v for v in plan.claude_view if not v.note.endswith("left out")]
+    links = [v for v in plan.claude_view if v.note.startswith("symlink")]
     protected = sum(1 for p in plan.stage.pins if is_within(p.path, plan.project))
     project_links = [
         p.path for p in plan.stage.pins if p.kind is Kind.LINK and is_within(p.path, plan.project)
@@ -3209,9 +3732,8 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
             *etc,
         ],
     )
-    claude = [f"~/.claude: {per_project} per-project, {len(read_only)} read-only,"]
-    claude.append("credentials shared")
-    lines += fill("claude", claude)
+    lines += fill("claude", [f"~/.claude: this project's own, {len(read_only)} of yours read-only"])
+    lines += fill("", login_words(plan.relay.login))
     named = [fit_symlink(f"~/.claude/{view.name}", view.note) for view in links]
     named += [fit_symlink(os.path.relpath(p, plan.project), "") for p in project_links]
     for index, text in enumerate(named):  # a session may have planted one: each is named
@@ -3247,16 +3769,23 @@ def render_everything(plan: SandboxPlan, home: str) -> list[str]:
     if plan.stage.blocked:
         lines.append("  unreachable inside (routes and nftables)")
         lines += [f"    {item.describe()}" for item in plan.stage.blocked]
-    if plan.relay is not None and plan.relay.proxy:
-        lines.append(f"  allowed through the proxy ({PROXY_URL} inside)")
-        lines += [f"    {rule.describe()} ({rule.origin})" for rule in plan.relay.rules]
+    relay = plan.relay
+    where = "on the host's loopback, behind a session token" if relay.on_host else PROXY_URL
+    lines.append(f"  the proxy ({where}): {TUNNEL_MEANING[relay.tunnel]}")
+    lines += [f"    {name} (Claude's login: TLS ends at claudebox)" for name in LOGIN_HOSTS]
+    if relay.login.upstream:
+        lines.append(f"    Claude's base URL: the relay, on to {relay.login.upstream}")
+    lines += [f"    {rule.describe()} ({rule.origin})" for rule in relay.rules]
+    if relay.blocked:
         lines.append("  the proxy never connects to")
-        lines += [f"    {item.describe()}" for item in plan.relay.blocked]
-    if plan.relay is not None:
-        lines.append(f"  connections logged in {plan.relay.log_dir}")
+        lines += [f"    {item.describe()}" for item in relay.blocked]
+    lines.append(f"  connections logged in {relay.log_dir}")
     lines.append(f"  env ({len(plan.env)})")
     for var in plan.env:
-        value = mask(var.value) if var.looks_secret else var.value
+        if var.origin == LOGIN_ORIGIN:
+            value = "(set at launch: a placeholder, or the proxy's address)"
+        else:
+            value = mask(var.value) if var.looks_secret else var.value
         lines.append(f"    {var.name}={value}  [{var.origin}]")
     lines.append(f"  command: {shlex.join(plan.command)}")
     lines.append("  ~/.claude")
@@ -3277,17 +3806,20 @@ def stage_spec(plan: SandboxPlan) -> dict[str, object]:
         "runtime_dir": plan.instance.dir,
         "listen": list(plan.stage.listen),
         "sealed": plan.stage.sealed,
-        "relay": relay_spec(plan.relay) if plan.relay else None,
+        "launch_data": {item.kind.name: item.fd for item in plan.data if item.kind in LAUNCH_DATA},
+        "relay": relay_spec(plan.relay),
     }
 
 
 def relay_spec(relay: Relay) -> dict[str, object]:
     return {
-        "proxy": relay.proxy,
+        "tunnel": relay.tunnel.value,
         "rules": [[rule.pattern, list(rule.ports), rule.origin] for rule in relay.rules],
         "host_ports": list(relay.host_ports),
         "blocked": [list(item) for item in relay.blocked],
         "log_dir": relay.log_dir,
+        "on_host": relay.on_host,
+        "login": relay.login._asdict(),
     }
 
 
@@ -3306,8 +3838,11 @@ def render_stage_spec(spec: Mapping[str, object], indent: str = " ") -> str:
 
 
 def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
-    """Host preparation, then the stage and bwrap one option per line; pasted into bash, the
-    same sandbox. `launcher`: how to run this claudebox (python and its script)."""
+    """Host preparation, then the stage and bwrap one option per line; pasted into bash or zsh,
+    the same sandbox. `launcher`: how to run this claudebox (python and its script). No value
+    of a variable that enters is on a command line: the environment is bwrap's --args data,
+    printed by the shell's own printf (a builtin), values from the environment as "$NAME"; the
+    login's values reach the stage likewise, on LOGIN_SECRETS_FD."""
     lines = [step.render() for step in plan.host_setup]
     spec = render_stage_spec(stage_spec(plan))
     chunks: list[str] = [shlex.join(["env", "-i", *launcher, "--stage", spec, "--"])]
@@ -3320,26 +3855,50 @@ def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
         chunks.append(shlex.join(namespace[index : index + width]))
         index += width
     chunks.append("--clearenv")
-    from_shell = {var.name for var in plan.env if var.looks_secret and var.origin != "sandbox"}
-    for var in plan.env:
-        if var.name in from_shell:  # not printed: the pasting shell supplies its own value
-            chunks.append(f'--setenv {var.name} "${var.name}"')
-        else:
-            chunks.append(shlex.join(["--setenv", var.name, var.value]))
+    chunks += [f"--args {plan.data_fd(kind)}" for kind in (DataKind.ENV, DataKind.LOGIN_ENV)]
     chunks += [shlex.join(mount.to_args()) for mount in plan.mounts]
     chunks.append(shlex.join(["--chdir", plan.chdir, "--seccomp", str(plan.seccomp_fd)]))
     chunks.append(shlex.join(["--", *plan.command]))
-    chunks.append(" ".join(f"{item.fd}< <({printf_command(item.content)})" for item in plan.data))
+    inputs = []
+    for item in plan.data:
+        if item.kind is DataKind.ENV:
+            variables = [var for var in plan.env if var.origin != LOGIN_ORIGIN]
+            words = [word for var in variables for word in ("--setenv", var.name, shell_value(var))]
+            inputs.append(f"{item.fd}< <(printf '%s\\0' {' '.join(words)})")
+        elif item.kind not in LAUNCH_DATA:
+            inputs.append(f"{item.fd}< <({printf_command(item.content)})")
+    secrets = login_secret_words(plan)
+    if secrets:
+        inputs.append(f"{LOGIN_SECRETS_FD}< <(printf '%s\\0' {' '.join(secrets)})")
+    chunks.append(" ".join(inputs))
     return "\n".join([*lines, " \\\n  ".join(chunks)]) + "\n"
+
+
+def shell_value(var: EnvVar) -> str:
+    """A variable's value as a pasted --dry-run says it: what the environment gave, as the
+    pasting shell's own "$NAME"; what claudebox or a profile set, quoted."""
+    if var.origin in ("sandbox", "profile"):
+        return shlex.quote(var.value)
+    return f'"${var.name}"'
+
+
+def login_secret_words(plan: SandboxPlan) -> list[str]:
+    """NAME VALUE words for the login's variables (the stage reads them from LOGIN_SECRETS_FD):
+    "$NAME" from the pasting shell, or a profile's literal value."""
+    literal = {name: value for name, value, _o in plan.profile.env} if plan.profile else {}
+    names = [*plan.relay.login.variables]
+    if plan.relay.login.upstream:
+        names.append(BASE_URL_VARIABLE)
+    return [
+        word
+        for name in names
+        for word in (name, shlex.quote(literal[name]) if name in literal else f'"${name}"')
+    ]
 
 
 def render_plan_json(plan: SandboxPlan) -> str:
     """--dry-run --json: the plan for scripts; secret-looking values masked, argv included."""
-    secret = {var.name for var in plan.env if var.looks_secret}
-    argv = plan.argv
-    for index in range(len(argv) - 2):
-        if argv[index] == "--setenv" and argv[index + 1] in secret:
-            argv[index + 2] = mask(argv[index + 2])
+    relay = plan.relay
     document = {
         "version": __version__,
         "network": plan.tier.value,
@@ -3352,7 +3911,11 @@ def render_plan_json(plan: SandboxPlan) -> str:
         "env": [
             {
                 "name": var.name,
-                "value": mask(var.value) if var.looks_secret else var.value,
+                "value": None
+                if var.origin == LOGIN_ORIGIN
+                else mask(var.value)
+                if var.looks_secret
+                else var.value,
                 "origin": var.origin,
             }
             for var in plan.env
@@ -3360,7 +3923,7 @@ def render_plan_json(plan: SandboxPlan) -> str:
         "mounts": [
             {
                 "op": m.op.value.removeprefix("--"),
-                "mode": "rw" if m.writable else "ro",
+                "mode": "rw" if m.writable or m.op is MountOp.WRITABLE_DATA else "ro",
                 "dst": m.dst,
                 "src": m.src or None,
                 "fd": m.fd if m.fd >= 0 else None,
@@ -3374,32 +3937,42 @@ def render_plan_json(plan: SandboxPlan) -> str:
             for item in plan.stage.blocked
             for beyond in [inet_blocked_beyond_fixed(plan.stage.blocked)]
         ],
-        "proxy": None
-        if plan.relay is None or not plan.relay.proxy
-        else {
-            "url": PROXY_URL,
+        "proxy": {
+            "url": None if relay.on_host else PROXY_URL,  # full: an ephemeral host port
+            "reaches": relay.tunnel.value,
+            "login_hosts": list(LOGIN_HOSTS),
             "never_connects_to": [
-                {"prefix": item.prefix, "origin": item.origin} for item in plan.relay.blocked
+                {"prefix": item.prefix, "origin": item.origin} for item in relay.blocked
             ],
+        },
+        "login": {
+            "placeholders": list(relay.login.variables),
+            "credentials": relay.login.credentials,
+            "upstream": relay.login.upstream or None,
         },
         "allow_domains": [
             {"value": rule.describe(), "ports": list(rule.ports), "from": rule.origin}
-            for rule in (plan.relay.rules if plan.relay else ())
+            for rule in relay.rules
         ],
         "host_ports": [
             {"port": port, "from": origin}
-            for port in (plan.relay.host_ports if plan.relay else ())
+            for port in relay.host_ports
             for origin in [dict(plan.profile.host_ports if plan.profile else ()).get(port)]
         ],
-        "network_log": plan.relay.log_dir if plan.relay else None,
+        "network_log": relay.log_dir,
         "claude": [
             {"name": v.name, "treatment": v.treatment.value, "note": v.note}
             for v in plan.claude_view
         ],
         "generated": [
-            {"fd": d.fd, "what": d.kind.value, "bytes": len(d.content)} for d in plan.data
+            {
+                "fd": d.fd,
+                "what": d.kind.value,
+                "bytes": None if d.kind in LAUNCH_DATA else len(d.content),
+            }
+            for d in plan.data
         ],
-        "argv": argv,
+        "argv": plan.argv,
         "watched": list(plan.watched),
         "notes": list(plan.notes),
         "warnings": [*plan.warnings, *(str(blocker) for blocker in plan.blockers)],
@@ -3577,7 +4150,11 @@ def inspect(path: str) -> Entry:
         except OSError:
             target = ""
         resolved = os.path.realpath(path)
-        return Entry(path, Kind.LINK, target, resolved if os.path.lexists(resolved) else "")
+        try:
+            reached = kind_of(os.lstat(resolved).st_mode)
+        except OSError:
+            return Entry(path, Kind.LINK, target)
+        return Entry(path, Kind.LINK, target, resolved, reached)
     if stat.S_ISDIR(info.st_mode):
         return Entry(path, Kind.DIR)
     return Entry(path, Kind.FILE if stat.S_ISREG(info.st_mode) else Kind.OTHER)
@@ -3953,17 +4530,32 @@ def find_in(directories: Iterable[str], name: str) -> str | None:
 
 
 def probe_claude_home(home: str) -> ClaudeHome:
+    """The host's ~/.claude entries that could come in read-only (the named ones first, then
+    others up to CLAUDE_HOME_SHOWN), read without following links; never more than
+    CLAUDE_HOME_SCAN_LIMIT names are read, whatever a session once left there."""
     link = os.path.join(home, ".claude")
     directory = os.path.realpath(link) if os.path.isdir(link) else link
-    entries: list[Entry] = []
+    named = [n for n, t in CLAUDE_STATE_TABLE.items() if t is Treatment.READ_ONLY]
+    others: list[str] = []
     try:
-        names = sorted(os.listdir(directory))
+        with os.scandir(directory) as listing:
+            for count, item in enumerate(listing):
+                if count >= CLAUDE_HOME_SCAN_LIMIT:
+                    break
+                if item.name not in CLAUDE_STATE_TABLE:
+                    others.append(item.name)
     except OSError:
-        names = []
-    for name in names:
-        entries.append(inspect(os.path.join(directory, name)))
+        pass
+    room = max(CLAUDE_HOME_SHOWN - len(named), 0)
+    others.sort()
+    entries = [inspect(os.path.join(directory, name)) for name in [*named, *others[:room]]]
     claude_json = read_json_object(os.path.join(home, ".claude.json"))
-    return ClaudeHome(directory, tuple(entries), claude_json)
+    return ClaudeHome(
+        directory,
+        tuple(sorted((e for e in entries if e.kind is not Kind.MISSING), key=lambda e: e.path)),
+        claude_json,
+        max(len(others) - room, 0),
+    )
 
 
 def probe_host(
@@ -4017,9 +4609,7 @@ def probe_host(
     state_link = os.path.join(home, ".claudebox")
     state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
     claude = programs["claude"]
-    routing, routing_error = (
-        read_host_routing() if tier in (Tier.INET, Tier.ALLOWLIST) else (HostRouting(), None)
-    )
+    routing, routing_error = read_host_routing() if tier is not Tier.FULL else (HostRouting(), None)
     return HostFacts(
         env=dict(env),
         uid=os.getuid(),
@@ -4035,6 +4625,15 @@ def probe_host(
         pasta=programs["pasta"],
         tools=tools,
         ca_bundle=ca_bundle,
+        system_ca_bundle=next(
+            (
+                path
+                for path in (env.get("SSL_CERT_FILE"), env.get("NIX_SSL_CERT_FILE"), ca_bundle)
+                if path and os.path.isabs(path) and os.path.isfile(path)
+            ),
+            None,
+        ),
+        openssl=programs["openssl"],
         git_name=git_name,
         git_email=git_email,
         etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
@@ -4050,7 +4649,7 @@ def probe_host(
     )
 
 
-PROGRAMS: Final = ("git", "claude", "bwrap", "pasta")
+PROGRAMS: Final = ("git", "claude", "bwrap", "pasta", "openssl")
 
 
 def tun_error() -> str | None:
@@ -4489,6 +5088,11 @@ def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
     private = (state_dir, os.path.join(state_dir, "instances"))
     for step in steps:
         try:
+            if step.mount_point:
+                wanted = stat.S_ISDIR if step.content is None else stat.S_ISREG
+                with contextlib.suppress(FileNotFoundError):
+                    if not wanted(os.lstat(step.path).st_mode):
+                        quarantine(step.path)  # a session's: kept aside, never followed
             if step.content is None:
                 make_private_dirs(step.path)
                 if step.path in private and os.lstat(step.path).st_mode & 0o077:
@@ -4546,14 +5150,16 @@ def confirm(prompt: str) -> bool:
     return answer.decode(errors="replace").strip().lower() in ("y", "yes")
 
 
-def copy_api_key_answer(path: str, host_claude_json: Mapping[str, object], api_key: str) -> None:
-    """Write the host's answer for the sandbox's API key into the instance's .claude.json at
-    `path` (see api_key_answer). Call it only while no session of the project runs: the file is
-    replaced by rename, which a running sandbox's bind of the old file would not see."""
+def copy_api_key_answer(
+    path: str, host_claude_json: Mapping[str, object], api_key: str, placeholder_suffix: str
+) -> None:
+    """Write the host's answer for the API key into the instance's .claude.json at `path`, for
+    its placeholder (see api_key_answer). Call it only while no session of the project runs: the
+    file is replaced by rename, which a running sandbox's bind of the old file would not see."""
     current = read_json_object(path)
     if not current:
         return  # missing or unreadable: Claude inside asks, as it would have
-    updated = api_key_answer(host_claude_json, current, api_key)
+    updated = api_key_answer(host_claude_json, current, api_key, placeholder_suffix)
     if updated is None:
         return
     try:
@@ -4872,19 +5478,20 @@ def fresh_session_keyring(libc: Libc, machine: str) -> None:
 
 class Launch(NamedTuple):
     """What the supervisor starts: the stage, which execs `argv` (bwrap), and pasta beside it;
-    the relay (the allowlist proxy, host ports) it serves itself."""
+    the relay (Claude's login, the proxy, host ports) it serves itself."""
 
     stage: Stage
     argv: tuple[str, ...]
     pasta: Pasta | None
-    data: tuple[DataInput, ...]  # written to pipes at their descriptors (--stage: already open)
+    data: tuple[DataInput, ...]  # written to pipes at their descriptors (LAUNCH_DATA: made now)
     keep: tuple[int, ...]  # descriptors the stage passes on (data, bind sources)
     runtime_dir: str  # where pasta's pid FIFO goes
+    relay: Relay
+    secrets: Mapping[str, str]  # the login variables' values (never in a plan or on an argv)
     command_depth: int = COMMAND_DEPTH  # the command's place below the stage (signals go there)
-    relay: Relay | None = None
 
 
-def launch_of(plan: SandboxPlan) -> Launch:
+def launch_of(plan: SandboxPlan, secrets: Mapping[str, str]) -> Launch:
     keep = (*(d.fd for d in plan.data), *(o.fd for o in plan.stage.opened))
     return Launch(
         plan.stage,
@@ -4893,8 +5500,53 @@ def launch_of(plan: SandboxPlan) -> Launch:
         plan.data,
         keep,
         plan.instance.dir,
-        relay=plan.relay,
+        plan.relay,
+        secrets,
     )
+
+
+class LoginLaunch(NamedTuple):
+    """The login's part of a launch, made before the stage forks: the session, its
+    certificate, the full tier's listener on the host's loopback, and the launch data."""
+
+    session: LoginSession
+    certificate: SessionCertificate
+    listener: socket.socket | None
+    data: tuple[DataInput, ...]
+
+
+def prepare_login(launch: Launch, certificate: Running | None = None) -> LoginLaunch:
+    """Placeholders, the session's certificate (its keys made meanwhile when `certificate` was
+    started early) and (full) the proxy's host listener, and the launch data that hands them to
+    the sandbox (LAUNCH_DATA)."""
+    relay = launch.relay
+    session = LoginSession(relay.login, launch.secrets)
+    openssl = relay.login.openssl
+    certificate_made = finish_session_certificate(
+        openssl, certificate or start_session_certificate(openssl)
+    )
+    env, credentials = session.inside()
+    listener = None
+    if relay.on_host:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        proxy = f"http://{PROXY_USER}:{session.proxy_token}@127.0.0.1:{port}"
+        for name in PROXY_VARIABLES:
+            env[name] = env[name.lower()] = proxy
+        if relay.login.upstream:
+            env[BASE_URL_VARIABLE] = f"http://127.0.0.1:{port}"
+    made = {
+        DataKind.LOGIN_ENV: env_arguments(EnvVar(n, v, LOGIN_ORIGIN) for n, v in env.items()),
+        DataKind.LOGIN_CA: certificate_made.chain,
+        DataKind.CREDENTIALS: credentials,
+    }
+    data = tuple(
+        item._replace(content=made[item.kind]) if item.kind in made else item
+        for item in launch.data
+    )
+    return LoginLaunch(session, certificate_made, listener, data)
 
 
 def open_listeners(ports: Sequence[int]) -> list[socket.socket]:
@@ -5030,12 +5682,15 @@ def wait_readable(reader: int, process: subprocess.Popen[bytes]) -> None:
         os.close(pidfd)
 
 
-def supervise(launch: Launch, output: int | None = None) -> int:
+def supervise(launch: Launch, output: int | None = None, certificate: Running | None = None) -> int:
     """Start the chain and stay as a thin supervisor: bwrap forwards no signal to the command,
-    so claudebox does. Returns the command's exit status (128+N when killed by signal N)."""
+    so claudebox does. Returns the command's exit status (128+N when killed by signal N).
+    `certificate`: the session certificate's openssl runs, started early."""
+    login = prepare_login(launch, certificate)
+    launch = launch._replace(data=login.data)
     report_r, report_w = os.pipe()
     handshake = launch.pasta is not None or bool(launch.stage.listen)
-    # full and none need no control socket (nor the 1.5 ms import of socket)
+    # full needs no control socket: its relay listens on the host's loopback
     control, control_child = (
         socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if handshake else (None, None)
     )
@@ -5067,13 +5722,16 @@ def supervise(launch: Launch, output: int | None = None) -> int:
             if message == b"r":
                 if launch.pasta is not None:  # first: Popen's preexec_fn wants no threads yet
                     pasta = start_pasta(launch.pasta, pid, launch.runtime_dir)
-                if launch.relay is not None and len(listeners) == len(launch.relay.ports):
-                    relay = RelayServer(launch.relay, listeners)
-                    listeners = []
+                served = list(zip(listeners, launch.relay.ports, strict=True))
+                relay = RelayServer(launch.relay, served, login.session, login.certificate)
+                listeners = []
                 control.sendall(b"g")
             for listener in listeners:
                 listener.close()
             control.close()
+        elif login.listener is not None:
+            served = [(login.listener, PROXY_PORT)]
+            relay = RelayServer(launch.relay, served, login.session, login.certificate)
         failure = b""
         while chunk := os.read(report_r, 4096):
             failure += chunk
@@ -5095,6 +5753,8 @@ def supervise(launch: Launch, output: int | None = None) -> int:
             pasta.kill()  # and the session's status is known now (init reaps it)
         if relay is not None:
             relay.stop()
+        elif login.listener is not None:
+            login.listener.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -5172,6 +5832,8 @@ def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, in
                 side = key.data
                 try:
                     data = side.recv(65536)
+                    while data and getattr(side, "pending", lambda: 0)():  # TLS: decrypted
+                        data += side.recv(65536)  # bytes select cannot see
                     if data:
                         peer[side].sendall(data)
                         counts[side] += len(data)
@@ -5185,26 +5847,38 @@ def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, in
 
 
 class RelayServer:
-    """The supervisor's side of the sandbox's loopback listeners (a Relay): the allowlist
-    proxy and the host ports, served by threads of claudebox itself, so nothing of it can
-    outlive the session; stop() closes every socket and waits for the threads (daemon threads:
-    a name lookup that hangs cannot keep claudebox from exiting). Starts serving at once."""
+    """The supervisor's side of the sandbox's relay (a Relay): the proxy (Claude's login for its
+    own hosts; per tier, other names) and the host ports, served by threads of claudebox itself,
+    so nothing of it can outlive the session; stop() closes every socket and waits for the
+    threads (daemon threads: a name lookup that hangs cannot keep claudebox from exiting).
+    Starts serving at once. `listeners`: (socket, port inside; PROXY_PORT: the proxy)."""
 
-    def __init__(self, relay: Relay, listeners: Sequence[socket.socket]) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        listeners: Sequence[tuple[socket.socket, int]],
+        login: LoginSession,
+        certificate: SessionCertificate,
+    ) -> None:
         import threading
 
         self.relay = relay
-        self.listeners = dict(zip(listeners, relay.ports, strict=True))
+        self.listeners = dict(listeners)
         self.log = open_relay_log(relay.log_dir)
         self.lock = threading.Lock()
         self.active: set[socket.socket] = set()
         self.handlers: set[threading.Thread] = set()
         self.wake_r, self.wake_w = os.pipe()
         self.stopping = False
-        allowed = " ".join(rule.describe() for rule in relay.rules) if relay.proxy else "-"
+        self.login = login
+        self.certificate = certificate
+        self.tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None  # (server, client)
+        login.exchange, login.note = self.exchange, self.note
+        allowed = " ".join(rule.describe() for rule in relay.rules) or "-"
         ports = " ".join(map(str, relay.host_ports)) or "-"
         self.note(
-            f"session {os.getpid()}, claudebox {__version__}: allowed {allowed}; host ports {ports}"
+            f"session {os.getpid()}, claudebox {__version__}: proxy reaches "
+            f"{TUNNEL_MEANING[relay.tunnel]}; allowed {allowed}; host ports {ports}"
         )
         self.acceptor = threading.Thread(target=self.accept_loop, name="relay", daemon=True)
         self.acceptor.start()
@@ -5253,12 +5927,13 @@ class RelayServer:
         import threading
 
         try:
-            if self.relay.proxy and port == PROXY_PORT:
+            if port == PROXY_PORT:
                 self.serve_proxy(connection)
             else:
                 self.serve_host_port(connection, port)
-        except OSError as error:
-            self.note(f"connection to port {port} ended: {error.strerror or error}")
+        except (OSError, ClaudeboxError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.note(f"connection to port {port} ended: {reason}")
         finally:
             self.forget(connection)
             with self.lock:
@@ -5311,12 +5986,22 @@ class RelayServer:
             self.refuse(connection, "a request", Refusal(400, "no complete request head"))
             return
         head, rest = read
+        target = head.split(b" ", 2)[1:2]
+        if target and target[0].startswith(b"/"):  # origin form: Claude's base URL, the relay
+            self.serve_gateway(connection, head, rest)
+            return
         request = parse_proxy_request(head)
         if isinstance(request, Refusal):
             self.refuse(connection, "a request", request)
             return
         what = f"{request.method} {request.authority}"
-        verdict = proxy_verdict(request, self.relay.rules)
+        if self.relay.on_host and not self.proxy_authorized(request):
+            self.refuse(connection, what, Refusal(407, "this proxy is the session's own"))
+            return
+        if request.host in LOGIN_HOSTS:
+            self.serve_login_host(connection, request, rest)
+            return
+        verdict = self.tunnel_verdict(request)
         if isinstance(verdict, Refusal):
             self.refuse(connection, what, verdict)
             return
@@ -5337,15 +6022,54 @@ class RelayServer:
             self.forget(upstream)
         self.note(f"closed {what}: {sent} bytes sent, {received} received")
 
+    def proxy_authorized(self, request: ProxyRequest) -> bool:
+        """full: whether the request carries this session's token (HTTPS_PROXY's user info)."""
+        import binascii
+        import hmac
+
+        value = next((v for n, v in request.headers if n.lower() == "proxy-authorization"), "")
+        scheme, _, encoded = value.partition(" ")
+        try:
+            given = binascii.a2b_base64(encoded.strip()) if scheme.lower() == "basic" else b""
+        except binascii.Error:
+            given = b""
+        expected = f"{PROXY_USER}:{self.login.proxy_token}".encode()
+        return hmac.compare_digest(given, expected)
+
+    def tunnel_verdict(self, request: ProxyRequest) -> AllowRule | Refusal:
+        """Whether the tier lets the proxy reach a name other than Claude's own."""
+        tunnel = self.relay.tunnel
+        if tunnel is Tunnel.LISTED:
+            return proxy_verdict(request, self.relay.rules)
+        if tunnel is Tunnel.NOTHING:
+            return Refusal(
+                403,
+                f"the none tier reaches only Claude's own hosts ({', '.join(LOGIN_HOSTS)}); "
+                "choose another tier (claudebox --network inet) to reach more",
+            )
+        return AllowRule(request.host, (request.port,), TUNNEL_MEANING[tunnel])
+
     def connect(self, request: ProxyRequest) -> tuple[socket.socket, str] | Refusal:
         """A connection to the request's host, resolved here (never by the client), to the
-        first of its addresses the allowlist tier may reach."""
-        host = request.host
+        first of its addresses the tier may reach."""
+        found = self.resolve(request.host, request.port, gateway=False)
+        if isinstance(found, Refusal):
+            return found
+        failure = ""
+        for address in found:
+            try:
+                return self.open_upstream(address, request.port), address
+            except OSError as error:
+                failure = f"{address}:{request.port}: {error.strerror or error}"
+        return Refusal(502, f"cannot connect to {request.host} ({failure})")
+
+    def resolve(self, host: str, port: int, *, gateway: bool) -> list[str] | Refusal:
+        """`host`'s IPv4 addresses the relay may connect to (a gateway the user named: all)."""
         if IPV4_LITERAL_PATTERN.fullmatch(host):
             addresses = [host]
         else:
             try:
-                found = socket.getaddrinfo(host, request.port, socket.AF_INET, socket.SOCK_STREAM)
+                found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
             except OSError as error:
                 return Refusal(
                     502, f"cannot resolve {host} on the host ({error.strerror or error})"
@@ -5353,6 +6077,8 @@ class RelayServer:
             addresses = list(dict.fromkeys(str(item[4][0]) for item in found))
         if not addresses:
             return Refusal(502, f"cannot resolve {host} on the host (no IPv4 address)")
+        if gateway:
+            return addresses
         origins = {address: blocked_origin(address, self.relay.blocked) for address in addresses}
         for address, origin in origins.items():
             if origin is not None:
@@ -5361,16 +6087,222 @@ class RelayServer:
         if not usable:
             return Refusal(
                 403,
-                f"{host} resolves to {addresses[0]} {origins[addresses[0]]}: the allowlist tier "
-                "never connects to private, link-local, loopback or the host's own networks",
+                f"{host} resolves to {addresses[0]} {origins[addresses[0]]}: the "
+                f"{self.relay.tier.value} tier never connects to private, link-local, "
+                "loopback or the host's own networks",
             )
-        failure = ""
-        for address in usable:
+        return usable
+
+    # Claude's login: TLS ends here for its own hosts; requests pass one by one.
+
+    def contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        """(the server context with the session's certificate, the client context that
+        verifies Anthropic's servers with the system CA bundle), made once."""
+        import ssl
+
+        with self.lock:
+            if self.tls is None:
+                server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                server.set_alpn_protocols(["http/1.1"])
+                files = []
+                try:
+                    for pem in (self.certificate.chain, self.certificate.key):
+                        fd = os.memfd_create("claudebox-login", os.MFD_CLOEXEC)
+                        files.append(fd)
+                        os.write(fd, pem)
+                    server.load_cert_chain(fd_path(files[0]), fd_path(files[1]))
+                finally:
+                    for fd in files:
+                        os.close(fd)
+                client = ssl.create_default_context(cafile=self.relay.login.ca_bundle or None)
+                client.set_alpn_protocols(["http/1.1"])
+                self.tls = (server, client)
+            return self.tls
+
+    def serve_login_host(
+        self, connection: socket.socket, request: ProxyRequest, rest: bytes
+    ) -> None:
+        what = f"{request.method} {request.authority}"
+        if request.method != "CONNECT" or request.port != LOGIN_PORT or rest:
+            self.refuse(
+                connection,
+                what,
+                Refusal(
+                    403, f"Claude's hosts are reached over https only (CONNECT HOST:{LOGIN_PORT})"
+                ),
+            )
+            return
+        server, _client = self.contexts()
+        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        tls = server.wrap_socket(connection, server_side=True)
+        with self.lock:
+            self.active.add(tls)
+        try:
+            self.serve_login(Wire(tls), Upstream("https", request.host, LOGIN_PORT))
+        finally:
+            self.forget(tls)
+
+    def serve_gateway(self, connection: socket.socket, head: bytes, rest: bytes) -> None:
+        """Claude's base URL inside (the host sets ANTHROPIC_BASE_URL): on to that gateway."""
+        if not self.relay.login.upstream:
+            self.refuse(
+                connection,
+                "a request",
+                Refusal(400, "not a proxy request: this is claudebox's proxy ($HTTPS_PROXY)"),
+            )
+            return
+        upstream = upstream_of_url(self.relay.login.upstream)
+        self.serve_login(Wire(connection, head + b"\r\n\r\n" + rest), upstream)
+
+    def open_login_upstream(self, upstream: Upstream) -> Wire:
+        found = self.resolve(upstream.host, upstream.port, gateway=upstream.gateway)
+        if isinstance(found, Refusal):
+            raise ClaudeboxError(found.reason)
+        failure: OSError | None = None
+        for address in found:
             try:
-                return self.open_upstream(address, request.port), address
+                sock = self.open_upstream(address, upstream.port)
+                break
             except OSError as error:
-                failure = f"{address}:{request.port}: {error.strerror or error}"
-        return Refusal(502, f"cannot connect to {host} ({failure})")
+                failure = error
+        else:
+            raise ClaudeboxError(f"cannot connect to {upstream.authority} ({failure})")
+        if upstream.scheme == "https":
+            _server, client = self.contexts()
+            try:
+                wrapped = client.wrap_socket(sock, server_hostname=upstream.host)
+            except OSError as error:
+                self.forget(sock)
+                raise ClaudeboxError(f"TLS with {upstream.authority} failed ({error})") from error
+            with self.lock:
+                self.active.discard(sock)
+                self.active.add(wrapped)
+            sock = wrapped
+        sock.settimeout(UPSTREAM_TIMEOUT)
+        return Wire(sock)
+
+    def exchange(self, upstream: Upstream, head: HttpHead, body: bytes) -> tuple[HttpHead, bytes]:
+        """One request of the relay's own (a token refresh) and its whole answer."""
+        link = self.open_login_upstream(upstream)
+        try:
+            link.sock.sendall(head.render() + body)
+            answer = self.read_answer(link, head.line[0])
+            return answer, read_body(link, body_framing(answer, method=head.line[0]))
+        finally:
+            self.forget(link.sock)
+
+    def read_answer(self, link: Wire, method: str, client: socket.socket | None = None) -> HttpHead:
+        """The next final answer's head (interim 1xx answers passed on to `client`)."""
+        while True:
+            raw = link.head()
+            if raw is None:
+                raise ConnectionError("the server closed without answering")
+            answer = parse_head(raw, request=False)
+            if isinstance(answer, Refusal):
+                raise ConnectionError(answer.reason)
+            if 100 <= answer.status < 200 and answer.status != 101:
+                if client is not None:
+                    client.sendall(answer.render())
+                continue
+            return answer
+
+    def serve_login(self, client: Wire, upstream: Upstream) -> None:
+        """Claude's requests to one of Anthropic's hosts (or the host's gateway), one by one on
+        a kept-alive connection: each placeholder swapped for the real credential, any other
+        credential refused; token requests answered here; answers streamed back."""
+        link: Wire | None = None
+        try:
+            while True:
+                client.sock.settimeout(PROXY_IDLE_TIMEOUT)
+                raw = client.head()
+                if raw is None:
+                    return
+                client.sock.settimeout(PROXY_TIMEOUT)
+                head = parse_head(raw, request=True)
+                if isinstance(head, Refusal) or not head.line[1].startswith("/"):
+                    refusal = head if isinstance(head, Refusal) else Refusal(400, "not origin form")
+                    self.refuse(client.sock, f"a request to {upstream.authority}", refusal)
+                    return
+                method, target, _version = head.line
+                path = target.split("?", 1)[0]
+                what = f"{method} {upstream.authority}{path}"
+                if not upstream.gateway and upstream.host == OAUTH_HOST and method == "POST":
+                    if path in (OAUTH_TOKEN_PATH, OAUTH_REVOKE_PATH):
+                        body = read_body(client, body_framing(head))
+                        if path == OAUTH_REVOKE_PATH:  # the host's login stays
+                            status, document = 200, dict[str, object]()
+                        else:
+                            status, document = self.login.token(json_object(body))
+                        client.sock.sendall(json_answer(status, document))
+                        self.note(f"login {what} -> {status} (answered by claudebox)")
+                        if head.closes:
+                            return
+                        continue
+                swapped = self.login.swap(head)
+                if isinstance(swapped, Refusal):
+                    self.note(f"refused login {what}: {swapped.reason}")
+                    client.sock.sendall(json_answer(swapped.status, api_error(swapped)))
+                    return
+                outgoing, used = swapped
+                if upstream.gateway and self.relay.on_host and not used:
+                    refusal = Refusal(403, "the session's gateway takes only its own requests")
+                    self.note(f"refused login {what}: {refusal.reason}")
+                    client.sock.sendall(json_answer(refusal.status, api_error(refusal)))
+                    return
+                rewrite = (
+                    not upstream.gateway
+                    and upstream.host == FIRST_PARTY_HOST
+                    and method == "POST"
+                    and path == CREATE_API_KEY_PATH
+                )
+                outgoing = outgoing.with_headers(
+                    ("host", *(("accept-encoding",) if rewrite else ())),
+                    [("Host", upstream.authority)]
+                    + ([("Accept-Encoding", "identity")] if rewrite else []),
+                )
+                outgoing = outgoing._replace(
+                    line=(method, upstream.prefix + target, outgoing.line[2])
+                )
+                if link is None or link_closed(link):
+                    if link is not None:
+                        self.forget(link.sock)
+                    link = self.open_login_upstream(upstream)
+                link.sock.sendall(outgoing.render())
+                copy_body(client, link.sock, body_framing(head))
+                answer = self.read_answer(link, method, client.sock)
+                if not upstream.gateway:  # a session cookie would be a login of its own inside
+                    answer = answer.with_headers(("set-cookie", "set-cookie2"), [])
+                if answer.status == 401:
+                    self.login.failed.update(used)
+                self.note(f"login {what} -> {answer.status}")
+                if rewrite and answer.status == 200:
+                    document = self.login.api_key(
+                        json_object(read_body(link, body_framing(answer, method=method)))
+                    )
+                    client.sock.sendall(json_answer(200, document))
+                else:
+                    guard = SecretGuard(used)
+                    guard.check(answer.render())
+                    client.sock.sendall(answer.render())
+                    if answer.status == 101:  # a protocol of its own now (a WebSocket)
+                        client.sock.sendall(link.data)
+                        link.sock.sendall(client.data)
+                        relay_bytes(client.sock, link.sock)
+                        return
+                    copy_body(link, client.sock, body_framing(answer, method=method), guard)
+                if (
+                    head.closes
+                    or answer.closes
+                    or body_framing(answer, method=method)[0] == "close"
+                ):
+                    return
+        except ClaudeboxError as error:
+            self.note(f"login request to {upstream.authority} failed: {error}")
+            with contextlib.suppress(OSError):
+                client.sock.sendall(json_answer(502, api_error(Refusal(502, str(error)))))
+        finally:
+            if link is not None:
+                self.forget(link.sock)
 
     def stop(self) -> None:
         self.stopping = True
@@ -5394,6 +6326,537 @@ class RelayServer:
             self.log.close()
 
 
+def link_closed(link: Wire) -> bool:
+    """Whether a kept-alive upstream connection was closed by its server meanwhile."""
+    import select
+
+    if link.data:
+        return False
+    readable, _w, _x = select.select([link.sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return not link.sock.recv(1, socket.MSG_PEEK)
+    except (OSError, ValueError):
+        return True
+
+
+# --- the OS edge: Claude's login on the relay's side ------------------------------------------
+
+
+class SessionCertificate(NamedTuple):
+    """The relay's TLS certificate for Claude's hosts, made for one session: a self-signed CA,
+    name-constrained to LOGIN_HOSTS, that is its own server certificate. The certificate enters
+    the sandbox (the one trust anchor Claude adds); the key stays in claudebox's memory."""
+
+    chain: bytes
+    key: bytes
+
+
+def certificate_command(openssl: str) -> list[str]:
+    """openssl making the session's certificate; it prints the key, then the certificate (no
+    key is ever in a file or on a command line)."""
+    names = list(LOGIN_HOSTS)
+    return [
+        openssl,
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "-",
+        "-days",
+        str(LOGIN_CA_DAYS),
+        "-subj",
+        "/CN=claudebox login relay (one session)",
+        "-addext",
+        "subjectAltName=" + ",".join(f"DNS:{name}" for name in names),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext",
+        "keyUsage=critical,digitalSignature,keyCertSign",
+        "-addext",
+        "extendedKeyUsage=serverAuth",
+        "-addext",
+        "nameConstraints=critical," + ",".join(f"permitted;DNS:{name}" for name in names),
+    ]
+
+
+def start_session_certificate(openssl: str) -> Running:
+    """The session certificate, made while the host is probed (and the audit read)."""
+    return start_together([certificate_command(openssl)])
+
+
+def finish_session_certificate(openssl: str, running: Running) -> SessionCertificate:
+    (made,) = finish_together(running)
+    if made.returncode != 0:
+        detail = made.stderr.strip().splitlines()[-1:] or ["it could not start"]
+        raise ClaudeboxError(
+            f"cannot make the login relay's certificate: {openssl} failed ({detail[0]}); "
+            "claudebox needs OpenSSL 3 (`openssl version`)"
+        )
+    key, chain = split_pem(made.stdout.encode())
+    return SessionCertificate(chain, key)
+
+
+def make_session_certificate(openssl: str) -> SessionCertificate:
+    return finish_session_certificate(openssl, start_session_certificate(openssl))
+
+
+def split_pem(pem: bytes) -> tuple[bytes, bytes]:
+    """(the private key, the certificate) of openssl's `-keyout -` output."""
+    cut = pem.find(b"-----BEGIN CERTIFICATE-----")
+    if cut <= 0 or b"PRIVATE KEY-----" not in pem[:cut]:
+        raise ClaudeboxError("openssl printed no key and certificate; claudebox needs OpenSSL 3")
+    return pem[:cut], pem[cut:]
+
+
+@contextlib.contextmanager
+def claude_refresh_lock(claude_dir: str) -> Iterator[None]:
+    """Claude Code's own lock around a login refresh (read from Claude Code 2.1.197): the
+    directory ~/.claude/.oauth_refresh.lock (proper-lockfile: abandoned when its mtime is older
+    than 10 s, renewed while held), then the legacy ~/.claude.lock. Neither the host's claude
+    nor another session's relay refreshes meanwhile: a refresh token works once."""
+    import threading
+
+    make_private_dirs(claude_dir)
+    lock = os.path.join(claude_dir, ".oauth_refresh.lock")
+    legacy = os.path.realpath(claude_dir) + ".lock"
+    for _attempt in range(OAUTH_LOCK_ATTEMPTS):
+        if take_lock_dir(lock):
+            if take_lock_dir(legacy):
+                break
+            with contextlib.suppress(OSError):
+                os.rmdir(lock)
+        time.sleep(0.5)
+    else:
+        raise ClaudeboxError(
+            f"another process held Claude's login lock ({lock}) for "
+            f"{OAUTH_LOCK_ATTEMPTS // 2} s; is a claude refreshing its login?"
+        )
+    held = threading.Event()
+
+    def renew() -> None:
+        while not held.wait(OAUTH_LOCK_STALE / 3):
+            with contextlib.suppress(OSError):
+                os.utime(lock)
+                os.utime(legacy)
+
+    keeper = threading.Thread(target=renew, name="login-lock", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        held.set()
+        keeper.join()
+        for path in (legacy, lock):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+
+def take_lock_dir(path: str) -> bool:
+    """mkdir as proper-lockfile takes a lock; one abandoned for OAUTH_LOCK_STALE is removed."""
+    for _attempt in range(2):
+        try:
+            os.mkdir(path, 0o700)
+            return True
+        except FileExistsError:
+            try:
+                age = time.time() - os.lstat(path).st_mtime
+            except OSError:
+                continue  # released meanwhile
+            if age <= OAUTH_LOCK_STALE:
+                return False
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+    return False
+
+
+class Wire:
+    """Buffered reads of one side of a relayed HTTP connection (a socket, or TLS over one)."""
+
+    def __init__(self, sock: socket.socket, data: bytes = b"") -> None:
+        self.sock = sock
+        self.data = data
+
+    def more(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.data += chunk
+        return bool(chunk)
+
+    def head(self) -> bytes | None:
+        """The next head without its blank line; None when the connection ended before one."""
+        while (end := self.data.find(b"\r\n\r\n")) < 0:
+            if len(self.data) > PROXY_HEAD_LIMIT:
+                raise ConnectionError(f"a head longer than {PROXY_HEAD_LIMIT} bytes")
+            if not self.more():
+                if self.data.strip():
+                    raise ConnectionError("the connection ended inside a head")
+                return None
+        head, self.data = self.data[:end], self.data[end + 4 :]
+        return head
+
+    def take(self, limit: int) -> bytes:
+        """Up to `limit` bytes (reading once when none are buffered); b"": the end."""
+        if not self.data:
+            self.more()
+        chunk, self.data = self.data[:limit], self.data[limit:]
+        return chunk
+
+    def line(self) -> bytes:
+        while (end := self.data.find(b"\n")) < 0:
+            if len(self.data) > 8192 or not self.more():
+                raise ConnectionError("a chunked body's line is cut short or too long")
+        line, self.data = self.data[: end + 1], self.data[end + 1 :]
+        return line
+
+
+class SecretGuard:
+    """Stops an answer that would carry a real credential into the sandbox (kept across the
+    chunks an answer arrives in)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = [secret.encode() for secret in secrets if len(secret) >= 16]
+        self.keep = max((len(secret) for secret in self.secrets), default=1) - 1
+        self.tail = b""
+
+    def check(self, data: bytes) -> None:
+        if not self.secrets:
+            return
+        window = self.tail + data
+        if any(secret in window for secret in self.secrets):
+            raise ConnectionError("an answer carried a real credential: cut off")
+        self.tail = window[-self.keep :] if self.keep else b""
+
+
+def copy_body(
+    source: Wire, sink: socket.socket, framing: tuple[str, int], guard: SecretGuard | None = None
+) -> int:
+    """Pass one message's body on as it arrives, framed as it came; returns its size."""
+    kind, length = framing
+    copied = 0
+
+    def send(data: bytes) -> None:
+        nonlocal copied
+        if guard is not None:
+            guard.check(data)
+        sink.sendall(data)
+        copied += len(data)
+
+    def exactly(count: int) -> None:
+        while count:
+            chunk = source.take(min(count, 65536))
+            if not chunk:
+                raise ConnectionError("the connection ended inside a body")
+            send(chunk)
+            count -= len(chunk)
+
+    if kind == "length":
+        exactly(length)
+    elif kind == "chunked":
+        while True:
+            line = source.line()
+            try:
+                size = chunk_size(line)
+            except ValueError as error:
+                raise ConnectionError(str(error)) from None
+            send(line)
+            if size == 0:
+                while (trailer := source.line()).strip():
+                    send(trailer)
+                send(trailer)
+                break
+            exactly(size)
+            if source.line() not in (b"\r\n", b"\n"):
+                raise ConnectionError("a chunk's data does not end where its size says")
+            send(b"\r\n")
+    elif kind == "close":
+        while chunk := source.take(65536):
+            send(chunk)
+    return copied
+
+
+def read_body(source: Wire, framing: tuple[str, int]) -> bytes:
+    """One message's whole body (chunked: decoded), up to LOGIN_BODY_LIMIT bytes."""
+    kind, length = framing
+    body = b""
+    if kind == "length":
+        if length > LOGIN_BODY_LIMIT:
+            raise ConnectionError("a body too large for the login relay")
+        while len(body) < length:
+            chunk = source.take(length - len(body))
+            if not chunk:
+                raise ConnectionError("the connection ended inside a body")
+            body += chunk
+    elif kind == "chunked":
+        while True:
+            try:
+                size = chunk_size(source.line())
+            except ValueError as error:
+                raise ConnectionError(str(error)) from None
+            if size == 0:
+                while source.line().strip():
+                    pass
+                break
+            if len(body) + size > LOGIN_BODY_LIMIT:
+                raise ConnectionError("a body too large for the login relay")
+            data = b""
+            while len(data) < size:
+                chunk = source.take(size - len(data))
+                if not chunk:
+                    raise ConnectionError("the connection ended inside a body")
+                data += chunk
+            if source.line() not in (b"\r\n", b"\n"):
+                raise ConnectionError("a chunk's data does not end where its size says")
+            body += data
+    elif kind == "close":
+        while chunk := source.take(65536):
+            body += chunk
+            if len(body) > LOGIN_BODY_LIMIT:
+                raise ConnectionError("a body too large for the login relay")
+    return body
+
+
+def json_object(data: bytes) -> dict[str, object]:
+    try:
+        value = json.loads(data or b"{}")
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class LoginSession:
+    """One session's side of Claude's login: the placeholders handed to the sandbox and what
+    each stands for. Real values come from the host's credentials file, read for each request
+    (the host's claude may have refreshed meanwhile), and from the variables' values; a token
+    refresh or a login inside happens here, on the host's file, under Claude's own lock."""
+
+    def __init__(self, login: Login, values: Mapping[str, str]) -> None:
+        import threading
+
+        self.login = login
+        self.values = dict(values)
+        # The relay's, once it serves (RelayServer sets them): its HTTPS client and its log.
+        self.exchange: Callable[[Upstream, HttpHead, bytes], tuple[HttpHead, bytes]] | None = None
+        self.note: Callable[[str], None] = lambda _line: None
+        self.lock = threading.Lock()
+        self.issued: dict[str, tuple[str, str]] = {}  # placeholder -> (kind, detail)
+        self.failed: set[str] = set()  # real access tokens an upstream answered 401 to
+        self.kept: HostLogin | None = None  # a login inside for another account: this session's
+        self.proxy_token = os.urandom(16).hex()  # full: the proxy on the host's loopback
+
+    def issue(self, kind: str, real: str, detail: str = "", suffix: str = "") -> str:
+        token = make_placeholder(real, os.urandom(24), suffix)
+        with self.lock:
+            self.issued[token] = (kind, detail)
+        return token
+
+    def host_login(self) -> HostLogin | None:
+        """The login in use: the host's file, read now, or one made inside and kept here."""
+        return self.kept or host_login_of(read_json_object(self.login.credentials))
+
+    def inside(self) -> tuple[dict[str, str], bytes]:
+        """The credential variables' placeholders and ~/.claude/.credentials.json inside."""
+        env = {}
+        for name in self.login.variables:
+            real = self.values.get(name, "")
+            suffix = (
+                api_key_suffix(real, self.login.instance) if name == "ANTHROPIC_API_KEY" else ""
+            )
+            env[name] = self.issue("variable", real, name, suffix)
+        host = self.host_login()
+        if host is None:
+            return env, inside_credentials(None, "", "")
+        access = self.issue("access", host.access)
+        refresh = self.issue("refresh", host.refresh)
+        return env, inside_credentials(host, access, refresh)
+
+    def real_for(self, token: str, header: str) -> str | Refusal:
+        with self.lock:
+            kind, detail = self.issued.get(token, ("", ""))
+        if kind == "variable" and LOGIN_VARIABLES[detail] == header:
+            real = self.values.get(detail)
+            if not real:
+                return Refusal(401, f"{detail} had no value when this session started")
+            return real
+        if kind == "api-key" and header == "x-api-key":
+            return detail
+        if kind == "access" and header == "authorization":
+            host = self.host_login()
+            if host is None:
+                return Refusal(401, "no Claude login on the host any more; log in again (/login)")
+            return host.access
+        return Refusal(
+            403,
+            "a credential claudebox did not issue: Anthropic's hosts get only this session's "
+            "login from inside the sandbox",
+        )
+
+    def swap(self, head: HttpHead) -> tuple[HttpHead, list[str]] | Refusal:
+        """`head` with each placeholder replaced by what it stands for, and the real values;
+        any other credential is refused."""
+        headers: list[tuple[str, str]] = []
+        used: list[str] = []
+        for name, value in head.headers:
+            lower = name.lower()
+            if lower == "cookie":
+                return Refusal(403, "cookies to Anthropic's hosts are not passed on")
+            if lower in ("authorization", "x-api-key"):
+                token = bearer_of(value) if lower == "authorization" else value.strip()
+                real = self.real_for(token or "", lower)
+                if isinstance(real, Refusal):
+                    return real
+                used.append(real)
+                value = f"Bearer {real}" if lower == "authorization" else real
+            elif lower in ("proxy-authorization", "proxy-connection"):
+                continue
+            headers.append((name, value))
+        return head._replace(headers=tuple(headers)), used
+
+    def token(self, body: Mapping[str, object]) -> tuple[int, dict[str, object]]:
+        """An answer to Claude's POST /v1/oauth/token from inside: a refresh against the
+        host's login (upstream only when it needs one), or a login's code exchanged there."""
+        grant = body.get("grant_type")
+        if grant == "refresh_token":
+            token = body.get("refresh_token")
+            with self.lock:
+                known = isinstance(token, str) and self.issued.get(token, ("",))[0] == "refresh"
+            if not known:
+                return 400, oauth_error("a refresh token claudebox did not issue")
+            return self.refresh(body)
+        if grant == "authorization_code":
+            return self.log_in(body)
+        return 400, oauth_error(f"a {str(grant)[:40]!r} grant is not passed on")
+
+    def refresh(self, body: Mapping[str, object]) -> tuple[int, dict[str, object]]:
+        with claude_refresh_lock(self.login.claude_dir):
+            host = self.host_login()
+            if host is None:
+                return 400, oauth_error("no Claude login on the host; log in again (/login)")
+            extra: dict[str, object] = {}
+            stale = host.access in self.failed
+            if stale or host.expires_at / 1000 - time.time() < OAUTH_FRESH_MARGIN:
+                request = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": host.refresh,
+                    **{k: body[k] for k in ("client_id", "scope") if k in body},
+                }
+                status, answer = self.post_token(request)
+                if status != 200:
+                    return status, answer
+                fresh = self.store(answer)
+                if fresh is None:
+                    return 502, oauth_error("the token answer held no tokens")
+                host = fresh
+                extra = {
+                    k: v for k, v in answer.items() if k not in ("access_token", "refresh_token")
+                }
+                self.note("login: refreshed the host's token")
+            else:
+                self.note("login: the host's token is fresh, no refresh needed")
+        return 200, self.placeholders_answer(host, extra)
+
+    def log_in(self, body: Mapping[str, object]) -> tuple[int, dict[str, object]]:
+        """A login inside (/login): the code is exchanged as sent; the sandbox gets
+        placeholders. The tokens go to the host's file when the host has no login or this is
+        its account; another account's login stays with this session (the agent could log in
+        an account of its own: the host's Claude must never start using it)."""
+        status, answer = self.post_token(dict(body))
+        if status != 200:
+            return status, answer
+        account = answer.get("account")
+        uuid = account.get("uuid") if isinstance(account, dict) else None
+        with claude_refresh_lock(self.login.claude_dir):
+            current = host_login_of(read_json_object(self.login.credentials))
+            if current is None or (self.login.account and uuid == self.login.account):
+                host = self.store(answer)
+                self.kept = None
+                self.note("login: a login inside; its tokens went to the host's credentials")
+            else:
+                host = self.keep(answer)
+                self.note("login: a login inside for another account: kept for this session")
+        if host is None:
+            return 502, oauth_error("the token answer held no tokens")
+        extra = {k: v for k, v in answer.items() if k not in ("access_token", "refresh_token")}
+        return 200, self.placeholders_answer(host, extra)
+
+    def placeholders_answer(
+        self, host: HostLogin, extra: Mapping[str, object]
+    ) -> dict[str, object]:
+        scopes = host.fields.get("scopes")
+        return {
+            **extra,
+            "token_type": "Bearer",
+            "access_token": self.issue("access", host.access),
+            "refresh_token": self.issue("refresh", host.refresh),
+            "expires_in": max(int(host.expires_at / 1000 - time.time()), 0),
+            "scope": " ".join(map(str, scopes)) if isinstance(scopes, list) else "",
+        }
+
+    def post_token(self, request: Mapping[str, object]) -> tuple[int, dict[str, object]]:
+        body = json.dumps(request).encode()
+        head = HttpHead(
+            ("POST", OAUTH_TOKEN_PATH, "HTTP/1.1"),
+            (
+                ("Host", OAUTH_HOST),
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+                ("Accept-Encoding", "identity"),
+                ("Content-Length", str(len(body))),
+                ("Connection", "close"),
+            ),
+        )
+        try:
+            if self.exchange is None:
+                raise ClaudeboxError("the relay is not serving")
+            answer, data = self.exchange(Upstream("https", OAUTH_HOST, LOGIN_PORT), head, body)
+        except (OSError, ClaudeboxError) as error:
+            return 502, oauth_error(f"cannot reach {OAUTH_HOST} ({error})")
+        return answer.status, json_object(data)
+
+    def keep(self, answer: Mapping[str, object]) -> HostLogin | None:
+        """The answer's login, held for this session only."""
+        updated = updated_credentials({}, answer, time.time())
+        self.kept = host_login_of(updated) if updated is not None else None
+        return self.kept
+
+    def store(self, answer: Mapping[str, object]) -> HostLogin | None:
+        """The host's credentials file with the answer's tokens (by rename, as Claude writes
+        it; the caller holds Claude's lock); the login it now holds. A login kept for the
+        session is refreshed in memory instead."""
+        if self.kept is not None:
+            return self.keep(answer)
+        path = self.login.credentials
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            info = None
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            self.note(f"login: {path} is not a regular file; not written")
+            return None
+        document = read_json_object(path)
+        updated = updated_credentials(document, answer, time.time())
+        if updated is None:
+            return None
+        write_atomic(path, (json.dumps(updated, indent=2) + "\n").encode(), replace=True)
+        return host_login_of(updated)
+
+    def api_key(self, answer: Mapping[str, object]) -> dict[str, object]:
+        """create_api_key's answer with a placeholder for the key it made (kept here for the
+        session: a Console login inside lasts as long as the session)."""
+        real = answer.get("raw_key")
+        if not isinstance(real, str) or not real:
+            return dict(answer)
+        return {**answer, "raw_key": self.issue("api-key", real, real)}
+
+
+def oauth_error(reason: str) -> dict[str, object]:
+    return {"error": "invalid_grant", "error_description": f"claudebox: {reason}"}
+
+
 # --- the OS edge: what a session left behind -------------------------------------------------
 
 
@@ -5401,8 +6864,6 @@ class Snapshot(NamedTuple):
     """The launch-time state of everything the review looks at after the session."""
 
     present: Mapping[str, tuple[int, int, int]]  # protected path -> (mode, inode, mtime_ns)
-    claude_names: frozenset[str]
-    credentials: tuple[int, int] | None  # (mode, inode) of ~/.claude/.credentials.json
     taken: float  # when (a path whose inode changed before it was not made by the session)
 
 
@@ -5420,15 +6881,7 @@ def take_snapshot(host: HostFacts) -> Snapshot:
         found = identity(path)  # each path once: walks below one git directory share steps
         if found is not None:
             present[path] = found
-    claude_dir = host.claude_home.dir
-    credentials = os.path.join(claude_dir, CREDENTIALS)
-    found = identity(credentials)
-    return Snapshot(
-        present,
-        frozenset(os.path.basename(e.path) for e in host.claude_home.entries),
-        (found[0], found[1]) if found else None,
-        time.time(),
-    )
+    return Snapshot(present, time.time())
 
 
 def changed_since(path: str, moment: float) -> bool:
@@ -5512,7 +6965,7 @@ def quarantine(path: str) -> str:
 
 def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     """After the session: protected paths it created (git files that would make the host's git
-    run something are moved aside), new entries in ~/.claude, the credentials file's shape."""
+    run something are moved aside). The host's ~/.claude is never writable inside."""
     findings: list[Finding] = []
     seen: set[str] = set()
     walks = protected_walks(host.git)
@@ -5537,40 +6990,6 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
                     "run what it says; review it",
                 )
             )
-    claude_dir = host.claude_home.dir
-    try:
-        names = set(os.listdir(claude_dir))
-    except OSError:
-        names = set()
-    for name in sorted(
-        names - before.claude_names - set(CLAUDE_STATE_TABLE) - set(CLAUDE_TRANSIENT)
-    ):
-        path = os.path.join(claude_dir, name)
-        findings.append(
-            Finding(
-                path,
-                f"created {path}: a new entry in your ~/.claude, seen by every project's "
-                "sandbox and by your own claude; review it",
-            )
-        )
-    credentials = os.path.join(claude_dir, CREDENTIALS)
-    found = identity(credentials)
-    if found is not None and stat.S_ISLNK(found[0]):
-        findings.append(
-            Finding(
-                credentials,
-                f"replaced {credentials} by a symlink to {os.readlink(credentials)}: your own "
-                "claude would follow it; remove it and log in again",
-            )
-        )
-    elif found is not None and found[0] & 0o077 and (before.credentials or (0, 0))[0] & 0o077 == 0:
-        findings.append(
-            Finding(
-                credentials,
-                f"made {credentials} readable by others (mode {stat.S_IMODE(found[0]):04o}); "
-                f"run chmod 600 {shlex.quote(credentials)}",
-            )
-        )
     return findings
 
 
@@ -5674,6 +7093,15 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
             claude is not None,
             os.path.realpath(claude) if claude else "not found on PATH",
             "install Claude Code (nixpkgs: claude-code) or add it to PATH",
+        )
+    )
+    openssl = which("openssl", env)
+    results.append(
+        CheckResult(
+            "openssl",
+            openssl is not None,
+            f"{program_version(openssl)} ({openssl})" if openssl else "not found on PATH",
+            "install openssl: the login relay makes each session's certificate with it",
         )
     )
     home = env.get("HOME") or os.path.expanduser("~")
@@ -5786,7 +7214,12 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
         for canary in canaries:
             with open(canary, "w", encoding="utf-8") as handle:
                 handle.write(marker)
-        canary_env = {**env, "HOME": home, "CLAUDEBOX_CHECK_CANARY": marker}
+        canary_env = {
+            **env,
+            "HOME": home,
+            "CLAUDEBOX_CHECK_CANARY": marker,
+            "ANTHROPIC_API_KEY": f"sk-ant-api03-{marker}",  # the relay's; inside a placeholder
+        }
         host = probe_host(canary_env, tier, cwd=project)
         blocked = inet_blocked_set(host.routing or HostRouting()) if tier is Tier.INET else ()
         networks = [ipaddress.IPv4Network(item.prefix) for item in blocked]
@@ -5814,7 +7247,13 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
         proxy_report = run_check_probe(host, Tier.ALLOWLIST, proxy_probe, "sandbox: allowlist")
         if isinstance(proxy_report, CheckResult):
             return [*results, proxy_report]
-        return [*results, *allowlist_results(proxy_report)]
+        results += allowlist_results(proxy_report)
+        login_probe = (python, "-I", "-S", "-c", LOGIN_PROBE)
+        host = probe_host(canary_env, Tier.NONE, cwd=project)
+        login_report = run_check_probe(host, Tier.NONE, login_probe, "sandbox: login relay")
+        if isinstance(login_report, CheckResult):
+            return [*results, login_report]
+        return [*results, *login_results(login_report)]
 
 
 def run_check_probe(
@@ -5830,7 +7269,8 @@ def run_check_probe(
             if plan.blockers:
                 raise plan.blockers[0]
             prepare_host(plan.host_setup, host.state_dir)
-            status = supervise_with_timeout(launch_of(plan), output.fileno(), CHECK_TIMEOUT * 2)
+            launch = launch_of(plan, login_values(host.env, None))
+            status = supervise_with_timeout(launch, output.fileno(), CHECK_TIMEOUT * 2)
         except ClaudeboxError as error:
             return CheckResult(name, False, f"cannot start one: {error}", "see above")
         output.seek(0)
@@ -5873,6 +7313,31 @@ def allowlist_results(report: Mapping[str, object]) -> list[CheckResult]:
             else f"allowlist: a direct connection was not refused by the missing route ({direct})",
             "the allowlist tier's namespace has a way out; report it (see SECURITY.md)",
         ),
+    ]
+
+
+def login_results(report: Mapping[str, object]) -> list[CheckResult]:
+    """--check: the login probe's report, judged (pure)."""
+    answer = str(report.get("answer", ""))
+    ok = (
+        str(report.get("connect", "")).startswith("HTTP/1.1 200")
+        and report.get("tls") == "verified"
+        and answer.startswith("HTTP/1.1 403")
+    )
+    detail = (
+        "inside, api.anthropic.com's TLS ends at the relay (the session's CA) and a key "
+        "claudebox did not issue is refused (HTTP 403)"
+        if ok
+        else "the login relay's chain failed inside: "
+        + "; ".join(f"{k}: {v}" for k, v in report.items())
+    )
+    return [
+        CheckResult(
+            "sandbox: login relay",
+            ok,
+            detail,
+            "Claude inside could not use your login; report it (see SECURITY.md)",
+        )
     ]
 
 
@@ -6290,6 +7755,30 @@ def dry_run(args: argparse.Namespace, env: Mapping[str, str], claude_args: Seque
 def launch_session(
     args: argparse.Namespace, env: Mapping[str, str], claude_args: Sequence[str]
 ) -> int:
+    openssl = which("openssl", env)
+    early = Early(start_session_certificate(openssl) if openssl else None)  # made meanwhile
+    try:
+        return launch_planned_session(args, env, claude_args, early)
+    finally:
+        left = early.take()
+        if left is not None:  # the launch stopped before it needed them
+            finish_together(left)
+
+
+class Early:
+    """Host commands started early for a later step, which takes them once."""
+
+    def __init__(self, running: Running | None) -> None:
+        self.running = running
+
+    def take(self) -> Running | None:
+        running, self.running = self.running, None
+        return running
+
+
+def launch_planned_session(
+    args: argparse.Namespace, env: Mapping[str, str], claude_args: Sequence[str], early: Early
+) -> int:
     plan, host = session_plan(args, env, claude_args)
     if plan.blockers:
         raise plan.blockers[0]
@@ -6312,13 +7801,14 @@ def launch_session(
     lock = lock_instance(plan.instance.dir)
     try:
         prepare_host(plan.host_setup, host.state_dir)
-        api_key = env.get("ANTHROPIC_API_KEY")
+        secrets = login_values(host.env, plan.profile)
+        api_key = secrets.get("ANTHROPIC_API_KEY")
         if api_key and not host.other_session:
-            claude_json = os.path.join(plan.instance.claude_store, ".claude.json")
-            copy_api_key_answer(claude_json, host.claude_home.json, api_key)
+            suffix = api_key_suffix(api_key, plan.instance.id)
+            copy_api_key_answer(plan.instance.claude_json, host.claude_home.json, api_key, suffix)
         before = take_snapshot(host)
         try:
-            return supervise(launch_of(plan))
+            return supervise(launch_of(plan, secrets), certificate=early.take())
         finally:
             write_stderr(render_findings(review_session(host, before)))
     finally:
@@ -6345,16 +7835,39 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
         pasta_argv = [str(word) for word in spec["pasta"] or ()]
         pasta = Pasta(pasta_argv[0], tuple(pasta_argv[1:])) if pasta_argv else None
         runtime_dir = str(spec["runtime_dir"])
-        relay = relay_of_spec(spec["relay"]) if spec.get("relay") else None
-    except (ValueError, KeyError, TypeError) as error:
+        relay = relay_of_spec(spec["relay"])
+        made = tuple(
+            DataInput(int(fd), b"", DataKind[str(kind)]) for kind, fd in spec["launch_data"].items()
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ClaudeboxError(
             f"--stage: not a stage spec ({error}); paste the whole --dry-run output", EXIT_USAGE
         ) from error
     if not argv:
         raise ClaudeboxError("--stage: nothing to run after --", EXIT_USAGE)
+    secrets = read_login_secrets()
     inherited = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
-    keep = (*inherited, *(o.fd for o in opened))
-    return supervise(Launch(stage, tuple(argv), pasta, (), keep, runtime_dir, relay=relay))
+    keep = (*inherited, *(o.fd for o in opened), *(item.fd for item in made))
+    launch = Launch(stage, tuple(argv), pasta, made, keep, runtime_dir, relay, secrets)
+    return supervise(launch)
+
+
+def read_login_secrets() -> dict[str, str]:
+    """The login's NAME\\0VALUE\\0 pairs a pasted --dry-run hands --stage on LOGIN_SECRETS_FD
+    (none when it is not open); the descriptor is closed."""
+    try:
+        os.fstat(LOGIN_SECRETS_FD)
+    except OSError:
+        return {}
+    data = b""
+    try:
+        while chunk := os.read(LOGIN_SECRETS_FD, 65536):
+            data += chunk
+    finally:
+        os.close(LOGIN_SECRETS_FD)
+    words = os.fsdecode(data).split("\0")
+    pairs = zip(words[0::2], words[1::2], strict=False)
+    return {name: value for name, value in pairs if name and value}
 
 
 def relay_of_spec(spec: Mapping[str, object]) -> Relay:
@@ -6362,12 +7875,13 @@ def relay_of_spec(spec: Mapping[str, object]) -> Relay:
     rules = spec["rules"]
     blocked = spec["blocked"]
     host_ports = spec["host_ports"]
+    login = spec["login"]
     if not isinstance(rules, list) or not isinstance(blocked, list):
         raise TypeError("relay rules and blocked must be lists")
-    if not isinstance(host_ports, list):
-        raise TypeError("relay host_ports must be a list")
+    if not isinstance(host_ports, list) or not isinstance(login, dict):
+        raise TypeError("relay host_ports must be a list, login an object")
     return Relay(
-        proxy=bool(spec["proxy"]),
+        tunnel=Tunnel(spec["tunnel"]),
         rules=tuple(
             AllowRule(str(pattern), tuple(int(port) for port in ports), str(origin))
             for pattern, ports, origin in rules
@@ -6378,6 +7892,16 @@ def relay_of_spec(spec: Mapping[str, object]) -> Relay:
             for prefix, origin in blocked
         ),
         log_dir=str(spec["log_dir"]),
+        login=Login(
+            claude_dir=str(login["claude_dir"]),
+            variables=tuple(str(name) for name in login["variables"]),
+            upstream=str(login["upstream"]),
+            ca_bundle=str(login["ca_bundle"]),
+            openssl=str(login["openssl"]),
+            instance=str(login["instance"]),
+            account=str(login.get("account", "")),
+        ),
+        on_host=bool(spec["on_host"]),
     )
 
 

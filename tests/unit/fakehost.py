@@ -22,6 +22,7 @@ CLAUDE_BIN = "/nix/store/" + "c" * 32 + "-claude-code-2.1.197/bin"
 CLAUDE = f"{CLAUDE_BIN}/claude"
 BWRAP = "/nix/store/" + "d" * 32 + "-bubblewrap-0.10.0/bin/bwrap"
 PASTA = "/nix/store/" + "f" * 32 + "-passt-2025_05_03/bin/pasta"
+OPENSSL = "/nix/store/" + "9" * 32 + "-openssl-3.4.1-bin/bin/openssl"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ETC_PRESENT = frozenset({"/etc/resolv.conf", "/etc/hosts", "/etc/passwd", "/etc/static"})
 
@@ -56,8 +57,9 @@ HOST_ENV = {
     "GH_HOST": "github.example.org",
 }
 
-# What exists in the project (relative path -> Kind, or a symlink as (target, resolved)).
-Tree = Mapping[str, cb.Kind | tuple[str, str]]
+# What exists in the project (relative path -> Kind, or a symlink as (target, resolved) when it
+# leads nowhere, else (target, resolved, the kind of what it leads to)).
+Tree = Mapping[str, cb.Kind | tuple[str, str] | tuple[str, str, cb.Kind]]
 PROJECT_TREE: Tree = {
     "sub": cb.Kind.DIR,
     ".git": cb.Kind.DIR,
@@ -68,7 +70,8 @@ PROJECT_TREE: Tree = {
     ".claude/settings.json": cb.Kind.FILE,
 }
 
-# ~/.claude: name -> Kind, or a symlink as (target, resolved).
+# ~/.claude: name -> Kind, or a symlink as in Tree. probe_claude_home reports only the entries
+# that may come in read-only (claude_home below drops the others).
 CLAUDE_ENTRIES: Tree = {
     ".credentials.json": cb.Kind.FILE,
     "settings.json": cb.Kind.FILE,
@@ -87,12 +90,16 @@ CLAUDE_JSON = {
 }
 
 
-def entry(path: str, kind: cb.Kind | tuple[str, str] | None) -> cb.Entry:
+def entry(path: str, kind: cb.Kind | tuple[str, str] | tuple[str, str, cb.Kind] | None) -> cb.Entry:
     if kind is None:
         return cb.Entry(path, cb.Kind.MISSING)
     if isinstance(kind, tuple):
-        target, resolved = kind
-        return cb.Entry(path, cb.Kind.LINK, target, resolved)
+        if len(kind) == 2:
+            target, resolved = kind
+            assert not resolved, f"{path}: a symlink that leads somewhere names what it reaches"
+            return cb.Entry(path, cb.Kind.LINK, target)
+        target, resolved, reached = kind
+        return cb.Entry(path, cb.Kind.LINK, target, resolved, reached)
     return cb.Entry(path, kind)
 
 
@@ -136,8 +143,16 @@ def project_walks(top: str, tree: Tree) -> tuple[cb.Walk, ...]:
 def claude_home(
     home: str = HOME, entries: Tree = CLAUDE_ENTRIES, json: Mapping[str, object] | None = None
 ) -> cb.ClaudeHome:
-    found = tuple(entry(f"{home}/.claude/{name}", kind) for name, kind in sorted(entries.items()))
-    return cb.ClaudeHome(f"{home}/.claude", found, CLAUDE_JSON if json is None else json)
+    """What probe_claude_home reports for a ~/.claude holding `entries` (name -> Kind): the
+    entries that may come in read-only (the named ones, then others by name up to
+    CLAUDE_HOME_SHOWN in all), sorted by path; the project's own and the login stay out."""
+    named = [n for n, t in cb.CLAUDE_STATE_TABLE.items() if t is cb.Treatment.READ_ONLY]
+    others = sorted(name for name in entries if name not in cb.CLAUDE_STATE_TABLE)
+    room = max(cb.CLAUDE_HOME_SHOWN - len(named), 0)
+    shown = [name for name in named if name in entries] + others[:room]
+    found = tuple(entry(f"{home}/.claude/{name}", entries[name]) for name in sorted(shown))
+    left_out = max(len(others) - room, 0)
+    return cb.ClaudeHome(f"{home}/.claude", found, CLAUDE_JSON if json is None else json, left_out)
 
 
 def git_layout(top: str, tree: Tree) -> cb.GitLayout:
@@ -182,6 +197,8 @@ def make_host(
         pasta=PASTA,
         tools={"bash": f"{BASH_BIN}/bash", "sh": f"{BASH_BIN}/sh", "env": f"{COREUTILS_BIN}/env"},
         ca_bundle=CA_BUNDLE,
+        system_ca_bundle=CA_BUNDLE,
+        openssl=OPENSSL,
         git_name="Alice Liddell",
         git_email="alice@example.org",
         etc_present=ETC_PRESENT,

@@ -3,6 +3,7 @@ profiles, the audit; and the relay itself, in this process, on loopback."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -209,6 +210,21 @@ def test_a_refusal_is_a_complete_http_response():
         b"Content-Length: 15\r\nConnection: close\r\n\r\nclaudebox: no.\n"
     )
     assert Refusal(502, "x").response().startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert Refusal(400, "x").response().startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert Refusal(401, "x").response().startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert Refusal(503, "x").response().startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+
+
+def test_a_407_asks_for_the_sessions_proxy_token():
+    assert Refusal(407, "this proxy is the session's own").response() == (
+        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b'Proxy-Authenticate: Basic realm="claudebox"\r\n'
+        b"Content-Length: 43\r\nConnection: close\r\n\r\n"
+        b"claudebox: this proxy is the session's own\n"
+    )
+    for status in (400, 403, 502):
+        assert b"Proxy-Authenticate" not in Refusal(status, "x").response()
 
 
 def test_the_proxy_never_connects_where_inet_blocks_nor_to_loopback():
@@ -255,13 +271,13 @@ def test_a_host_network_on_inets_link_does_not_stop_the_allowlist_tier():
 # --- the stage's netlink requests ---------------------------------------------------------
 
 
-def test_the_stage_brings_lo_up_and_seals_the_allowlist_namespace():
-    plan = allowlist()
-    requests = cb.stage_netlink_requests(plan.stage)
-    assert [r.label for r in requests] == ["lo up", "nftables rules"]
-    assert requests[0].messages == cb.link_up_message(cb.LOOPBACK_IFINDEX, 1)
-    everything = cb.nftables_batch([cb.ipaddress.IPv4Network("0.0.0.0/0")])
-    assert requests[1].messages == everything
+def test_the_stage_brings_lo_up_and_seals_the_allowlist_and_none_namespaces():
+    for plan in (allowlist(), cb.build_plan(fh.make_host(), cb.Options(tier=Tier.NONE))):
+        requests = cb.stage_netlink_requests(plan.stage)
+        assert [r.label for r in requests] == ["lo up", "nftables rules"]
+        assert requests[0].messages == cb.link_up_message(cb.LOOPBACK_IFINDEX, 1)
+        everything = cb.nftables_batch([cb.ipaddress.IPv4Network("0.0.0.0/0")])
+        assert requests[1].messages == everything
     inet = cb.build_plan(fh.make_host(), cb.Options(profile=WEB))
     labels = [r.label for r in cb.stage_netlink_requests(inet.stage)]
     assert labels[0] == "lo up" and labels[-1] == "nftables rules" and len(labels) > 3
@@ -287,7 +303,11 @@ def test_the_allowlist_plan():
     assert plan.stage.listen == (3128, 5432, 8080)
     assert "--unshare-net" not in plan.namespace_args  # the stage's namespace is the one
     relay = plan.relay
-    assert relay is not None and relay.proxy and relay.host_ports == (5432, 8080)
+    assert (relay.tunnel, relay.on_host, relay.host_ports) == (
+        cb.Tunnel.LISTED,
+        False,
+        (5432, 8080),
+    )
     assert [rule.describe() for rule in relay.rules][len(DEFAULTS) :] == [
         "*.npmjs.org",
         "github.com:22",
@@ -300,44 +320,63 @@ def test_the_allowlist_plan():
         assert env[name] == env[name.lower()] == ("http://127.0.0.1:3128", "sandbox")
     assert env["NO_PROXY"] == env["no_proxy"] == ("localhost,127.0.0.1,::1", "sandbox")
     resolv = next(d for d in plan.data if d.kind is cb.DataKind.RESOLV_CONF)
-    assert resolv.content.decode() == cb.ALLOWLIST_RESOLV_CONF
+    assert resolv.content.decode() == cb.NO_RESOLVER_CONF
     note = next(d for d in plan.data if d.kind is cb.DataKind.NOTE).content.decode()
     assert "example.org" in note and "127.0.0.1:5432, 127.0.0.1:8080 reach" in note
 
 
-def test_host_values_of_the_proxy_variables_never_win_in_the_allowlist_tier():
+def test_host_values_of_the_proxy_variables_never_win():
     host = fh.make_host(env={**fh.HOST_ENV, "HTTPS_PROXY": "http://corp:3128"})
     options = cb.Options(tier=Tier.ALLOWLIST, extra_env=("HTTPS_PROXY",))
-    env = {var.name: var.value for var in cb.build_plan(host, options).env}
-    assert env["HTTPS_PROXY"] == "http://127.0.0.1:3128"
-    inet = cb.build_plan(host, options._replace(tier=Tier.INET))
-    assert {var.name: var.value for var in inet.env}["HTTPS_PROXY"] == "http://corp:3128"
+    for tier in (Tier.ALLOWLIST, Tier.INET, Tier.NONE):
+        env = {var.name: var.value for var in cb.build_plan(host, options._replace(tier=tier)).env}
+        assert env["HTTPS_PROXY"] == "http://127.0.0.1:3128", tier
+    full = cb.build_plan(host, options._replace(tier=Tier.FULL))
+    assert [(v.value, v.origin) for v in full.env if v.name == "HTTPS_PROXY"] == [
+        ("", "claudebox's login relay")  # the proxy on the host's loopback, set at launch
+    ]
 
 
 def test_host_ports_by_tier():
     inet = cb.build_plan(fh.make_host(), cb.Options(profile=WEB))
-    assert inet.relay == cb.Relay(False, (), (5432, 8080), (), inet.relay.log_dir)
-    assert inet.stage.listen == (5432, 8080) and not inet.stage.sealed
-    assert not any(var.name == "HTTPS_PROXY" for var in inet.env)
-    for tier, note in (
-        (Tier.FULL, "the profile's host_ports: the full tier reaches all of the host's loopback"),
-        (Tier.NONE, "the profile's host_ports are not forwarded: the network is none"),
+    assert inet.relay == cb.Relay(
+        cb.Tunnel.UNBLOCKED,
+        (),
+        (5432, 8080),
+        cb.relay_blocked_set(fh.make_host().routing),
+        inet.relay.log_dir,
+        inet.relay.login,
+    )
+    assert inet.stage.listen == (3128, 5432, 8080) and not inet.stage.sealed
+    for tier, note, listen in (
+        (
+            Tier.FULL,
+            "the profile's host_ports: the full tier reaches all of the host's loopback",
+            (),
+        ),
+        (Tier.NONE, "the profile's host_ports are not forwarded: the network is none", (3128,)),
     ):
         plan = cb.build_plan(fh.make_host(), cb.Options(tier=tier, profile=WEB))
-        assert plan.relay is None and plan.stage.listen == ()
+        assert plan.relay.host_ports == () and plan.stage.listen == listen
         assert note in plan.notes
     plan = cb.build_plan(fh.make_host(), cb.Options(profile=WEB._replace(host_ports=())))
-    assert plan.relay is None
+    assert plan.relay.host_ports == () and plan.stage.listen == (3128,)
     assert "the profile's allow_domains are not used: the network is inet (default)" in plan.notes
 
 
-def test_the_proxys_own_port_is_no_host_port():
+@pytest.mark.parametrize("tier", [Tier.INET, Tier.ALLOWLIST])
+def test_the_proxys_own_port_is_no_host_port(tier):
     with pytest.raises(cb.ClaudeboxError) as info:
-        allowlist(profile=WEB._replace(host_ports=((3128, "web"),)))
+        options = cb.Options(tier=tier, profile=WEB._replace(host_ports=((3128, "web"),)))
+        cb.build_plan(fh.make_host(), options)
+    assert info.value.exit_code == cb.EXIT_USAGE
     assert str(info.value) == (
-        "host port 3128 is where the allowlist tier's proxy listens inside; remove 3128 from "
+        "host port 3128 is where claudebox's proxy listens inside; remove 3128 from "
         "the profile's host_ports"
     )
+    for other in (Tier.FULL, Tier.NONE):  # not forwarded there: nothing to refuse
+        options = cb.Options(tier=other, profile=WEB._replace(host_ports=((3128, "web"),)))
+        assert cb.build_plan(fh.make_host(), options).relay.host_ports == ()
 
 
 def test_without_the_hosts_routing_the_allowlist_tier_refuses():
@@ -351,6 +390,28 @@ def test_the_relay_survives_the_stage_spec():
     spec = json.loads(cb.render_stage_spec(cb.stage_spec(plan)))
     assert (spec["listen"], spec["sealed"]) == ([3128, 5432, 8080], True)
     assert cb.relay_of_spec(spec["relay"]) == plan.relay
+    assert cb.relay_of_spec(spec["relay"]).rules[-1] == AllowRule(
+        "example.org", (8443,), "--allow-domain"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"tunnel": "everything"}, ValueError),
+        ({"rules": "x"}, TypeError),
+        ({"login": []}, TypeError),
+        ({"host_ports": 80}, TypeError),
+        ({"blocked": [["10.0.0.0/33", "x"]]}, ValueError),
+    ],
+)
+def test_a_bad_relay_spec_is_refused(change, error):
+    spec = cb.relay_spec(allowlist().relay)
+    with pytest.raises(error):
+        cb.relay_of_spec({**spec, **change})
+    del spec["login"]
+    with pytest.raises(KeyError):
+        cb.relay_of_spec(spec)
 
 
 def test_the_audit_lists_domains_and_host_ports_in_red():
@@ -361,7 +422,9 @@ def test_the_audit_lists_domains_and_host_ports_in_red():
     coloured = cb.render_audit(plan, cb.Style(True), fh.HOME)
     assert "\x1b[1;31m             ! 127.0.0.1:5432 reaches the host's 127.0.0.1:5432 " in coloured
     details = cb.render_audit(plan, cb.Style(False), fh.HOME, verbose=True)
-    assert "  allowed through the proxy (http://127.0.0.1:3128 inside)" in details
+    assert (
+        "  the proxy (http://127.0.0.1:3128): Claude's hosts, and the allowed names below"
+    ) in details
     assert "    github.com:22 (profile web)" in details
     assert "    127.0.0.0/8 (loopback: the host's own services)" in details
 
@@ -385,8 +448,13 @@ def test_dry_run_json_lists_domains_host_ports_and_the_proxy():
     }
     assert document["host_ports"] == [{"port": 5432, "from": "base"}, {"port": 8080, "from": "web"}]
     assert document["network_log"].endswith("/network-log")
+    assert document["proxy"]["reaches"] == "listed"
     inet = json.loads(cb.render_plan_json(cb.build_plan(fh.make_host(), cb.Options())))
-    assert (inet["proxy"], inet["allow_domains"], inet["host_ports"]) == (None, [], [])
+    assert (inet["proxy"]["reaches"], inet["allow_domains"], inet["host_ports"]) == (
+        "unblocked",
+        [],
+        [],
+    )
 
 
 # --- the tier: flags, variable, profile ---------------------------------------------------
@@ -539,14 +607,28 @@ class Echo:
         self.closed += 1
 
 
-def relay_for(tmp_path: Path, echo: Echo, port: int) -> tuple[cb.RelayServer, list[int]]:
+NO_CERTIFICATE = cb.SessionCertificate(b"", b"")  # TLS is made on first use: never here
+
+
+def login_of(tmp_path: Path) -> cb.Login:
+    return cb.Login(str(tmp_path / "claude"), (), "", "", "openssl", "0123456789abcdef")
+
+
+def relay_for(
+    tmp_path: Path, echo: Echo, port: int, tunnel=cb.Tunnel.LISTED, on_host=False
+) -> tuple[cb.RelayServer, list[int]]:
     """A RelayServer whose "sandbox" listeners are ephemeral ports of this process's loopback;
     localhost is allowed on the echo server's port and nothing is blocked (the test's upstream
     is on loopback: in a session the proxy refuses loopback)."""
     rule = AllowRule("localhost", (echo.port,), "test")
-    relay = cb.Relay(True, (rule,), (port,), (), str(tmp_path / "log"))
-    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in relay.ports]
-    return cb.RelayServer(relay, listeners), [item.getsockname()[1] for item in listeners]
+    rules = (rule,) if tunnel is cb.Tunnel.LISTED else ()
+    login = login_of(tmp_path)
+    relay = cb.Relay(tunnel, rules, (port,), (), str(tmp_path / "log"), login, on_host)
+    ports = relay.ports or (cb.PROXY_PORT,)
+    listeners = [(socket.create_server(("127.0.0.1", 0)), inside) for inside in ports]
+    session = cb.LoginSession(login, {})
+    server = cb.RelayServer(relay, listeners, session, NO_CERTIFICATE)
+    return server, [item.getsockname()[1] for item, _inside in listeners]
 
 
 def read_until(connection: socket.socket, marker: bytes) -> bytes:
@@ -594,3 +676,54 @@ def test_the_relay_tunnels_refuses_forwards_and_stops_without_a_trace(tmp_path):
     assert "refused CONNECT localhost:1: port 1 of localhost is not allowed" in text
     assert f"host port {echo.port}: connected" in text
     assert text.endswith("session ended\n")
+
+
+def test_the_none_tiers_proxy_reaches_no_other_host(tmp_path):
+    echo = Echo()
+    server, (proxy, _forwarded) = relay_for(tmp_path, echo, echo.port, cb.Tunnel.NOTHING)
+    try:
+        refused = socket.create_connection(("127.0.0.1", proxy), timeout=10)
+        refused.sendall(f"CONNECT localhost:{echo.port} HTTP/1.1\r\n\r\n".encode())
+        answer = read_until(refused, b"to reach more\n")
+        assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        assert answer.endswith(
+            b"\r\n\r\nclaudebox: the none tier reaches only Claude's own hosts (api.anthropic.com, "
+            b"platform.claude.com, claude.ai, mcp-proxy.anthropic.com); choose another tier "
+            b"(claudebox --network inet) to reach more\n"
+        )
+        refused.close()
+    finally:
+        server.stop()
+    assert echo.closed == 0
+
+
+def test_the_full_tiers_proxy_on_the_hosts_loopback_wants_the_sessions_token(tmp_path):
+    echo = Echo()
+    server, (proxy,) = relay_for(tmp_path, echo, echo.port, cb.Tunnel.ANY, on_host=True)
+    token = server.login.proxy_token
+    assert len(token) == 32
+    try:
+        for authorization in (
+            "",
+            "Basic " + base64.b64encode(b"claudebox:wrong").decode(),
+            "Bearer x",
+        ):
+            client = socket.create_connection(("127.0.0.1", proxy), timeout=10)
+            header = f"Proxy-Authorization: {authorization}\r\n" if authorization else ""
+            client.sendall(f"CONNECT localhost:{echo.port} HTTP/1.1\r\n{header}\r\n".encode())
+            answer = read_until(client, b"\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 407 Proxy Authentication Required\r\n")
+            assert b'Proxy-Authenticate: Basic realm="claudebox"' in answer
+            client.close()
+        client = socket.create_connection(("127.0.0.1", proxy), timeout=10)
+        good = base64.b64encode(f"claudebox:{token}".encode()).decode()
+        client.sendall(
+            f"CONNECT localhost:{echo.port} HTTP/1.1\r\nProxy-Authorization: Basic {good}\r\n"
+            "\r\nping".encode()
+        )
+        assert read_until(client, b"ping") == (
+            b"HTTP/1.1 200 Connection established\r\n\r\nhello\nping"
+        )
+        client.close()
+    finally:
+        server.stop()

@@ -25,6 +25,11 @@ NO_PASTA = (
     "claudebox: warning: pasta not found on PATH: the inet network tier needs pasta; install "
     "passt (nixpkgs/Debian: passt) or choose another tier with --network full (or none)"
 )
+NO_OPENSSL = (
+    "claudebox: warning: openssl not found on PATH: claudebox's login relay makes each session's "
+    "certificate with it (Claude's login never enters the sandbox); install openssl "
+    "(nixpkgs/Debian: openssl)"
+)
 ROOT = (
     "claudebox is running as root, and claude refuses --dangerously-skip-permissions as root; "
     "run claudebox as your own user"
@@ -131,6 +136,38 @@ def test_a_bad_stage_spec_is_one_error_line(capsys, argv, error):
     err = capsys.readouterr().err
     assert err.startswith(f"claudebox: error: {error}")
     assert err.count("\n") == 1
+
+
+STAGE = {
+    "network": False,
+    "blocked": [],
+    "pins": [],
+    "opened": [],
+    "pasta": None,
+    "runtime_dir": "/nonexistent",
+    "listen": [],
+    "sealed": False,
+}
+RELAY_SPEC = cb.relay_spec(
+    cb.Relay(cb.Tunnel.ANY, (), (), (), "/nonexistent", cb.Login("/c", (), "", "", "o", "i"), True)
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ({"relay": None, "launch_data": {}}, "'NoneType' object is not subscriptable"),  # older
+        ({"relay": RELAY_SPEC}, "'launch_data'"),
+        ({"relay": RELAY_SPEC, "launch_data": {"BOGUS": 11}}, "'BOGUS'"),
+        ({"relay": RELAY_SPEC, "launch_data": [11]}, "'list' object has no attribute 'items'"),
+        ({"relay": {**RELAY_SPEC, "tunnel": "lan"}, "launch_data": {}}, "'lan' is not a valid"),
+    ],
+)
+def test_a_stage_spec_without_its_relay_or_launch_data_is_refused(capsys, spec, reason):
+    assert cb.main(["--stage", json.dumps({**STAGE, **spec}), "--", "bwrap"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"claudebox: error: --stage: not a stage spec ({reason}"
+    )
 
 
 def test_bad_network_choice_is_usage_error(capsys):
@@ -251,6 +288,9 @@ class Box:
         self.bin.mkdir()
         (self.home / ".claude").mkdir()
         (self.home / ".claude" / ".credentials.json").write_text("{}")
+        # The host's CA bundle (the relay's): a Nix build sandbox has none in /etc.
+        self.bundle = tmp_path / "ca-bundle.crt"
+        self.bundle.write_text("")
 
     def tool(self, name: str, body: str = "exit 99") -> Path:
         path = self.bin / name
@@ -264,7 +304,8 @@ class Box:
         (self.bin / name).symlink_to(target)
 
     def run(self, *args: str, cwd: Path | None = None, user=AS_USER, **env: str):
-        full_env = {"HOME": str(self.home), "PATH": str(self.bin), **env}
+        full_env = {"HOME": str(self.home), "PATH": str(self.bin)}
+        full_env |= {"SSL_CERT_FILE": str(self.bundle), **env}
         return subprocess.run(
             [*user, sys.executable, SCRIPT, *args],
             cwd=cwd or self.project,
@@ -347,7 +388,7 @@ def test_dry_run_without_claude_warns_and_creates_nothing(box):
     before = tree(box.root)
     result = box.run("--dry-run", "--network", "full")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [NO_BASH, NO_BWRAP, NO_CLAUDE]
+    assert result.stderr.splitlines() == [NO_BASH, NO_BWRAP, NO_CLAUDE, NO_OPENSSL]
     assert "--dangerously-skip-permissions" in result.stdout
     assert tree(box.root) == before
 
@@ -375,7 +416,8 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
         cwd=box.project / "sub",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [NO_BASH]  # no /nix/store on PATH here
+    # no /nix/store on PATH here, no openssl
+    assert result.stderr.splitlines() == [NO_BASH, NO_OPENSSL]
     spec, argv = pasted(result.stdout)
     claude = os.path.realpath(claude)
     command = [
@@ -403,6 +445,11 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
     assert argv[argv.index("--chdir") + 1] == f"{project}/sub"
     assert [project + "/.git/hooks", "directory", True, ""] in spec["pins"]
     assert spec["pasta"] is None
+    assert "--setenv" not in argv  # the environment is bwrap's --args data
+    clearenv = argv.index("--clearenv")
+    assert argv[clearenv : clearenv + 5] == ["--clearenv", "--args", "10", "--args", "11"]
+    assert spec["launch_data"] == {"LOGIN_ENV": 11, "LOGIN_CA": 12, "CREDENTIALS": 13}
+    assert (spec["relay"]["tunnel"], spec["relay"]["on_host"]) == ("any", True)
     assert tree(box.root) == before
 
 
@@ -423,9 +470,18 @@ def test_launch_without_bwrap(box):
     assert line == "claudebox: error: bwrap (bubblewrap) not found on PATH; install bubblewrap"
 
 
+def test_launch_without_openssl(box):
+    box.tool("claude")
+    box.tool("bwrap")
+    result = box.run("--yes", "--network", "none")
+    line = assert_one_error_line(result, 127, "claudebox: error: ")
+    assert line == NO_OPENSSL.replace("warning", "error")
+
+
 def test_no_terminal_without_yes(box):
     box.tool("claude")
     box.tool("bwrap")
+    box.tool("openssl")
     result = box.run("--network", "none")
     line = assert_one_error_line(result, 2, "claudebox: error: ")
     assert line == (
@@ -449,7 +505,7 @@ def test_dry_run_default_inet_tier_warns_about_pasta(box):
     box.tool("bwrap")
     result = box.run("--dry-run")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [NO_BASH, NO_PASTA]
+    assert result.stderr.splitlines() == [NO_BASH, NO_OPENSSL, NO_PASTA]
     spec, _argv = pasted(result.stdout)
     assert spec["network"] is True
     assert spec["pasta"] == ["pasta", *cb.PASTA_OPTIONS]

@@ -24,6 +24,8 @@ def build(root: str, tree: fh.Tree) -> None:
         elif kind is cb.Kind.FILE:
             if not os.path.exists(path):
                 open(path, "w").close()
+        elif kind is cb.Kind.OTHER:
+            os.mkfifo(path)
         else:
             os.symlink(kind[0], path)
 
@@ -48,8 +50,51 @@ def test_claude_home_equals_probe_claude_home_on_disk(tmp_path):
     home = os.path.realpath(tmp_path)
     store = f"{home}/store-file"
     open(store, "w").close()
-    entries = {**fh.CLAUDE_ENTRIES, "CLAUDE.md": (store, store), "agents": ("gone", "")}
+    os.mkdir(f"{home}/store-dir")
+    entries = {
+        **fh.CLAUDE_ENTRIES,
+        "CLAUDE.md": (store, store, cb.Kind.FILE),
+        "commands": ("../store-dir", f"{home}/store-dir", cb.Kind.DIR),
+        "agents": ("gone", ""),
+        "fifo": cb.Kind.OTHER,
+        "todos": cb.Kind.DIR,  # the project's own: not reported
+        ".oauth_refresh.lock": cb.Kind.DIR,
+    }
     build(f"{home}/.claude", entries)
     with open(f"{home}/.claude.json", "w") as handle:
         handle.write('{"theme": "dark"}')
-    assert cb.probe_claude_home(home) == fh.claude_home(home, entries, {"theme": "dark"})
+    probed = cb.probe_claude_home(home)
+    assert probed == fh.claude_home(home, entries, {"theme": "dark"})
+    assert [os.path.basename(e.path) for e in probed.entries] == [
+        "CLAUDE.md",
+        "agents",
+        "commands",
+        "fifo",
+        "mystery",
+        "notes.txt",
+        "plugins",
+        "settings.json",
+    ]
+    assert probed.left_out == 0
+
+
+def test_a_flooded_claude_home_is_read_up_to_the_limits(tmp_path):
+    home = os.path.realpath(tmp_path)
+    entries = {f"x{index:03}": cb.Kind.FILE for index in range(70)}
+    build(f"{home}/.claude", {**entries, "settings.json": cb.Kind.FILE, "projects": cb.Kind.DIR})
+    probed = cb.probe_claude_home(home)
+    assert probed == fh.claude_home(home, {**entries, "settings.json": cb.Kind.FILE}, {})
+    room = cb.CLAUDE_HOME_SHOWN - 9  # the table's nine read-only names keep their room
+    assert len(probed.entries) == room + 1
+    assert probed.left_out == 70 - room
+
+
+def test_never_more_than_the_scan_limit_of_names_is_read(tmp_path):
+    home = os.path.realpath(tmp_path)
+    os.makedirs(f"{home}/.claude")
+    for index in range(cb.CLAUDE_HOME_SCAN_LIMIT + 50):
+        open(f"{home}/.claude/f{index:05}", "w").close()
+    probed = cb.probe_claude_home(home)
+    room = cb.CLAUDE_HOME_SHOWN - 9
+    assert len(probed.entries) == room
+    assert probed.left_out == cb.CLAUDE_HOME_SCAN_LIMIT - room  # counted up to the scan limit

