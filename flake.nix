@@ -92,6 +92,7 @@
             runtimeInputs = [
               pkgs.bubblewrap
               pkgs.passt
+              pkgs.openssl # the login relay makes each session's certificate with it
               nix-index-database.packages.${system}.comma-with-db
               pkgs.claude-code
               pkgs.coreutils
@@ -162,6 +163,7 @@
                   pkgs.bashInteractive
                   pkgs.zsh
                   pkgs.fish
+                  pkgs.openssl # the login relay's session certificate (tests/unit/test_login.py)
                 ];
               }
               ''

@@ -268,10 +268,11 @@ PYTHON_PACKAGES = ("pytest", "shiv", "mypy")
 
 
 def copy_host_programs(host: Path) -> None:
-    """bash, zsh, fish, git, shellcheck, bwrap (Debian), ruff (the venv), python3 with the
-    venv's pytest, shiv and mypy: what the flake's checks run."""
-    for name in ("bash", "zsh", "shellcheck"):
+    """bash, zsh, fish, git, shellcheck, bwrap, openssl (Debian), ruff (the venv), python3 with
+    the venv's pytest, shiv and mypy: what the flake's checks and its package's launch run."""
+    for name in ("bash", "zsh", "shellcheck", "openssl"):
         copy_host_program(host / name, name)
+    shutil.copy2("/usr/lib/ssl/openssl.cnf", host / "openssl" / "openssl.cnf")  # its OPENSSLDIR's
     copy_host_program(host / "bubblewrap", "bwrap")
     copy_host_program(host / "git", "git")
     shutil.copytree("/usr/share/git-core/templates", host / "git" / "share/git-core/templates")

@@ -4,9 +4,9 @@
 #
 # Every derivation is built by the static busybox the tests copy to ./busybox/bin/busybox. The
 # programs a check really runs (python3 with pytest/shiv/mypy, bash, git, zsh, fish, ruff,
-# shellcheck, bwrap) are host binaries the tests copy under ./host/NAME together with their
-# libraries; they run through that copied dynamic loader, so nothing of the host is visible in a
-# build sandbox. Everything else (curl, jq, nix, ...) is a stub that only has to exist.
+# shellcheck, bwrap, openssl) are host binaries the tests copy under ./host/NAME together with
+# their libraries; they run through that copied dynamic loader, so nothing of the host is visible
+# in a build sandbox. Everything else (curl, jq, nix, ...) is a stub that only has to exist.
 # See tests/integration/nixlab.py (materialize_nixpkgs).
 { ... }@args:
 let
@@ -497,6 +497,13 @@ in
   fish = hostProgram { pname = "fish"; };
   ruff = hostProgram { pname = "ruff"; };
   shellcheck = hostProgram { pname = "shellcheck"; };
+  # claudebox makes each session's certificate with it: the package's launch test runs it. Its
+  # configuration is the copied one (a build sandbox has no /usr/lib/ssl), unless the caller
+  # names another.
+  openssl = hostProgram {
+    pname = "openssl";
+    exports = "export OPENSSL_CONF=\${OPENSSL_CONF:-${hostTree "openssl"}/openssl.cnf}";
+  };
   bubblewrap = hostProgram {
     pname = "bubblewrap";
     programs = [ "bwrap" ];
