@@ -45,6 +45,7 @@ HELPER = f"{HELPER_STORE}/bin"
 ALLOWED = "allowed.claudebox.test"
 API = "api.claudebox.test"  # the scripted Messages API, on the "internet" host
 HOLD_PORT = 8473
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 claude_store = real.claude_store  # the real Claude Code in the store (a session fixture)
 
 # argv: ADDRESS PORT NAME [CERT KEY]. An HTTP (with CERT and KEY: HTTPS) server answering every
@@ -163,6 +164,10 @@ def web(lab: NetLab) -> Iterator[Web]:
     resolv = scratch / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.1\n")
     resolv.chmod(0o644)
+    # The host's CA bundle trusts the lab's CA too: claudebox's relay verifies a gateway with it.
+    bundle = scratch / "ca-certificates.crt"
+    bundle.write_text(SYSTEM_BUNDLE.read_text().rstrip("\n") + "\n" + cert.read_text())
+    bundle.chmod(0o644)
     holder = subprocess.Popen(
         [
             "unshare",
@@ -172,8 +177,11 @@ def web(lab: NetLab) -> Iterator[Web]:
             "--",
             "/bin/sh",
             "-c",
-            'mount --bind "$0" /etc/resolv.conf && echo ready && exec sleep 3600',
+            'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" "$2" && echo ready '
+            "&& exec sleep 3600",
             str(resolv),
+            str(bundle),
+            str(SYSTEM_BUNDLE),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -536,25 +544,23 @@ def scripted_https_api(web: Web) -> Iterator[real.ScriptedApi]:
 def test_real_claude_reaches_the_scripted_api_through_the_proxy(
     net_box: Box, claude_store: str, scripted_https_api: real.ScriptedApi
 ) -> None:
-    """Claude Code in the allowlist tier: its requests to https://api.claudebox.test:8443 go
-    through the proxy by CONNECT (the name resolved on the host), its tool runs inside."""
+    """Claude Code in the allowlist tier with the host's ANTHROPIC_BASE_URL a gateway
+    (https://api.claudebox.test:8443): inside, Claude's base URL is claudebox's relay, which
+    carries its Messages requests to the gateway (the name resolved and its certificate
+    verified on the host) with the real key; the tool runs inside."""
     api = scripted_https_api
     base_url = f"https://{API}:8443"
-    claude_env = {
+    extra = {
         **real.CLAUDE_ENV,
         "ANTHROPIC_BASE_URL": base_url,
-        "NODE_EXTRA_CA_CERTS": str(net_box.project / "ca.pem"),
-    }
-    extra = {
-        **claude_env,
         "ANTHROPIC_API_KEY": "sk-ant-claudebox-allowlist-fake",
-        "CLAUDEBOX_EXTRA_ENV": ",".join(claude_env),
+        "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in real.CLAUDE_ENV if "DISABLE" in name),
         "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", net_box.host_path()]),
     }
     result = net_box.run(
         "--yes",
-        "--allow-domain",
-        f"{API}:8443",
+        "--network",
+        "allowlist",
         "-p",
         "Run the probe.",
         "--output-format",
@@ -575,12 +581,13 @@ def test_real_claude_reaches_the_scripted_api_through_the_proxy(
     (block,) = real.tool_results(messages[1].body)
     seen = real.result_text(block)
     assert "HTTPS_PROXY=http://127.0.0.1:3128" in seen
+    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:3128" in seen
+    assert "sk-ant-claudebox-allowlist-fake" not in seen
+    assert all(e.headers.get("x-api-key") == "sk-ant-claudebox-allowlist-fake" for e in messages)
     assert (net_box.project / real.PROJECT_FILE).read_text() == real.PROJECT_FILE_CONTENT
     log = session_log(net_box)
-    print("DEBUGLOG", log)
-    assert f"allowed CONNECT {API}:8443 -> 203.0.113.10 ({API}:8443, --allow-domain)" in log
-    refused = [line for line in log.splitlines() if " refused " in line]
-    assert all("api.anthropic.com" in line or "claude.ai" in line for line in refused), log
+    assert f"login POST {API}:8443/v1/messages -> 200" in log
+    assert " refused " not in log, log
 
 
 def test_a_pasted_dry_run_serves_the_proxy_too(net_box: Box) -> None:

@@ -456,7 +456,12 @@ def test_real_claude_runs_a_tool_inside_the_sandbox(
     assert sandbox_env["PWD"] == str(box.project)
     assert sandbox_env["USER"] == box.user.pw_name
     assert sandbox_env["SHELL"] == f"{BASH_STORE}/bin/bash"
-    assert sandbox_env["ANTHROPIC_BASE_URL"] == base_url
+    # Claude's gateway is the relay inside (the full tier's: an ephemeral port of the host's
+    # loopback); the key inside is a placeholder, which the relay swapped for the real one.
+    assert sandbox_env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+    assert sandbox_env["ANTHROPIC_BASE_URL"] != base_url
+    assert sandbox_env["ANTHROPIC_API_KEY"].startswith("claudebox-")  # (the fake has no kind)
+    assert "sk-ant-claudebox-e2e-fake" not in seen
     assert all(d.startswith("/nix/store/") for d in sandbox_env["PATH"].split(":"))
     assert sandbox_env["CLAUDECODE"] == "1"  # set by Claude Code for its tools: it is the real one
     assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "SSH_AUTH_SOCK"} & set(sandbox_env)
@@ -477,7 +482,7 @@ def test_real_claude_runs_a_tool_inside_the_sandbox(
         if p.is_file() and session in p.read_text(errors="replace")
     ]
     assert leaked == []
-    assert list((host_claude / "projects").iterdir()) == []  # only the mount point
+    assert not host_claude.exists()  # claudebox made nothing in the host's home either
 
 
 # --- the TUI on a terminal --------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """--check probes enforcement: a throwaway sandbox (the same plan builder and launch path as a
-session) must not see canaries, must not route private addresses (inet) and must not inject into
-a terminal. The probe runs inside with the Python claudebox runs with, so it needs one in
-/nix/store (the Nix-built claudebox has one): the fixture makes a store-shaped Python."""
+session) must not see canaries (a canary API key among them: only its placeholder enters), must
+not route private addresses (inet), must not inject into a terminal, and reaches Anthropic's
+API only through the login relay, which refuses a key it did not issue. The probe runs inside
+with the Python claudebox runs with, so it needs one in /nix/store (the Nix-built claudebox has
+one): the fixture makes a store-shaped Python."""
 
 from __future__ import annotations
 
@@ -58,6 +60,11 @@ def test_check_runs_a_throwaway_sandbox_and_reports_enforcement(
         "ok   sandbox: allowlist routes: allowlist: no route out but the proxy (a direct "
         "connection: ENETUNREACH)"
     ) in lines
+    assert (
+        "ok   sandbox: login relay: inside, api.anthropic.com's TLS ends at the relay (the "
+        "session's CA) and a key claudebox did not issue is refused (HTTP 403)"
+    ) in lines
+    assert any(line.startswith("ok   openssl: ") for line in lines), result
     assert not (box.home / ".claudebox").exists()  # the throwaway sandbox's state is gone
 
 
@@ -104,3 +111,16 @@ def test_a_broken_allowlist_report_fails_and_says_why() -> None:
         "missing route (ETIMEDOUT); fix: the allowlist tier's namespace has a way out; report it "
         "(see SECURITY.md)",
     ]
+
+
+def test_a_broken_login_chain_fails_and_says_why() -> None:
+    report = {
+        "connect": "HTTP/1.1 200 Connection established",
+        "error": "CERTIFICATE_VERIFY_FAILED",
+    }
+    (result,) = claudebox.login_results(report)
+    assert not result.ok
+    assert result.detail == (
+        "the login relay's chain failed inside: connect: HTTP/1.1 200 Connection established; "
+        "error: CERTIFICATE_VERIFY_FAILED"
+    )
