@@ -28,10 +28,22 @@ def test_shell_is_a_bash_in_the_same_sandbox(box: Box) -> None:
 
 
 def test_dry_run_json_describes_the_plan_with_secrets_masked(box: Box) -> None:
-    result = box.run("--dry-run", "--json", "-p", "hi", env={"ANTHROPIC_API_KEY": "sk-ant-xyz"})
+    """The plan as JSON: a secret-looking variable's value masked, a login variable's value
+    null (the relay sets its placeholder at launch; the real key never enters)."""
+    result = box.run(
+        "--dry-run",
+        "--json",
+        "-p",
+        "hi",
+        env={
+            "ANTHROPIC_API_KEY": "sk-ant-xyz",
+            "MY_TOKEN": "tok-abc",
+            "CLAUDEBOX_EXTRA_ENV": "MY_TOKEN",
+        },
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert "sk-ant-xyz" not in result.stdout
+    assert "sk-ant-xyz" not in result.stdout and "tok-abc" not in result.stdout
     assert plan["network"] == "inet"
     assert plan["cwd"] == str(box.project)
     assert plan["command"][1:] == [
@@ -42,7 +54,12 @@ def test_dry_run_json_describes_the_plan_with_secrets_masked(box: Box) -> None:
         "hi",
     ]
     env = {item["name"]: item for item in plan["env"]}
-    assert env["ANTHROPIC_API_KEY"]["value"] == "<masked, 10 chars>"
+    assert env["ANTHROPIC_API_KEY"] == {
+        "name": "ANTHROPIC_API_KEY",
+        "value": None,
+        "origin": "claudebox's login relay",
+    }
+    assert env["MY_TOKEN"]["value"] == "<masked, 7 chars>"
     assert env["HOME"] == {"name": "HOME", "value": str(box.home), "origin": "sandbox"}
     modes = {mount["dst"]: mount["mode"] for mount in plan["mounts"]}
     assert modes[str(box.project)] == "rw"

@@ -155,8 +155,10 @@ def tree(root: Path, *, leave_out: tuple[Path, ...] = ()) -> set[str]:
 def test_launches_from_the_package_write_nothing_outside_claudebox_state(
     flake_lab: FlakeLab, package: Path
 ) -> None:
-    """--version, --dry-run and a real launch (the stand-in claude runs the snippet): nothing
-    unpacked into ~/.shiv or anywhere else."""
+    """--version, --dry-run and a real launch (the stand-in claude runs the snippet), with
+    nothing on PATH but what the package brings (openssl for the login relay among it): nothing
+    unpacked into ~/.shiv, no ~/.claude made (the host's stays the user's), nothing anywhere else
+    but ~/.claudebox."""
     home = flake_lab.root / "home"
     project = home / "project"
     project.mkdir(parents=True)
@@ -167,11 +169,14 @@ def test_launches_from_the_package_write_nothing_outside_claudebox_state(
             check=True,
         )
     before = tree(home)
+    empty = flake_lab.root / "empty-bin"  # the caller's PATH: the wrapper's runtimeInputs only
+    empty.mkdir(exist_ok=True)
+    empty.chmod(0o755)
 
     def claudebox(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             flake_lab.user.argv([str(package / "bin" / "claudebox"), *args]),
-            env={"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "xterm"},
+            env={"HOME": str(home), "PATH": str(empty), "LANG": "C.UTF-8", "TERM": "xterm"},
             cwd=project,
             capture_output=True,
             text=True,
@@ -188,9 +193,8 @@ def test_launches_from_the_package_write_nothing_outside_claudebox_state(
     launch = claudebox("--yes", "--network", "none", "echo inside; test -w .; echo writable")
     assert launch.returncode == 0, launch.stderr
     assert launch.stdout == "inside\nwritable\n"
-    # claudebox's state, and the ~/.claude skeleton it prepares (its read-only mount points)
-    state, claude = home / ".claudebox", home / ".claude"
-    assert tree(home, leave_out=(state, claude)) - before == {".claudebox", ".claude"}
+    state = home / ".claudebox"
+    assert tree(home, leave_out=(state,)) - before == {".claudebox"}
 
 
 def test_the_package_keeps_the_pyz_portable_and_installs_completions(package: Path) -> None:

@@ -1,6 +1,7 @@
 """A home-manager home: ~/.claude/settings.json, CLAUDE.md and commands/ are symlinks into
 /nix/store (as home.file and programs.claude-code make them). Such a home launches, the entries
-read as on the host, and the sandbox can neither replace nor remove them."""
+come in read-only as what they lead to (over the project's own ~/.claude) and read as on the
+host, and the sandbox can neither replace nor remove them."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def test_a_home_manager_home_launches_and_its_entries_are_read_only(
 
 
 def test_a_home_manager_home_shows_in_the_plan(box: Box, hm_store: Path) -> None:
+    """The plan names each home-manager symlink, and pins what it leads to in the store,
+    read-only, at the entry's mount point in the project's own ~/.claude (its instance)."""
     home_manager_home(box, hm_store)
     result = box.run("--dry-run", "--json")
     assert result.returncode == 0, result.stderr
@@ -78,5 +81,11 @@ def test_a_home_manager_home_shows_in_the_plan(box: Box, hm_store: Path) -> None
     views = {item["name"]: item for item in plan["claude"]}
     for name in ("settings.json", "CLAUDE.md", "commands"):
         assert views[name]["note"] == "symlink into /nix/store, readable"
-    pins = {path: kind for path, kind, _read_only, _source in plan["stage"]["pins"]}
-    assert pins[str(box.home / ".claude" / "settings.json")] == "symlink"
+    pins = {
+        path: (kind, read_only, source) for path, kind, read_only, source in plan["stage"]["pins"]
+    }
+    own = Path(plan["instance"]["dir"]) / "claude"
+    target = hm_store / ".claude"
+    assert pins[str(own / "settings.json")] == ("file", True, str(target / "settings.json"))
+    assert pins[str(own / "commands")] == ("directory", True, str(target / "commands"))
+    assert not [path for path in pins if Path(path).is_relative_to(box.home / ".claude")]

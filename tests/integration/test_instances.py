@@ -1,4 +1,5 @@
-"""Per-project instances against real bwrap: isolation, shared login, worktrees, locks, --gc."""
+"""Per-project instances against real bwrap: isolation, the login kept on the host, worktrees,
+locks, --gc."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
+import uuid
 from pathlib import Path
 
 from harness import Box, host_git, wait_for
@@ -15,6 +18,15 @@ from harness import Box, host_git, wait_for
 def instance_dir(box: Box, root: Path) -> Path:
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
     return box.home / ".claudebox" / "instances" / digest
+
+
+def files_holding(root: Path, text: str) -> list[Path]:
+    """Regular files below ROOT whose content holds TEXT."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_symlink() and path.is_file() and text.encode() in path.read_bytes():
+            found.append(path)
+    return found
 
 
 def test_transcripts_and_history_stay_in_their_project(box: Box) -> None:
@@ -70,30 +82,79 @@ def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box)
     assert log.stdout.strip() == "from-inside"
 
 
-def test_credentials_renamed_inside_reach_the_host_even_after_a_host_rename(box: Box) -> None:
+def oauth_login(token: str, plan: str) -> str:
+    """A host credentials file as Claude Code writes it after a login (tokens: `token` and its
+    refresh partner; an expiry far off, so no session refreshes it)."""
+    login = {
+        "accessToken": f"sk-ant-oat01-{token}",
+        "refreshToken": f"sk-ant-ort01-{token}-refresh",
+        "expiresAt": 4102444800000,
+        "scopes": ["user:inference", "user:profile"],
+        "subscriptionType": plan,
+    }
+    return json.dumps({"claudeAiOauth": login}, indent=2) + "\n"
+
+
+def inside_login(text: str) -> dict[str, object]:
+    """The claudeAiOauth a session saw in its ~/.claude/.credentials.json."""
+    login = json.loads(text)["claudeAiOauth"]
+    assert isinstance(login, dict)
+    return login
+
+
+def test_credentials_written_inside_never_reach_the_host_which_may_log_in_meanwhile(
+    box: Box,
+) -> None:
+    """A session writes ~/.claude/.credentials.json as Claude's refresh does (temp file and
+    rename, a copy on EBUSY), before and after the host logs in again (its file replaced by
+    rename). What it wrote stays in that session: the host's file is the host's login, byte for
+    byte; the next session starts from the host's current login, with fresh placeholders."""
     credentials = box.home / ".claude" / ".credentials.json"
-    box.write(credentials, '{"v": "host-0"}\n')
+    first, second = (f"HOSTTOKEN{uuid.uuid4().hex}" for _ in range(2))
+    box.write(credentials, oauth_login(first, "pro"))
+    written = f"SANDBOXTOKEN{uuid.uuid4().hex}"
+    # Like Claude: a temp file renamed over; on EBUSY (a mount point) copied into place.
     snippet = (
-        "c=~/.claude/.credentials.json; "
-        'echo \'{"v": "sandbox-1"}\' > $c.tmp && mv $c.tmp $c && touch first-written; '
+        "c=~/.claude/.credentials.json; cat $c > seen-at-start; "
+        'put() { echo "{\\"v\\": \\"$1\\"}" > $c.tmp && { mv $c.tmp $c || cat $c.tmp > $c; }; }; '
+        'put "$1-1"; cat $c > seen-after-write; touch first-written; '
         "while [ ! -e host-replaced ]; do sleep 0.05; done; "
-        "cat $c > seen-after-host; "
-        'echo \'{"v": "sandbox-2"}\' > $c.tmp && mv $c.tmp $c'
+        'cat $c > seen-after-host; put "$1-2"'
     )
-    process = box.start("--yes", snippet, start_new_session=True, stdin=subprocess.DEVNULL)
+    process = box.start("--yes", snippet, written, start_new_session=True, stdin=subprocess.DEVNULL)
     try:
         wait_for(box.project / "first-written")
-        assert json.loads(credentials.read_text()) == {"v": "sandbox-1"}
+        assert credentials.read_text() == oauth_login(first, "pro")
         replacement = credentials.with_name(".credentials.json.host")
-        box.write(replacement, '{"v": "host-2"}\n')
+        box.write(replacement, oauth_login(second, "max"))  # the host logs in again
         os.replace(replacement, credentials)
         (box.project / "host-replaced").touch()
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
-    assert (box.project / "seen-after-host").read_text() == '{"v": "host-2"}\n'
-    assert json.loads(credentials.read_text()) == {"v": "sandbox-2"}
+    seen = {name: (box.project / name).read_text() for name in ("seen-at-start", "seen-after-host")}
+    # The session's writes took effect inside (the control) ...
+    assert (box.project / "seen-after-write").read_text() == f'{{"v": "{written}-1"}}\n'
+    assert seen["seen-after-host"] == f'{{"v": "{written}-1"}}\n'
+    # ... and reached nothing on the host: its file is its own latest login.
+    assert credentials.read_text() == oauth_login(second, "max")
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert files_holding(box.home / ".claude", written) == []
+    own_credentials = instance_dir(box, box.project) / "claude" / ".credentials.json"
+    assert written not in own_credentials.read_text()  # the mount point: the copy was bwrap's
+    # Placeholders in the host login's shape, never its tokens.
+    start = inside_login(seen["seen-at-start"])
+    assert start["subscriptionType"] == "pro"
+    assert first not in seen["seen-at-start"]
+    assert "-claudebox-" in str(start["accessToken"])
+    again = box.probe("cat ~/.claude/.credentials.json")
+    assert again.returncode == 0, again.stderr
+    login = inside_login(again.stdout)
+    assert login["subscriptionType"] == "max"  # the host's current login, not what was written
+    assert first not in again.stdout and second not in again.stdout
+    assert login["accessToken"] != start["accessToken"]  # this session's own placeholders
+    assert str(login["accessToken"]).startswith("sk-ant-oat01-claudebox-")
 
 
 def test_claude_json_is_per_project_and_survives_a_renaming_writer(box: Box) -> None:
@@ -129,6 +190,8 @@ def test_claude_json_is_per_project_and_survives_a_renaming_writer(box: Box) -> 
 
 
 def test_instruction_bearing_claude_config_is_read_only(box: Box) -> None:
+    """The host's ~/.claude entries, named or not, come in read-only: nothing inside changes
+    them, whether written in place or renamed over."""
     claude = box.home / ".claude"
     box.write(claude / "settings.json", '{"hooks": {}}\n')
     box.write(claude / "CLAUDE.md", "be nice\n")
@@ -146,16 +209,34 @@ def test_instruction_bearing_claude_config_is_read_only(box: Box) -> None:
     assert (claude / "settings.json").read_text() == '{"hooks": {}}\n'
     assert (claude / "CLAUDE.md").read_text() == "be nice\n"
     assert sorted(os.listdir(claude / "plugins")) == ["installed.json"]
-    assert "mystery" in result.stderr  # unclassified entries are named in the audit
+    assert sorted(os.listdir(claude / "mystery")) == ["x"]
+    # every one of the host's four entries came in read-only, the unclassified one too
+    assert "~/.claude: this project's own, 4 of yours read-only" in result.stderr
 
 
-def test_login_inside_persists_for_every_project(box: Box) -> None:
+def test_a_login_inside_stays_in_its_session_and_each_starts_from_the_host_s(box: Box) -> None:
+    """Without a login on the host a session finds none; one it writes itself (what a /login
+    inside would leave if claudebox's relay did not take it) is gone for the next session of
+    this project and of another, and claudebox creates no ~/.claude on the host. Once the host
+    logs in, the next session starts from that login."""
     assert not (box.home / ".claude").exists()
-    login = box.probe('echo \'{"token": "fresh"}\' > ~/.claude/.credentials.json')
+    fresh = f"SANDBOXTOKEN{uuid.uuid4().hex}"
+    login = box.probe('c=~/.claude/.credentials.json; cat $c; echo "$1" > $c && cat $c', fresh)
     assert login.returncode == 0, login.stderr
+    assert login.stdout == f"{{}}\n{fresh}\n"  # none at first; the write took inside
     other = box.mkdir(box.home / "other")
+    for cwd in (box.project, other):
+        seen = box.probe("cat ~/.claude/.credentials.json", cwd=cwd)
+        assert seen.returncode == 0, seen.stderr
+        assert seen.stdout == "{}\n", cwd
+    assert not (box.home / ".claude").exists()
+    assert files_holding(box.home, fresh) == []
+    token = f"HOSTTOKEN{uuid.uuid4().hex}"
+    box.write(box.home / ".claude" / ".credentials.json", oauth_login(token, "team"))
     seen = box.probe("cat ~/.claude/.credentials.json", cwd=other)
-    assert seen.stdout == '{"token": "fresh"}\n'
+    assert seen.returncode == 0, seen.stderr
+    assert inside_login(seen.stdout)["subscriptionType"] == "team"
+    assert token not in seen.stdout
 
 
 def test_a_second_session_is_told_and_gc_skips_instances_in_use(box: Box) -> None:

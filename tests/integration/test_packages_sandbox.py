@@ -61,7 +61,8 @@ def test_profile_packages_are_built_by_nix_once_then_cached(box: Box, nixlab: Ni
 
     second = box.probe(
         "hello; cowsay moo",
-        env={"PATH": box.store_path("bwrap"), "CLAUDEBOX_NIXPKGS": nixlab.nixpkgs},  # no nix
+        # no nix on PATH (bwrap and openssl: what a launch needs)
+        env={"PATH": box.store_path("bwrap", "openssl"), "CLAUDEBOX_NIXPKGS": nixlab.nixpkgs},
         options=["--network", "none"],
     )
     assert second.returncode == 0, second.stderr  # no nix on PATH: it asked nix nothing

@@ -82,7 +82,11 @@ def test_default_profile_and_network_precedence(box: Box) -> None:
     assert by_profile.returncode == 0, by_profile.stderr
     assert by_profile.stdout.strip() == "1"  # loopback only
     assert "  profile    default (default; default): mine" in by_profile.stderr
-    assert "  network    none (profile default): none: loopback only" in by_profile.stderr
+    audit = " ".join(by_profile.stderr.split())  # wrapped lines joined
+    assert (
+        "network none (profile default): none: only Claude's API, through claudebox's relay"
+        in audit
+    ), by_profile.stderr
     by_env = box.probe(count_interfaces, env={"CLAUDEBOX_NETWORK": "full"})
     assert int(by_env.stdout) > 1
     by_flag = box.probe(

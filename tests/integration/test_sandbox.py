@@ -84,6 +84,10 @@ def test_secrets_are_unreachable_and_the_walk_finds_a_planted_control(box: Box) 
 
 
 def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
+    """Only allowlisted host variables (and CLAUDEBOX_EXTRA_ENV's) enter, besides the sandbox's
+    own; ANTHROPIC_API_KEY enters as a placeholder (the real key stays with claudebox's relay),
+    and every tier's proxy variables point at the relay."""
+    real_key = "sk-ant-api03-" + uuid.uuid4().hex
     result = box.probe(
         "env | sort",
         env={
@@ -91,23 +95,28 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
             "GITHUB_TOKEN": "ghp_x",
             "SSH_AUTH_SOCK": "/tmp/agent.sock",
             "EDITOR": "vi",
-            "ANTHROPIC_API_KEY": "sk-ant-test",
+            "ANTHROPIC_API_KEY": real_key,
             "MY_TOOL_HOST": "example.invalid",
             "CLAUDEBOX_EXTRA_ENV": "MY_TOOL_HOST",
         },
     )
     assert result.returncode == 0, result.stderr
-    names = sorted(line.split("=", 1)[0] for line in result.stdout.splitlines())
-    assert names == [
+    inside = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert sorted(inside) == [
+        "ALL_PROXY",
         "ANTHROPIC_API_KEY",
         "CLAUDE_CODE_SANDBOXED",
         "DISABLE_INSTALLATION_CHECKS",
         "EDITOR",
         "HOME",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
         "LANG",
         "MY_TOOL_HOST",
         "NIX_REMOTE",
         "NIX_SSL_CERT_FILE",
+        "NODE_EXTRA_CA_CERTS",
+        "NO_PROXY",
         "PATH",
         "PWD",
         "SHELL",
@@ -117,8 +126,18 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
         "TMPDIR",
         "USER",
         "XDG_RUNTIME_DIR",
+        "all_proxy",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
     ]
-    assert "sk-ant-test" not in result.stderr  # the audit masks it
+    placeholder = inside["ANTHROPIC_API_KEY"]
+    assert placeholder.startswith("sk-ant-api03-claudebox-"), placeholder  # the key's shape
+    assert real_key[len("sk-ant-api03-") :] not in result.stdout + result.stderr
+    proxies = ("ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "all_proxy", "http_proxy", "https_proxy")
+    assert {inside[name] for name in proxies} == {"http://127.0.0.1:3128"}  # inet: the relay
+    assert inside["NODE_EXTRA_CA_CERTS"] == "/etc/claudebox/login-ca.pem"
+    assert inside["NO_PROXY"] == inside["no_proxy"] == "localhost,127.0.0.1,::1"
     assert f"PATH={box.host_path()}" not in result.stdout
 
 

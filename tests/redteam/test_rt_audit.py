@@ -1,6 +1,7 @@
 """Red team, environment audit: a variable passed in whose NAME looks secret is highlighted in
-the audit (value masked, marked, and a warning), and --yes still launches. ANTHROPIC_API_KEY, the
-documented allowlist entry, is masked but not flagged."""
+the audit (value masked, marked, and a warning), and --yes still launches. ANTHROPIC_API_KEY is
+not passed in: claudebox's login relay keeps it and a placeholder enters, so it is neither
+flagged nor shown, and the audit says no key is inside."""
 
 from __future__ import annotations
 
@@ -25,10 +26,13 @@ def test_secret_looking_names_are_flagged_and_yes_still_launches(box: Box) -> No
     plain = "MY_PLAIN_SETTING"
     env = {name: f"value-of-{name}" for name in [*secret_names, plain]}
     env["CLAUDEBOX_EXTRA_ENV"] = ",".join([*secret_names, plain])
-    env["ANTHROPIC_API_KEY"] = "sk-ant-allowlisted"
-    result = box.probe("echo launched; env | grep -c value-of-", env=env)
+    real_key = "sk-ant-api03-" + "k3y" * 30
+    env["ANTHROPIC_API_KEY"] = real_key
+    result = box.probe('echo launched; env | grep -c value-of-; echo "$ANTHROPIC_API_KEY"', env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["launched", str(len(secret_names) + 1)]
+    launched, count, key = result.stdout.split()
+    assert (launched, count) == ("launched", str(len(secret_names) + 1))
+    assert key.startswith("sk-ant-api03-claudebox-") and "k3yk3y" not in key  # a placeholder
     audit = " ".join(result.stderr.split())  # wrapped lines joined
     secrets = audit.split(" secrets ", 1)[1].split(" warning ", 1)[0]
     for name in secret_names:
@@ -37,13 +41,16 @@ def test_secret_looking_names_are_flagged_and_yes_still_launches(box: Box) -> No
         assert f"{name} (CLAUDEBOX_EXTRA_ENV)" in secrets, name
         assert f"{name} looks like a secret and is passed in by CLAUDEBOX_EXTRA_ENV" in audit
     assert f"{plain} (" not in secrets
-    assert "ANTHROPIC_API_KEY (host)" in secrets
+    assert "ANTHROPIC_API_KEY" not in secrets
     assert "ANTHROPIC_API_KEY looks like" not in audit
-    assert "sk-ant-allowlisted" not in audit
+    assert "login via claudebox: no token or key inside" in audit
+    assert "k3yk3y" not in audit
     # --details shows every value, secret-looking ones masked.
     details = box.probe("true", env=env, options=("--details",)).stderr.splitlines()
     for name in secret_names:
         line = f"    {name}=<masked, {len(env[name])} chars>  [CLAUDEBOX_EXTRA_ENV]"
         assert line in details, name
     assert f"    {plain}=value-of-{plain}  [CLAUDEBOX_EXTRA_ENV]" in details
-    assert "    ANTHROPIC_API_KEY=<masked, 18 chars>  [host]" in details
+    key_line = "    ANTHROPIC_API_KEY=(set at launch: a placeholder, or the proxy's address)"
+    assert f"{key_line}  [claudebox's login relay]" in details
+    assert not [line for line in details if "k3yk3y" in line]

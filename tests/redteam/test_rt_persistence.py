@@ -4,9 +4,11 @@ Protected (SECURITY.md): the project's .git (a mount point: it cannot be renamed
 .git/hooks (created empty when absent), .git/config, submodule and worktree config, the
 project's existing .envrc .gitmodules .vscode .idea .mcp.json .claude/settings*.json
 .claude/commands .claude/agents, and in ~/.claude settings.json CLAUDE.md agents commands
-skills plugins hooks output-styles rules plus every unclassified entry. Not protected (each
-test below documents it): protected files that did not exist at launch (claudebox warns after
-the session) and new files in the git directory other than hooks (.git/commondir).
+skills plugins hooks output-styles rules plus every unclassified entry (the host's, bound
+read-only over the project's own ~/.claude: the host's ~/.claude itself is never writable
+inside, and its credentials never enter). Not protected (each test below documents it):
+protected files that did not exist at launch (claudebox warns after the session) and new files
+in the git directory other than hooks (.git/commondir).
 
 Each attack snippet also writes one unprotected file next to its targets (the control): it must
 succeed, so a failing attack is the sandbox's doing, not a broken snippet.
@@ -37,6 +39,10 @@ def snapshot(*roots: Path) -> dict[str, str]:
             elif path.exists():
                 found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
+
+
+def instance_id(root: Path) -> str:
+    return hashlib.sha256(str(root).encode()).hexdigest()[:16]
 
 
 def git_project(box: Box) -> None:
@@ -170,6 +176,10 @@ def test_existing_project_claude_vscode_and_mcp_files_are_read_only(box: Box) ->
 
 
 def test_claude_settings_hooks_plugins_and_instructions_cannot_be_changed(box: Box) -> None:
+    """The host's ~/.claude entries (named and unclassified) come in read-only over the
+    project's own ~/.claude: written, renamed, replaced, nothing changes on the host; nor does
+    the host's login, which a session sees only as its own placeholders. The control: a new
+    file in ~/.claude is written, and lands in the project's instance, not in the host's."""
     claude = box.home / ".claude"
     box.write(claude / "settings.json", '{"hooks": {}}\n')
     box.write(claude / "CLAUDE.md", "be careful\n")
@@ -178,10 +188,7 @@ def test_claude_settings_hooks_plugins_and_instructions_cannot_be_changed(box: B
     box.write(claude / ".credentials.json", '{"token": "x"}\n')
     for name in ("hooks", "commands", "agents", "skills"):
         box.mkdir(claude / name)
-    watched = [claude / name for name in ("settings.json", "CLAUDE.md", "plugins")]
-    watched += [claude / name for name in ("hooks", "commands", "agents", "skills")]
-    watched += [claude / "future-feature"]
-    before = snapshot(*watched)
+    before = snapshot(claude)
     hook = '{"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "evil"}]}]}}'
     result = box.probe(
         f"echo '{hook}' > ~/.claude/settings.json; echo settings=$?; "
@@ -192,13 +199,15 @@ def test_claude_settings_hooks_plugins_and_instructions_cannot_be_changed(box: B
         "echo evil >> ~/.claude/CLAUDE.md; echo claude-md=$?; "
         "echo evil > ~/.claude/future-feature/config.json; echo unclassified=$?; "
         "mv ~/.claude ~/.claude-old; echo mv-dir=$?; "
-        'echo \'{"token": "y"}\' > ~/.claude/.credentials.json && echo control-ok'
+        'echo \'{"token": "y"}\' > ~/.claude/.credentials.json; '
+        "echo control > ~/.claude/control.md && echo control-ok"
     )
     lines = result.stdout.splitlines()
     assert lines[-1] == "control-ok", result.stderr
     assert all(not line.endswith("=0") for line in lines[:-1]), lines
-    assert snapshot(*watched) == before
-    assert (claude / ".credentials.json").read_text() == '{"token": "y"}\n'  # shared by design
+    assert snapshot(claude) == before  # every entry, the credentials included
+    own = box.home / ".claudebox" / "instances" / instance_id(box.project) / "claude"
+    assert (own / "control.md").read_text() == "control\n"
 
 
 def test_mcp_servers_written_into_claude_json_stay_in_the_instance(box: Box) -> None:

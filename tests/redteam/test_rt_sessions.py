@@ -1,21 +1,27 @@
 """Red team across sessions: what one session leaves behind in the paths claudebox binds (the
-host's ~/.claude, the protected project paths, the shared caches, Claude's credentials) must
-open nothing to the next session, to another project's session (also a concurrent one) or to
-the host.
+project's own ~/.claude in its instance, the protected project paths, the shared caches, Claude's
+login) must open nothing to the next session, to another project's session (also a concurrent
+one) or to the host.
 
 Classes (issue 12): symlinks at bind points, absolute and relative (claudebox binds nothing
 through a symlink it did not make, except into /nix/store, and says so in the audit); state
-shared between projects; Claude's credentials. A planted project never makes the next launch
-fail with a raw `bwrap:` message or a traceback: it works with nothing extra visible, or stops
-with one `claudebox: error:` line naming the planted path.
+shared between projects; Claude's credentials. ~/.claude inside is the project's own directory
+(~/.claudebox/instances/ID/claude on the host), with the host's entries bound read-only over it:
+what a session writes there, a symlink included, lands in the instance and never in the host's
+~/.claude; the login inside is a per-session file of placeholders, and the host's credentials
+file is out of reach. A planted project never makes the next launch fail with a raw `bwrap:`
+message or a traceback: it works with nothing extra visible, or stops with one
+`claudebox: error:` line naming the planted path.
 
 Secrets are canaries in the fake home (~/.ssh, ~/.netrc) and in a host /tmp directory the test
 owns; each plant is first followed on the host without claudebox (the positive control: the
-symlink leads to the secret there).
+symlink leads to the secret there, from where the session's write landed on the host).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 import shlex
@@ -98,8 +104,48 @@ def walk_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return lines[1 : lines.index("walk-done")]
 
 
-def audit_says_symlink(stderr: str, name: str) -> bool:
-    return any(name in line and "symlink" in line for line in stderr.splitlines())
+def instance_claude(box: Box) -> Path:
+    """The project's own ~/.claude on the host (its instance's claude/): where what a session
+    writes in ~/.claude lands."""
+    digest = hashlib.sha256(str(box.project).encode()).hexdigest()[:16]
+    return box.home / ".claudebox" / "instances" / digest / "claude"
+
+
+def host_tree(*roots: Path) -> dict[str, tuple[int, str]]:
+    """Every path below `roots` (and the roots) -> (its mode, its content's digest, its link's
+    text or "dir"), without following symlinks."""
+    found: dict[str, tuple[int, str]] = {}
+    for root in roots:
+        paths = [root, *root.rglob("*")] if root.is_dir() and not root.is_symlink() else [root]
+        for path in paths:
+            if not os.path.lexists(path):
+                continue
+            mode = path.lstat().st_mode
+            if path.is_symlink():
+                found[str(path)] = (mode, f"link {os.readlink(path)}")
+            elif path.is_dir():
+                found[str(path)] = (mode, "dir")
+            else:
+                found[str(path)] = (mode, hashlib.sha256(path.read_bytes()).hexdigest())
+    return found
+
+
+def plant_claude_link(box: Box, name: str, description: str) -> tuple[str, Path]:
+    """Session 1 makes ~/.claude/NAME a symlink as DESCRIPTION says, its text computed from
+    where the write lands on the host (the instance's claude/NAME); the positive control follows
+    it there, on the host, to the secret. Returns the link's text and the secret as reached
+    through ~/.claude/NAME inside."""
+    kind, _, which = description.partition(" to ")
+    target, below = secret_target(box, which)
+    landed = instance_claude(box) / name
+    text = symlink_text(landed, target, relative=kind == "relative")
+    inside = box.home / ".claude" / name
+    planted = box.probe('ln -s "$1" "$2" && echo planted', text, str(inside))
+    assert planted.stdout == "planted\n", brief(planted.stderr)
+    assert link_text(landed) == text  # it landed in the project's instance
+    control = host_sh(box, 'cat "$1"', str(landed / below if below else landed))
+    assert "CANARY-" in control.stdout, control.stderr  # on the host the link leads to the secret
+    return text, inside / below if below else inside
 
 
 CLAUDE_ENTRY_LINKS = (
@@ -120,26 +166,101 @@ CLAUDE_ENTRY_LINKS = (
 def test_symlinks_planted_in_the_claude_dir_are_not_followed_by_the_next_session(
     box: Box, link_to: str
 ) -> None:
-    """~/.claude is bound read-write: session 1 adds a top-level entry that is a symlink out of
-    everything claudebox names. Session 2 binds entries it did not classify read-only, which
-    followed the symlink: it must launch, not see the target, and its audit must say why."""
+    """~/.claude inside is the project's own directory: session 1 adds a top-level entry there
+    that is a symlink out of everything claudebox names; it lands in the instance, where on the
+    host it leads to the secret (the control). The project's next session and another project's
+    session launch and do not see the target; the host's ~/.claude gets no such entry, and the
+    link stays as planted (nothing needed to follow or move it)."""
     marker = canary()
     plant_secrets(box, marker)
-    link = box.home / ".claude" / "planted"
-    box.mkdir(link.parent)
-    text, through = plant_link(box, link, link_to)
-    result = box.probe("echo launched; " + WALK_FOR_MARKER, *halves(marker), str(through))
+    host_claude = box.home / ".claude"
+    box.write(host_claude / "CLAUDE.md", "be careful\n")
+    text, through = plant_claude_link(box, "planted", link_to)
+    found: dict[str, object] = {}
+    for who, session in (("next", box), ("another project", another_project(box, "projB"))):
+        result = session.probe("echo launched; " + WALK_FOR_MARKER, *halves(marker), str(through))
+        found[who] = (clean_outcome(result, "planted"), walk_lines(result))
+    found["host ~/.claude"] = sorted(os.listdir(host_claude))
+    found["instance link"] = link_text(instance_claude(box) / "planted")
+    assert found == {
+        "next": ("launched", []),
+        "another project": ("launched", []),
+        "host ~/.claude": ["CLAUDE.md"],
+        "instance link": text,
+    }
+
+
+# (entry, what session 1 leaves there): the host's entry of that name comes in later.
+HOST_ENTRY_PLANTS = (
+    ("settings.json", "absolute to ~/.netrc"),
+    ("settings.json", "relative to ~/.netrc"),
+    ("settings.json", "a directory"),
+    ("commands", "absolute to ~/.ssh"),
+    ("commands", "relative to a host /tmp dir"),
+    ("commands", "a file"),
+)
+
+
+@pytest.mark.parametrize(("name", "plant"), HOST_ENTRY_PLANTS)
+def test_a_plant_where_a_host_entry_comes_in_is_moved_aside(
+    box: Box, name: str, plant: str
+) -> None:
+    """While the host has no ~/.claude/NAME, session 1 leaves a symlink to a secret (or an
+    entry of the other kind) at that name in the project's ~/.claude. Once the host has its
+    own NAME, the next launch moves the plant aside (suffix .claudebox-quarantined, kept, never
+    followed) and binds the host's entry there read-only: the session reads the host's, cannot
+    write it, and finds no secret; the host's entry is unchanged."""
+    marker = canary()
+    plant_secrets(box, marker)
+    host_claude = box.mkdir(box.home / ".claude")
+    landed = instance_claude(box) / name
+    if plant.startswith(("absolute", "relative")):
+        text, through = plant_claude_link(box, name, plant)
+        expected_aside = ("link", text)
+    else:
+        make = "echo x > ~/.claude/$1"
+        if plant == "a directory":
+            make = "mkdir ~/.claude/$1 && echo x > ~/.claude/$1/f"
+        planted = box.probe(f"{make} && echo planted", name)
+        assert planted.stdout == "planted\n", brief(planted.stderr)
+        through = box.home / ".claude" / name
+        expected_aside = ("dir" if plant == "a directory" else "file", "")
+        assert landed.is_dir() == (plant == "a directory") and not landed.is_symlink()
+    if name == "settings.json":
+        box.write(host_claude / name, '{"theme": "host"}\n')
+        read = "cat ~/.claude/settings.json; echo '{\"hooks\": {}}' > ~/.claude/settings.json"
+    else:
+        box.write(host_claude / name / "host.md", "host command\n")
+        read = "cat ~/.claude/commands/host.md; echo evil > ~/.claude/commands/evil.md"
+    before = host_tree(host_claude)
+    result = box.probe(
+        f"echo launched; {read} 2>/dev/null; echo write=$?; " + WALK_FOR_MARKER,
+        *halves(marker),
+        str(through),
+    )
+    outcome = clean_outcome(result, name)
+    aside = sorted(landed.parent.glob(f"{name}.claudebox-quarantined*"))
+
+    def kind_of(path: Path) -> tuple[str, str]:
+        if path.is_symlink():
+            return ("link", os.readlink(path))
+        return ("dir" if path.is_dir() else "file", "")
+
     found = {
-        "outcome": clean_outcome(result, "planted"),
-        "secret read at": walk_lines(result),
-        "audit names it a symlink": audit_says_symlink(result.stderr, "planted"),
-        "host link": link_text(link),
+        "outcome": outcome,
+        "read": result.stdout.splitlines()[1:3],
+        "secret read at": walk_lines(result)[2:],
+        "moved aside": [kind_of(path) for path in aside],
+        "mount point": kind_of(landed)[0],
+        "host entry unchanged": host_tree(host_claude) == before,
     }
     assert found == {
         "outcome": "launched",
+        "read": ['{"theme": "host"}' if name == "settings.json" else "host command", "write=1"],
         "secret read at": [],
-        "audit names it a symlink": True,
-        "host link": text,
+        "moved aside": [expected_aside],
+        "mount point": "file" if name == "settings.json" else "dir",
+        "host entry unchanged": True,
     }, brief(result.stderr)
 
 
@@ -235,8 +356,9 @@ def test_a_home_manager_claude_dir_works_and_its_symlinks_stay(
     box: Box, home_manager_store: Path
 ) -> None:
     """home-manager makes ~/.claude/settings.json, CLAUDE.md, commands/ symlinks into
-    /nix/store: such a home launches, the entries read as on the host, and the symlinks (in the
-    host's ~/.claude, which is bound read-write) cannot be removed, renamed or replaced."""
+    /nix/store: such a home launches, the entries come in read-only as what they lead to (over
+    the project's own ~/.claude) and read as on the host; inside they cannot be removed,
+    renamed, replaced or written, and the host's symlinks stay as they were."""
     claude = box.mkdir(box.home / ".claude")
     links = {name: home_manager_store / name for name in ("settings.json", "CLAUDE.md", "commands")}
     for name, target in links.items():
@@ -278,34 +400,46 @@ done
 """
 
 
-@pytest.mark.parametrize("where", ["~/.claude, another project", ".envrc, the same project"])
+@pytest.mark.parametrize(
+    "where",
+    [".envrc", "~/.claude/settings.json", "~/.claude/settings.json, an absolute symlink"],
+)
 def test_a_concurrent_session_swapping_an_entry_between_file_and_symlink(
     box: Box, where: str
 ) -> None:
-    """Between claudebox's look at a path and bwrap's mount of it, a concurrent session swaps
-    the path between a plain file and a relative symlink to ~/.netrc (renames are atomic, so
-    the name always exists). No launch meanwhile may read the secret or fail with a raw bwrap
-    message: the check and the mount must see the same object."""
+    """Between claudebox's look at a path and bwrap's mount of it, a concurrent session of the
+    same project swaps the path between a plain file and a symlink to ~/.netrc (relative from
+    where the swap lands on the host, or absolute; renames are atomic, so the name always
+    exists): the project's .envrc, or its own ~/.claude/settings.json (in the instance; the
+    racer started while the host had none) where the host's settings.json now comes in. No
+    launch meanwhile may read the secret or fail with a raw bwrap message: the check and the
+    mount must see the same object."""
     marker = canary()
     plant_secrets(box, marker)
-    if where.startswith("~/.claude"):
-        racer, entry = another_project(box, "racer"), box.home / ".claude" / "racer"
+    host_claude = box.mkdir(box.home / ".claude")
+    if where == ".envrc":
+        entry = landed = box.project / ".envrc"
     else:
-        racer, entry = box, box.project / ".envrc"
-    planted = entry.name
-    box.mkdir(box.home / ".claude")
-    secret = os.path.relpath(box.home / ".netrc", entry.parent)
+        entry = box.home / ".claude" / "settings.json"
+        landed = instance_claude(box) / "settings.json"
+    secret = os.path.relpath(box.home / ".netrc", landed.parent)
+    if where.endswith("an absolute symlink"):
+        secret = str(box.home / ".netrc")
     snippet = RACE.format(secret=shlex.quote(secret), entry=shlex.quote(str(entry)))
     launches: list[object] = []
-    with racer.running(snippet) as process:
+    with box.running(snippet) as process:
         try:
+            if where != ".envrc":  # the host's settings.json comes in from now on
+                box.write(host_claude / "settings.json", '{"theme": "host"}\n')
             for _ in range(8):
                 result = box.probe("echo launched; " + WALK_FOR_MARKER, *halves(marker), str(entry))
-                outcome = outcome_of(result, planted)
+                outcome = outcome_of(result, entry.name)
                 launches.append(walk_lines(result) if outcome == "launched" else outcome)
+            still_racing = process.poll() is None
         finally:
-            (racer.project / "stop").touch()
+            (box.project / "stop").touch()
             process.wait(timeout=60)
+    assert still_racing
     assert all(item in ([], "refused") for item in launches), launches
 
 
@@ -348,17 +482,27 @@ def test_a_concurrent_session_of_another_project_finds_nothing_of_a_running_one(
     box: Box,
 ) -> None:
     """Project A's session is running and has planted cache entries and ~/.claude symlinks
-    (relative: to ~/.netrc and to the home directory); project B launches meanwhile."""
+    (relative from where they land, A's instance: to ~/.netrc and to the home directory, which
+    they reach on the host); project B launches meanwhile."""
     marker = canary()
     plant_secrets(box, marker)
     box.mkdir(box.home / ".claude")
+    landed = instance_claude(box)
+    netrc, home = (os.path.relpath(target, landed) for target in (box.home / ".netrc", box.home))
     plant = (
         plant_caches(marker)
-        + " && ln -s ../.netrc ~/.claude/from-a && ln -s .. ~/.claude/from-a-home && touch ready"
+        + f" && ln -s {netrc} ~/.claude/from-a && ln -s {home} ~/.claude/from-a-home && touch ready"
         + "; i=0; while [ ! -e stop ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done"
     )
     other = another_project(box, "projB")
     with box.running(plant) as session_a:
+        control = host_sh(
+            box,
+            'cat "$1" "$2"',
+            str(landed / "from-a"),
+            str(landed / "from-a-home" / ".ssh" / "id_ed25519"),
+        )
+        assert control.stdout.count(marker) == 2, control  # on the host, the links lead there
         try:
             result = other.probe(
                 "echo launched; " + WALK_FOR_MARKER,
@@ -377,90 +521,199 @@ def test_a_concurrent_session_of_another_project_finds_nothing_of_a_running_one(
     assert walk_lines(result) == [], brief(result.stderr)
 
 
-def test_new_top_level_claude_entries_are_reported_after_the_session(box: Box) -> None:
-    """New entries in the host's ~/.claude are shared with every project and the host's own
-    Claude: each is named after the session; Claude's refresh lock (made and removed) is not."""
-    box.mkdir(box.home / ".claude")
+# What a session creates in ~/.claude: a directory, files, a symlink, and .config.json (Claude
+# Code reads it before ~/.claude.json: in the host's ~/.claude, the host's claude would run the
+# MCP server it names).
+NEW_CLAUDE_ENTRIES = ("newdir", "newfile.json", "newlink", ".config.json")
+
+
+def test_new_claude_entries_stay_in_the_project_s_own_claude_dir(box: Box) -> None:
+    """Whatever a session creates in ~/.claude lands in the project's instance, an MCP server in
+    .config.json included: the host's ~/.claude and ~/.claude.json are unchanged (every path,
+    mode and byte), the project's next session finds the entries, another project's session
+    does not. Nothing is reported after the session: the host's ~/.claude was never writable."""
+    host_claude = box.home / ".claude"
+    box.write(host_claude / "settings.json", '{"theme": "dark"}\n')
+    box.write(host_claude / "CLAUDE.md", "be careful\n")
+    box.write(host_claude / "agents" / "helper.md", "helper\n")
+    box.write(box.home / ".claude.json", json.dumps({"theme": "dark"}))
+    before = host_tree(host_claude, box.home / ".claude.json")
+    server = {"mcpServers": {"evil": {"command": "/tmp/evil", "args": []}}}
     result = box.probe(
         "mkdir ~/.claude/newdir && echo x > ~/.claude/newdir/f && "
         "echo '{}' > ~/.claude/newfile.json && ln -s /tmp ~/.claude/newlink && "
+        'echo "$1" > ~/.claude/.config.json && '
         "mkdir ~/.claude/.oauth_refresh.lock && rmdir ~/.claude/.oauth_refresh.lock && "
-        "echo created"
+        "echo created",
+        json.dumps(server),
     )
     assert result.stdout == "created\n", brief(result.stderr)
+    own = instance_claude(box)
+    listing = "ls -A ~/.claude"
     found = {
-        name: bool(warnings_naming(result.stderr, f".claude/{name}"))
-        for name in ("newdir", "newfile.json", "newlink", ".oauth_refresh.lock")
+        "host's ~/.claude and ~/.claude.json unchanged": (
+            host_tree(host_claude, box.home / ".claude.json") == before
+        ),
+        "in the instance": sorted(n for n in NEW_CLAUDE_ENTRIES if os.path.lexists(own / n)),
+        "reported": [line for line in result.stderr.splitlines() if "warning" in line],
+        "next session sees": sorted(set(box.probe(listing).stdout.split()) & {*NEW_CLAUDE_ENTRIES}),
+        "another project sees": sorted(
+            set(another_project(box, "projB").probe(listing).stdout.split()) & {*NEW_CLAUDE_ENTRIES}
+        ),
     }
     assert found == {
-        "newdir": True,
-        "newfile.json": True,
-        "newlink": True,
-        ".oauth_refresh.lock": False,
+        "host's ~/.claude and ~/.claude.json unchanged": True,
+        "in the instance": sorted(NEW_CLAUDE_ENTRIES),
+        "reported": [],
+        "next session sees": sorted(NEW_CLAUDE_ENTRIES),
+        "another project sees": [],
     }, brief(result.stderr)
+    assert json.loads((own / ".config.json").read_text()) == server
 
 
-def credentials(box: Box) -> Path:
-    return box.write(
-        box.home / ".claude" / ".credentials.json", '{"claudeAiOauth": {"accessToken": "a"}}\n'
+def host_login(box: Box) -> tuple[Path, str]:
+    """The host's ~/.claude/.credentials.json as Claude Code writes it after a login (tokens
+    holding a canary, an expiry far off: no session refreshes it); returns it and the canary."""
+    token = canary()
+    login = {
+        "accessToken": f"sk-ant-oat01-{token}-access",
+        "refreshToken": f"sk-ant-ort01-{token}-refresh",
+        "expiresAt": 4102444800000,
+        "scopes": ["user:inference", "user:profile"],
+        "subscriptionType": "max",
+    }
+    path = box.write(
+        box.home / ".claude" / ".credentials.json", json.dumps({"claudeAiOauth": login})
     )
+    return path, token
 
 
-def test_a_session_refreshes_credentials_by_lock_and_rename(box: Box) -> None:
+def file_state(path: Path) -> tuple[bool, int, bytes]:
+    """(a regular file, not a symlink; its mode; its bytes)."""
+    status = path.lstat()
+    return stat.S_ISREG(status.st_mode), stat.S_IMODE(status.st_mode), path.read_bytes()
+
+
+# Prints the access token in ~/.claude/.credentials.json (Claude's file: one key a line).
+ACCESS_TOKEN = 'sed -n \'s/.*"accessToken": *"\\([^"]*\\)".*/\\1/p\' ~/.claude/.credentials.json'
+
+# The next session's look at its login: the credentials file's mode and access token, whether
+# its environment holds the host's token ($1$2), then every file (WALK_FOR_MARKER).
+SEE_LOGIN = (
+    "echo launched; stat -c %a ~/.claude/.credentials.json; "
+    + ACCESS_TOKEN
+    + '; env | grep -c -- "$1$2"; '
+    + WALK_FOR_MARKER
+)
+
+
+def next_session_login(box: Box, token: str) -> dict[str, object]:
+    result = box.probe(SEE_LOGIN, *halves(token))
+    outcome = clean_outcome(result, ".credentials.json")
+    lines = result.stdout.splitlines()
+    assert "walk-done" in lines, (result.stdout, brief(result.stderr))
+    _launched, mode, access, in_env, *finds = lines[: lines.index("walk-done")]
+    return {
+        "outcome": outcome,
+        "mode": mode,
+        "placeholder": access.startswith("sk-ant-oat01-claudebox-"),
+        "access": access,
+        "token in env": in_env,
+        "token found at": finds,
+    }
+
+
+def assert_fresh_login(seen: dict[str, object], before: str) -> None:
+    """The next session launched with a login of fresh placeholders (not `before`, the access
+    token the earlier session had) and nothing of the host's token anywhere inside."""
+    assert seen.pop("access") != before, seen
+    assert seen == {
+        "outcome": "launched",
+        "mode": "600",
+        "placeholder": True,
+        "token in env": "0",
+        "token found at": [],
+    }
+
+
+def test_a_session_refreshing_credentials_by_lock_and_rename_leaves_the_host_s_alone(
+    box: Box,
+) -> None:
     """What Claude Code's OAuth refresh does (a lock directory, a temp file renamed over the
-    credentials): it works, reaches the host, and is not reported."""
-    path = credentials(box)
-    new = '{"claudeAiOauth": {"accessToken": "refreshed"}}'
+    credentials, a copy into place when the rename fails), with other tokens: it works inside
+    (the session reads what it wrote), and the host's credentials file keeps every byte and its
+    mode; nothing is reported; the next session launches with fresh placeholders and the host's
+    token is nowhere inside."""
+    path, token = host_login(box)
+    before = file_state(path)
+    new = '{"claudeAiOauth": {"accessToken": "sk-ant-oat01-attacker"}}'
     result = box.probe(
-        "umask 077; mkdir ~/.claude/.oauth_refresh.lock && echo locked; "
-        f"echo '{new}' > ~/.claude/.credentials.json.tmp.1 && "
-        "mv ~/.claude/.credentials.json.tmp.1 ~/.claude/.credentials.json && echo renamed; "
-        "rmdir ~/.claude/.oauth_refresh.lock && echo unlocked"
+        f"{ACCESS_TOKEN}; umask 077; c=~/.claude/.credentials.json; "
+        "mkdir ~/.claude/.oauth_refresh.lock && echo locked; "
+        f"echo '{new}' > $c.tmp.1 && {{ mv $c.tmp.1 $c 2>/dev/null || cat $c.tmp.1 > $c; }}; "
+        "cat $c; rmdir ~/.claude/.oauth_refresh.lock && echo unlocked"
     )
-    assert result.stdout.split() == ["locked", "renamed", "unlocked"], brief(result.stderr)
-    assert path.read_text() == new + "\n"
-    assert stat.S_ISREG(path.lstat().st_mode) and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert result.returncode == 0, brief(result.stderr)
+    access, *rest = result.stdout.splitlines()
+    assert access.startswith("sk-ant-oat01-claudebox-") and token not in result.stdout
+    assert rest == ["locked", new, "unlocked"], brief(result.stderr)
+    assert file_state(path) == before
     assert warnings_naming(result.stderr, ".credentials.json") == []
-    again = box.probe("echo launched; cat ~/.claude/.credentials.json")
-    assert clean_outcome(again, ".credentials.json") == "launched"
-    assert again.stdout == f"launched\n{new}\n"
+    assert_fresh_login(next_session_login(box, token), access)
 
 
 @pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
-def test_credentials_replaced_by_a_symlink_are_reported_then_refused(
+def test_credentials_replaced_by_a_symlink_inside_leave_the_host_s_alone(
     box: Box, relative: bool
 ) -> None:
-    """Session 1 makes the credentials a symlink to a file it controls (another account's
-    tokens: the host's own Claude would then work for that account, its writes land in the
-    project). Reported after session 1; the next launch refuses, naming it."""
-    path = credentials(box)
-    tokens = box.project / "tokens.json"
-    text = symlink_text(path, tokens, relative)
-    planted = box.probe(
-        'echo \'{"claudeAiOauth": {"accessToken": "attacker"}}\' > tokens.json && '
-        'ln -sf "$1" ~/.claude/.credentials.json && echo planted',
-        text,
+    """Session 1 replaces the credentials by a symlink to a file it controls (another account's
+    tokens): by `ln -sf` and by renaming a symlink over them. Run on the host (the control, in
+    a copy of the home), that makes the host's own Claude use the attacker's tokens. In the
+    sandbox the host's credentials file keeps every byte and its mode, and the next session
+    launches with fresh placeholders."""
+    path, token = host_login(box)
+    before = file_state(path)
+    target = '"$PWD/tokens.json"' if not relative else '"../${PWD##*/}/tokens.json"'
+    attack = (
+        f"{ACCESS_TOKEN}; "
+        'echo \'{"claudeAiOauth": {"accessToken": "attacker"}}\' > tokens.json; '
+        f"ln -sf {target} ~/.claude/.credentials.json; echo ln=$?; "
+        f"ln -s {target} ~/.claude/.swap && mv -f ~/.claude/.swap ~/.claude/.credentials.json; "
+        "echo mv=$?"
     )
-    assert planted.stdout == "planted\n", brief(planted.stderr)
-    control = host_sh(box, "cat ~/.claude/.credentials.json")
-    assert "attacker" in control.stdout  # the host's Claude would read the attacker's tokens
-    result = box.probe("echo launched")
-    found = {
-        "reported after session 1": bool(warnings_naming(planted.stderr, ".credentials.json")),
-        "next launch": clean_outcome(result, ".credentials.json"),
-    }
-    assert found == {"reported after session 1": True, "next launch": "refused"}, brief(
-        planted.stderr
+    copy = user_dir(box, box.root / "control-home")
+    user_dir(box, copy / ".claude")
+    box.write(copy / ".claude" / ".credentials.json", path.read_text())
+    project = user_dir(box, copy / box.project.name)
+    control = host_sh(
+        box, f'HOME="$1"; {attack}; cat ~/.claude/.credentials.json', str(copy), cwd=project
     )
+    assert "attacker" in control.stdout.splitlines()[-1], control  # the host's Claude would use it
+    result = box.probe(attack)
+    assert result.returncode == 0, brief(result.stderr)
+    access = result.stdout.splitlines()[0]
+    assert access.startswith("sk-ant-oat01-claudebox-"), result.stdout
+    assert file_state(path) == before, result.stdout
+    assert_fresh_login(next_session_login(box, token), access)
 
 
 @pytest.mark.parametrize("mode", ["640", "604", "644"])
-def test_credentials_made_readable_by_others_are_reported(box: Box, mode: str) -> None:
-    credentials(box)
-    result = box.probe(f"chmod {mode} ~/.claude/.credentials.json && echo chmodded")
-    assert result.stdout == "chmodded\n", brief(result.stderr)
-    assert oct((box.home / ".claude" / ".credentials.json").stat().st_mode & 0o777)[2:] == mode
-    assert warnings_naming(result.stderr, ".credentials.json"), brief(result.stderr)
+def test_credentials_made_readable_by_others_inside_leave_the_host_s_alone(
+    box: Box, mode: str
+) -> None:
+    """A chmod of the credentials inside takes effect there (the control), and nowhere else:
+    the host's file keeps its mode 600 and its bytes; the next session's file is 600 again."""
+    path, token = host_login(box)
+    before = file_state(path)
+    result = box.probe(
+        f"{ACCESS_TOKEN}; chmod {mode} ~/.claude/.credentials.json && "
+        "stat -c %a ~/.claude/.credentials.json"
+    )
+    assert result.returncode == 0, brief(result.stderr)
+    access, seen_mode = result.stdout.splitlines()
+    assert seen_mode == mode
+    assert file_state(path) == before and before[1] == 0o600
+    assert_fresh_login(next_session_login(box, token), access)
 
 
 def test_control_a_launch_that_finds_the_secret_is_reported_as_such(box: Box) -> None:
