@@ -340,14 +340,14 @@ ANSWER_LINE = b"HTTP/1.1 200 OK\r\n"
         (b"GET  / HTTP/1.1", "not an HTTP/1 request line"),
         (b"GET / HTTP/1.1 x", "not an HTTP/1 request line"),
         (b"", "not an HTTP/1 request line"),
-        (b"\x16\x03\x01\x02\x00", "a bare CR or a NUL in a head"),
+        (b"\x16\x03\x01\x02\x00", "a control character (CR, NUL, ESC…) in a head"),
         (REQUEST_LINE + b" folded: x", "a malformed header line"),
         (REQUEST_LINE + b"A: 1\r\n\tfolded", "a malformed header line"),
         (REQUEST_LINE + b"no colon", "a malformed header line"),
         (REQUEST_LINE + b"Space : x", "a malformed header line"),
         (REQUEST_LINE + b": x", "a malformed header line"),
         (REQUEST_LINE + b"A: 1\r\n\r\nB: 2", "a malformed header line"),
-        (REQUEST_LINE + b"Bad\x00Name: x", "a bare CR or a NUL in a head"),
+        (REQUEST_LINE + b"Bad\x00Name: x", "a control character (CR, NUL, ESC…) in a head"),
         (REQUEST_LINE + b"Content-Length: 1\r\nContent-Length: 2", "a bad or repeated Content"),
         (REQUEST_LINE + b"Content-Length: 1,1", "a bad or repeated Content-Length"),
         (REQUEST_LINE + b"Content-Length: +1", "a bad or repeated Content-Length"),
@@ -397,6 +397,15 @@ def test_a_bare_carriage_return_inside_a_head_is_refused():
     ends lines at it reads a Content-Length the relay never saw."""
     refusal = cb.parse_head(REQUEST_LINE + b"X: a\rContent-Length: 5", request=True)
     assert isinstance(refusal, Refusal) and refusal.status == 400
+
+
+@pytest.mark.parametrize("raw", [b"GET /\x1b[2J HTTP/1.1", REQUEST_LINE + b"X: \x1b]0;t\x07"])
+def test_an_escape_in_a_head_is_refused_before_the_log_could_print_it(raw):
+    refusal = cb.parse_head(raw, request=True)
+    assert refusal == Refusal(400, "a control character (CR, NUL, ESC…) in a head")
+    assert cb.parse_head(REQUEST_LINE + b"X: a\tb", request=True) == HttpHead(
+        ("POST", "/", "HTTP/1.1"), (("X", "a\tb"),)
+    )
 
 
 def test_http_head_values():
