@@ -40,7 +40,6 @@ Nothing listens outside the lab's namespaces; every network read is bounded by a
 
 from __future__ import annotations
 
-import ctypes
 import gzip
 import http.client
 import json
@@ -62,7 +61,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import test_real_claude as real
@@ -80,7 +79,6 @@ HTTPS_PORT = 443
 READ_TIMEOUT = 30.0  # seconds: every read of a connection (handshake, request, body, idle)
 MAX_BODY = 64 * 1024 * 1024
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-CLONE_NEWNET = 0x40000000
 
 # test_real_claude.CLAUDE_ENV without ANTHROPIC_BASE_URL: Claude talks to Anthropic's own names.
 CLAUDE_ENV = {
@@ -106,8 +104,6 @@ ORGANIZATION_NAME = f"{ACCOUNT_EMAIL}'s Organization"
 SUBSCRIPTION = "max"  # shown by Claude as "Claude Max"
 RATE_LIMIT_TIER = "default_claude_max_20x"
 CREATED_AT = "2025-01-15T10:00:00.000000Z"
-
-T = TypeVar("T")
 
 
 # --- tokens and the service's state ------------------------------------------------------------
@@ -746,32 +742,6 @@ class AnthropicServer(ThreadingHTTPServer):
                     pass
 
 
-def in_netns(namespace: str, make: Callable[[], T]) -> T:
-    """MAKE() in a thread that joined the network namespace at NAMESPACE (/run/netns/NAME or
-    /proc/PID/ns/net): the sockets it makes belong there, whichever thread uses them later."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        fd = os.open(namespace, os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns {namespace}")
-            outcome["value"] = make()
-        except BaseException as error:
-            outcome["error"] = error
-        finally:
-            os.close(fd)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
-
-
 # --- certificates ------------------------------------------------------------------------------
 
 
@@ -868,7 +838,7 @@ class AnthropicLab:
             return context.wrap_socket(raw, server_hostname=host)
 
         connection = http.client.HTTPSConnection(host, HTTPS_PORT, timeout=READ_TIMEOUT)
-        connection.sock = in_netns(f"/run/netns/{self.lab.host_ns}", make)
+        connection.sock = real.in_netns(f"/run/netns/{self.lab.host_ns}", make)
         return connection
 
 
@@ -896,7 +866,7 @@ def running_anthropic_lab(
         context.set_alpn_protocols(["http/1.1"])
         address = (FAR_ADDRESS, HTTPS_PORT)
         far = f"/run/netns/{lab.ns('far')}"
-        server = in_netns(far, lambda: AnthropicServer(address, context, AnthropicService()))
+        server = real.in_netns(far, lambda: AnthropicServer(address, context, AnthropicService()))
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
         names = {name: FAR_ADDRESS for name in ANTHROPIC_HOSTS} | dict(extra_names or {})
