@@ -401,15 +401,7 @@ def test_login_inside_puts_the_real_tokens_on_the_host_and_placeholders_inside(
         term.wait_for_text("Login successful", timeout=60)
         term.wait_for_text("Claude Max")  # the account, as /status has it
         term.wait_for(lambda s: "Not logged in" not in s, "the footer without 'Not logged in'")
-        for _attempt in range(3):  # the first Ctrl-C may land while the prompt is redrawn
-            term.type(real.CTRL_C)
-            try:
-                term.wait_for_text("again to exit", timeout=5)
-                break
-            except AssertionError:
-                continue
-        term.type(real.CTRL_C)
-        assert term.wait_for_exit(timeout=60) == 0, term
+        assert real.exit_with_ctrl_c_twice(term) == 0, term
     (issued,) = service.logins
     stored = stored_login(box.home)
     assert (stored["accessToken"], stored["refreshToken"]) == (
