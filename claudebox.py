@@ -497,6 +497,8 @@ class Treatment(enum.Enum):
 
     PER_PROJECT = "per-project"  # the project's own, in its instance; the host's stays outside
     READ_ONLY = "read-only"  # the host's entry, bound read-only over the project's
+    LAYERED = "layered"  # the host's, rewritten at each launch with the project's changes on top
+    OVERLAID = "overlaid"  # the host's below, the project's writes on top (an overlay)
     LOGIN = "login"  # this session's placeholders; the real login stays with claudebox's relay
 
 
@@ -512,9 +514,10 @@ class Kind(enum.Enum):
 
 # ~/.claude inside is the project's own directory (its instance's claude/). The host's entries
 # come in read-only over it, but for these: the project keeps its own (transcripts, history,
-# caches: never another project's), and the login is the relay's placeholders. An entry not
-# named here is the host's, read-only (settings.json, CLAUDE.md, agents, commands, skills,
-# plugins, hooks, output-styles, rules, and whatever else the host keeps there).
+# caches: never another project's), settings.json is the host's with the project's changes on
+# top, plugins/ the host's with the project's own installs over it, and the login is the
+# relay's placeholders. An entry not named here is the host's, read-only (whatever else the
+# host keeps there).
 CLAUDE_STATE_TABLE: Final[Mapping[str, Treatment]] = {
     "projects": Treatment.PER_PROJECT,
     "history.jsonl": Treatment.PER_PROJECT,
@@ -533,13 +536,14 @@ CLAUDE_STATE_TABLE: Final[Mapping[str, Treatment]] = {
     "telemetry": Treatment.PER_PROJECT,
     ".oauth_refresh.lock": Treatment.PER_PROJECT,  # Claude's own lock of its login refresh
     ".credentials.json": Treatment.LOGIN,
+    # Claude writes /config and /model changes here: the project keeps its own on the host's.
+    "settings.json": Treatment.LAYERED,
     # Named, so they come in whatever else the host keeps there.
-    "settings.json": Treatment.READ_ONLY,
     "CLAUDE.md": Treatment.READ_ONLY,
     "agents": Treatment.READ_ONLY,
     "commands": Treatment.READ_ONLY,
     "skills": Treatment.READ_ONLY,
-    "plugins": Treatment.READ_ONLY,
+    "plugins": Treatment.OVERLAID,  # what is installed inside stays with the project
     "hooks": Treatment.READ_ONLY,
     "output-styles": Treatment.READ_ONLY,
     "rules": Treatment.READ_ONLY,
@@ -549,8 +553,9 @@ CREDENTIALS: Final = ".credentials.json"
 # them come in (each is a mount): a directory a session once flooded costs a launch nothing.
 CLAUDE_HOME_SCAN_LIMIT: Final = 4096
 CLAUDE_HOME_SHOWN: Final = 64
-# Keys of the host's ~/.claude.json copied into a new instance's own file (no servers, no projects).
-CLAUDE_JSON_SEED_KEYS: Final = (
+# Keys of the host's ~/.claude.json that the project's own follows at every launch, unless the
+# project changed one (never servers, projects or env values).
+CLAUDE_JSON_USER_KEYS: Final = (
     "theme",
     "hasCompletedOnboarding",
     "lastOnboardingVersion",
@@ -562,7 +567,20 @@ CLAUDE_JSON_SEED_KEYS: Final = (
     "installMethod",
     "hasAcknowledgedCostThreshold",
     "firstStartTime",
+    "tipsHistory",
+    "hasSeenTasksHint",
+    "diffTool",
+    "autoConnectIde",
+    "autoInstallIdeExtension",
+    "messageIdleNotifThresholdMs",
+    "showExpandedTodos",
 )
+SESSION_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The treatments of the host's ~/.claude entries that bring something of the host's in.
+CLAUDE_FROM_HOST: Final = (Treatment.READ_ONLY, Treatment.OVERLAID, Treatment.LAYERED)
+TRANSCRIPTS_READ: Final = 10000  # a project's transcripts counted or searched, at most
+LAYERS_FILE: Final = "layers.json"  # in the instance, beside claude/: the host's values last seen
+OVERLAY_WORK_SUFFIX: Final = ".work"  # an overlay's work directory, beside its upper one
 
 # Profiles: ~/.claudebox/profiles/NAME.json
 PROFILE_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]+")
@@ -580,6 +598,7 @@ PROFILE_KEYS: Final = (
     "allow_secret_mounts",
     "allow_domains",
     "host_ports",
+    "mcp_servers",
 )
 MOUNT_KEYS: Final = ("src", "dst", "mode")
 PROFILE_MAX_BYTES: Final = 1 << 20
@@ -599,7 +618,7 @@ GIT_DEFAULT_NAME: Final = "Claude (claudebox)"
 GIT_DEFAULT_EMAIL: Final = "claude@claudebox.invalid"
 # Passed as claude's flag settings (--settings JSON): the audit the user confirmed is the
 # permission layer, so Claude's "Bypass Permissions mode" warning (default answer "No, exit") is
-# skipped. Claude stores that acceptance in ~/.claude/settings.json, read-only inside.
+# skipped. Claude stores that acceptance in ~/.claude/settings.json, which it would then keep.
 CLAUDE_FLAG_SETTINGS: Final[Mapping[str, object]] = {"skipDangerousModePermissionPrompt": True}
 # Claude's ~/.claude.json remembers "Do you want to use this API key?" answers by the key's end.
 API_KEY_SUFFIX_LENGTH: Final = 20
@@ -878,8 +897,11 @@ class Pin(NamedTuple):
     read_only: bool
     source: str = ""  # a directory bound over `path` (a per-project store); "": path itself
     reason: str = ""
+    upper: str = ""  # an overlay: `source` read-only below, this directory taking the writes
 
     def describe(self) -> str:
+        if self.upper:
+            return f"rw {self.path} <- {self.source} (writes to {self.upper})"
         if self.source:
             return f"{'ro' if self.read_only else 'rw'} {self.path} <- {self.source}"
         if self.kind is Kind.LINK:
@@ -1057,9 +1079,12 @@ class HostSetup(NamedTuple):
     path: str
     content: str | None = None  # None: a directory
     mount_point: bool = False
+    replace: bool = False  # a file of claudebox's own, rewritten at each launch
 
     def render(self) -> str:
         path = shlex.quote(self.path)
+        if self.replace:  # (its content can hold the host's values: not printed)
+            return f": claudebox rewrites {path} at launch"
         make = (
             f"mkdir -p -m 700 {path}"
             if self.content is None
@@ -1191,6 +1216,16 @@ class ClaudeHome(NamedTuple):
     left_out: int = 0  # entries that could come in beyond those (counted up to the scan limit)
 
 
+class Layers(NamedTuple):
+    """The files the project keeps on top of the host's (settings.json, .claude.json): what
+    they hold now (None: no such file) and the host's values when they were last written."""
+
+    host_settings: Mapping[str, object]  # the host's ~/.claude/settings.json ({}: none)
+    settings: Mapping[str, object] | None  # the project's ~/.claude/settings.json
+    claude_json: Mapping[str, object] | None  # the project's ~/.claude.json
+    seen: Mapping[str, Mapping[str, object]] | None  # LAYERS_FILE (None: never written)
+
+
 class HostFacts(NamedTuple):
     """Everything the builders need to know about the host, read once at the edge."""
 
@@ -1214,6 +1249,7 @@ class HostFacts(NamedTuple):
     git_email: str | None
     etc_present: frozenset[str]  # the ETC_READ_ONLY paths that exist
     claude_home: ClaudeHome
+    layers: Layers
     protected: tuple[Walk, ...]  # project and git paths the host later executes or obeys
     state_dir: str  # ~/.claudebox
     other_session: bool = False  # another claudebox session of this project holds its lock
@@ -1247,6 +1283,7 @@ class ProfileFile(NamedTuple):
     allow_secret_mounts: bool | None = None
     allow_domains: tuple[str, ...] = ()
     host_ports: tuple[int, ...] = ()
+    mcp_servers: tuple[str, ...] = ()
 
 
 class Profile(NamedTuple):
@@ -1264,6 +1301,7 @@ class Profile(NamedTuple):
     allow_secret_mounts: tuple[bool, str] = (False, "built-in default")
     allow_domains: tuple[tuple[str, str], ...] = ()  # (entry, origin)
     host_ports: tuple[tuple[int, str], ...] = ()  # (port, origin)
+    mcp_servers: tuple[tuple[str, str], ...] = ()  # (name in the host's ~/.claude.json, origin)
 
 
 class Options(NamedTuple):
@@ -1318,6 +1356,10 @@ class SandboxPlan(NamedTuple):
     tier_origin: str
     project: str
     claude_view: tuple[ClaudeView, ...]
+    own_settings: tuple[str, ...]  # settings.json keys the project has of its own
+    mcp_in: tuple[tuple[str, str], ...]  # the host's MCP servers brought in (server, profile)
+    mcp_out: tuple[str, ...]  # the host's MCP servers that stay outside
+    mcp_env: tuple[tuple[str, str], ...]  # (server, variable): values they bring in
     profile: Profile | None
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
@@ -1352,6 +1394,8 @@ class GcEntry(NamedTuple):
     root: str | None  # None: no readable root file (corrupt)
     size: int
     verdict: str  # "remove", "in use", "kept", "corrupt"
+    sessions: int = 0  # Claude's transcripts in it
+    last_used: float = 0.0  # when the newest was written (0: never)
 
 
 class CheckResult(NamedTuple):
@@ -1548,9 +1592,178 @@ def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay) -> str:
     )
 
 
-def claude_json_seed(host_claude_json: Mapping[str, object]) -> str:
-    seed = {key: host_claude_json[key] for key in CLAUDE_JSON_SEED_KEYS if key in host_claude_json}
-    return json.dumps(seed, indent=2, sort_keys=True) + "\n"
+def follow_host(
+    host: Mapping[str, object],
+    seen: Mapping[str, object],
+    current: Mapping[str, object],
+    names: Iterable[str],
+) -> dict[str, object]:
+    """`current` with each of `names` the project has not changed since the host's values were
+    last `seen` set to the host's value now (or removed with it): host changes arrive, the
+    project's own changes stay."""
+    result = dict(current)
+    for name in sorted(set(names)):
+        changed = (name in current) != (name in seen) or current.get(name) != seen.get(name)
+        if changed:
+            continue
+        if name in host:
+            result[name] = host[name]
+        else:
+            result.pop(name, None)
+    return result
+
+
+def own_changes(seen: Mapping[str, object], current: Mapping[str, object]) -> list[str]:
+    """The keys a project changed against the host's values it last saw."""
+    return sorted(k for k in {*seen, *current} if seen.get(k, ...) != current.get(k, ...))
+
+
+class LayersPart(NamedTuple):
+    setup: tuple[HostSetup, ...]
+    own: tuple[str, ...]  # the settings the project has of its own
+    mcp_in: tuple[tuple[str, str], ...]  # (server, profile) brought in from the host's
+    mcp_out: tuple[str, ...]  # the host's servers that stay outside
+    mcp_env: tuple[tuple[str, str], ...]  # (server, variable): values brought in with them
+    warnings: tuple[str, ...]
+
+
+def host_mcp_servers(
+    claude_json: Mapping[str, object], directories: Sequence[str]
+) -> dict[str, object]:
+    """The MCP servers the host's ~/.claude.json names: user scope, then the project's own
+    (Claude keys those by the directory it ran in: the project's root, or where it started)."""
+    found: dict[str, object] = {}
+    projects = claude_json.get("projects")
+    scopes = [claude_json.get("mcpServers")]
+    for directory in directories:
+        local = projects.get(directory) if isinstance(projects, dict) else None
+        scopes.append(local.get("mcpServers") if isinstance(local, dict) else None)
+    for servers in scopes:
+        if isinstance(servers, dict):
+            found.update({str(name): config for name, config in servers.items()})
+    return found
+
+
+def plan_layers(host: HostFacts, instance: Instance, profile: Profile | None) -> LayersPart:
+    """The project's settings.json and ~/.claude.json, rewritten from the host's with the
+    project's own changes on top (what it changed since the last launch stays its own), with
+    the host's MCP servers a profile names (mcp_servers); not while another session of the
+    project runs (Claude rewrites them: an update would be lost)."""
+    layers = host.layers
+    settings_path = os.path.join(instance.claude_store, "settings.json")
+    seen = layers.seen or {}
+    old_settings = seen.get("settings.json", layers.settings or {})
+    old_json = seen.get(".claude.json")
+    current_json = layers.claude_json or {}
+    if old_json is None:  # never layered (a new project, or an older claudebox's): as seen
+        old_json = {k: current_json[k] for k in CLAUDE_JSON_USER_KEYS if k in current_json}
+    host_json = host.claude_home.json
+    settings_now = follow_host(
+        layers.host_settings,
+        old_settings,
+        layers.settings or {},
+        {*layers.host_settings, *old_settings},
+    )
+    servers = host_mcp_servers(host_json, [host.git.canonical_root, host.git.top, host.cwd])
+    chosen = dict(profile.mcp_servers) if profile else {}
+    warnings = [
+        f"profile {origin} names the MCP server {name!r}, which your ~/.claude.json does not "
+        "have; check the name (claude mcp list)"
+        for name, origin in chosen.items()
+        if name not in servers
+    ]
+    brought = {name: servers[name] for name in chosen if name in servers}
+    host_layer: dict[str, object] = {
+        k: host_json[k] for k in CLAUDE_JSON_USER_KEYS if k in host_json
+    }
+    json_now = follow_host(host_layer, old_json, current_json, CLAUDE_JSON_USER_KEYS)
+    # Each server is a layer of its own: the project's own servers stay beside the host's.
+    seen_servers = old_json.get("mcpServers")
+    seen_servers = seen_servers if isinstance(seen_servers, dict) else {}
+    current_servers = current_json.get("mcpServers")
+    servers_now = follow_host(
+        brought,
+        seen_servers,
+        current_servers if isinstance(current_servers, dict) else {},
+        {*brought, *seen_servers},
+    )
+    json_now.pop("mcpServers", None)
+    if servers_now or "mcpServers" in current_json:
+        json_now["mcpServers"] = servers_now
+    host_layer["mcpServers"] = brought
+    own = tuple(own_changes(layers.host_settings, settings_now))
+    warnings += unseen_commands(settings_now, host.home, (STORE_DIR, host.git.top))
+    inside = [name for name in servers_now if name in servers]
+    part = LayersPart(
+        (),
+        own,
+        tuple((name, chosen.get(name, "")) for name in inside),
+        tuple(sorted(set(servers) - set(inside))),
+        tuple(
+            (name, str(key))
+            for name, config in servers_now.items()
+            if isinstance(config, dict) and isinstance(config.get("env"), dict)
+            for key in config["env"]
+        ),
+        tuple(warnings),
+    )
+    if host.other_session:
+        return part
+    seen_now = {"settings.json": dict(layers.host_settings), ".claude.json": host_layer}
+    steps = [HostSetup(os.path.join(instance.dir, LAYERS_FILE), json_text(seen_now), replace=True)]
+    if settings_now != layers.settings and (settings_now or layers.settings is not None):
+        steps.append(HostSetup(settings_path, json_text(settings_now), True, replace=True))
+    if json_now != layers.claude_json:
+        steps.append(HostSetup(instance.claude_json, json_text(json_now), True, replace=True))
+    return part._replace(setup=tuple(steps))
+
+
+def settings_commands(settings: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(where, command) of each command a settings file makes Claude run: hooks, statusLine."""
+    found: list[tuple[str, str]] = []
+    hooks = settings.get("hooks")
+    for event, groups in hooks.items() if isinstance(hooks, dict) else ():
+        for group in groups if isinstance(groups, list) else ():
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            for entry in entries if isinstance(entries, list) else ():
+                command = entry.get("command") if isinstance(entry, dict) else None
+                if isinstance(command, str):
+                    found.append((f"the {event} hook", command))
+    status = settings.get("statusLine")
+    command = status.get("command") if isinstance(status, dict) else None
+    if isinstance(command, str):
+        found.append(("the statusLine", command))
+    return found
+
+
+def unseen_commands(settings: Mapping[str, object], home: str, visible: Sequence[str]) -> list[str]:
+    """Warnings for settings commands whose program is a path the sandbox cannot see (a
+    script in ~/bin): inside they would fail with "not found"."""
+    warnings = []
+    for where, command in settings_commands(settings):
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            continue
+        program = words[0] if words else ""
+        if program.startswith("~/"):
+            program = home + program[1:]
+        for variable in ("$HOME/", "${HOME}/"):
+            if program.startswith(variable):
+                program = home + "/" + program[len(variable) :]
+        claude_home = os.path.join(home, ".claude")
+        if os.path.isabs(program) and not any(
+            is_within(program, root) for root in (*visible, claude_home)
+        ):
+            warnings.append(
+                f"{where} in your settings runs {program}, which the sandbox cannot see; "
+                "use a program from /nix/store or one in ~/.claude"
+            )
+    return warnings
+
+
+def json_text(document: Mapping[str, object]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 def assemble_bpf(program: Sequence[tuple[int, int, str, str] | str]) -> bytes:
@@ -1675,9 +1888,10 @@ def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str
     """~/.claude inside is the project's own directory (its instance's claude/): what Claude and
     the agent write there stays with the project and never reaches the host's ~/.claude. The
     host's entries come in read-only over it, each pinned by the stage from its host path (a
-    home-manager symlink into /nix/store as what it leads to), but for the project's own ones
-    (CLAUDE_STATE_TABLE). The login is this session's placeholders, a file bwrap writes from
-    the launch's data (a pinned mount point: Claude's refresh writes it in place)."""
+    home-manager symlink into /nix/store as what it leads to), but for the project's own ones,
+    plugins/ (overlaid) and settings.json (plan_layers) (CLAUDE_STATE_TABLE). The login is this
+    session's placeholders, a file bwrap writes from the launch's data (a pinned mount point:
+    Claude's refresh writes it in place)."""
     home = host.claude_home
     store = instance.claude_store
     credentials = os.path.join(store, CREDENTIALS)
@@ -1687,7 +1901,7 @@ def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str
     ]
     setup = [
         HostSetup(store),
-        HostSetup(instance.claude_json, claude_json_seed(home.json), mount_point=True),
+        HostSetup(instance.claude_json, "{}\n", mount_point=True),
         HostSetup(credentials, "", mount_point=True),
     ]
     pins = [Pin(credentials, Kind.FILE, False, reason="the login's mount point")]
@@ -1695,7 +1909,12 @@ def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str
     warnings: list[str] = []
     for entry in home.entries:
         name = os.path.basename(entry.path)
-        if CLAUDE_STATE_TABLE.get(name, Treatment.READ_ONLY) is not Treatment.READ_ONLY:
+        treatment = CLAUDE_STATE_TABLE.get(name, Treatment.READ_ONLY)
+        if treatment not in CLAUDE_FROM_HOST:
+            continue
+        if treatment is Treatment.LAYERED:  # (plan_layers writes the project's own)
+            note = f"symlink to {entry.target}, read by claudebox" if entry.target else ""
+            view.append(ClaudeView(name, treatment, note))
             continue
         source, kind = entry.path, entry.kind
         if entry.kind is Kind.LINK:
@@ -1717,6 +1936,13 @@ def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str
             note = ""
         point = os.path.join(store, name)
         setup.append(HostSetup(point, None if kind is Kind.DIR else "", mount_point=True))
+        if treatment is Treatment.OVERLAID and kind is Kind.DIR:
+            upper = os.path.join(instance.dir, f"{name}-own")
+            setup += [HostSetup(upper), HostSetup(upper + OVERLAY_WORK_SUFFIX)]
+            reason = "the host's, with the project's own on top"
+            pins.append(Pin(point, kind, False, source, reason, upper))
+            view.append(ClaudeView(name, Treatment.OVERLAID, note))
+            continue
         pins.append(Pin(point, kind, True, source, "the host's, read-only"))
         view.append(ClaudeView(name, Treatment.READ_ONLY, note))
     if home.left_out:
@@ -2786,6 +3012,7 @@ def parse_profile(
         type(port) is int and 0 < port < 65536 for port in host_ports
     ):
         error("host_ports", "must be a list of TCP port numbers (1 to 65535)")
+    mcp_servers = names("mcp_servers", data.get("mcp_servers", []))
     return ProfileFile(
         name=name,
         path=path,
@@ -2799,6 +3026,7 @@ def parse_profile(
         allow_secret_mounts=allow,
         allow_domains=allow_domains,
         host_ports=tuple(dict.fromkeys(host_ports)),
+        mcp_servers=mcp_servers,
     )
 
 
@@ -2832,6 +3060,7 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
     packages: dict[str, tuple[str, str]] = {}
     domains: dict[str, tuple[str, str]] = {}
     host_ports: dict[int, tuple[int, str]] = {}
+    servers: dict[str, tuple[str, str]] = {}
     for item in chain:
         if item.description is not None:
             description = (item.description, item.name)
@@ -2847,6 +3076,7 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
         packages.update({attribute: (attribute, item.name) for attribute in item.packages})
         domains.update({entry: (entry, item.name) for entry in item.allow_domains})
         host_ports.update({port: (port, item.name) for port in item.host_ports})
+        servers.update({server: (server, item.name) for server in item.mcp_servers})
     if network is not None and network[0] is not Tier.ALLOWLIST and domains:
         first = next(iter(domains.values()))
         raise ClaudeboxError(
@@ -2867,6 +3097,7 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
         allow_secret_mounts=allow,
         allow_domains=tuple(domains.values()),
         host_ports=tuple(host_ports.values()),
+        mcp_servers=tuple(servers.values()),
     )
 
 
@@ -2896,6 +3127,7 @@ def profile_json(profile: Profile) -> str:
             {"value": entry, "from": origin} for entry, origin in profile.allow_domains
         ],
         "host_ports": [{"value": port, "from": origin} for port, origin in profile.host_ports],
+        "mcp_servers": [{"value": name, "from": origin} for name, origin in profile.mcp_servers],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -3442,6 +3674,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     protected = plan_protected(host.protected, writable)
     home_mounts, setup = plan_home(host, instance)
     claude = plan_claude_home(host, instance, writable)
+    layers = plan_layers(host, instance, options.profile)
     binary_mounts, claude_path, notes = plan_claude_binary(host)
     profile_mounts, secret_mounts = plan_profile_mounts(host, options.profile)
     relay = plan_relay(host, options, instance)
@@ -3456,7 +3689,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     ]
     env, warnings = plan_environment(host, options, path_dirs)
     data = plan_data(host, options, relay, env)
-    warnings = [*claude.warnings, *warnings]
+    warnings = [*claude.warnings, *layers.warnings, *warnings]
     warnings += [
         f"profile {m.origin} mounts {m.src}, which is or holds a secret path"
         for m in (options.profile.mounts if options.profile else ())
@@ -3502,12 +3735,16 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         stage=stage,
         pasta=Pasta(host.pasta or "pasta") if options.tier is Tier.INET else None,
         relay=relay,
-        host_setup=(*setup, *claude.setup, *protected.setup),
+        host_setup=(*setup, *claude.setup, *layers.setup, *protected.setup),
         instance=instance,
         tier=options.tier,
         tier_origin=options.tier_origin,
         project=host.git.top,
         claude_view=claude.view,
+        own_settings=layers.own,
+        mcp_in=layers.mcp_in,
+        mcp_out=layers.mcp_out,
+        mcp_env=layers.mcp_env,
         profile=options.profile,
         notes=tuple(notes),
         warnings=tuple(warnings),
@@ -3667,6 +3904,7 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
         for var in plan.env
         if var.looks_secret and var.origin != LOGIN_ORIGIN
     ]
+    secrets += [f"{key} (MCP server {server})" for server, key in plan.mcp_env]
     if secrets:
         out += fill("secrets", secrets)
     mounted = [
@@ -3718,7 +3956,11 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
     etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
     if any(m.op is MountOp.DATA and m.dst == "/etc/resolv.conf" for m in plan.mounts):
         etc.append("resolv.conf (generated)")
-    read_only = [v for v in plan.claude_view if not v.note.endswith("left out")]
+    read_only = [
+        v
+        for v in plan.claude_view
+        if v.treatment is Treatment.READ_ONLY and not v.note.endswith("left out")
+    ]
     links = [v for v in plan.claude_view if v.note.startswith("symlink")]
     protected = sum(1 for p in plan.stage.pins if is_within(p.path, plan.project))
     project_links = [
@@ -3734,8 +3976,22 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
             *etc,
         ],
     )
-    lines += fill("claude", [f"~/.claude: this project's own, {len(read_only)} of yours read-only"])
+    layered = [v.name for v in plan.claude_view if v.treatment is Treatment.OVERLAID]
+    claude = [f"~/.claude: this project's own, {len(read_only)} of yours read-only"]
+    claude += [f"{', '.join(layered)} with its own on top"] if layered else []
+    lines += fill("claude", [", ".join(claude)])
+    if plan.own_settings:
+        lines += fill("", [clip("settings of its own: " + ", ".join(plan.own_settings))])
     lines += fill("", login_words(plan.relay.login))
+    mcp = [
+        f"{name} (profile {origin})" if origin else f"{name} (the project's own)"
+        for name, origin in plan.mcp_in
+    ]
+    if plan.mcp_out:
+        outside = f"{len(plan.mcp_out)} of yours outside (a profile's mcp_servers brings one in): "
+        mcp.append(clip(outside + ", ".join(plan.mcp_out)))
+    if mcp:
+        lines += fill("mcp", mcp)
     named = [fit_symlink(f"~/.claude/{view.name}", view.note) for view in links]
     named += [fit_symlink(os.path.relpath(p, plan.project), "") for p in project_links]
     for index, text in enumerate(named):  # a session may have planted one: each is named
@@ -3794,6 +4050,8 @@ def render_everything(plan: SandboxPlan, home: str) -> list[str]:
     for view in plan.claude_view:
         note = f" ({view.note})" if view.note else ""
         lines.append(f"    {view.name}: {view.treatment.value}{note}")
+    if plan.own_settings:
+        lines.append(f"    settings of its own: {', '.join(plan.own_settings)}")
     return lines
 
 
@@ -3802,7 +4060,10 @@ def stage_spec(plan: SandboxPlan) -> dict[str, object]:
     return {
         "network": plan.stage.network,
         "blocked": [list(item) for item in plan.stage.blocked],
-        "pins": [[p.path, p.kind.value, p.read_only, p.source] for p in plan.stage.pins],
+        "pins": [
+            [p.path, p.kind.value, p.read_only, p.source, *([p.upper] if p.upper else [])]
+            for p in plan.stage.pins
+        ],
         "opened": [[item.fd, item.path] for item in plan.stage.opened],
         "pasta": [plan.pasta.program, *plan.pasta.options] if plan.pasta else None,
         "runtime_dir": plan.instance.dir,
@@ -4011,7 +4272,13 @@ def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
         name = os.path.basename(entry.instance_dir)
         if entry.verdict == "remove":
             verb = "removed" if removed else "would remove"
-            lines.append(f"{verb} {name} ({size}): {entry.root} no longer exists")
+            used = (
+                f", {entry.sessions} session(s), the last on "
+                + time.strftime("%Y-%m-%d", time.localtime(entry.last_used))
+                if entry.sessions
+                else ", no session"
+            )
+            lines.append(f"{verb} {name} ({size}{used}): {entry.root} no longer exists")
         elif entry.verdict == "in use":
             lines.append(f"skipped {name} ({size}): {entry.root} is gone but a session is running")
         elif entry.verdict == "corrupt":
@@ -4508,9 +4775,15 @@ def index_file(top: str) -> str:
 
 
 def read_json_object(path: str) -> Mapping[str, object]:
+    return read_json_document(path) or {}
+
+
+def read_json_document(path: str) -> Mapping[str, object] | None:
+    """A JSON object in a regular file (never through a final link); None when there is no
+    such file, {} when it holds no JSON object."""
     text = read_small(path, 16 << 20)
     if text is None:
-        return {}
+        return None
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
@@ -4532,12 +4805,12 @@ def find_in(directories: Iterable[str], name: str) -> str | None:
 
 
 def probe_claude_home(home: str) -> ClaudeHome:
-    """The host's ~/.claude entries that could come in read-only (the named ones first, then
-    others up to CLAUDE_HOME_SHOWN), read without following links; never more than
-    CLAUDE_HOME_SCAN_LIMIT names are read, whatever a session once left there."""
+    """The host's ~/.claude entries that could bring the host's in (CLAUDE_FROM_HOST: the named
+    ones first, then others up to CLAUDE_HOME_SHOWN), read without following links; never more
+    than CLAUDE_HOME_SCAN_LIMIT names are read, whatever a session once left there."""
     link = os.path.join(home, ".claude")
     directory = os.path.realpath(link) if os.path.isdir(link) else link
-    named = [n for n, t in CLAUDE_STATE_TABLE.items() if t is Treatment.READ_ONLY]
+    named = [n for n, t in CLAUDE_STATE_TABLE.items() if t in CLAUDE_FROM_HOST]
     others: list[str] = []
     try:
         with os.scandir(directory) as listing:
@@ -4557,6 +4830,21 @@ def probe_claude_home(home: str) -> ClaudeHome:
         tuple(sorted((e for e in entries if e.kind is not Kind.MISSING), key=lambda e: e.path)),
         claude_json,
         max(len(others) - room, 0),
+    )
+
+
+def probe_layers(claude_home: ClaudeHome, instance: Instance) -> Layers:
+    """The host's settings.json (through its links: yours), and the project's own files, which
+    sessions write (never through a link, regular files only)."""
+    host_settings = os.path.realpath(os.path.join(claude_home.dir, "settings.json"))
+    seen = read_json_document(os.path.join(instance.dir, LAYERS_FILE))
+    return Layers(
+        host_settings=read_json_object(host_settings),
+        settings=read_json_document(os.path.join(instance.claude_store, "settings.json")),
+        claude_json=read_json_document(instance.claude_json),
+        seen=None
+        if seen is None
+        else {name: value for name, value in seen.items() if isinstance(value, dict)},
     )
 
 
@@ -4640,6 +4928,7 @@ def probe_host(
         git_email=git_email,
         etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
         claude_home=claude_home,
+        layers=probe_layers(claude_home, instance_for(layout.canonical_root, state_dir)),
         protected=protected_walks(layout),
         state_dir=state_dir,
         other_session=instance_in_use(instance_for(layout.canonical_root, state_dir).dir),
@@ -4962,14 +5251,254 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
             except BlockingIOError:
                 entries.append(GcEntry(instance_dir, root, size, "in use"))
                 continue
+            sessions = transcripts(os.path.join(instance_dir, "claude"))
+            last = max((when for _path, when in sessions), default=0.0)
             if remove:
-                import shutil
-
-                shutil.rmtree(instance_dir)
-            entries.append(GcEntry(instance_dir, root, size, "remove"))
+                remove_tree(instance_dir)
+            entries.append(GcEntry(instance_dir, root, size, "remove", len(sessions), last))
         finally:
             os.close(fd)
     return entries
+
+
+def remove_tree(path: str) -> None:
+    """rm -r an instance of claudebox's own (no session runs: its lock is held), whatever a
+    session left in it: directories it (or overlayfs) made unreadable, any depth, any width."""
+    directory = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = -1
+    where = path
+    try:
+        os.chmod(path, 0o700)
+        fd = os.open(path, directory)
+        # One directory open at a time, walked by name: no recursion, no fd per level.
+        stack = [("", emptied_of_all_but_directories(fd))]
+        while True:
+            pending = stack[-1][1]
+            if pending:
+                name = pending.pop()
+                where = name
+                os.chmod(name, 0o700, dir_fd=fd)  # a directory (listed without following)
+                child = os.open(name, directory, dir_fd=fd)
+                os.close(fd)
+                fd = child
+                stack.append((name, emptied_of_all_but_directories(fd)))
+                continue
+            name = stack.pop()[0]
+            if not stack:
+                break
+            parent = os.open("..", directory, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            where = name
+            os.rmdir(name, dir_fd=fd)
+        os.close(fd)
+        fd = -1
+        where = path
+        os.rmdir(path)
+    except OSError as error:
+        inner = "" if where == path else f" (at {where!r})"
+        raise ClaudeboxError(
+            f"cannot remove {path}{inner}: {error.strerror}; remove it by hand "
+            f"(rm -rf {shlex.quote(path)})"
+        ) from error
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def emptied_of_all_but_directories(fd: int) -> list[str]:
+    """Unlink what the directory `fd` holds but its subdirectories, and name those."""
+    with os.scandir(fd) as listing:
+        entries = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in listing]
+    for name, _ in (entry for entry in entries if not entry[1]):
+        os.unlink(name, dir_fd=fd)
+    return [name for name, is_directory in entries if is_directory]
+
+
+def transcripts(claude_store: str, slug: str | None = None) -> list[tuple[str, float]]:
+    """Claude's session transcripts (projects/SLUG/UUID.jsonl) in a project's ~/.claude and
+    when each was written: names a session wrote, matched, never followed through a link; at
+    most TRANSCRIPTS_READ names are read, directories included."""
+    found: list[tuple[str, float]] = []
+    budget = TRANSCRIPTS_READ
+    projects = os.path.join(claude_store, "projects")
+    top = open_directory(projects)
+    if top is None:
+        return found
+    try:
+        directories = []
+        with os.scandir(top) as listing:
+            for _, entry in zip(range(budget), listing, strict=False):
+                budget -= 1
+                if (slug is None or entry.name == slug) and entry.is_dir(follow_symlinks=False):
+                    directories.append(entry.name)
+        for name in directories:
+            fd = open_directory(name, top)
+            if fd is None:
+                continue
+            try:
+                with os.scandir(fd) as listing:
+                    for _, item in zip(range(budget), listing, strict=False):
+                        budget -= 1
+                        stem = item.name.removesuffix(".jsonl")
+                        if stem != item.name and SESSION_ID.fullmatch(stem):
+                            info = item.stat(follow_symlinks=False)
+                            if stat.S_ISREG(info.st_mode):
+                                found.append(
+                                    (os.path.join(projects, name, item.name), info.st_mtime)
+                                )
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(top)
+    return found
+
+
+def open_directory(path: str, dir_fd: int | None = None) -> int | None:
+    """A directory's fd, never through a final link; None when it is not one (or is gone)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, dir_fd=dir_fd)
+    except OSError:
+        return None
+
+
+def transcript_slug(cwd: str) -> str:
+    """Claude Code's directory name for a working directory's transcripts."""
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
+
+
+def resume_hint(claude_store: str, cwd: str, since: float) -> str:
+    """The line that tells how to resume the session that just ended, claudebox's way (Claude's
+    own hint names `claude --resume`, which the host's claude cannot: the transcript is the
+    project's)."""
+    newest = max(
+        ((when, path) for path, when in transcripts(claude_store, transcript_slug(cwd))),
+        default=None,
+    )
+    if newest is None or newest[0] < since - 1:
+        return ""
+    session = os.path.basename(newest[1])[: -len(".jsonl")]
+    return f"claudebox: resume this session with: claudebox --resume {session}\n"
+
+
+def move_instance(old_dir: str, env: Mapping[str, str], state_dir: str) -> str:
+    """--take-history OLD_DIR: the project here takes the instance of the one that was at
+    OLD_DIR (its transcripts renamed for the new path, its root file rewritten), when this
+    project has none of its own yet and no session of the old one runs."""
+    old_root = os.path.normpath(os.path.abspath(old_dir))
+    host = probe_host(env, Tier.FULL)
+    old = instance_for(old_root, host.state_dir)
+    new = instance_for(host.git.canonical_root, host.state_dir)
+    if old.id == new.id:
+        raise ClaudeboxError(f"{old_root} is this project; nothing to take", EXIT_USAGE)
+    if not os.path.isdir(old.dir) or os.path.islink(old.dir):
+        raise ClaudeboxError(
+            f"no claudebox state for {old_root} (no {old.dir}); name the directory the project "
+            "was in when claudebox last ran there",
+            EXIT_USAGE,
+        )
+    if os.path.lexists(new.dir):
+        raise ClaudeboxError(
+            f"this project already has claudebox state ({new.dir}); move it away first if the "
+            f"history of {old_root} should replace it",
+            EXIT_USAGE,
+        )
+    try:
+        lock = os.open(
+            os.path.join(old.dir, "lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # every session holds LOCK_SH
+            except BlockingIOError:
+                raise ClaudeboxError(
+                    f"a session of {old_root} is running; end it first", EXIT_USAGE
+                ) from None
+            # The root file names the new path before the move, so that --gc never takes the
+            # instance for a gone project's; as it was again if the move fails.
+            root_file = os.path.join(old.dir, "root")
+            was = read_small(root_file)
+            write_atomic(root_file, os.fsencode(new.root + "\n"), replace=True)
+            try:
+                os.rename(old.dir, new.dir)
+            except OSError:
+                if was is not None:
+                    write_atomic(root_file, os.fsencode(was), replace=True)
+                raise
+        finally:
+            os.close(lock)
+    except OSError as error:
+        hint = "; check its permissions" if error.errno in (errno.EACCES, errno.EPERM) else ""
+        raise ClaudeboxError(
+            f"cannot move {old.dir} to {new.dir}: {error.strerror}{hint}"
+        ) from error
+    try:
+        rename_transcripts(new.claude_store, old_root, new.root)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"took {old.dir} as {new.dir}, but renaming its transcripts for the new path failed: "
+            f"{error.strerror}; --resume offers only the sessions it renamed"
+        ) from error
+    return f"took the history of {old_root} ({old.id}) for {new.root} ({new.id})\n"
+
+
+def rename_transcripts(claude_store: str, old_root: str, new_root: str) -> None:
+    """A moved project's transcripts and ~/.claude.json entries under its new path: Claude
+    keys both by the working directory (the root, or a directory below it that still exists
+    at the new place; a slug cannot tell `a/b` from `a-b`, so the new tree decides)."""
+    old_slug, new_slug = transcript_slug(old_root), transcript_slug(new_root)
+    below = {transcript_slug(os.path.join(new_root, d)): d for d in directories_below(new_root)}
+    projects = open_directory(os.path.join(claude_store, "projects"))  # a session's: no link
+    if projects is not None:
+        try:
+            with os.scandir(projects) as listing:
+                read = zip(range(TRANSCRIPTS_READ), listing, strict=False)
+                names = [entry.name for _, entry in read]
+            for name in names:
+                if name == old_slug:
+                    renamed = new_slug
+                elif name.startswith(old_slug + "-") and new_slug + name[len(old_slug) :] in below:
+                    renamed = new_slug + name[len(old_slug) :]  # a directory of the project
+                else:
+                    continue  # (a linked worktree beside it, say: it did not move)
+                try:
+                    os.lstat(renamed, dir_fd=projects)
+                except FileNotFoundError:
+                    os.rename(name, renamed, src_dir_fd=projects, dst_dir_fd=projects)
+        finally:
+            os.close(projects)
+    path = os.path.join(claude_store, ".claude.json")
+    document = read_json_document(path)
+    entries = document.get("projects") if document else None
+    if document is None or not isinstance(entries, dict):
+        return
+    moved = {
+        (new_root + key[len(old_root) :] if is_within(key, old_root) else key): value
+        for key, value in entries.items()
+    }
+    write_atomic(path, json_text({**document, "projects": moved}).encode(), replace=True)
+
+
+def directories_below(root: str, limit: int = 2000) -> list[str]:
+    """Relative paths of directories below `root`, breadth first, at most `limit`."""
+    found: list[str] = []
+    queue = [""]
+    while queue and len(found) < limit:
+        current = queue.pop(0)
+        try:
+            with os.scandir(os.path.join(root, current)) as listing:
+                for item in listing:
+                    if item.is_dir(follow_symlinks=False) and not item.name.startswith("."):
+                        found.append(os.path.join(current, item.name))
+                        queue.append(found[-1])
+        except OSError:
+            continue
+    return found[:limit]
 
 
 def nixpkgs_identity(nixpkgs: str, home: str) -> str:
@@ -5084,10 +5613,19 @@ def write_atomic(path: str, data: bytes, *, replace: bool) -> None:
             os.unlink(temporary)
 
 
+def make_private(directory: str) -> None:
+    """chmod 700 a directory of claudebox's own that is open to others (never through a link)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
 def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
     """Create what is missing (directories 0700, files 0600); never replaces an existing file.
     claudebox's own state directories are made private if an older version left them open."""
-    private = (state_dir, os.path.join(state_dir, "instances"))
     for step in steps:
         try:
             if step.mount_point:
@@ -5097,8 +5635,10 @@ def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
                         quarantine(step.path)  # a session's: kept aside, never followed
             if step.content is None:
                 make_private_dirs(step.path)
-                if step.path in private and os.lstat(step.path).st_mode & 0o077:
-                    os.chmod(step.path, 0o700)
+                if is_within(step.path, state_dir):  # an older claudebox or a session (its
+                    make_private(step.path)  # ~/.claude is one) may have opened it up
+            elif step.replace:
+                write_atomic(step.path, os.fsencode(step.content), replace=True)
             elif not os.path.lexists(step.path):
                 with contextlib.suppress(FileExistsError):
                     write_atomic(step.path, os.fsencode(step.content), replace=False)
@@ -5192,11 +5732,19 @@ class Libc:
     def unshare(self, flags: int) -> None:
         self.check(self.lib.unshare(self.ctypes.c_int(flags)), "unshare")
 
-    def mount(self, source: str | None, target: str, flags: int, fstype: str | None = None) -> None:
+    def mount(
+        self,
+        source: str | None,
+        target: str,
+        flags: int,
+        fstype: str | None = None,
+        data: str | None = None,
+    ) -> None:
         encoded = os.fsencode(source) if source is not None else None
         kind = os.fsencode(fstype) if fstype is not None else None
+        options = os.fsencode(data) if data is not None else None
         self.check(
-            self.lib.mount(encoded, os.fsencode(target), kind, self.ctypes.c_ulong(flags), None),
+            self.lib.mount(encoded, os.fsencode(target), kind, self.ctypes.c_ulong(flags), options),
             f"mount {target}",
         )
 
@@ -5298,6 +5846,10 @@ def stage_pin(libc: Libc, pin: Pin, opener: StrictOpener, where: str = "") -> No
     its copy elsewhere, by descriptors; then remount it nosuid, nodev (bwrap then leaves it
     alone) and read-only when asked."""
     where = where or pin.path
+    if pin.upper and stage_overlay(libc, pin, opener, where):
+        return
+    if pin.upper:  # no overlay on this kernel: the host's, read-only, as any other entry
+        pin = pin._replace(upper="", read_only=True)
     target = opener.open(where, allow_link=pin.kind is Kind.LINK)
     source = opener.open(pin.source) if pin.source else target
     try:
@@ -5329,6 +5881,31 @@ def stage_pin(libc: Libc, pin: Pin, opener: StrictOpener, where: str = "") -> No
             opener.replace(where, mounted)
     finally:
         os.close(mounted)
+
+
+def stage_overlay(libc: Libc, pin: Pin, opener: StrictOpener, where: str) -> bool:
+    """An overlay at `where`: the host's `pin.source` below, read-only, the project's
+    `pin.upper` (and its work directory beside it) taking the writes; False when this kernel
+    cannot mount one unprivileged (Linux 5.11 and userxattr) or a path cannot be said to it."""
+    work = pin.upper + OVERLAY_WORK_SUFFIX
+    if any(c in path for path in (pin.source, pin.upper, work) for c in ",:\\"):
+        return False
+    target = opener.open(where)
+    try:
+        if not stat.S_ISDIR(os.fstat(target).st_mode):
+            raise ClaudeboxError(f"{pin.path} is not a directory now; run claudebox again")
+        options = f"lowerdir={pin.source},upperdir={pin.upper},workdir={work},userxattr"
+        libc.mount("overlay", fd_path(target), MS_NOSUID | MS_NODEV, "overlay", options)
+    except OSError:
+        return False
+    finally:
+        os.close(target)
+    mounted = opener.open(where)
+    try:
+        opener.replace(where, mounted)
+    finally:
+        os.close(mounted)
+    return True
 
 
 def pin_mount(libc: Libc, pin: Pin, source: str | None, target: str, flags: int) -> None:
@@ -7475,13 +8052,14 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  claudebox                        audit, confirm, start claude in this project\n"
             "  claudebox -y -p 'fix the tests'  no question; claude gets -p 'fix the tests'\n"
-            "  claudebox --network none         no network at all (loopback only)\n"
+            "  claudebox --network none         only Claude's API (no other network)\n"
             "  claudebox --allow-domain pypi.org --allow-domain files.pythonhosted.org\n"
             "                                   only those and Claude's own domains, by a proxy\n"
             "  claudebox --profile web          add what ~/.claudebox/profiles/web.json names\n"
             "  claudebox --dry-run              print the sandbox command, run nothing\n"
             "  claudebox --shell                a bash in the very sandbox claude would get\n"
             "  claudebox --check                check bwrap, pasta, namespaces, nix, claude\n"
+            "  claudebox --resume ID            resume a session (Claude's own flags: -c, -r)\n"
             f"  {EXTRA_ENV_VARIABLE}=GH_HOST claudebox   pass one more host variable in"
         ),
         formatter_class=HelpFormatter,
@@ -7544,6 +8122,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--gc",
         action="store_true",
         help="remove state of projects that no longer exist (with --dry-run: only list)",
+    )
+    other_group.add_argument(
+        "--take-history",
+        metavar="OLD_DIR",
+        help="this project takes the Claude history and state of the project that was at "
+        "OLD_DIR (moved or renamed)",
     )
     other_group.add_argument(
         "--completions",
@@ -7815,6 +8399,8 @@ def launch_planned_session(
             return supervise(launch_of(plan, secrets), certificate=early.take())
         finally:
             write_stderr(render_findings(review_session(host, before)))
+            if not args.shell:
+                write_stderr(resume_hint(plan.instance.claude_store, plan.chdir, before.taken))
     finally:
         os.close(lock)
 
@@ -7824,8 +8410,10 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
     try:
         spec = json.loads(spec_text)
         pins = tuple(
-            Pin(str(path), Kind(kind), bool(read_only), str(source))
-            for path, kind, read_only, source in spec["pins"]
+            Pin(str(path), Kind(kind), bool(read_only), str(source), upper=str(upper[0]))
+            if upper
+            else Pin(str(path), Kind(kind), bool(read_only), str(source))
+            for path, kind, read_only, source, *upper in spec["pins"]
         )
         opened = tuple(Opened(int(fd), str(path)) for fd, path in spec["opened"])
         blocked = tuple(
@@ -7970,6 +8558,11 @@ def collect_garbage(command: Command) -> int:
     return 0
 
 
+def take_history(command: Command) -> int:
+    write_stdout(move_instance(command.args.take_history, command.env, command.state_dir))
+    return 0
+
+
 def show_profile_list(command: Command) -> int:
     write_stdout(list_profiles(command.state_dir, command.home))
     return 0
@@ -8002,6 +8595,7 @@ COMMANDS: Final[tuple[tuple[str, Callable[[Command], int]], ...]] = (
     ("completions", show_completions),
     ("check", run_checks),
     ("gc", collect_garbage),
+    ("take_history", take_history),
     ("list_profiles", show_profile_list),
     ("show_profile", show_profile),
     ("dry_run", show_dry_run),

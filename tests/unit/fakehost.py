@@ -71,7 +71,7 @@ PROJECT_TREE: Tree = {
 }
 
 # ~/.claude: name -> Kind, or a symlink as in Tree. probe_claude_home reports only the entries
-# that may come in read-only (claude_home below drops the others).
+# that bring the host's in: read-only, overlaid or layered (claude_home below drops the others).
 CLAUDE_ENTRIES: Tree = {
     ".credentials.json": cb.Kind.FILE,
     "settings.json": cb.Kind.FILE,
@@ -80,6 +80,7 @@ CLAUDE_ENTRIES: Tree = {
     "mystery": cb.Kind.DIR,
     "notes.txt": cb.Kind.FILE,
 }
+HOST_SETTINGS = {"theme": "dark", "model": "opus"}  # the host's ~/.claude/settings.json
 CLAUDE_JSON = {
     "theme": "dark",
     "hasCompletedOnboarding": True,
@@ -144,9 +145,10 @@ def claude_home(
     home: str = HOME, entries: Tree = CLAUDE_ENTRIES, json: Mapping[str, object] | None = None
 ) -> cb.ClaudeHome:
     """What probe_claude_home reports for a ~/.claude holding `entries` (name -> Kind): the
-    entries that may come in read-only (the named ones, then others by name up to
-    CLAUDE_HOME_SHOWN in all), sorted by path; the project's own and the login stay out."""
-    named = [n for n, t in cb.CLAUDE_STATE_TABLE.items() if t is cb.Treatment.READ_ONLY]
+    entries that bring something of the host's in, read-only, overlaid or layered (the named
+    ones, then others by name up to CLAUDE_HOME_SHOWN in all), sorted by path; the project's
+    own and the login stay out."""
+    named = [n for n, t in cb.CLAUDE_STATE_TABLE.items() if t in cb.CLAUDE_FROM_HOST]
     others = sorted(name for name in entries if name not in cb.CLAUDE_STATE_TABLE)
     room = max(cb.CLAUDE_HOME_SHOWN - len(named), 0)
     shown = [name for name in named if name in entries] + others[:room]
@@ -203,6 +205,7 @@ def make_host(
         git_email="alice@example.org",
         etc_present=ETC_PRESENT,
         claude_home=claude_home(home),
+        layers=cb.Layers(host_settings=HOST_SETTINGS, settings=None, claude_json=None, seen=None),
         protected=project_walks(project, tree),
         state_dir=f"{home}/.claudebox",
         routing=cb.HostRouting(

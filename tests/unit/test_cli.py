@@ -198,6 +198,8 @@ def test_bad_network_choice_is_usage_error(capsys):
         ("--show-profle", "--show-profile"),
         ("--completion", "--completions"),
         ("--verison", "--version"),
+        ("--take-histroy", "--take-history"),
+        ("--take-hist", "--take-history"),
     ],
 )
 def test_near_miss_names_the_option_meant(argument, meant):
@@ -510,3 +512,67 @@ def test_dry_run_default_inet_tier_warns_about_pasta(box):
     assert spec["network"] is True
     assert spec["pasta"] == ["pasta", *cb.PASTA_OPTIONS]
     assert [prefix for prefix, _origin in spec["blocked"][:7]] == list(cb.INET_BLOCKED)
+
+
+# --- --take-history -------------------------------------------------------------------------
+
+
+def test_the_parser_takes_take_history():
+    args, claude = claude_args_for(["--take-history", "../old"])
+    assert (args.take_history, claude) == ("../old", [])
+    assert claude_args_for([])[0].take_history is None
+
+
+def instance_of(box: Box, project: Path) -> Path:
+    state = os.path.join(os.path.realpath(box.home), ".claudebox")
+    return Path(cb.instance_for(os.path.realpath(project), state).dir)
+
+
+def old_project(box: Box) -> tuple[str, Path]:
+    """The instance of a project that was at ~/src/old (gone now)."""
+    old = os.path.join(os.path.realpath(box.home), "src", "old")
+    instance = instance_of(box, Path(old))
+    (instance / "claude" / "projects" / cb.transcript_slug(old)).mkdir(parents=True)
+    (instance / "root").write_text(old + "\n")
+    return old, instance
+
+
+def test_take_history_of_a_directory_without_state_is_one_error_line(box):
+    before = tree(box.root)
+    result = box.run("--take-history", str(box.home / "src" / "gone"))
+    line = assert_one_error_line(result, 2, "claudebox: error: no claudebox state for ")
+    assert line.endswith("; name the directory the project was in when claudebox last ran there")
+    assert result.stdout == ""
+    assert tree(box.root) == before
+
+
+def test_take_history_of_this_project_is_one_error_line(box):
+    result = box.run("--take-history", ".")
+    line = assert_one_error_line(result, 2, "claudebox: error: ")
+    assert line == (
+        f"claudebox: error: {os.path.realpath(box.project)} is this project; nothing to take"
+    )
+
+
+def test_take_history_when_this_project_has_state_is_one_error_line(box):
+    old, instance = old_project(box)
+    instance_of(box, box.project).mkdir(parents=True)
+    result = box.run("--take-history", old)
+    line = assert_one_error_line(result, 2, "claudebox: error: this project already has ")
+    assert line.endswith(f"move it away first if the history of {old} should replace it")
+    assert (instance / "root").read_text() == old + "\n"
+
+
+def test_take_history_moves_the_old_projects_instance_here(box):
+    old, instance = old_project(box)
+    result = box.run("--take-history", old)
+    assert result.returncode == 0, result.stderr
+    new = instance_of(box, box.project)
+    assert result.stdout == (
+        f"took the history of {old} ({instance.name}) for {os.path.realpath(box.project)} "
+        f"({new.name})\n"
+    )
+    assert not instance.exists()
+    assert (
+        new / "claude" / "projects" / cb.transcript_slug(os.path.realpath(box.project))
+    ).is_dir()

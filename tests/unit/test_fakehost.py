@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,9 @@ import claudebox as cb
 
 GIT = shutil.which("git")
 pytestmark = pytest.mark.git
+# The state table's names that bring the host's in, read-only, overlaid or layered (test_plan
+# checks which): each keeps its room.
+FROM_HOST_NAMED = 9
 
 
 def build(root: str, tree: fh.Tree) -> None:
@@ -73,7 +77,7 @@ def test_claude_home_equals_probe_claude_home_on_disk(tmp_path):
         "mystery",
         "notes.txt",
         "plugins",
-        "settings.json",
+        "settings.json",  # layered: named, its kind and links read as any other's
     ]
     assert probed.left_out == 0
 
@@ -81,11 +85,19 @@ def test_claude_home_equals_probe_claude_home_on_disk(tmp_path):
 def test_a_flooded_claude_home_is_read_up_to_the_limits(tmp_path):
     home = os.path.realpath(tmp_path)
     entries = {f"x{index:03}": cb.Kind.FILE for index in range(70)}
-    build(f"{home}/.claude", {**entries, "settings.json": cb.Kind.FILE, "projects": cb.Kind.DIR})
+    named = {"agents": cb.Kind.DIR, "plugins": cb.Kind.DIR, "settings.json": cb.Kind.FILE}
+    build(f"{home}/.claude", {**entries, **named, "projects": cb.Kind.DIR})
     probed = cb.probe_claude_home(home)
-    assert probed == fh.claude_home(home, {**entries, "settings.json": cb.Kind.FILE}, {})
-    room = cb.CLAUDE_HOME_SHOWN - 9  # the table's nine read-only names keep their room
-    assert len(probed.entries) == room + 1
+    assert probed == fh.claude_home(home, {**entries, **named}, {})
+    room = cb.CLAUDE_HOME_SHOWN - FROM_HOST_NAMED  # the table's named entries keep their room
+    assert len(probed.entries) == room + 3  # agents, plugins, settings.json, the others up to it
+    assert [os.path.basename(e.path) for e in probed.entries[:4]] == [
+        "agents",
+        "plugins",
+        "settings.json",
+        "x000",
+    ]
+    assert os.path.basename(probed.entries[-1].path) == f"x{room - 1:03}"
     assert probed.left_out == 70 - room
 
 
@@ -95,6 +107,16 @@ def test_never_more_than_the_scan_limit_of_names_is_read(tmp_path):
     for index in range(cb.CLAUDE_HOME_SCAN_LIMIT + 50):
         open(f"{home}/.claude/f{index:05}", "w").close()
     probed = cb.probe_claude_home(home)
-    room = cb.CLAUDE_HOME_SHOWN - 9
+    room = cb.CLAUDE_HOME_SHOWN - FROM_HOST_NAMED
     assert len(probed.entries) == room
     assert probed.left_out == cb.CLAUDE_HOME_SCAN_LIMIT - room  # counted up to the scan limit
+
+
+def test_the_synthetic_layers_are_what_probe_layers_reads_for_a_new_project(tmp_path):
+    home = os.path.realpath(tmp_path)
+    os.makedirs(f"{home}/.claude")
+    with open(f"{home}/.claude/settings.json", "w") as handle:
+        handle.write(json.dumps(fh.HOST_SETTINGS))
+    instance = cb.instance_for(f"{home}/src/proj", f"{home}/.claudebox")
+    probed = cb.probe_layers(cb.probe_claude_home(home), instance)
+    assert probed == fh.make_host(home=home).layers

@@ -218,7 +218,7 @@ def test_probe_host_reads_claude_home(repo, tmp_path):
     store_dir = tmp_path / "store"
     (store_dir / "agents").mkdir(parents=True)
     (home / ".claude" / "projects").mkdir(parents=True)
-    (home / ".claude" / "settings.json").write_text("{}")
+    (home / ".claude" / "settings.json").write_text('{"model": "opus"}')
     (home / ".claude" / "stats.json").write_text("{}")
     (home / ".claude" / "CLAUDE.md").symlink_to("/nonexistent/store/x-claude.md")
     (home / ".claude" / "agents").symlink_to(store_dir / "agents")
@@ -233,11 +233,13 @@ def test_probe_host_reads_claude_home(repo, tmp_path):
         (  # the project's own (projects) is not the host's to show
             cb.Entry(f"{claude}/CLAUDE.md", Kind.LINK, "/nonexistent/store/x-claude.md"),
             cb.Entry(f"{claude}/agents", Kind.LINK, str(store_dir / "agents"), agents, Kind.DIR),
-            cb.Entry(f"{claude}/settings.json", Kind.FILE),
+            cb.Entry(f"{claude}/settings.json", Kind.FILE),  # layered: named, read as the others
             cb.Entry(f"{claude}/stats.json", Kind.FILE),
         ),
         {"theme": "light", "mcpServers": {}},
     )
+    # and its values are the host's layer of the project's own
+    assert host.layers == cb.Layers({"model": "opus"}, None, None, None)
     assert host.openssl == shutil.which("openssl", path=os.path.dirname(GIT))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -160,6 +161,13 @@ def test_pin_describe():
     )
 
 
+def test_pin_describe_of_an_overlay_names_where_its_writes_go():
+    pin = cb.Pin("/i/claude/plugins", Kind.DIR, False, "/h/.claude/plugins", "r", "/i/plugins-own")
+    assert pin.describe() == "rw /i/claude/plugins <- /h/.claude/plugins (writes to /i/plugins-own)"
+    # whatever read_only says: the host's below is never written, the upper always is
+    assert pin._replace(read_only=True).describe() == pin.describe()
+
+
 def test_pin_describe_of_a_read_only_pin_with_a_source():
     pin = cb.Pin("/i/claude/settings.json", Kind.FILE, True, "/h/.claude/settings.json")
     assert pin.describe() == "ro /i/claude/settings.json <- /h/.claude/settings.json"
@@ -188,8 +196,6 @@ def test_gitconfig_text_quoting():
 
 
 def test_gitconfig_text_parsed_by_git(tmp_path):
-    import subprocess
-
     name = 'Al "the" \\ Pal\r\nsecond [user] ; # x'
     config = tmp_path / "gitconfig"
     config.write_text(cb.gitconfig_text(name, "a@b"))
@@ -200,28 +206,6 @@ def test_gitconfig_text_parsed_by_git(tmp_path):
         check=True,
     ).stdout
     assert got == 'Al "the" \\ Pal second [user] ; # x\n'
-
-
-def test_claude_json_seed_allowlist_only():
-    host_json = {
-        "theme": "dark",
-        "hasCompletedOnboarding": True,
-        "oauthAccount": {"emailAddress": "a@b"},
-        "mcpServers": {"db": {"env": {"PASSWORD": "canary"}}},
-        "projects": {"/home/a/other": {"allowedTools": []}},
-        "customApiKeyResponses": {"approved": ["sk-ant"]},
-        "primaryApiKey": "sk-ant-canary",
-        "numStartups": 12,
-    }
-    seed = cb.claude_json_seed(host_json)
-    assert json.loads(seed) == {
-        "theme": "dark",
-        "hasCompletedOnboarding": True,
-        "oauthAccount": {"emailAddress": "a@b"},
-    }
-    assert "canary" not in seed
-    assert seed.endswith("}\n")
-    assert cb.claude_json_seed({}) == "{}\n"
 
 
 KEY = "sk-ant-api03-" + "x" * 60 + "ENDS-WITH-20-CHARS-1"  # the last 20: "ENDS-WITH-20-CHARS-1"
@@ -356,6 +340,20 @@ def test_host_setup_render():
     assert cb.HostSetup("/h/f", "it's\n").render() == (
         "[ -e /h/f ] || (umask 077 && printf %s 'it'\"'\"'s\n' > /h/f)"
     )
+
+
+def test_host_setup_render_of_a_file_rewritten_at_launch_names_it_without_its_content():
+    """Its content can hold the host's values (an MCP server's env): a comment, no value."""
+    step = cb.HostSetup("/i/c/a b", '{"env": {"TOKEN": "canary"}}', mount_point=True, replace=True)
+    assert step.render() == ": claudebox rewrites '/i/c/a b' at launch"
+    assert cb.HostSetup("/i/layers.json", "{}", replace=True).render() == (
+        ": claudebox rewrites /i/layers.json at launch"
+    )
+    # a comment bash runs as a no-op, whatever the path holds
+    out = subprocess.run(
+        ["bash", "-euc", step.render() + "; echo ok"], capture_output=True, check=False
+    )
+    assert (out.returncode, out.stdout) == (0, b"ok\n")
 
 
 def test_host_setup_render_of_a_mount_point_moves_a_wrong_kind_aside_first():

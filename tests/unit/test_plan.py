@@ -520,13 +520,13 @@ def test_the_hosts_claude_dir_is_never_writable_nor_bound(tier):
     plan = plan_for(options=cb.Options(tier=tier))
     assert [m for m in plan.mounts if cb.is_within(m.src, CLAUDE_DIR)] == []
     from_host = [p for p in plan.stage.pins if cb.is_within(p.source or p.path, CLAUDE_DIR)]
-    assert [p.source for p in from_host] == [
-        f"{CLAUDE_DIR}/mystery",
-        f"{CLAUDE_DIR}/notes.txt",
-        f"{CLAUDE_DIR}/plugins",
-        f"{CLAUDE_DIR}/settings.json",
+    # read-only, or (plugins) an overlay whose writes go to the project's own directory
+    assert [(p.source, p.read_only, p.upper) for p in from_host] == [
+        (f"{CLAUDE_DIR}/mystery", True, ""),
+        (f"{CLAUDE_DIR}/notes.txt", True, ""),
+        (f"{CLAUDE_DIR}/plugins", False, f"{INSTANCE_DIR}/plugins-own"),
     ]
-    assert all(p.read_only and cb.is_within(p.path, STORE) for p in from_host)
+    assert all(cb.is_within(p.path, STORE) for p in from_host)
     assert [s for s in plan.host_setup if cb.is_within(s.path, CLAUDE_DIR)] == []
 
 
@@ -584,8 +584,11 @@ def test_pins_exact():
         # the host's entries, read-only over the project's own ~/.claude
         (f"{STORE}/mystery", Kind.DIR, True, f"{CLAUDE_DIR}/mystery"),
         (f"{STORE}/notes.txt", Kind.FILE, True, f"{CLAUDE_DIR}/notes.txt"),
-        (f"{STORE}/plugins", Kind.DIR, True, f"{CLAUDE_DIR}/plugins"),
-        (f"{STORE}/settings.json", Kind.FILE, True, f"{CLAUDE_DIR}/settings.json"),
+        # the host's plugins below an overlay, the project's own on top (writable)
+        (f"{STORE}/plugins", Kind.DIR, False, f"{CLAUDE_DIR}/plugins"),
+    ]
+    assert [(p.path, p.upper) for p in plan_for().stage.pins if p.upper] == [
+        (f"{STORE}/plugins", f"{INSTANCE_DIR}/plugins-own")
     ]
 
 
@@ -647,8 +650,8 @@ def test_claude_view():
     assert [(v.name, v.treatment, v.note) for v in plan_for().claude_view] == [
         ("mystery", cb.Treatment.READ_ONLY, ""),
         ("notes.txt", cb.Treatment.READ_ONLY, ""),
-        ("plugins", cb.Treatment.READ_ONLY, ""),
-        ("settings.json", cb.Treatment.READ_ONLY, ""),
+        ("plugins", cb.Treatment.OVERLAID, ""),
+        ("settings.json", cb.Treatment.LAYERED, ""),  # plan_layers writes the project's own
     ]
 
 
@@ -669,13 +672,13 @@ def test_the_credentials_inside_are_generated_never_the_hosts_file():
 def test_the_state_table_names_a_treatment_per_entry():
     table = cb.CLAUDE_STATE_TABLE
     assert {name for name, t in table.items() if t is cb.Treatment.LOGIN} == {".credentials.json"}
+    assert [name for name, t in table.items() if t is cb.Treatment.LAYERED] == ["settings.json"]
+    assert [name for name, t in table.items() if t is cb.Treatment.OVERLAID] == ["plugins"]
     assert [name for name, t in table.items() if t is cb.Treatment.READ_ONLY] == [
-        "settings.json",
         "CLAUDE.md",
         "agents",
         "commands",
         "skills",
-        "plugins",
         "hooks",
         "output-styles",
         "rules",
@@ -684,33 +687,40 @@ def test_the_state_table_names_a_treatment_per_entry():
     assert list(cb.Treatment) == [
         cb.Treatment.PER_PROJECT,
         cb.Treatment.READ_ONLY,
+        cb.Treatment.LAYERED,
+        cb.Treatment.OVERLAID,
         cb.Treatment.LOGIN,
     ]
 
 
 def test_host_setup_exact():
-    steps = [(s.path, s.content, s.mount_point) for s in plan_for().host_setup]
+    steps = [(s.path, s.content, s.mount_point, s.replace) for s in plan_for().host_setup]
+    user_keys = {"hasCompletedOnboarding": True, "theme": "dark", "userID": "u-123"}
+    # the layers' .claude.json always names the servers brought (none: no profile names one)
+    seen = {".claude.json": {**user_keys, "mcpServers": {}}, "settings.json": fh.HOST_SETTINGS}
     assert steps == [
-        (STATE, None, False),
-        (f"{STATE}/instances", None, False),
-        (INSTANCE_DIR, None, False),
-        (f"{INSTANCE_DIR}/root", PROJECT + "\n", False),
-        (f"{INSTANCE_DIR}/cache", None, False),
-        (f"{INSTANCE_DIR}/cache/nix", None, False),
-        (f"{INSTANCE_DIR}/state", None, False),
-        (f"{INSTANCE_DIR}/network-log", None, False),
-        (STORE, None, False),
+        (STATE, None, False, False),
+        (f"{STATE}/instances", None, False, False),
+        (INSTANCE_DIR, None, False, False),
+        (f"{INSTANCE_DIR}/root", PROJECT + "\n", False, False),
+        (f"{INSTANCE_DIR}/cache", None, False, False),
+        (f"{INSTANCE_DIR}/cache/nix", None, False, False),
+        (f"{INSTANCE_DIR}/state", None, False, False),
+        (f"{INSTANCE_DIR}/network-log", None, False, False),
+        (STORE, None, False, False),
         # mount points in the project's own ~/.claude (a session may have replaced them)
-        (
-            f"{STORE}/.claude.json",
-            '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n',
-            True,
-        ),
-        (f"{STORE}/.credentials.json", "", True),
-        (f"{STORE}/mystery", None, True),
-        (f"{STORE}/notes.txt", "", True),
-        (f"{STORE}/plugins", None, True),
-        (f"{STORE}/settings.json", "", True),
+        (f"{STORE}/.claude.json", "{}\n", True, False),
+        (f"{STORE}/.credentials.json", "", True, False),
+        (f"{STORE}/mystery", None, True, False),
+        (f"{STORE}/notes.txt", "", True, False),
+        (f"{STORE}/plugins", None, True, False),
+        # the overlay's upper and work directories: the project's own plugins
+        (f"{INSTANCE_DIR}/plugins-own", None, False, False),
+        (f"{INSTANCE_DIR}/plugins-own.work", None, False, False),
+        # the layers, rewritten at each launch: the host's values they were made from first
+        (f"{INSTANCE_DIR}/layers.json", cb.json_text(seen), False, True),
+        (f"{STORE}/settings.json", cb.json_text(fh.HOST_SETTINGS), True, True),
+        (f"{STORE}/.claude.json", cb.json_text(user_keys), True, True),
     ]
 
 
@@ -1023,7 +1033,10 @@ def test_stage_spec_round_trips_through_json():
     assert spec == {
         "network": True,
         "blocked": [list(item) for item in plan.stage.blocked],
-        "pins": [[p.path, p.kind.value, p.read_only, p.source] for p in plan.stage.pins],
+        "pins": [
+            [p.path, p.kind.value, p.read_only, p.source, *([p.upper] if p.upper else [])]
+            for p in plan.stage.pins
+        ],
         "opened": [[o.fd, o.path] for o in plan.stage.opened],
         "pasta": [fh.PASTA, *cb.PASTA_OPTIONS],
         "runtime_dir": INSTANCE_DIR,
@@ -1048,13 +1061,39 @@ def test_stage_spec_round_trips_through_json():
             },
         },
     }
-    assert spec["pins"][-1] == [
-        f"{STORE}/settings.json",
-        "file",
-        True,
-        f"{CLAUDE_DIR}/settings.json",
+    assert spec["pins"][-2:] == [
+        [f"{STORE}/notes.txt", "file", True, f"{CLAUDE_DIR}/notes.txt"],
+        [
+            f"{STORE}/plugins",
+            "directory",
+            False,
+            f"{CLAUDE_DIR}/plugins",
+            f"{INSTANCE_DIR}/plugins-own",
+        ],
     ]
     assert cb.relay_of_spec(spec["relay"]) == plan.relay
+
+
+def test_the_stage_reads_its_pins_back_from_the_spec(monkeypatch):
+    """--stage SPEC gets the very pins the plan has (an overlay's upper directory included),
+    but their reasons, which only the audit shows."""
+    plan = plan_for(options=cb.Options())
+    launched = []
+    monkeypatch.setattr(cb, "supervise", lambda launch: launched.append(launch) or 0)
+    monkeypatch.setattr(cb, "read_login_secrets", dict)
+    assert cb.stage_command(cb.render_stage_spec(cb.stage_spec(plan)), ["bwrap"]) == 0
+    [launch] = launched
+    assert launch.stage.pins == tuple(p._replace(reason="") for p in plan.stage.pins)
+    assert [p for p in launch.stage.pins if p.upper] == [
+        cb.Pin(
+            f"{STORE}/plugins",
+            Kind.DIR,
+            False,
+            f"{CLAUDE_DIR}/plugins",
+            "",
+            f"{INSTANCE_DIR}/plugins-own",
+        )
+    ]
 
 
 @pytest.mark.parametrize("tier", list(Tier))

@@ -93,6 +93,10 @@ def test_a_complete_profile_parses() -> None:
         ),
         ({"packages": ["a b"]}, f"{PATH}: packages: 'a b' is not a nixpkgs attribute name"),
         ({"allow_secret_mounts": "yes"}, f"{PATH}: allow_secret_mounts: must be true or false"),
+        ({"mcp_servers": "db"}, f"{PATH}: mcp_servers: must be a list of strings"),
+        ({"mcp_servers": {"db": {}}}, f"{PATH}: mcp_servers: must be a list of strings"),
+        ({"mcp_servers": ["db", 1]}, f"{PATH}: mcp_servers: must be a list of strings"),
+        ({"mcp_servers": None}, f"{PATH}: mcp_servers: must be a list of strings"),
     ],
 )
 def test_each_validation_error_names_the_file_and_the_key(data: object, message: str) -> None:
@@ -128,6 +132,20 @@ def test_extends_resolves_depth_first_and_later_wins() -> None:
     assert profile.allow_secret_mounts == (False, "built-in default")
 
 
+def test_mcp_servers_parse_and_merge_through_extends_once_each() -> None:
+    assert parse({"mcp_servers": ["db", "github"]}).mcp_servers == ("db", "github")
+    assert parse({}).mcp_servers == ()
+    loaded = files(
+        base={"mcp_servers": ["db", "search"]},
+        web={"mcp_servers": ["browser"]},
+        dev={"extends": ["base", "web"], "mcp_servers": ["db"]},
+    )
+    profile = resolve_profile("dev", "--profile", loaded.__getitem__)
+    # each name once, from the last profile of the chain that names it, in first-named order
+    assert profile.mcp_servers == (("db", "dev"), ("search", "base"), ("browser", "web"))
+    assert resolve_profile("web", "x", loaded.__getitem__).mcp_servers == (("browser", "web"),)
+
+
 def test_a_cycle_is_an_error_naming_it() -> None:
     loaded = files(a={"extends": "b"}, b={"extends": "c"}, c={"extends": "a"})
     with pytest.raises(ClaudeboxError) as caught:
@@ -138,8 +156,8 @@ def test_a_cycle_is_an_error_naming_it() -> None:
 
 def test_show_profile_gives_each_value_its_origin() -> None:
     loaded = files(
-        base={"network": "none", "mounts": [{"src": "/srv", "mode": "ro"}]},
-        dev={"extends": "base", "extra_env_passthrough": ["GH_TOKEN"]},
+        base={"network": "none", "mounts": [{"src": "/srv", "mode": "ro"}], "mcp_servers": ["db"]},
+        dev={"extends": "base", "extra_env_passthrough": ["GH_TOKEN"], "mcp_servers": ["gh"]},
     )
     document = json.loads(claudebox.profile_json(resolve_profile("dev", "x", loaded.__getitem__)))
     assert document == {
@@ -154,7 +172,10 @@ def test_show_profile_gives_each_value_its_origin() -> None:
         "allow_secret_mounts": {"value": False, "from": "built-in default"},
         "allow_domains": [],
         "host_ports": [],
+        "mcp_servers": [{"value": "db", "from": "base"}, {"value": "gh", "from": "dev"}],
     }
+    alone = resolve_profile("alone", "x", files(alone={}).__getitem__)
+    assert json.loads(claudebox.profile_json(alone))["mcp_servers"] == []
 
 
 def make_state(tmp_path: Path, content: str = '{"description": "d"}') -> Path:

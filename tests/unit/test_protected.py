@@ -222,22 +222,25 @@ def test_claude_inside_is_the_projects_own_with_the_login_as_a_mount_point():
 def test_the_hosts_entries_come_in_read_only_over_the_projects_own():
     part = claude_part(
         {
-            "settings.json": Kind.FILE,
+            "settings.json": Kind.FILE,  # layered: in the view, no pin (plan_layers writes it)
             "agents": Kind.DIR,
+            "plugins": Kind.DIR,  # the host's below, the project's own on top
             "statusline.sh": Kind.FILE,  # not named in the table: the host's too
             "projects": Kind.DIR,  # the project's own: never the host's
             ".credentials.json": Kind.FILE,  # the relay's: never enters
         },
         json={"theme": "dark", "mcpServers": {"x": {}}},
     )
+    upper = f"{INSTANCE.dir}/plugins-own"
     assert part.pins[1:] == (
         Pin(f"{STORE}/agents", Kind.DIR, True, f"{CLAUDE_DIR}/agents", "the host's, read-only"),
         Pin(
-            f"{STORE}/settings.json",
-            Kind.FILE,
-            True,
-            f"{CLAUDE_DIR}/settings.json",
-            "the host's, read-only",
+            f"{STORE}/plugins",
+            Kind.DIR,
+            False,
+            f"{CLAUDE_DIR}/plugins",
+            "the host's, with the project's own on top",
+            upper,
         ),
         Pin(
             f"{STORE}/statusline.sh",
@@ -247,20 +250,67 @@ def test_the_hosts_entries_come_in_read_only_over_the_projects_own():
             "the host's, read-only",
         ),
     )
-    assert part.setup[1] == cb.HostSetup(
-        f"{STORE}/.claude.json", '{\n  "theme": "dark"\n}\n', mount_point=True
-    )
+    # the project's own ~/.claude.json: made empty here, layered from the host's at launch
+    assert part.setup[1] == cb.HostSetup(f"{STORE}/.claude.json", "{}\n", mount_point=True)
     assert part.setup[3:] == (
         cb.HostSetup(f"{STORE}/agents", mount_point=True),
-        cb.HostSetup(f"{STORE}/settings.json", "", mount_point=True),
+        cb.HostSetup(f"{STORE}/plugins", mount_point=True),
+        cb.HostSetup(upper),
+        cb.HostSetup(upper + ".work"),
         cb.HostSetup(f"{STORE}/statusline.sh", "", mount_point=True),
     )
     assert [(v.name, v.treatment, v.note) for v in part.view] == [
         ("agents", cb.Treatment.READ_ONLY, ""),
-        ("settings.json", cb.Treatment.READ_ONLY, ""),
+        ("plugins", cb.Treatment.OVERLAID, ""),
+        ("settings.json", cb.Treatment.LAYERED, ""),
         ("statusline.sh", cb.Treatment.READ_ONLY, ""),
     ]
     assert not any(cb.is_within(step.path, CLAUDE_DIR) for step in part.setup)
+
+
+def test_a_plugins_file_comes_in_read_only_not_as_an_overlay():
+    """Only a directory can be the lower layer of an overlay."""
+    part = claude_part({"plugins": Kind.FILE})
+    assert part.pins[1:] == (
+        Pin(f"{STORE}/plugins", Kind.FILE, True, f"{CLAUDE_DIR}/plugins", "the host's, read-only"),
+    )
+    assert [(v.name, v.treatment) for v in part.view] == [("plugins", cb.Treatment.READ_ONLY)]
+    assert not [step for step in part.setup if "plugins-own" in step.path]
+
+
+def test_a_plugins_file_or_link_that_is_not_a_directory_gets_no_overlay():
+    store_file = "/nix/store/" + "3" * 32 + "-plugins.json"
+    linked = claude_part({"plugins": (store_file, store_file, Kind.FILE)})
+    assert linked.pins[1:] == (
+        Pin(f"{STORE}/plugins", Kind.FILE, True, store_file, "the host's, read-only"),
+    )
+    assert view_of(linked, "plugins").treatment is cb.Treatment.READ_ONLY
+    outside = claude_part({"plugins": (f"{DOTFILES}/plugins", f"{DOTFILES}/plugins", Kind.DIR)})
+    assert outside.pins == claude_part({}).pins  # left out, as any link out of the store
+    assert outside.setup == claude_part({}).setup  # no upper directory either
+    assert view_of(outside, "plugins").note.endswith(": left out")
+
+
+def audit_claude_lines(entries) -> list[str]:
+    host = fh.make_host(claude_home=fh.claude_home(HOME, entries))
+    lines = cb.render_audit(cb.build_plan(host, cb.Options()), cb.Style(False), HOME).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  claude "))
+    end = next(i for i, line in enumerate(lines) if "login via claudebox" in line)
+    return lines[start:end]
+
+
+def test_the_audit_counts_what_comes_in_read_only_apart_from_what_is_overlaid():
+    assert audit_claude_lines({"agents": Kind.DIR, "plugins": Kind.DIR}) == [
+        "  claude     ~/.claude: this project's own, 1 of yours read-only, plugins with",
+        "             its own on top",
+    ]
+    assert audit_claude_lines({"agents": Kind.DIR, "plugins": Kind.FILE}) == [
+        "  claude     ~/.claude: this project's own, 2 of yours read-only",
+    ]
+    assert audit_claude_lines({"plugins": Kind.DIR}) == [
+        "  claude     ~/.claude: this project's own, 0 of yours read-only, plugins with",
+        "             its own on top",
+    ]
 
 
 def test_entries_the_project_or_the_relay_owns_never_come_from_the_host():
@@ -271,20 +321,25 @@ def test_entries_the_project_or_the_relay_owns_never_come_from_the_host():
         for name, kind, link in [
             (".credentials.json", Kind.DIR, ()),
             (".oauth_refresh.lock", Kind.DIR, ()),
+            ("settings.json", Kind.FILE, ()),  # the project's own, layered on the host's
             ("history.jsonl", Kind.DIR, ()),
             ("projects", Kind.LINK, ("/data/p", "/data/p", Kind.DIR)),
         ]
     )
     home = cb.ClaudeHome(CLAUDE_DIR, entries, {})
     part = claude_part({}, home=home)
-    assert part == claude_part({})
+    # settings.json is named in the plan (plan_layers writes it), nothing comes in for it
+    assert part.view == (cb.ClaudeView("settings.json", cb.Treatment.LAYERED, ""),)
+    assert part._replace(view=()) == claude_part({})
 
 
 def test_home_manager_symlinks_into_the_store_come_in_as_what_they_lead_to():
-    settings = "/nix/store/" + "1" * 32 + "-claude-settings.json"
+    memory = "/nix/store/" + "1" * 32 + "-claude-memory.md"
+    plugins = "/nix/store/" + "2" * 32 + "-claude-plugins"
     part = claude_part(
         {
-            "settings.json": (f"{STORE_FILES}/.claude/settings.json", settings, Kind.FILE),
+            "CLAUDE.md": (f"{STORE_FILES}/.claude/CLAUDE.md", memory, Kind.FILE),
+            "plugins": (f"{STORE_FILES}/.claude/plugins", plugins, Kind.DIR),
             "commands": (
                 f"{STORE_FILES}/.claude/commands",
                 f"{STORE_FILES}/.claude/commands",
@@ -294,6 +349,7 @@ def test_home_manager_symlinks_into_the_store_come_in_as_what_they_lead_to():
         }
     )
     assert part.pins[1:] == (
+        Pin(f"{STORE}/CLAUDE.md", Kind.FILE, True, memory, "the host's, read-only"),
         Pin(
             f"{STORE}/commands",
             Kind.DIR,
@@ -301,7 +357,14 @@ def test_home_manager_symlinks_into_the_store_come_in_as_what_they_lead_to():
             f"{STORE_FILES}/.claude/commands",
             "the host's, read-only",
         ),
-        Pin(f"{STORE}/settings.json", Kind.FILE, True, settings, "the host's, read-only"),
+        Pin(  # the store's plugins below the overlay
+            f"{STORE}/plugins",
+            Kind.DIR,
+            False,
+            plugins,
+            "the host's, with the project's own on top",
+            f"{INSTANCE.dir}/plugins-own",
+        ),
         Pin(
             f"{STORE}/sl.sh",
             Kind.FILE,
@@ -311,12 +374,16 @@ def test_home_manager_symlinks_into_the_store_come_in_as_what_they_lead_to():
         ),
     )
     assert part.setup[3:] == (
+        cb.HostSetup(f"{STORE}/CLAUDE.md", "", mount_point=True),
         cb.HostSetup(f"{STORE}/commands", mount_point=True),
-        cb.HostSetup(f"{STORE}/settings.json", "", mount_point=True),
+        cb.HostSetup(f"{STORE}/plugins", mount_point=True),
+        cb.HostSetup(f"{INSTANCE.dir}/plugins-own"),
+        cb.HostSetup(f"{INSTANCE.dir}/plugins-own.work"),
         cb.HostSetup(f"{STORE}/sl.sh", "", mount_point=True),
     )
-    for name in ("settings.json", "commands", "sl.sh"):
+    for name in ("CLAUDE.md", "commands", "plugins", "sl.sh"):
         assert view_of(part, name).note == "symlink into /nix/store, readable"
+    assert view_of(part, "plugins").treatment is cb.Treatment.OVERLAID
     assert part.warnings == ()
 
 
@@ -344,8 +411,25 @@ def test_symlinks_elsewhere_and_special_files_are_left_out():
     assert part.warnings == ()
 
 
+def test_a_symlinked_settings_json_outside_the_store_is_read_by_claudebox_never_pinned():
+    """Any other entry linked out of /nix/store is left out; the host's settings.json is
+    layered: claudebox reads it (plan_layers writes the project's own), nothing is mounted."""
+    target = f"{DOTFILES}/claude-settings.json"
+    part = claude_part({"settings.json": (target, target, Kind.FILE)})
+    assert part.view == (
+        cb.ClaudeView(
+            "settings.json", cb.Treatment.LAYERED, f"symlink to {target}, read by claudebox"
+        ),
+    )
+    assert part.pins == claude_part({}).pins  # the login's mount point only
+    assert not any(target in (p.path, p.source) for p in part.pins)
+    assert part.setup == claude_part({}).setup
+    assert part.warnings == ()
+
+
 def test_the_audit_names_each_symlink_and_counts_what_comes_in():
     entries = {
+        # layered: named among the symlinks, not counted as read-only (claudebox reads it)
         "settings.json": (f"{STORE_FILES}/s.json", f"{STORE_FILES}/s.json", Kind.FILE),
         "CLAUDE.md": (f"{STORE_FILES}/c.md", f"{STORE_FILES}/c.md", Kind.FILE),
         "agents": (f"{DOTFILES}/agents", f"{DOTFILES}/agents", Kind.DIR),
@@ -355,22 +439,26 @@ def test_the_audit_names_each_symlink_and_counts_what_comes_in():
     tree = {**fh.PROJECT_TREE, ".envrc": (f"{DOTFILES}/envrc", f"{DOTFILES}/envrc", Kind.FILE)}
     host = fh.make_host(tree=tree, claude_home=fh.claude_home(HOME, entries))
     lines = cb.render_audit(cb.build_plan(host, cb.Options()), cb.Style(False), HOME).splitlines()
-    start = lines.index("  claude     ~/.claude: this project's own, 3 of yours read-only")
-    assert lines[start + 1 : start + 6] == [
+    start = lines.index(
+        "  claude     ~/.claude: this project's own, 1 of yours read-only, plugins with"
+    )
+    assert lines[start + 1 : start + 8] == [
+        "             its own on top",
         "             login via claudebox: no token or key inside",
+        "  mcp        1 of yours outside (a profile's mcp_servers brings one in): db",
         "  symlinks   ~/.claude/CLAUDE.md: symlink into /nix/store, readable",
         "             ~/.claude/agents -> /home/alic…iles/agents (not followed: left out)",
-        "             ~/.claude/settings.json: symlink into /nix/store, readable",
+        "             ~/.claude/settings.json -> /nix/stor…les/s.json (read by claudebox)",
         "             .envrc: symlink, not followed",
     ]
 
 
 def test_too_many_entries_come_in_up_to_the_limit_with_a_warning():
     entries = {f"extra-{index:03}": Kind.FILE for index in range(100)}
-    home = fh.claude_home(HOME, {**entries, "settings.json": Kind.FILE, "projects": Kind.DIR})
-    shown = cb.CLAUDE_HOME_SHOWN - 9  # the named read-only entries keep their room
+    home = fh.claude_home(HOME, {**entries, "agents": Kind.DIR, "projects": Kind.DIR})
+    shown = cb.CLAUDE_HOME_SHOWN - 9  # the named read-only, overlaid and layered keep their room
     assert [os.path.basename(e.path) for e in home.entries] == sorted(
-        ["settings.json", *sorted(entries)[:shown]]
+        ["agents", *sorted(entries)[:shown]]
     )
     assert home.left_out == 100 - shown
     part = claude_part({}, home=home)
@@ -383,11 +471,11 @@ def test_too_many_entries_come_in_up_to_the_limit_with_a_warning():
 
 def test_a_claude_home_behind_a_symlink_comes_in_from_where_it_is():
     real = f"{DOTFILES}/claude"
-    home = cb.ClaudeHome(real, (Entry(f"{real}/settings.json", Kind.FILE),), {})
+    home = cb.ClaudeHome(real, (Entry(f"{real}/CLAUDE.md", Kind.FILE),), {})
     part = claude_part({}, home=home)
     assert part.mounts[0] == cb.Mount(cb.MountOp.BIND_FD, CLAUDE_DIR, STORE)
     assert part.pins[1] == Pin(
-        f"{STORE}/settings.json", Kind.FILE, True, f"{real}/settings.json", "the host's, read-only"
+        f"{STORE}/CLAUDE.md", Kind.FILE, True, f"{real}/CLAUDE.md", "the host's, read-only"
     )
     plan = cb.build_plan(fh.make_host(claude_home=home), cb.Options())
     assert plan.relay.login.claude_dir == real

@@ -218,20 +218,27 @@ def test_shell_value_quotes_what_claudebox_or_a_profile_set():
         assert cb.shell_value(cb.EnvVar("TERM", "xterm", origin)) == '"$TERM"'
 
 
-CLAUDE_JSON_SEED = (
+# The host's user keys of ~/.claude.json (fh.CLAUDE_JSON's), as the project's own file has them
+CLAUDE_JSON_LAYER = (
     '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n'
 )
+HOST_SETTINGS = '{"keep": 1}'
 
 
-def setup_host(tmp_path):
-    """A host whose ~/.claude holds settings.json and agents/ (they come in read-only), and
-    the plan for it."""
+def setup_host(tmp_path, plant=None):
+    """A host whose ~/.claude holds settings.json (layered) and agents/ (read-only), and the
+    plan for it, with the project's layers as probe_layers reads them (after `plant(store)`
+    has left what a session could in the project's own ~/.claude)."""
     home = str(tmp_path / "home")
     entries = {"settings.json": Kind.FILE, "agents": Kind.DIR, "projects": Kind.DIR}
     host = fh.make_host(home=home, tree={}, claude_home=fh.claude_home(home, entries))
     Path(home, ".claude", "agents").mkdir(parents=True)
     Path(home, ".claude", "projects").mkdir()
-    Path(home, ".claude", "settings.json").write_text('{"keep": 1}')
+    Path(home, ".claude", "settings.json").write_text(HOST_SETTINGS)
+    instance = cb.instance_for(host.git.canonical_root, host.state_dir)
+    if plant:
+        plant(Path(instance.claude_store))
+    host = host._replace(layers=cb.probe_layers(host.claude_home, instance))
     return host, cb.build_plan(host, FULL), tree(Path(home, ".claude"))
 
 
@@ -242,55 +249,81 @@ def tree(root: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def assert_the_tree_is_set_up(plan, home):
+def assert_the_tree_is_set_up(plan, home, *, layered):
+    """What the dry run's setup makes; `layered`: and the layers only a launch writes (the
+    dry run prints no content of theirs: it can hold the host's values)."""
     store = Path(plan.instance.claude_store)
     root = Path(plan.instance.dir, "root")
     assert root.read_text() == f"{home}/src/proj\n"
     assert oct(root.stat().st_mode & 0o777) == "0o600"
     for directory in (plan.instance.dir, store, store / "agents", plan.relay.log_dir):
         assert oct(Path(directory).stat().st_mode & 0o777) == "0o700", directory
-    assert (store / ".claude.json").read_text() == CLAUDE_JSON_SEED
     assert (store / ".credentials.json").read_text() == ""  # the mount point of the login's
-    assert (store / "settings.json").read_text() == ""  # the mount point of the host's
     assert sorted(os.listdir(store)) == [
         ".claude.json",
         ".credentials.json",
         "agents",
-        "settings.json",
+        *(["settings.json"] if layered else []),
     ]
+    layers = Path(plan.instance.dir, cb.LAYERS_FILE)
+    if not layered:
+        assert (store / ".claude.json").read_text() == "{}\n"
+        assert not layers.exists()
+        return
+    assert (store / ".claude.json").read_text() == CLAUDE_JSON_LAYER
+    assert (store / "settings.json").read_text() == '{\n  "keep": 1\n}\n'  # the host's, a copy
+    assert json.loads(layers.read_text()) == {
+        # the layers name the servers brought in, none here: the project's file has no key
+        ".claude.json": {**json.loads(CLAUDE_JSON_LAYER), "mcpServers": {}},
+        "settings.json": {"keep": 1},
+    }
+    for path in (layers, store / "settings.json", store / ".claude.json"):
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
 
 
 def test_dry_run_host_setup_builds_the_tree(tmp_path):
     host, plan, claude_before = setup_host(tmp_path)
     setup = "".join(step.render() + "\n" for step in plan.host_setup)
+    assert setup.count(": claudebox rewrites ") == 3  # layers.json, settings.json, .claude.json
     subprocess.run(["bash", "-euc", setup], check=True)
     subprocess.run(["bash", "-euc", setup], check=True)  # idempotent
-    assert_the_tree_is_set_up(plan, host.home)
+    assert_the_tree_is_set_up(plan, host.home, layered=False)
     assert tree(Path(host.home, ".claude")) == claude_before  # the host's, untouched
 
 
-def test_prepare_host_matches_dry_run_setup(tmp_path):
+def test_prepare_host_matches_dry_run_setup_and_writes_the_layers(tmp_path):
     host, plan, claude_before = setup_host(tmp_path)
     cb.prepare_host(plan.host_setup, host.state_dir)
     cb.prepare_host(plan.host_setup, host.state_dir)
-    assert_the_tree_is_set_up(plan, host.home)
+    assert_the_tree_is_set_up(plan, host.home, layered=True)
     assert tree(Path(host.home, ".claude")) == claude_before
+    again = cb.build_plan(
+        host._replace(layers=cb.probe_layers(host.claude_home, plan.instance)), FULL
+    )
+    # the next launch: nothing changed, so only the seen values are written again
+    assert [step.path for step in again.host_setup if step.replace] == [
+        f"{plan.instance.dir}/{cb.LAYERS_FILE}"
+    ]
 
 
-def plant_at_mount_points(plan, tmp_path):
-    """What a session could leave in its own ~/.claude where the host's entries are mounted."""
-    store = Path(plan.instance.claude_store)
-    store.mkdir(parents=True)
-    (tmp_path / "elsewhere").write_text("not yours")
-    (store / "settings.json").symlink_to(tmp_path / "elsewhere")
-    (store / "agents").write_text("a file where a directory is mounted")
-    (store / ".credentials.json").mkdir()
-    (store / ".claude.json").write_text('{"kept": true}')  # the project's own: stays
+def plant_at_mount_points(tmp_path):
+    """What a session could leave in its own ~/.claude where the host's entries are mounted
+    (or, settings.json, where claudebox writes the project's layer)."""
+
+    def plant(store):
+        store.mkdir(parents=True)
+        (tmp_path / "elsewhere").write_text("not yours")
+        (store / "settings.json").symlink_to(tmp_path / "elsewhere")
+        (store / "agents").write_text("a file where a directory is mounted")
+        (store / ".credentials.json").mkdir()
+        (store / ".claude.json").write_text('{"kept": true}')  # the project's own: stays
+
+    return plant
 
 
 def test_prepare_host_moves_aside_what_a_session_left_at_a_mount_point(tmp_path):
-    host, plan, _ = setup_host(tmp_path)
-    plant_at_mount_points(plan, tmp_path)
+    host, plan, _ = setup_host(tmp_path, plant_at_mount_points(tmp_path))
+    assert host.layers.settings is None  # the symlink is not followed
     cb.prepare_host(plan.host_setup, host.state_dir)
     store = Path(plan.instance.claude_store)
     assert sorted(os.listdir(store)) == [
@@ -302,17 +335,20 @@ def test_prepare_host_moves_aside_what_a_session_left_at_a_mount_point(tmp_path)
         "settings.json",
         "settings.json.claudebox-quarantined",
     ]
-    assert (store / "settings.json").read_text() == ""
+    assert (store / "settings.json").read_text() == '{\n  "keep": 1\n}\n'
     assert not (store / "settings.json").is_symlink()
     assert (store / "settings.json.claudebox-quarantined").is_symlink()  # moved, not followed
     assert (tmp_path / "elsewhere").read_text() == "not yours"
     assert (store / "agents").is_dir() and (store / ".credentials.json").is_file()
-    assert (store / ".claude.json").read_text() == '{"kept": true}'
+    # the project's own key stays; the host's user keys arrive (a first layering)
+    assert json.loads((store / ".claude.json").read_text()) == {
+        "kept": True,
+        **json.loads(CLAUDE_JSON_LAYER),
+    }
 
 
 def test_the_dry_runs_setup_moves_aside_what_a_session_left_at_a_mount_point(tmp_path):
-    _host, plan, _ = setup_host(tmp_path)
-    plant_at_mount_points(plan, tmp_path)
+    _host, plan, _ = setup_host(tmp_path, plant_at_mount_points(tmp_path))
     setup = "".join(step.render() + "\n" for step in plan.host_setup)
     shell = subprocess.run(["bash", "-euc", f"{setup}echo $$"], check=True, capture_output=True)
     pid = shell.stdout.decode().strip()
@@ -323,10 +359,9 @@ def test_the_dry_runs_setup_moves_aside_what_a_session_left_at_a_mount_point(tmp
         f".credentials.json.claudebox-quarantined-{pid}",
         "agents",
         f"agents.claudebox-quarantined-{pid}",
-        "settings.json",
-        f"settings.json.claudebox-quarantined-{pid}",
+        "settings.json",  # no mount point: a launch moves it aside as it writes the layer
     ]
-    assert (store / "settings.json").read_text() == ""
+    assert (store / "settings.json").is_symlink()
     assert (tmp_path / "elsewhere").read_text() == "not yours"
     assert (store / ".claude.json").read_text() == '{"kept": true}'
 
@@ -339,6 +374,23 @@ def test_prepare_host_makes_an_open_state_directory_private(tmp_path):
     cb.prepare_host([cb.HostSetup(str(state)), cb.HostSetup(str(state / "instances"))], str(state))
     assert oct(state.stat().st_mode & 0o777) == "0o700"
     assert oct((state / "instances").stat().st_mode & 0o777) == "0o700"
+
+
+def test_prepare_host_closes_what_a_session_opened_in_the_projects_own_claude(tmp_path):
+    """`chmod 777 ~/.claude` inside is the instance's store: the next launch makes it private
+    again (and a directory mounted over in it); what is not claudebox's keeps its mode."""
+    host, plan, _ = setup_host(tmp_path)
+    cb.prepare_host(plan.host_setup, host.state_dir)
+    store = Path(plan.instance.claude_store)
+    for directory in (store, store / "agents", Path(plan.instance.dir)):
+        directory.chmod(0o777)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    elsewhere.chmod(0o755)
+    cb.prepare_host([*plan.host_setup, cb.HostSetup(str(elsewhere))], host.state_dir)
+    for directory in (store, store / "agents", Path(plan.instance.dir)):
+        assert oct(directory.stat().st_mode & 0o777) == "0o700", directory
+    assert oct(elsewhere.stat().st_mode & 0o777) == "0o755"
 
 
 def test_audit_masks_secret_values():
@@ -356,9 +408,13 @@ def test_audit_masks_secret_values():
     lines = audit(plan).splitlines()
     # the login's variables are placeholders inside: no secret of the host's
     assert "  secrets    GITHUB_TOKEN (CLAUDEBOX_EXTRA_ENV)" in lines
-    assert lines[
-        lines.index("  claude     ~/.claude: this project's own, 4 of yours read-only") + 1
-    ] == ("             login via claudebox: no token or key inside")
+    start = lines.index(
+        "  claude     ~/.claude: this project's own, 2 of yours read-only, plugins with"
+    )
+    assert lines[start + 1 : start + 3] == [
+        "             its own on top",
+        "             login via claudebox: no token or key inside",
+    ]
     assert lines[-2:] == [
         "  warning    GITHUB_TOKEN looks like a secret and is passed in by",
         "             CLAUDEBOX_EXTRA_ENV",
