@@ -1,7 +1,8 @@
 """A home-manager home: ~/.claude/settings.json, CLAUDE.md and commands/ are symlinks into
 /nix/store (as home.file and programs.claude-code make them). Such a home launches, the entries
-come in read-only as what they lead to (over the project's own ~/.claude) and read as on the
-host, and the sandbox can neither replace nor remove them."""
+read as on the host: CLAUDE.md and commands/ come in read-only as what they lead to (over the
+project's own ~/.claude), settings.json as the project's own copy of the host's settings; the
+sandbox can neither replace nor remove the host's links or what they lead to."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_a_home_manager_home_launches_and_its_entries_are_read_only(
         name: (claude / name).readlink() for name in ("settings.json", "CLAUDE.md", "commands")
     }
     attack = (
-        "cd ~/.claude; cat settings.json; echo; cat CLAUDE.md; ls commands;"
+        "cd ~/.claude; tr -d '\\n' < settings.json; echo; cat CLAUDE.md; ls commands;"
         " for name in settings.json CLAUDE.md commands; do"
         "   rm -f $name 2>/dev/null && echo REMOVED-$name;"
         "   mv $name $name.old 2>/dev/null && echo MOVED-$name;"
@@ -63,12 +64,23 @@ def test_a_home_manager_home_launches_and_its_entries_are_read_only(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert json.loads(lines[0]) == SETTINGS
-    assert lines[1:4] == ["Be brief (from home-manager).", "review.md", "done"]
+    # settings.json is the project's own copy of the host's (layered), the rest is pinned
+    assert lines[1:] == [
+        "Be brief (from home-manager).",
+        "review.md",
+        "REMOVED-settings.json",
+        "WROTE-settings",
+        "done",
+    ]
     # The host's home-manager links are exactly as they were, nothing planted behind them.
     after = {name: (claude / name).readlink() for name in before}
     assert after == before
     assert not (hm_store / ".claude" / "commands" / "evil.md").exists()
-    assert "symlink into /nix/store" in box.probe("true", options=("--details",)).stderr
+    details = box.probe("cat ~/.claude/settings.json", options=("--details",))
+    assert "symlink into /nix/store" in details.stderr
+    # what the session wrote stays this project's own, and says so
+    assert json.loads(details.stdout) == {"hooks": {}}
+    assert "settings of its own: env, hooks, model" in details.stderr
 
 
 def test_a_home_manager_home_shows_in_the_plan(box: Box, hm_store: Path) -> None:
@@ -79,13 +91,15 @@ def test_a_home_manager_home_shows_in_the_plan(box: Box, hm_store: Path) -> None
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     views = {item["name"]: item for item in plan["claude"]}
-    for name in ("settings.json", "CLAUDE.md", "commands"):
+    for name in ("CLAUDE.md", "commands"):
         assert views[name]["note"] == "symlink into /nix/store, readable"
+    settings = hm_store / ".claude" / "settings.json"
+    assert views["settings.json"]["note"] == f"symlink to {settings}, read by claudebox"
     pins = {
         path: (kind, read_only, source) for path, kind, read_only, source in plan["stage"]["pins"]
     }
     own = Path(plan["instance"]["dir"]) / "claude"
     target = hm_store / ".claude"
-    assert pins[str(own / "settings.json")] == ("file", True, str(target / "settings.json"))
+    assert str(own / "settings.json") not in pins  # the project's own, its settings copied in
     assert pins[str(own / "commands")] == ("directory", True, str(target / "commands"))
     assert not [path for path in pins if Path(path).is_relative_to(box.home / ".claude")]

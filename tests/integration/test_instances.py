@@ -191,27 +191,31 @@ def test_claude_json_is_per_project_and_survives_a_renaming_writer(box: Box) -> 
 
 def test_instruction_bearing_claude_config_is_read_only(box: Box) -> None:
     """The host's ~/.claude entries, named or not, come in read-only: nothing inside changes
-    them, whether written in place or renamed over."""
+    them, whether written in place or renamed over. settings.json and plugins/ are the
+    project's own on top of the host's: writes there stay with the project."""
     claude = box.home / ".claude"
     box.write(claude / "settings.json", '{"hooks": {}}\n')
     box.write(claude / "CLAUDE.md", "be nice\n")
     box.write(claude / "plugins" / "installed.json", "{}\n")
     box.write(claude / "mystery" / "x", "unknown\n")
     result = box.probe(
-        "cat ~/.claude/settings.json ~/.claude/CLAUDE.md; "
-        "for f in settings.json CLAUDE.md plugins/evil.js mystery/y agents/a.md; do "
+        "cat ~/.claude/CLAUDE.md; "
+        "for f in CLAUDE.md mystery/y agents/a.md settings.json plugins/evil.js; do "
         "  echo pwned > ~/.claude/$f 2>/dev/null && echo WROTE $f; done; "
-        'echo \'{"hooks": {"Stop": "x"}}\' > /tmp/s && mv /tmp/s ~/.claude/settings.json '
-        "2>/dev/null && echo RENAMED; true"
+        "echo 'be mean' > /tmp/c && mv /tmp/c ~/.claude/CLAUDE.md 2>/dev/null && echo RENAMED; "
+        "true"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == '{"hooks": {}}\nbe nice\n'
+    assert result.stdout == "be nice\nWROTE settings.json\nWROTE plugins/evil.js\n"
     assert (claude / "settings.json").read_text() == '{"hooks": {}}\n'
     assert (claude / "CLAUDE.md").read_text() == "be nice\n"
     assert sorted(os.listdir(claude / "plugins")) == ["installed.json"]
     assert sorted(os.listdir(claude / "mystery")) == ["x"]
-    # every one of the host's four entries came in read-only, the unclassified one too
-    assert "~/.claude: this project's own, 4 of yours read-only" in result.stderr
+    assert sorted(os.listdir(claude)) == ["CLAUDE.md", "mystery", "plugins", "settings.json"]
+    # the unclassified entry came in read-only too; plugins/ with the project's own on top
+    audit = " ".join(result.stderr.split())
+    claude = "~/.claude: this project's own, 2 of yours read-only, plugins with its own on top"
+    assert claude in audit
 
 
 def test_a_login_inside_stays_in_its_session_and_each_starts_from_the_host_s(box: Box) -> None:

@@ -177,9 +177,10 @@ def test_existing_project_claude_vscode_and_mcp_files_are_read_only(box: Box) ->
 
 def test_claude_settings_hooks_plugins_and_instructions_cannot_be_changed(box: Box) -> None:
     """The host's ~/.claude entries (named and unclassified) come in read-only over the
-    project's own ~/.claude: written, renamed, replaced, nothing changes on the host; nor does
-    the host's login, which a session sees only as its own placeholders. The control: a new
-    file in ~/.claude is written, and lands in the project's instance, not in the host's."""
+    project's own ~/.claude, but settings.json and plugins/, the project's own on top of the
+    host's: written, renamed, replaced, nothing changes on the host; nor does the host's
+    login, which a session sees only as its own placeholders. The control: a new file in
+    ~/.claude is written, and lands in the project's instance, not in the host's."""
     claude = box.home / ".claude"
     box.write(claude / "settings.json", '{"hooks": {}}\n')
     box.write(claude / "CLAUDE.md", "be careful\n")
@@ -204,7 +205,9 @@ def test_claude_settings_hooks_plugins_and_instructions_cannot_be_changed(box: B
     )
     lines = result.stdout.splitlines()
     assert lines[-1] == "control-ok", result.stderr
-    assert all(not line.endswith("=0") for line in lines[:-1]), lines
+    # the project's own settings.json and plugins/ took the writes; nothing else did
+    written = [line for line in lines[:-1] if line.endswith("=0")]
+    assert written == ["settings=0", "mv=0", "plugin=0"], lines
     assert snapshot(claude) == before  # every entry, the credentials included
     own = box.home / ".claudebox" / "instances" / instance_id(box.project) / "claude"
     assert (own / "control.md").read_text() == "control\n"

@@ -208,8 +208,9 @@ def test_a_plant_where_a_host_entry_comes_in_is_moved_aside(
     """While the host has no ~/.claude/NAME, session 1 leaves a symlink to a secret (or an
     entry of the other kind) at that name in the project's ~/.claude. Once the host has its
     own NAME, the next launch moves the plant aside (suffix .claudebox-quarantined, kept, never
-    followed) and binds the host's entry there read-only: the session reads the host's, cannot
-    write it, and finds no secret; the host's entry is unchanged."""
+    followed) and binds the host's entry there read-only (settings.json: writes the project's
+    own copy of the host's there): the session reads the host's, cannot write it, and finds no
+    secret; the host's entry is unchanged."""
     marker = canary()
     plant_secrets(box, marker)
     host_claude = box.mkdir(box.home / ".claude")
@@ -228,7 +229,10 @@ def test_a_plant_where_a_host_entry_comes_in_is_moved_aside(
         assert landed.is_dir() == (plant == "a directory") and not landed.is_symlink()
     if name == "settings.json":
         box.write(host_claude / name, '{"theme": "host"}\n')
-        read = "cat ~/.claude/settings.json; echo '{\"hooks\": {}}' > ~/.claude/settings.json"
+        read = (
+            "tr -d ' \\n' < ~/.claude/settings.json; echo;"
+            " echo '{\"hooks\": {}}' > ~/.claude/settings.json"
+        )
     else:
         box.write(host_claude / name / "host.md", "host command\n")
         read = "cat ~/.claude/commands/host.md; echo evil > ~/.claude/commands/evil.md"
@@ -256,7 +260,11 @@ def test_a_plant_where_a_host_entry_comes_in_is_moved_aside(
     }
     assert found == {
         "outcome": "launched",
-        "read": ['{"theme": "host"}' if name == "settings.json" else "host command", "write=1"],
+        # settings.json: the project's own copy of the host's (it takes the write, the host's
+        # stays as it was); commands/: the host's, read-only
+        "read": ['{"theme":"host"}', "write=0"]
+        if name == "settings.json"
+        else ["host command", "write=1"],
         "secret read at": [],
         "moved aside": [expected_aside],
         "mount point": "file" if name == "settings.json" else "dir",
@@ -356,16 +364,18 @@ def test_a_home_manager_claude_dir_works_and_its_symlinks_stay(
     box: Box, home_manager_store: Path
 ) -> None:
     """home-manager makes ~/.claude/settings.json, CLAUDE.md, commands/ symlinks into
-    /nix/store: such a home launches, the entries come in read-only as what they lead to (over
-    the project's own ~/.claude) and read as on the host; inside they cannot be removed,
-    renamed, replaced or written, and the host's symlinks stay as they were."""
+    /nix/store: such a home launches, the entries read as on the host: CLAUDE.md and commands/
+    come in read-only as what they lead to (over the project's own ~/.claude) and cannot be
+    removed, renamed, replaced or written; settings.json is the project's own copy of the
+    host's (it takes the writes). The host's symlinks and the store stay as they were."""
     claude = box.mkdir(box.home / ".claude")
     links = {name: home_manager_store / name for name in ("settings.json", "CLAUDE.md", "commands")}
     for name, target in links.items():
         (claude / name).symlink_to(target)
         os.lchown(claude / name, box.user.pw_uid, box.user.pw_gid)
     result = box.probe(
-        "echo launched; cat ~/.claude/settings.json ~/.claude/CLAUDE.md ~/.claude/commands/hm.md; "
+        "echo launched; tr -d ' \\n' < ~/.claude/settings.json; echo; "
+        "cat ~/.claude/CLAUDE.md ~/.claude/commands/hm.md; "
         "rm ~/.claude/settings.json 2>/dev/null; echo rm=$?; "
         "mv ~/.claude/CLAUDE.md ~/.claude/CLAUDE.old 2>/dev/null; echo mv=$?; "
         "ln -sfn /tmp ~/.claude/commands 2>/dev/null; echo relink=$?; "
@@ -375,14 +385,14 @@ def test_a_home_manager_claude_dir_works_and_its_symlinks_stay(
     assert clean_outcome(result, "settings.json") == "launched"
     assert result.stdout.splitlines() == [
         "launched",
-        '{"theme": "hm"}',
+        '{"theme":"hm"}',
         "home-manager instructions",
         "home-manager command",
-        "rm=1",
+        "rm=0",
         "mv=1",
         "relink=1",
         "rm-dir=1",
-        "overwrite=1",
+        "overwrite=0",
     ], brief(result.stderr)
     assert {name: os.readlink(claude / name) for name in links} == {
         name: str(target) for name, target in links.items()
