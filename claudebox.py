@@ -457,6 +457,7 @@ GIT_INDEX_GITLINK: Final = 0o160000
 # Every mode a git index entry can have (files, executables, symlinks, gitlinks, sparse dirs).
 GIT_INDEX_MODES: Final = frozenset({0o100644, 0o100755, 0o120000, 0o160000, 0o040000})
 QUARANTINE_SUFFIX: Final = ".claudebox-quarantined"
+ROOT_FILE_LIMIT: Final = 4096 + 1  # an instance's root file: one path (PATH_MAX) and a newline
 
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
 ETC_READ_ONLY: Final = (
@@ -1349,7 +1350,7 @@ class SandboxPlan(NamedTuple):
 
 class GcEntry(NamedTuple):
     instance_dir: str
-    root: str | None  # None: no readable root file (corrupt)
+    root: str | None  # None: no usable root or lock file (corrupt)
     size: int
     verdict: str  # "remove", "in use", "kept", "corrupt"
 
@@ -4016,8 +4017,8 @@ def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
             lines.append(f"skipped {name} ({size}): {entry.root} is gone but a session is running")
         elif entry.verdict == "corrupt":
             lines.append(
-                f"corrupt {name} ({size}): no root file; inspect {entry.instance_dir} "
-                "and remove it by hand"
+                f"corrupt {name} ({size}): no usable root or lock file; inspect "
+                f"{entry.instance_dir} and remove it by hand"
             )
     freed = sum(entry.size for entry in entries if entry.verdict == "remove")
     kept = sum(1 for entry in entries if entry.verdict != "remove")
@@ -4873,10 +4874,14 @@ def list_profiles(state_dir: str, home: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# An instance's lock is opened without blocking (a FIFO there would hang) or following a link.
+LOCK_OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def instance_in_use(instance_dir: str) -> bool:
     """Whether a session holds the instance's lock (read-only probe: creates nothing)."""
     try:
-        fd = os.open(os.path.join(instance_dir, "lock"), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(os.path.join(instance_dir, "lock"), LOCK_OPEN_FLAGS)
     except OSError:
         return False
     try:
@@ -4898,7 +4903,7 @@ def lock_instance(instance_dir: str) -> int:
     for _ in range(5):
         try:
             make_private_dirs(instance_dir)
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, LOCK_OPEN_FLAGS | os.O_CREAT, 0o600)
         except OSError as error:
             raise ClaudeboxError(
                 f"cannot create {path}: {error.strerror}; check the permissions of {instance_dir}"
@@ -4925,12 +4930,11 @@ def directory_size(path: str) -> int:
 
 
 def read_root(instance_dir: str) -> str | None:
-    try:
-        with open(os.path.join(instance_dir, "root"), encoding="utf-8") as handle:
-            root = handle.read().strip()
-    except OSError:
-        return None
-    return root or None
+    """The project root an instance belongs to: its root file holds one absolute path (read
+    without blocking or following a link, and no more of it than a path can be)."""
+    text = read_small(os.path.join(instance_dir, "root"), ROOT_FILE_LIMIT)
+    root = text.strip() if text else ""
+    return root if os.path.isabs(root) and "\0" not in root and "\n" not in root else None
 
 
 def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
@@ -4953,9 +4957,11 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
         if os.path.exists(root):
             entries.append(GcEntry(instance_dir, root, size, "kept"))
             continue
-        fd = os.open(
-            os.path.join(instance_dir, "lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
+        try:
+            fd = os.open(os.path.join(instance_dir, "lock"), LOCK_OPEN_FLAGS | os.O_CREAT, 0o600)
+        except OSError:
+            entries.append(GcEntry(instance_dir, None, size, "corrupt"))
+            continue
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -4963,13 +4969,34 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
                 entries.append(GcEntry(instance_dir, root, size, "in use"))
                 continue
             if remove:
-                import shutil
-
-                shutil.rmtree(instance_dir)
+                remove_tree(instance_dir)
             entries.append(GcEntry(instance_dir, root, size, "remove"))
         finally:
             os.close(fd)
     return entries
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf of an instance no session holds, also through directories a session made
+    unreadable (chmod 000): those are made the user's again (never through a symlink)."""
+    import shutil
+
+    try:
+        shutil.rmtree(path)
+        return
+    except OSError:
+        pass
+    try:
+        for directory, subdirs, _files in os.walk(path):
+            for name in subdirs:  # each is listed only after this
+                if not os.path.islink(os.path.join(directory, name)):
+                    os.chmod(os.path.join(directory, name), 0o700)
+        shutil.rmtree(path)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot remove {path}: {error.strerror}; remove it by hand "
+            f"(rm -rf {shlex.quote(path)})"
+        ) from error
 
 
 def nixpkgs_identity(nixpkgs: str, home: str) -> str:
