@@ -13,6 +13,11 @@ binding host directories by descriptor, so what was checked is what is mounted.
 Layout (top to bottom): constants, the one exception type, frozen values, pure builders
 (host facts in, plan out), rendering, the OS edge (probing, the stage, the supervisor, the
 after-session review), the parser, main.
+
+Everything claudebox prints passes write_stdout or write_stderr, which make it printable(): a
+name or value from the host's files or from a session never acts on the terminal. Renderers
+make each value printable() as they place it (it stays on its line, and cannot pass for one of
+the audit's colour codes); --dry-run quotes such a word $'...' (shell_quote), so it pastes.
 """
 
 from __future__ import annotations
@@ -1060,16 +1065,16 @@ class HostSetup(NamedTuple):
     mount_point: bool = False
 
     def render(self) -> str:
-        path = shlex.quote(self.path)
+        path = shell_quote(self.path)
         make = (
             f"mkdir -p -m 700 {path}"
             if self.content is None
-            else f"[ -e {path} ] || (umask 077 && printf %s {shlex.quote(self.content)} > {path})"
+            else f"[ -e {path} ] || (umask 077 && printf %s {shell_quote(self.content)} > {path})"
         )
         if not self.mount_point:
             return make
         test = "-d" if self.content is None else "-f"
-        aside = shlex.quote(self.path + QUARANTINE_SUFFIX)
+        aside = shell_quote(self.path + QUARANTINE_SUFFIX)
         return (
             f"{{ [ -L {path} ] || {{ [ -e {path} ] && [ ! {test} {path} ]; }}; }} && "
             f'mv -- {path} {aside}-"$$"; {make}'
@@ -1750,7 +1755,7 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
                 raise ClaudeboxError(
                     f"{last.path} is a symlink to {last.target}, inside the project: the host's "
                     "git, editor or claude would follow it to files the sandbox can change; "
-                    f"replace it by what it points to, or remove it (rm {shlex.quote(last.path)})",
+                    f"replace it by what it points to, or remove it (rm {shell_quote(last.path)})",
                     EXIT_USAGE,
                 )
             pins.append(Pin(last.path, Kind.LINK, False, reason="symlink, not followed"))
@@ -3538,8 +3543,61 @@ AUDIT_WIDTH: Final = 80
 AUDIT_LABEL: Final = 13  # "  variables  ": the label column
 
 
+def printable(text: str, keep: str = "") -> str:
+    """`text` safe to print: each code point a terminal acts on or does not show (a control
+    such as ESC, CR or BEL, a bidi override or another format character, a line separator, a
+    private or unassigned one) becomes a visible escape such as \\x1b, \\r or \\u202e, and a
+    byte that was not UTF-8 (os.fsdecode's surrogate escape) \\xNN. Letters, marks, numbers,
+    punctuation and symbols of every script stay, and so does each character of `keep`. A
+    backslash stays too: what printable() makes is left as it is by printable()."""
+    stripped = text
+    for char in keep:
+        stripped = stripped.replace(char, "")
+    if stripped.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or char in keep
+        else f"\\x{ord(char) - 0xDC00:02x}"
+        if "\udc80" <= char <= "\udcff"
+        else repr(char)[1:-1]
+        for char in text
+    )
+
+
+def shell_quote(word: str) -> str:
+    """shlex.quote, but a word holding what printable() escapes (newlines and tabs aside) is
+    quoted $'...', each such character as the bytes it stands for (\\xNN): the terminal shows
+    escapes, and bash or zsh, pasting it, gets the word's very bytes (whatever its locale)."""
+    if printable(word, keep="\n\t") == word:
+        return shlex.quote(word)
+    body = "".join(
+        "\\" + char
+        if char in "\\'"
+        else char
+        if char.isprintable()
+        else "".join(
+            f"\\x{byte:02x}"
+            for byte in char.encode(
+                "utf-8", "surrogateescape" if "\udc80" <= char <= "\udcff" else "surrogatepass"
+            )
+        )
+        for char in word
+    )
+    return f"$'{body}'"
+
+
+def shell_join(words: Iterable[str]) -> str:
+    return " ".join(shell_quote(word) for word in words)
+
+
 def mask(value: str) -> str:
     return f"<masked, {len(value)} chars>"
+
+
+# Style's codes: with colour, the edge (terminal_bytes) lets these through and nothing else like
+# them; every value inside was made printable() when the text was rendered.
+STYLE_CODE: Final = re.compile("(\x1b\\[(?:1;31|33|1|2|0)m)")
 
 
 class Style:
@@ -3565,10 +3623,10 @@ def tilde(path: str, home: str) -> str:
 
 def fill(label: str, items: Sequence[str], width: int = AUDIT_WIDTH) -> list[str]:
     """`label`, then the items wrapped into the value column: an item stays on one line when
-    it fits there, else it breaks at its spaces."""
+    it fits there, else it breaks at its spaces. Each item is made printable() first."""
     room = width - AUDIT_LABEL
     words = []
-    for item in items:
+    for item in map(printable, items):
         words += [item.replace(" ", "\0")] if len(item) <= room else item.split(" ")
     lines: list[str] = []
     current = f"  {label:<{AUDIT_LABEL - 2}}"
@@ -3596,7 +3654,7 @@ def shown_command(command: Sequence[str]) -> str:
             del words[2:4]
     else:
         words[0] = os.path.basename(words[0])
-    return clip(shlex.join(words))
+    return clip(printable(shell_join(words)))
 
 
 def inet_blocked_beyond_fixed(blocked: Iterable[BlockedPrefix]) -> list[BlockedPrefix]:
@@ -3640,7 +3698,7 @@ def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
 def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = False) -> str:
     """What enters, for the launch question: plumbing condensed on top, the facts that decide
     (network, what is writable, secrets, profile, warnings) right above the question."""
-    out = [style.bold(f"claudebox {__version__}: sandbox for {plan.chdir}")]
+    out = [style.bold(f"claudebox {__version__}: sandbox for {printable(plan.chdir)}")]
     out += render_plumbing(plan, home) if not verbose else render_everything(plan, home)
     out.append("")
     out += fill("command", [shown_command(plan.command)])
@@ -3750,6 +3808,7 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
 
 def fit_symlink(name: str, note: str, room: int = AUDIT_WIDTH - AUDIT_LABEL) -> str:
     """One pinned symlink in the value column: the middle of a long target gives way."""
+    name, note = printable(name), printable(note)
     if note.startswith("symlink to "):
         target, _, rest = note.removeprefix("symlink to ").rpartition(", ")
         if not target:
@@ -3790,12 +3849,12 @@ def render_everything(plan: SandboxPlan, home: str) -> list[str]:
         else:
             value = mask(var.value) if var.looks_secret else var.value
         lines.append(f"    {var.name}={value}  [{var.origin}]")
-    lines.append(f"  command: {shlex.join(plan.command)}")
+    lines.append(f"  command: {shell_join(plan.command)}")
     lines.append("  ~/.claude")
     for view in plan.claude_view:
         note = f" ({view.note})" if view.note else ""
         lines.append(f"    {view.name}: {view.treatment.value}{note}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def stage_spec(plan: SandboxPlan) -> dict[str, object]:
@@ -3848,20 +3907,20 @@ def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
     login's values reach the stage likewise, on LOGIN_SECRETS_FD."""
     lines = [step.render() for step in plan.host_setup]
     spec = render_stage_spec(stage_spec(plan))
-    chunks: list[str] = [shlex.join(["env", "-i", *launcher, "--stage", spec, "--"])]
+    chunks: list[str] = [shell_join(["env", "-i", *launcher, "--stage", spec, "--"])]
     args = plan.argv
-    chunks.append(shlex.quote(args[0]))
+    chunks.append(shell_quote(args[0]))
     namespace = list(plan.namespace_args)
     index = 0
     while index < len(namespace):
         width = 2 if namespace[index] in ("--hostname", "--uid", "--gid") else 1
-        chunks.append(shlex.join(namespace[index : index + width]))
+        chunks.append(shell_join(namespace[index : index + width]))
         index += width
     chunks.append("--clearenv")
     chunks += [f"--args {plan.data_fd(kind)}" for kind in (DataKind.ENV, DataKind.LOGIN_ENV)]
-    chunks += [shlex.join(mount.to_args()) for mount in plan.mounts]
-    chunks.append(shlex.join(["--chdir", plan.chdir, "--seccomp", str(plan.seccomp_fd)]))
-    chunks.append(shlex.join(["--", *plan.command]))
+    chunks += [shell_join(mount.to_args()) for mount in plan.mounts]
+    chunks.append(shell_join(["--chdir", plan.chdir, "--seccomp", str(plan.seccomp_fd)]))
+    chunks.append(shell_join(["--", *plan.command]))
     inputs = []
     for item in plan.data:
         if item.kind is DataKind.ENV:
@@ -3881,7 +3940,7 @@ def shell_value(var: EnvVar) -> str:
     """A variable's value as a pasted --dry-run says it: what the environment gave, as the
     pasting shell's own "$NAME"; what claudebox or a profile set, quoted."""
     if var.origin in ("sandbox", "profile"):
-        return shlex.quote(var.value)
+        return shell_quote(var.value)
     return f'"${var.name}"'
 
 
@@ -3895,7 +3954,7 @@ def login_secret_words(plan: SandboxPlan) -> list[str]:
     return [
         word
         for name in names
-        for word in (name, shlex.quote(literal[name]) if name in literal else f'"${name}"')
+        for word in (name, shell_quote(literal[name]) if name in literal else f'"${name}"')
     ]
 
 
@@ -3987,7 +4046,7 @@ def printf_command(content: bytes) -> str:
     """A shell command printing exactly `content` (octal escapes for binary data)."""
     if b"\0" not in content:
         try:
-            return f"printf %s {shlex.quote(content.decode())}"
+            return f"printf %s {shell_quote(content.decode())}"
         except UnicodeDecodeError:
             pass
     return "printf '" + "".join(f"\\{byte:03o}" for byte in content) + "'"
@@ -3997,11 +4056,11 @@ def render_findings(findings: Sequence[Finding]) -> str:
     lines = []
     for finding in findings:
         moved = (
-            f"; moved it to {finding.moved_to} (move it back only if you trust it)"
+            f"; moved it to {printable(finding.moved_to)} (move it back only if you trust it)"
             if finding.moved_to
             else ""
         )
-        lines.append(f"claudebox: warning: the session {finding.what}{moved}")
+        lines.append(f"claudebox: warning: the session {printable(finding.what)}{moved}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -4009,16 +4068,17 @@ def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
     lines = []
     for entry in entries:
         size = human_size(entry.size)
-        name = os.path.basename(entry.instance_dir)
+        name = printable(os.path.basename(entry.instance_dir))
+        root = printable(entry.root or "")
         if entry.verdict == "remove":
             verb = "removed" if removed else "would remove"
-            lines.append(f"{verb} {name} ({size}): {entry.root} no longer exists")
+            lines.append(f"{verb} {name} ({size}): {root} no longer exists")
         elif entry.verdict == "in use":
-            lines.append(f"skipped {name} ({size}): {entry.root} is gone but a session is running")
+            lines.append(f"skipped {name} ({size}): {root} is gone but a session is running")
         elif entry.verdict == "corrupt":
             lines.append(
                 f"corrupt {name} ({size}): no usable root or lock file; inspect "
-                f"{entry.instance_dir} and remove it by hand"
+                f"{printable(entry.instance_dir)} and remove it by hand"
             )
     freed = sum(entry.size for entry in entries if entry.verdict == "remove")
     kept = sum(1 for entry in entries if entry.verdict != "remove")
@@ -4756,7 +4816,7 @@ def check_private(path: str, uid: int) -> None:
         )
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ClaudeboxError(
-            f"{path} is group- or world-writable; run chmod go-w {shlex.quote(path)}", EXIT_USAGE
+            f"{path} is group- or world-writable; run chmod go-w {shell_quote(path)}", EXIT_USAGE
         )
 
 
@@ -4861,16 +4921,16 @@ def list_profiles(state_dir: str, home: str) -> str:
     except OSError:
         names = []
     if not names:
-        return f"no profiles in {profiles_dir(state_dir)}\n"
+        return f"no profiles in {printable(profiles_dir(state_dir))}\n"
     lines = []
     for name in names:
         try:
             profile = load_profile(name, "listing", state_dir, home)
         except ClaudeboxError as error:
-            lines.append(f"{name}\tinvalid: {error}")
+            lines.append(f"{printable(name)}\tinvalid: {printable(str(error))}")
             continue
         description = profile.description[0] if profile.description else ""
-        lines.append(f"{name}\tok\t{description}")
+        lines.append(f"{printable(name)}\tok\t{printable(description)}")
     return "\n".join(lines) + "\n"
 
 
@@ -4995,7 +5055,7 @@ def remove_tree(path: str) -> None:
     except OSError as error:
         raise ClaudeboxError(
             f"cannot remove {path}: {error.strerror}; remove it by hand "
-            f"(rm -rf {shlex.quote(path)})"
+            f"(rm -rf {shell_quote(path)})"
         ) from error
 
 
@@ -5029,7 +5089,9 @@ def store_package_cache(path: str, nixpkgs: str, new: Mapping[str, Sequence[str]
         finally:
             os.close(lock)
     except OSError as error:
-        print(f"claudebox: warning: package cache {path} not updated: {error}", file=sys.stderr)
+        write_stderr(
+            f"claudebox: warning: {printable(f'package cache {path} not updated: {error}')}\n"
+        )
 
 
 def resolve_packages(
@@ -5044,7 +5106,7 @@ def resolve_packages(
     missing = [attribute for attribute in attributes if attribute not in resolved]
     nix = which("nix", env) if missing else None
     for attribute in missing:
-        print(f"claudebox: resolving {attribute} …", file=sys.stderr)
+        write_stderr(f"claudebox: resolving {attribute} …\n")
         if nix is None:
             raise ClaudeboxError(
                 "nix not found on PATH: profile packages are built with nix; install nix "
@@ -5056,12 +5118,12 @@ def resolve_packages(
         paths = nix_build_outputs(result.stdout)
         if result.returncode != 0 or not paths or not all(is_within(p, STORE_DIR) for p in paths):
             for line in result.stderr.strip().splitlines()[-20:]:
-                print(f"  nix: {line}", file=sys.stderr)
+                write_stderr(f"  nix: {printable(line)}\n")
             raise ClaudeboxError(
                 f"package {attribute!r} could not be built from {nixpkgs} (nix build exited "
                 f"{result.returncode}); check the attribute name in the profile"
             )
-        print(f"claudebox: {attribute} -> {' '.join(paths)}", file=sys.stderr)
+        write_stderr(f"claudebox: {attribute} -> {printable(' '.join(paths))}\n")
         resolved[attribute] = paths
     if missing and save:
         store_package_cache(cache_path, identity_, {a: resolved[a] for a in missing})
@@ -7469,12 +7531,17 @@ def check_inet(pasta: str | None) -> list[CheckResult]:
 def render_checks(results: Sequence[CheckResult], style: Style) -> str:
     lines = []
     for result in results:
+        name, detail, hint = (
+            printable(result.name),
+            printable(result.detail),
+            printable(result.hint),
+        )
         if result.warning:
-            lines.append(style.red(f"warn {result.name}: {result.detail}"))
+            lines.append(style.red(f"warn {name}: {detail}"))
         elif result.ok:
-            lines.append(f"ok   {result.name}: {result.detail}")
+            lines.append(f"ok   {name}: {detail}")
         else:
-            lines.append(style.red(f"FAIL {result.name}: {result.detail}; fix: {result.hint}"))
+            lines.append(style.red(f"FAIL {name}: {detail}; fix: {hint}"))
     return "\n".join(lines) + "\n"
 
 
@@ -7696,16 +7763,29 @@ def near_miss(argument: str, parser: argparse.ArgumentParser) -> str | None:
     return prefixed[0] if len(prefixed) == 1 and len(typed) >= 3 else None
 
 
-def write_stdout(text: str) -> None:
-    """Paths that are not UTF-8 (surrogate escapes from os.getcwd) go out as their bytes."""
+def terminal_bytes(text: str, colour: bool) -> bytes:
+    """What claudebox writes: `text` made printable() but for its newlines and tabs, and, with
+    `colour`, Style's codes (the renderers made each value in them printable() already)."""
+    if not colour:
+        return os.fsencode(printable(text, keep="\n\t"))
+    pieces = STYLE_CODE.split(text)  # a code at each odd index
+    return os.fsencode(
+        "".join(
+            piece if odd % 2 else printable(piece, keep="\n\t") for odd, piece in enumerate(pieces)
+        )
+    )
+
+
+def write_stdout(text: str, *, colour: bool = False) -> None:
+    """Everything claudebox prints passes here or through write_stderr (terminal_bytes)."""
     sys.stdout.flush()
-    sys.stdout.buffer.write(os.fsencode(text))
+    sys.stdout.buffer.write(terminal_bytes(text, colour))
     sys.stdout.buffer.flush()
 
 
-def write_stderr(text: str) -> None:
+def write_stderr(text: str, *, colour: bool = False) -> None:
     sys.stderr.flush()
-    sys.stderr.buffer.write(os.fsencode(text))
+    sys.stderr.buffer.write(terminal_bytes(text, colour))
     sys.stderr.buffer.flush()
 
 
@@ -7778,7 +7858,7 @@ def own_launcher() -> list[str]:
 def dry_run(args: argparse.Namespace, env: Mapping[str, str], claude_args: Sequence[str]) -> int:
     plan, _host = session_plan(args, env, claude_args)
     for problem in (*plan.warnings, *(str(blocker) for blocker in plan.blockers)):
-        write_stderr(f"claudebox: warning: {problem}\n")
+        write_stderr(f"claudebox: warning: {printable(problem)}\n")
     write_stdout(render_plan_json(plan) if args.json else render_dry_run(plan, own_launcher()))
     return 0
 
@@ -7814,7 +7894,8 @@ def launch_planned_session(
     if plan.blockers:
         raise plan.blockers[0]
     home = host.home
-    write_stderr(render_audit(plan, Style(colour_enabled(env)), home, verbose=args.details))
+    style = Style(colour_enabled(env))
+    write_stderr(render_audit(plan, style, home, verbose=args.details), colour=style.colour)
     profile = plan.profile
     unconfirmed_secrets = bool(plan.secret_mounts) and not (
         profile is not None and profile.allow_secret_mounts[0]
@@ -7969,7 +8050,7 @@ def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     if args.json and not args.dry_run:
         raise ClaudeboxError("--json goes with --dry-run (claudebox --dry-run --json)", EXIT_USAGE)
     if args.gc and (passthrough or verbatim):
-        got = shlex.join([*passthrough, *verbatim])
+        got = shell_join([*passthrough, *verbatim])
         raise ClaudeboxError(f"--gc takes no claude arguments (got {got})", EXIT_USAGE)
     claude_args = (*passthrough, *verbatim) if args.stage is None else tuple(verbatim)
     return Command(args, env, claude_args, parser)
@@ -7987,7 +8068,8 @@ def show_completions(command: Command) -> int:
 
 def run_checks(command: Command) -> int:
     results = check_host(command.env)
-    write_stdout(render_checks(results, Style(colour_enabled(command.env))))
+    style = Style(colour_enabled(command.env))
+    write_stdout(render_checks(results, style), colour=style.colour)
     return 0 if all(result.ok for result in results) else EXIT_RUNTIME
 
 
@@ -8048,7 +8130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     except ClaudeboxError as error:
-        write_stderr(f"claudebox: error: {error}\n")
+        write_stderr(f"claudebox: error: {printable(str(error))}\n")
         return error.exit_code
     except KeyboardInterrupt:
         write_stderr("\n")
@@ -8057,7 +8139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CLAUDEBOX_DEBUG") == "1":
             raise
         write_stderr(
-            f"claudebox: error: internal error ({type(error).__name__}: {error}); "
+            f"claudebox: error: internal error ({printable(f'{type(error).__name__}: {error}')}); "
             "re-run with CLAUDEBOX_DEBUG=1 and report it\n"
         )
         return EXIT_RUNTIME
