@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from harness import HOSTILE, HOSTILE_SHOWN, Box, assert_printable
-from rtlib import HELPER, TIERS, tier
+from rtlib import HELPER, SH, TIERS, tier
 from test_sandbox import run_on_pty
 
 
@@ -119,3 +119,41 @@ def test_a_refusal_naming_a_planted_symlink_target_is_escaped(box: Box) -> None:
         f"claudebox: error: {box.project}/.envrc is a symlink to sub-{HOSTILE_SHOWN}, inside "
         "the project:"
     ), lines
+
+
+def test_on_a_real_terminal_a_planted_name_neither_clears_it_nor_sets_its_title(box: Box) -> None:
+    """The same names on a terminal (a pty read through an emulator; colour on): session 1's
+    review and the next launch's audit, question included, stay on the screen, the title stays
+    unset, and the only escape sequences claudebox wrote are its own colours. The control: the
+    raw name, printed on the same kind of terminal, clears it and sets the title."""
+    with box.terminal(
+        argv=box.as_user([SH, "-c", f'echo before; {MAKE_NAME}; printf %s "$n"'])
+    ) as control:
+        control.wait_for_exit()
+        assert (control.emulator.title, "before" in control.screen()) == ("owned", False)
+    plant = f'{MAKE_NAME}; ln -s "/elsewhere/$n" .gitmodules; mkdir "sub-$n"; echo planted'
+    with box.terminal("--yes", "--network", "none", plant, columns=240, lines=60) as first:
+        first.wait_for_exit()
+        review = first.screen()
+        titles = [first.emulator.title]
+        transcripts = [bytes(first.transcript)]
+    assert f"a symlink to /elsewhere/{HOSTILE_SHOWN}; moved it to" in review
+    assert "claudebox 0.2.0: sandbox for" in review  # the audit above it is still there
+    subdirectory = Path(os.fsdecode(os.fsencode(box.project) + b"/sub-" + HOSTILE))
+    with box.terminal(
+        "--network", "none", "true", cwd=subdirectory, columns=240, lines=60
+    ) as later:
+        later.wait_for_text("Launch this sandbox? [y/N]")
+        later.type(b"n\r")
+        later.wait_for_exit()
+        audit = later.screen()
+        titles.append(later.emulator.title)
+        transcripts.append(bytes(later.transcript))
+    assert f"claudebox 0.2.0: sandbox for {box.project}/sub-{HOSTILE_SHOWN}" in audit
+    assert audit.splitlines()[-2:] == ["Launch this sandbox? [y/N] n", "claudebox: not launched"]
+    assert titles == ["", ""]
+    for transcript in transcripts:  # colours and the pty's CRLF aside, nothing a terminal acts on
+        text = transcript.replace(b"\r\n", b"\n").decode()
+        for code in ("\x1b[1;31m", "\x1b[33m", "\x1b[1m", "\x1b[2m", "\x1b[0m"):
+            text = text.replace(code, "")
+        assert_printable(text.encode(), "a terminal's transcript")
