@@ -13,6 +13,11 @@ binding host directories by descriptor, so what was checked is what is mounted.
 Layout (top to bottom): constants, the one exception type, frozen values, pure builders
 (host facts in, plan out), rendering, the OS edge (probing, the stage, the supervisor, the
 after-session review), the parser, main.
+
+Everything claudebox prints passes write_stdout or write_stderr, which make it printable(): a
+name or value from the host's files or from a session never acts on the terminal. Renderers
+make each value printable() as they place it (it stays on its line, and cannot pass for one of
+the audit's colour codes); --dry-run quotes such a word $'...' (shell_quote), so it pastes.
 """
 
 from __future__ import annotations
@@ -457,6 +462,7 @@ GIT_INDEX_GITLINK: Final = 0o160000
 # Every mode a git index entry can have (files, executables, symlinks, gitlinks, sparse dirs).
 GIT_INDEX_MODES: Final = frozenset({0o100644, 0o100755, 0o120000, 0o160000, 0o040000})
 QUARANTINE_SUFFIX: Final = ".claudebox-quarantined"
+ROOT_FILE_LIMIT: Final = 4096 + 1  # an instance's root file: one path (PATH_MAX) and a newline
 
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
 ETC_READ_ONLY: Final = (
@@ -1082,18 +1088,18 @@ class HostSetup(NamedTuple):
     replace: bool = False  # a file of claudebox's own, rewritten at each launch
 
     def render(self) -> str:
-        path = shlex.quote(self.path)
+        path = shell_quote(self.path)
         if self.replace:  # (its content can hold the host's values: not printed)
             return f": claudebox rewrites {path} at launch"
         make = (
             f"mkdir -p -m 700 {path}"
             if self.content is None
-            else f"[ -e {path} ] || (umask 077 && printf %s {shlex.quote(self.content)} > {path})"
+            else f"[ -e {path} ] || (umask 077 && printf %s {shell_quote(self.content)} > {path})"
         )
         if not self.mount_point:
             return make
         test = "-d" if self.content is None else "-f"
-        aside = shlex.quote(self.path + QUARANTINE_SUFFIX)
+        aside = shell_quote(self.path + QUARANTINE_SUFFIX)
         return (
             f"{{ [ -L {path} ] || {{ [ -e {path} ] && [ ! {test} {path} ]; }}; }} && "
             f'mv -- {path} {aside}-"$$"; {make}'
@@ -1391,7 +1397,7 @@ class SandboxPlan(NamedTuple):
 
 class GcEntry(NamedTuple):
     instance_dir: str
-    root: str | None  # None: no readable root file (corrupt)
+    root: str | None  # None: no usable root or lock file (corrupt)
     size: int
     verdict: str  # "remove", "in use", "kept", "corrupt"
     sessions: int = 0  # Claude's transcripts in it
@@ -1900,7 +1906,7 @@ def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str
         Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude.json"), instance.claude_json),
     ]
     setup = [
-        HostSetup(store),
+        HostSetup(store, mount_point=True),
         HostSetup(instance.claude_json, "{}\n", mount_point=True),
         HostSetup(credentials, "", mount_point=True),
     ]
@@ -1975,7 +1981,7 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
                 raise ClaudeboxError(
                     f"{last.path} is a symlink to {last.target}, inside the project: the host's "
                     "git, editor or claude would follow it to files the sandbox can change; "
-                    f"replace it by what it points to, or remove it (rm {shlex.quote(last.path)})",
+                    f"replace it by what it points to, or remove it (rm {shell_quote(last.path)})",
                     EXIT_USAGE,
                 )
             pins.append(Pin(last.path, Kind.LINK, False, reason="symlink, not followed"))
@@ -3774,8 +3780,61 @@ AUDIT_WIDTH: Final = 80
 AUDIT_LABEL: Final = 13  # "  variables  ": the label column
 
 
+def printable(text: str, keep: str = "") -> str:
+    """`text` safe to print: each code point a terminal acts on or does not show (a control
+    such as ESC, CR or BEL, a bidi override or another format character, a line separator, a
+    private or unassigned one) becomes a visible escape such as \\x1b, \\r or \\u202e, and a
+    byte that was not UTF-8 (os.fsdecode's surrogate escape) \\xNN. Letters, marks, numbers,
+    punctuation and symbols of every script stay, and so does each character of `keep`. A
+    backslash stays too: what printable() makes is left as it is by printable()."""
+    stripped = text
+    for char in keep:
+        stripped = stripped.replace(char, "")
+    if stripped.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or char in keep
+        else f"\\x{ord(char) - 0xDC00:02x}"
+        if "\udc80" <= char <= "\udcff"
+        else repr(char)[1:-1]
+        for char in text
+    )
+
+
+def shell_quote(word: str) -> str:
+    """shlex.quote, but a word holding what printable() escapes (newlines and tabs aside) is
+    quoted $'...', each such character as the bytes it stands for (\\xNN): the terminal shows
+    escapes, and bash or zsh, pasting it, gets the word's very bytes (whatever its locale)."""
+    if printable(word, keep="\n\t") == word:
+        return shlex.quote(word)
+    body = "".join(
+        "\\" + char
+        if char in "\\'"
+        else char
+        if char.isprintable()
+        else "".join(
+            f"\\x{byte:02x}"
+            for byte in char.encode(
+                "utf-8", "surrogateescape" if "\udc80" <= char <= "\udcff" else "surrogatepass"
+            )
+        )
+        for char in word
+    )
+    return f"$'{body}'"
+
+
+def shell_join(words: Iterable[str]) -> str:
+    return " ".join(shell_quote(word) for word in words)
+
+
 def mask(value: str) -> str:
     return f"<masked, {len(value)} chars>"
+
+
+# Style's codes: with colour, the edge (terminal_bytes) lets these through and nothing else like
+# them; every value inside was made printable() when the text was rendered.
+STYLE_CODE: Final = re.compile("(\x1b\\[(?:1;31|33|1|2|0)m)")
 
 
 class Style:
@@ -3801,10 +3860,10 @@ def tilde(path: str, home: str) -> str:
 
 def fill(label: str, items: Sequence[str], width: int = AUDIT_WIDTH) -> list[str]:
     """`label`, then the items wrapped into the value column: an item stays on one line when
-    it fits there, else it breaks at its spaces."""
+    it fits there, else it breaks at its spaces. Each item is made printable() first."""
     room = width - AUDIT_LABEL
     words = []
-    for item in items:
+    for item in map(printable, items):
         words += [item.replace(" ", "\0")] if len(item) <= room else item.split(" ")
     lines: list[str] = []
     current = f"  {label:<{AUDIT_LABEL - 2}}"
@@ -3832,7 +3891,7 @@ def shown_command(command: Sequence[str]) -> str:
             del words[2:4]
     else:
         words[0] = os.path.basename(words[0])
-    return clip(shlex.join(words))
+    return clip(printable(shell_join(words)))
 
 
 def inet_blocked_beyond_fixed(blocked: Iterable[BlockedPrefix]) -> list[BlockedPrefix]:
@@ -3876,7 +3935,7 @@ def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
 def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = False) -> str:
     """What enters, for the launch question: plumbing condensed on top, the facts that decide
     (network, what is writable, secrets, profile, warnings) right above the question."""
-    out = [style.bold(f"claudebox {__version__}: sandbox for {plan.chdir}")]
+    out = [style.bold(f"claudebox {__version__}: sandbox for {printable(plan.chdir)}")]
     out += render_plumbing(plan, home) if not verbose else render_everything(plan, home)
     out.append("")
     out += fill("command", [shown_command(plan.command)])
@@ -4005,6 +4064,7 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
 
 def fit_symlink(name: str, note: str, room: int = AUDIT_WIDTH - AUDIT_LABEL) -> str:
     """One pinned symlink in the value column: the middle of a long target gives way."""
+    name, note = printable(name), printable(note)
     if note.startswith("symlink to "):
         target, _, rest = note.removeprefix("symlink to ").rpartition(", ")
         if not target:
@@ -4045,14 +4105,14 @@ def render_everything(plan: SandboxPlan, home: str) -> list[str]:
         else:
             value = mask(var.value) if var.looks_secret else var.value
         lines.append(f"    {var.name}={value}  [{var.origin}]")
-    lines.append(f"  command: {shlex.join(plan.command)}")
+    lines.append(f"  command: {shell_join(plan.command)}")
     lines.append("  ~/.claude")
     for view in plan.claude_view:
         note = f" ({view.note})" if view.note else ""
         lines.append(f"    {view.name}: {view.treatment.value}{note}")
     if plan.own_settings:
         lines.append(f"    settings of its own: {', '.join(plan.own_settings)}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def stage_spec(plan: SandboxPlan) -> dict[str, object]:
@@ -4108,20 +4168,20 @@ def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
     login's values reach the stage likewise, on LOGIN_SECRETS_FD."""
     lines = [step.render() for step in plan.host_setup]
     spec = render_stage_spec(stage_spec(plan))
-    chunks: list[str] = [shlex.join(["env", "-i", *launcher, "--stage", spec, "--"])]
+    chunks: list[str] = [shell_join(["env", "-i", *launcher, "--stage", spec, "--"])]
     args = plan.argv
-    chunks.append(shlex.quote(args[0]))
+    chunks.append(shell_quote(args[0]))
     namespace = list(plan.namespace_args)
     index = 0
     while index < len(namespace):
         width = 2 if namespace[index] in ("--hostname", "--uid", "--gid") else 1
-        chunks.append(shlex.join(namespace[index : index + width]))
+        chunks.append(shell_join(namespace[index : index + width]))
         index += width
     chunks.append("--clearenv")
     chunks += [f"--args {plan.data_fd(kind)}" for kind in (DataKind.ENV, DataKind.LOGIN_ENV)]
-    chunks += [shlex.join(mount.to_args()) for mount in plan.mounts]
-    chunks.append(shlex.join(["--chdir", plan.chdir, "--seccomp", str(plan.seccomp_fd)]))
-    chunks.append(shlex.join(["--", *plan.command]))
+    chunks += [shell_join(mount.to_args()) for mount in plan.mounts]
+    chunks.append(shell_join(["--chdir", plan.chdir, "--seccomp", str(plan.seccomp_fd)]))
+    chunks.append(shell_join(["--", *plan.command]))
     inputs = []
     for item in plan.data:
         if item.kind is DataKind.ENV:
@@ -4141,7 +4201,7 @@ def shell_value(var: EnvVar) -> str:
     """A variable's value as a pasted --dry-run says it: what the environment gave, as the
     pasting shell's own "$NAME"; what claudebox or a profile set, quoted."""
     if var.origin in ("sandbox", "profile"):
-        return shlex.quote(var.value)
+        return shell_quote(var.value)
     return f'"${var.name}"'
 
 
@@ -4155,7 +4215,7 @@ def login_secret_words(plan: SandboxPlan) -> list[str]:
     return [
         word
         for name in names
-        for word in (name, shlex.quote(literal[name]) if name in literal else f'"${name}"')
+        for word in (name, shell_quote(literal[name]) if name in literal else f'"${name}"')
     ]
 
 
@@ -4247,7 +4307,7 @@ def printf_command(content: bytes) -> str:
     """A shell command printing exactly `content` (octal escapes for binary data)."""
     if b"\0" not in content:
         try:
-            return f"printf %s {shlex.quote(content.decode())}"
+            return f"printf %s {shell_quote(content.decode())}"
         except UnicodeDecodeError:
             pass
     return "printf '" + "".join(f"\\{byte:03o}" for byte in content) + "'"
@@ -4257,11 +4317,11 @@ def render_findings(findings: Sequence[Finding]) -> str:
     lines = []
     for finding in findings:
         moved = (
-            f"; moved it to {finding.moved_to} (move it back only if you trust it)"
+            f"; moved it to {printable(finding.moved_to)} (move it back only if you trust it)"
             if finding.moved_to
             else ""
         )
-        lines.append(f"claudebox: warning: the session {finding.what}{moved}")
+        lines.append(f"claudebox: warning: the session {printable(finding.what)}{moved}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -4269,7 +4329,8 @@ def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
     lines = []
     for entry in entries:
         size = human_size(entry.size)
-        name = os.path.basename(entry.instance_dir)
+        name = printable(os.path.basename(entry.instance_dir))
+        root = printable(entry.root or "")
         if entry.verdict == "remove":
             verb = "removed" if removed else "would remove"
             used = (
@@ -4278,13 +4339,13 @@ def render_gc(entries: Sequence[GcEntry], *, removed: bool) -> str:
                 if entry.sessions
                 else ", no session"
             )
-            lines.append(f"{verb} {name} ({size}{used}): {entry.root} no longer exists")
+            lines.append(f"{verb} {name} ({size}{used}): {root} no longer exists")
         elif entry.verdict == "in use":
-            lines.append(f"skipped {name} ({size}): {entry.root} is gone but a session is running")
+            lines.append(f"skipped {name} ({size}): {root} is gone but a session is running")
         elif entry.verdict == "corrupt":
             lines.append(
-                f"corrupt {name} ({size}): no root file; inspect {entry.instance_dir} "
-                "and remove it by hand"
+                f"corrupt {name} ({size}): no usable root or lock file; inspect "
+                f"{printable(entry.instance_dir)} and remove it by hand"
             )
     freed = sum(entry.size for entry in entries if entry.verdict == "remove")
     kept = sum(1 for entry in entries if entry.verdict != "remove")
@@ -5044,7 +5105,7 @@ def check_private(path: str, uid: int) -> None:
         )
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ClaudeboxError(
-            f"{path} is group- or world-writable; run chmod go-w {shlex.quote(path)}", EXIT_USAGE
+            f"{path} is group- or world-writable; run chmod go-w {shell_quote(path)}", EXIT_USAGE
         )
 
 
@@ -5149,23 +5210,27 @@ def list_profiles(state_dir: str, home: str) -> str:
     except OSError:
         names = []
     if not names:
-        return f"no profiles in {profiles_dir(state_dir)}\n"
+        return f"no profiles in {printable(profiles_dir(state_dir))}\n"
     lines = []
     for name in names:
         try:
             profile = load_profile(name, "listing", state_dir, home)
         except ClaudeboxError as error:
-            lines.append(f"{name}\tinvalid: {error}")
+            lines.append(f"{printable(name)}\tinvalid: {printable(str(error))}")
             continue
         description = profile.description[0] if profile.description else ""
-        lines.append(f"{name}\tok\t{description}")
+        lines.append(f"{printable(name)}\tok\t{printable(description)}")
     return "\n".join(lines) + "\n"
+
+
+# An instance's lock is opened without blocking (a FIFO there would hang) or following a link.
+LOCK_OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def instance_in_use(instance_dir: str) -> bool:
     """Whether a session holds the instance's lock (read-only probe: creates nothing)."""
     try:
-        fd = os.open(os.path.join(instance_dir, "lock"), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(os.path.join(instance_dir, "lock"), LOCK_OPEN_FLAGS)
     except OSError:
         return False
     try:
@@ -5187,7 +5252,7 @@ def lock_instance(instance_dir: str) -> int:
     for _ in range(5):
         try:
             make_private_dirs(instance_dir)
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, LOCK_OPEN_FLAGS | os.O_CREAT, 0o600)
         except OSError as error:
             raise ClaudeboxError(
                 f"cannot create {path}: {error.strerror}; check the permissions of {instance_dir}"
@@ -5203,23 +5268,33 @@ def lock_instance(instance_dir: str) -> int:
 
 
 def directory_size(path: str) -> int:
+    """The bytes of the files below `path` (what --gc frees), at any depth."""
     total = 0
-    for directory, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:
-                pass
+
+    def enter(fd: int) -> list[str]:
+        nonlocal total
+        subdirectories = []
+        with os.scandir(fd) as listing:
+            for entry in listing:
+                with contextlib.suppress(OSError):
+                    info = entry.stat(follow_symlinks=False)
+                    if not stat.S_ISDIR(info.st_mode):
+                        total += info.st_size
+                    elif info.st_mode & 0o500 == 0o500:  # (one a session locked: not entered)
+                        subdirectories.append(entry.name)
+        return subdirectories
+
+    with contextlib.suppress(OSError):
+        descend(path, enter, lambda _fd, _name: None)
     return total
 
 
 def read_root(instance_dir: str) -> str | None:
-    try:
-        with open(os.path.join(instance_dir, "root"), encoding="utf-8") as handle:
-            root = handle.read().strip()
-    except OSError:
-        return None
-    return root or None
+    """The project root an instance belongs to: its root file holds one absolute path (read
+    without blocking or following a link, and no more of it than a path can be)."""
+    text = read_small(os.path.join(instance_dir, "root"), ROOT_FILE_LIMIT)
+    root = text.strip() if text else ""
+    return root if os.path.isabs(root) and "\0" not in root and "\n" not in root else None
 
 
 def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
@@ -5242,9 +5317,11 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
         if os.path.exists(root):
             entries.append(GcEntry(instance_dir, root, size, "kept"))
             continue
-        fd = os.open(
-            os.path.join(instance_dir, "lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
+        try:
+            fd = os.open(os.path.join(instance_dir, "lock"), LOCK_OPEN_FLAGS | os.O_CREAT, 0o600)
+        except OSError:
+            entries.append(GcEntry(instance_dir, None, size, "corrupt"))
+            continue
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -5264,46 +5341,54 @@ def garbage_collect(state_dir: str, *, remove: bool) -> list[GcEntry]:
 def remove_tree(path: str) -> None:
     """rm -r an instance of claudebox's own (no session runs: its lock is held), whatever a
     session left in it: directories it (or overlayfs) made unreadable, any depth, any width."""
-    directory = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = -1
-    where = path
+
+    def enter(fd: int) -> list[str]:
+        subdirectories = emptied_of_all_but_directories(fd)
+        for name in subdirectories:
+            os.chmod(name, 0o700, dir_fd=fd)  # a directory (listed without following)
+        return subdirectories
+
     try:
         os.chmod(path, 0o700)
-        fd = os.open(path, directory)
-        # One directory open at a time, walked by name: no recursion, no fd per level.
-        stack = [("", emptied_of_all_but_directories(fd))]
-        while True:
-            pending = stack[-1][1]
-            if pending:
-                name = pending.pop()
-                where = name
-                os.chmod(name, 0o700, dir_fd=fd)  # a directory (listed without following)
-                child = os.open(name, directory, dir_fd=fd)
-                os.close(fd)
-                fd = child
-                stack.append((name, emptied_of_all_but_directories(fd)))
-                continue
-            name = stack.pop()[0]
-            if not stack:
-                break
-            parent = os.open("..", directory, dir_fd=fd)
-            os.close(fd)
-            fd = parent
-            where = name
-            os.rmdir(name, dir_fd=fd)
-        os.close(fd)
-        fd = -1
-        where = path
+        descend(path, enter, lambda fd, name: os.rmdir(name, dir_fd=fd))
         os.rmdir(path)
     except OSError as error:
-        inner = "" if where == path else f" (at {where!r})"
         raise ClaudeboxError(
-            f"cannot remove {path}{inner}: {error.strerror}; remove it by hand "
-            f"(rm -rf {shlex.quote(path)})"
+            f"cannot remove {path}: {error.strerror}; remove it by hand "
+            f"(rm -rf {shell_quote(path)})"
         ) from error
-    finally:
-        if fd >= 0:
+
+
+def descend(
+    path: str, enter: Callable[[int], list[str]], leave: Callable[[int, str], object]
+) -> None:
+    """Walk the directories below `path` one open at a time and by name (never through a
+    link): no recursion, no descriptor per level, no limit on depth or a path's length, for
+    trees a session made. `enter(fd)` is given each directory and names the subdirectories to
+    walk into; `leave(fd, name)` runs in a directory when its subdirectory `name` is done."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    try:
+        pending = [enter(fd)]
+        below: list[str] = []  # the names from `path` down to where fd is
+        while True:
+            if pending[-1]:
+                name = pending[-1].pop()
+                child = os.open(name, flags, dir_fd=fd)
+                os.close(fd)
+                fd = child
+                below.append(name)
+                pending.append(enter(fd))
+                continue
+            pending.pop()
+            if not below:
+                return
+            parent = os.open("..", flags, dir_fd=fd)
             os.close(fd)
+            fd = parent
+            leave(fd, below.pop())
+    finally:
+        os.close(fd)
 
 
 def emptied_of_all_but_directories(fd: int) -> list[str]:
@@ -5409,9 +5494,7 @@ def move_instance(old_dir: str, env: Mapping[str, str], state_dir: str) -> str:
             EXIT_USAGE,
         )
     try:
-        lock = os.open(
-            os.path.join(old.dir, "lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
+        lock = os.open(os.path.join(old.dir, "lock"), LOCK_OPEN_FLAGS | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # every session holds LOCK_SH
@@ -5531,7 +5614,9 @@ def store_package_cache(path: str, nixpkgs: str, new: Mapping[str, Sequence[str]
         finally:
             os.close(lock)
     except OSError as error:
-        print(f"claudebox: warning: package cache {path} not updated: {error}", file=sys.stderr)
+        write_stderr(
+            f"claudebox: warning: {printable(f'package cache {path} not updated: {error}')}\n"
+        )
 
 
 def resolve_packages(
@@ -5546,7 +5631,7 @@ def resolve_packages(
     missing = [attribute for attribute in attributes if attribute not in resolved]
     nix = which("nix", env) if missing else None
     for attribute in missing:
-        print(f"claudebox: resolving {attribute} …", file=sys.stderr)
+        write_stderr(f"claudebox: resolving {attribute} …\n")
         if nix is None:
             raise ClaudeboxError(
                 "nix not found on PATH: profile packages are built with nix; install nix "
@@ -5558,12 +5643,12 @@ def resolve_packages(
         paths = nix_build_outputs(result.stdout)
         if result.returncode != 0 or not paths or not all(is_within(p, STORE_DIR) for p in paths):
             for line in result.stderr.strip().splitlines()[-20:]:
-                print(f"  nix: {line}", file=sys.stderr)
+                write_stderr(f"  nix: {printable(line)}\n")
             raise ClaudeboxError(
                 f"package {attribute!r} could not be built from {nixpkgs} (nix build exited "
                 f"{result.returncode}); check the attribute name in the profile"
             )
-        print(f"claudebox: {attribute} -> {' '.join(paths)}", file=sys.stderr)
+        write_stderr(f"claudebox: {attribute} -> {printable(' '.join(paths))}\n")
         resolved[attribute] = paths
     if missing and save:
         store_package_cache(cache_path, identity_, {a: resolved[a] for a in missing})
@@ -5614,13 +5699,11 @@ def write_atomic(path: str, data: bytes, *, replace: bool) -> None:
 
 
 def make_private(directory: str) -> None:
-    """chmod 700 a directory of claudebox's own that is open to others (never through a link)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o700)
-    finally:
-        os.close(fd)
+    """chmod 700 a directory of claudebox's own that a session (or an older claudebox) opened
+    to others or closed to its owner (a session's `chmod 000 ~/.claude`); never a link."""
+    info = os.lstat(directory)
+    if stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(directory, 0o700)  # (a directory a session cannot swap: a mount point inside)
 
 
 def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
@@ -8019,12 +8102,17 @@ def check_inet(pasta: str | None) -> list[CheckResult]:
 def render_checks(results: Sequence[CheckResult], style: Style) -> str:
     lines = []
     for result in results:
+        name, detail, hint = (
+            printable(result.name),
+            printable(result.detail),
+            printable(result.hint),
+        )
         if result.warning:
-            lines.append(style.red(f"warn {result.name}: {result.detail}"))
+            lines.append(style.red(f"warn {name}: {detail}"))
         elif result.ok:
-            lines.append(f"ok   {result.name}: {result.detail}")
+            lines.append(f"ok   {name}: {detail}")
         else:
-            lines.append(style.red(f"FAIL {result.name}: {result.detail}; fix: {result.hint}"))
+            lines.append(style.red(f"FAIL {name}: {detail}; fix: {hint}"))
     return "\n".join(lines) + "\n"
 
 
@@ -8253,16 +8341,29 @@ def near_miss(argument: str, parser: argparse.ArgumentParser) -> str | None:
     return prefixed[0] if len(prefixed) == 1 and len(typed) >= 3 else None
 
 
-def write_stdout(text: str) -> None:
-    """Paths that are not UTF-8 (surrogate escapes from os.getcwd) go out as their bytes."""
+def terminal_bytes(text: str, colour: bool) -> bytes:
+    """What claudebox writes: `text` made printable() but for its newlines and tabs, and, with
+    `colour`, Style's codes (the renderers made each value in them printable() already)."""
+    if not colour:
+        return os.fsencode(printable(text, keep="\n\t"))
+    pieces = STYLE_CODE.split(text)  # a code at each odd index
+    return os.fsencode(
+        "".join(
+            piece if odd % 2 else printable(piece, keep="\n\t") for odd, piece in enumerate(pieces)
+        )
+    )
+
+
+def write_stdout(text: str, *, colour: bool = False) -> None:
+    """Everything claudebox prints passes here or through write_stderr (terminal_bytes)."""
     sys.stdout.flush()
-    sys.stdout.buffer.write(os.fsencode(text))
+    sys.stdout.buffer.write(terminal_bytes(text, colour))
     sys.stdout.buffer.flush()
 
 
-def write_stderr(text: str) -> None:
+def write_stderr(text: str, *, colour: bool = False) -> None:
     sys.stderr.flush()
-    sys.stderr.buffer.write(os.fsencode(text))
+    sys.stderr.buffer.write(terminal_bytes(text, colour))
     sys.stderr.buffer.flush()
 
 
@@ -8335,7 +8436,7 @@ def own_launcher() -> list[str]:
 def dry_run(args: argparse.Namespace, env: Mapping[str, str], claude_args: Sequence[str]) -> int:
     plan, _host = session_plan(args, env, claude_args)
     for problem in (*plan.warnings, *(str(blocker) for blocker in plan.blockers)):
-        write_stderr(f"claudebox: warning: {problem}\n")
+        write_stderr(f"claudebox: warning: {printable(problem)}\n")
     write_stdout(render_plan_json(plan) if args.json else render_dry_run(plan, own_launcher()))
     return 0
 
@@ -8371,7 +8472,8 @@ def launch_planned_session(
     if plan.blockers:
         raise plan.blockers[0]
     home = host.home
-    write_stderr(render_audit(plan, Style(colour_enabled(env)), home, verbose=args.details))
+    style = Style(colour_enabled(env))
+    write_stderr(render_audit(plan, style, home, verbose=args.details), colour=style.colour)
     profile = plan.profile
     unconfirmed_secrets = bool(plan.secret_mounts) and not (
         profile is not None and profile.allow_secret_mounts[0]
@@ -8530,7 +8632,7 @@ def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     if args.json and not args.dry_run:
         raise ClaudeboxError("--json goes with --dry-run (claudebox --dry-run --json)", EXIT_USAGE)
     if args.gc and (passthrough or verbatim):
-        got = shlex.join([*passthrough, *verbatim])
+        got = shell_join([*passthrough, *verbatim])
         raise ClaudeboxError(f"--gc takes no claude arguments (got {got})", EXIT_USAGE)
     claude_args = (*passthrough, *verbatim) if args.stage is None else tuple(verbatim)
     return Command(args, env, claude_args, parser)
@@ -8548,7 +8650,8 @@ def show_completions(command: Command) -> int:
 
 def run_checks(command: Command) -> int:
     results = check_host(command.env)
-    write_stdout(render_checks(results, Style(colour_enabled(command.env))))
+    style = Style(colour_enabled(command.env))
+    write_stdout(render_checks(results, style), colour=style.colour)
     return 0 if all(result.ok for result in results) else EXIT_RUNTIME
 
 
@@ -8615,7 +8718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     except ClaudeboxError as error:
-        write_stderr(f"claudebox: error: {error}\n")
+        write_stderr(f"claudebox: error: {printable(str(error))}\n")
         return error.exit_code
     except KeyboardInterrupt:
         write_stderr("\n")
@@ -8624,7 +8727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CLAUDEBOX_DEBUG") == "1":
             raise
         write_stderr(
-            f"claudebox: error: internal error ({type(error).__name__}: {error}); "
+            f"claudebox: error: internal error ({printable(f'{type(error).__name__}: {error}')}); "
             "re-run with CLAUDEBOX_DEBUG=1 and report it\n"
         )
         return EXIT_RUNTIME

@@ -67,6 +67,25 @@ exec {BUSYBOX_STORE}/bin/sh -c "$snippet" probe "$@"
 """
 
 
+# A name a session or a file may hold to take over the terminal: ESC sequences (clear the
+# screen, set the title, ended by BEL), CR (back to the line's start), a bidi override (U+202E,
+# as UTF-8) and a byte that is not UTF-8. HOSTILE_SHOWN: how claudebox prints it (and
+# HOSTILE_QUOTED in a shell word, as --dry-run quotes it: $'...', each byte \xNN).
+HOSTILE = b"\x1b[2J\x1b]0;owned\x07\rfake\xe2\x80\xaeevil\xff"
+HOSTILE_SHOWN = r"\x1b[2J\x1b]0;owned\x07\rfake\u202eevil\xff"
+HOSTILE_QUOTED = r"\x1b[2J\x1b]0;owned\x07\x0dfake\xe2\x80\xaeevil\xff"  # in a $'...' word
+
+
+def assert_printable(output: bytes, what: str = "") -> str:
+    """`output` as text: UTF-8 (no raw byte that is not), with nothing a terminal would act on
+    or hide but newlines and tabs (no ESC, CR, BEL, bidi control, ...)."""
+    text = output.decode("utf-8", "replace")
+    assert "\ufffd" not in text, f"{what}: a byte that is not UTF-8 in {output!r}"
+    unsafe = sorted({char for char in text if not char.isprintable() and char not in "\n\t"})
+    assert unsafe == [], f"{what}: {unsafe} in {text!r}"
+    return text
+
+
 def prerequisite_missing(reason: str) -> None:
     """Fail under CI (a missing prerequisite is a broken CI), skip on a developer machine."""
     if IN_CI:

@@ -12,7 +12,7 @@ import signal
 
 import pytest
 from harness import Box
-from rtlib import HELPER, TIERS, host_process, on_host, tier
+from rtlib import HELPER, SH, TIERS, host_process, on_host, tier
 
 
 @pytest.mark.parametrize("network", TIERS)
@@ -33,10 +33,13 @@ def test_host_processes_are_invisible(box: Box, network: str) -> None:
 
 @pytest.mark.parametrize("network", TIERS)
 def test_killing_a_host_process_fails_and_it_survives(box: Box, network: str) -> None:
-    with host_process(box, ["/bin/sleep", "300"]) as control_victim:
+    # The victim says it is ready once it runs as the test user (setpriv has switched): a kill
+    # before then would fail for the control too.
+    sleeper = [SH, "-c", "echo ready; exec /bin/sleep 300"]
+    with host_process(box, sleeper, ready=True) as control_victim:
         on_host(box, "kill -TERM $1", str(control_victim.pid))
         assert control_victim.wait(timeout=10) == -signal.SIGTERM  # control: it works outside
-    with host_process(box, ["/bin/sleep", "300"]) as victim:
+    with host_process(box, sleeper, ready=True) as victim:
         result = box.probe(
             "kill -KILL $1; echo kill=$?; kill -0 $1; echo probe=$?; kill -KILL -1",
             str(victim.pid),

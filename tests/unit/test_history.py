@@ -295,7 +295,7 @@ def test_remove_tree_names_what_it_cannot_remove_in_one_error(tmp_path):
     busy = instance / "claude" / "busy"
     output = run_as(WITH_MOUNTS, "mounted", str(instance), str(busy))
     assert output == (
-        f"cannot remove {instance} (at 'busy'): Device or resource busy; remove it by hand "
+        f"cannot remove {instance}: Device or resource busy; remove it by hand "
         f"(rm -rf {instance}) 1\n"
     )  # (a mount point: the namespace's mount is gone with it, the directory stays)
     assert busy.is_dir()

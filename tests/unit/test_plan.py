@@ -707,8 +707,8 @@ def test_host_setup_exact():
         (f"{INSTANCE_DIR}/cache/nix", None, False, False),
         (f"{INSTANCE_DIR}/state", None, False, False),
         (f"{INSTANCE_DIR}/network-log", None, False, False),
-        (STORE, None, False, False),
-        # mount points in the project's own ~/.claude (a session may have replaced them)
+        # ~/.claude's mount point, and mount points in it (a session may have replaced them)
+        (STORE, None, True, False),
         (f"{STORE}/.claude.json", "{}\n", True, False),
         (f"{STORE}/.credentials.json", "", True, False),
         (f"{STORE}/mystery", None, True, False),

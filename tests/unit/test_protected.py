@@ -209,7 +209,7 @@ def test_claude_inside_is_the_projects_own_with_the_login_as_a_mount_point():
     )
     assert INSTANCE.claude_json == f"{STORE}/.claude.json"  # also ~/.claude/.claude.json inside
     assert part.setup == (
-        cb.HostSetup(STORE),
+        cb.HostSetup(STORE, mount_point=True),
         cb.HostSetup(f"{STORE}/.claude.json", "{}\n", mount_point=True),
         cb.HostSetup(f"{STORE}/.credentials.json", "", mount_point=True),
     )
