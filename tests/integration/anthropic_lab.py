@@ -539,17 +539,7 @@ class Routes:
         model = str(body.get("model", "claude-test"))
         if body.get("stream"):
             return 200, real.sse_events(model, blocks, stop), "text/event-stream"
-        message = {
-            "id": "msg_claudebox_e2e",
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": blocks,
-            "stop_reason": stop,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 20},
-        }
-        return 200, json.dumps(message), "application/json"
+        return 200, json.dumps(real.message_body(model, blocks, stop)), "application/json"
 
     def api(self, exchange: Exchange, path: str) -> Answer:
         method = "GET" if exchange.method == "HEAD" else exchange.method

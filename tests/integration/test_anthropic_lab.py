@@ -65,17 +65,7 @@ def run_claude(
     assert not {"ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"} & set(box.env(env))
     claude = f"{real.CLAUDE_STORE}/bin/claude"
     argv = [claude, "-p", "Run the probe.", "--output-format", "json", "--allowedTools", "Bash"]
-    return subprocess.run(
-        box.as_user(argv),
-        env=box.env(env),
-        cwd=box.project,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        check=False,
-    )
+    return real.run_captured(box.as_user(argv), box.env(env), box.project)
 
 
 def assert_two_turns(

@@ -102,17 +102,7 @@ def claudebox_print(
         "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", box.host_path()]),
     }
     argv = box.command(["--yes", "--network", "full", *args])
-    return subprocess.run(
-        ["nsenter", f"--target={netns}", "--net", "--", *argv],
-        env=box.env(env),
-        cwd=box.project,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        check=False,
-    )
+    return real.run_captured(argv, box.env(env), box.project, netns)
 
 
 def host_claude(
@@ -125,17 +115,7 @@ def host_claude(
         "HOME": str(box.home),
         "PATH": f"{real.CLAUDE_STORE}/bin:/usr/bin:/bin",
     }
-    return subprocess.run(
-        ["nsenter", f"--target={netns}", "--net", "--", *box.as_user([CLAUDE, *args])],
-        env=env,
-        cwd=box.project,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        check=False,
-    )
+    return real.run_captured(box.as_user([CLAUDE, *args]), env, box.project, netns)
 
 
 def hinted_session(result: subprocess.CompletedProcess[str]) -> str:

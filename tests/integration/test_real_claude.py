@@ -237,6 +237,39 @@ def reply_for(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     return [{"type": "text", "text": "ok"}], "end_turn"
 
 
+def message_body(model: str, blocks: list[dict[str, Any]], stop_reason: str) -> dict[str, Any]:
+    """The Messages API's answer when it does not stream."""
+    return {
+        "id": "msg_claudebox_e2e",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": blocks,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 20},
+    }
+
+
+def run_captured(
+    argv: list[str], env: dict[str, str], cwd: Path, netns: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`argv` to its end (in the network namespace of the process `netns`), output captured,
+    no stdin, in a session of its own."""
+    enter = ["nsenter", f"--target={netns}", "--net", "--"] if netns is not None else []
+    return subprocess.run(
+        [*enter, *argv],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        check=False,
+    )
+
+
 def sse_events(model: str, blocks: list[dict[str, Any]], stop_reason: str) -> str:
     def event(name: str, data: dict[str, Any]) -> str:
         return f"event: {name}\ndata: {json.dumps(data)}\n\n"
@@ -328,17 +361,8 @@ def make_handler(api: ScriptedApi) -> type[BaseHTTPRequestHandler]:
                 if body.get("stream"):
                     self.answer(exchange, 200, sse_events(model, blocks, stop), "text/event-stream")
                 else:
-                    message = {
-                        "id": "msg_claudebox_e2e",
-                        "type": "message",
-                        "role": "assistant",
-                        "model": model,
-                        "content": blocks,
-                        "stop_reason": stop,
-                        "stop_sequence": None,
-                        "usage": {"input_tokens": 10, "output_tokens": 20},
-                    }
-                    self.answer(exchange, 200, json.dumps(message), "application/json")
+                    message = json.dumps(message_body(model, blocks, stop))
+                    self.answer(exchange, 200, message, "application/json")
             else:
                 error = {
                     "type": "error",
@@ -398,17 +422,7 @@ def test_real_claude_runs_a_tool_inside_the_sandbox(
     argv = box.command(
         ["--yes", "--network", "full", "-p", "Run the probe.", "--output-format", "json"]
     )
-    result = subprocess.run(
-        ["nsenter", f"--target={netns}", "--net", "--", *argv],
-        env=box.env(env),
-        cwd=box.project,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        check=False,
-    )
+    result = run_captured(argv, box.env(env), box.project, netns)
     log = "\n".join(
         f"{e.method} {e.path} -> {e.status}: {json.dumps(e.body)[:300]}" for e in api.exchanges
     )
