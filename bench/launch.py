@@ -104,7 +104,10 @@ def hand_written(dry_run: str) -> str:
             binds += f"  --bind {shlex.quote(source)} {quoted} \\\n"
         else:
             binds += f"  --{'ro-' if read_only else ''}bind {quoted} {quoted} \\\n"
-    return "env -i " + body.replace("  --chdir", binds + "  --chdir", 1)
+    # What the stage makes at launch (the login's variables, certificate and placeholders): a
+    # hand-written command gives those descriptors something to read too.
+    launch_data = "".join(f" {fd}< /dev/null" for fd in spec["launch_data"].values())
+    return "env -i " + body.replace("  --chdir", binds + "  --chdir", 1).rstrip("\n") + launch_data
 
 
 def git(*args: str, cwd: Path) -> None:
