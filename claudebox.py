@@ -6135,7 +6135,9 @@ def fresh_session_keyring(libc: Libc, machine: str) -> None:
     if libc.lib.syscall(ctypes.c_long(number), option, ctypes.c_void_p(None)) < 0:
         error = ctypes.get_errno()
         if error != errno.ENOSYS:  # a kernel without keyrings: nothing to isolate
-            raise OSError(error, f"keyctl: {os.strerror(error)}")
+            raise ClaudeboxError(
+                f"cannot give the sandbox its own session keyring ({os.strerror(error)}); report it"
+            )
 
 
 class Launch(NamedTuple):
@@ -6246,12 +6248,12 @@ def stage_child(
             os.dup2(output, 1)
             os.dup2(output, 2)
         fresh_session_keyring(libc, os.uname().machine)
-        for item in launch.data:
-            read_end, write_end = os.pipe()
-            os.write(write_end, item.content)  # small: fits the pipe buffer
-            os.close(write_end)
-            os.dup2(read_end, item.fd)
-            os.close(read_end)
+        for item in launch.data:  # (a file, not a pipe: no size makes the write wait)
+            made = os.memfd_create(item.kind.name, os.MFD_CLOEXEC)
+            os.write(made, item.content)
+            os.lseek(made, 0, os.SEEK_SET)
+            os.dup2(made, item.fd)
+            os.close(made)
         import resource  # a stage pinning hundreds of paths keeps a descriptor per directory
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
