@@ -3805,7 +3805,7 @@ def printable(text: str, keep: str = "") -> str:
 def shell_quote(word: str) -> str:
     """shlex.quote, but a word holding what printable() escapes (newlines and tabs aside) is
     quoted $'...', each such character as the bytes it stands for (\\xNN): the terminal shows
-    escapes, and bash or zsh, pasting it, gets the word's very bytes (whatever its locale)."""
+    escapes, and bash, pasting it, gets the word's very bytes (whatever its locale)."""
     if printable(word, keep="\n\t") == word:
         return shlex.quote(word)
     body = "".join(
@@ -4161,11 +4161,12 @@ def render_stage_spec(spec: Mapping[str, object], indent: str = " ") -> str:
 
 
 def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
-    """Host preparation, then the stage and bwrap one option per line; pasted into bash or zsh,
-    the same sandbox. `launcher`: how to run this claudebox (python and its script). No value
-    of a variable that enters is on a command line: the environment is bwrap's --args data,
-    printed by the shell's own printf (a builtin), values from the environment as "$NAME"; the
-    login's values reach the stage likewise, on LOGIN_SECRETS_FD."""
+    """Host preparation, then the stage and bwrap one option per line; pasted into bash, the
+    same sandbox (zsh redirects descriptors 0-9 only: the data is on 10 and above).
+    `launcher`: how to run this claudebox (python and its script). No value of a variable that
+    enters is on a command line: the environment is bwrap's --args data, printed by the
+    shell's own printf (a builtin), values from the environment as "$NAME"; the login's values
+    reach the stage likewise, on LOGIN_SECRETS_FD."""
     lines = [step.render() for step in plan.host_setup]
     spec = render_stage_spec(stage_spec(plan))
     chunks: list[str] = [shell_join(["env", "-i", *launcher, "--stage", spec, "--"])]
@@ -4960,6 +4961,7 @@ def probe_host(
     state_link = os.path.join(home, ".claudebox")
     state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
     claude = programs["claude"]
+    instance = instance_for(layout.canonical_root, state_dir)
     routing, routing_error = read_host_routing() if tier is not Tier.FULL else (HostRouting(), None)
     return HostFacts(
         env=dict(env),
@@ -4989,10 +4991,10 @@ def probe_host(
         git_email=git_email,
         etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
         claude_home=claude_home,
-        layers=probe_layers(claude_home, instance_for(layout.canonical_root, state_dir)),
+        layers=probe_layers(claude_home, instance),
         protected=protected_walks(layout),
         state_dir=state_dir,
-        other_session=instance_in_use(instance_for(layout.canonical_root, state_dir).dir),
+        other_session=instance_in_use(instance.dir),
         resolved_secret_paths=resolved_secret_paths,
         routing=routing,
         routing_error=routing_error,
@@ -6892,18 +6894,12 @@ class RelayServer:
                 method, target, _version = head.line
                 path = target.split("?", 1)[0]
                 what = f"{method} {upstream.authority}{path}"
-                if not upstream.gateway and upstream.host == OAUTH_HOST and method == "POST":
-                    if path in (OAUTH_TOKEN_PATH, OAUTH_REVOKE_PATH):
-                        body = read_body(client, body_framing(head))
-                        if path == OAUTH_REVOKE_PATH:  # the host's login stays
-                            status, document = 200, dict[str, object]()
-                        else:
-                            status, document = self.login.token(json_object(body))
-                        client.sock.sendall(json_answer(status, document))
-                        self.note(f"login {what} -> {status} (answered by claudebox)")
-                        if head.closes:
-                            return
-                        continue
+                token_request = method == "POST" and path in (OAUTH_TOKEN_PATH, OAUTH_REVOKE_PATH)
+                if token_request and upstream.host == OAUTH_HOST and not upstream.gateway:
+                    self.answer_token_request(client, head, path, what)
+                    if head.closes:
+                        return
+                    continue
                 swapped = self.login.swap(head)
                 if isinstance(swapped, Refusal):
                     self.note(f"refused login {what}: {swapped.reason}")
@@ -6969,6 +6965,17 @@ class RelayServer:
         finally:
             if link is not None:
                 self.forget(link.sock)
+
+    def answer_token_request(self, client: Wire, head: HttpHead, path: str, what: str) -> None:
+        """Claude's OAuth token requests, answered here: a refresh or a login on the host's
+        file (LoginSession.token); a revoke leaves the host's login as it is."""
+        body = read_body(client, body_framing(head))
+        if path == OAUTH_REVOKE_PATH:
+            status, document = 200, dict[str, object]()
+        else:
+            status, document = self.login.token(json_object(body))
+        client.sock.sendall(json_answer(status, document))
+        self.note(f"login {what} -> {status} (answered by claudebox)")
 
     def stop(self) -> None:
         self.stopping = True
@@ -7198,30 +7205,20 @@ class SecretGuard:
         self.tail = window[-self.keep :] if self.keep else b""
 
 
-def copy_body(
-    source: Wire, sink: socket.socket, framing: tuple[str, int], guard: SecretGuard | None = None
-) -> int:
-    """Pass one message's body on as it arrives, framed as it came; returns its size."""
+def body_pieces(source: Wire, framing: tuple[str, int]) -> Iterator[tuple[bytes, bytes]]:
+    """One message's body as it arrives: (bytes as framed on the wire, the data in them)."""
     kind, length = framing
-    copied = 0
 
-    def send(data: bytes) -> None:
-        nonlocal copied
-        if guard is not None:
-            guard.check(data)
-        sink.sendall(data)
-        copied += len(data)
-
-    def exactly(count: int) -> None:
+    def exactly(count: int) -> Iterator[tuple[bytes, bytes]]:
         while count:
             chunk = source.take(min(count, 65536))
             if not chunk:
                 raise ConnectionError("the connection ended inside a body")
-            send(chunk)
+            yield chunk, chunk
             count -= len(chunk)
 
     if kind == "length":
-        exactly(length)
+        yield from exactly(length)
     elif kind == "chunked":
         while True:
             line = source.line()
@@ -7229,60 +7226,44 @@ def copy_body(
                 size = chunk_size(line)
             except ValueError as error:
                 raise ConnectionError(str(error)) from None
-            send(line)
+            yield line, b""
             if size == 0:
                 while (trailer := source.line()).strip():
-                    send(trailer)
-                send(trailer)
-                break
-            exactly(size)
+                    yield trailer, b""
+                yield trailer, b""
+                return
+            yield from exactly(size)
             if source.line() not in (b"\r\n", b"\n"):
                 raise ConnectionError("a chunk's data does not end where its size says")
-            send(b"\r\n")
+            yield b"\r\n", b""
     elif kind == "close":
         while chunk := source.take(65536):
-            send(chunk)
+            yield chunk, chunk
+
+
+def copy_body(
+    source: Wire, sink: socket.socket, framing: tuple[str, int], guard: SecretGuard | None = None
+) -> int:
+    """Pass one message's body on as it arrives, framed as it came; returns its size."""
+    copied = 0
+    for framed, _data in body_pieces(source, framing):
+        if guard is not None:
+            guard.check(framed)
+        sink.sendall(framed)
+        copied += len(framed)
     return copied
 
 
 def read_body(source: Wire, framing: tuple[str, int]) -> bytes:
     """One message's whole body (chunked: decoded), up to LOGIN_BODY_LIMIT bytes."""
-    kind, length = framing
+    too_large = ConnectionError("a body too large for the login relay")
+    if framing[0] == "length" and framing[1] > LOGIN_BODY_LIMIT:
+        raise too_large
     body = b""
-    if kind == "length":
-        if length > LOGIN_BODY_LIMIT:
-            raise ConnectionError("a body too large for the login relay")
-        while len(body) < length:
-            chunk = source.take(length - len(body))
-            if not chunk:
-                raise ConnectionError("the connection ended inside a body")
-            body += chunk
-    elif kind == "chunked":
-        while True:
-            try:
-                size = chunk_size(source.line())
-            except ValueError as error:
-                raise ConnectionError(str(error)) from None
-            if size == 0:
-                while source.line().strip():
-                    pass
-                break
-            if len(body) + size > LOGIN_BODY_LIMIT:
-                raise ConnectionError("a body too large for the login relay")
-            data = b""
-            while len(data) < size:
-                chunk = source.take(size - len(data))
-                if not chunk:
-                    raise ConnectionError("the connection ended inside a body")
-                data += chunk
-            if source.line() not in (b"\r\n", b"\n"):
-                raise ConnectionError("a chunk's data does not end where its size says")
-            body += data
-    elif kind == "close":
-        while chunk := source.take(65536):
-            body += chunk
-            if len(body) > LOGIN_BODY_LIMIT:
-                raise ConnectionError("a body too large for the login relay")
+    for _framed, data in body_pieces(source, framing):
+        body += data
+        if len(body) > LOGIN_BODY_LIMIT:
+            raise too_large
     return body
 
 
