@@ -6421,6 +6421,9 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
             relay.stop()
         elif login.listener is not None:
             login.listener.close()
+        if login.session.logged_host_in:  # whose account it is, only the person can tell
+            credentials = launch.relay.login.credentials
+            write_stderr(render_findings([Finding(credentials, logged_in_what(credentials))]))
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -7293,6 +7296,7 @@ class LoginSession:
         self.issued: dict[str, tuple[str, str]] = {}  # placeholder -> (kind, detail)
         self.failed: set[str] = set()  # real access tokens an upstream answered 401 to
         self.kept: HostLogin | None = None  # a login inside for another account: this session's
+        self.logged_host_in = False  # a login inside went to a host that had none: said after
         self.proxy_token = os.urandom(16).hex()  # full: the proxy on the host's loopback
 
     def issue(self, kind: str, real: str, detail: str = "", suffix: str = "") -> str:
@@ -7421,6 +7425,7 @@ class LoginSession:
             if current is None or (self.login.account and uuid == self.login.account):
                 host = self.store(answer)
                 self.kept = None
+                self.logged_host_in = self.logged_host_in or current is None
                 self.note("login: a login inside; its tokens went to the host's credentials")
             else:
                 host = self.keep(answer)
@@ -7498,6 +7503,14 @@ class LoginSession:
         if not isinstance(real, str) or not real:
             return dict(answer)
         return {**answer, "raw_key": self.issue("api-key", real, real)}
+
+
+def logged_in_what(credentials: str) -> str:
+    """The after-session warning when a login inside went to a host that had none."""
+    return (
+        f"logged Claude in on your host ({credentials}), which had no login: your own claude "
+        "now uses that account; check it (claude, then /status) and log out if it is not yours"
+    )
 
 
 def oauth_error(reason: str) -> dict[str, object]:
