@@ -1220,6 +1220,7 @@ class ClaudeHome(NamedTuple):
     entries: tuple[Entry, ...]  # top level, sorted by name, at most CLAUDE_HOME_SHOWN of them
     json: Mapping[str, object]
     left_out: int = 0  # entries that could come in beyond those (counted up to the scan limit)
+    scan_cut: bool = False  # the scan stopped at its limit: more than left_out stay outside
 
 
 class Layers(NamedTuple):
@@ -1698,7 +1699,7 @@ def plan_layers(host: HostFacts, instance: Instance, profile: Profile | None) ->
         json_now["mcpServers"] = servers_now
     host_layer["mcpServers"] = brought
     own = tuple(own_changes(layers.host_settings, settings_now))
-    warnings += unseen_commands(settings_now, host.home, (STORE_DIR, host.git.top))
+    warnings += at_most(unseen_commands(settings_now, host.home, (STORE_DIR, host.git.top)))
     inside = [name for name in servers_now if name in servers]
     part = LayersPart(
         (),
@@ -1953,7 +1954,8 @@ def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str
         view.append(ClaudeView(name, Treatment.READ_ONLY, note))
     if home.left_out:
         warnings.append(
-            f"{home.left_out} more entries of {tilde(home.dir, host.home)} stay outside (at "
+            f"{'at least ' if home.scan_cut else ''}{home.left_out} more entries of "
+            f"{tilde(home.dir, host.home)} stay outside (at "
             f"most {CLAUDE_HOME_SHOWN} come in); move what Claude needs into fewer entries"
         )
     return ClaudePart(tuple(mounts), tuple(pins), tuple(setup), tuple(view), tuple(warnings))
@@ -3778,6 +3780,8 @@ TUNNEL_MEANING: Final[Mapping[Tunnel, str]] = {
 }
 AUDIT_WIDTH: Final = 80
 AUDIT_LABEL: Final = 13  # "  variables  ": the label column
+# Names from files a session writes (its settings, its MCP servers) the audit lists, at most.
+AUDIT_NAMES_SHOWN: Final = 12
 
 
 def printable(text: str, keep: str = "") -> str:
@@ -3881,6 +3885,12 @@ def clip(text: str, room: int = AUDIT_WIDTH - AUDIT_LABEL) -> str:
     return text if len(text) <= room else text[: room - 1] + "…"
 
 
+def at_most(items: Sequence[str], limit: int = AUDIT_NAMES_SHOWN) -> list[str]:
+    """`items`, the first `limit` of them and how many more when there are more."""
+    more = len(items) - limit
+    return [*items[:limit], f"… and {more} more"] if more > 0 else list(items)
+
+
 def shown_command(command: Sequence[str]) -> str:
     """The command as the audit shows it: claude (whatever its file is called, e.g. a version
     number) or the shell, without the flag settings (--details shows all)."""
@@ -3963,7 +3973,7 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
         for var in plan.env
         if var.looks_secret and var.origin != LOGIN_ORIGIN
     ]
-    secrets += [f"{key} (MCP server {server})" for server, key in plan.mcp_env]
+    secrets += at_most([f"{key} (MCP server {server})" for server, key in plan.mcp_env])
     if secrets:
         out += fill("secrets", secrets)
     mounted = [
@@ -4110,7 +4120,7 @@ def render_everything(plan: SandboxPlan, home: str) -> list[str]:
     for view in plan.claude_view:
         note = f" ({view.note})" if view.note else ""
         lines.append(f"    {view.name}: {view.treatment.value}{note}")
-    if plan.own_settings:
+    if plan.own_settings:  # (every one: --details is asked for, the file is bounded)
         lines.append(f"    settings of its own: {', '.join(plan.own_settings)}")
     return [printable(line) for line in lines]
 
@@ -4874,10 +4884,12 @@ def probe_claude_home(home: str) -> ClaudeHome:
     directory = os.path.realpath(link) if os.path.isdir(link) else link
     named = [n for n, t in CLAUDE_STATE_TABLE.items() if t in CLAUDE_FROM_HOST]
     others: list[str] = []
+    scan_cut = False
     try:
         with os.scandir(directory) as listing:
             for count, item in enumerate(listing):
                 if count >= CLAUDE_HOME_SCAN_LIMIT:
+                    scan_cut = True
                     break
                 if item.name not in CLAUDE_STATE_TABLE:
                     others.append(item.name)
@@ -4892,6 +4904,7 @@ def probe_claude_home(home: str) -> ClaudeHome:
         tuple(sorted((e for e in entries if e.kind is not Kind.MISSING), key=lambda e: e.path)),
         claude_json,
         max(len(others) - room, 0),
+        scan_cut,
     )
 
 
