@@ -6,8 +6,14 @@ synthetic walks equal the real ones over the same tree built in tmp_path."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
 
 import claudebox as cb
 
@@ -25,6 +31,9 @@ PASTA = "/nix/store/" + "f" * 32 + "-passt-2025_05_03/bin/pasta"
 OPENSSL = "/nix/store/" + "9" * 32 + "-openssl-3.4.1-bin/bin/openssl"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ETC_PRESENT = frozenset({"/etc/resolv.conf", "/etc/hosts", "/etc/passwd", "/etc/static"})
+FULL = cb.Options(tier=cb.Tier.FULL, tier_origin="--network")
+# The proxy variables the relay sets, in both cases.
+PROXY_ENV = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 
 # The inet tier's blocked set on any host, as the audit describes it (before the host's own).
 INET_FIXED_BLOCKED = [
@@ -89,6 +98,11 @@ CLAUDE_JSON = {
     "projects": {"/home/alice/other": {"history": ["secret prompt"]}},
     "customApiKeyResponses": {"approved": ["abc"]},
 }
+# The user keys of CLAUDE_JSON: what the project's ~/.claude.json follows.
+HOST_USER_KEYS = {"hasCompletedOnboarding": True, "theme": "dark", "userID": "u-123"}
+# The state table's names that bring the host's in, read-only, overlaid or layered (test_plan
+# checks which): each keeps its room among the CLAUDE_HOME_SHOWN entries.
+FROM_HOST_NAMED = [n for n, t in cb.CLAUDE_STATE_TABLE.items() if t in cb.CLAUDE_FROM_HOST]
 
 
 def entry(path: str, kind: cb.Kind | tuple[str, str] | tuple[str, str, cb.Kind] | None) -> cb.Entry:
@@ -148,10 +162,9 @@ def claude_home(
     entries that bring something of the host's in, read-only, overlaid or layered (the named
     ones, then others by name up to CLAUDE_HOME_SHOWN in all), sorted by path; the project's
     own and the login stay out."""
-    named = [n for n, t in cb.CLAUDE_STATE_TABLE.items() if t in cb.CLAUDE_FROM_HOST]
     others = sorted(name for name in entries if name not in cb.CLAUDE_STATE_TABLE)
-    room = max(cb.CLAUDE_HOME_SHOWN - len(named), 0)
-    shown = [name for name in named if name in entries] + others[:room]
+    room = max(cb.CLAUDE_HOME_SHOWN - len(FROM_HOST_NAMED), 0)
+    shown = [name for name in FROM_HOST_NAMED if name in entries] + others[:room]
     found = tuple(entry(f"{home}/.claude/{name}", entries[name]) for name in sorted(shown))
     left_out = max(len(others) - room, 0)
     return cb.ClaudeHome(f"{home}/.claude", found, CLAUDE_JSON if json is None else json, left_out)
@@ -217,3 +230,70 @@ def make_host(
         ),
     )
     return host._replace(**changes)
+
+
+# --- helpers of the edge's tests ---------------------------------------------------------------
+
+
+def names_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every name os.scandir gives claudebox from now on (the list grows as they are read)."""
+    read: list[str] = []
+    scandir = os.scandir
+
+    class Counted:
+        def __init__(self, path: str) -> None:
+            self.listing = scandir(path)
+
+        def __iter__(self):
+            for item in self.listing:
+                read.append(item.name)
+                yield item
+
+        def __enter__(self) -> Counted:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            self.listing.close()
+
+    monkeypatch.setattr(cb.os, "scandir", Counted)
+    return read
+
+
+def tree(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Every entry under root: kind, mode, mtime (a listing that any creation would change)."""
+    out = {}
+    for path in [root, *root.rglob("*")]:
+        st = path.lstat()
+        kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
+        out[str(path.relative_to(root))] = (kind, st.st_mode, st.st_mtime_ns)
+    return out
+
+
+PRINTER = """\
+import os, sys, json
+def read(fd):
+    try:
+        return os.read(fd, 1 << 20).hex()
+    except OSError:
+        return None  # not open
+json.dump({"argv": sys.argv[1:], "data": {fd: read(fd) for fd in range(9, 20)}}, sys.stdout)
+"""
+
+
+def pasted_run(
+    tmp_path: Path, plan: cb.SandboxPlan, shell_env: Mapping[str, str]
+) -> tuple[str, dict[str, object]]:
+    """The --dry-run text, and what bash running it hands the launcher (replaced by a printer):
+    {"argv": its arguments, "data": descriptor (9 to 19) -> its data in hex, or None}."""
+    printer = tmp_path / "printer"
+    printer.write_text(f"#!{sys.executable}\n{PRINTER}")
+    printer.chmod(0o755)
+    text = cb.render_dry_run(plan, [str(printer)])
+    setup = "".join(step.render() + "\n" for step in plan.host_setup)
+    assert text.startswith(setup)
+    command = text[len(setup) :]
+    env = {**shell_env, "PATH": os.environ["PATH"]}
+    out = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, check=True, env=env
+    )
+    return text, json.loads(out.stdout)

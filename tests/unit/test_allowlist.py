@@ -333,7 +333,7 @@ def test_host_values_of_the_proxy_variables_never_win():
         assert env["HTTPS_PROXY"] == "http://127.0.0.1:3128", tier
     full = cb.build_plan(host, options._replace(tier=Tier.FULL))
     assert [(v.value, v.origin) for v in full.env if v.name == "HTTPS_PROXY"] == [
-        ("", "claudebox's login relay")  # the proxy on the host's loopback, set at launch
+        ("", cb.LOGIN_ORIGIN)  # the proxy on the host's loopback, set at launch
     ]
 
 
@@ -377,12 +377,6 @@ def test_the_proxys_own_port_is_no_host_port(tier):
     for other in (Tier.FULL, Tier.NONE):  # not forwarded there: nothing to refuse
         options = cb.Options(tier=other, profile=WEB._replace(host_ports=((3128, "web"),)))
         assert cb.build_plan(fh.make_host(), options).relay.host_ports == ()
-
-
-def test_without_the_hosts_routing_the_allowlist_tier_refuses():
-    with pytest.raises(cb.ClaudeboxError) as info:
-        allowlist(host=fh.make_host(routing=None, routing_error="EPERM"))
-    assert str(info.value).startswith("cannot read the host's IPv4 routing over netlink (EPERM)")
 
 
 def test_the_relay_survives_the_stage_spec():

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fakehost as fh
 import pytest
 
 import claudebox as cb
@@ -263,16 +264,6 @@ def test_choose_tier_refuses_a_bad_variable():
 # --- the real script in a controlled environment ----------------------------------------------
 
 
-def tree(root: Path) -> dict[str, tuple[str, int, float]]:
-    """Every entry under root: kind, mode, mtime (a listing that any creation would change)."""
-    out = {}
-    for path in [root, *root.rglob("*")]:
-        st = path.lstat()
-        kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
-        out[str(path.relative_to(root))] = (kind, st.st_mode, st.st_mtime_ns)
-    return out
-
-
 # claudebox refuses root (claude would): run as root (CI), the script runs as uid 1000 in a user
 # namespace of its own, which sees the test's files as its own.
 UNSHARE = shutil.which("unshare") or "unshare"
@@ -387,12 +378,12 @@ def test_a_typo_of_a_claudebox_option_is_an_error_not_a_claude_argument(box):
 
 
 def test_dry_run_without_claude_warns_and_creates_nothing(box):
-    before = tree(box.root)
+    before = fh.tree(box.root)
     result = box.run("--dry-run", "--network", "full")
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [NO_BASH, NO_BWRAP, NO_CLAUDE, NO_OPENSSL]
     assert "--dangerously-skip-permissions" in result.stdout
-    assert tree(box.root) == before
+    assert fh.tree(box.root) == before
 
 
 def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
@@ -401,7 +392,7 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
     box.link("git")
     subprocess.run(["git", "init", "-q", str(box.project)], check=True)
     (box.project / "sub").mkdir()
-    before = tree(box.root)
+    before = fh.tree(box.root)
     result = box.run(
         "--dry-run",
         "--network",
@@ -452,7 +443,7 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
     assert argv[clearenv : clearenv + 5] == ["--clearenv", "--args", "10", "--args", "11"]
     assert spec["launch_data"] == {"LOGIN_ENV": 11, "LOGIN_CA": 12, "CREDENTIALS": 13}
     assert (spec["relay"]["tunnel"], spec["relay"]["on_host"]) == ("any", True)
-    assert tree(box.root) == before
+    assert fh.tree(box.root) == before
 
 
 def test_launch_without_claude(box):
@@ -495,11 +486,11 @@ def test_no_terminal_without_yes(box):
 def test_root_is_refused_before_anything_runs(box):
     box.tool("claude")
     box.tool("bwrap")
-    before = tree(box.root)
+    before = fh.tree(box.root)
     result = box.run("--yes", "--network", "none", user=AS_ROOT)
     assert result.stderr == f"claudebox: error: {ROOT}\n"
     assert result.returncode == 2
-    assert tree(box.root) == before
+    assert fh.tree(box.root) == before
 
 
 def test_dry_run_default_inet_tier_warns_about_pasta(box):
@@ -538,12 +529,12 @@ def old_project(box: Box) -> tuple[str, Path]:
 
 
 def test_take_history_of_a_directory_without_state_is_one_error_line(box):
-    before = tree(box.root)
+    before = fh.tree(box.root)
     result = box.run("--take-history", str(box.home / "src" / "gone"))
     line = assert_one_error_line(result, 2, "claudebox: error: no claudebox state for ")
     assert line.endswith("; name the directory the project was in when claudebox last ran there")
     assert result.stdout == ""
-    assert tree(box.root) == before
+    assert fh.tree(box.root) == before
 
 
 def test_take_history_of_this_project_is_one_error_line(box):

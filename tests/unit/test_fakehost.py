@@ -14,9 +14,8 @@ import claudebox as cb
 
 GIT = shutil.which("git")
 pytestmark = pytest.mark.git
-# The state table's names that bring the host's in, read-only, overlaid or layered (test_plan
-# checks which): each keeps its room.
-FROM_HOST_NAMED = 9
+# The others' room among the entries shown: the table's named entries keep theirs.
+ROOM = cb.CLAUDE_HOME_SHOWN - len(fh.FROM_HOST_NAMED)
 
 
 def build(root: str, tree: fh.Tree) -> None:
@@ -89,27 +88,35 @@ def test_a_flooded_claude_home_is_read_up_to_the_limits(tmp_path):
     build(f"{home}/.claude", {**entries, **named, "projects": cb.Kind.DIR})
     probed = cb.probe_claude_home(home)
     assert probed == fh.claude_home(home, {**entries, **named}, {})
-    room = cb.CLAUDE_HOME_SHOWN - FROM_HOST_NAMED  # the table's named entries keep their room
-    assert len(probed.entries) == room + 3  # agents, plugins, settings.json, the others up to it
+    assert len(probed.entries) == ROOM + 3  # agents, plugins, settings.json, the others up to it
     assert [os.path.basename(e.path) for e in probed.entries[:4]] == [
         "agents",
         "plugins",
         "settings.json",
         "x000",
     ]
-    assert os.path.basename(probed.entries[-1].path) == f"x{room - 1:03}"
-    assert probed.left_out == 70 - room
+    assert os.path.basename(probed.entries[-1].path) == f"x{ROOM - 1:03}"
+    assert probed.left_out == 70 - ROOM
 
 
-def test_never_more_than_the_scan_limit_of_names_is_read(tmp_path):
+def test_never_more_than_the_scan_limit_of_names_is_read(tmp_path, monkeypatch):
     home = os.path.realpath(tmp_path)
     os.makedirs(f"{home}/.claude")
     for index in range(cb.CLAUDE_HOME_SCAN_LIMIT + 50):
         open(f"{home}/.claude/f{index:05}", "w").close()
+    read = fh.names_read(monkeypatch)
     probed = cb.probe_claude_home(home)
-    room = cb.CLAUDE_HOME_SHOWN - FROM_HOST_NAMED
-    assert len(probed.entries) == room
-    assert probed.left_out == cb.CLAUDE_HOME_SCAN_LIMIT - room  # counted up to the scan limit
+    # the limit's names, and the one more that tells the scan there are more (it stops there)
+    assert len(read) <= cb.CLAUDE_HOME_SCAN_LIMIT + 1
+    assert len(probed.entries) == ROOM
+    assert probed.left_out == cb.CLAUDE_HOME_SCAN_LIMIT - ROOM  # counted up to the scan limit
+    assert probed.scan_cut  # and the warning says "at least"
+    os.unlink(f"{home}/.claude/f00000")
+    for index in range(1, 51):
+        os.unlink(f"{home}/.claude/f{index:05}")
+    read.clear()
+    assert not cb.probe_claude_home(home).scan_cut  # every name read: the count is exact
+    assert len(read) == cb.CLAUDE_HOME_SCAN_LIMIT - 1
 
 
 def test_the_synthetic_layers_are_what_probe_layers_reads_for_a_new_project(tmp_path):

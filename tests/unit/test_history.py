@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import fakehost as fh
 import pytest
 
 import claudebox as cb
@@ -64,46 +65,24 @@ def test_transcripts_are_session_files_never_links_or_other_names(tmp_path):
     assert cb.transcripts(str(tmp_path / "gone")) == []
 
 
-def test_transcripts_counts_at_most_its_limit(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("slugs", "per_slug", "limit", "found"),
+    [
+        (1, 5, 3, 2),  # the directory -p is one of the 3 names read
+        (10, 1, 4, 0),  # the directories alone use up the names
+    ],
+)
+def test_transcripts_reads_at_most_its_limit_of_names_directories_included(
+    tmp_path, monkeypatch, slugs, per_slug, limit, found
+):
     store = tmp_path / "claude"
-    for index in range(5):
-        transcript(store, "-p", f"00000000-0000-4000-8000-{index:012}.jsonl")
-    monkeypatch.setattr(cb, "TRANSCRIPTS_READ", 3)
-    assert len(cb.transcripts(str(store))) == 2  # the directory -p is one of the 3 names read
-
-
-def names_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every name os.scandir gives claudebox from now on (the list grows as they are read)."""
-    read: list[str] = []
-    scandir = os.scandir
-
-    class Counted:
-        def __init__(self, path: str) -> None:
-            self.listing = scandir(path)
-
-        def __iter__(self):
-            for item in self.listing:
-                read.append(item.name)
-                yield item
-
-        def __enter__(self) -> Counted:
-            return self
-
-        def __exit__(self, *_exc: object) -> None:
-            self.listing.close()
-
-    monkeypatch.setattr(cb.os, "scandir", Counted)
-    return read
-
-
-def test_transcripts_reads_at_most_its_limit_of_names_directories_included(tmp_path, monkeypatch):
-    store = tmp_path / "claude"
-    for index in range(10):
-        transcript(store, f"-p{index}", f"00000000-0000-4000-8000-{index:012}.jsonl")
-    monkeypatch.setattr(cb, "TRANSCRIPTS_READ", 4)
-    read = names_read(monkeypatch)
-    assert len(cb.transcripts(str(store))) <= 4
-    assert len(read) <= 4, read
+    for slug in range(slugs):
+        for index in range(per_slug):
+            transcript(store, f"-p{slug}", f"00000000-0000-4000-8000-{index:012}.jsonl")
+    monkeypatch.setattr(cb, "TRANSCRIPTS_READ", limit)
+    read = fh.names_read(monkeypatch)
+    assert len(cb.transcripts(str(store))) == found
+    assert len(read) <= limit, read
 
 
 def test_transcripts_never_read_through_a_linked_projects_directory(tmp_path):

@@ -6,26 +6,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import fakehost as fh
 import pytest
-from fakehost import HOME, PROJECT, STATE
+from fakehost import FULL, HOME, HOST_USER_KEYS, PROJECT, STATE
 
 import claudebox as cb
-from claudebox import Tier
 
 INSTANCE = cb.instance_for(PROJECT, STATE)
 STORE = INSTANCE.claude_store
 LAYERS = f"{INSTANCE.dir}/layers.json"
 SETTINGS = f"{STORE}/settings.json"
 CLAUDE_JSON = f"{STORE}/.claude.json"
-# the user keys of fh.CLAUDE_JSON: what the project's ~/.claude.json follows
-HOST_USER_KEYS = {"hasCompletedOnboarding": True, "theme": "dark", "userID": "u-123"}
-FULL = cb.Options(tier=Tier.FULL, tier_origin="--network")
 
 
 def layers_of(
@@ -574,6 +569,28 @@ def test_a_long_list_of_own_settings_is_clipped_to_the_audits_width():
     assert line.endswith(", setting29")  # --details names them all
 
 
+def test_what_a_session_wrote_cannot_flood_the_audit():
+    """The project's own files are a session's: a thousand servers with variables, or hooks
+    naming programs the sandbox cannot see, give the audit a bounded list, never a flood."""
+    servers = {f"s{index:04}": {"command": "x", "env": {"K": "v"}} for index in range(1000)}
+    hooks = [{"command": f"/opt/hook{index:04}"} for index in range(1000)]
+    own = {"hooks": {"Stop": [{"hooks": hooks}]}}
+    host = layers_of(
+        host_settings={},
+        settings=own,
+        seen={"settings.json": {}},
+        claude_json={**HOST_USER_KEYS, "mcpServers": servers},
+    )
+    plan_ = cb.build_plan(host, FULL)
+    assert len(plan_.mcp_env) == 1000
+    unseen = [w for w in plan_.warnings if "cannot see" in w]
+    assert len(unseen) == cb.AUDIT_NAMES_SHOWN
+    assert f"… and {1000 - cb.AUDIT_NAMES_SHOWN} more" in plan_.warnings
+    audit = cb.render_audit(plan_, cb.Style(False), HOME)
+    assert len(audit.splitlines()) < 100
+    assert f"… and {1000 - cb.AUDIT_NAMES_SHOWN} more" in " ".join(audit.split())
+
+
 # --- commands the sandbox cannot see --------------------------------------------------------
 
 HOOKS = {
@@ -610,6 +627,13 @@ def test_settings_commands_reads_hooks_and_the_status_line():
 VISIBLE = ("/nix/store", PROJECT)
 
 
+def unseen_warning(where: str, program: str) -> str:
+    return (
+        f"{where} in your settings runs {program}, which the sandbox cannot see; use a program "
+        "from /nix/store or one in ~/.claude"
+    )
+
+
 def unseen(*commands: str) -> list[str]:
     settings = {"hooks": {"Stop": [{"hooks": [{"command": c} for c in commands]}]}}
     return cb.unseen_commands(settings, HOME, VISIBLE)
@@ -617,12 +641,9 @@ def unseen(*commands: str) -> list[str]:
 
 def test_programs_the_sandbox_cannot_see_are_named():
     assert cb.unseen_commands(HOOKS, HOME, VISIBLE) == [
-        f"the PreToolUse hook in your settings runs {HOME}/bin/check.sh, which the sandbox cannot "
-        "see; use a program from /nix/store or one in ~/.claude",
-        f"the PreToolUse hook in your settings runs {HOME}/bin/log.sh, which the sandbox cannot "
-        "see; use a program from /nix/store or one in ~/.claude",
-        "the statusLine in your settings runs /usr/local/bin/status, which the sandbox cannot "
-        "see; use a program from /nix/store or one in ~/.claude",
+        unseen_warning("the PreToolUse hook", f"{HOME}/bin/check.sh"),
+        unseen_warning("the PreToolUse hook", f"{HOME}/bin/log.sh"),
+        unseen_warning("the statusLine", "/usr/local/bin/status"),
     ]
 
 
@@ -662,45 +683,27 @@ def test_programs_the_sandbox_sees_or_cannot_judge_give_no_warning(command):
     ],
 )
 def test_programs_outside_what_the_sandbox_sees_warn(command, program):
-    assert unseen(command) == [
-        f"the Stop hook in your settings runs {program}, which the sandbox cannot see; use a "
-        "program from /nix/store or one in ~/.claude"
-    ]
+    assert unseen(command) == [unseen_warning("the Stop hook", program)]
 
 
-def test_the_plan_warns_about_a_program_in_the_projects_own_store():
-    """The instance's claude store is ~/.claude inside, never at its host path."""
-    settings = {"statusLine": {"type": "command", "command": f"{STORE}/status.sh"}}
+@pytest.mark.parametrize(
+    ("command", "program"),
+    [
+        ("~/bin/status.sh", f"{HOME}/bin/status.sh"),
+        ("${HOME}/x", f"{HOME}/x"),
+        # the instance's claude store is ~/.claude inside, never at its host path
+        (f"{STORE}/status.sh", f"{STORE}/status.sh"),
+        ("~/.claude/status.sh", None),  # ~/.claude is always seen
+    ],
+)
+def test_the_plan_warns_about_the_layered_settings_commands(command, program):
+    settings = {"statusLine": {"type": "command", "command": command}}
     plan_ = cb.build_plan(layers_of(host_settings=settings), FULL)
-    assert (
-        f"the statusLine in your settings runs {STORE}/status.sh, which the sandbox cannot "
-        "see; use a program from /nix/store or one in ~/.claude"
-    ) in plan_.warnings
-    braced = cb.build_plan(layers_of(host_settings={"statusLine": {"command": "${HOME}/x"}}), FULL)
-    assert [w for w in braced.warnings if "statusLine" in w] == [
-        f"the statusLine in your settings runs {HOME}/x, which the sandbox cannot see; use a "
-        "program from /nix/store or one in ~/.claude"
-    ]
-
-
-def test_the_plan_warns_about_the_layered_settings_commands():
-    settings = {"statusLine": {"type": "command", "command": "~/bin/status.sh"}}
-    plan_ = cb.build_plan(layers_of(host_settings=settings), FULL)
-    assert (
-        f"the statusLine in your settings runs {HOME}/bin/status.sh, which the sandbox cannot "
-        "see; use a program from /nix/store or one in ~/.claude"
-    ) in plan_.warnings
-    clean = cb.build_plan(
-        layers_of(host_settings={"statusLine": {"command": "~/.claude/status.sh"}}), FULL
-    )
-    assert not [w for w in clean.warnings if "statusLine" in w]
+    expected = [] if program is None else [unseen_warning("the statusLine", program)]
+    assert [w for w in plan_.warnings if "statusLine" in w] == expected
 
 
 # --- the edge: read_json_document, probe_layers, prepare_host --------------------------------
-
-
-class Hung(Exception):
-    pass
 
 
 def test_read_json_document(tmp_path):
@@ -720,20 +723,11 @@ def test_read_json_document(tmp_path):
     assert cb.read_json_object(str(tmp_path / "gone")) == {}
 
 
+@pytest.mark.usefixtures("watchdog")
 def test_read_json_document_of_a_fifo_returns_at_once(tmp_path):
     fifo = tmp_path / "settings.json"
     os.mkfifo(fifo)  # nobody writes: a blocking open would wait forever
-
-    def hung(_signum: int, _frame: object) -> None:
-        raise Hung("read_json_document blocked on a FIFO")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(10)
-    try:
-        assert cb.read_json_document(str(fifo)) is None
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    assert cb.read_json_document(str(fifo)) is None
 
 
 def test_probe_layers_follows_the_hosts_links_never_the_projects(tmp_path):

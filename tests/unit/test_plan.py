@@ -14,8 +14,11 @@ from fakehost import (
     CLAUDE_BIN,
     CLAUDE_DIR,
     COREUTILS_BIN,
+    FULL,
     HOME,
+    HOST_USER_KEYS,
     PROJECT,
+    PROXY_ENV,
     STATE,
 )
 
@@ -25,9 +28,7 @@ from claudebox import Kind, MountOp, Tier
 INSTANCE_ID = hashlib.sha256(PROJECT.encode()).hexdigest()[:16]
 INSTANCE_DIR = f"{STATE}/instances/{INSTANCE_ID}"
 STORE = f"{INSTANCE_DIR}/claude"
-FULL = cb.Options(tier=Tier.FULL, tier_origin="--network")
 SETTINGS_FLAG = '{"skipDangerousModePermissionPrompt":true}'
-LOGIN = "claudebox's login relay"  # the origin of what the relay sets at launch
 
 
 def plan_for(host=None, options=None):
@@ -49,14 +50,12 @@ def pins_of(plan):
 # --- environment ----------------------------------------------------------------------------
 
 
-PROXY_ENV = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
-
-
 def test_env_is_exactly_allowlist_plus_sandbox_defined():
     plan = plan_for()
     assert env_of(plan) == {
-        "ANTHROPIC_API_KEY": ("", LOGIN),  # a placeholder, made at launch
-        **dict.fromkeys(PROXY_ENV, ("", LOGIN)),  # full: an ephemeral port of the host's loopback
+        "ANTHROPIC_API_KEY": ("", cb.LOGIN_ORIGIN),  # a placeholder, made at launch
+        # full: an ephemeral port of the host's loopback
+        **dict.fromkeys(PROXY_ENV, ("", cb.LOGIN_ORIGIN)),
         "NO_PROXY": ("localhost,127.0.0.1,::1", "sandbox"),
         "no_proxy": ("localhost,127.0.0.1,::1", "sandbox"),
         "NODE_EXTRA_CA_CERTS": ("/etc/claudebox/login-ca.pem", "sandbox"),
@@ -102,13 +101,13 @@ def test_the_environment_is_bwraps_args_data_never_its_argv():
     assert plan.argv[index : index + 5] == ["--clearenv", "--args", "10", "--args", "11"]
     env = next(d for d in plan.data if d.kind is cb.DataKind.ENV)
     assert env.fd == 10
-    assert env.content == cb.env_arguments(var for var in plan.env if var.origin != LOGIN)
+    assert env.content == cb.env_arguments(var for var in plan.env if var.origin != cb.LOGIN_ORIGIN)
     words = env.content.split(b"\0")
     assert words[-1] == b""  # every word ends in a NUL, the last one too
     triples = [words[i : i + 3] for i in range(0, len(words) - 1, 3)]
     assert [t[0] for t in triples] == [b"--setenv"] * len(triples)
     assert {t[1].decode(): t[2].decode() for t in triples} == {
-        var.name: var.value for var in plan.env if var.origin != LOGIN
+        var.name: var.value for var in plan.env if var.origin != cb.LOGIN_ORIGIN
     }
     assert b"GH_HOST\0github.example.org\0" in env.content
     assert b"ANTHROPIC_API_KEY" not in env.content  # the login's, set at launch on fd 11
@@ -146,14 +145,14 @@ def test_the_login_and_proxy_variables_never_come_from_the_host(tier):
     extra += ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
     plan = plan_for(fh.make_host(env=host_env), cb.Options(tier=tier, extra_env=extra))
     env = env_of(plan)
-    proxy = ("", LOGIN) if tier is Tier.FULL else ("http://127.0.0.1:3128", "sandbox")
+    proxy = ("", cb.LOGIN_ORIGIN) if tier is Tier.FULL else ("http://127.0.0.1:3128", "sandbox")
     assert {name: env[name] for name in (*PROXY_ENV, "ANTHROPIC_BASE_URL")} == dict.fromkeys(
         (*PROXY_ENV, "ANTHROPIC_BASE_URL"), proxy
     )
     assert env["NO_PROXY"] == env["no_proxy"] == ("localhost,127.0.0.1,::1", "sandbox")
     assert env["NODE_EXTRA_CA_CERTS"] == ("/etc/claudebox/login-ca.pem", "sandbox")
     for name in cb.LOGIN_VARIABLES:
-        assert env[name] == ("", LOGIN)
+        assert env[name] == ("", cb.LOGIN_ORIGIN)
     assert plan.relay.login.variables == tuple(cb.LOGIN_VARIABLES)
     assert plan.relay.login.upstream == "https://gateway.example/anthropic"
     assert plan.warnings == ()
@@ -184,7 +183,7 @@ def test_a_bad_base_url_on_the_host_is_a_usage_error():
 def test_without_login_variables_on_the_host_no_placeholder_is_set():
     env = {k: v for k, v in fh.HOST_ENV.items() if k != "ANTHROPIC_API_KEY"}
     plan = plan_for(fh.make_host(env=env))
-    assert [var.name for var in plan.env if var.origin == LOGIN] == sorted(PROXY_ENV)
+    assert [var.name for var in plan.env if var.origin == cb.LOGIN_ORIGIN] == sorted(PROXY_ENV)
     assert plan.relay.login.variables == ()
     empty = {**fh.HOST_ENV, "ANTHROPIC_API_KEY": ""}  # set but empty: none
     assert plan_for(fh.make_host(env=empty)).relay.login.variables == ()
@@ -313,17 +312,21 @@ def test_the_none_tier_is_the_stages_own_sealed_network_namespace():
     ) in note
 
 
-def test_every_tier_reads_the_hosts_routing_but_full():
+@pytest.mark.parametrize("tier", list(Tier))
+def test_every_tier_reads_the_hosts_routing_but_full(tier):
     broken = fh.make_host(routing=None, routing_error="Operation not permitted")
-    assert plan_for(broken).relay.blocked == ()
-    for tier in (Tier.INET, Tier.ALLOWLIST, Tier.NONE):
-        with pytest.raises(cb.ClaudeboxError) as info:
-            plan_for(broken, cb.Options(tier=tier))
-        assert str(info.value) == (
-            "cannot read the host's IPv4 routing over netlink (Operation not permitted): the "
-            f"{tier.value} tier's relay refuses every network the host routes specially and "
-            "will not start without knowing them; use --network full"
-        )
+    assert cb.plan_blocked(broken, tier) == ()  # nothing to block without the host's routing
+    if tier is Tier.FULL:
+        plan = plan_for(broken)
+        assert (plan.relay.blocked, plan.stage.blocked) == ((), ())
+        return
+    with pytest.raises(cb.ClaudeboxError) as info:
+        plan_for(broken, cb.Options(tier=tier))
+    assert str(info.value) == (
+        "cannot read the host's IPv4 routing over netlink (Operation not permitted): the "
+        f"{tier.value} tier's relay refuses every network the host routes specially and "
+        "will not start without knowing them; use --network full"
+    )
 
 
 DATA_KINDS = [
@@ -349,9 +352,12 @@ def test_argv_ends_with_chdir_seccomp_command():
     assert plan.data[5].content.decode() == cb.sandbox_note_text(
         PROJECT, HOME, Tier.FULL, plan.relay
     )
-    # made at launch (placeholders, the session's CA): never part of the plan
-    assert [d.content for d in plan.data if d.kind in cb.LAUNCH_DATA] == [b"", b"", b""]
-    assert cb.LAUNCH_DATA == (cb.DataKind.LOGIN_ENV, cb.DataKind.LOGIN_CA, cb.DataKind.CREDENTIALS)
+    # made at launch (placeholders, the session's CA): never part of the plan, and only they
+    assert [d.kind for d in plan.data if not d.content] == [
+        cb.DataKind.LOGIN_ENV,
+        cb.DataKind.LOGIN_CA,
+        cb.DataKind.CREDENTIALS,
+    ]
 
 
 def test_argv_is_the_mounts_in_order():
@@ -414,32 +420,33 @@ def test_disabled_user_namespaces_block():
     assert blocker_messages(plan_for(fh.make_host(userns_blocker=why))) == [(why, 1)]
 
 
-def test_openssl_missing_blocks_every_tier():
-    for tier in Tier:
-        plan = plan_for(fh.make_host(openssl=None), cb.Options(tier=tier))
-        assert plan.relay.login.openssl == "openssl"
-        assert blocker_messages(plan) == [
-            (
-                "openssl not found on PATH: claudebox's login relay makes each session's "
-                "certificate with it (Claude's login never enters the sandbox); install openssl "
-                "(nixpkgs/Debian: openssl)",
-                cb.EXIT_MISSING,
-            )
-        ]
-
-
-def test_a_missing_ca_bundle_blocks_every_tier():
-    for tier in Tier:
-        plan = plan_for(fh.make_host(system_ca_bundle=None), cb.Options(tier=tier))
-        assert plan.relay.login.ca_bundle == ""
-        assert blocker_messages(plan) == [
-            (
-                "no system CA bundle found ($SSL_CERT_FILE, $NIX_SSL_CERT_FILE or "
-                "/etc/ssl/certs/ca-certificates.crt): claudebox's login relay verifies "
-                "Anthropic's servers with it; install ca-certificates (NixOS: security.pki)",
-                cb.EXIT_MISSING,
-            )
-        ]
+@pytest.mark.parametrize("tier", list(Tier))
+@pytest.mark.parametrize(
+    ("change", "field", "value", "message"),
+    [
+        (
+            {"openssl": None},
+            "openssl",
+            "openssl",
+            "openssl not found on PATH: claudebox's login relay makes each session's "
+            "certificate with it (Claude's login never enters the sandbox); install openssl "
+            "(nixpkgs/Debian: openssl)",
+        ),
+        (
+            {"system_ca_bundle": None},
+            "ca_bundle",
+            "",
+            "no system CA bundle found ($SSL_CERT_FILE, $NIX_SSL_CERT_FILE or "
+            "/etc/ssl/certs/ca-certificates.crt): claudebox's login relay verifies "
+            "Anthropic's servers with it; install ca-certificates (NixOS: security.pki)",
+        ),
+    ],
+    ids=["openssl", "ca-bundle"],
+)
+def test_what_the_login_relay_needs_missing_blocks_every_tier(tier, change, field, value, message):
+    plan = plan_for(fh.make_host(**change), cb.Options(tier=tier))
+    assert getattr(plan.relay.login, field) == value
+    assert blocker_messages(plan) == [(message, cb.EXIT_MISSING)]
 
 
 def test_inet_without_pasta_or_tun_blocks_other_tiers_do_not():
@@ -684,20 +691,12 @@ def test_the_state_table_names_a_treatment_per_entry():
         "rules",
     ]
     assert table["projects"] is table[".oauth_refresh.lock"] is cb.Treatment.PER_PROJECT
-    assert list(cb.Treatment) == [
-        cb.Treatment.PER_PROJECT,
-        cb.Treatment.READ_ONLY,
-        cb.Treatment.LAYERED,
-        cb.Treatment.OVERLAID,
-        cb.Treatment.LOGIN,
-    ]
 
 
 def test_host_setup_exact():
     steps = [(s.path, s.content, s.mount_point, s.replace) for s in plan_for().host_setup]
-    user_keys = {"hasCompletedOnboarding": True, "theme": "dark", "userID": "u-123"}
     # the layers' .claude.json always names the servers brought (none: no profile names one)
-    seen = {".claude.json": {**user_keys, "mcpServers": {}}, "settings.json": fh.HOST_SETTINGS}
+    seen = {".claude.json": {**HOST_USER_KEYS, "mcpServers": {}}, "settings.json": fh.HOST_SETTINGS}
     assert steps == [
         (STATE, None, False, False),
         (f"{STATE}/instances", None, False, False),
@@ -720,7 +719,7 @@ def test_host_setup_exact():
         # the layers, rewritten at each launch: the host's values they were made from first
         (f"{INSTANCE_DIR}/layers.json", cb.json_text(seen), False, True),
         (f"{STORE}/settings.json", cb.json_text(fh.HOST_SETTINGS), True, True),
-        (f"{STORE}/.claude.json", cb.json_text(user_keys), True, True),
+        (f"{STORE}/.claude.json", cb.json_text(HOST_USER_KEYS), True, True),
     ]
 
 
@@ -993,12 +992,6 @@ def test_inet_plan():
         "203.0.113.0/24 (subnet of eth1)",
     ]
     assert env_of(plan)["HTTPS_PROXY"] == ("http://127.0.0.1:3128", "sandbox")
-
-
-def test_without_the_hosts_routing_only_full_plans_and_inet_blocks_nothing_more():
-    for tier in Tier:
-        assert cb.plan_blocked(fh.make_host(routing=None), tier) == ()
-    assert plan_for(fh.make_host(routing=None), FULL).stage.blocked == ()
 
 
 def test_inet_blocked_set_from_addresses():

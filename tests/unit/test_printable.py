@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import unicodedata
 
 import fakehost as fh
@@ -152,27 +151,13 @@ def test_a_dry_run_of_hostile_values_is_safe_to_print_and_pastes_the_same_bytes(
     the same argv and the same variables as the plan. (zsh takes the quoting, see
     test_shell_quote_..., but reads `10< <(...)` as a word and a redirection of stdin.)"""
     plan = hostile_plan()
-    printer = tmp_path / "printer"
-    printer.write_text(
-        f"#!{sys.executable}\nimport json, os, sys\n"
-        "json.dump({'argv': sys.argv[1:], 'env': os.read(10, 1 << 20).hex()}, sys.stdout)\n"
-    )
-    printer.chmod(0o755)
-    text = cb.render_dry_run(plan, [str(printer)])
+    text, got = fh.pasted_run(tmp_path, plan, {**fh.HOST_ENV, "LC_ALL": "C"})
     assert_safe(text, keep="\n\t")
-    setup = "".join(step.render() + "\n" for step in plan.host_setup)
-    assert text.startswith(setup)
-    out = subprocess.run(
-        ["bash", "-c", text[len(setup) :]],
-        capture_output=True,
-        check=True,
-        env={**fh.HOST_ENV, "PATH": os.environ["PATH"], "LC_ALL": "C"},
-    )
-    got = json.loads(out.stdout)
     assert [os.fsencode(word) for word in got["argv"][3:]] == [
         os.fsencode(word) for word in plan.argv
     ]
-    assert b"--setenv\0GREETING\0" + os.fsencode(HOSTILE) + b"\0" in bytes.fromhex(got["env"])
+    env = bytes.fromhex(got["data"]["10"])
+    assert b"--setenv\0GREETING\0" + os.fsencode(HOSTILE) + b"\0" in env
 
 
 @pytest.mark.parametrize(

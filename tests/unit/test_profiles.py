@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -248,25 +247,12 @@ def test_unknown_profile_and_bad_name(tmp_path: Path) -> None:
 # --- reading a profile file: bounded, regular, UTF-8, shallow ---------------------------------
 
 
-class Hung(Exception):
-    pass
-
-
-def hung(_signum: int, _frame: object) -> None:
-    raise Hung("read_profile_bytes blocked on the FIFO")
-
-
+@pytest.mark.usefixtures("watchdog")
 def test_a_fifo_is_refused_at_once_instead_of_read(tmp_path: Path) -> None:
     fifo = tmp_path / "dev.json"
     os.mkfifo(fifo)  # nobody writes: a plain open() or read() would wait forever
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(10)  # a watchdog: a regression fails here instead of hanging the suite
-    try:
-        with pytest.raises(ClaudeboxError) as caught:
-            claudebox.read_profile_bytes(str(fifo))
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(ClaudeboxError) as caught:
+        claudebox.read_profile_bytes(str(fifo))
     assert str(caught.value) == (
         f"{fifo} is not a regular file; a profile is a JSON file (replace it by one)"
     )

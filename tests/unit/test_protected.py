@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import fakehost as fh
 import pytest
 from fakehost import CLAUDE_DIR, HOME, PROJECT
@@ -268,23 +266,28 @@ def test_the_hosts_entries_come_in_read_only_over_the_projects_own():
     assert not any(cb.is_within(step.path, CLAUDE_DIR) for step in part.setup)
 
 
-def test_a_plugins_file_comes_in_read_only_not_as_an_overlay():
+STORE_PLUGINS_FILE = "/nix/store/" + "3" * 32 + "-plugins.json"
+
+
+@pytest.mark.parametrize(
+    ("plugins", "source"),
+    [
+        (Kind.FILE, f"{CLAUDE_DIR}/plugins"),
+        ((STORE_PLUGINS_FILE, STORE_PLUGINS_FILE, Kind.FILE), STORE_PLUGINS_FILE),
+    ],
+    ids=["file", "link-to-a-store-file"],
+)
+def test_a_plugins_file_comes_in_read_only_not_as_an_overlay(plugins, source):
     """Only a directory can be the lower layer of an overlay."""
-    part = claude_part({"plugins": Kind.FILE})
+    part = claude_part({"plugins": plugins})
     assert part.pins[1:] == (
-        Pin(f"{STORE}/plugins", Kind.FILE, True, f"{CLAUDE_DIR}/plugins", "the host's, read-only"),
+        Pin(f"{STORE}/plugins", Kind.FILE, True, source, "the host's, read-only"),
     )
     assert [(v.name, v.treatment) for v in part.view] == [("plugins", cb.Treatment.READ_ONLY)]
     assert not [step for step in part.setup if "plugins-own" in step.path]
 
 
-def test_a_plugins_file_or_link_that_is_not_a_directory_gets_no_overlay():
-    store_file = "/nix/store/" + "3" * 32 + "-plugins.json"
-    linked = claude_part({"plugins": (store_file, store_file, Kind.FILE)})
-    assert linked.pins[1:] == (
-        Pin(f"{STORE}/plugins", Kind.FILE, True, store_file, "the host's, read-only"),
-    )
-    assert view_of(linked, "plugins").treatment is cb.Treatment.READ_ONLY
+def test_a_plugins_link_out_of_the_store_gets_no_overlay():
     outside = claude_part({"plugins": (f"{DOTFILES}/plugins", f"{DOTFILES}/plugins", Kind.DIR)})
     assert outside.pins == claude_part({}).pins  # left out, as any link out of the store
     assert outside.setup == claude_part({}).setup  # no upper directory either
@@ -456,17 +459,17 @@ def test_the_audit_names_each_symlink_and_counts_what_comes_in():
 def test_too_many_entries_come_in_up_to_the_limit_with_a_warning():
     entries = {f"extra-{index:03}": Kind.FILE for index in range(100)}
     home = fh.claude_home(HOME, {**entries, "agents": Kind.DIR, "projects": Kind.DIR})
-    shown = cb.CLAUDE_HOME_SHOWN - 9  # the named read-only, overlaid and layered keep their room
-    assert [os.path.basename(e.path) for e in home.entries] == sorted(
-        ["agents", *sorted(entries)[:shown]]
-    )
-    assert home.left_out == 100 - shown
+    # the named read-only, overlaid and layered keep their room
+    shown = cb.CLAUDE_HOME_SHOWN - len(fh.FROM_HOST_NAMED)
     part = claude_part({}, home=home)
     assert len(part.view) == shown + 1
+    assert [v.name for v in part.view] == sorted(["agents", *sorted(entries)[:shown]])
     assert part.warnings == (
         f"{100 - shown} more entries of ~/.claude stay outside (at most 64 come in); move what "
         "Claude needs into fewer entries",
     )
+    cut = claude_part({}, home=home._replace(scan_cut=True))
+    assert cut.warnings == (f"at least {part.warnings[0]}",)  # more than were counted
 
 
 def test_a_claude_home_behind_a_symlink_comes_in_from_where_it_is():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import fakehost as fh
 import pytest
+from fakehost import FULL
 
 import claudebox as cb
 from claudebox import Kind, Tier
@@ -19,7 +20,6 @@ from claudebox import Kind, Tier
 GOLDEN = Path(__file__).parent / "golden"
 ANSI = re.compile(r"\x1b\[")
 LAUNCHER = ("/run/current-system/sw/bin/python3", "-I", "/nix/store/" + "7" * 32 + "-claudebox")
-FULL = cb.Options(tier=Tier.FULL, tier_origin="--network")
 
 
 def golden_plan(tier=Tier.FULL, origin="--network", host=None):
@@ -84,34 +84,6 @@ def test_the_default_audit_fits_80_columns():
     check_golden("audit_profile.txt", text)
 
 
-PRINTER = """\
-import os, sys, json
-def read(fd):
-    try:
-        return os.read(fd, 1 << 20).hex()
-    except OSError:
-        return None  # not open
-json.dump({"argv": sys.argv[1:], "data": {fd: read(fd) for fd in range(9, 20)}}, sys.stdout)
-"""
-
-
-def pasted_run(tmp_path, plan, shell_env):
-    """The --dry-run text run by bash, with the launcher replaced by a printer: what it gets
-    (argv and the data on descriptors 9 to 19)."""
-    printer = tmp_path / "printer"
-    printer.write_text(f"#!{sys.executable}\n{PRINTER}")
-    printer.chmod(0o755)
-    text = cb.render_dry_run(plan, [str(printer)])
-    setup = "".join(step.render() + "\n" for step in plan.host_setup)
-    assert text.startswith(setup)
-    command = text[len(setup) :]
-    env = {**shell_env, "PATH": os.environ["PATH"]}
-    out = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, check=True, env=env
-    )
-    return json.loads(out.stdout)
-
-
 @pytest.mark.parametrize("tier", list(Tier))
 def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path, tier):
     """bash hands the launcher exactly --stage SPEC -- argv, the generated files on their
@@ -122,7 +94,7 @@ def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path, tier):
     )
     options = cb.Options(claude_args=("-p", "it's $HOME"), tier=tier, profile=profile)
     plan = cb.build_plan(fh.make_host(), options)
-    got = pasted_run(tmp_path, plan, fh.HOST_ENV)
+    _text, got = fh.pasted_run(tmp_path, plan, fh.HOST_ENV)
     assert got["argv"][:3] == ["--stage", got["argv"][1], "--"]
     assert json.loads(got["argv"][1]) == json.loads(json.dumps(cb.stage_spec(plan)))
     assert got["argv"][3:] == plan.argv
@@ -143,7 +115,7 @@ def test_a_pasted_dry_run_takes_the_environments_values_from_the_pasting_shell(t
     assert '--setenv EDITOR "$EDITOR"' in text
     shell = {**fh.HOST_ENV, "EDITOR": "nano", "ANTHROPIC_API_KEY": "sk-ant-api03-other"}
     del shell["GH_HOST"]
-    got = pasted_run(tmp_path, plan, shell)
+    _text, got = fh.pasted_run(tmp_path, plan, shell)
     env = bytes.fromhex(got["data"]["10"])
     assert b"--setenv\0EDITOR\0nano\0" in env
     assert b"--setenv\0GH_HOST\0\0" in env  # unset in that shell: empty
@@ -219,9 +191,7 @@ def test_shell_value_quotes_what_claudebox_or_a_profile_set():
 
 
 # The host's user keys of ~/.claude.json (fh.CLAUDE_JSON's), as the project's own file has them
-CLAUDE_JSON_LAYER = (
-    '{\n  "hasCompletedOnboarding": true,\n  "theme": "dark",\n  "userID": "u-123"\n}\n'
-)
+CLAUDE_JSON_LAYER = json.dumps(fh.HOST_USER_KEYS, indent=2) + "\n"
 HOST_SETTINGS = '{"keep": 1}'
 
 
@@ -239,14 +209,7 @@ def setup_host(tmp_path, plant=None):
     if plant:
         plant(Path(instance.claude_store))
     host = host._replace(layers=cb.probe_layers(host.claude_home, instance))
-    return host, cb.build_plan(host, FULL), tree(Path(home, ".claude"))
-
-
-def tree(root: Path) -> dict[str, tuple[int, int]]:
-    return {
-        str(p.relative_to(root)): (p.lstat().st_mode, p.lstat().st_mtime_ns)
-        for p in [root, *root.rglob("*")]
-    }
+    return host, cb.build_plan(host, FULL), fh.tree(Path(home, ".claude"))
 
 
 def assert_the_tree_is_set_up(plan, home, *, layered):
@@ -274,7 +237,7 @@ def assert_the_tree_is_set_up(plan, home, *, layered):
     assert (store / "settings.json").read_text() == '{\n  "keep": 1\n}\n'  # the host's, a copy
     assert json.loads(layers.read_text()) == {
         # the layers name the servers brought in, none here: the project's file has no key
-        ".claude.json": {**json.loads(CLAUDE_JSON_LAYER), "mcpServers": {}},
+        ".claude.json": {**fh.HOST_USER_KEYS, "mcpServers": {}},
         "settings.json": {"keep": 1},
     }
     for path in (layers, store / "settings.json", store / ".claude.json"):
@@ -288,7 +251,7 @@ def test_dry_run_host_setup_builds_the_tree(tmp_path):
     subprocess.run(["bash", "-euc", setup], check=True)
     subprocess.run(["bash", "-euc", setup], check=True)  # idempotent
     assert_the_tree_is_set_up(plan, host.home, layered=False)
-    assert tree(Path(host.home, ".claude")) == claude_before  # the host's, untouched
+    assert fh.tree(Path(host.home, ".claude")) == claude_before  # the host's, untouched
 
 
 def test_prepare_host_matches_dry_run_setup_and_writes_the_layers(tmp_path):
@@ -296,7 +259,7 @@ def test_prepare_host_matches_dry_run_setup_and_writes_the_layers(tmp_path):
     cb.prepare_host(plan.host_setup, host.state_dir)
     cb.prepare_host(plan.host_setup, host.state_dir)
     assert_the_tree_is_set_up(plan, host.home, layered=True)
-    assert tree(Path(host.home, ".claude")) == claude_before
+    assert fh.tree(Path(host.home, ".claude")) == claude_before
     again = cb.build_plan(
         host._replace(layers=cb.probe_layers(host.claude_home, plan.instance)), FULL
     )
@@ -343,7 +306,7 @@ def test_prepare_host_moves_aside_what_a_session_left_at_a_mount_point(tmp_path)
     # the project's own key stays; the host's user keys arrive (a first layering)
     assert json.loads((store / ".claude.json").read_text()) == {
         "kept": True,
-        **json.loads(CLAUDE_JSON_LAYER),
+        **fh.HOST_USER_KEYS,
     }
 
 
