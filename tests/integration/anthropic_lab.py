@@ -65,8 +65,8 @@ from typing import Any
 
 import pytest
 import test_real_claude as real
-from harness import PYTHON, prerequisite_missing
-from netlab import DNS_SERVER, NetLab, start_server
+from harness import CLAUDE_AI_SCOPES, PYTHON, oauth_credentials
+from netlab import DNS_SERVER, NetLab, resolver_namespace, start_server, tls_prerequisites
 
 ANTHROPIC_HOSTS = (
     "api.anthropic.com",
@@ -78,7 +78,6 @@ FAR_ADDRESS = "203.0.113.10"  # netlab's "internet" host
 HTTPS_PORT = 443
 READ_TIMEOUT = 30.0  # seconds: every read of a connection (handshake, request, body, idle)
 MAX_BODY = 64 * 1024 * 1024
-SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 # test_real_claude.CLAUDE_ENV without ANTHROPIC_BASE_URL: Claude talks to Anthropic's own names.
 CLAUDE_ENV = {
@@ -87,14 +86,7 @@ CLAUDE_ENV = {
 
 OAUTH_BETA = "oauth-2025-04-20"  # what an OAuth token needs beside it on the Messages API
 CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"  # Claude Code's OAuth client (2.1.197)
-# What a claude.ai login holds (Claude Code 2.1.197 asks for these when it refreshes).
-SCOPES = (
-    "user:inference",
-    "user:profile",
-    "user:sessions:claude_code",
-    "user:mcp_servers",
-    "user:file_upload",
-)
+SCOPES = CLAUDE_AI_SCOPES  # what a claude.ai login holds
 ACCESS_LIFETIME = 8 * 3600  # seconds: the token answer's expires_in
 ACCOUNT_UUID = "6f1d2c3b-0a9e-4c8d-b7a6-5e4f3d2c1b0a"
 ACCOUNT_EMAIL = "cbtest@claudebox.invalid"
@@ -837,19 +829,13 @@ def running_anthropic_lab(
     lab: NetLab, extra_names: Mapping[str, str] | None = None
 ) -> Iterator[AnthropicLab]:
     """Start it all in LAB; EXTRA_NAMES (name -> address) are answered by the responder too."""
-    if shutil.which("openssl") is None:
-        prerequisite_missing("openssl is needed for the Anthropic lab's certificates")
-    if not SYSTEM_BUNDLE.is_file():
-        prerequisite_missing(f"{SYSTEM_BUNDLE} is missing (ca-certificates)")
+    tls_prerequisites()
     scratch = Path(tempfile.mkdtemp(prefix="claudebox-anthropic-", dir="/tmp"))
     scratch.chmod(0o755)
     processes: list[subprocess.Popen[str]] = []
     server: AnthropicServer | None = None
     try:
         ca, cert, key = make_certificates(scratch, ANTHROPIC_HOSTS)
-        bundle = scratch / "ca-certificates.crt"
-        bundle.write_text(SYSTEM_BUNDLE.read_text().rstrip("\n") + "\n" + ca.read_text())
-        bundle.chmod(0o644)
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
@@ -870,25 +856,9 @@ def running_anthropic_lab(
             target=lambda: queries.extend(line.strip() for line in stdout), daemon=True
         ).start()
 
-        resolv = scratch / "resolv.conf"
-        resolv.write_text("nameserver 127.0.0.1\n")
-        resolv.chmod(0o644)
-        holder = subprocess.Popen(
-            [
-                "unshare", "-m", "--propagation", "slave", "--", "/bin/sh", "-c",
-                'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" "$2" '
-                "&& echo ready && exec sleep 3600",
-                str(resolv), str(bundle), str(SYSTEM_BUNDLE),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        processes.append(holder)
-        assert holder.stdout is not None
-        ready = holder.stdout.readline()  # ends when the holder does, at the latest
-        assert ready == "ready\n", f"the mount namespace holder did not start: {ready!r}"
-        yield AnthropicLab(lab, ca, bundle, f"/proc/{holder.pid}/ns/mnt", names, queries, server)
+        with resolver_namespace(scratch, ca) as mountns:
+            bundle = scratch / "ca-certificates.crt"
+            yield AnthropicLab(lab, ca, bundle, mountns, names, queries, server)
     finally:
         if server is not None:
             server.shutdown()
@@ -930,27 +900,23 @@ def write_login(
     the account and a finished onboarding, so Claude starts with no login or onboarding
     question. TRUSTED: project directories whose trust question is already answered.
     CLAUDE_VERSION: `claude --version` (test_real_claude's claude_store fixture)."""
-    credentials = {
-        "claudeAiOauth": {
-            "accessToken": login.access_token,
-            "refreshToken": login.refresh_token,
-            "expiresAt": login.expires_at,
-            "scopes": list(SCOPES),
-            "subscriptionType": SUBSCRIPTION,
-            "rateLimitTier": RATE_LIMIT_TIER,
-        }
-    }
+    credentials = oauth_credentials(
+        login.access_token,
+        login.refresh_token,
+        plan=SUBSCRIPTION,
+        expires_at=login.expires_at,
+        rate_limit_tier=RATE_LIMIT_TIER,
+    )
     claude_dir = home / ".claude"
     claude_dir.mkdir(mode=0o700, exist_ok=True)
     os.chown(claude_dir, user.pw_uid, user.pw_gid)
-    write_owned(claude_dir / ".credentials.json", json.dumps(credentials), user)
+    write_owned(claude_dir / ".credentials.json", credentials, user)
     config_path = home / ".claude.json"
     config: dict[str, Any] = json.loads(config_path.read_text()) if config_path.exists() else {}
     config.update(
         {
             "numStartups": max(int(config.get("numStartups", 0)), 1),
-            "hasCompletedOnboarding": True,
-            "lastOnboardingVersion": claude_version.split()[0],
+            **real.onboarded(claude_version),
             "theme": config.get("theme", "dark"),
             # As Claude keeps it after a login; with all of billingType, accountCreatedAt,
             # subscriptionCreatedAt and ccOnboardingFlags, a refresh fetches no profile.

@@ -10,6 +10,8 @@ $CLAUDEBOX_TEST_USER (default cbtest). Under CI=true a missing prerequisite fail
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pwd
 import shutil
@@ -483,6 +485,87 @@ def wait_for(path: Path, timeout: float = 30, process: subprocess.Popen[str] | N
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout}s")
         time.sleep(0.05)
+
+
+def instance_dir(home: Path, project: Path) -> Path:
+    """A project's instance on the host: ~/.claudebox/instances/ID, ID the first 16 hex digits
+    of the SHA-256 of the project's path."""
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:16]
+    return home / ".claudebox" / "instances" / digest
+
+
+def files_holding(root: Path, text: str) -> list[Path]:
+    """Regular files below ROOT (symlinks not followed) whose content holds TEXT."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_symlink() and path.is_file() and text.encode() in path.read_bytes():
+            found.append(path)
+    return found
+
+
+def profiles_dir(box: Box) -> Path:
+    """~/.claudebox/profiles (and ~/.claudebox), made private and the test user's."""
+    state = box.mkdir(box.home / ".claudebox")
+    profiles = box.mkdir(state / "profiles")
+    for directory in (profiles, state):
+        directory.chmod(0o700)
+    return profiles
+
+
+def write_profile(box: Box, name: str, profile: Mapping[str, object]) -> Path:
+    """~/.claudebox/profiles/NAME.json holding PROFILE."""
+    return box.write(profiles_dir(box) / f"{name}.json", json.dumps(profile))
+
+
+def run_bytes(
+    box: Box,
+    *args: str,
+    cwd: bytes | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """claudebox ARGS with its output as bytes (a raw byte that is not UTF-8 stays one)."""
+    return subprocess.run(
+        box.command(args),
+        env=box.env(env),
+        cwd=cwd or box.project,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        check=False,
+    )
+
+
+# What a claude.ai login holds (Claude Code 2.1.197 asks for these when it refreshes).
+CLAUDE_AI_SCOPES = (
+    "user:inference",
+    "user:profile",
+    "user:sessions:claude_code",
+    "user:mcp_servers",
+    "user:file_upload",
+)
+FAR_EXPIRY = 4102444800000  # ms since the epoch (2100): no session refreshes such a login
+
+
+def oauth_credentials(
+    access_token: str,
+    refresh_token: str,
+    *,
+    plan: str = "max",
+    expires_at: int = FAR_EXPIRY,
+    rate_limit_tier: str | None = None,
+) -> str:
+    """~/.claude/.credentials.json as Claude Code writes it after a claude.ai login."""
+    login: dict[str, object] = {
+        "accessToken": access_token,
+        "refreshToken": refresh_token,
+        "expiresAt": expires_at,
+        "scopes": list(CLAUDE_AI_SCOPES),
+        "subscriptionType": plan,
+    }
+    if rate_limit_tier is not None:
+        login["rateLimitTier"] = rate_limit_tier
+    return json.dumps({"claudeAiOauth": login}, indent=2) + "\n"
 
 
 def kill_tree(process: subprocess.Popen[str]) -> None:

@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,8 @@ import pytest
 from harness import PYTHON, prerequisite_missing
 
 TCP_PORT = 8471
+# The system CA bundle (Debian's ca-certificates): what host-side programs verify with.
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 # argv: BIND_ADDRESS PORT NAME. Prints "ready" once listening.
 TCP_SERVER = r"""
@@ -139,6 +142,51 @@ def start_server(argv: Sequence[str]) -> subprocess.Popen[str]:
         _, err = process.communicate(timeout=10)
         raise RuntimeError(f"server {argv[-1]} did not start: {err.strip()}")
     return process
+
+
+def tls_prerequisites() -> None:
+    """What a lab with HTTPS servers needs: openssl (its certificates) and the system bundle."""
+    if shutil.which("openssl") is None:
+        prerequisite_missing("openssl is needed for the lab's certificates")
+    if not SYSTEM_BUNDLE.is_file():
+        prerequisite_missing(f"{SYSTEM_BUNDLE} is missing (ca-certificates)")
+
+
+@contextmanager
+def resolver_namespace(scratch: Path, ca: Path) -> Iterator[str]:
+    """A mount namespace (held by a process of its own) whose /etc/resolv.conf names the lab
+    host's responder (127.0.0.1) and whose SYSTEM_BUNDLE is the system bundle plus the
+    certificate CA: host-side programs there (claudebox's relay and proxy) resolve with the
+    lab's responder and trust the lab's servers, as they would the real ones; the machine's
+    own resolver is never asked. Yields /proc/PID/ns/mnt (for Box.mountns); its files go in
+    SCRATCH (world-readable)."""
+    tls_prerequisites()
+    resolv = scratch / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\n")
+    resolv.chmod(0o644)
+    bundle = scratch / "ca-certificates.crt"
+    bundle.write_text(SYSTEM_BUNDLE.read_text().rstrip("\n") + "\n" + ca.read_text())
+    bundle.chmod(0o644)
+    holder = subprocess.Popen(
+        [
+            "unshare", "-m", "--propagation", "slave", "--", "/bin/sh", "-c",
+            'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" "$2" '
+            "&& echo ready && exec sleep 3600",
+            str(resolv), str(bundle), str(SYSTEM_BUNDLE),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        ready = holder.stdout.readline()  # ends when the holder does, at the latest
+        assert ready == "ready\n", f"the mount namespace holder did not start: {ready!r}"
+        yield f"/proc/{holder.pid}/ns/mnt"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate(timeout=10)
 
 
 @dataclass

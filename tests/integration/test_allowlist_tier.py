@@ -36,7 +36,9 @@ from netlab import (
     key,
     leftover_processes,
     parse_replies,
+    resolver_namespace,
     start_server,
+    tls_prerequisites,
 )
 
 CURL_STORE = Path("/nix/store/8m2kq4x7fz0rj5c1wd9bnhs6ly3ga0vp-claudebox-test-curl")
@@ -45,7 +47,6 @@ HELPER = f"{HELPER_STORE}/bin"
 ALLOWED = "allowed.claudebox.test"
 API = "api.claudebox.test"  # the scripted Messages API, on the "internet" host
 HOLD_PORT = 8473
-SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 claude_store = real.claude_store  # the real Claude Code in the store (a session fixture)
 
 # argv: ADDRESS PORT NAME [CERT KEY]. An HTTP (with CERT and KEY: HTTPS) server answering every
@@ -109,6 +110,7 @@ class Web:
 
 @pytest.fixture(scope="module")
 def web(lab: NetLab) -> Iterator[Web]:
+    tls_prerequisites()
     scratch = Path(tempfile.mkdtemp(prefix="claudebox-web-", dir="/tmp"))
     scratch.chmod(0o755)
     cert, private = scratch / "cert.pem", scratch / "key.pem"
@@ -161,37 +163,12 @@ def web(lab: NetLab) -> Iterator[Web]:
     queries: list[str] = []
     assert dns.stdout is not None
     threading.Thread(target=lambda: queries.extend(dns.stdout or ()), daemon=True).start()
-    resolv = scratch / "resolv.conf"
-    resolv.write_text("nameserver 127.0.0.1\n")
-    resolv.chmod(0o644)
-    # The host's CA bundle trusts the lab's CA too: claudebox's relay verifies a gateway with it.
-    bundle = scratch / "ca-certificates.crt"
-    bundle.write_text(SYSTEM_BUNDLE.read_text().rstrip("\n") + "\n" + cert.read_text())
-    bundle.chmod(0o644)
-    holder = subprocess.Popen(
-        [
-            "unshare",
-            "-m",
-            "--propagation",
-            "slave",
-            "--",
-            "/bin/sh",
-            "-c",
-            'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" "$2" && echo ready '
-            "&& exec sleep 3600",
-            str(resolv),
-            str(bundle),
-            str(SYSTEM_BUNDLE),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
-        yield Web(lab, cert, f"/proc/{holder.pid}/ns/mnt", hold, names, queries)
+        # The host's CA bundle trusts the lab's CA too: claudebox's relay verifies a gateway
+        # with it.
+        with resolver_namespace(scratch, cert) as mountns:
+            yield Web(lab, cert, mountns, hold, names, queries)
     finally:
-        holder.kill()
-        holder.wait()
         for server in (*servers, hold, dns):
             server.kill()
             server.wait(timeout=10)
@@ -550,13 +527,15 @@ def test_real_claude_reaches_the_scripted_api_through_the_proxy(
     verified on the host) with the real key; the tool runs inside."""
     api = scripted_https_api
     base_url = f"https://{API}:8443"
-    extra = {
-        **real.CLAUDE_ENV,
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-claudebox-allowlist-fake",
-        "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in real.CLAUDE_ENV if "DISABLE" in name),
-        "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", net_box.host_path()]),
-    }
+    extra = real.with_store_claude(
+        net_box,
+        real.CLAUDE_ENV,
+        {
+            "ANTHROPIC_BASE_URL": base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-claudebox-allowlist-fake",
+            "CLAUDEBOX_EXTRA_ENV": ",".join(n for n in real.CLAUDE_ENV if "DISABLE" in n),
+        },
+    )
     result = net_box.run(
         "--yes",
         "--network",

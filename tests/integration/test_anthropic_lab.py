@@ -15,6 +15,7 @@ import time
 
 import test_real_claude as real
 from anthropic_lab import (
+    ACCESS_LIFETIME,
     ACCOUNT_EMAIL,
     ACCOUNT_UUID,
     ANTHROPIC_HOSTS,
@@ -53,13 +54,9 @@ def run_claude(
     test CA comes from NODE_EXTRA_CA_CERTS alone (CA=False: none): CLAUDE_CODE_CERT_STORE=bundled
     keeps it from the system store, which the mount namespace's bundle would put it in."""
     box.mountns = anthropic.mountns
-    env = {
-        **CLAUDE_ENV,
-        "CLAUDE_CODE_CERT_STORE": "bundled",
-        "SHELL": "/bin/bash",
-        "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", box.host_path()]),
-        **(extra or {}),
-    }
+    env = real.with_store_claude(
+        box, CLAUDE_ENV, {"CLAUDE_CODE_CERT_STORE": "bundled", "SHELL": "/bin/bash"}, extra or {}
+    )
     if ca:
         env["NODE_EXTRA_CA_CERTS"] = str(anthropic.ca_copy(box.root))
     assert not {"ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"} & set(box.env(env))
@@ -217,6 +214,7 @@ def test_a_401_makes_real_claude_refresh_once_and_store_the_new_tokens(
     service.answer_401_once()
     started = time.time()
     result = run_claude(box, anthropic)
+    finished = time.time()
     assert_two_turns(result, anthropic, box)
     log = service.log()
 
@@ -256,8 +254,13 @@ def test_a_401_makes_real_claude_refresh_once_and_store_the_new_tokens(
         new.access_token,
         new.refresh_token,
     )
-    expected_expiry = (started + 8 * 3600) * 1000
-    assert expected_expiry - 5_000 <= stored["expiresAt"] <= expected_expiry + 300_000
+    # issued during the run, for the answer's expires_in
+    lifetime = ACCESS_LIFETIME
+    assert started + lifetime <= stored["expiresAt"] / 1000 <= finished + lifetime, (
+        started,
+        stored["expiresAt"],
+        finished,
+    )
     assert set(stored["scopes"]) == set(SCOPES)
     assert (stored["subscriptionType"], stored["rateLimitTier"]) == (
         "max",

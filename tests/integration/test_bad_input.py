@@ -3,7 +3,6 @@ traceback, a silent pass-through to claude, or a half-written state directory.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -14,15 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import Box
-
-
-def profiles_dir(box: Box) -> os.PathLike[str]:
-    state = box.mkdir(box.home / ".claudebox")
-    state.chmod(0o700)
-    profiles = box.mkdir(state / "profiles")
-    profiles.chmod(0o700)
-    return profiles
+from harness import Box, instance_dir, profiles_dir
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -35,16 +26,16 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], *needles: st
 
 
 def test_a_profile_that_is_a_fifo_is_refused_at_once(box: Box) -> None:
-    fifo = os.path.join(profiles_dir(box), "default.json")
+    fifo = profiles_dir(box) / "default.json"
     os.mkfifo(fifo, 0o600)
-    box.chown(type(box.home)(fifo))
+    box.chown(fifo)
     result = box.run("--yes", "true", timeout=20)  # a hang fails the test by its timeout
-    assert_one_error_line(result, fifo, "not a regular file")
+    assert_one_error_line(result, str(fifo), "not a regular file")
 
 
 def test_a_deeply_nested_profile_is_refused(box: Box) -> None:
     path = box.write(
-        type(box.home)(profiles_dir(box)) / "deep.json",
+        profiles_dir(box) / "deep.json",
         '{"env": ' + "[" * 100000 + "]" * 100000 + "}",
     )
     result = box.run("--yes", "--profile", "deep", "true")
@@ -52,7 +43,7 @@ def test_a_deeply_nested_profile_is_refused(box: Box) -> None:
 
 
 def test_a_profile_that_is_not_utf8_is_refused(box: Box) -> None:
-    path = type(box.home)(profiles_dir(box)) / "latin.json"
+    path = profiles_dir(box) / "latin.json"
     path.write_bytes(b'{"description": "caf\xe9"}')
     box.chown(path)
     result = box.run("--yes", "--profile", "latin", "true")
@@ -163,25 +154,24 @@ HOME_PLACES = (
     "instance lock",
     "instance claude",
     "instance claude entry",
+    "instance claude settings.json",
 )
 
 
-def instance_dir(box: Box) -> Path:
-    digest = hashlib.sha256(str(box.project).encode()).hexdigest()[:16]
-    return box.home / ".claudebox" / "instances" / digest
-
-
 def place_path(box: Box, place: str) -> Path:
+    instance = instance_dir(box.home, box.project)
     return {
         "host ~/.claude entry": box.home / ".claude" / "settings.json",
         "host ~/.claude": box.home / ".claude",
         "host ~/.claude.json": box.home / ".claude.json",
-        "instance .claude.json": instance_dir(box) / "claude" / ".claude.json",
-        "instance .credentials.json": instance_dir(box) / "claude" / ".credentials.json",
-        "instance root": instance_dir(box) / "root",
-        "instance lock": instance_dir(box) / "lock",
-        "instance claude": instance_dir(box) / "claude",
-        "instance claude entry": instance_dir(box) / "claude" / "planted",
+        "instance .claude.json": instance / "claude" / ".claude.json",
+        "instance .credentials.json": instance / "claude" / ".credentials.json",
+        "instance root": instance / "root",
+        "instance lock": instance / "lock",
+        "instance claude": instance / "claude",
+        "instance claude entry": instance / "claude" / "planted",
+        # the project's own settings (a session may replace them), read at every launch
+        "instance claude settings.json": instance / "claude" / "settings.json",
     }[place]
 
 
@@ -268,7 +258,8 @@ def test_bad_input_in_a_home_gives_one_clean_line_or_works(box: Box, place: str,
     found = {
         what: clean_or_working(result, WORKS.get(what, "")) for what, result in outcomes.items()
     }
-    names = {"lock": instance_dir(box) / "lock", "claude": instance_dir(box) / "claude"}
+    instance = instance_dir(box.home, box.project)
+    names = {"lock": instance / "lock", "claude": instance / "claude"}
     expected = {what: "works" for what in outcomes}
     for what, refused in EXPECTED_BAD_HOME.get((place, kind), {}).items():
         expected[what] = refused.format(**names)
@@ -279,6 +270,6 @@ def test_bad_input_in_a_home_gives_one_clean_line_or_works(box: Box, place: str,
     if place.startswith("instance"):  # --gc removes it, unless its root or lock is not usable
         bad_lock = place == "instance lock" and (place, kind) in EXPECTED_BAD_HOME
         kept = place == "instance root" or bad_lock
-        assert instance_dir(box).exists() == kept
+        assert instance.exists() == kept
     for what, result in outcomes.items():  # nothing of the plant is printed whole
         assert len(result.stdout) + len(result.stderr) < 64 << 10, what

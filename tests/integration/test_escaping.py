@@ -11,27 +11,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from harness import HOSTILE, HOSTILE_QUOTED, HOSTILE_SHOWN, Box, assert_printable
-
-
-def run(
-    box: Box, *args: str, cwd: bytes | Path | None = None, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    """claudebox ARGS with its output as bytes (a raw byte that is not UTF-8 stays one)."""
-    return subprocess.run(
-        box.command(args),
-        env=box.env(env),
-        cwd=cwd or box.project,
-        capture_output=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        check=False,
-    )
+from harness import (
+    HOSTILE,
+    HOSTILE_QUOTED,
+    HOSTILE_SHOWN,
+    Box,
+    assert_printable,
+    profiles_dir,
+    run_bytes,
+)
 
 
 def printed(result: subprocess.CompletedProcess[bytes], what: str) -> str:
@@ -57,10 +48,10 @@ def test_a_hostile_project_directory_is_escaped_and_its_dry_run_still_pastes(box
     project = user_path(box, os.fsencode(box.home) + b"/proj-" + HOSTILE)
     shown = f"proj-{HOSTILE_SHOWN}"
     for options in ((), ("--details",)):
-        result = run(box, "--yes", "--network", "none", *options, "echo ran", cwd=project)
+        result = run_bytes(box, "--yes", "--network", "none", *options, "echo ran", cwd=project)
         assert result.returncode == 0, result.stderr
         assert shown in printed(result, f"audit {options}")
-    dry = run(box, "--dry-run", "--network", "none", "pwd > pasted-from", cwd=project)
+    dry = run_bytes(box, "--dry-run", "--network", "none", "pwd > pasted-from", cwd=project)
     assert dry.returncode == 0, dry.stderr
     assert f"/proj-{HOSTILE_QUOTED}'" in printed(dry, "--dry-run")
     pasted = subprocess.run(
@@ -74,7 +65,7 @@ def test_a_hostile_project_directory_is_escaped_and_its_dry_run_still_pastes(box
     assert pasted.returncode == 0, pasted.stderr
     with open(project + b"/pasted-from", "rb") as handle:
         assert handle.read() == project + b"\n"
-    as_json = run(box, "--dry-run", "--json", cwd=project)
+    as_json = run_bytes(box, "--dry-run", "--json", cwd=project)
     assert as_json.returncode == 0, as_json.stderr
     printed(as_json, "--dry-run --json")
     assert os.fsencode(json.loads(as_json.stdout)["project"]) == project
@@ -87,7 +78,7 @@ def test_hostile_claude_entries_and_symlink_targets_are_escaped_in_the_audit(box
     os.symlink(b"/elsewhere/" + HOSTILE, os.fsencode(claude) + b"/link")
     os.lchown(claude / "link", box.user.pw_uid, box.user.pw_gid)
     for options in ((), ("--details",)):
-        result = run(box, "--yes", "--network", "none", *options, "echo ran")
+        result = run_bytes(box, "--yes", "--network", "none", *options, "echo ran")
         assert result.returncode == 0, result.stderr
         text = printed(result, f"audit {options}")
         if options:
@@ -105,39 +96,31 @@ def test_a_warning_naming_a_hostile_directory_is_escaped(box: Box) -> None:
         user_path(box, target + f"/entry-{number}".encode(), directory=False)
     os.symlink(target, box.home / ".claude")
     os.lchown(box.home / ".claude", box.user.pw_uid, box.user.pw_gid)
-    dry = run(box, "--dry-run")
+    dry = run_bytes(box, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert f" more entries of ~/claude-{HOSTILE_SHOWN} stay outside" in printed(dry, "--dry-run")
-    launched = run(box, "--yes", "--network", "none", "echo ran")
+    launched = run_bytes(box, "--yes", "--network", "none", "echo ran")
     assert launched.returncode == 0, launched.stderr
     assert HOSTILE_SHOWN in printed(launched, "audit")
-
-
-def profiles(box: Box) -> bytes:
-    state = box.mkdir(box.home / ".claudebox")
-    state.chmod(0o700)
-    directory = box.mkdir(state / "profiles")
-    directory.chmod(0o700)
-    return os.fsencode(directory)
 
 
 def test_hostile_profile_names_and_descriptions_are_escaped(box: Box) -> None:
     """A description (in --list-profiles, --show-profile and the audit) and a profile file's
     name (--list-profiles says it is not a profile name)."""
-    directory = profiles(box)
+    directory = os.fsencode(profiles_dir(box))
     description = HOSTILE.decode("utf-8", "surrogateescape")
     box.write(Path(os.fsdecode(directory)) / "web.json", json.dumps({"description": description}))
     user_path(box, directory + b"/" + HOSTILE + b".json", directory=False)
-    listed = run(box, "--list-profiles")
+    listed = run_bytes(box, "--list-profiles")
     assert listed.returncode == 0, listed.stderr
     lines = printed(listed, "--list-profiles").splitlines()
     assert f"web\tok\t{HOSTILE_SHOWN}" in lines
     assert any(line.startswith(f"{HOSTILE_SHOWN}\tinvalid: ") for line in lines), lines
-    shown = run(box, "--show-profile", "web")
+    shown = run_bytes(box, "--show-profile", "web")
     assert shown.returncode == 0, shown.stderr
     printed(shown, "--show-profile")
     assert json.loads(shown.stdout)["description"]["value"] == description
-    launched = run(box, "--yes", "--network", "none", "--profile", "web", "echo ran")
+    launched = run_bytes(box, "--yes", "--network", "none", "--profile", "web", "echo ran")
     assert launched.returncode == 0, launched.stderr
     assert f"web (--profile; web): {HOSTILE_SHOWN}" in printed(launched, "audit")
 
@@ -150,7 +133,7 @@ def test_a_hostile_instance_root_is_escaped_by_gc(box: Box, remove: bool) -> Non
     box.mkdir(instance)
     (instance / "root").write_bytes(b"/gone/" + HOSTILE + b"\n")
     box.chown(instance / "root")
-    result = run(box, "--gc", *(() if remove else ("--dry-run",)))
+    result = run_bytes(box, "--gc", *(() if remove else ("--dry-run",)))
     assert result.returncode == 0, result.stderr
     verb = "removed" if remove else "would remove"
     assert f"{verb} 0123456789abcdef (" in printed(result, "--gc")
@@ -159,7 +142,7 @@ def test_a_hostile_instance_root_is_escaped_by_gc(box: Box, remove: bool) -> Non
 
 def test_an_error_line_naming_a_hostile_value_is_escaped_and_stays_one_line(box: Box) -> None:
     value = os.fsdecode(HOSTILE + b"\nclaudebox: all is well")
-    result = run(box, "--gc", value)
+    result = run_bytes(box, "--gc", value)
     assert result.returncode == 2
     assert printed(result, "error").splitlines() == [  # the word as --dry-run quotes it
         r"claudebox: error: --gc takes no claude arguments (got $'\x1b[2J\x1b]0;owned\x07\x0d"

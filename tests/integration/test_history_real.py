@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import test_real_claude as real
-from harness import Box
+from harness import Box, instance_dir
 
 claude_store = real.claude_store  # the real Claude Code in the store (a session fixture)
 netns = real.netns
@@ -96,11 +96,9 @@ def claudebox_print(
 ) -> subprocess.CompletedProcess[str]:
     """`claudebox --yes --network full ARGS` (ARGS ending in Claude's `-p PROMPT`) in BOX's
     project, output captured."""
-    env = {
-        **claude_env(base_url),
-        "CLAUDEBOX_EXTRA_ENV": ",".join(real.CLAUDE_ENV),
-        "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", box.host_path()]),
-    }
+    env = real.with_store_claude(
+        box, claude_env(base_url), {"CLAUDEBOX_EXTRA_ENV": ",".join(real.CLAUDE_ENV)}
+    )
     argv = box.command(["--yes", "--network", "full", *args])
     return real.run_captured(argv, box.env(env), box.project, netns)
 
@@ -110,11 +108,7 @@ def host_claude(
 ) -> subprocess.CompletedProcess[str]:
     """The host's own `claude ARGS` (the same Claude Code, no claudebox) in BOX's project, with
     the box's home as HOME."""
-    env = {
-        **claude_env(base_url),
-        "HOME": str(box.home),
-        "PATH": f"{real.CLAUDE_STORE}/bin:/usr/bin:/bin",
-    }
+    env = real.with_store_claude(box, claude_env(base_url), {"HOME": str(box.home)}, host=True)
     return real.run_captured(box.as_user([CLAUDE, *args]), env, box.project, netns)
 
 
@@ -129,7 +123,7 @@ def hinted_session(result: subprocess.CompletedProcess[str]) -> str:
 def transcript(box: Box, session: str) -> Path:
     """Where the project's own ~/.claude keeps SESSION's transcript (on the host)."""
     slug = re.sub(r"[^A-Za-z0-9]", "-", str(box.project))
-    return real.instance_dir(box) / "claude" / "projects" / slug / f"{session}.jsonl"
+    return instance_dir(box.home, box.project) / "claude" / "projects" / slug / f"{session}.jsonl"
 
 
 def host_transcripts(box: Box) -> list[str]:

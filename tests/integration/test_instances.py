@@ -3,30 +3,14 @@ locks, --gc."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import stat
 import subprocess
 import uuid
-from pathlib import Path
 
-from harness import Box, host_git, wait_for
-
-
-def instance_dir(box: Box, root: Path) -> Path:
-    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return box.home / ".claudebox" / "instances" / digest
-
-
-def files_holding(root: Path, text: str) -> list[Path]:
-    """Regular files below ROOT whose content holds TEXT."""
-    found = []
-    for path in root.rglob("*"):
-        if not path.is_symlink() and path.is_file() and text.encode() in path.read_bytes():
-            found.append(path)
-    return found
+from harness import Box, files_holding, host_git, instance_dir, oauth_credentials, wait_for
 
 
 def test_transcripts_and_history_stay_in_their_project(box: Box) -> None:
@@ -50,9 +34,10 @@ def test_transcripts_and_history_stay_in_their_project(box: Box) -> None:
     assert seen_from_a.stdout.split() == ["A-PROMPT", "A-TRANSCRIPT"]
     # The host's own files are untouched; A's state lives in A's instance.
     assert (box.home / ".claude" / "history.jsonl").read_text() == "THIRD-HISTORY\n"
-    assert (instance_dir(box, project_a) / "claude" / "history.jsonl").read_text() == "A-PROMPT\n"
-    assert (instance_dir(box, project_a) / "root").read_text() == f"{project_a}\n"
-    assert oct((instance_dir(box, project_a)).stat().st_mode & 0o777) == "0o700"
+    own_a = instance_dir(box.home, project_a)
+    assert (own_a / "claude" / "history.jsonl").read_text() == "A-PROMPT\n"
+    assert (own_a / "root").read_text() == f"{project_a}\n"
+    assert oct(own_a.stat().st_mode & 0o777) == "0o700"
 
 
 def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box) -> None:
@@ -70,7 +55,7 @@ def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box)
         assert result.returncode == 0, result.stderr
         line = next(line for line in result.stderr.splitlines() if "own state" in line)
         ids.append(line.rstrip(")").rsplit("/", 1)[1])
-    assert ids == [instance_dir(box, main).name] * 3
+    assert ids == [instance_dir(box.home, main).name] * 3
     commit = box.probe(
         "echo change >> README && git add README && git commit -q -m from-inside"
         " && git log -1 --format=%s",
@@ -85,14 +70,7 @@ def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box)
 def oauth_login(token: str, plan: str) -> str:
     """A host credentials file as Claude Code writes it after a login (tokens: `token` and its
     refresh partner; an expiry far off, so no session refreshes it)."""
-    login = {
-        "accessToken": f"sk-ant-oat01-{token}",
-        "refreshToken": f"sk-ant-ort01-{token}-refresh",
-        "expiresAt": 4102444800000,
-        "scopes": ["user:inference", "user:profile"],
-        "subscriptionType": plan,
-    }
-    return json.dumps({"claudeAiOauth": login}, indent=2) + "\n"
+    return oauth_credentials(f"sk-ant-oat01-{token}", f"sk-ant-ort01-{token}-refresh", plan=plan)
 
 
 def inside_login(text: str) -> dict[str, object]:
@@ -141,7 +119,7 @@ def test_credentials_written_inside_never_reach_the_host_which_may_log_in_meanwh
     assert credentials.read_text() == oauth_login(second, "max")
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     assert files_holding(box.home / ".claude", written) == []
-    own_credentials = instance_dir(box, box.project) / "claude" / ".credentials.json"
+    own_credentials = instance_dir(box.home, box.project) / "claude" / ".credentials.json"
     assert written not in own_credentials.read_text()  # the mount point: the copy was bwrap's
     # Placeholders in the host login's shape, never its tokens.
     start = inside_login(seen["seen-at-start"])
@@ -184,7 +162,7 @@ def test_claude_json_is_per_project_and_survives_a_renaming_writer(box: Box) -> 
         "oauthAccount": {"emailAddress": "me@example.invalid"},
         "theme": "dark",
     }
-    own = instance_dir(box, box.project) / "claude" / ".claude.json"
+    own = instance_dir(box.home, box.project) / "claude" / ".claude.json"
     assert json.loads(own.read_text()) == {"theme": "light"}
     assert "mcpServers" in (box.home / ".claude.json").read_text()  # the host file is untouched
 
@@ -270,17 +248,16 @@ def test_a_second_session_is_told_and_gc_skips_instances_in_use(box: Box) -> Non
         listing = box.run("--gc", "--dry-run")
         assert listing.returncode == 0, listing.stderr
         lines = listing.stdout.splitlines()
-        assert any(
-            line.startswith(f"would remove {instance_dir(box, gone).name} (") for line in lines
-        )
-        assert any(line.startswith(f"skipped {instance_dir(box, busy).name} (") for line in lines)
+        gone_id, busy_id = (instance_dir(box.home, project).name for project in (gone, busy))
+        assert any(line.startswith(f"would remove {gone_id} (") for line in lines)
+        assert any(line.startswith(f"skipped {busy_id} (") for line in lines)
         assert any(line.startswith("corrupt 00000000deadbeef") for line in lines)
-        assert instance_dir(box, gone).exists()  # --dry-run removed nothing
+        assert instance_dir(box.home, gone).exists()  # --dry-run removed nothing
         collected = box.run("--gc")
         assert collected.returncode == 0, collected.stderr
-        assert not instance_dir(box, gone).exists()
-        assert instance_dir(box, busy).exists()
-        assert instance_dir(box, kept).exists()
+        assert not instance_dir(box.home, gone).exists()
+        assert instance_dir(box.home, busy).exists()
+        assert instance_dir(box.home, kept).exists()
         assert corrupt.exists()
         assert collected.stdout.splitlines()[-1].startswith("freed ")
         (busy_renamed / "stop").touch()
@@ -290,4 +267,4 @@ def test_a_second_session_is_told_and_gc_skips_instances_in_use(box: Box) -> Non
             session.kill()
     # Once the session has ended, the instance of the moved project goes too.
     again = box.run("--gc")
-    assert not instance_dir(box, busy).exists(), again.stdout
+    assert not instance_dir(box.home, busy).exists(), again.stdout

@@ -14,41 +14,62 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import secrets
+import shutil
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import test_real_claude as real
-from anthropic_lab import CLAUDE_ENV, AnthropicLab, anthropic, anthropic_lab, stored_login
-from harness import Box, wait_for
+from anthropic_lab import (
+    CLAUDE_ENV,
+    OAUTH_BETA,
+    AnthropicLab,
+    anthropic,
+    anthropic_lab,
+    stored_login,
+)
+from harness import Box, files_holding, prerequisite_missing, wait_for, write_profile
 from test_allowlist_tier import CURL, curl_store
-from test_profiles_sandbox import write_profile
+from test_anthropic_lab import run_claude
 
 claude_store = real.claude_store  # the real Claude Code in the store (a session fixture)
 __all__ = ["anthropic", "anthropic_lab", "claude_store", "curl_store"]
 
 TIERS = ("full", "inet", "allowlist", "none")
 
-# The tool Claude runs inside: walks every file but /proc /sys /dev /nix, then every process's
-# environment and command line, for each token given in halves ($1 $2, $3 $4: no command line
-# carries a token whole); prints where one is found, then what the credentials file inside says.
+# The tool Claude runs inside: walks every file but /proc /sys /dev /nix (/dev/shm included),
+# every process's environment and command line and every regular file a process holds open
+# (/proc/PID/fd: inherited descriptors, deleted files), for each string given in halves ($1 $2:
+# the access token, $3 $4: the refresh token, $5 $6: a canary; no command line carries one
+# whole); prints where one is found ("found NAME in PATH"), then what the credentials file
+# inside says. The controls: the canary is in a file of the project (put there by the test),
+# in /dev/shm and in a deleted file held open on descriptor 7 (both put there by this tool).
 TOKEN_SEARCH = r"""
 search() {
-    m="$1$2"
-    find / -path /proc -prune -o -path /sys -prune -o -path /dev -prune -o -path /nix -prune \
-        -o -type f -print 2>/dev/null | while read -r f; do
-        grep -qF -- "$m" "$f" 2>/dev/null && echo "found in $f"
+    name=$1; m="$2$3"
+    find / /dev/shm -path /proc -prune -o -path /sys -prune -o -path /dev -prune \
+        -o -path /nix -prune -o -type f -print 2>/dev/null | while read -r f; do
+        grep -qF -- "$m" "$f" 2>/dev/null && echo "found $name in $f"
     done
     for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do
-        tr '\0' '\n' < "$f" 2>/dev/null | grep -qF -- "$m" && echo "found in $f"
+        tr '\0' '\n' < "$f" 2>/dev/null | grep -qF -- "$m" && echo "found $name in $f"
+    done
+    for f in /proc/[0-9]*/fd/*; do
+        [ -f "$f" ] && grep -qF -- "$m" "$f" 2>/dev/null && echo "found $name in $f"
     done
 }
-search "$1" "$2"; search "$3" "$4"
+printf %s "$5$6" > /dev/shm/canary
+printf %s "$5$6" > /tmp/held-canary && exec 7< /tmp/held-canary && rm /tmp/held-canary
+search access "$1" "$2"; search refresh "$3" "$4"; search canary "$5" "$6"
 echo search-done
 grep -c claudebox ~/.claude/.credentials.json
 """
+PROJECT_CANARY = "canary.txt"  # the canary's file in the project
 
 
 def halves(token: str) -> tuple[str, str]:
@@ -70,8 +91,7 @@ def claudebox_claude(
     """claudebox --yes OPTIONS with the real Claude (`-p`, JSON report) as the test user, in the
     lab's host namespace and the Anthropic lab's mount namespace (its resolver and bundle)."""
     box.mountns = anthropic.mountns
-    env = {**CLAUDE_ENV, "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", box.host_path()])}
-    env.update(extra or {})
+    env = real.with_store_claude(box, CLAUDE_ENV, extra or {})
     return box.run(
         "--yes",
         *options,
@@ -107,8 +127,10 @@ def test_real_claude_works_with_the_login_and_no_token_is_inside(
 ) -> None:
     login = anthropic.login(box.home, box.user, claude_store)
     before = (box.home / ".claude" / ".credentials.json").read_bytes()
+    canary = "CANARY-" + secrets.token_hex(16)
+    box.write(box.project / PROJECT_CANARY, f"{canary}\n", mode=0o644)
     anthropic.service.tool_command = tool_command(
-        TOKEN_SEARCH, *halves(login.access_token), *halves(login.refresh_token)
+        TOKEN_SEARCH, *halves(login.access_token), *halves(login.refresh_token), *halves(canary)
     )
     result = claudebox_claude(box, anthropic, "--network", network)
     service = anthropic.service
@@ -120,11 +142,16 @@ def test_real_claude_works_with_the_login_and_no_token_is_inside(
         real.FINAL_TEXT,
     ), service.log()
 
-    # Inside: neither token anywhere, the credentials file holds placeholders.
+    # Inside: neither token anywhere, the credentials file holds placeholders; the canary is
+    # found where it is (the control: the search reads files, /dev/shm and descriptors).
     seen = tool_output(anthropic)
     lines = seen.splitlines()
     assert "search-done" in lines, seen
-    assert lines[: lines.index("search-done")] == [], seen
+    found = lines[: lines.index("search-done")]
+    assert [line for line in found if not line.startswith("found canary in ")] == [], seen
+    canary_at = {line.removeprefix("found canary in ") for line in found}
+    assert {str(box.project / PROJECT_CANARY), "/dev/shm/canary"} <= canary_at, seen
+    assert any(re.fullmatch(r"/proc/[0-9]+/fd/7", path) for path in canary_at), seen
     assert lines[lines.index("search-done") + 1] == "2", seen  # access and refresh placeholders
 
     # At the service: every request carried the real token (the relay put it there), never a
@@ -145,11 +172,9 @@ def test_a_refresh_inside_rotates_the_hosts_login_and_everyone_keeps_working(
     it on the host (Claude's lock, the real refresh token, by rename) and hands back new
     placeholders; then another project's session and the host's own Claude use the new login,
     and no refresh token is ever used twice (the real service would log everyone out)."""
-    from test_anthropic_lab import run_claude
-
     first = anthropic.login(box.home, box.user, claude_store)
     service = anthropic.service
-    service.tool_command = "echo refreshed-probe"
+    service.tool_command = "cat ~/.claude/.credentials.json"  # (runs after the refresh)
     service.answer_401_once(first.access_token)
     result = claudebox_claude(box, anthropic, "--network", "inet")
     assert result.returncode == 0, f"{result.stderr}\n--- service\n{service.log()}"
@@ -175,6 +200,27 @@ def test_a_refresh_inside_rotates_the_hosts_login_and_everyone_keeps_working(
     assert not (box.home / ".claude" / ".oauth_refresh.lock").exists()
     assert not (box.home / ".claude.lock").exists()
     assert "login: refreshed the host's token" in network_log(box)
+
+    # Inside, after the refresh: the credentials file Claude wrote holds the new placeholders,
+    # no real token (old or new); nor does any file of the instance or the project.
+    inside = tool_output(anthropic)
+    tokens = {
+        "old access": first.access_token,
+        "old refresh": first.refresh_token,
+        "new access": second.access_token,
+        "new refresh": second.refresh_token,
+    }
+    assert [name for name, token in tokens.items() if token in inside] == [], inside
+    refreshed = json.loads(inside)["claudeAiOauth"]
+    assert refreshed["accessToken"].startswith("sk-ant-oat01-claudebox-"), inside
+    assert refreshed["refreshToken"].startswith("sk-ant-ort01-claudebox-"), inside
+    held = [
+        (name, files)
+        for name, token in tokens.items()
+        for root in (box.home / ".claudebox" / "instances", box.project)
+        if (files := files_holding(root, token))
+    ]
+    assert held == []
 
     # Another project's session: the new login, no refresh needed.
     other = box.mkdir(box.home / "other")
@@ -237,6 +283,70 @@ def test_anthropic_hosts_take_only_this_sessions_placeholders(
     assert all("did not issue" in line or "cookies" in line for line in refused), refused
 
 
+# A probe snippet: saves this session's API key placeholder (replay-key) and its access token
+# placeholder (replay-access, from ~/.claude/.credentials.json) in the project, unless they are
+# there already; then asks Anthropic's API with its own key, the saved key and the saved token
+# (ASK_ANTHROPIC, with the OAuth beta an access token needs there).
+REPLAY = (
+    '[ -e replay-key ] || printf %s "$ANTHROPIC_API_KEY" > replay-key\n'
+    '[ -e replay-access ] || sed -n \'s/.*"accessToken": *"\\([^"]*\\)".*/\\1/p\' '
+    "~/.claude/.credentials.json > replay-access\n"
+    + ASK_ANTHROPIC.replace(
+        '"$@"',
+        '"x-api-key: $ANTHROPIC_API_KEY" "x-api-key: $(cat replay-key)" '
+        '"authorization: Bearer $(cat replay-access)"',
+    ).replace("-H 'content-type", f"-H 'anthropic-beta: {OAUTH_BETA}' -H 'content-type")
+)
+
+
+@pytest.mark.parametrize("network", TIERS)
+def test_a_placeholder_replayed_by_another_session_is_refused(
+    box: Box, anthropic: AnthropicLab, claude_store: str, curl_store: None, network: str
+) -> None:
+    """Session 1 saves its API key placeholder and its access token placeholder in the
+    project, and uses them (the control: 200 each). The project's next session, and a session
+    of another project handed the same values, get 403 for them (the relay takes only what it
+    issued in that session), while their own key still works; Anthropic never sees them."""
+    key = "sk-ant-api03-" + secrets.token_hex(40)
+    service = anthropic.service
+    service.api_keys.add(key)
+    login = anthropic.login(box.home, box.user, claude_store)
+    box.mountns = anthropic.mountns
+    env = {"ANTHROPIC_API_KEY": key}
+    other = dataclasses.replace(box, project=box.mkdir(box.home / "other"))
+    statuses = {}
+    for session, where in (("first", box), ("next", box), ("other project", other)):
+        if session == "other project":  # handed what the first session saved
+            for name in ("replay-key", "replay-access"):
+                box.write(other.project / name, (box.project / name).read_text())
+        result = where.probe(REPLAY, options=("--network", network), env=env)
+        assert result.returncode == 0, result.stderr
+        statuses[session] = result.stdout.split()
+        if session == "first":
+            saved = {n: (box.project / n).read_text() for n in ("replay-key", "replay-access")}
+    assert saved["replay-key"].startswith("sk-ant-api03-claudebox-"), saved
+    assert saved["replay-access"].startswith("sk-ant-oat01-claudebox-"), saved
+    assert statuses == {
+        "first": ["200", "200", "200"],
+        "next": ["200", "403", "403"],
+        "other project": ["200", "403", "403"],
+    }, service.log()
+    # The service saw the real key and token, each from session 1, then the key alone.
+    assert [e.credential for e in service.messages()] == [
+        key,
+        key,
+        login.access_token,
+        key,
+        key,
+    ], service.log()
+    assert service.unknown_credentials() == [], service.log()
+    logs = sorted((box.home / ".claudebox" / "instances").glob("*/network-log/*.log"))
+    refused = [
+        line for log in logs for line in log.read_text().splitlines() if "refused login" in line
+    ]
+    assert len(refused) == 4 and all("did not issue" in line for line in refused), refused
+
+
 def command_lines_seen_by(user: str) -> str:
     """Every process's command line as USER reads them (ps as any local user would)."""
     return subprocess.run(
@@ -248,26 +358,42 @@ def command_lines_seen_by(user: str) -> str:
     ).stdout
 
 
+def execve_calls(log: Path) -> list[str]:
+    """The execve lines of an strace log (their argv in full, the environment left out)."""
+    return [line for line in log.read_text().splitlines() if "execve(" in line]
+
+
 @pytest.mark.parametrize("network", TIERS)
 def test_no_secret_value_is_on_any_command_line(box: Box, network: str) -> None:
     """While a session runs, `ps` as another local user (nobody) shows no value of the API
     key, of a CLAUDEBOX_EXTRA_ENV variable or of a profile variable, nor the placeholder the
     sandbox got; the same user does see a canary on a command line of the test user's (the
-    control: command lines are world-readable here)."""
+    control: command lines are world-readable here). The launch runs under strace: no execve
+    of it, in any process, the sandbox's included, carries one of them either (ps saw one
+    moment; this sees every command line), while one carries the snippet's canary (the
+    control: strace followed into the sandbox)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        prerequisite_missing("strace is needed (apt install strace)")
+        return
     key = "sk-ant-api03-" + secrets.token_hex(40)
     extra = "extra-" + secrets.token_hex(16)
     literal = "profile-" + secrets.token_hex(16)
+    argv_canary = "argv-canary-" + secrets.token_hex(8)
     write_profile(box, "ps", {"env": {"CLAUDEBOX_PS_SETTING": literal}})
     env = {"ANTHROPIC_API_KEY": key, "GH_TOKEN": extra, "CLAUDEBOX_EXTRA_ENV": "GH_TOKEN"}
-    snippet = 'printf %s "$ANTHROPIC_API_KEY" > placeholder; touch ready; sleep 60'
-    process = box.start(
-        "--yes",
-        "--network",
-        network,
-        "--profile",
-        "ps",
-        snippet,
-        env=env,
+    snippet = (
+        f': {argv_canary}; printf %s "$ANTHROPIC_API_KEY" > placeholder; touch ready; '
+        "while [ ! -e stop ]; do sleep 0.1; done"
+    )
+    log = box.root / "execve.log"
+    launch = ["--yes", "--network", network, "--profile", "ps", snippet]
+    traced = [strace, "-f", "-qq", "-e", "trace=execve", "-s", "65535", "-o", str(log)]
+    process = subprocess.Popen(
+        [*traced, *box.command(launch)],
+        env=box.env(env),
+        cwd=box.project,
+        text=True,
         start_new_session=True,
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -285,17 +411,24 @@ def test_no_secret_value_is_on_any_command_line(box: Box, network: str) -> None:
         finally:
             control.kill()
             control.wait()
+        (box.project / "stop").touch()
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
     finally:
-        process.kill()
-        process.wait(timeout=30)
-        if process.stderr:
-            process.stderr.close()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=30)
     assert "bwrap" in seen  # the session's own command lines are there
     for value in (key, extra, literal, placeholder):
         assert value not in seen
     assert "--args" in seen  # bwrap read its variables from a descriptor
     assert placeholder.startswith("sk-ant-api03-claudebox-")
     assert f"/bin/sh -c sleep 60 {literal}" in control_seen
+    calls = execve_calls(log)
+    assert any("bwrap" in call and "--args" in call for call in calls), calls[:20]
+    assert any(argv_canary in call for call in calls), calls[-20:]  # the probe claude's
+    for value in (key, extra, literal, placeholder):
+        assert [call for call in calls if value in call] == []
 
 
 @pytest.mark.parametrize("network", TIERS)
@@ -310,8 +443,7 @@ def test_the_real_tui_reaches_its_prompt_logged_in_with_no_question_of_its_own(
         f"echo {real.PROJECT_FILE_CONTENT.strip()} > {real.PROJECT_FILE}"
     )
     box.mountns = anthropic.mountns
-    env = {**CLAUDE_ENV, "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", box.host_path()])}
-    env["TERM"] = "xterm-256color"
+    env = real.with_store_claude(box, CLAUDE_ENV, {"TERM": "xterm-256color"})
     with box.terminal("--network", network, env=env, columns=100, lines=30) as term:
         term.wait_for_text(real.LAUNCH_QUESTION)
         term.type(b"y" + real.ENTER)
@@ -359,6 +491,18 @@ def test_a_pasted_dry_run_relays_the_login_without_the_key_on_any_line(
     assert [e.credential for e in anthropic.service.seen()] == [key]
 
 
+def pasted_code_shown(screen: str, code: str) -> bool:
+    """The login's code field shows all of CODE: for each character a * or (its last few, as
+    2.1.197 shows them here) the character itself."""
+    for line in screen.splitlines():
+        if "Paste code here" in line:
+            shown = line.split(">", 1)[-1].strip()
+            if len(shown) != len(code):
+                return False
+            return all(c in ("*", o) for c, o in zip(shown, code, strict=True))
+    return False
+
+
 def test_login_inside_puts_the_real_tokens_on_the_host_and_placeholders_inside(
     box: Box, anthropic: AnthropicLab, claude_store: str
 ) -> None:
@@ -366,15 +510,10 @@ def test_login_inside_puts_the_real_tokens_on_the_host_and_placeholders_inside(
     inside (the claude.ai flow, its code pasted as a person does) ends with the real tokens
     in the host's ~/.claude/.credentials.json and only placeholders inside; the next session
     starts logged in, and so does the host's own Claude."""
-    from test_anthropic_lab import run_claude
-
-    version = claude_store.split()[0]
-    onboarded = {"hasCompletedOnboarding": True, "lastOnboardingVersion": version, "theme": "dark"}
-    box.write(box.home / ".claude.json", json.dumps(onboarded))
+    real.write_onboarded(box, claude_store)
     box.mountns = anthropic.mountns
     service = anthropic.service
-    env = {**CLAUDE_ENV, "PATH": ":".join([f"{real.CLAUDE_STORE}/bin", box.host_path()])}
-    env["TERM"] = "xterm-256color"
+    env = real.with_store_claude(box, CLAUDE_ENV, {"TERM": "xterm-256color"})
     with box.terminal("--yes", "--network", "none", env=env, columns=120, lines=40) as term:
         term.wait_for_text("Not logged in", timeout=120)
         term.type(b"/login")
@@ -383,39 +522,42 @@ def test_login_inside_puts_the_real_tokens_on_the_host_and_placeholders_inside(
         term.wait_for_text("Select login method")
         term.type(real.ENTER)  # 1. Claude account with subscription
         term.wait_for_text("Paste code here", timeout=60)
-        printed = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|[\r\n]", b"", bytes(term.transcript))
+        # The URL as printed, its wrapped lines joined (colours and line ends dropped); a cursor
+        # movement ends it (without one, the state would run on into "Paste code here").
+        printed = re.sub(rb"\x1b\[[0-9;]*m|[\r\n]", b"", bytes(term.transcript))
+        printed = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b" ", printed)
         found = re.search(rb"&state=([A-Za-z0-9_-]+)", printed)
         assert found, term
-        code = f"{service.login_code}#{found.group(1).decode()}"
+        state = found.group(1).decode()
+        code = f"{service.login_code}#{state}"
         term.type(code.encode())
-        term.wait_for(
-            lambda screen: any(
-                "Paste code here" in line and line.count("*") >= 20 for line in screen.splitlines()
-            ),
-            "the code in the field (masked)",
+        term.wait_for(  # the whole paste taken before the Enter
+            lambda screen: pasted_code_shown(screen, code), f"the {len(code)}-character code"
         )
-        settle = time.monotonic() + 0.5  # let it take the whole paste before the Enter
-        while time.monotonic() < settle:
-            term.pump(0.1)
         term.type(real.ENTER)
         term.wait_for_text("Login successful", timeout=60)
         term.wait_for_text("Claude Max")  # the account, as /status has it
         term.wait_for(lambda s: "Not logged in" not in s, "the footer without 'Not logged in'")
         assert real.exit_with_ctrl_c_twice(term) == 0, term
+    # the host had no login: whose account this is, only the person can tell, and is asked to
+    warning = b"claudebox: warning: the session logged Claude in on your host"
+    assert warning in bytes(term.transcript), term
     (issued,) = service.logins
+    (exchange,) = service.token_requests()  # the code and the state, as pasted
+    assert (exchange.body.get("code"), exchange.body.get("state")) == (
+        service.login_code,
+        state,
+    ), service.log()
     stored = stored_login(box.home)
     assert (stored["accessToken"], stored["refreshToken"]) == (
         issued.access_token,
         issued.refresh_token,
     ), service.log()
     assert service.unknown_credentials() == [], service.log()
-    inside = box.home / ".claudebox" / "instances"
-    placeholders = [
-        p
-        for p in inside.rglob("*")
-        if p.is_file() and issued.access_token in p.read_text(errors="replace")
-    ]
-    assert placeholders == []  # the instance (transcripts, .claude.json) never held the token
+    # the instance (transcripts, .claude.json) and the project never held a token
+    for root in (box.home / ".claudebox" / "instances", box.project):
+        assert files_holding(root, issued.access_token) == [], root
+        assert files_holding(root, issued.refresh_token) == [], root
 
     # The next session is logged in (its placeholders from the host's file), and so is the
     # host's own Claude.
@@ -423,6 +565,7 @@ def test_login_inside_puts_the_real_tokens_on_the_host_and_placeholders_inside(
     result = claudebox_claude(box, anthropic, "--network", "none")
     assert result.returncode == 0, f"{result.stderr}\n--- service\n{service.log()}"
     assert service.messages()[-1].credential == issued.access_token
+    assert warning.decode() not in result.stderr  # no login made in this one
     host = run_claude(box, anthropic)
     assert host.returncode == 0, f"{host.stderr}\n--- service\n{service.log()}"
     assert service.revoked() == [], service.log()

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from harness import Box, wait_for
+from harness import Box, profiles_dir, wait_for, write_profile
 from nixlab import NIX_FLAGS, NIX_STORE, NixLab
 
 NIX_SHELL = f"nix --extra-experimental-features {NIX_FLAGS[1]!r}"
@@ -20,18 +20,6 @@ SYSTEM = f"{platform.machine()}-linux"
 def nix_env(box: Box, nixlab: NixLab) -> dict[str, str]:
     """A NixOS user's PATH (nix in the store) and the flake's CLAUDEBOX_NIXPKGS."""
     return {"PATH": f"{NIX_STORE}/bin:{box.host_path()}", "CLAUDEBOX_NIXPKGS": nixlab.nixpkgs}
-
-
-def profiles_dir(box: Box) -> Path:
-    state = box.mkdir(box.home / ".claudebox")
-    profiles = box.mkdir(state / "profiles")
-    for directory in (profiles, state):
-        directory.chmod(0o700)
-    return profiles
-
-
-def write_profile(box: Box, name: str, profile: dict[str, object]) -> Path:
-    return box.write(profiles_dir(box) / f"{name}.json", json.dumps(profile))
 
 
 def test_profile_packages_are_built_by_nix_once_then_cached(box: Box, nixlab: NixLab) -> None:

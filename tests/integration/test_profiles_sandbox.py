@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from harness import Box
-
-
-def write_profile(box: Box, name: str, profile: dict[str, object]) -> Path:
-    state = box.mkdir(box.home / ".claudebox")
-    state.chmod(0o700)
-    box.mkdir(state / "profiles").chmod(0o700)
-    return box.write(state / "profiles" / f"{name}.json", json.dumps(profile))
+from harness import Box, write_profile
 
 
 def test_profile_mounts_keep_their_modes_and_paths_with_spaces_work(box: Box) -> None:

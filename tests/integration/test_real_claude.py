@@ -21,7 +21,6 @@ replaces with the sandbox's own loopback.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
 import re
@@ -29,14 +28,21 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import BASH_STORE, BUSYBOX_STORE, Box, copy_libraries, prerequisite_missing
+from harness import (
+    BASH_STORE,
+    BUSYBOX_STORE,
+    Box,
+    copy_libraries,
+    instance_dir,
+    prerequisite_missing,
+)
 from ptyterm import CTRL_C, ENTER, Terminal
 
 # Installed by .ci/setup (`npm install` of the pinned @anthropic-ai/claude-code): the native binary.
@@ -66,6 +72,16 @@ CLAUDE_ENV = {
     "DISABLE_ERROR_REPORTING": "1",
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
 }
+
+
+def with_store_claude(box: Box, *envs: Mapping[str, str], host: bool = False) -> dict[str, str]:
+    """ENVS merged (a later one wins) with PATH: the store's Claude Code first, then the box's
+    PATH (host=True: /usr/bin:/bin, the host's own programs)."""
+    merged: dict[str, str] = {}
+    for env in envs:
+        merged.update(env)
+    rest = "/usr/bin:/bin" if host else box.host_path()
+    return {**merged, "PATH": f"{CLAUDE_STORE}/bin:{rest}"}
 
 
 # --- the store fixture ------------------------------------------------------------------------
@@ -400,25 +416,22 @@ def scripted_api(netns: int) -> Iterator[tuple[ScriptedApi, str]]:
 # --- the test -----------------------------------------------------------------------------------
 
 
-def instance_dir(box: Box) -> Path:
-    digest = hashlib.sha256(str(box.project).encode()).hexdigest()[:16]
-    return box.home / ".claudebox" / "instances" / digest
-
-
 def test_real_claude_runs_a_tool_inside_the_sandbox(
     box: Box, claude_store: str, netns: int, scripted_api: tuple[ScriptedApi, str]
 ) -> None:
     api, base_url = scripted_api
     canary = box.write(box.home / ".ssh" / "id_ed25519", f"{CANARY}\n")
     canary_before = (canary.read_bytes(), canary.stat().st_mtime_ns)
-    env = {
-        **SECRET_ENV,
-        **CLAUDE_ENV,
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-claudebox-e2e-fake",
-        "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in CLAUDE_ENV),
-        "PATH": ":".join([f"{CLAUDE_STORE}/bin", box.host_path()]),
-    }
+    env = with_store_claude(
+        box,
+        SECRET_ENV,
+        CLAUDE_ENV,
+        {
+            "ANTHROPIC_BASE_URL": base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-claudebox-e2e-fake",
+            "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in CLAUDE_ENV),
+        },
+    )
     argv = box.command(
         ["--yes", "--network", "full", "-p", "Run the probe.", "--output-format", "json"]
     )
@@ -485,8 +498,9 @@ def test_real_claude_runs_a_tool_inside_the_sandbox(
     # non-alphanumeric character replaced by "-"; the host's ~/.claude holds none of it.
     session = report["session_id"]
     slug = re.sub(r"[^A-Za-z0-9]", "-", str(box.project))
-    transcript = instance_dir(box) / "claude" / "projects" / slug / f"{session}.jsonl"
-    assert transcript.is_file(), sorted(str(p) for p in instance_dir(box).rglob("*"))
+    instance = instance_dir(box.home, box.project)
+    transcript = instance / "claude" / "projects" / slug / f"{session}.jsonl"
+    assert transcript.is_file(), sorted(str(p) for p in instance.rglob("*"))
     assert TOOL_USE_ID in transcript.read_text()
     assert FINAL_TEXT in transcript.read_text()
     host_claude = box.home / ".claude"
@@ -538,34 +552,39 @@ def processes_left(box: Box, session: int) -> list[str]:
 TUI_API_KEY = "sk-ant-claudebox-tui-fake-0123456789"
 
 
+def onboarded(claude_store: str) -> dict[str, object]:
+    """What ~/.claude.json holds once Claude Code (CLAUDE_STORE: its `claude --version`) has
+    been set up: the onboarding done for this version, a theme chosen."""
+    version = claude_store.split()[0]
+    return {"hasCompletedOnboarding": True, "lastOnboardingVersion": version, "theme": "dark"}
+
+
+def write_onboarded(box: Box, claude_store: str, **extra: object) -> None:
+    """The host's ~/.claude.json: onboarded (see onboarded), with EXTRA."""
+    box.write(box.home / ".claude.json", json.dumps({**onboarded(claude_store), **extra}))
+
+
 def used_host_claude(box: Box, claude_store: str) -> None:
     """The host's ~/.claude.json of someone who has used Claude there: onboarded, and
     TUI_API_KEY approved once."""
-    box.write(
-        box.home / ".claude.json",
-        json.dumps(
-            {
-                "hasCompletedOnboarding": True,
-                "lastOnboardingVersion": claude_store.split()[0],
-                "theme": "dark",
-                "customApiKeyResponses": {"approved": [TUI_API_KEY[-20:]], "rejected": []},
-            }
-        ),
-    )
+    approved = {"approved": [TUI_API_KEY[-20:]], "rejected": []}
+    write_onboarded(box, claude_store, customApiKeyResponses=approved)
 
 
 def claudebox_on_a_terminal(
     box: Box, netns: int, base_url: str, *args: str, cwd: Path | None = None
 ) -> Terminal:
     """claudebox ARGS (the real Claude Code) on an 80x24 terminal, in the private namespace."""
-    env = {
-        **CLAUDE_ENV,
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": TUI_API_KEY,
-        "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in CLAUDE_ENV),
-        "PATH": ":".join([f"{CLAUDE_STORE}/bin", box.host_path()]),
-        "TERM": "xterm-256color",
-    }
+    env = with_store_claude(
+        box,
+        CLAUDE_ENV,
+        {
+            "ANTHROPIC_BASE_URL": base_url,
+            "ANTHROPIC_API_KEY": TUI_API_KEY,
+            "CLAUDEBOX_EXTRA_ENV": ",".join(name for name in CLAUDE_ENV),
+            "TERM": "xterm-256color",
+        },
+    )
     argv = ["nsenter", f"--target={netns}", "--net", "--", *box.command(args)]
     return box.terminal(argv=argv, env=env, cwd=cwd, columns=80, lines=24)
 
@@ -576,13 +595,17 @@ def assert_no_claude_question(term: Terminal) -> None:
 
 
 def exit_with_ctrl_c_twice(term: Terminal) -> int:
-    for _attempt in range(3):  # a Ctrl-C that lands while the prompt is redrawn may be lost
+    """Ctrl-C until Claude says "again to exit" (one that lands while the prompt is redrawn
+    may be lost), then once more; the exit status. Fails with the screen if it never says so."""
+    for _attempt in range(3):
         term.type(CTRL_C)
         try:
             term.wait_for_text("again to exit", timeout=5)
             break
         except AssertionError:
             continue
+    else:
+        raise AssertionError(f"3 Ctrl-C and Claude never said 'again to exit'; screen:\n{term}")
     term.type(CTRL_C)
     return term.wait_for_exit(timeout=60)
 

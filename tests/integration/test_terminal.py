@@ -7,23 +7,14 @@ touches a marker in the project: the marker is the proof that the sandbox ran.
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from harness import PYTHON, Box
+from harness import PYTHON, Box, write_profile
 from ptyterm import CTRL_C, CTRL_D, ENTER
 
 QUESTION = "Launch this sandbox? [y/N]"
 SECRET_QUESTION = "The profile mounts secret paths (see above). Launch anyway? [y/N]"
 MARKER = "launched"
 RUN_PROBE = f"touch {MARKER}; echo probe-ran"
-
-
-def write_profile(box: Box, name: str, profile: dict[str, object]) -> None:
-    state = box.mkdir(box.home / ".claudebox")
-    state.chmod(0o700)
-    box.mkdir(state / "profiles").chmod(0o700)
-    box.write(state / "profiles" / f"{name}.json", json.dumps(profile))
 
 
 @pytest.mark.parametrize("answer", [b"y", b"Yes"])

@@ -21,7 +21,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from harness import GIT_STORE, Box, host_git
+from harness import GIT_STORE, Box, host_git, instance_dir
 
 GIT = f"{GIT_STORE}/bin/git"
 
@@ -39,10 +39,6 @@ def snapshot(*roots: Path) -> dict[str, str]:
             elif path.exists():
                 found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
-
-
-def instance_id(root: Path) -> str:
-    return hashlib.sha256(str(root).encode()).hexdigest()[:16]
 
 
 def git_project(box: Box) -> None:
@@ -209,7 +205,7 @@ def test_claude_settings_hooks_plugins_and_instructions_cannot_be_changed(box: B
     written = [line for line in lines[:-1] if line.endswith("=0")]
     assert written == ["settings=0", "mv=0", "plugin=0"], lines
     assert snapshot(claude) == before  # every entry, the credentials included
-    own = box.home / ".claudebox" / "instances" / instance_id(box.project) / "claude"
+    own = instance_dir(box.home, box.project) / "claude"
     assert (own / "control.md").read_text() == "control\n"
 
 

@@ -28,11 +28,11 @@ import shlex
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import Box, wait_for
+from harness import Box, files_holding, instance_dir, oauth_credentials, wait_for
 from rtlib import install_store_python
 from sessionlib import (
     WALK_FOR_MARKER,
@@ -107,8 +107,7 @@ def walk_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
 def instance_claude(box: Box) -> Path:
     """The project's own ~/.claude on the host (its instance's claude/): where what a session
     writes in ~/.claude lands."""
-    digest = hashlib.sha256(str(box.project).encode()).hexdigest()[:16]
-    return box.home / ".claudebox" / "instances" / digest / "claude"
+    return instance_dir(box.home, box.project) / "claude"
 
 
 def host_tree(*roots: Path) -> dict[str, tuple[int, str]]:
@@ -400,6 +399,25 @@ def test_a_home_manager_claude_dir_works_and_its_symlinks_stay(
     assert (home_manager_store / "settings.json").read_text() == '{"theme": "hm"}\n'
 
 
+def host_sees(
+    path: Path, marker: str, other: Callable[[str | None], str], until: set[str]
+) -> set[str]:
+    """The control of a race, from the host while the racer runs: the states reading PATH
+    finds ("the secret": MARKER in what it read; else what OTHER names it, given what was read
+    or None when nothing could be), until every state in UNTIL has been seen (at most 100,000
+    reads). The caller asserts they were: a link that leads nowhere never shows the secret."""
+    saw: set[str] = set()
+    for _ in range(100000):
+        try:
+            text: str | None = path.read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            text = None
+        saw.add("the secret" if text is not None and marker in text else other(text))
+        if until <= saw:
+            break
+    return saw
+
+
 RACE = r"""
 touch ready; i=0
 while [ ! -e stop ] && [ $i -lt 200000 ]; do
@@ -439,6 +457,9 @@ def test_a_concurrent_session_swapping_an_entry_between_file_and_symlink(
     launches: list[object] = []
     with box.running(snippet) as process:
         try:
+            # the control: on the host, where the swaps land, the link leads to the secret
+            wanted = {"the secret", "plain\n"}
+            host_saw = host_sees(landed, marker, lambda text: text or "nothing", wanted)
             if where != ".envrc":  # the host's settings.json comes in from now on
                 box.write(host_claude / "settings.json", '{"theme": "host"}\n')
             for _ in range(8):
@@ -449,6 +470,7 @@ def test_a_concurrent_session_swapping_an_entry_between_file_and_symlink(
         finally:
             (box.project / "stop").touch()
             process.wait(timeout=60)
+    assert wanted <= host_saw, host_saw
     assert still_racing
     assert all(item in ([], "refused") for item in launches), launches
 
@@ -466,21 +488,13 @@ def plant_caches(marker_text: str) -> str:
 SEE_CACHES = 'grep -rl -- "$1$2" ~/.cache ~/.local 2>/dev/null; echo done'
 
 
-def host_files_holding(root: Path, marker: str) -> list[Path]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink() and marker.encode() in path.read_bytes():
-            found.append(path)
-    return found
-
-
 def test_caches_one_project_writes_are_not_seen_by_another(box: Box) -> None:
     """~/.cache/nix (fetcher and eval caches) and ~/.local/state (comma) persist on the host:
     project A's entries must stay A's."""
     marker = canary()
     planted = box.probe(plant_caches('"$1$2"'), *halves(marker))
     assert planted.stdout == "planted\n", brief(planted.stderr)
-    assert len(host_files_holding(box.home / ".claudebox", marker)) == 3  # persisted on the host
+    assert len(files_holding(box.home / ".claudebox", marker)) == 3  # persisted on the host
     again = box.probe(SEE_CACHES, *halves(marker))
     assert len(again.stdout.splitlines()) == 4, again.stdout  # A's own later session: kept
     other = another_project(box, "projB")
@@ -585,17 +599,8 @@ def host_login(box: Box) -> tuple[Path, str]:
     """The host's ~/.claude/.credentials.json as Claude Code writes it after a login (tokens
     holding a canary, an expiry far off: no session refreshes it); returns it and the canary."""
     token = canary()
-    login = {
-        "accessToken": f"sk-ant-oat01-{token}-access",
-        "refreshToken": f"sk-ant-ort01-{token}-refresh",
-        "expiresAt": 4102444800000,
-        "scopes": ["user:inference", "user:profile"],
-        "subscriptionType": "max",
-    }
-    path = box.write(
-        box.home / ".claude" / ".credentials.json", json.dumps({"claudeAiOauth": login})
-    )
-    return path, token
+    login = oauth_credentials(f"sk-ant-oat01-{token}-access", f"sk-ant-ort01-{token}-refresh")
+    return box.write(box.home / ".claude" / ".credentials.json", login), token
 
 
 def file_state(path: Path) -> tuple[bool, int, bytes]:
@@ -819,14 +824,12 @@ def test_a_concurrent_session_swapping_a_nested_project_with_a_symlink_to_ssh(
     try:
         with box.running(racer) as process:
             try:
-                for _ in range(100000):  # the control: both states, seen from the host
-                    try:
-                        text = (box.project / "app" / "id_ed25519").read_text()
-                        host_saw.add("the secret" if marker in text else text)
-                    except (FileNotFoundError, NotADirectoryError):
-                        host_saw.add("the project" if (box.project / "app").is_dir() else "?")
-                    if {"the secret", "the project"} <= host_saw:
-                        break
+                host_saw = host_sees(  # the control: both states, seen from the host
+                    app / "id_ed25519",
+                    marker,
+                    lambda text: text or ("the project" if app.is_dir() else "?"),
+                    {"the secret", "the project"},
+                )
                 for _ in range(NESTED_LAUNCHES):
                     result = box.probe(
                         IN_NESTED, *halves(marker), cwd=Path(f"/proc/{os.getpid()}/fd/{directory}")

@@ -9,13 +9,11 @@ kind of terminal, no sandbox: the injection works.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from harness import HOSTILE, HOSTILE_SHOWN, Box, assert_printable
+from harness import HOSTILE, HOSTILE_SHOWN, Box, assert_printable, instance_dir, run_bytes
 from rtlib import HELPER, SH, TIERS, tier
 from test_sandbox import run_on_pty
 
@@ -38,19 +36,6 @@ def test_tiocsti_into_the_controlling_terminal_fails(box: Box, network: str) -> 
 MAKE_NAME = r"n=$(printf '\033[2J\033]0;owned\007\rfake\342\200\256evil\377')"
 
 
-def run_bytes(box: Box, *args: str, cwd: bytes | Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        box.command(args),
-        env=box.env(),
-        cwd=cwd,
-        capture_output=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        check=False,
-    )
-
-
 def test_names_a_session_plants_reach_the_terminal_escaped(box: Box) -> None:
     """Session 1 names files with ESC, CR, BEL, a bidi override and a byte that is not UTF-8:
     in its own ~/.claude (the instance's), in the project's protected paths (a .gitmodules
@@ -70,8 +55,7 @@ def test_names_a_session_plants_reach_the_terminal_escaped(box: Box) -> None:
         cwd=box.project,
     )
     assert planted.stdout == b"planted\n", planted.stderr
-    digest = hashlib.sha256(str(box.project).encode()).hexdigest()[:16]
-    claude = os.fsencode(box.home / ".claudebox" / "instances" / digest / "claude")
+    claude = os.fsencode(instance_dir(box.home, box.project) / "claude")
     project = os.fsencode(box.project)
     on_disk = {
         "~/.claude entry": HOSTILE in os.listdir(claude),
