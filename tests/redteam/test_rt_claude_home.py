@@ -37,16 +37,8 @@ def evil_config(marker: Path) -> str:
 def host_claude_mcp_list(box: Box, home: Path) -> subprocess.CompletedProcess[str]:
     """The host's own `claude mcp list` as the test user (it starts every server it knows to
     check its health), with HOME=home, in the box's namespaces (the lab's)."""
-    return subprocess.run(
-        box.as_user([CLAUDE, "mcp", "list"]),
-        env=real.with_store_claude(box, CLAUDE_ENV, {"HOME": str(home)}, host=True),
-        cwd=box.project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    env = real.with_store_claude(box, CLAUDE_ENV, {"HOME": str(home)}, host=True)
+    return real.run_captured(box.as_user([CLAUDE, "mcp", "list"]), env, box.project)
 
 
 def test_a_planted_config_json_mcp_server_runs_nowhere(
