@@ -458,10 +458,21 @@ GIT_INERT_KEYS: Final = (
     "submodule.*.shallow",
 )
 GIT_SAFE_SUBMODULE_UPDATES: Final = ("checkout", "rebase", "merge", "none")
+# A git directory's stores that hold no git directory of a submodule (and may be large).
+GIT_DIR_STORES: Final = frozenset({"objects", "refs", "logs", "info", "hooks", "lfs"})
+MODULES_DIRECTORY_LIMIT: Final = 10_000
+GIT_CONFIG_LIMIT: Final = 1 << 20
+GIT_TIMEOUT: Final = 10.0  # seconds for a host git command on what a session wrote
+COMMAND_TIMEOUT: Final = 30.0  # seconds for the commands a launch starts together (git, openssl)
 GIT_INDEX_GITLINK: Final = 0o160000
 # Every mode a git index entry can have (files, executables, symlinks, gitlinks, sparse dirs).
 GIT_INDEX_MODES: Final = frozenset({0o100644, 0o100755, 0o120000, 0o160000, 0o040000})
 QUARANTINE_SUFFIX: Final = ".claudebox-quarantined"
+# The survey of the project's tree for git repositories (every .git is protected): its bounds.
+SURVEY_DIRECTORY_LIMIT: Final = 250_000  # about 2.5 million files: ~3 s the first time
+SURVEY_REPOSITORY_LIMIT: Final = 1_000  # each costs a few mounts
+SURVEY_COARSE_NS: Final = 2_000_000_000  # file timestamps tick coarsely (and ext3's by second)
+SURVEY_FILE_LIMIT: Final = 256 << 20
 ROOT_FILE_LIMIT: Final = 4096 + 1  # an instance's root file: one path (PATH_MAX) and a newline
 
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
@@ -1158,6 +1169,21 @@ class Walk(NamedTuple):
         return os.path.join(self.root, self.relative)
 
 
+class Survey(NamedTuple):
+    """Every directory of the project's tree, for every git repository in it: a survey reuses
+    what an earlier one saw of a directory unchanged since (the same inode and ctime: the
+    ctime changes with every entry made, removed or renamed in it, and no process can set it
+    back), so a launch reads one lstat per directory and lists only those that changed."""
+
+    top: str
+    directories: Mapping[str, tuple[int, int]]  # "" (the top), "a/b" -> (inode, ctime_ns)
+    repositories: tuple[str, ...]  # directories below the top holding a .git (of any kind)
+    unreadable: tuple[str, ...]  # directories that could not be listed
+    taken_ns: int  # when it began (time.time_ns)
+    listed: int = 0  # directories listed anew (the rest came from the earlier survey)
+    cut: bool = False  # stopped at SURVEY_DIRECTORY_LIMIT
+
+
 class HostAddress(NamedTuple):
     """One IPv4 address of the host (RTM_GETADDR): local, or a point-to-point peer."""
 
@@ -1266,6 +1292,7 @@ class HostFacts(NamedTuple):
     routing_error: str | None = None  # why not
     userns_blocker: str | None = None  # why user namespaces cannot work here
     tun_error: str | None = None  # why /dev/net/tun cannot be opened
+    survey: Survey | None = None  # the project's tree, for the git repositories in it
 
 
 class ProfileMount(NamedTuple):
@@ -4384,8 +4411,10 @@ def run(
     cwd: str | None = None,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """The one way host commands (git, nix, probes) run: captured, text, no stdin.
+    """The one way host commands (git, nix, probes) run: captured, text, no stdin but
+    `input_text`.
 
     A timeout gives exit status 124 and says so on stderr, like timeout(1)."""
     try:
@@ -4395,7 +4424,8 @@ def run(
             cwd=cwd,
             capture_output=True,
             text=True,
-            stdin=subprocess.DEVNULL,
+            stdin=None if input_text is not None else subprocess.DEVNULL,
+            input=input_text,
             timeout=timeout,
             env=env,
             errors="surrogateescape",
@@ -4448,7 +4478,8 @@ def start_together(commands: Sequence[Sequence[str]]) -> Running:
     return Running(tuple(started))
 
 
-def finish_together(running: Running) -> list[Ran]:
+def finish_together(running: Running, timeout: float = COMMAND_TIMEOUT) -> list[Ran]:
+    """Each command's result; one still running after `timeout` seconds is killed (124)."""
     import select
 
     chunks: dict[int, list[bytes]] = {}
@@ -4457,25 +4488,37 @@ def finish_together(running: Running) -> list[Ran]:
         for fd in item[1:] if item else ():
             poller.register(fd, select.POLLIN)
             chunks[fd] = []
-    remaining = len(chunks)
-    while remaining:
-        for fd, _event in poller.poll():
+    unread = set(chunks)
+    deadline = time.monotonic() + timeout
+    while unread:
+        ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+        if not ready:
+            break
+        for fd, _event in ready:
             data = os.read(fd, 65536)
             if data:
                 chunks[fd].append(data)
             else:
                 poller.unregister(fd)
                 os.close(fd)
-                remaining -= 1
+                unread.discard(fd)
+    for fd in unread:
+        os.close(fd)
     results = []
     for item in running.started:
         if item is None:
             results.append(Ran(127, "", "cannot start"))
             continue
         pid, out, err = item
+        if {out, err} & unread:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         text = [b"".join(chunks[fd]).decode(errors="surrogateescape") for fd in (out, err)]
-        results.append(Ran(os.waitstatus_to_exitcode(status), *text))
+        if {out, err} & unread:
+            results.append(Ran(124, text[0], f"timed out after {timeout:.0f}s"))
+        else:
+            results.append(Ran(os.waitstatus_to_exitcode(status), *text))
     return results
 
 
@@ -4587,7 +4630,13 @@ def start_git_probe(cwd: str, git: str) -> Running:
 
 
 def git_probe_result(running: Running) -> tuple[GitProbe | None, dict[str, str]]:
-    layout, config = finish_together(running)
+    layout, config = finish_together(running, GIT_TIMEOUT)
+    if 124 in (layout.returncode, config.returncode):
+        raise ClaudeboxError(
+            f"git did not answer within {GIT_TIMEOUT:.0f} s about this directory: a FIFO or "
+            "a hung file system where git reads (its HEAD, config or index?); look for one "
+            "(find .git -maxdepth 2 -type p) and move it aside"
+        )
     values: dict[str, str] = {}
     for record in config.stdout.split("\0"):
         key, _, value = record.partition("\n")
@@ -4675,15 +4724,26 @@ def belongs_to(git: str, git_dir: str, common: str, top: str) -> bool:
 
 def git_config_value(git: str, config: str, key: str) -> str | None:
     """One key of a git config file, parsed by git itself (no includes, outside any repo)."""
-    if read_small(config) is None:
-        return None
-    result = run([git, "config", "--file", config, "--get", key], check=False, cwd="/")
-    return result.stdout.strip() if result.returncode == 0 else None
+    for name, value in git_config_entries(git, config) or ():
+        if name == key.lower():
+            return value
+    return None
 
 
 def git_config_entries(git: str, config: str) -> list[tuple[str, str]] | None:
-    """Every (key, value) of a git config file, by git itself; None when git cannot read it."""
-    result = run([git, "config", "--file", config, "--null", "--list"], check=False, cwd="/")
+    """Every (key, value) of a git config file, by git itself; None when it is not a regular
+    file or git cannot read it. git reads the text claudebox read, never the path (a FIFO
+    there would hang it), with no includes, outside any repository."""
+    text = read_small(config, GIT_CONFIG_LIMIT)
+    if text is None:
+        return None
+    result = run(
+        [git, "config", "--file", "-", "--null", "--list"],
+        check=False,
+        cwd="/",
+        timeout=GIT_TIMEOUT,
+        input_text=text,
+    )
     if result.returncode != 0:
         return None
     entries = []
@@ -4761,74 +4821,223 @@ def read_varint(data: bytes, offset: int) -> tuple[int, int]:
     return value, offset
 
 
-def git_dir_walks(root: str, prefix: str, seen: dict[str, Entry] | None = None) -> list[Walk]:
+def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
+    """The project's directories, parent first, never through a symlink; `earlier`'s record of
+    a directory is reused when its inode and ctime are unchanged and it had not changed within
+    SURVEY_COARSE_NS before that survey began (timestamps are coarse)."""
+    taken_ns = time.time_ns()
+    trusted: Mapping[str, tuple[int, int]] = {}
+    children: dict[str, list[str]] = {}
+    had_git: set[str] = set()
+    trust_before = 0
+    if earlier is not None and earlier.top == top:
+        trusted, had_git = earlier.directories, set(earlier.repositories)
+        trust_before = earlier.taken_ns - SURVEY_COARSE_NS
+        for relative in trusted:
+            parent, _, name = relative.rpartition("/")
+            if relative:
+                children.setdefault(parent, []).append(name)
+    directories: dict[str, tuple[int, int]] = {}
+    repositories: list[str] = []
+    unreadable: list[str] = []
+    pending = [""]
+    listed = 0
+    lstat = os.lstat
+    while pending:
+        if len(directories) >= SURVEY_DIRECTORY_LIMIT:
+            found = tuple(sorted(repositories))
+            return Survey(top, directories, found, tuple(unreadable), taken_ns, listed, cut=True)
+        relative = pending.pop()
+        path = f"{top}/{relative}" if relative else top
+        try:
+            info = lstat(path)
+        except OSError:
+            unreadable.append(relative)
+            directories[relative] = UNREAD
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            continue  # replaced since its parent was listed
+        seen = (info.st_ino, info.st_ctime_ns)
+        if trusted.get(relative) == seen and seen[1] < trust_before:
+            subdirs: Sequence[str] = children.get(relative, ())
+            repository = relative in had_git
+        else:
+            listed += 1
+            try:
+                subdirs, repository = list_directory(path)
+            except OSError:
+                unreadable.append(relative)
+                directories[relative] = UNREAD
+                continue
+        directories[relative] = seen
+        if repository and relative:
+            repositories.append(relative)
+        prefix = f"{relative}/" if relative else ""
+        pending += [prefix + name for name in subdirs]
+    return Survey(
+        top, directories, tuple(sorted(repositories)), tuple(unreadable), taken_ns, listed
+    )
+
+
+UNREAD: Final = (-1, -1)  # a directory the survey could not list: listed again next time
+
+
+def list_directory(path: str) -> tuple[list[str], bool]:
+    """The directories in `path` (never through a symlink), and whether it holds a .git."""
+    subdirs = []
+    repository = False
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.name == ".git":
+                repository = True
+            elif entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry.name)
+    return subdirs, repository
+
+
+def survey_file(instance_dir: str, top: str) -> str:
+    """Where the last survey of `top` is kept (claudebox's own, never bound inside)."""
+    return os.path.join(instance_dir, f"survey-{sha256_hex(os.fsencode(top))[:16]}.json")
+
+
+# A relative path with an empty, "." or ".." component (a walk must never leave the tree).
+NOT_BELOW: Final = re.compile(r"(?m)(^|/)(\.\.?)?(/|$)")
+
+
+def load_survey(path: str, top: str) -> Survey | None:
+    """The survey saved at `path`, None when there is none or it does not parse."""
+    text = read_small(path, SURVEY_FILE_LIMIT)
+    if text is None:
+        return None
+    try:
+        document = json.loads(text)
+        relatives, inodes, ctimes = document["rel"], document["ino"], document["ctime"]
+        repositories = tuple(map(str, document["repositories"]))
+        if (
+            document["top"] != top
+            or relatives[:1] != [""]
+            or len(set(map(len, (relatives, inodes, ctimes)))) != 1
+        ):
+            return None
+        if not all(isinstance(relative, str) for relative in relatives):
+            return None
+        if NOT_BELOW.search("\n".join(relatives[1:])):
+            return None
+        # (no value is converted: one that is not an int never matches a directory again)
+        directories = dict(zip(relatives, zip(inodes, ctimes, strict=True), strict=True))
+        return Survey(top, directories, repositories, (), int(document["taken_ns"]))
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def save_survey(path: str, survey: Survey) -> None:
+    """Kept for the next survey, in columns (the quickest JSON to read back); a failure to
+    write costs only time."""
+    directories = survey.directories
+    document = {
+        "top": survey.top,
+        "taken_ns": survey.taken_ns,
+        "rel": list(directories),
+        "ino": [seen[0] for seen in directories.values()],
+        "ctime": [seen[1] for seen in directories.values()],
+        "repositories": survey.repositories,
+    }
+    with contextlib.suppress(OSError):
+        write_atomic(path, json.dumps(document, separators=(",", ":")).encode(), replace=True)
+
+
+def git_dir_walks(
+    root: str, prefix: str, seen: dict[str, Entry] | None = None, problems: list[str] | None = None
+) -> list[Walk]:
     """The protected surface of one git directory (ROOT/PREFIX): its config, hooks and
-    redirections, each linked worktree's admin files, each submodule git directory's."""
+    redirections, each linked worktree's admin files, each submodule git directory's. A
+    directory that cannot be listed is named in `problems` (the caller refuses or reports)."""
     seen = {} if seen is None else seen
+    problems = [] if problems is None else problems
     walks = [
         walk(root, os.path.join(prefix, name), name == "hooks", seen) for name in GIT_DIR_PROTECTED
     ]
     base = os.path.join(root, prefix)
-    worktrees = os.path.join(base, "worktrees")
-    if inspect(worktrees).kind is Kind.DIR:
-        for name in sorted(os.listdir(worktrees)):
-            for item in ("commondir", "config.worktree", "gitdir"):
-                walks.append(walk(root, os.path.join(prefix, "worktrees", name, item), seen=seen))
-    modules = os.path.join(base, "modules")
-    if inspect(modules).kind is Kind.DIR:
-        for directory, subdirs, files in os.walk(modules):
-            subdirs.sort()
-            if "HEAD" in files:
-                relative = directory[len(root.rstrip("/")) + 1 :]  # below root, by construction
-                for name in GIT_DIR_PROTECTED:
-                    walks.append(walk(root, os.path.join(relative, name), name == "hooks", seen))
-                subdirs[:] = [name for name in subdirs if name == "modules"]
+    for name in subdirectory_names(os.path.join(base, "worktrees"), problems):
+        for item in ("commondir", "config.worktree", "gitdir"):
+            walks.append(walk(root, os.path.join(prefix, "worktrees", name, item), seen=seen))
+    for module in module_git_dirs(os.path.join(base, "modules"), problems):
+        for name in GIT_DIR_PROTECTED:
+            relative = os.path.join(prefix, "modules", module, name)
+            walks.append(walk(root, relative, name == "hooks", seen))
     return walks
 
 
-def gitlink_walks(
-    top: str, worktree: str, index: str, seen: dict[str, Entry] | None = None
-) -> list[Walk]:
-    """Each submodule checked out in `worktree` (a gitlink in its index): its .git, and when
-    that is a directory, that git directory's own surface."""
-    walks = []
-    for link in index_gitlinks(index):
-        path = os.path.normpath(f"{worktree}/{link}")
-        if not is_within(path, top) or path == top:
+def subdirectory_names(directory: str, problems: list[str]) -> list[str]:
+    """The sorted names in a directory that may be absent (then none)."""
+    if inspect(directory).kind is not Kind.DIR:
+        return []
+    try:
+        return sorted(os.listdir(directory))
+    except OSError as error:
+        problems.append(f"{directory} ({error.strerror})")
+        return []
+
+
+def module_git_dirs(modules: str, problems: list[str]) -> list[str]:
+    """The submodule git directories below .git/modules (names may hold slashes; a module may
+    have modules of its own), relative to it: every directory holding a HEAD, found without
+    recursion or following a link, skipping a git directory's own object and ref stores."""
+    found: list[str] = []
+    pending = [""]
+    visited = 0
+    while pending:
+        relative = pending.pop()
+        visited += 1
+        if visited > MODULES_DIRECTORY_LIMIT:
+            problems.append(f"{modules} (more than {MODULES_DIRECTORY_LIMIT} directories)")
+            break
+        try:
+            with os.scandir(os.path.join(modules, relative)) as entries:
+                names = {entry.name: entry.is_dir(follow_symlinks=False) for entry in entries}
+        except FileNotFoundError:
             continue
-        relative = f"{path[len(top.rstrip('/')) + 1 :]}/.git"
-        dot_git = walk(top, relative, seen=seen)._replace(pin_only=True)
-        walks.append(dot_git)
-        if dot_git.steps[-1].kind is Kind.DIR and dot_git.steps[-1].path == dot_git.path:
-            walks += git_dir_walks(top, relative, seen)
-    return walks
+        except OSError as error:
+            problems.append(f"{os.path.join(modules, relative)} ({error.strerror})")
+            continue
+        git_dir = "HEAD" in names and relative != ""
+        if git_dir:
+            found.append(relative)
+        for name, is_dir in sorted(names.items(), reverse=True):
+            if is_dir and not (git_dir and name in GIT_DIR_STORES):
+                pending.append(os.path.join(relative, name))
+    return found
 
 
-def protected_walks(git: GitLayout) -> tuple[Walk, ...]:
-    """Everything in and around the project the host later executes or obeys."""
+def protected_walks(
+    git: GitLayout, repositories: Sequence[str] = (), problems: list[str] | None = None
+) -> tuple[Walk, ...]:
+    """Everything in and around the project the host later executes or obeys: the project's
+    own files and git directory, and every other repository in its tree (`repositories`, the
+    directories below the top holding a .git: nested clones, submodules, linked worktrees)."""
     top = git.top
+    problems = [] if problems is None else problems
     seen: dict[str, Entry] = {}  # each path inspected once in this survey
     walks = [walk(top, relative, seen=seen) for relative in PROTECTED_PROJECT_PATHS]
     if not git.git_dir:  # a repository the session creates is reviewed like one that existed
         walks.append(walk(top, ".git", seen=seen))
         if inspect(os.path.join(top, ".git")).kind is Kind.DIR:
-            walks += git_dir_walks(top, ".git", seen)
-        return tuple(walks)
-    if git.outside:
-        walks += git_dir_walks(git.git_dir, "", seen)
+            walks += git_dir_walks(top, ".git", seen, problems)
+    elif git.outside:
+        walks += git_dir_walks(git.git_dir, "", seen, problems)
         walks.append(walk(top, ".git", seen=seen))
     else:
-        walks += git_dir_walks(top, os.path.relpath(git.git_dir, top), seen)
-    indexes = [(top, index_file(top))]
-    worktrees = os.path.join(git.git_dir, "worktrees")
-    for name in sorted(os.listdir(worktrees)) if os.path.isdir(worktrees) else []:
-        admin = os.path.join(worktrees, name)
-        back = pointer(os.path.join(admin, "gitdir"), admin)
-        if back and is_within(os.path.dirname(back), top) and back != os.path.join(top, ".git"):
-            walks.append(walk(top, os.path.relpath(back, top), seen=seen))  # a worktree inside
-            indexes.append((os.path.dirname(back), os.path.join(admin, "index")))
-    for worktree, index in indexes:
-        walks += gitlink_walks(top, worktree, index, seen)
+        walks += git_dir_walks(top, os.path.relpath(git.git_dir, top), seen, problems)
+    for relative in repositories:
+        dot_git = walk(top, f"{relative}/.git", seen=seen)._replace(pin_only=True)
+        walks.append(dot_git)
+        last = dot_git.steps[-1]
+        if last.path != dot_git.path:
+            continue  # a symlink or a gap on the way: pinned, nothing below it is git's
+        if last.kind is Kind.DIR:
+            walks += git_dir_walks(top, f"{relative}/.git", seen, problems)
+        elif last.kind is Kind.FILE:
+            walks += gitfile_target_walks(git, gitfile_target(last.path), seen, problems)
     hooks_path = git.hooks_path
     if hooks_path:
         for root in (top, git.git_dir):
@@ -4838,12 +5047,17 @@ def protected_walks(git: GitLayout) -> tuple[Walk, ...]:
     return tuple(dict.fromkeys(walks))
 
 
-def index_file(top: str) -> str:
-    dot_git = os.path.join(top, ".git")
-    if os.path.isdir(dot_git) and not os.path.islink(dot_git):
-        return os.path.join(dot_git, "index")
-    target = gitfile_target(dot_git)
-    return os.path.join(target, "index") if target else ""
+def gitfile_target_walks(
+    git: GitLayout, target: str | None, seen: dict[str, Entry], problems: list[str]
+) -> list[Walk]:
+    """The surface of the git directory a .git file in the project names, where the sandbox
+    can write it (in the project, or in the common git directory bound beside it)."""
+    if target is None or inspect(target).kind is not Kind.DIR:
+        return []
+    for root in (git.top, git.git_dir):
+        if root and is_within(target, root) and target != root:
+            return git_dir_walks(root, os.path.relpath(target, root), seen, problems)
+    return []
 
 
 def read_json_object(path: str) -> Mapping[str, object]:
@@ -4975,6 +5189,7 @@ def probe_host(
     state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
     claude = programs["claude"]
     instance = instance_for(layout.canonical_root, state_dir)
+    survey = survey_project(layout.top, survey_file(instance.dir, layout.top))
     routing, routing_error = read_host_routing() if tier is not Tier.FULL else (HostRouting(), None)
     return HostFacts(
         env=dict(env),
@@ -5005,7 +5220,7 @@ def probe_host(
         etc_present=frozenset(path for path in ETC_READ_ONLY if os.path.lexists(path)),
         claude_home=claude_home,
         layers=probe_layers(claude_home, instance),
-        protected=protected_walks(layout),
+        protected=launch_walks(layout, survey),
         state_dir=state_dir,
         other_session=instance_in_use(instance.dir),
         resolved_secret_paths=resolved_secret_paths,
@@ -5013,7 +5228,42 @@ def probe_host(
         routing_error=routing_error,
         userns_blocker=userns_blocker(),
         tun_error=tun_error() if tier is Tier.INET else None,
+        survey=survey,
     )
+
+
+def survey_project(top: str, saved: str) -> Survey:
+    """The project's tree now (from the saved survey where unchanged); refused when it is more
+    than claudebox bounds its work to."""
+    survey = survey_tree(top, load_survey(saved, top))
+    if survey.cut:
+        raise ClaudeboxError(
+            f"{top} holds more than {SURVEY_DIRECTORY_LIMIT} directories: claudebox protects "
+            "every git repository in the project and looks for them in each; run claudebox in "
+            "a smaller directory (a repository's own, not the directory above many)"
+        )
+    if len(survey.repositories) > SURVEY_REPOSITORY_LIMIT:
+        raise ClaudeboxError(
+            f"{top} holds {len(survey.repositories)} git repositories (more than "
+            f"{SURVEY_REPOSITORY_LIMIT}, each protected by its own mounts), e.g. "
+            f"{printable(os.path.join(top, survey.repositories[0]))}; run claudebox in a "
+            "smaller directory"
+        )
+    return survey
+
+
+def launch_walks(git: GitLayout, survey: Survey) -> tuple[Walk, ...]:
+    """protected_walks for a launch: a git directory claudebox cannot list is refused (what is
+    in it could not be protected)."""
+    problems: list[str] = []
+    walks = protected_walks(git, survey.repositories, problems)
+    if problems:
+        raise ClaudeboxError(
+            f"cannot list {printable(problems[0])}, part of a git directory in the project: "
+            "claudebox protects what git reads there; give yourself access back (chmod u+rwx) "
+            "or remove it"
+        )
+    return walks
 
 
 PROGRAMS: Final = ("git", "claude", "bwrap", "pasta", "openssl")
@@ -7588,19 +7838,18 @@ def git_config_inert(git: str, path: str, git_dir: str, top: str) -> tuple[bool,
 
 def judge_created(path: str, git: GitLayout) -> str | None:
     """Why a git file the session created would make the host's git run or read something
-    else (None: inert, left in place)."""
+    else (None: inert, left in place; "": reported, left in place)."""
     name = os.path.basename(path)
     parent = os.path.dirname(path)
     git_files = (".git", "commondir", "config", "config.worktree", "hooks", "gitdir", ".gitmodules")
     if name in git_files and os.path.islink(path):
         return f"a symlink to {os.readlink(path)}"
     if name == ".git":
-        if os.path.isdir(path) and not os.path.islink(path):
-            # a new repository: reported; its config and hooks are judged on their own
-            return "" if parent == git.top else None
+        if os.path.isdir(path):
+            return ""  # a new repository: reported; its config and hooks are judged on their own
         target = gitfile_target(path)
-        if target and git.git_dir and is_within(target, git.git_dir):
-            return None
+        if target and (is_within(target, git.git_dir or "//") or in_git_dir(target, git.top)):
+            return None  # a git directory whose own files are judged
         return f"a .git file sending git to {target or 'an unreadable place'}"
     if name == "commondir":
         target = pointer(path, parent)
@@ -7625,44 +7874,151 @@ def judge_created(path: str, git: GitLayout) -> str | None:
     return ""  # not a git file: reported, left in place
 
 
+def in_git_dir(path: str, top: str) -> bool:
+    """Whether `path` lies in a .git directory of the project (one the review walks)."""
+    return is_within(path, top) and "/.git/" in f"{path}/"[len(top.rstrip("/")) :]
+
+
 def quarantine(path: str) -> str:
-    """Move `path` aside (never deleted); returns where it went."""
+    """Move `path` aside (never deleted); returns where it went. A parent the session made
+    read-only (it is the user's) is opened for the move and closed again."""
     target = path + QUARANTINE_SUFFIX
     number = 1
     while os.path.lexists(target):
         number += 1
         target = f"{path}{QUARANTINE_SUFFIX}-{number}"
-    os.rename(path, target)
+    try:
+        os.rename(path, target)
+    except PermissionError:
+        parent = os.path.dirname(path)
+        info = os.lstat(parent)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise
+        os.chmod(parent, stat.S_IMODE(info.st_mode) | stat.S_IRWXU)
+        try:
+            os.rename(path, target)
+        finally:
+            os.chmod(parent, stat.S_IMODE(info.st_mode))
     return target
 
 
 def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
-    """After the session: protected paths it created (git files that would make the host's git
-    run something are moved aside). The host's ~/.claude is never writable inside."""
-    findings: list[Finding] = []
-    seen: set[str] = set()
-    walks = protected_walks(host.git)
+    """After the session: the protected paths it created in every git repository of the
+    project, each judged on its own (git files that would make the host's git run something
+    are moved aside; an error on one is reported and the review goes on). What the session
+    wrote is read without blocking or following a link, and host commands on it time out."""
+    git = host.git
+    earlier = host.survey or Survey(git.top, {}, (), (), 0)
+    survey = survey_tree(git.top, earlier)
+    findings = unreadable_findings(survey, earlier)
+    problems: list[str] = []
+    walks = protected_walks(git, survey.repositories, problems)
+    findings += [
+        Finding(
+            problem,
+            f"left {problem} unlisted: claudebox could not review what git reads there; "
+            "look before running git in that repository",
+        )
+        for problem in problems
+    ]
+    checked: set[str] = set()
     for walk_ in walks:
         last = walk_.steps[-1]
         path = last.path
-        if last.kind is Kind.MISSING or path in seen or path in before.present:
+        if last.kind is Kind.MISSING or path in checked or path in before.present:
             continue
-        if not changed_since(path, before.taken):
-            continue
-        seen.add(path)
-        verdict = judge_created(path, host.git)
-        if verdict is None:
-            continue
-        if verdict:
-            findings.append(Finding(path, f"created {path}: {verdict}", quarantine(path)))
-        else:
-            findings.append(
-                Finding(
-                    path,
-                    f"created {path}: git, direnv, an editor or claude outside the sandbox may "
-                    "run what it says; review it",
-                )
+        checked.add(path)
+        findings += review_path(path, git, before.taken)
+    git_dirs = (os.path.dirname(w.path) for w in walks if w.relative.endswith("commondir"))
+    for git_dir in dict.fromkeys(git_dirs):
+        findings += review_git_files(git_dir, before.taken)
+    if not survey.cut:
+        save_survey(
+            survey_file(instance_for(git.canonical_root, host.state_dir).dir, git.top), survey
+        )
+    return findings
+
+
+def review_path(path: str, git: GitLayout, since: float) -> list[Finding]:
+    """A protected path that exists after the session and did not before."""
+    try:
+        if not changed_since(path, since):
+            return []
+        verdict = judge_created(path, git)
+    except OSError as error:
+        return [Finding(path, f"created {path}, which claudebox cannot read ({error.strerror})")]
+    if verdict is None:
+        return []
+    if not verdict:
+        return [
+            Finding(
+                path,
+                f"created {path}: git, direnv, an editor or claude outside the sandbox may "
+                "run what it says; review it",
             )
+        ]
+    return [moved_aside(path, f"created {path}: {verdict}")]
+
+
+def moved_aside(path: str, what: str) -> Finding:
+    try:
+        return Finding(path, what, quarantine(path))
+    except OSError as error:
+        return Finding(
+            path,
+            f"{what}; claudebox could not move it aside ({error.strerror}): remove it before "
+            "running git there",
+        )
+
+
+def review_git_files(git_dir: str, since: float) -> list[Finding]:
+    """git's HEAD and index in a git directory: what git opens in every command must be a
+    regular file (HEAD may be a symlink) git can read, or the host's git hangs on it."""
+    findings = []
+    for name in ("HEAD", "index"):
+        path = os.path.join(git_dir, name)
+        entry = inspect(path)
+        if entry.kind is Kind.MISSING or not changed_since(path, since):
+            continue
+        if entry.kind is Kind.OTHER or (name == "index" and entry.kind is not Kind.FILE):
+            kind = "symlink" if entry.kind is Kind.LINK else entry.kind.value
+            what = f"left a {kind} at {path}, where git's {name} belongs (git would hang on it)"
+            findings.append(moved_aside(path, what))
+        elif name == "index":
+            try:
+                index_gitlinks(path)
+            except ClaudeboxError as error:
+                findings.append(Finding(path, f"left {error}"))
+    return findings
+
+
+def unreadable_findings(survey: Survey, earlier: Survey) -> list[Finding]:
+    """Directories of the project the review could not list and the launch could (or that
+    are new): what is in them was not reviewed."""
+    known = set(earlier.unreadable)
+    fresh = [os.path.join(survey.top, rel) for rel in survey.unreadable if rel not in known]
+    findings = [
+        Finding(
+            path,
+            f"left {path} unreadable: claudebox could not review it for git repositories; "
+            "look before running git there",
+        )
+        for path in fresh[:AUDIT_NAMES_SHOWN]
+    ]
+    if len(fresh) > AUDIT_NAMES_SHOWN:
+        findings.append(
+            Finding(
+                survey.top, f"left {len(fresh) - AUDIT_NAMES_SHOWN} more unreadable directories"
+            )
+        )
+    if survey.cut:
+        findings.append(
+            Finding(
+                survey.top,
+                f"left more than {SURVEY_DIRECTORY_LIMIT} directories in {survey.top}: "
+                "claudebox reviewed those it reached",
+            )
+        )
     return findings
 
 
@@ -8500,6 +8856,8 @@ def launch_planned_session(
     lock = lock_instance(plan.instance.dir)
     try:
         prepare_host(plan.host_setup, host.state_dir)
+        if host.survey is not None and host.survey.listed:
+            save_survey(survey_file(plan.instance.dir, host.git.top), host.survey)
         secrets = login_values(host.env, plan.profile)
         api_key = secrets.get("ANTHROPIC_API_KEY")
         if api_key and not host.other_session:

@@ -77,7 +77,9 @@ def test_git_config_fsmonitor_and_hooks_path_cannot_be_set(box: Box) -> None:
     assert lines[-1] == "control-ok"
     assert all(not line.endswith("=0") for line in lines[:-1]), lines
     assert config.read_text() == before
-    assert "fsmonitor = x" in (box.project / "control" / ".git" / "config").read_text()
+    # the control's own config was written, and (a new repository's) moved aside after
+    aside = box.project / "control" / ".git" / "config.claudebox-quarantined"
+    assert "fsmonitor = x" in aside.read_text()
 
 
 def test_the_git_directory_cannot_be_renamed_away_and_replaced(box: Box) -> None:

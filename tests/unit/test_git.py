@@ -477,7 +477,7 @@ def test_judge_created(session_repo, tmp_path):
     }
     assert cb.judge_created(str(samples_only), layout_) is None
     assert cb.judge_created(f"{top}/.gitmodules", layout_) == "a symlink to /tmp/x"
-    assert cb.judge_created(f"{nested}/.git", layout_) is None  # its files are judged alone
+    assert cb.judge_created(f"{nested}/.git", layout_) == ""  # a new repository: reported
     outside_git = cb.GitLayout(nested, nested, "", False)
     assert cb.judge_created(f"{nested}/.git", outside_git) == ""  # a new repository: reported
 
