@@ -644,6 +644,33 @@ API_KEY_SUFFIX_LENGTH: Final = 20
 LOGIN_SECRETS_FD: Final = 9  # --stage reads the login's values here (a pasted --dry-run)
 FIRST_DATA_FD: Final = 10
 FIRST_BIND_FD: Final = 30
+# bwrap's options (0.8's and later ones) by how many words follow each (bwrap --help), and those
+# whose first word is a descriptor bwrap uses: a pasted --dry-run's stage keeps only these.
+BWRAP_OPTION_WORDS: Final[Mapping[str, int]] = {
+    option: count
+    for count, options in enumerate(
+        (
+            "--help --version --unshare-all --share-net --unshare-user --unshare-user-try"
+            " --unshare-ipc --unshare-pid --unshare-net --unshare-uts --unshare-cgroup"
+            " --unshare-cgroup-try --disable-userns --assert-userns-disabled --clearenv"
+            " --new-session --die-with-parent --as-pid-1 --level-prefix",
+            "--args --userns --userns2 --pidns --sync-fd --seccomp --add-seccomp-fd --block-fd"
+            " --userns-block-fd --info-fd --json-status-fd --uid --gid --hostname --chdir"
+            " --unsetenv --lock-file --remount-ro --exec-label --file-label --proc --dev --tmpfs"
+            " --mqueue --dir --cap-add --cap-drop --perms --size --argv0 --overlay-src"
+            " --tmp-overlay --ro-overlay",
+            "--bind-fd --ro-bind-fd --file --bind-data --ro-bind-data --setenv --bind --bind-try"
+            " --dev-bind --dev-bind-try --ro-bind --ro-bind-try --symlink --chmod",
+            "--overlay",
+        )
+    )
+    for option in options.split()
+}
+BWRAP_DESCRIPTOR_OPTIONS: Final = frozenset(
+    "--args --userns --userns2 --pidns --sync-fd --seccomp --add-seccomp-fd --block-fd"
+    " --userns-block-fd --info-fd --json-status-fd --bind-fd --ro-bind-fd --file --bind-data"
+    " --ro-bind-data".split()
+)
 COMMAND_DEPTH: Final = 2  # the stage execs bwrap -> bwrap's pid-1 init -> the command
 PR_SET_PDEATHSIG: Final = 1
 # bwrap keeps the caller's session keyring, whose keys are readable inside: the child joins a
@@ -6377,6 +6404,27 @@ def enter_stage(stage: Stage, uid: int, gid: int, runtime_dir: str) -> None:
             os.close(fd)
 
 
+def bwrap_descriptors(argv: Sequence[str]) -> tuple[int, ...]:
+    """The descriptors bwrap's `argv` names (BWRAP_DESCRIPTOR_OPTIONS), read as bwrap reads its
+    options: up to `--` or the first word that is not one (the command). An unknown option, one
+    short of its words or a descriptor not in plain digits ends the reading: bwrap refuses
+    what follows or finds its descriptors closed. Those named only in --args data are not kept."""
+    found: list[int] = []
+    index = 1
+    while index < len(argv):
+        option = argv[index]
+        count = BWRAP_OPTION_WORDS.get(option)
+        if count is None or index + count >= len(argv):
+            break
+        if option in BWRAP_DESCRIPTOR_OPTIONS:
+            word = argv[index + 1]
+            if not (word.isascii() and word.isdigit()):
+                break
+            found.append(int(word))
+        index += count + 1
+    return tuple(dict.fromkeys(found))
+
+
 def keep_only(fds: Iterable[int]) -> None:
     """Close every descriptor above 2 but `fds` (nothing else of claudebox's reaches inside)."""
     keep = sorted(set(fds))
@@ -8907,8 +8955,11 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
     if not argv:
         raise ClaudeboxError("--stage: nothing to run after --", EXIT_USAGE)
     secrets = read_login_secrets()
-    inherited = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
-    keep = (*inherited, *(o.fd for o in opened), *(item.fd for item in made))
+    named = bwrap_descriptors(argv)
+    made_here = {item.fd for item in opened} | {item.fd for item in made}
+    # The pasting shell's other descriptors (a directory, a key it holds) stop here.
+    keep_only(fd for fd in named if fd not in made_here)
+    keep = (*named, *made_here)
     launch = Launch(stage, tuple(argv), pasta, made, keep, runtime_dir, relay, secrets)
     return supervise(launch)
 

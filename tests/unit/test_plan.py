@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
 
 import fakehost as fh
 import pytest
@@ -1067,6 +1069,91 @@ def test_stage_spec_round_trips_through_json():
     assert cb.relay_of_spec(spec["relay"]) == plan.relay
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (
+            ["bwrap", "--args", "10", "--ro-bind-data", "12", "/etc/x", "--seccomp", "16"],
+            (10, 12, 16),
+        ),
+        (
+            ["bwrap", "--bind-fd", "30", "/p", "--ro-bind-fd", "31", "/q", "--file", "4", "/f"],
+            (30, 31, 4),
+        ),
+        (
+            ["bwrap", "--userns", "3", "--userns2", "4", "--pidns", "5", "--sync-fd", "6"],
+            (3, 4, 5, 6),
+        ),
+        (
+            ["bwrap", "--add-seccomp-fd", "3", "--block-fd", "4", "--userns-block-fd", "5"],
+            (3, 4, 5),
+        ),
+        (["bwrap", "--info-fd", "3", "--json-status-fd", "4", "--bind-data", "5", "/d"], (3, 4, 5)),
+        # words of other options are not options, even when they look like one
+        (["bwrap", "--bind", "--seccomp", "7", "--setenv", "X", "--args", "--args", "8"], (8,)),
+        (["bwrap", "--overlay", "--args", "5", "/d", "--seccomp", "6"], (6,)),
+        (["bwrap", "--args", "10", "--args", "10"], (10,)),
+        # the command's words are not bwrap's: after --, after the first non-option
+        (["bwrap", "--args", "10", "--", "--seccomp", "7"], (10,)),
+        (["bwrap", "--die-with-parent", "sh", "--seccomp", "7"], ()),
+        # the reading ends at what it cannot read (bwrap refuses it, or finds the rest closed)
+        (["bwrap", "--args", "10", "--frobnicate", "--seccomp", "7"], (10,)),
+        (["bwrap", "--bind-data", "12"], ()),
+        (["bwrap", "--seccomp", " 7", "--args", "8"], ()),
+        (["bwrap", "--seccomp", "-7"], ()),
+        (["bwrap", "--seccomp", "\u0667"], ()),  # an Arabic-Indic 7: a digit to Python only
+        (["bwrap"], ()),
+    ],
+)
+def test_bwrap_descriptors_are_the_ones_its_options_name(argv, named):
+    assert cb.bwrap_descriptors(argv) == named
+
+
+@pytest.mark.parametrize("tier", list(Tier))
+def test_the_plans_argv_names_every_descriptor_it_hands_bwrap(tier):
+    """Every data input and opened bind (the reading reaches the plan's --seccomp: no option
+    claudebox writes ends it early)."""
+    plan = plan_for(options=cb.Options(tier=tier))
+    handed = {d.fd for d in plan.data} | {o.fd for o in plan.stage.opened}
+    named = cb.bwrap_descriptors(plan.argv)
+    assert sorted(named) == sorted(handed)
+    assert named[-1] == plan.seccomp_fd
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed")
+def test_the_option_table_agrees_with_the_installed_bwrap():
+    """Each option bwrap --help lists takes the words the table says, a descriptor first
+    exactly when the table says so."""
+    text = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, check=False).stdout
+    listed = {}
+    for line in text.splitlines():
+        if line.startswith("    --"):
+            option, *words = line.strip().split("  ")[0].split()
+            listed[option] = words
+    assert len(listed) > 50
+    for option, words in listed.items():
+        assert cb.BWRAP_OPTION_WORDS[option] == len(words), option
+        assert (option in cb.BWRAP_DESCRIPTOR_OPTIONS) == (words[:1] == ["FD"]), option
+
+
+def test_a_pasted_stage_keeps_only_the_descriptors_the_pasting_shell_hands_bwrap(monkeypatch):
+    """--stage closes every other descriptor of the pasting shell at once; the ones it makes
+    itself (launch data, opened binds) it makes later, and bwrap gets those too."""
+    plan = plan_for(options=cb.Options(tier=Tier.INET))
+    launched = []
+    kept = []
+    monkeypatch.setattr(cb, "supervise", lambda launch: launched.append(launch) or 0)
+    monkeypatch.setattr(cb, "read_login_secrets", dict)
+    monkeypatch.setattr(cb, "keep_only", lambda fds: kept.append(sorted(fds)))
+    assert cb.stage_command(cb.render_stage_spec(cb.stage_spec(plan)), plan.argv) == 0
+    pasted = sorted(d.fd for d in plan.data if d.kind not in cb.LAUNCH_DATA)
+    assert kept == [pasted]
+    assert pasted == [10, 14, 15, 16, 17]  # the N< <(printf ...) of render_dry_run
+    [launch] = launched
+    handed = {d.fd for d in plan.data} | {o.fd for o in plan.stage.opened}
+    assert set(launch.keep) == handed
+
+
 def test_the_stage_reads_its_pins_back_from_the_spec(monkeypatch):
     """--stage SPEC gets the very pins the plan has (an overlay's upper directory included),
     but their reasons, which only the audit shows."""
@@ -1074,6 +1161,7 @@ def test_the_stage_reads_its_pins_back_from_the_spec(monkeypatch):
     launched = []
     monkeypatch.setattr(cb, "supervise", lambda launch: launched.append(launch) or 0)
     monkeypatch.setattr(cb, "read_login_secrets", dict)
+    monkeypatch.setattr(cb, "keep_only", list)  # (it would close pytest's descriptors)
     assert cb.stage_command(cb.render_stage_spec(cb.stage_spec(plan)), ["bwrap"]) == 0
     [launch] = launched
     assert launch.stage.pins == tuple(p._replace(reason="") for p in plan.stage.pins)
