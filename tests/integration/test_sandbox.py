@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import termios
@@ -257,6 +258,38 @@ def test_dry_run_pasted_into_bash_runs_the_same_sandbox(box: Box) -> None:
     direct = box.probe("env | sort > env2.txt")
     assert direct.returncode == 0
     assert (box.project / "env.txt").read_text() == (box.project / "env2.txt").read_text()
+
+
+def test_a_pasted_dry_run_keeps_the_pasting_shells_descriptors_out(box: Box) -> None:
+    """The bash a --dry-run is pasted into holds descriptors of its own (/ open, a key open, a
+    host file open for writing, two of them numbered among the plan's data and binds): none
+    reaches the sandbox, and the pasted sandbox still runs and exits with its command's code."""
+    marker = f"CANARY-{uuid.uuid4().hex[:8]}"
+    key = box.write(box.home / ".ssh" / "id_ed25519", f"{marker} key\n")
+    host_file = box.write(box.root / "host-file", "")
+    held = {5: f">>{host_file}", 7: "</", 8: f"<{key}", 20: "</", 45: "</"}
+    snippet = f"""
+ls /proc/self/fd > fds.txt
+for fd in {" ".join(map(str, held))}; do
+    cat "/proc/self/fd/$fd{key}"
+    cat "/proc/self/fd/$fd"
+    echo written >&$fd
+done 2>/dev/null
+exit 42
+"""
+    dry = box.run("--dry-run", snippet)
+    assert dry.returncode == 0, dry.stderr
+    for fd in held:  # (the plan's own descriptors are others)
+        assert f" {fd}<" not in dry.stdout
+        assert not re.search(rf"--[a-z-]+ {fd} ", dry.stdout), fd
+    opened = " ".join(f"{fd}{target}" for fd, target in held.items())
+    pasted = box.paste(f"exec {opened}\nls /proc/$$/fd > held.txt\n{dry.stdout}")
+    assert pasted.returncode == 42, pasted.stderr
+    assert set(map(str, held)) <= set((box.project / "held.txt").read_text().split())  # control
+    assert marker not in pasted.stdout
+    assert host_file.read_text() == ""
+    inside = {int(fd) for fd in (box.project / "fds.txt").read_text().split()}
+    assert not inside & set(held), sorted(inside)
 
 
 def test_no_terminal_and_no_yes_refuses(box: Box) -> None:
