@@ -4679,8 +4679,9 @@ def git_probe_result(running: Running) -> tuple[GitProbe | None, dict[str, str]]
 def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "") -> GitLayout:
     """The project as git sees it from `cwd`, checked: git's answer may come from files a
     session wrote (a .git file, commondir, core.worktree), so claudebox binds read-write only
-    the current directory or an ancestor, and another git directory only when it belongs to
-    that work tree (a linked worktree or a submodule, each pointing back at it)."""
+    the current directory or an ancestor whose own .git agrees with git, and another git
+    directory only when it belongs to that work tree (a linked worktree or a submodule, each
+    pointing back at it)."""
     if git is None or probe is None:
         return GitLayout(cwd, cwd, "", False)
     top, common = probe.top, probe.common
@@ -4697,8 +4698,18 @@ def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "
             "ancestors read-write; remove that setting, or run claudebox from the work tree",
             EXIT_USAGE,
         )
+    skipped = skipped_dot_git(cwd, top, probe.git_dir)
+    if skipped:
+        raise ClaudeboxError(
+            f"git says the work tree of {cwd} is {top}, past {skipped}, which git does not take "
+            "for a repository (a session may have broken it); claudebox binds no work tree above "
+            f"a .git; repair or remove {skipped}, or run claudebox from {top}",
+            EXIT_USAGE,
+        )
     dot_git = inspect(os.path.join(top, ".git"))
     canonical = os.path.dirname(common) if os.path.basename(common) == ".git" else top
+    if dot_git.kind is Kind.MISSING or (dot_git.kind is Kind.DIR and probe.git_dir != dot_git.path):
+        raise ClaudeboxError(foreign_work_tree(git, cwd, probe, dot_git), EXIT_USAGE)
     if dot_git.kind is Kind.DIR:
         if common != dot_git.path:
             raise ClaudeboxError(
@@ -4715,7 +4726,13 @@ def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "
                 EXIT_USAGE,
             )
         if is_within(target, top):
-            return GitLayout(top, canonical, common, not is_within(common, top), **found)
+            if not is_within(common, top):
+                raise ClaudeboxError(
+                    f"{target}/commondir points git at {common}, outside {top}: not a normal "
+                    "repository (a session may have planted it); remove that file",
+                    EXIT_USAGE,
+                )
+            return GitLayout(top, canonical, common, False, **found)
         if belongs_to(git, target, common, top):
             return GitLayout(top, canonical, common, True, **found)
         raise ClaudeboxError(
@@ -4725,12 +4742,54 @@ def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "
             "where the repository's .git directory is, or fix the .git file",
             EXIT_USAGE,
         )
-    if dot_git.kind is Kind.MISSING and is_within(common, top):
-        return GitLayout(top, canonical, common, False, **found)
     raise ClaudeboxError(
         f"{dot_git.path} is a {dot_git.kind.value}: git's own directory or a gitdir pointer "
         "belongs there; replace or remove it",
         EXIT_USAGE,
+    )
+
+
+def skipped_dot_git(cwd: str, top: str, git_dir: str) -> str:
+    """A .git in a directory from `cwd` up to the work tree `top` (its own excluded) that git
+    passed over ("": none; git stops at its own, `git_dir` or a pointer to it). A session that
+    breaks its project's .git would otherwise widen the next launch's bind to an enclosing
+    repository."""
+    while cwd != top and is_within(cwd, top):
+        path = os.path.join(cwd, ".git")
+        entry = inspect(path)
+        if (entry.resolved or path) == git_dir or (
+            entry.kind is Kind.FILE and gitfile_target(path) == git_dir
+        ):
+            return ""
+        if entry.kind is not Kind.MISSING:
+            return path
+        cwd = os.path.dirname(cwd)
+    return ""
+
+
+def foreign_work_tree(git: str, cwd: str, probe: GitProbe, dot_git: Entry) -> str:
+    """Why git's work tree (`probe.top`) is not bound: its own .git (`dot_git`) is missing or
+    another directory than git's; the message names the config that says so, when one does."""
+    top, git_dir = probe.top, probe.git_dir
+    whose = (
+        "which has no .git of its own"
+        if dot_git.kind is Kind.MISSING
+        else f"whose .git is not git's directory {git_dir}"
+    )
+    configs = (f"{git_dir}/config.worktree", f"{probe.common}/config", f"{git_dir}/config")
+    for config in dict.fromkeys(configs):
+        value = git_config_value(git, config, "core.worktree")
+        if value is not None and os.path.realpath(os.path.join(git_dir, value)) == top:
+            return (
+                f"git says the work tree of {cwd} is {top}, {whose}: core.worktree in {config} "
+                "points there (a session may have planted it); claudebox binds a work tree only "
+                f"with its own .git; run git config --file {shell_quote(config)} --unset "
+                f"core.worktree, or run claudebox from {top}"
+            )
+    return (
+        f"git says the work tree of {cwd} is {top}, {whose} (GIT_DIR or GIT_WORK_TREE in the "
+        f"environment, or core.worktree in a file {git_dir}/config includes); claudebox binds a "
+        f"work tree only with its own .git; unset that, or run claudebox from {top}"
     )
 
 

@@ -71,7 +71,10 @@ def error_messages() -> list[tuple[int, str]]:
         if longest:
             found.append((node.lineno, longest))
     for node in ast.walk(tree):  # messages returned to a ClaudeboxError(variable)
-        if isinstance(node, ast.FunctionDef) and node.name == "userns_blocker":
+        if isinstance(node, ast.FunctionDef) and node.name in (
+            "userns_blocker",
+            "foreign_work_tree",
+        ):
             for returned in ast.walk(node):
                 if isinstance(returned, ast.Return) and returned.value is not None:
                     pieces = constant_text(returned.value)

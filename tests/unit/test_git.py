@@ -180,6 +180,150 @@ def test_a_git_symlink_is_refused(tmp_path):
     )
 
 
+def nested_repo(tmp_path) -> tuple[str, str]:
+    """An enclosing directory (not a repository, another project's .env in it) and a
+    repository in it, the project claudebox first binds."""
+    enclosing = tmp_path / "src"
+    (enclosing / "other").mkdir(parents=True)
+    (enclosing / "other" / ".env").write_text("TOKEN=secret\n")
+    project = init(enclosing / "lib")
+    assert layout(project).top == project  # control: the project alone
+    return os.path.realpath(enclosing), project
+
+
+def test_a_planted_core_worktree_naming_an_enclosing_directory_is_refused(tmp_path):
+    """lib/.git/config's core.worktree = ../..: git's work tree is src, which has no .git of
+    its own (binding it would give the sandbox src/other/.env)."""
+    enclosing, project = nested_repo(tmp_path)
+    git("config", "core.worktree", "../..", cwd=project)
+    (Path(project) / "sub").mkdir()
+    config = f"{project}/.git/config"
+    for cwd in (project, f"{project}/sub"):
+        assert refusal(cwd) == (
+            f"git says the work tree of {cwd} is {enclosing}, which has no .git of its "
+            f"own: core.worktree in {config} points there (a session may have planted it); "
+            f"claudebox binds a work tree only with its own .git; run git config --file {config} "
+            f"--unset core.worktree, or run claudebox from {enclosing}"
+        )
+
+
+def test_a_planted_core_worktree_in_config_worktree_is_refused(tmp_path):
+    """repositoryformatversion 1 with extensions.worktreeConfig: config.worktree sets it."""
+    enclosing, project = nested_repo(tmp_path)
+    git("config", "core.repositoryformatversion", "1", cwd=project)
+    git("config", "extensions.worktreeConfig", "true", cwd=project)
+    Path(project, ".git", "config.worktree").write_text("[core]\n\tworktree = ../..\n")
+    assert refusal(project).startswith(
+        f"git says the work tree of {project} is {enclosing}, which has no .git of its own: "
+        f"core.worktree in {project}/.git/config.worktree points there"
+    )
+
+
+def test_a_planted_core_worktree_behind_a_git_symlink_is_refused(tmp_path):
+    """lib/.git -> gd, a git directory whose core.worktree names src: git stops at the
+    symlink (it is git's own), and src has no .git."""
+    enclosing, project = nested_repo(tmp_path)
+    os.rename(f"{project}/.git", f"{project}/gd")
+    os.symlink("gd", f"{project}/.git")
+    git("config", "core.worktree", "../..", cwd=project)
+    assert refusal(project).startswith(
+        f"git says the work tree of {project} is {enclosing}, which has no .git of its own: "
+        f"core.worktree in {project}/gd/config points there"
+    )
+
+
+def test_a_nested_git_directory_naming_an_enclosing_repository_is_refused(tmp_path):
+    """src is a repository too; lib's git directory shares its objects (commondir) and names
+    src as its work tree (config.worktree, honoured since src's config has worktreeConfig):
+    src's own .git is not git's directory."""
+    enclosing = init(tmp_path / "src")
+    git("config", "core.repositoryformatversion", "1", cwd=enclosing)
+    git("config", "extensions.worktreeConfig", "true", cwd=enclosing)
+    planted = Path(enclosing, "lib", ".git")
+    planted.mkdir(parents=True)
+    (planted / "HEAD").write_text("ref: refs/heads/main\n")
+    (planted / "commondir").write_text("../../.git\n")
+    (planted / "config.worktree").write_text("[core]\n\tworktree = ../..\n")
+    project = f"{enclosing}/lib"
+    assert refusal(project) == (
+        f"git says the work tree of {project} is {enclosing}, whose .git is not git's "
+        f"directory {project}/.git: core.worktree in {project}/.git/config.worktree points "
+        "there (a session may have planted it); claudebox binds a work tree only with its own "
+        f".git; run git config --file {project}/.git/config.worktree --unset core.worktree, or "
+        f"run claudebox from {enclosing}"
+    )
+
+
+def test_a_work_tree_from_the_environment_without_its_own_git_is_refused(tmp_path, monkeypatch):
+    enclosing, project = nested_repo(tmp_path)
+    monkeypatch.setenv("GIT_DIR", f"{project}/.git")
+    monkeypatch.setenv("GIT_WORK_TREE", enclosing)
+    assert refusal(project) == (
+        f"git says the work tree of {project} is {enclosing}, which has no .git of its own "
+        "(GIT_DIR or GIT_WORK_TREE in the environment, or core.worktree in a file "
+        f"{project}/.git/config includes); claudebox binds a work tree only with its own .git; "
+        f"unset that, or run claudebox from {enclosing}"
+    )
+
+
+def test_a_git_file_whose_directory_shares_another_repositorys_is_refused(tmp_path):
+    """lib/.git names lib/gd, inside the project, whose commondir is another repository's git
+    directory: that one would be bound read-write beside the project."""
+    other = init(tmp_path / "other")
+    project = Path(tmp_path / "project")
+    (project / "gd").mkdir(parents=True)
+    (project / ".git").write_text("gitdir: gd\n")
+    (project / "gd" / "HEAD").write_text("ref: refs/heads/main\n")
+    (project / "gd" / "commondir").write_text(f"{other}/.git\n")
+    top = os.path.realpath(project)
+    assert refusal(project) == (
+        f"{top}/gd/commondir points git at {other}/.git, outside {top}: not a normal repository "
+        "(a session may have planted it); remove that file"
+    )
+
+
+def test_a_broken_git_that_git_passes_over_is_refused(tmp_path):
+    """A project's own repository inside an enclosing one: with its .git broken (no HEAD),
+    git would answer with the enclosing work tree."""
+    enclosing = init(tmp_path / "src")
+    project = init(tmp_path / "src" / "lib")
+    (Path(project) / "sub").mkdir()
+    assert layout(f"{project}/sub").top == project  # control
+    Path(project, ".git", "HEAD").unlink()
+    assert refusal(f"{project}/sub") == (
+        f"git says the work tree of {project}/sub is {enclosing}, past {project}/.git, which git "
+        "does not take for a repository (a session may have broken it); claudebox binds no work "
+        f"tree above a .git; repair or remove {project}/.git, or run claudebox from {enclosing}"
+    )
+
+
+def test_a_linked_worktree_inside_the_repository(repo):
+    git("worktree", "add", "-q", "-b", "feature", "sub/wt", cwd=repo)
+    (Path(repo) / "sub" / "wt" / "pkg").mkdir()
+    worktree = f"{repo}/sub/wt"
+    expected = cb.GitLayout(worktree, repo, f"{repo}/.git", True, "", GIT)  # not its own
+    assert layout(worktree) == expected
+    assert layout(f"{worktree}/pkg") == expected
+
+
+def test_a_submodule_with_its_own_git_directory(tmp_path):
+    """Not absorbed (git submodule add of a repository already there): its .git directory."""
+    superproject = init(tmp_path / "super")
+    library = init(tmp_path / "super" / "lib")
+    (Path(library) / "src").mkdir()
+    git("submodule", "-q", "add", "./lib", "lib", cwd=superproject)
+    expected = cb.GitLayout(library, library, f"{library}/.git", False, "", GIT)
+    assert layout(library) == expected
+    assert layout(f"{library}/src") == expected
+
+
+@pytest.mark.parametrize("worktree", ["..", "ABSOLUTE"])
+def test_a_core_worktree_naming_the_repositorys_own_top(repo, worktree):
+    git("config", "core.worktree", repo if worktree == "ABSOLUTE" else worktree, cwd=repo)
+    expected = cb.GitLayout(repo, repo, f"{repo}/.git", False, "", GIT)
+    assert layout(os.path.join(repo, "sub", "deeper")) == expected
+
+
 # --- protected_walks and probe_host ---------------------------------------------------------
 
 
