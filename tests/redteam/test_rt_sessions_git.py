@@ -351,6 +351,13 @@ FOREIGN_GIT_DIRS = {
         "planted",
         "planted/.git",
     ),
+    "gitfile naming a git dir of its own whose commondir names another repository": (
+        "mkdir -p planted/gd && echo 'gitdir: gd' > planted/.git && "
+        "echo 'ref: refs/heads/main' > planted/gd/HEAD && "
+        'echo "$1/.git" > planted/gd/commondir && echo planted',
+        "planted",
+        "planted/gd/commondir",
+    ),
     "core.worktree naming another repository": (
         f"{SESSION_GIT} init -q planted && "
         f"{SESSION_GIT} -C planted config core.repositoryformatversion 0 && "
