@@ -208,3 +208,25 @@ def test_a_hung_git_probe_is_an_error_not_an_outside_of_git_launch(tmp_path, mon
     monkeypatch.setattr(cb, "GIT_TIMEOUT", 1.0)
     with pytest.raises(cb.ClaudeboxError, match="git did not answer within 1 s"):
         cb.git_probe(top, GIT)
+
+
+def test_a_tree_deeper_than_a_path_can_name_is_surveyed_without_recursion(tmp_path, watchdog):
+    """3,000 levels (past PATH_MAX): the survey walks what a path can name, marks the rest
+    unreadable, and a review reports it once."""
+    home = tmp_path / "home"
+    home.mkdir()
+    top = init(tmp_path / "project")
+    host = probe(top, home)
+    before = cb.take_snapshot(host)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("dd", dir_fd=fd)
+        deeper = os.open("dd", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.mkdir(".git", dir_fd=fd)
+    os.close(fd)
+    survey = cb.survey_tree(top)
+    assert len(survey.unreadable) == 1 and len(survey.unreadable[0]) > 4000
+    (finding,) = cb.review_session(host, before)
+    assert finding.path.startswith(f"{top}/dd/dd/") and "unreadable" in finding.what
