@@ -28,6 +28,7 @@ import contextlib
 import enum
 import errno
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -464,9 +465,15 @@ MODULES_DIRECTORY_LIMIT: Final = 10_000
 GIT_CONFIG_LIMIT: Final = 1 << 20
 GIT_TIMEOUT: Final = 10.0  # seconds for a host git command on what a session wrote
 COMMAND_TIMEOUT: Final = 30.0  # seconds for the commands a launch starts together (git, openssl)
+# git's index (gitformat-index(5); read-cache.c): an entry is a gitlink when its type bits
+# (stat.S_IFMT) are these, whatever its permission bits; git validates no other mode on read.
 GIT_INDEX_GITLINK: Final = 0o160000
-# Every mode a git index entry can have (files, executables, symlinks, gitlinks, sparse dirs).
-GIT_INDEX_MODES: Final = frozenset({0o100644, 0o100755, 0o120000, 0o160000, 0o040000})
+GIT_INDEX_MAX_BYTES: Final = 256 << 20
+GIT_INDEX_VERSIONS: Final = (2, 3, 4)
+GIT_HASH_SIZES: Final[Mapping[int, str]] = {20: "sha1", 32: "sha256"}  # name bytes -> hash
+GIT_ENTRY_EXTENDED: Final = 0x4000  # entry flags: 16 more bits of flags follow
+GIT_ENTRY_NAME_LENGTH: Final = 0xFFF  # entry flags: the name's length, this when longer
+GIT_ENTRY_KNOWN_EXTENDED: Final = 0x6000  # intent-to-add, skip-worktree: git dies on others
 QUARANTINE_SUFFIX: Final = ".claudebox-quarantined"
 # The survey of the project's tree for git repositories (every .git is protected): its bounds.
 SURVEY_DIRECTORY_LIMIT: Final = 250_000  # about 2.5 million files: ~3 s the first time
@@ -1517,15 +1524,18 @@ def parse_tier(value: str, where: str) -> Tier:
 
 
 def sha256_hex(data: bytes) -> str:
-    """hashlib's sha256 without loading OpenSSL (hashlib's import costs a launch 2 ms)."""
-    try:
-        from _sha2 import sha256  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        try:
-            from _sha256 import sha256  # type: ignore[import-not-found, no-redef, unused-ignore]
-        except ImportError:
-            from hashlib import sha256  # type: ignore[assignment, unused-ignore]
-    return str(sha256(data).hexdigest())
+    return digest("sha256", data).hex()
+
+
+def digest(name: str, data: bytes | memoryview) -> bytes:
+    """hashlib's sha1 or sha256, of small data without loading OpenSSL (hashlib's import costs
+    a launch 3 ms; CPython's own _sha1, _sha256 or _sha2 hash a MiB in as long, OpenSSL's in a
+    tenth of it)."""
+    if len(data) < 1 << 20:
+        for module in (f"_{name}", "_sha2"):  # _sha1, _sha256 up to 3.11, _sha2 from 3.12
+            with contextlib.suppress(ImportError, AttributeError):
+                return bytes(getattr(__import__(module), name)(data).digest())
+    return bytes(__import__("hashlib").new(name, data).digest())
 
 
 def instance_for(canonical_root: str, state_dir: str) -> Instance:
@@ -3816,6 +3826,282 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     )
 
 
+# --- git's index: its bytes in, its entries out ----------------------------------------------
+# Read as git's read-cache.c (do_read_index, create_from_disk, check_ce_order) and split-index.c
+# (read_link_extension, merge_base_index) read it. ValueError for what git refuses, and for what
+# git never writes (a wrong checksum, a name without its NUL, entries out of order or twice):
+# git reads some of that, and claudebox would rather stop than read it otherwise.
+
+
+# An entry of git's index: (name, stage, mode), in the order git sorts entries by; the stage is
+# 0, or 1-3 in a merge conflict. A plain tuple: as records, the 100,000 entries of a large
+# repository's index would cost a launch some 50 ms of garbage collection.
+IndexEntry = tuple[bytes, int, int]
+
+
+class SplitLink(NamedTuple):
+    """A split index's `link` extension: the shared index it builds on (sharedindex.<hex> of
+    its checksum, beside it), and the EWAH bitmaps (64-bit words) of the shared index's entries
+    it deletes and of those it replaces."""
+
+    shared: bytes
+    deleted: tuple[int, ...]
+    replaced: tuple[int, ...]
+
+
+class GitIndex(NamedTuple):
+    """git's index file as parse_index read it."""
+
+    version: int
+    hash_size: int  # bytes of an object name: 20 (SHA-1) or 32 (SHA-256)
+    entries: tuple[IndexEntry, ...]
+    link: SplitLink | None  # None: its entries are the whole index
+    checksum: bytes  # its last bytes: zeros under index.skipHash
+
+
+def parse_index(data: bytes, hash_size: int = 0) -> GitIndex:
+    """git's index file. Its object names are `hash_size` bytes long, or when that is 0, as
+    long as its checksum says: the SHA-1 or SHA-256 of all before it, or with no checksum
+    (zeros: index.skipHash) as long as makes its entries and extensions end exactly there.
+    ValueError: why git would refuse it, or that its checksum is wrong (git checks it only in
+    fsck, but never writes a wrong one)."""
+    if data[:4] != b"DIRC":
+        raise ValueError("it does not start as git's index does")
+    sizes = [size for size in GIT_HASH_SIZES if hash_size in (0, size) and len(data) >= 12 + size]
+    if not sizes:
+        raise ValueError("it is cut short")
+    version = struct.unpack_from(">I", data, 4)[0]
+    if version not in GIT_INDEX_VERSIONS:
+        raise ValueError(f"it is version {version}; git reads versions 2 to 4")
+    for size in sizes:
+        if data[-size:] == digest(GIT_HASH_SIZES[size], memoryview(data)[:-size]):
+            return parse_index_as(data, version, size)
+    parsed, reasons = [], []
+    for size in sizes:
+        if not any(data[-size:]):
+            try:
+                parsed.append(parse_index_as(data, version, size))
+            except ValueError as error:
+                reasons.append(error)
+    if len(parsed) == 1:
+        return parsed[0]
+    if parsed:
+        raise ValueError("it has no checksum and reads with SHA-1 and SHA-256 object names")
+    raise reasons[0] if reasons else ValueError("its checksum is wrong (damaged, or not git's)")
+
+
+def parse_index_as(data: bytes, version: int, hash_size: int) -> GitIndex:
+    """The index in `data`, its object names `hash_size` bytes long: entries, then extensions
+    (each a 4-byte signature and a 32-bit size) that end exactly at the checksum."""
+    end = len(data) - hash_size
+    count = struct.unpack_from(">I", data, 8)[0]
+    entries, starts, offset = parse_index_entries(data, end, version, count, hash_size)
+    entries_end, link, signatures = offset, None, set()
+    while offset < end:
+        if offset + 8 > end:
+            raise ValueError(f"it ends inside an extension's header at byte {offset}")
+        signature, size = data[offset : offset + 4], struct.unpack_from(">I", data, offset + 4)[0]
+        name = signature.decode("ascii", "backslashreplace")
+        payload, offset = data[offset + 8 : offset + 8 + size], offset + 8 + size
+        if offset > end:
+            raise ValueError(f"its {name} extension runs past its end")
+        if signature in signatures:
+            raise ValueError(f"it has two {name} extensions")
+        signatures.add(signature)
+        if signature == b"link":
+            link = parse_link(payload, hash_size)
+        elif signature == b"EOIE" and payload[:4] != struct.pack(">I", entries_end):
+            raise ValueError("its EOIE extension does not say where its entries end")
+        elif signature == b"IEOT":
+            check_entry_blocks(payload, starts)
+        elif signature != b"sdir" and not b"A"[0] <= signature[0] <= b"Z"[0]:
+            raise ValueError(f"it has an extension git does not know ({name})")
+    if {b"link", b"sdir"} <= signatures:
+        raise ValueError("it is both a split and a sparse index, which git refuses")
+    return GitIndex(version, hash_size, tuple(entries), link, data[end:])
+
+
+def parse_index_entries(
+    data: bytes, end: int, version: int, count: int, hash_size: int
+) -> tuple[list[IndexEntry], list[int], int]:
+    """`count` entries from byte 12 on; the offset of each (-1 where a reader of a block of
+    entries could not start: its name continues the one before); the offset after the last.
+    An entry: 40 bytes of stat data and mode, an object name, 16 bits of flags (32 when
+    extended), a name NUL-padded to a multiple of 8 bytes (git reads no padding, nor does
+    this); from version 4 on, a varint of how many bytes of the previous entry's name to drop,
+    and what follows what is left, NUL-ended."""
+    entries: list[IndexEntry] = []
+    starts: list[int] = []
+    offset, previous = 12, b""
+    flags_at = 40 + hash_size
+    mode_and_flags = struct.Struct(f">24xI{flags_at - 28}xH").unpack_from
+    for number in range(count):
+        if offset + flags_at + 4 > end:
+            raise ValueError(f"it ends inside entry {number}")
+        mode, flags = mode_and_flags(data, offset)
+        name_at = offset + flags_at + 2
+        if flags & GIT_ENTRY_EXTENDED:  # in any version: git reads them so
+            if struct.unpack_from(">H", data, name_at)[0] & ~GIT_ENTRY_KNOWN_EXTENDED:
+                raise ValueError(f"its entry {number} has flags git does not know")
+            name_at += 2
+        kept = 0
+        if version == 4:
+            strip, name_at = read_index_varint(data, name_at, end, len(previous))
+            kept = len(previous) - strip
+        nul = data.find(b"\0", name_at, end)
+        if nul < 0:
+            raise ValueError(f"it ends inside entry {number}'s name")
+        name = previous[:kept] + data[name_at:nul] if kept else data[name_at:nul]
+        length = flags & GIT_ENTRY_NAME_LENGTH  # git reads that many bytes of name, not to NUL
+        if length != len(name) and not length == GIT_ENTRY_NAME_LENGTH <= len(name):
+            raise ValueError(f"its entry {number}'s name is not as long as its flags say")
+        starts.append(-1 if kept else offset)
+        offset = nul + 1 if version == 4 else offset + ((name_at - offset + len(name) + 8) & ~7)
+        entries.append((name, flags >> 12 & 3, mode))
+        previous = name
+    return entries, starts, offset
+
+
+def read_index_varint(data: bytes, offset: int, end: int, limit: int) -> tuple[int, int]:
+    """git's offset varint (varint.c: 7 bits a byte, one more than the bytes before), and the
+    offset after it; ValueError when above `limit`."""
+    value, byte = -1, 0x80
+    while byte & 0x80:
+        if offset >= end:
+            raise ValueError("it ends inside an entry's name")
+        byte = data[offset]
+        value = (value + 1) << 7 | byte & 0x7F
+        offset += 1
+        if value > limit:
+            raise ValueError("an entry drops more of the name before it than there is")
+    return value, offset
+
+
+def check_entry_blocks(payload: bytes, starts: Sequence[int]) -> None:
+    """The IEOT extension (version, then each block's offset and number of entries): git may
+    read its blocks in threads, each without the name before it, so they must start where
+    entries start (`starts`, as read in one pass), and hold them all."""
+    if len(payload) < 12 or len(payload) % 8 != 4 or payload[:4] != b"\0\0\0\1":
+        raise ValueError("its IEOT extension is not version 1 with whole blocks")
+    first = 0
+    for offset, number in struct.iter_unpack(">II", payload[4:]):
+        if first >= len(starts) or starts[first] != offset:
+            raise ValueError(f"its IEOT extension has a block at byte {offset}, not at an entry")
+        first += number
+    if first != len(starts):
+        raise ValueError(f"its IEOT extension's blocks hold {first} entries, not {len(starts)}")
+
+
+def parse_link(payload: bytes, hash_size: int) -> SplitLink | None:
+    """The `link` extension: the shared index's checksum, then the delete and replace bitmaps;
+    None when that checksum is zeros (git then reads the entries alone)."""
+    shared = payload[:hash_size]
+    if len(shared) < hash_size:
+        raise ValueError("its link extension is cut short")
+    if len(payload) == hash_size:
+        if any(shared):
+            raise ValueError("its link extension has no bitmaps")  # git would crash
+        return None
+    deleted, offset = parse_ewah(payload, hash_size)
+    replaced, offset = parse_ewah(payload, offset)
+    if offset != len(payload):
+        raise ValueError("its link extension has bytes after its bitmaps")
+    return SplitLink(shared, deleted, replaced) if any(shared) else None
+
+
+def parse_ewah(payload: bytes, offset: int) -> tuple[tuple[int, ...], int]:
+    """An EWAH bitmap as git writes it (ewah_io.c): its size in bits, its number of 64-bit
+    words, the words, the position of its last marker word (neither position nor size read);
+    and the offset after it. A marker word: bit 0, how many words of that bit follow (bits
+    1-32), then how many literal words (bits 33-63)."""
+    if offset + 8 > len(payload):
+        raise ValueError("its link extension ends inside a bitmap")
+    count = struct.unpack_from(">I", payload, offset + 4)[0]
+    after = offset + 8 + 8 * count + 4
+    if after > len(payload):
+        raise ValueError("its link extension ends inside a bitmap")
+    words = struct.unpack_from(f">{count}Q", payload, offset + 8)
+    marker = 0
+    while marker < count:
+        marker += 1 + (words[marker] >> 33)
+    if marker > count:
+        raise ValueError("a bitmap in its link extension has more literal words than words")
+    return words, after
+
+
+def ewah_positions(words: Sequence[int], limit: int) -> Iterator[int]:
+    """The positions of the bits set in an EWAH bitmap (ewah_bitmap.c ewah_each_bit), in
+    order; ValueError at one not below `limit` (git dies there)."""
+    position = marker = 0
+    while marker < len(words):
+        run = (words[marker] >> 1 & 0xFFFFFFFF) * 64
+        if words[marker] & 1 and run:
+            if position + run > limit:
+                raise link_past(max(position, limit), limit)
+            yield from range(position, position + run)
+        position += run
+        literals = words[marker] >> 33
+        for word in words[marker + 1 : marker + 1 + literals]:
+            while word:
+                bit = position + (word & -word).bit_length() - 1
+                if bit >= limit:
+                    raise link_past(bit, limit)
+                yield bit
+                word &= word - 1
+            position += 64
+        marker += 1 + literals
+
+
+def link_past(position: int, limit: int) -> ValueError:
+    return ValueError(f"its link extension names shared entry {position} of {limit}")
+
+
+def resolve_index(index: GitIndex, shared: GitIndex | None) -> tuple[IndexEntry, ...]:
+    """The entries git works with: the index's own, or a split index's merged into those of the
+    shared index its link names (merge_base_index): the first N replace the shared entries at
+    the N positions of the replace bitmap (their names dropped: the shared entries'), those in
+    the delete bitmap go, the rest are added. ValueError: what git refuses, entries out of order
+    among them (check_ce_order); and two of the same name and stage, which git never writes."""
+    if index.link is None:
+        check_index_order(index.entries)
+        return index.entries
+    if shared is None or shared.checksum != index.link.shared:
+        raise ValueError("its shared index is not the one its link extension names")
+    base = list(shared.entries)
+    replaced = 0
+    for position in ewah_positions(index.link.replaced, len(base)):
+        if replaced == len(index.entries):
+            raise ValueError("its link extension replaces more entries than it has")
+        name, stage, mode = index.entries[replaced]
+        if name:
+            raise ValueError(f"its entry {replaced} replaces a shared one but has a name")
+        base[position] = (base[position][0], stage, mode)
+        replaced += 1
+    deleted = frozenset(ewah_positions(index.link.deleted, len(base)))
+    kept = [entry for position, entry in enumerate(base) if position not in deleted]
+    check_index_order(kept)  # git bisects them to add entries: only then as this does
+    merged = {(name, stage): (name, stage, mode) for name, stage, mode in kept}
+    for number, (name, stage, mode) in enumerate(index.entries[replaced:], replaced):
+        if not name:
+            raise ValueError(f"its entry {number} is added but has no name")
+        if stage == 0 and (name, 0) not in merged:  # a resolved conflict
+            for conflicted in (1, 2, 3):
+                merged.pop((name, conflicted), None)
+        merged[name, stage] = (name, stage, mode)
+    entries = tuple(sorted(merged.values()))
+    check_index_order(entries)
+    return entries
+
+
+def check_index_order(entries: Sequence[IndexEntry]) -> None:
+    """git's order (check_ce_order): by name, then stage; a name at stage 0 at no other."""
+    for (name_before, stage_before, _), (name, stage, _) in itertools.pairwise(entries):
+        if (name_before, stage_before) >= (name, stage) or (
+            name_before == name and not stage_before
+        ):
+            raise ValueError(f"its entries are not in git's order (at {os.fsdecode(name)!r})")
+
+
 # --- rendering ------------------------------------------------------------------------------
 
 TIER_MEANING: Final[Mapping[Tier, str]] = {
@@ -4840,71 +5126,67 @@ def git_config_entries(git: str, config: str) -> list[tuple[str, str]] | None:
 
 
 def index_gitlinks(index: str) -> list[str]:
-    """Paths of the gitlinks (submodules) in a git index file, parsed here: reading it with git
-    could run the repository's fsmonitor. Versions 2-4, SHA-1 or SHA-256 object names."""
+    """Paths of the gitlinks (submodules) in git's index file `index`, read here (git reading
+    it could run the repository's core.fsmonitor), with the shared index of a split index; none
+    when it is missing. ClaudeboxError when it cannot be read as git reads it."""
     try:
-        with open(index, "rb") as handle:
-            data = handle.read(256 << 20)
-    except OSError:
-        return []
-    # Entry modes are big-endian words: a gitlink's is 00 00 e0 00. None at all: done.
-    if len(data) < 12 or data[:4] != b"DIRC" or b"\x00\x00\xe0\x00" not in data:
-        return []
-    for hash_size in (20, 32):
-        links = index_entries_gitlinks(data, hash_size)
-        if links is not None:
-            return links
-    return []
+        data = read_index_bytes(index)
+        if data is None:
+            return []
+        parsed = parse_index(data)
+        shared = None
+        if parsed.link is not None:
+            name = f"sharedindex.{parsed.link.shared.hex()}"
+            try:
+                shared_data = read_index_bytes(os.path.join(os.path.dirname(index), name))
+                if shared_data is None:
+                    raise ValueError("it is missing")
+                shared = parse_index(shared_data, parsed.hash_size)
+            except ValueError as error:
+                raise ValueError(f"its shared index {name}: {error}") from None
+        entries = resolve_index(parsed, shared)
+    except ValueError as error:
+        raise ClaudeboxError(
+            f"cannot read git's index {index}: {error}; git read-tree HEAD writes a new one from "
+            "the last commit (what is staged is lost, the work tree is kept; remove the index "
+            "first if it is not a file)",
+            EXIT_USAGE,
+        ) from None
+    return [
+        os.fsdecode(name) for name, _, mode in entries if stat.S_IFMT(mode) == GIT_INDEX_GITLINK
+    ]
 
 
-def index_entries_gitlinks(data: bytes, hash_size: int) -> list[str] | None:
-    """The gitlinks of an index read with `hash_size` object names; None when the entries do
-    not parse that way."""
-    version, count = struct.unpack_from(">II", data, 4)
-    if version not in (2, 3, 4):
-        return []
-    links: list[str] = []
-    offset = 12
-    previous = b""
-    unpack = struct.unpack_from
+def read_index_bytes(path: str) -> bytes | None:
+    """A git index file's bytes (a regular file, read without blocking or following a link, at
+    most GIT_INDEX_MAX_BYTES); None when it is missing, ValueError when it cannot be read."""
     try:
-        for _ in range(count):
-            mode = unpack(">I", data, offset + 24)[0]
-            flags = unpack(">H", data, offset + 40 + hash_size)[0]
-            header = 40 + hash_size + 2 + (2 if version >= 3 and flags & 0x4000 else 0)
-            start = offset + header
-            if version == 4:
-                strip, start = read_varint(data, start)
-                end = data.index(b"\0", start)
-                name = previous[: len(previous) - strip] + data[start:end]
-                offset = end + 1
-                previous = name
-            else:
-                length = flags & 0xFFF
-                end = start + length if length < 0xFFF else data.index(b"\0", start)
-                if data[end] != 0:
-                    return None
-                name = data[start:end]
-                offset += (header + len(name) + 8) & ~7  # NUL-padded to a multiple of 8
-            if mode not in GIT_INDEX_MODES:
-                return None
-            if mode == GIT_INDEX_GITLINK:
-                links.append(os.fsdecode(name))
-    except (struct.error, ValueError, IndexError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
         return None
-    return links
-
-
-def read_varint(data: bytes, offset: int) -> tuple[int, int]:
-    """git's offset varint (index v4 path prefix lengths)."""
-    byte = data[offset]
-    value = byte & 0x7F
-    offset += 1
-    while byte & 0x80:
-        byte = data[offset]
-        value = ((value + 1) << 7) | (byte & 0x7F)
-        offset += 1
-    return value, offset
+    except OSError as error:
+        raise ValueError(
+            "it is a symlink" if error.errno == errno.ELOOP else error.strerror or str(error)
+        ) from None
+    try:
+        info = os.fstat(fd)
+        kind = kind_of(info.st_mode)
+        if kind is not Kind.FILE:
+            raise ValueError(f"it is a {kind.value}, not a file")
+        too_large = f"it is larger than {GIT_INDEX_MAX_BYTES >> 20} MiB"
+        if info.st_size > GIT_INDEX_MAX_BYTES:
+            raise ValueError(too_large)
+        chunks, size = [], 0
+        while chunk := os.read(fd, max(info.st_size + 1 - size, 1 << 16)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > GIT_INDEX_MAX_BYTES:  # it grew since
+                raise ValueError(too_large)
+        return b"".join(chunks)
+    except OSError as error:
+        raise ValueError(error.strerror or str(error)) from None
+    finally:
+        os.close(fd)
 
 
 def survey_tree(top: str, earlier: Survey | None = None) -> Survey:

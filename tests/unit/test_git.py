@@ -1,5 +1,6 @@
 """git at the edge, with real git repositories in tmp_path: git_layout and its refusals,
-probe_host, the index parser, the judgement of git files a session created, the review."""
+probe_host, the judgement of git files a session created, the review (git's index:
+test_index.py)."""
 
 from __future__ import annotations
 
@@ -436,77 +437,6 @@ def test_secret_path_behind_symlink_refused(tmp_path, secret):
     assert info.value.exit_code == 2
     real = os.path.realpath(dotfiles)
     assert str(info.value).startswith(f"the project directory {real} would expose {real}/target; ")
-
-
-# --- index_gitlinks -------------------------------------------------------------------------
-
-
-def index_with_gitlinks(tmp_path: Path, version: int, object_format: str = "sha1") -> str:
-    top = init(tmp_path / f"repo-{version}-{object_format}", f"--object-format={object_format}")
-    blob = git("hash-object", "-w", "--stdin", cwd=top, output=True)
-    commit = git("rev-parse", "HEAD", cwd=top, output=True)
-    long_path = "/".join(["d" * 200] * 22) + "/long-module"  # longer than a name length field
-    for path, mode, sha in [
-        ("a.txt", "100644", blob),
-        ("lib/one", "160000", commit),
-        ("lib/one-file", "100644", blob),
-        ("lib/two", "160000", commit),
-        ("vendor/deep/three", "160000", commit),
-        (long_path, "160000", commit),
-        ("z.txt", "100644", blob),
-    ]:
-        git("update-index", "--add", "--cacheinfo", f"{mode},{sha},{path}", cwd=top)
-    if version >= 3:  # an extended flag (git writes version 3 for it)
-        git("update-index", "--skip-worktree", "lib/one-file", cwd=top)
-    git("update-index", "--index-version", str(version), cwd=top)
-    index = os.path.join(top, ".git", "index")
-    with open(index, "rb") as handle:
-        assert handle.read(8) == b"DIRC" + version.to_bytes(4, "big")
-    return index
-
-
-EXPECTED_LINKS = [  # in the index's order: sorted by path
-    "/".join(["d" * 200] * 22) + "/long-module",
-    "lib/one",
-    "lib/two",
-    "vendor/deep/three",
-]
-
-
-@pytest.mark.parametrize(
-    ("version", "object_format"),
-    [
-        (2, "sha1"),
-        (3, "sha1"),
-        (4, "sha1"),  # what feature.manyFiles writes
-        (2, "sha256"),
-        (3, "sha256"),
-        (4, "sha256"),
-    ],
-)
-def test_index_gitlinks(tmp_path, version, object_format):
-    index = index_with_gitlinks(tmp_path, version, object_format)
-    assert cb.index_gitlinks(index) == EXPECTED_LINKS
-
-
-@pytest.mark.parametrize(
-    "content",
-    [b"", b"DIRC", b"DIRC\x00\x00\x00\x05\x00\x00\x00\x01", b"not an index at all" * 10],
-)
-def test_index_gitlinks_of_garbage_is_empty(tmp_path, content):
-    index = tmp_path / "index"
-    index.write_bytes(content)
-    assert cb.index_gitlinks(str(index)) == []
-    assert cb.index_gitlinks(str(tmp_path / "absent")) == []
-
-
-def test_a_truncated_index_gives_no_more_than_it_holds(tmp_path):
-    data = Path(index_with_gitlinks(tmp_path, 2)).read_bytes()
-    for cut in range(12, len(data), 97):
-        truncated = tmp_path / "truncated"
-        truncated.write_bytes(data[:cut])
-        links = cb.index_gitlinks(str(truncated))
-        assert links == EXPECTED_LINKS[: len(links)]
 
 
 # --- what a session created: git_config_inert, judge_created, review_session ----------------
