@@ -5190,63 +5190,115 @@ def read_index_bytes(path: str) -> bytes | None:
 
 
 def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
-    """The project's directories, parent first, never through a symlink; `earlier`'s record of
-    a directory is reused when its inode and ctime are unchanged and it had not changed within
-    SURVEY_COARSE_NS before that survey began (timestamps are coarse)."""
+    """The project's directories, parent first, never through a symlink. `earlier`'s record
+    of a directory is reused when its inode and ctime are unchanged and it had not changed
+    within SURVEY_COARSE_NS before that survey began (timestamps are coarse): its entries are
+    the same, so its subdirectories are those recorded below it, and only a directory that
+    changed is listed again (what is new below it is surveyed afresh)."""
     taken_ns = time.time_ns()
-    trusted: Mapping[str, tuple[int, int]] = {}
-    children: dict[str, list[str]] = {}
-    had_git: set[str] = set()
-    trust_before = 0
-    if earlier is not None and earlier.top == top:
-        trusted, had_git = earlier.directories, set(earlier.repositories)
-        trust_before = earlier.taken_ns - SURVEY_COARSE_NS
-        for relative in trusted:
-            parent, _, name = relative.rpartition("/")
-            if relative:
-                children.setdefault(parent, []).append(name)
-    directories: dict[str, tuple[int, int]] = {}
-    repositories: list[str] = []
-    unreadable: list[str] = []
-    pending = [""]
-    listed = 0
+    tally = SurveyTally()
+    if earlier is None or earlier.top != top or "" not in earlier.directories:
+        tally.visit(top, [""])
+        return tally.survey(top, taken_ns)
+    trust_before = earlier.taken_ns - SURVEY_COARSE_NS
+    recorded = earlier.directories
+    had_git = set(earlier.repositories)
+    # relative -> None (unchanged: its recorded subdirectories are its own), or the names
+    # of the subdirectories it holds now (listed again)
+    reached: dict[str, set[str] | None] = {}
+    fresh: list[str] = []
     lstat = os.lstat
-    while pending:
-        if len(directories) >= SURVEY_DIRECTORY_LIMIT:
-            found = tuple(sorted(repositories))
-            return Survey(top, directories, found, tuple(unreadable), taken_ns, listed, cut=True)
-        relative = pending.pop()
-        path = f"{top}/{relative}" if relative else top
-        try:
-            info = lstat(path)
-        except OSError:
-            unreadable.append(relative)
-            directories[relative] = UNREAD
-            continue
-        if not stat.S_ISDIR(info.st_mode):
-            continue  # replaced since its parent was listed
-        seen = (info.st_ino, info.st_ctime_ns)
-        if trusted.get(relative) == seen and seen[1] < trust_before:
-            subdirs: Sequence[str] = children.get(relative, ())
-            repository = relative in had_git
-        else:
-            listed += 1
+    try:
+        top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return SurveyTally().visited(top, [""], taken_ns)
+    try:
+        for relative, known in recorded.items():
+            if relative:
+                parent, _, name = relative.rpartition("/")
+                holds = reached.get(parent, UNREACHED)
+                if holds is UNREACHED or (holds is not None and name not in holds):
+                    continue  # below a directory gone, unreadable, or no longer holding it
+                if name in NOT_NAMES or relative[0] == "/":
+                    return SurveyTally().visited(top, [""], taken_ns)  # not claudebox's
             try:
-                subdirs, repository = list_directory(path)
+                info = lstat(relative or ".", dir_fd=top_fd)  # (a path from top costs more)
             except OSError:
-                unreadable.append(relative)
-                directories[relative] = UNREAD
+                tally.unread(relative)
                 continue
-        directories[relative] = seen
+            seen = (info.st_ino, info.st_ctime_ns)
+            if seen == known and seen[1] < trust_before and stat.S_ISDIR(info.st_mode):
+                reached[relative] = None
+                tally.directories[relative] = seen
+                if relative in had_git:
+                    tally.repositories.append(relative)
+                continue
+            path = f"{top}/{relative}" if relative else top
+            subdirs = tally.listing(relative, path, info)
+            if subdirs is not None:
+                reached[relative] = set(subdirs)
+                prefix = f"{relative}/" if relative else ""
+                fresh += [prefix + n for n in subdirs if prefix + n not in recorded]
+    finally:
+        os.close(top_fd)
+    tally.visit(top, fresh)
+    return tally.survey(top, taken_ns)
+
+
+class SurveyTally:
+    """What a survey found so far (survey_tree's working state)."""
+
+    def __init__(self) -> None:
+        self.directories: dict[str, tuple[int, int]] = {}
+        self.repositories: list[str] = []
+        self.unreadable: list[str] = []
+        self.listed = 0
+
+    def unread(self, relative: str) -> None:
+        self.unreadable.append(relative)
+        self.directories[relative] = UNREAD
+
+    def listing(self, relative: str, path: str, info: os.stat_result) -> list[str] | None:
+        """Its subdirectories, listed now (None: not a directory, or unreadable)."""
+        if not stat.S_ISDIR(info.st_mode):
+            return None  # replaced since its parent was listed
+        self.listed += 1
+        try:
+            subdirs, repository = list_directory(path)
+        except OSError:
+            self.unread(relative)
+            return None
+        self.directories[relative] = (info.st_ino, info.st_ctime_ns)
         if repository and relative:
-            repositories.append(relative)
-        prefix = f"{relative}/" if relative else ""
-        pending += [prefix + name for name in subdirs]
-    return Survey(
-        top, directories, tuple(sorted(repositories)), tuple(unreadable), taken_ns, listed
-    )
+            self.repositories.append(relative)
+        return subdirs
+
+    def visit(self, top: str, pending: list[str]) -> None:
+        """Every directory at and below `pending`, listed, without recursion."""
+        while pending and len(self.directories) < SURVEY_DIRECTORY_LIMIT:
+            relative = pending.pop()
+            path = f"{top}/{relative}" if relative else top
+            try:
+                info = os.lstat(path)
+            except OSError:
+                self.unread(relative)
+                continue
+            prefix = f"{relative}/" if relative else ""
+            pending += [prefix + name for name in self.listing(relative, path, info) or ()]
+
+    def visited(self, top: str, pending: list[str], taken_ns: int) -> Survey:
+        self.visit(top, pending)
+        return self.survey(top, taken_ns)
+
+    def survey(self, top: str, taken_ns: int) -> Survey:
+        cut = len(self.directories) >= SURVEY_DIRECTORY_LIMIT
+        found = tuple(sorted(self.repositories))
+        unreadable = tuple(self.unreadable)
+        return Survey(top, self.directories, found, unreadable, taken_ns, self.listed, cut)
 
 
+UNREACHED: Final[set[str]] = set()  # (a sentinel: compared by identity)
+NOT_NAMES: Final = frozenset({"", ".", "..", ".git"})
 UNREAD: Final = (-1, -1)  # a directory the survey could not list: listed again next time
 
 
@@ -5268,10 +5320,6 @@ def survey_file(instance_dir: str, top: str) -> str:
     return os.path.join(instance_dir, f"survey-{sha256_hex(os.fsencode(top))[:16]}.json")
 
 
-# A relative path with an empty, "." or ".." component (a walk must never leave the tree).
-NOT_BELOW: Final = re.compile(r"(?m)(^|/)(\.\.?)?(/|$)")
-
-
 def load_survey(path: str, top: str) -> Survey | None:
     """The survey saved at `path`, None when there is none or it does not parse."""
     text = read_small(path, SURVEY_FILE_LIMIT)
@@ -5288,8 +5336,6 @@ def load_survey(path: str, top: str) -> Survey | None:
         ):
             return None
         if not all(isinstance(relative, str) for relative in relatives):
-            return None
-        if NOT_BELOW.search("\n".join(relatives[1:])):
             return None
         # (no value is converted: one that is not an int never matches a directory again)
         directories = dict(zip(relatives, zip(inodes, ctimes, strict=True), strict=True))
@@ -8321,7 +8367,7 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     git_dirs = (os.path.dirname(w.path) for w in walks if w.relative.endswith("commondir"))
     for git_dir in dict.fromkeys(git_dirs):
         findings += review_git_files(git_dir, before.taken)
-    if not survey.cut:
+    if survey.listed and not survey.cut:  # (listing nothing anew, it learnt nothing new)
         save_survey(
             survey_file(instance_for(git.canonical_root, host.state_dir).dir, git.top), survey
         )
