@@ -480,6 +480,7 @@ SURVEY_DIRECTORY_LIMIT: Final = 250_000  # about 2.5 million files: ~3 s the fir
 SURVEY_REPOSITORY_LIMIT: Final = 1_000  # each costs a few mounts
 SURVEY_COARSE_NS: Final = 2_000_000_000  # file timestamps tick coarsely (and ext3's by second)
 SURVEY_FILE_LIMIT: Final = 256 << 20
+REVIEW_FINDINGS_SHOWN: Final = 40
 ROOT_FILE_LIMIT: Final = 4096 + 1  # an instance's root file: one path (PATH_MAX) and a newline
 
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
@@ -4665,14 +4666,26 @@ def printf_command(content: bytes) -> str:
 
 
 def render_findings(findings: Sequence[Finding]) -> str:
+    """One warning line each; past REVIEW_FINDINGS_SHOWN (a session can leave thousands),
+    those moved aside first, then a count."""
+    ordered = list(findings)
+    if len(ordered) > REVIEW_FINDINGS_SHOWN:
+        ordered.sort(key=lambda finding: not finding.moved_to)
     lines = []
-    for finding in findings:
+    for finding in ordered[:REVIEW_FINDINGS_SHOWN]:
         moved = (
             f"; moved it to {printable(finding.moved_to)} (move it back only if you trust it)"
             if finding.moved_to
             else ""
         )
         lines.append(f"claudebox: warning: the session {printable(finding.what)}{moved}")
+    hidden = ordered[REVIEW_FINDINGS_SHOWN:]
+    if hidden:
+        moved_count = sum(1 for finding in hidden if finding.moved_to)
+        lines.append(
+            f"claudebox: warning: the session left {len(hidden)} more like these ({moved_count} "
+            f"moved aside: their names end in {QUARANTINE_SUFFIX}); look before running git there"
+        )
     return "".join(line + "\n" for line in lines)
 
 

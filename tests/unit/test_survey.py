@@ -247,3 +247,19 @@ def flatten(chain: str) -> None:
         shutil.rmtree(chain)
         os.rename(f"{parent}/next", chain)
     shutil.rmtree(chain)
+
+
+def test_a_flood_of_findings_shows_what_was_moved_aside_and_counts_the_rest():
+    reported = [
+        cb.Finding(f"/p/r{n}/.envrc", f"created /p/r{n}/.envrc: review it") for n in range(50)
+    ]
+    moved = [cb.Finding(f"/p/m{n}/.git/config", f"created m{n}", f"/p/m{n}/x") for n in range(5)]
+    lines = cb.render_findings([*reported, *moved]).splitlines()
+    assert len(lines) == cb.REVIEW_FINDINGS_SHOWN + 1
+    assert [line.endswith("(move it back only if you trust it)") for line in lines[:5]] == [
+        True
+    ] * 5
+    assert lines[-1] == (
+        "claudebox: warning: the session left 15 more like these (0 moved aside: their names end "
+        "in .claudebox-quarantined); look before running git there"
+    )
