@@ -428,10 +428,16 @@ PROTECTED_PROJECT_PATHS: Final = (
     ".claude/skills",
     ".claude/hooks",
 )
+# What a survey notes in each directory: a repository, and what the host's tools obey there.
+SURVEY_NAMES: Final = frozenset({".git", *(path.split("/")[0] for path in PROTECTED_PROJECT_PATHS)})
 # In every git directory the host's git reads (the repository's, each linked worktree's admin
 # directory, each submodule's): config and hooks are read-only; the redirections (commondir:
 # read config elsewhere) too.
 GIT_DIR_PROTECTED: Final = ("config", "config.worktree", "hooks", "commondir")
+# Absent at launch, these are made for the session with text git reads as if there were none
+# (commondir "." names the git directory itself; an empty config adds nothing), read-only: what
+# a session would write there would act on the host's git while the session runs.
+GIT_PLACEHOLDERS: Final[Mapping[str, str | None]] = {"commondir": ".", "config.worktree": ""}
 # git configuration a session may write and the host's git may then read unreviewed: keys that
 # only describe the repository (everything else, e.g. core.fsmonitor, runs or redirects).
 GIT_INERT_KEYS: Final = (
@@ -1198,6 +1204,8 @@ class Walk(NamedTuple):
     steps: tuple[Entry, ...]
     create: bool = False  # git's own hooks directory: created when absent, then read-only
     pin_only: bool = False  # a git directory: pinned (it cannot be replaced), not read-only
+    placeholder: str | None = None  # when absent: made with this text for the session (one
+    # git reads as if there were none), read-only, so the session cannot make it; removed after
 
     @property
     def path(self) -> str:
@@ -1212,11 +1220,24 @@ class Survey(NamedTuple):
 
     top: str
     directories: Mapping[str, tuple[int, int]]  # "" (the top), "a/b" -> (inode, ctime_ns)
-    repositories: tuple[str, ...]  # directories below the top holding a .git (of any kind)
+    marked: Mapping[str, tuple[str, ...]]  # directory -> the SURVEY_NAMES in it (any kind)
     unreadable: tuple[str, ...]  # directories that could not be listed
     taken_ns: int  # when it began (time.time_ns)
     listed: int = 0  # directories listed anew (the rest came from the earlier survey)
     cut: bool = False  # stopped at SURVEY_DIRECTORY_LIMIT
+
+    @property
+    def repositories(self) -> tuple[str, ...]:
+        """Directories below the top holding a .git, sorted."""
+        return tuple(sorted(rel for rel, names in self.marked.items() if rel and ".git" in names))
+
+    @property
+    def guarded(self) -> tuple[str, ...]:
+        """Directories below the top holding a file the host's tools obey there (.envrc,
+        .claude, …), sorted."""
+        return tuple(
+            sorted(rel for rel, names in self.marked.items() if rel and set(names) - {".git"})
+        )
 
 
 class HostAddress(NamedTuple):
@@ -1435,6 +1456,7 @@ class SandboxPlan(NamedTuple):
     blockers: tuple[ClaudeboxError, ...]  # why this plan cannot launch here (--dry-run: warns)
     secret_mounts: tuple[str, ...]  # profile mount sources that are or hold secret paths
     watched: tuple[str, ...]  # protected paths absent at launch: created ones are reviewed
+    placeholders: tuple[HostSetup, ...] = ()  # git files made for the session, removed after
 
     @property
     def argv(self) -> list[str]:
@@ -2030,6 +2052,7 @@ class ProjectPart(NamedTuple):
     pins: tuple[Pin, ...]
     setup: tuple[HostSetup, ...]
     watched: tuple[str, ...]
+    placeholders: tuple[HostSetup, ...]  # made for the session, removed after it
 
 
 def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPart:
@@ -2040,6 +2063,7 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
     pins: list[Pin] = []
     setup: list[HostSetup] = []
     watched: list[str] = []
+    placeholders: list[HostSetup] = []
     for walk in walks:
         *above, last = walk.steps
         pins += [Pin(step.path, Kind.DIR, False, reason="pinned") for step in above]
@@ -2056,13 +2080,17 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
             if last.path == walk.path and walk.create:
                 setup.append(HostSetup(last.path))  # git's own layout: else hooks could appear
                 pins.append(Pin(last.path, Kind.DIR, True, reason="read-only"))
+            elif last.path == walk.path and walk.placeholder is not None:
+                placeholders.append(HostSetup(last.path, walk.placeholder))
+                pins.append(Pin(last.path, Kind.FILE, True, reason="read-only placeholder"))
             else:
                 watched.append(last.path)
         elif walk.pin_only and last.kind is Kind.DIR:
             pins.append(Pin(last.path, Kind.DIR, False, reason="pinned"))
         else:
             pins.append(Pin(last.path, last.kind, True, reason="read-only"))
-    return ProjectPart(tuple(pins), tuple(setup), tuple(dict.fromkeys(watched)))
+    made = tuple(dict.fromkeys(placeholders))
+    return ProjectPart(tuple(pins), (*setup, *made), tuple(dict.fromkeys(watched)), made)
 
 
 # --- the inet tier's blocked set: netlink dumps in, prefixes and requests out -------------
@@ -3824,6 +3852,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         blockers=plan_blockers(host, options),
         secret_mounts=tuple(secret_mounts),
         watched=protected.watched,
+        placeholders=protected.placeholders,
     )
 
 
@@ -5215,7 +5244,7 @@ def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
         return tally.survey(top, taken_ns)
     trust_before = earlier.taken_ns - SURVEY_COARSE_NS
     recorded = earlier.directories
-    had_git = set(earlier.repositories)
+    had_marks = earlier.marked
     # relative -> None (unchanged: its recorded subdirectories are its own), or the names
     # of the subdirectories it holds now (listed again)
     reached: dict[str, set[str] | None] = {}
@@ -5243,8 +5272,9 @@ def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
             if seen == known and seen[1] < trust_before and stat.S_ISDIR(info.st_mode):
                 reached[relative] = None
                 tally.directories[relative] = seen
-                if relative in had_git:
-                    tally.repositories.append(relative)
+                marks = had_marks.get(relative)
+                if marks:
+                    tally.marked[relative] = marks
                 continue
             path = f"{top}/{relative}" if relative else top
             subdirs = tally.listing(relative, path, info)
@@ -5263,7 +5293,7 @@ class SurveyTally:
 
     def __init__(self) -> None:
         self.directories: dict[str, tuple[int, int]] = {}
-        self.repositories: list[str] = []
+        self.marked: dict[str, tuple[str, ...]] = {}
         self.unreadable: list[str] = []
         self.listed = 0
 
@@ -5277,13 +5307,13 @@ class SurveyTally:
             return None  # replaced since its parent was listed
         self.listed += 1
         try:
-            subdirs, repository = list_directory(path)
+            subdirs, marks = list_directory(path)
         except OSError:
             self.unread(relative)
             return None
         self.directories[relative] = (info.st_ino, info.st_ctime_ns)
-        if repository and relative:
-            self.repositories.append(relative)
+        if marks:
+            self.marked[relative] = marks
         return subdirs
 
     def visit(self, top: str, pending: list[str]) -> None:
@@ -5305,9 +5335,8 @@ class SurveyTally:
 
     def survey(self, top: str, taken_ns: int) -> Survey:
         cut = len(self.directories) >= SURVEY_DIRECTORY_LIMIT
-        found = tuple(sorted(self.repositories))
         unreadable = tuple(self.unreadable)
-        return Survey(top, self.directories, found, unreadable, taken_ns, self.listed, cut)
+        return Survey(top, self.directories, self.marked, unreadable, taken_ns, self.listed, cut)
 
 
 UNREACHED: Final[set[str]] = set()  # (a sentinel: compared by identity)
@@ -5315,17 +5344,19 @@ NOT_NAMES: Final = frozenset({"", ".", "..", ".git"})
 UNREAD: Final = (-1, -1)  # a directory the survey could not list: listed again next time
 
 
-def list_directory(path: str) -> tuple[list[str], bool]:
-    """The directories in `path` (never through a symlink), and whether it holds a .git."""
+def list_directory(path: str) -> tuple[list[str], tuple[str, ...]]:
+    """The directories in `path` (never through a symlink, never into a .git), and the
+    SURVEY_NAMES it holds."""
     subdirs = []
-    repository = False
+    marks = []
     with os.scandir(path) as entries:
         for entry in entries:
-            if entry.name == ".git":
-                repository = True
-            elif entry.is_dir(follow_symlinks=False):
-                subdirs.append(entry.name)
-    return subdirs, repository
+            name = entry.name
+            if name in SURVEY_NAMES:
+                marks.append(name)
+            if name != ".git" and entry.is_dir(follow_symlinks=False):
+                subdirs.append(name)
+    return subdirs, tuple(sorted(marks))
 
 
 def survey_file(instance_dir: str, top: str) -> str:
@@ -5341,7 +5372,7 @@ def load_survey(path: str, top: str) -> Survey | None:
     try:
         document = json.loads(text)
         relatives, inodes, ctimes = document["rel"], document["ino"], document["ctime"]
-        repositories = tuple(map(str, document["repositories"]))
+        marked = document["marked"]
         if (
             document["top"] != top
             or relatives[:1] != [""]
@@ -5350,9 +5381,12 @@ def load_survey(path: str, top: str) -> Survey | None:
             return None
         if not all(isinstance(relative, str) for relative in relatives):
             return None
+        if not isinstance(marked, dict):
+            return None
+        marks = {str(rel): tuple(map(str, names)) for rel, names in marked.items()}
         # (no value is converted: one that is not an int never matches a directory again)
         directories = dict(zip(relatives, zip(inodes, ctimes, strict=True), strict=True))
-        return Survey(top, directories, repositories, (), int(document["taken_ns"]))
+        return Survey(top, directories, marks, (), int(document["taken_ns"]))
     except (ValueError, KeyError, TypeError, RecursionError):
         return None
 
@@ -5367,7 +5401,7 @@ def save_survey(path: str, survey: Survey) -> None:
         "rel": list(directories),
         "ino": [seen[0] for seen in directories.values()],
         "ctime": [seen[1] for seen in directories.values()],
-        "repositories": survey.repositories,
+        "marked": survey.marked,
     }
     with contextlib.suppress(OSError):
         write_atomic(path, json.dumps(document, separators=(",", ":")).encode(), replace=True)
@@ -5381,13 +5415,22 @@ def git_dir_walks(
     directory that cannot be listed is named in `problems` (the caller refuses or reports)."""
     seen = {} if seen is None else seen
     problems = [] if problems is None else problems
-    walks = [
-        walk(root, os.path.join(prefix, name), name == "hooks", seen) for name in GIT_DIR_PROTECTED
-    ]
     base = os.path.join(root, prefix)
+    admin = os.path.basename(os.path.dirname(os.path.normpath(base))) == "worktrees"
+    placeholders = {**GIT_PLACEHOLDERS, **({"commondir": None} if admin else {})}
+    walks = [
+        walk(root, os.path.join(prefix, name), name == "hooks", seen)._replace(
+            placeholder=placeholders.get(name)
+        )
+        for name in GIT_DIR_PROTECTED
+    ]
     for name in subdirectory_names(os.path.join(base, "worktrees"), problems):
         for item in ("commondir", "config.worktree", "gitdir"):
-            walks.append(walk(root, os.path.join(prefix, "worktrees", name, item), seen=seen))
+            walks.append(
+                walk(root, os.path.join(prefix, "worktrees", name, item), seen=seen)._replace(
+                    placeholder=GIT_PLACEHOLDERS.get(item) if item == "config.worktree" else None
+                )
+            )
     for module in module_git_dirs(os.path.join(base, "modules"), problems):
         for name in GIT_DIR_PROTECTED:
             relative = os.path.join(prefix, "modules", module, name)
@@ -5437,15 +5480,27 @@ def module_git_dirs(modules: str, problems: list[str]) -> list[str]:
 
 
 def protected_walks(
-    git: GitLayout, repositories: Sequence[str] = (), problems: list[str] | None = None
+    git: GitLayout,
+    repositories: Sequence[str] = (),
+    problems: list[str] | None = None,
+    guarded: Mapping[str, Iterable[str]] | None = None,
 ) -> tuple[Walk, ...]:
     """Everything in and around the project the host later executes or obeys: the project's
-    own files and git directory, and every other repository in its tree (`repositories`, the
-    directories below the top holding a .git: nested clones, submodules, linked worktrees)."""
+    own files and git directory, every other repository in its tree (`repositories`, the
+    directories below the top holding a .git: nested clones, submodules, linked worktrees),
+    and the PROTECTED_PROJECT_PATHS of every directory below the top that holds one
+    (`guarded`: directory -> the names it holds, as a survey notes them)."""
     top = git.top
     problems = [] if problems is None else problems
     seen: dict[str, Entry] = {}  # each path inspected once in this survey
     walks = [walk(top, relative, seen=seen) for relative in PROTECTED_PROJECT_PATHS]
+    for directory, names in (guarded or {}).items():
+        present = set(names)
+        walks += [
+            walk(top, f"{directory}/{relative}", seen=seen)
+            for relative in PROTECTED_PROJECT_PATHS
+            if directory and relative.split("/")[0] in present
+        ]
     if not git.git_dir:  # a repository the session creates is reviewed like one that existed
         walks.append(walk(top, ".git", seen=seen))
         if inspect(os.path.join(top, ".git")).kind is Kind.DIR:
@@ -5683,7 +5738,7 @@ def launch_walks(git: GitLayout, survey: Survey) -> tuple[Walk, ...]:
     """protected_walks for a launch: a git directory claudebox cannot list is refused (what is
     in it could not be protected)."""
     problems: list[str] = []
-    walks = protected_walks(git, survey.repositories, problems)
+    walks = protected_walks(git, survey.repositories, problems, survey.marked)
     if problems:
         raise ClaudeboxError(
             f"cannot list {printable(problems[0])}, part of a git directory in the project: "
@@ -8356,11 +8411,11 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     are moved aside; an error on one is reported and the review goes on). What the session
     wrote is read without blocking or following a link, and host commands on it time out."""
     git = host.git
-    earlier = host.survey or Survey(git.top, {}, (), (), 0)
+    earlier = host.survey or Survey(git.top, {}, {}, (), 0)
     survey = survey_tree(git.top, earlier)
     findings = unreadable_findings(survey, earlier)
     problems: list[str] = []
-    walks = protected_walks(git, survey.repositories, problems)
+    walks = protected_walks(git, survey.repositories, problems, survey.marked)
     findings += [
         Finding(
             problem,
@@ -8385,6 +8440,15 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
             survey_file(instance_for(git.canonical_root, host.state_dir).dir, git.top), survey
         )
     return findings
+
+
+def remove_placeholders(placeholders: Iterable[HostSetup]) -> None:
+    """The git files made for the session, where they still hold what was made (nothing else
+    is removed; one left behind reads as if it were absent)."""
+    for made in placeholders:
+        if read_small(made.path) == made.content:
+            with contextlib.suppress(OSError):
+                os.unlink(made.path)
 
 
 def review_path(path: str, git: GitLayout, since: float) -> list[Finding]:
@@ -9316,6 +9380,7 @@ def launch_planned_session(
             return supervise(launch_of(plan, secrets), certificate=early.take())
         finally:
             write_stderr(render_findings(review_session(host, before)))
+            remove_placeholders(plan.placeholders)
             if not args.shell:
                 write_stderr(resume_hint(plan.instance.claude_store, plan.chdir, before.taken))
     finally:

@@ -362,28 +362,33 @@ def test_a_submodule_behind_an_unusual_index_is_reviewed(box: Box, kind: str, wh
 # name: (the chmod the session leaves, the directory the user would make usable again)
 MODES = {
     ".git/worktrees mode 000": ("chmod 000 .git/worktrees", ".git/worktrees"),
-    ".git mode 555": ("chmod 555 .git", ".git"),
+    "the new repository's .git mode 555": ("chmod 555 src/.git", "src/.git"),
 }
-COMMONDIR_PLANT = "evil_gitdir .git .git/x-evil && echo x-evil > .git/commondir && "
+# A new repository in src/ whose config runs the marker (git redirections in .git itself are
+# placeholders for the session: they cannot be planted).
+NESTED_PLANT = "mkdir src && evil_gitdir .git src/.git && "
 
 
 @pytest.mark.parametrize("name", list(MODES))
 def test_an_unreadable_or_read_only_git_dir_does_not_stop_the_review(box: Box, name: str) -> None:
-    """A planted .git/commondir (sending the host's git to an evil git dir with core.fsmonitor)
-    and then .git/worktrees made unlistable (000) or .git unwritable (555): the review crashed
-    with an internal error and quarantined nothing. The host's follow-ups run with the modes as
-    left (git reads commondir whatever they are), then again after the user's `chmod 755` (the
-    linked worktrees need .git/worktrees, a commit needs a writable .git): claudebox has to move
-    the commondir aside despite the modes. Shows: a traceback or internal error, a non-zero exit,
-    no warning naming .git/commondir, the marker after either round of follow-ups."""
+    """A new repository in src/ (its config's core.fsmonitor runs the marker), and then
+    .git/worktrees made unlistable (000) or its .git unwritable (555): the review crashed with
+    an internal error and quarantined nothing. The host's follow-ups (in the project and in
+    src/) run with the modes as left, then again after the user's `chmod 755`: claudebox has
+    to move the config aside despite the modes. Shows: a traceback or internal error, a
+    non-zero exit, no warning naming src/.git/config, the marker after either round."""
     chmod, restore = MODES[name]
-    plant = COMMONDIR_PLANT + chmod + " && echo planted"
+    plant = NESTED_PLANT + chmod + " && echo planted"
+
+    def followups(project: Path) -> None:
+        host_git(box, "status", cwd=project / "src", check=False, setup=False)
+
     control = git_world(box, box.root / "control")
     planted = host_sh(
         box, GIT_PLANT_FUNCTIONS + plant, str(control_marker(box)), cwd=control.project
     )
     assert planted.stdout.strip() == "planted", planted.stderr
-    host_followups(box, control)
+    followups(control.project)
     assert control_marker(box).exists(), f"control: the host's git did not run the plant\n{planted}"
 
     world = git_world(box, box.home)
@@ -391,14 +396,16 @@ def test_an_unreadable_or_read_only_git_dir_does_not_stop_the_review(box: Box, n
     result = bounded_probe(box, GIT_PLANT_FUNCTIONS + plant, str(marker))
     assert result.stdout.strip() == "planted", brief(result.stderr)
     host_followups(box, world)
+    followups(world.project)
     ran_as_left = marker.exists()
     assert host_sh(box, f"chmod 755 {restore} && echo ok").stdout == "ok\n"
     host_followups(box, world)
+    followups(world.project)
     found = {
         "traceback or internal error": "Traceback" in result.stderr
         or "internal error" in result.stderr,
         "exit status": result.returncode,
-        "reported": bool(warnings_naming(result.stderr, f"{world.project}/.git/commondir")),
+        "reported": bool(warnings_naming(result.stderr, f"{world.project}/src/.git/config")),
         "the host's git ran the plant as left": ran_as_left,
         "the host's git ran the plant after chmod 755": marker.exists(),
     }

@@ -139,7 +139,9 @@ def under(top: str, tree: Tree) -> Tree:
 def git_dir_walks(tree: Tree, root: str, prefix: str) -> list[cb.Walk]:
     """cb.git_dir_walks for a git directory without worktrees or modules."""
     return [
-        fake_walk(tree, root, os.path.join(prefix, name), name == "hooks")
+        fake_walk(tree, root, os.path.join(prefix, name), name == "hooks")._replace(
+            placeholder=cb.GIT_PLACEHOLDERS.get(name)
+        )
         for name in cb.GIT_DIR_PROTECTED
     ]
 

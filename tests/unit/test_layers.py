@@ -505,7 +505,7 @@ def test_the_plan_and_the_audit_name_servers_in_and_out_and_their_variables():
     assert lines[start : start + 3] == [
         "  mcp        db (profile web)",
         "             2 of yours outside (a profile's mcp_servers brings one in): local,…",
-        "  protected  6 paths in the project pinned or read-only",
+        "  protected  8 paths in the project pinned or read-only",
     ]
     text = cb.render_audit(plan_, cb.Style(False), HOME, verbose=True)
     dry_run = cb.render_dry_run(plan_, ["python3", "cb.py"])
@@ -803,7 +803,8 @@ def test_a_launchs_layers_read_back_are_the_next_launchs_seen(tmp_path):
     host = layers_of(home=home, host_json=SERVERS_JSON)
     chosen = profile(("db", "web"))
     first = cb.build_plan(host, FULL._replace(profile=chosen))
-    cb.prepare_host(first.host_setup, host.state_dir)
+    outside_the_project = [s for s in first.host_setup if s not in first.placeholders]
+    cb.prepare_host(outside_the_project, host.state_dir)  # (the project is not on this disk)
     read = cb.probe_layers(host.claude_home._replace(dir=f"{home}/.claude"), first.instance)
     assert read == cb.Layers(
         {},  # no host settings on this disk

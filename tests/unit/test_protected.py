@@ -16,8 +16,10 @@ INSTANCE = cb.instance_for(PROJECT, fh.STATE)
 STORE = INSTANCE.claude_store  # ~/.claude inside: the project's own
 
 
-def walk(relative: str, *steps: Entry, create: bool = False) -> Walk:
-    return Walk(PROJECT, relative, steps, create)
+def walk(
+    relative: str, *steps: Entry, create: bool = False, placeholder: str | None = None
+) -> Walk:
+    return Walk(PROJECT, relative, steps, create, placeholder=placeholder)
 
 
 def d(relative: str) -> Entry:
@@ -61,7 +63,29 @@ def test_present_paths_read_only_and_directories_above_pinned():
         ),
         setup=(),
         watched=(),
+        placeholders=(),
     )
+
+
+def test_absent_git_redirections_get_placeholders_for_the_session():
+    """An absent commondir or config.worktree is made (as git reads none) and read-only: what
+    the session would write there acts on the host's git while the session runs."""
+    part = cb.plan_protected(
+        [
+            walk(".git/commondir", d(".git"), missing(".git/commondir"), placeholder="."),
+            walk(
+                ".git/config.worktree", d(".git"), missing(".git/config.worktree"), placeholder=""
+            ),
+            walk(".git/x/commondir", d(".git"), missing(".git/x"), placeholder="."),
+        ],
+        [PROJECT],
+    )
+    made = (
+        cb.HostSetup(f"{PROJECT}/.git/commondir", "."),
+        cb.HostSetup(f"{PROJECT}/.git/config.worktree", ""),
+    )
+    assert (part.setup, part.placeholders, part.watched) == (made, made, (f"{PROJECT}/.git/x",))
+    assert [pin.reason for pin in part.pins if pin.read_only] == ["read-only placeholder"] * 2
 
 
 def test_missing_paths_are_watched_once_each_at_their_first_missing_step():
