@@ -1,0 +1,206 @@
+"""Red team across sessions, git (issue 22 follow-up): plants the review after a session lets
+through although it surveys every directory of the project and judges every git file created.
+
+Every plant is first run without claudebox on an identical copy (the positive control: the
+host's git then runs the planted fsmonitor and touches its marker); then through the sandbox,
+and the host's git runs as the user would after the session.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from harness import Box, host_git
+from sessionlib import (
+    GIT_PLANT_FUNCTIONS,
+    SESSION_GIT,
+    assert_no_raw_failure,
+    brief,
+    host_sh,
+    marker_dir,
+    user_dir,
+    warnings_naming,
+)
+
+SESSION_TIMEOUT = 120  # a hang guard: a session of these snippets takes seconds
+
+Run = subprocess.CompletedProcess[str]
+
+
+def control_marker(box: Box) -> Path:
+    return marker_dir(box) / "control-fired"
+
+
+def session_marker(box: Box) -> Path:
+    return marker_dir(box) / "session-fired"
+
+
+def plain_world(box: Box, base: Path, name: str = "proj") -> Path:
+    """BASE/NAME: a repository with one commit; returns the project."""
+    user_dir(box, base, 0o755)
+    project = user_dir(box, base / name, 0o755)
+    host_git(box, "init", "-q", cwd=project)
+    box.write(project / "README", "hello\n", mode=0o644)
+    host_git(box, "add", "README", cwd=project)
+    host_git(box, "commit", "-q", "-m", "first", cwd=project)
+    return project
+
+
+def followups(box: Box, project: Path, *checkouts: str) -> None:
+    """The user's prompt and hands after a session: `git status`, `git submodule status` and a
+    commit in the project and in each checkout."""
+    for checkout in ("", *checkouts):
+        directory = project / checkout
+        for args in (("status",), ("submodule", "status"), ("log", "-1")):
+            host_git(box, *args, cwd=directory, check=False, setup=False)
+
+
+def session(box: Box, snippet: str, marker: Path) -> Run:
+    result = box.probe(GIT_PLANT_FUNCTIONS + snippet, str(marker), timeout=SESSION_TIMEOUT)
+    assert_no_raw_failure(result)
+    assert "internal error" not in result.stderr, brief(result.stderr)
+    return result
+
+
+def control(box: Box, snippet: str) -> Path:
+    project = plain_world(box, box.root / "control")
+    planted = host_sh(box, GIT_PLANT_FUNCTIONS + snippet, str(control_marker(box)), cwd=project)
+    assert planted.stdout.strip().endswith("planted"), planted.stdout + planted.stderr
+    return project
+
+
+# --- a config longer than the review reads -----------------------------------------------------
+
+# 1.1 MB of comment lines, then the evil config: git_config_entries hands git only the first
+# GIT_CONFIG_LIMIT bytes (read_small reads that much and no more), the host's git reads it all.
+PADDED_CONFIG = (
+    "padded_config() { yes '# just a long comment' | head -c 1100000; echo; evil_config; }\n"
+)
+PADDED = {
+    "a .git file naming a new git dir in .git": (
+        "src",
+        "mkdir -p src && evil_gitdir .git .git/x-evil && padded_config > .git/x-evil/config && "
+        "echo 'gitdir: ../.git/x-evil' > src/.git && echo planted",
+    ),
+    "a copy of .git": (
+        "src",
+        "mkdir -p src && cp -a .git src/.git && padded_config > src/.git/config && echo planted",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PADDED))
+def test_a_config_past_the_reviews_reading_limit_is_judged_whole(box: Box, name: str) -> None:
+    """A new nested repository whose config is 1.1 MB of comments and then core.fsmonitor: the
+    review judges only the first MiB (read_small reads GIT_CONFIG_LIMIT bytes, and
+    git_config_entries feeds git that), finds nothing but comments, calls it inert and leaves it
+    in place; the host's git reads the whole file. With a .git file naming a git dir in .git
+    (judged "a git directory whose own files are judged") nothing at all is reported. Shows: the
+    marker after the host's `git status` in src/."""
+    checkout, plant = PADDED[name]
+    plant = PADDED_CONFIG + plant
+    control_project = control(box, plant)
+    followups(box, control_project, checkout)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    assert project == box.project
+    marker = session_marker(box)
+    result = session(box, plant, marker)
+    assert result.stdout.strip() == "planted", brief(result.stderr)
+    followups(box, project, checkout)
+    found = {
+        "warnings": warnings_naming(result.stderr, str(project)),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
+
+
+# --- a directory the launch could not list either ----------------------------------------------
+
+HIDE = "mkdir hidden && chmod 000 hidden && echo planted"
+# hidden/sub: a repository with core.fsmonitor, recorded as a submodule in the project's index
+# (the host's `git status` in the project recurses into it), then hidden made --x again: git
+# passes through it, the survey cannot list it.
+PLANT_IN_HIDDEN = f"""
+chmod 700 hidden && mkdir hidden/sub && cd hidden/sub && {SESSION_GIT} init -q &&
+{SESSION_GIT} commit -q --allow-empty -m x && head=$({SESSION_GIT} rev-parse HEAD) &&
+evil_config > .git/config && cd ../.. &&
+{SESSION_GIT} update-index --add --cacheinfo "160000,$head,hidden/sub" &&
+chmod 111 hidden && echo planted
+"""
+
+
+def test_a_directory_unreadable_since_the_launch_hides_a_new_repository(box: Box) -> None:
+    """Session 1 leaves an empty directory `hidden` with mode 000 (the review warns once); the
+    next launch's survey cannot list it either, and does not refuse. Session 2 opens it, makes
+    a repository with core.fsmonitor in hidden/sub, records it as a submodule in the project's
+    index and leaves `hidden` mode 111: the review cannot list it, and because the launch
+    could not either, says nothing (unreadable_findings reports only directories newly
+    unreadable). The host's `git status` in the project passes through `hidden` into the
+    submodule. Shows: no warning naming hidden after session 2, and the marker after the
+    host's follow-ups (in the project, in hidden/sub, and after the user's chmod 755)."""
+    control_project = plain_world(box, box.root / "control")
+    for step in (HIDE, PLANT_IN_HIDDEN):
+        planted = host_sh(
+            box, GIT_PLANT_FUNCTIONS + step, str(control_marker(box)), cwd=control_project
+        )
+        assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    followups(box, control_project)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    assert project == box.project
+    marker = session_marker(box)
+    first = session(box, HIDE, marker)
+    assert first.stdout.strip() == "planted", brief(first.stderr)
+    second = session(box, PLANT_IN_HIDDEN, marker)
+    assert second.stdout.strip() == "planted", brief(second.stderr)
+    followups(box, project, "hidden/sub")
+    ran_as_left = marker.exists()
+    assert host_sh(box, "chmod 755 hidden && echo ok", cwd=project).stdout == "ok\n"
+    followups(box, project, "hidden/sub")
+    found = {
+        "reported after session 2": bool(warnings_naming(second.stderr, f"{project}/hidden")),
+        "the host's git ran the plant as left": ran_as_left,
+        "the host's git ran the plant after chmod 755": marker.exists(),
+    }
+    assert found == {
+        "reported after session 2": True,
+        "the host's git ran the plant as left": False,
+        "the host's git ran the plant after chmod 755": False,
+    }, brief(second.stderr)
+
+
+# --- a repository not named .git ----------------------------------------------------------------
+
+BARE = f"""
+mkdir docs && {SESSION_GIT} init -q --bare docs &&
+{SESSION_GIT} -C docs config core.bare false && {SESSION_GIT} -C docs config core.worktree . &&
+{SESSION_GIT} -C docs config core.fsmonitor "touch $M; true" && echo planted
+"""
+
+
+def test_a_bare_layout_in_a_subdirectory_is_reviewed(box: Box) -> None:
+    """docs/ made a git directory (HEAD, objects, refs, config) with core.bare = false,
+    core.worktree = . and core.fsmonitor: git's discovery takes a directory that is itself a
+    git directory for a repository (safe.bareRepository defaults to all), and core.worktree
+    gives it a work tree, so the user's `git status` in docs/ runs the fsmonitor. The survey
+    looks only for entries named .git. Shows: the marker after the host's `git status` in
+    docs/."""
+    control_project = control(box, BARE)
+    followups(box, control_project, "docs")
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    result = session(box, BARE, marker)
+    assert result.stdout.strip() == "planted", brief(result.stderr)
+    followups(box, project, "docs")
+    found = {
+        "warnings": warnings_naming(result.stderr, f"{project}/docs"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
