@@ -204,3 +204,48 @@ def test_a_bare_layout_in_a_subdirectory_is_reviewed(box: Box) -> None:
         "the host's git ran the plant": marker.exists(),
     }
     assert not found["the host's git ran the plant"], found
+
+
+# --- a pointer read as git does not read it -----------------------------------------------------
+
+# gitfile_target and pointer strip every whitespace around the path a .git file or a commondir
+# names; git drops only the line ends (\n, \r): a trailing space names another directory.
+TRAILING_SPACE = {
+    "a .git file": (
+        "mkdir -p src && evil_gitdir .git '.git/x-evil ' && "
+        "printf 'gitdir: ../.git/x-evil \\n' > src/.git && echo planted"
+    ),
+    "a linked worktree's commondir": (
+        "mkdir -p src .git/worktrees/evil && evil_gitdir .git '.git/worktrees/.. ' && "
+        "cp .git/HEAD .git/index .git/worktrees/evil/ && "
+        "printf '../.. \\n' > .git/worktrees/evil/commondir && "
+        'echo "$PWD/src/.git" > .git/worktrees/evil/gitdir && '
+        "echo 'gitdir: ../.git/worktrees/evil' > src/.git && echo planted"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAILING_SPACE))
+def test_a_pointer_with_a_trailing_space_is_followed_as_git_follows_it(box: Box, name: str) -> None:
+    """`gitdir: ../.git/x-evil ` (a trailing space) in a new src/.git: the review strips it,
+    takes the target for .git/x-evil (inside the git directory: "its own files are judged", and
+    there are none) and says nothing; git strips only \\n and \\r and reads `.git/x-evil `, a
+    git dir with core.fsmonitor no walk reaches. Likewise a new linked worktree admin dir whose
+    commondir says `../.. `: judged inert (it names .git), while git reads the common config in
+    `.git/worktrees/.. `, whose config no walk covers (a worktree admin dir's config is not
+    protected). Shows: the marker after the host's `git status` in src/."""
+    plant = TRAILING_SPACE[name]
+    control_project = control(box, plant)
+    followups(box, control_project, "src")
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    result = session(box, plant, marker)
+    assert result.stdout.strip() == "planted", brief(result.stderr)
+    followups(box, project, "src")
+    found = {
+        "warnings": warnings_naming(result.stderr, str(project)),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
