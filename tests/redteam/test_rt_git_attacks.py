@@ -249,3 +249,55 @@ def test_a_pointer_with_a_trailing_space_is_followed_as_git_follows_it(box: Box,
         "the host's git ran the plant": marker.exists(),
     }
     assert not found["the host's git ran the plant"], found
+
+
+# --- git files older than the session --------------------------------------------------------
+
+# name: (session 1: a git dir with core.fsmonitor where no review looks, then outliving the one
+# second changed_since allows; session 2: what puts it to use in src/)
+OLD_GIT_FILES = {
+    "a .git file naming a git dir left in .git": (
+        "evil_gitdir .git .git/stash/evil && sleep 2 && echo planted",
+        "mkdir src && echo 'gitdir: ../.git/stash/evil' > src/.git && echo planted",
+    ),
+    "a git dir renamed to src/.git": (
+        "mkdir -p stash && evil_gitdir .git stash/dotgit && sleep 2 && echo planted",
+        "mkdir src && mv stash/dotgit src/.git && echo planted",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(OLD_GIT_FILES))
+def test_git_files_made_in_an_earlier_session_are_judged(box: Box, name: str) -> None:
+    """review_path judges a protected path that was absent at the launch only if its ctime is
+    after the launch (changed_since): a file made in an earlier session, where no review
+    looked, and put to use now is skipped. Session 1 leaves a git dir with core.fsmonitor under
+    a name nothing reviews (.git/stash/evil: the survey does not enter .git, git_dir_walks
+    looks at protected names, worktrees and modules only; or stash/dotgit: no .git). Session 2
+    writes src/.git as `gitdir: ../.git/stash/evil` (judged: "a git directory whose own files
+    are judged", and its config, session 1's, is skipped: nothing at all is reported), or
+    renames stash/dotgit to src/.git (a rename changes the ctime of the directory renamed, not
+    of its config: src/.git is reported as a new repository, its config never judged nor moved
+    aside). Shows: the marker after the host's `git status` in src/."""
+    prepare, use = OLD_GIT_FILES[name]
+    control_project = plain_world(box, box.root / "control")
+    for step in (prepare, use):
+        planted = host_sh(
+            box, GIT_PLANT_FUNCTIONS + step, str(control_marker(box)), cwd=control_project
+        )
+        assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    followups(box, control_project, "src")
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    first = session(box, prepare, marker)
+    assert first.stdout.strip() == "planted", brief(first.stderr)
+    second = session(box, use, marker)
+    assert second.stdout.strip() == "planted", brief(second.stderr)
+    followups(box, project, "src")
+    found = {
+        "warnings": warnings_naming(first.stderr + second.stderr, str(project)),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
