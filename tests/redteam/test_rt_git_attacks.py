@@ -301,3 +301,50 @@ def test_git_files_made_in_an_earlier_session_are_judged(box: Box, name: str) ->
         "the host's git ran the plant": marker.exists(),
     }
     assert not found["the host's git ran the plant"], found
+
+
+# --- a nested repository's own core.hooksPath --------------------------------------------------
+
+HOOKS_PATH_PLANT = (
+    "mkdir -p vendor/lib/.githooks && "
+    "printf '#!/bin/sh\\ntouch %s\\n' \"$M\" > vendor/lib/.githooks/pre-commit && "
+    "chmod +x vendor/lib/.githooks/pre-commit && echo planted"
+)
+
+
+def hooks_path_world(box: Box, base: Path) -> Path:
+    """plain_world with a nested clone at vendor/lib whose own config says core.hooksPath =
+    .githooks (as husky, lefthook and the like set it); returns the project."""
+    project = plain_world(box, base)
+    host_git(box, "clone", "-q", str(project), "vendor/lib", cwd=project)
+    host_git(box, "config", "core.hooksPath", ".githooks", cwd=project / "vendor" / "lib")
+    return project
+
+
+def test_a_nested_repositorys_hooks_path_is_protected(box: Box) -> None:
+    """The top repository's core.hooksPath is protected (read-only, or reviewed when absent);
+    a nested repository's is not looked at: its config is read-only, but the hooks directory it
+    names lies in its work tree, writable. The session writes vendor/lib/.githooks/pre-commit;
+    the host's `git commit` in vendor/lib runs it. Shows: the marker after that commit."""
+    control_project = hooks_path_world(box, box.root / "control")
+    planted = host_sh(
+        box, GIT_PLANT_FUNCTIONS + HOOKS_PATH_PLANT, str(control_marker(box)), cwd=control_project
+    )
+    assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    host_git(box, "commit", "-q", "--allow-empty", "-m", "f", cwd=control_project / "vendor/lib")
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = hooks_path_world(box, box.home)
+    assert project == box.project
+    marker = session_marker(box)
+    result = session(box, HOOKS_PATH_PLANT, marker)
+    followups(box, project, "vendor/lib")
+    host_git(
+        box, "commit", "-q", "--allow-empty", "-m", "f", cwd=project / "vendor/lib", check=False
+    )
+    found = {
+        "written": result.stdout.strip() == "planted",
+        "warnings": warnings_naming(result.stderr, f"{project}/vendor/lib/.githooks"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
