@@ -348,3 +348,47 @@ def test_a_nested_repositorys_hooks_path_is_protected(box: Box) -> None:
         "the host's git ran the plant": marker.exists(),
     }
     assert not found["the host's git ran the plant"], found
+
+
+# --- a file the project's own config includes -----------------------------------------------------
+
+INCLUDED_PLANT = (
+    'printf \'[core]\\n\\tfsmonitor = "touch %s; true"\\n\' "$M" >> .gitconfig; echo write=$?'
+)
+
+
+def include_world(box: Box, base: Path) -> Path:
+    """plain_world whose .git/config includes the project's tracked .gitconfig (`git config
+    include.path ../.gitconfig`: projects share aliases and filters so); returns the project."""
+    project = plain_world(box, base)
+    box.write(project / ".gitconfig", "[alias]\n\tst = status\n", mode=0o644)
+    host_git(box, "add", ".gitconfig", cwd=project)
+    host_git(box, "commit", "-q", "-m", "shared config", cwd=project)
+    host_git(box, "config", "include.path", "../.gitconfig", cwd=project)
+    return project
+
+
+def test_a_file_the_projects_config_includes_is_protected(box: Box) -> None:
+    """.git/config is read-only inside, but an include.path (or includeIf) in it naming a file
+    in the work tree hands the host's git whatever the session writes there: claudebox never
+    looks at includes. The session appends core.fsmonitor to .gitconfig. Shows: the marker
+    after the host's `git status` in the project."""
+    control_project = include_world(box, box.root / "control")
+    planted = host_sh(
+        box, GIT_PLANT_FUNCTIONS + INCLUDED_PLANT, str(control_marker(box)), cwd=control_project
+    )
+    assert planted.stdout.strip() == "write=0", planted.stdout + planted.stderr
+    followups(box, control_project)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = include_world(box, box.home)
+    assert project == box.project
+    marker = session_marker(box)
+    result = session(box, INCLUDED_PLANT, marker)
+    followups(box, project)
+    found = {
+        "written": result.stdout.strip() == "write=0",
+        "warnings": warnings_naming(result.stderr, f"{project}/.gitconfig"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
