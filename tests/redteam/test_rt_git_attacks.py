@@ -392,3 +392,44 @@ def test_a_file_the_projects_config_includes_is_protected(box: Box) -> None:
         "the host's git ran the plant": marker.exists(),
     }
     assert not found["the host's git ran the plant"], found
+
+
+def vendored_world(box: Box, base: Path) -> Path:
+    """plain_world with a nested clone of itself at vendor/lib; returns the project."""
+    project = plain_world(box, base)
+    host_git(box, "clone", "-q", str(project), "vendor/lib", cwd=project)
+    return project
+
+
+UNLIST_VENDOR = "chmod 111 vendor && echo planted"
+REWRITE_VENDORED = "evil_config > vendor/lib/.git/config && echo planted"
+
+
+def test_an_existing_repository_below_an_unlistable_directory_stays_protected(box: Box) -> None:
+    """Session 1 leaves vendor/ mode 111 (searchable, not listable; the review warns once). The
+    next launch's survey cannot list vendor/, so it never finds vendor/lib/.git and launches
+    without protecting it, saying nothing: session 2 rewrites vendor/lib/.git/config by its path
+    (no chmod needed), and its review is silent too (vendor/ was unreadable at the launch).
+    Shows: the marker after the host's `git status` in vendor/lib (reachable as left)."""
+    control_project = vendored_world(box, box.root / "control")
+    for step in (UNLIST_VENDOR, REWRITE_VENDORED):
+        planted = host_sh(
+            box, GIT_PLANT_FUNCTIONS + step, str(control_marker(box)), cwd=control_project
+        )
+        assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    followups(box, control_project, "vendor/lib")
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = vendored_world(box, box.home)
+    assert project == box.project
+    marker = session_marker(box)
+    first = session(box, UNLIST_VENDOR, marker)
+    assert first.stdout.strip() == "planted", brief(first.stderr)
+    second = session(box, REWRITE_VENDORED, marker)
+    followups(box, project, "vendor/lib")
+    found = {
+        "written in session 2": second.stdout.strip() == "planted",
+        "warnings after session 2": warnings_naming(second.stderr, str(project)),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
