@@ -490,12 +490,11 @@ REVIEW_FINDINGS_SHOWN: Final = 40
 ROOT_FILE_LIMIT: Final = 4096 + 1  # an instance's root file: one path (PATH_MAX) and a newline
 
 # Read-only pieces of /etc (bound with -try: any may be absent). /etc/static is NixOS's chain.
+# passwd and group are the sandbox's own (passwd_text, group_text): the host's name every account.
 ETC_READ_ONLY: Final = (
     "/etc/resolv.conf",
     "/etc/hosts",
     "/etc/nsswitch.conf",
-    "/etc/passwd",
-    "/etc/group",
     "/etc/localtime",
     "/etc/ssl/certs",
     "/etc/static",
@@ -508,6 +507,15 @@ CA_BUNDLE_CANDIDATES: Final = (
 )
 # Claude Code reads managed instructions from here on Linux; the sandbox's /etc is ours.
 SANDBOX_NOTE_PATH: Final = "/etc/claude-code/CLAUDE.md"
+# /proc files that name the host's kernel keys or identify the machine's boot, each masked by a
+# file of the sandbox's own: /proc/keys and /proc/key-users list every key the user may view
+# (the host's keyrings by name and serial: the keyring system calls are refused, their names
+# stay outside too); the kernel's command line becomes an empty one and the boot id a random
+# UUID, new each session (programs read it to tell a reboot: every session's processes are new).
+PROC_KEYS: Final = "/proc/keys"
+PROC_KEY_USERS: Final = "/proc/key-users"
+PROC_CMDLINE: Final = "/proc/cmdline"
+PROC_BOOT_ID: Final = "/proc/sys/kernel/random/boot_id"
 
 
 class Tier(enum.Enum):
@@ -687,10 +695,6 @@ BWRAP_DESCRIPTOR_OPTIONS: Final = frozenset(
 )
 COMMAND_DEPTH: Final = 2  # the stage execs bwrap -> bwrap's pid-1 init -> the command
 PR_SET_PDEATHSIG: Final = 1
-# bwrap keeps the caller's session keyring, whose keys are readable inside: the child joins a
-# new, empty one first (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL); machine -> syscall number).
-KEYCTL_SYSCALLS: Final[Mapping[str, int]] = {"x86_64": 250, "aarch64": 219}
-KEYCTL_JOIN_SESSION_KEYRING: Final = 1
 
 # The launch stage: namespaces and mounts (linux/sched.h, linux/mount.h, statvfs.h).
 CLONE_NEWNS: Final = 0x00020000
@@ -717,7 +721,12 @@ STATVFS_MOUNT_FLAGS: Final[Mapping[int, int]] = {
     0x1000: 0x200000,  # relatime
 }
 
-# seccomp: fail ioctl(TIOCSTI) and ioctl(TIOCLINUX) with EPERM (terminal injection).
+# seccomp: fail ioctl(TIOCSTI) and ioctl(TIOCLINUX) with EPERM (terminal injection), and the
+# kernel keyrings' add_key, request_key and keyctl with EPERM too: the host user's keyrings are
+# reachable by serial number from any user namespace of the same uid (linking one into the
+# sandbox's session keyring gives possession; a key added to one appears on the host). flatpak
+# (common/flatpak-run.c) and ai-jail (src/sandbox/seccomp.rs) deny the three with EPERM, as
+# Docker's default profile does: programs meet it in every container and fall back.
 TIOCSTI: Final = 0x5412
 TIOCLINUX: Final = 0x541C
 EPERM: Final = 1
@@ -732,12 +741,24 @@ BPF_RET_K: Final = 0x06
 SECCOMP_DATA_NR: Final = 0
 SECCOMP_DATA_ARCH: Final = 4
 SECCOMP_DATA_ARG1_LOW: Final = 24  # low 32 bits of args[1] on little endian (CVE-2019-10063)
-# machine -> ((audit arch, ioctl syscall number, reject x32 syscalls), ...): every ABI the kernel
-# accepts from a process of that machine; any other arch value is killed, never let through.
-SECCOMP_ABIS: Final[Mapping[str, tuple[tuple[int, int, bool], ...]]] = {
-    "x86_64": ((0xC000003E, 16, True), (0x40000003, 54, False)),
-    "aarch64": ((0xC00000B7, 29, False), (0x40000028, 54, False)),
+# machine -> ((audit arch, ioctl, (add_key, request_key, keyctl), reject x32 syscalls), ...):
+# every ABI the kernel accepts from a process of that machine, native first, with its syscall
+# numbers (x86_64: syscall_64.tbl, i386: syscall_32.tbl; aarch64: asm-generic/unistd.h, its
+# 32-bit compat: arm's syscall.tbl); any other arch value is killed, never let through.
+SECCOMP_ABIS: Final[Mapping[str, tuple[tuple[int, int, tuple[int, int, int], bool], ...]]] = {
+    "x86_64": ((0xC000003E, 16, (248, 249, 250), True), (0x40000003, 54, (286, 287, 288), False)),
+    "aarch64": (
+        (0xC00000B7, 29, (217, 218, 219), False),
+        (0x40000028, 54, (309, 310, 311), False),
+    ),
 }
+# bwrap keeps the caller's session keyring, whose keys are readable inside: the child joins a
+# new, empty one first (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL), before the filter applies;
+# machine -> the native keyctl's number).
+KEYCTL_SYSCALLS: Final[Mapping[str, int]] = {
+    machine: abis[0][2][2] for machine, abis in SECCOMP_ABIS.items()
+}
+KEYCTL_JOIN_SESSION_KEYRING: Final = 1
 
 FORWARDED_SIGNALS: Final = (
     signal.SIGINT,
@@ -1115,10 +1136,21 @@ class DataKind(enum.Enum):
     LOGIN_ENV = "login environment"  # the same, made at launch: placeholders, the proxy's URL
     LOGIN_CA = "login CA certificate"  # made at launch: the session's CA
     CREDENTIALS = "login placeholders"  # made at launch: ~/.claude/.credentials.json inside
+    BOOT_ID = "boot id"  # made at launch: a new one each session
+    PASSWD = "passwd"
+    GROUP = "group"
+    KEYS = "kernel keys (none)"
+    KEY_USERS = "kernel key users (none)"
+    CMDLINE = "kernel command line (empty)"
 
 
 # Made by whoever launches (a session, or a pasted --dry-run's --stage), never by the plan.
-LAUNCH_DATA: Final = (DataKind.LOGIN_ENV, DataKind.LOGIN_CA, DataKind.CREDENTIALS)
+LAUNCH_DATA: Final = (
+    DataKind.LOGIN_ENV,
+    DataKind.LOGIN_CA,
+    DataKind.CREDENTIALS,
+    DataKind.BOOT_ID,
+)
 
 
 class DataInput(NamedTuple):
@@ -1315,6 +1347,14 @@ class Layers(NamedTuple):
     seen: Mapping[str, Mapping[str, object]] | None  # LAYERS_FILE (None: never written)
 
 
+class Account(NamedTuple):
+    """The user as the host's NSS names them (for the sandbox's own passwd and group)."""
+
+    name: str
+    gecos: str
+    group: str  # the primary group's name
+
+
 class HostFacts(NamedTuple):
     """Everything the builders need to know about the host, read once at the edge."""
 
@@ -1341,6 +1381,7 @@ class HostFacts(NamedTuple):
     layers: Layers
     protected: tuple[Walk, ...]  # project and git paths the host later executes or obeys
     state_dir: str  # ~/.claudebox
+    account: Account
     other_session: bool = False  # another claudebox session of this project holds its lock
     resolved_secret_paths: tuple[str, ...] = ()  # where symlinked secret paths really are
     # inet: the host's addresses, policy rules and routes, None when they could not be read.
@@ -1650,6 +1691,42 @@ def gitconfig_text(name: str | None, email: str | None) -> str:
     )
 
 
+def passwd_field(value: str) -> str:
+    """`value` as one field of a passwd or group line (no colon, newline or control character)."""
+    return "".join(c for c in value if c != ":" and c.isprintable())
+
+
+def passwd_text(host: HostFacts) -> str:
+    """The sandbox's /etc/passwd: root and the user (named as the host names them, with the
+    sandbox's home and a shell it has), no other account of the host's."""
+    shell = host.tools.get("bash", "/bin/sh")
+    account = host.account
+    entries = {
+        0: ("root", 0, "root", "/root"),
+        host.uid: (account.name, host.gid, account.gecos, host.home),
+    }
+    return "".join(
+        f"{passwd_field(name)}:x:{uid}:{gid}:{passwd_field(gecos)}:{passwd_field(home)}:{shell}\n"
+        for uid, (name, gid, gecos, home) in sorted(entries.items())
+    )
+
+
+def group_text(host: HostFacts) -> str:
+    """The sandbox's /etc/group: root's and the user's primary group, without members."""
+    entries = {0: "root", host.gid: host.account.group}
+    return "".join(f"{passwd_field(name)}:x:{gid}:\n" for gid, name in sorted(entries.items()))
+
+
+def boot_id_text(random: bytes) -> bytes:
+    """A boot id as the kernel prints one (a version 4 UUID and a newline) from 16 random bytes."""
+    uuid = bytearray(random[:16])
+    uuid[6] = uuid[6] & 0x0F | 0x40
+    uuid[8] = uuid[8] & 0x3F | 0x80
+    digits = uuid.hex()
+    parts = (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:])
+    return ("-".join(parts) + "\n").encode()
+
+
 def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay) -> str:
     network_line = {
         Tier.FULL: "the host's network (the internet, the LAN and the host's own services).",
@@ -1882,21 +1959,24 @@ def assemble_bpf(program: Sequence[tuple[int, int, str, str] | str]) -> bytes:
     return bytes(out)
 
 
-def tiocsti_filter(machine: str) -> bytes:
-    """A seccomp program failing ioctl(TIOCSTI/TIOCLINUX) with EPERM; unknown ABIs are killed."""
+def seccomp_filter(machine: str) -> bytes:
+    """The sandbox's seccomp program: ioctl(TIOCSTI/TIOCLINUX) and the keyring system calls
+    (add_key, request_key, keyctl) fail with EPERM, in every ABI of the machine; unknown ABIs
+    are killed."""
     abis = SECCOMP_ABIS.get(machine)
     if abis is None:
         supported = ", ".join(SECCOMP_ABIS)
         raise ClaudeboxError(
-            f"no terminal-injection filter for machine {machine!r} (supported: {supported}); "
+            f"no seccomp filter for machine {machine!r} (supported: {supported}); "
             "claudebox will not start a sandbox without it"
         )
     program: list[tuple[int, int, str, str] | str] = [(BPF_LD_W_ABS, SECCOMP_DATA_ARCH, "", "")]
-    for number, (arch, ioctl_nr, reject_x32) in enumerate(abis):
+    for number, (arch, ioctl_nr, keyring_nrs, reject_x32) in enumerate(abis):
         program += [f"abi{number}", (BPF_JEQ_K, arch, "", f"abi{number + 1}")]
         program.append((BPF_LD_W_ABS, SECCOMP_DATA_NR, "", ""))
         if reject_x32:
             program.append((BPF_JGE_K, X32_SYSCALL_BIT, "deny", ""))
+        program += [(BPF_JEQ_K, nr, "deny", "") for nr in keyring_nrs]
         program.append((BPF_JEQ_K, ioctl_nr, "request", "allow"))
     program += [
         f"abi{len(abis)}",
@@ -3317,15 +3397,21 @@ def plan_system(host: HostFacts) -> list[Mount]:
 def plan_data(
     host: HostFacts, options: Options, relay: Relay, env: Sequence[EnvVar]
 ) -> tuple[DataInput, ...]:
-    """Generated files, the environment and the seccomp program, each on its own descriptor
-    from FIRST_DATA_FD; the launch data (LAUNCH_DATA) is made at launch, empty here."""
+    """Generated files (those over /proc files included), the environment and the seccomp
+    program, each on its own descriptor from FIRST_DATA_FD; the launch data (LAUNCH_DATA) is
+    made at launch, empty here."""
     note = sandbox_note_text(host.git.top, host.home, options.tier, relay)
     items = [
         (DataKind.ENV, env_arguments(var for var in env if var.origin != LOGIN_ORIGIN)),
         *((kind, b"") for kind in LAUNCH_DATA),
         (DataKind.GITCONFIG, os.fsencode(gitconfig_text(host.git_name, host.git_email))),
         (DataKind.NOTE, os.fsencode(note)),
-        (DataKind.SECCOMP, tiocsti_filter(host.machine)),
+        (DataKind.SECCOMP, seccomp_filter(host.machine)),
+        (DataKind.PASSWD, os.fsencode(passwd_text(host))),
+        (DataKind.GROUP, os.fsencode(group_text(host))),
+        (DataKind.KEYS, b""),
+        (DataKind.KEY_USERS, b""),
+        (DataKind.CMDLINE, b"\n"),
     ]
     if options.tier is Tier.INET:  # DNS goes to pasta's --dns-forward address
         items.append((DataKind.RESOLV_CONF, INET_RESOLV_CONF.encode()))
@@ -3355,6 +3441,12 @@ def data_mounts(host: HostFacts, data: Sequence[DataInput]) -> list[Mount]:
         DataKind.RESOLV_CONF: "/etc/resolv.conf",
         DataKind.REGISTRY: os.path.join(host.home, ".config", "nix", "registry.json"),
         DataKind.LOGIN_CA: LOGIN_CA_INSIDE,
+        DataKind.PASSWD: "/etc/passwd",
+        DataKind.GROUP: "/etc/group",
+        DataKind.KEYS: PROC_KEYS,
+        DataKind.KEY_USERS: PROC_KEY_USERS,
+        DataKind.CMDLINE: PROC_CMDLINE,
+        DataKind.BOOT_ID: PROC_BOOT_ID,
     }
     mounts = [
         Mount(MountOp.DATA, where[item.kind], fd=item.fd) for item in data if item.kind in where
@@ -4393,8 +4485,14 @@ def login_words(login: Login) -> list[str]:
 
 def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
     etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
-    if any(m.op is MountOp.DATA and m.dst == "/etc/resolv.conf" for m in plan.mounts):
-        etc.append("resolv.conf (generated)")
+    generated = [
+        m.dst.removeprefix("/etc/")
+        for m in plan.mounts
+        if m.op is MountOp.DATA and m.dst in ("/etc/passwd", "/etc/group", "/etc/resolv.conf")
+    ]
+    if etc and generated:
+        etc[-1] += ","
+    etc += ["generated:", *generated] if generated else []
     read_only = [
         v
         for v in plan.claude_view
@@ -5704,6 +5802,7 @@ def probe_host(
         layers=probe_layers(claude_home, instance),
         protected=launch_walks(layout, survey),
         state_dir=state_dir,
+        account=host_account(os.getuid(), os.getgid(), env),
         other_session=instance_in_use(instance.dir),
         resolved_secret_paths=resolved_secret_paths,
         routing=routing,
@@ -5712,6 +5811,24 @@ def probe_host(
         tun_error=tun_error() if tier is Tier.INET else None,
         survey=survey,
     )
+
+
+def host_account(uid: int, gid: int, env: Mapping[str, str]) -> Account:
+    """The user's name, full name and primary group as the host's NSS gives them (USER, or
+    the uid, when it has no entry; the user's name for a group it cannot name)."""
+    import grp
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(uid)
+        name, gecos = entry.pw_name, entry.pw_gecos
+    except KeyError:
+        name, gecos = env.get("USER") or str(uid), ""
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = name
+    return Account(name, gecos, group)
 
 
 def survey_project(top: str, saved: str) -> Survey:
@@ -6950,7 +7067,7 @@ class LoginLaunch(NamedTuple):
 def prepare_login(launch: Launch, certificate: Running | None = None) -> LoginLaunch:
     """Placeholders, the session's certificate (its keys made meanwhile when `certificate` was
     started early) and (full) the proxy's host listener, and the launch data that hands them to
-    the sandbox (LAUNCH_DATA)."""
+    the sandbox (LAUNCH_DATA, with the session's boot id)."""
     relay = launch.relay
     session = LoginSession(relay.login, launch.secrets)
     openssl = relay.login.openssl
@@ -6973,6 +7090,7 @@ def prepare_login(launch: Launch, certificate: Running | None = None) -> LoginLa
         DataKind.LOGIN_ENV: env_arguments(EnvVar(n, v, LOGIN_ORIGIN) for n, v in env.items()),
         DataKind.LOGIN_CA: certificate_made.chain,
         DataKind.CREDENTIALS: credentials,
+        DataKind.BOOT_ID: boot_id_text(os.urandom(16)),
     }
     data = tuple(
         item._replace(content=made[item.kind]) if item.kind in made else item

@@ -267,7 +267,7 @@ def test_a_pasted_dry_run_keeps_the_pasting_shells_descriptors_out(box: Box) -> 
     marker = f"CANARY-{uuid.uuid4().hex[:8]}"
     key = box.write(box.home / ".ssh" / "id_ed25519", f"{marker} key\n")
     host_file = box.write(box.root / "host-file", "")
-    held = {5: f">>{host_file}", 7: "</", 8: f"<{key}", 20: "</", 45: "</"}
+    held = {5: f">>{host_file}", 7: "</", 8: f"<{key}", 28: "</", 45: "</"}
     snippet = f"""
 ls /proc/self/fd > fds.txt
 for fd in {" ".join(map(str, held))}; do

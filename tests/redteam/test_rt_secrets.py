@@ -6,14 +6,17 @@ command line carries it whole: a hit anywhere, /proc/*/cmdline included, is a le
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from harness import PYTHON, Box
+from harness import BUSYBOX_STORE, PYTHON, Box
 from rtlib import HELPER, TIERS, host_process, on_host, tier, unix_server
 
 SECRET_FILES = (
@@ -211,7 +214,8 @@ def test_secret_paths_reached_through_symlinks_in_the_project_are_not_there(box:
 @pytest.mark.parametrize("network", TIERS)
 def test_the_session_keyring_stays_outside(box: Box, network: str) -> None:
     """bwrap keeps its caller's session keyring (kerberos KEYRING: caches, keyctl secrets): the
-    escape this suite found. claudebox now starts the sandbox with a new, empty one."""
+    escape this suite found. claudebox starts the sandbox with a new, empty one, and the
+    keyring system calls fail inside (EPERM, the seccomp filter)."""
     marker = f"CANARY-{uuid.uuid4().hex[:8]}"
     keyring = f"{HELPER}/keyring"
     session = [keyring, "add", "claudebox-canary", marker]
@@ -243,4 +247,155 @@ def test_the_session_keyring_stays_outside(box: Box, network: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "keyring errno 126"  # ENOKEY
+    assert result.stdout.splitlines()[-1] == "keyring errno 1"  # EPERM
+
+
+KEYS = f"{HELPER}/keys"
+EPERM_LINE = "keys errno 1"
+
+
+def keys_on_host(box: Box, *operations: str) -> list[str]:
+    """The keys helper's lines for `operations`, run outside as the test user."""
+    result = subprocess.run(
+        box.as_user([KEYS, *operations]),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def host_keys(box: Box) -> dict[str, str]:
+    """The host's /proc/keys as the test user reads it: serial (0x...) -> description."""
+    listed = {}
+    for line in on_host(box, "cat /proc/keys").splitlines():
+        fields = line.split(maxsplit=8)
+        listed["0x" + fields[0]] = fields[8].rsplit(":", 1)[0]
+    return listed
+
+
+def serial_of(listed: dict[str, str], description: str) -> str:
+    [serial] = [serial for serial, named in listed.items() if named == description]
+    return serial
+
+
+@pytest.mark.parametrize("network", TIERS)
+def test_the_host_users_keyrings_stay_outside(box: Box, network: str) -> None:
+    """The host user's keyring (_uid.UID, what @u is outside) and a host process's named session
+    keyring are listed in /proc/keys, and any user namespace of the same user reaches them by
+    serial: linked into its own session keyring they are possessed and their keys read, and a
+    key added to one appears on the host (the control shows all of it). Inside, /proc/keys and
+    /proc/key-users are empty, and add_key, keyctl and request_key fail with EPERM even with
+    the host's serials: nothing is read, and nothing planted reaches the host's keyrings."""
+    tag = uuid.uuid4().hex[:8]
+    user_key, ring, ring_key = f"cb-user-{tag}", f"cb-ring-{tag}", f"cb-session-{tag}"
+    user_secret, ring_secret = f"CANARY-{tag}-user", f"CANARY-{tag}-ring"
+    [added] = keys_on_host(box, "add", "@u", user_key, user_secret)
+    assert added.startswith("keys added "), added
+    victim = [KEYS, "session", ring, "add", "@s", ring_key, ring_secret]
+    victim += ["exec", f"{BUSYBOX_STORE}/bin/sleep", "600"]
+    try:
+        with host_process(box, victim):
+            deadline = time.monotonic() + 10
+            while ring_key not in (listed := host_keys(box)).values():
+                assert time.monotonic() < deadline, "the host's session keyring never appeared"
+                time.sleep(0.1)
+            # @u's serial (not found by name: each user namespace has a _uid.UID of its own)
+            [user_ring] = keys_on_host(box, "id", "@u")
+            user_ring = f"0x{int(user_ring.removeprefix('keys id ')):08x}"
+            assert listed[user_ring] == f"_uid.{box.user.pw_uid}"
+            serials = (
+                serial_of(listed, ring),
+                serial_of(listed, ring_key),
+                user_ring,
+                serial_of(listed, user_key),
+            )
+            attack = ["newsession", "link", serials[0], "read", serials[1]]
+            attack += ["link", serials[2], "read", serials[3], "request", user_key]
+            # The control: the same user outside, from a new session keyring of its own.
+            control = keys_on_host(box, *attack, "add", user_ring, f"cb-plant-control-{tag}", "x")
+            assert control[1:5] == [
+                f"keys linked {serials[0]}",
+                f"keys read {serials[1]}: {ring_secret}",
+                f"keys linked {serials[2]}",
+                f"keys read {serials[3]}: {user_secret}",
+            ]
+            assert control[5] == f"keys requested {int(serials[3], 16)}"
+            assert f"cb-plant-control-{tag}" in host_keys(box).values()
+            planted = control[6].removeprefix("keys added ")
+            assert keys_on_host(box, "unlink", planted, user_ring) == [f"keys unlinked {planted}"]
+
+            plant = f"cb-plant-{tag}"
+            attack += ["add", user_ring, plant, "x", "add", "@u", plant, "x"]
+            lists = 'for f in /proc/keys /proc/key-users; do echo "$f $(wc -c < $f)"; done'
+            result = box.probe(
+                f'{lists}; cat /proc/keys /proc/key-users; exec "$@"',
+                KEYS,
+                *attack,
+                options=tier(network),
+            )
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.splitlines() == [
+                "/proc/keys 0",
+                "/proc/key-users 0",
+                *[EPERM_LINE] * 8,
+            ]
+            assert plant not in host_keys(box).values()
+    finally:  # the user keyring outlives the test: what it put there (or a plant) goes
+        for serial, name in host_keys(box).items():
+            if tag in name:
+                keys_on_host(box, "unlink", serial, "@u")
+
+
+def uuid_line(text: str) -> bool:
+    return (
+        re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n", text)
+        is not None
+    )
+
+
+HOST_FACTS = """\
+cat /etc/passwd; echo --; cat /etc/group; echo --; cat /proc/cmdline; echo --
+cat /proc/sys/kernel/random/boot_id; cat /proc/sys/kernel/random/boot_id; echo --
+id; whoami; [ -x "${SHELL:-/bin/sh}" ] && echo "shell ${SHELL:-/bin/sh}"
+"""
+
+
+@pytest.mark.parametrize("network", TIERS)
+def test_the_hosts_accounts_command_line_and_boot_id_stay_outside(box: Box, network: str) -> None:
+    """Inside, /etc/passwd names root and the user only (as the host names the user, with the
+    sandbox's home and its shell), /etc/group root's and the user's group, and id and whoami
+    still answer; the kernel's command line is empty and the boot id is the session's own (a
+    UUID, the same for the session's every read, another the next session). Outside, the same
+    user reads every account, the host's command line and its boot id (the control)."""
+    host = {
+        path: Path(path).read_text()
+        for path in ("/etc/passwd", "/proc/cmdline", "/proc/sys/kernel/random/boot_id")
+    }
+    control = on_host(box, HOST_FACTS).split("--\n")
+    assert control[:2] == [host["/etc/passwd"], Path("/etc/group").read_text()]
+    assert len(host["/etc/passwd"].splitlines()) > 2  # more than root and the user
+    assert control[2:4] == [host["/proc/cmdline"], host["/proc/sys/kernel/random/boot_id"] * 2]
+    assert host["/proc/cmdline"].strip()
+    user = box.user
+    group = grp.getgrgid(user.pw_gid).gr_name
+    sessions = [box.probe(HOST_FACTS, options=tier(network)) for _ in range(2)]
+    boot_ids = []
+    for result in sessions:
+        assert result.returncode == 0, result.stderr
+        passwd, groups, cmdline, boot_id, identity = result.stdout.split("--\n")
+        shell = identity.splitlines()[-1].removeprefix("shell ")
+        assert passwd == (
+            f"root:x:0:0:root:/root:{shell}\n"
+            f"{user.pw_name}:x:{user.pw_uid}:{user.pw_gid}:{user.pw_gecos}:{box.home}:{shell}\n"
+        )
+        assert groups == f"root:x:0:\n{group}:x:{user.pw_gid}:\n"
+        assert identity.splitlines()[:2] == control[4].splitlines()[:2]  # id, whoami
+        assert identity.splitlines()[1] == user.pw_name
+        assert cmdline == "\n"
+        first, second = boot_id[: len(boot_id) // 2], boot_id[len(boot_id) // 2 :]
+        assert first == second and uuid_line(first), boot_id
+        assert first != host["/proc/sys/kernel/random/boot_id"]
+        boot_ids.append(first)
+    assert boot_ids[0] != boot_ids[1]

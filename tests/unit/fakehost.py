@@ -223,6 +223,7 @@ def make_host(
         layers=cb.Layers(host_settings=HOST_SETTINGS, settings=None, claude_json=None, seen=None),
         protected=project_walks(project, tree),
         state_dir=f"{home}/.claudebox",
+        account=cb.Account("alice", "Alice Liddell,,,", "users"),
         routing=cb.HostRouting(
             addresses=(
                 cb.HostAddress("127.0.0.1", 8, "lo"),
@@ -278,7 +279,7 @@ def read(fd):
         return os.read(fd, 1 << 20).hex()
     except OSError:
         return None  # not open
-json.dump({"argv": sys.argv[1:], "data": {fd: read(fd) for fd in range(9, 20)}}, sys.stdout)
+json.dump({"argv": sys.argv[1:], "data": {fd: read(fd) for fd in range(9, 30)}}, sys.stdout)
 """
 
 

@@ -441,7 +441,12 @@ def test_dry_run_end_to_end_passthrough_and_nothing_created(box):
     assert "--setenv" not in argv  # the environment is bwrap's --args data
     clearenv = argv.index("--clearenv")
     assert argv[clearenv : clearenv + 5] == ["--clearenv", "--args", "10", "--args", "11"]
-    assert spec["launch_data"] == {"LOGIN_ENV": 11, "LOGIN_CA": 12, "CREDENTIALS": 13}
+    assert spec["launch_data"] == {
+        "LOGIN_ENV": 11,
+        "LOGIN_CA": 12,
+        "CREDENTIALS": 13,
+        "BOOT_ID": 14,
+    }
     assert (spec["relay"]["tunnel"], spec["relay"]["on_host"]) == ("any", True)
     assert fh.tree(box.root) == before
 

@@ -196,7 +196,7 @@ def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
     # nix reads the global registry first (a download): the pin serves as that one too
     assert env["NIX_CONFIG"] == "flake-registry = /home/alice/.config/nix/registry.json"
     registry = next(d for d in plan.data if d.kind is cb.DataKind.REGISTRY)
-    assert registry.fd == 17
+    assert registry.fd == 23
     assert json.loads(registry.content) == {
         "version": 2,
         "flakes": [
@@ -211,7 +211,7 @@ def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
             }
         ],
     }
-    assert cb.Mount(cb.MountOp.DATA, "/home/alice/.config/nix/registry.json", fd=17) in (
+    assert cb.Mount(cb.MountOp.DATA, "/home/alice/.config/nix/registry.json", fd=23) in (
         plan.mounts
     )
     assert plan.notes == ()

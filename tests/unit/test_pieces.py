@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 
+import fakehost as fh
 import pytest
 
 import claudebox as cb
@@ -206,6 +208,68 @@ def test_gitconfig_text_parsed_by_git(tmp_path):
         check=True,
     ).stdout
     assert got == 'Al "the" \\ Pal second [user] ; # x\n'
+
+
+def test_passwd_and_group_name_only_root_and_the_user():
+    host = fh.make_host()
+    bash = f"{fh.BASH_BIN}/bash"  # the sandbox's SHELL
+    assert cb.passwd_text(host) == (
+        f"root:x:0:0:root:/root:{bash}\nalice:x:1000:100:Alice Liddell,,,:/home/alice:{bash}\n"
+    )
+    assert cb.group_text(host) == "root:x:0:\nusers:x:100:\n"
+
+
+def test_passwd_without_bash_names_bin_sh_and_keeps_the_sandboxs_home():
+    host = fh.make_host(home="/home/b", tools={"sh": f"{fh.BASH_BIN}/sh"}, uid=1234, gid=1234)
+    host = host._replace(account=cb.Account("bob", "", "bob"))
+    assert cb.passwd_text(host) == (
+        "root:x:0:0:root:/root:/bin/sh\nbob:x:1234:1234::/home/b:/bin/sh\n"
+    )
+    assert cb.group_text(host) == "root:x:0:\nbob:x:1234:\n"
+
+
+def test_passwd_fields_hold_no_separator_nor_line_break():
+    host = fh.make_host(account=cb.Account("al:ice", "A:B\nroot::0:0::/:/bin/sh\x1b", "us:ers\n"))
+    passwd = cb.passwd_text(host)
+    assert passwd.splitlines()[1].split(":") == [
+        "alice",
+        "x",
+        "1000",
+        "100",
+        "ABroot00//bin/sh",
+        "/home/alice",
+        f"{fh.BASH_BIN}/bash",
+    ]
+    assert len(passwd.splitlines()) == 2
+    assert cb.group_text(host) == "root:x:0:\nusers:x:100:\n"
+
+
+def test_a_user_in_roots_group_gets_one_line_for_it():
+    host = fh.make_host(gid=0, account=cb.Account("alice", "", "root"))
+    assert cb.group_text(host) == "root:x:0:\n"
+    assert cb.passwd_text(host).splitlines()[1].startswith("alice:x:1000:0:")
+
+
+def test_host_account_is_what_nss_says():
+    import grp
+    import pwd
+
+    entry = pwd.getpwuid(os.getuid())
+    account = cb.host_account(os.getuid(), os.getgid(), {})
+    assert account == cb.Account(entry.pw_name, entry.pw_gecos, grp.getgrgid(os.getgid()).gr_name)
+
+
+def test_host_account_without_an_entry_takes_user():
+    unknown = 2**31 - 7
+    assert cb.host_account(unknown, unknown, {"USER": "ghost"}) == cb.Account("ghost", "", "ghost")
+    assert cb.host_account(unknown, unknown, {}) == cb.Account(str(unknown), "", str(unknown))
+
+
+def test_boot_id_is_a_version_4_uuid_line():
+    assert cb.boot_id_text(bytes(16)) == b"00000000-0000-4000-8000-000000000000\n"
+    assert cb.boot_id_text(b"\xff" * 16) == b"ffffffff-ffff-4fff-bfff-ffffffffffff\n"
+    uuid4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n"
+    assert re.fullmatch(uuid4, cb.boot_id_text(os.urandom(16)).decode())
 
 
 KEY = "sk-ant-api03-" + "x" * 60 + "ENDS-WITH-20-CHARS-1"  # the last 20: "ENDS-WITH-20-CHARS-1"

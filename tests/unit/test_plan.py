@@ -336,30 +336,46 @@ DATA_KINDS = [
     (11, cb.DataKind.LOGIN_ENV),
     (12, cb.DataKind.LOGIN_CA),
     (13, cb.DataKind.CREDENTIALS),
-    (14, cb.DataKind.GITCONFIG),
-    (15, cb.DataKind.NOTE),
-    (16, cb.DataKind.SECCOMP),
+    (14, cb.DataKind.BOOT_ID),
+    (15, cb.DataKind.GITCONFIG),
+    (16, cb.DataKind.NOTE),
+    (17, cb.DataKind.SECCOMP),
+    (18, cb.DataKind.PASSWD),
+    (19, cb.DataKind.GROUP),
+    (20, cb.DataKind.KEYS),
+    (21, cb.DataKind.KEY_USERS),
+    (22, cb.DataKind.CMDLINE),
 ]
 
 
 def test_argv_ends_with_chdir_seccomp_command():
     plan = plan_for()
-    tail = ["--chdir", fh.CWD, "--seccomp", "16", "--", CLAUDE, "--dangerously-skip-permissions"]
+    tail = ["--chdir", fh.CWD, "--seccomp", "17", "--", CLAUDE, "--dangerously-skip-permissions"]
     assert plan.argv[-len(tail) - 2 : -2] == tail
     assert [(d.fd, d.kind) for d in plan.data] == DATA_KINDS
-    assert plan.seccomp_fd == 16
+    assert plan.seccomp_fd == 17
     assert [plan.data_fd(kind) for _fd, kind in DATA_KINDS] == [fd for fd, _kind in DATA_KINDS]
-    assert plan.data[6].content == cb.tiocsti_filter("x86_64")
-    assert plan.data[4].content.decode() == cb.gitconfig_text("Alice Liddell", "alice@example.org")
-    assert plan.data[5].content.decode() == cb.sandbox_note_text(
+    content = {d.kind: d.content for d in plan.data}
+    assert content[cb.DataKind.SECCOMP] == cb.seccomp_filter("x86_64")
+    assert content[cb.DataKind.GITCONFIG].decode() == cb.gitconfig_text(
+        "Alice Liddell", "alice@example.org"
+    )
+    assert content[cb.DataKind.NOTE].decode() == cb.sandbox_note_text(
         PROJECT, HOME, Tier.FULL, plan.relay
     )
-    # made at launch (placeholders, the session's CA): never part of the plan, and only they
-    assert [d.kind for d in plan.data if not d.content] == [
+    assert content[cb.DataKind.PASSWD].decode() == cb.passwd_text(fh.make_host())
+    assert content[cb.DataKind.GROUP].decode() == cb.group_text(fh.make_host())
+    # what masks the host's keys, kernel command line and boot
+    assert content[cb.DataKind.KEYS] == content[cb.DataKind.KEY_USERS] == b""
+    assert content[cb.DataKind.CMDLINE] == b"\n"
+    # made at launch (placeholders, the session's CA and boot id): never part of the plan
+    assert [d.kind for d in plan.data if d.kind in cb.LAUNCH_DATA] == [
         cb.DataKind.LOGIN_ENV,
         cb.DataKind.LOGIN_CA,
         cb.DataKind.CREDENTIALS,
+        cb.DataKind.BOOT_ID,
     ]
+    assert all(d.content == b"" for d in plan.data if d.kind in cb.LAUNCH_DATA)
 
 
 def test_argv_is_the_mounts_in_order():
@@ -367,7 +383,7 @@ def test_argv_is_the_mounts_in_order():
     expected = [fh.BWRAP, *NAMESPACES, "--clearenv", "--args", "10", "--args", "11"]
     for mount in plan.mounts:
         expected += mount.to_args()
-    expected += ["--chdir", fh.CWD, "--seccomp", "16", "--", *plan.command]
+    expected += ["--chdir", fh.CWD, "--seccomp", "17", "--", *plan.command]
     assert plan.argv == expected
 
 
@@ -494,18 +510,24 @@ def test_mounts_exact():
         (MountOp.RO_BIND, "/nix/store", "/nix/store", -1),
         (MountOp.RO_BIND_TRY, "/etc/resolv.conf", "/etc/resolv.conf", -1),
         (MountOp.RO_BIND_TRY, "/etc/hosts", "/etc/hosts", -1),
-        (MountOp.RO_BIND_TRY, "/etc/passwd", "/etc/passwd", -1),
         (MountOp.RO_BIND_TRY, "/etc/static", "/etc/static", -1),
         (MountOp.SYMLINK, "/bin/sh", f"{BASH_BIN}/sh", -1),
         (MountOp.TMPFS, HOME, "", -1),
+        # the sandbox's own accounts, and what masks the host's keys and boot (after --proc)
+        (MountOp.DATA, "/etc/passwd", "", 18),
+        (MountOp.DATA, "/etc/group", "", 19),
+        (MountOp.DATA, "/proc/keys", "", 20),
+        (MountOp.DATA, "/proc/key-users", "", 21),
+        (MountOp.DATA, "/proc/cmdline", "", 22),
         (MountOp.SYMLINK, "/usr/bin/env", f"{COREUTILS_BIN}/env", -1),
         (MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json", 30),
         (MountOp.DATA, "/etc/claudebox/login-ca.pem", "", 12),
-        (MountOp.DATA, f"{HOME}/.gitconfig", "", 14),
-        (MountOp.DATA, "/etc/claude-code/CLAUDE.md", "", 15),
+        (MountOp.DATA, f"{HOME}/.gitconfig", "", 15),
+        (MountOp.DATA, "/etc/claude-code/CLAUDE.md", "", 16),
         (MountOp.BIND_TRY, "/nix/var/nix/daemon-socket", "/nix/var/nix/daemon-socket", -1),
         (MountOp.BIND_FD, f"{HOME}/.cache/nix", f"{INSTANCE_DIR}/cache/nix", 31),
         (MountOp.BIND_FD, f"{HOME}/.local/state", f"{INSTANCE_DIR}/state", 32),
+        (MountOp.DATA, "/proc/sys/kernel/random/boot_id", "", 14),  # made at launch
         # last: the binds that bring the stage's pins along (bwrap re-reads the mount table)
         (MountOp.BIND_FD, CLAUDE_DIR, STORE, 33),  # ~/.claude inside: the project's own
         (MountOp.WRITABLE_DATA, f"{CLAUDE_DIR}/.credentials.json", "", 13),  # placeholders
@@ -551,7 +573,6 @@ def test_no_home_path_other_than_project_instance():
             assert not cb.is_within(src, f"{HOME}/.ssh")
     assert sorted({src for src in sources if src and not cb.is_within(src, HOME)}) == [
         "/etc/hosts",
-        "/etc/passwd",
         "/etc/resolv.conf",
         "/etc/static",
         "/nix/store",
@@ -567,8 +588,6 @@ def test_etc_pieces_only_when_present():
         "/etc/resolv.conf",
         "/etc/hosts",
         "/etc/nsswitch.conf",
-        "/etc/passwd",
-        "/etc/group",
         "/etc/localtime",
         "/etc/static",
         "/etc/ssl/certs",  # parents before children: by depth, then in ETC_READ_ONLY's order
@@ -736,8 +755,9 @@ def test_host_setup_exact():
 def test_claude_outside_store_binds_its_dir_read_only():
     host = fh.make_host(claude=f"{HOME}/.local/bin/claude")
     plan = plan_for(host)
-    assert mounts_of(plan)[-4:] == [
+    assert mounts_of(plan)[-5:] == [
         (MountOp.RO_BIND_FD, f"{HOME}/.local/bin", f"{HOME}/.local/bin", 33),
+        (MountOp.DATA, "/proc/sys/kernel/random/boot_id", "", 14),
         (MountOp.BIND_FD, CLAUDE_DIR, STORE, 34),
         (MountOp.WRITABLE_DATA, f"{CLAUDE_DIR}/.credentials.json", "", 13),
         (MountOp.BIND_FD, PROJECT, PROJECT, 35),
@@ -940,10 +960,10 @@ def test_inet_is_the_default_tier():
 def test_inet_plan():
     plan = plan_for(options=cb.Options())
     assert list(plan.namespace_args) == NAMESPACES
-    assert [(d.fd, d.kind) for d in plan.data] == [*DATA_KINDS, (17, cb.DataKind.RESOLV_CONF)]
-    assert plan.data[7].content == b"nameserver 198.18.0.1\n"
+    assert [(d.fd, d.kind) for d in plan.data] == [*DATA_KINDS, (23, cb.DataKind.RESOLV_CONF)]
+    assert plan.data[-1].content == b"nameserver 198.18.0.1\n"
     assert [m for m in plan.mounts if m.dst == "/etc/resolv.conf"] == [
-        cb.Mount(MountOp.DATA, "/etc/resolv.conf", fd=17)
+        cb.Mount(MountOp.DATA, "/etc/resolv.conf", fd=23)
     ]
     assert plan.stage.network is True
     assert [item.describe() for item in plan.stage.blocked] == [
@@ -1050,7 +1070,7 @@ def test_stage_spec_round_trips_through_json():
         "runtime_dir": INSTANCE_DIR,
         "listen": [3128],
         "sealed": False,
-        "launch_data": {"LOGIN_ENV": 11, "LOGIN_CA": 12, "CREDENTIALS": 13},
+        "launch_data": {"LOGIN_ENV": 11, "LOGIN_CA": 12, "CREDENTIALS": 13, "BOOT_ID": 14},
         "relay": {
             "tunnel": "unblocked",
             "rules": [],
@@ -1161,7 +1181,7 @@ def test_a_pasted_stage_keeps_only_the_descriptors_the_pasting_shell_hands_bwrap
     assert cb.stage_command(cb.render_stage_spec(cb.stage_spec(plan)), plan.argv) == 0
     pasted = sorted(d.fd for d in plan.data if d.kind not in cb.LAUNCH_DATA)
     assert kept == [pasted]
-    assert pasted == [10, 14, 15, 16, 17]  # the N< <(printf ...) of render_dry_run
+    assert pasted == [10, *range(15, 24)]  # the N< <(printf ...) of render_dry_run
     [launch] = launched
     handed = {d.fd for d in plan.data} | {o.fd for o in plan.stage.opened}
     assert set(launch.keep) == handed

@@ -98,7 +98,7 @@ def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path, tier):
     assert got["argv"][:3] == ["--stage", got["argv"][1], "--"]
     assert json.loads(got["argv"][1]) == json.loads(json.dumps(cb.stage_spec(plan)))
     assert got["argv"][3:] == plan.argv
-    expected = {str(fd): None for fd in range(9, 20)}
+    expected = {str(fd): None for fd in range(9, cb.FIRST_BIND_FD)}
     expected |= {str(d.fd): d.content.hex() for d in plan.data if d.kind not in cb.LAUNCH_DATA}
     expected["9"] = b"ANTHROPIC_API_KEY\0sk-ant-api03-canary\0".hex()
     assert got["data"] == expected
@@ -520,10 +520,16 @@ def test_dry_run_json_masks_secrets_and_carries_the_stage():
         {"fd": 11, "what": "login environment", "bytes": None},  # made at launch
         {"fd": 12, "what": "login CA certificate", "bytes": None},
         {"fd": 13, "what": "login placeholders", "bytes": None},
-        {"fd": 14, "what": "gitconfig", "bytes": len(plan.data[4].content)},
-        {"fd": 15, "what": "sandbox note", "bytes": len(plan.data[5].content)},
-        {"fd": 16, "what": "seccomp filter", "bytes": 112},
-        {"fd": 17, "what": "resolv.conf", "bytes": 22},
+        {"fd": 14, "what": "boot id", "bytes": None},
+        {"fd": 15, "what": "gitconfig", "bytes": len(plan.data[5].content)},
+        {"fd": 16, "what": "sandbox note", "bytes": len(plan.data[6].content)},
+        {"fd": 17, "what": "seccomp filter", "bytes": 160},
+        {"fd": 18, "what": "passwd", "bytes": len(plan.data[8].content)},
+        {"fd": 19, "what": "group", "bytes": 23},
+        {"fd": 20, "what": "kernel keys (none)", "bytes": 0},
+        {"fd": 21, "what": "kernel key users (none)", "bytes": 0},
+        {"fd": 22, "what": "kernel command line (empty)", "bytes": 1},
+        {"fd": 23, "what": "resolv.conf", "bytes": 22},
     ]
     full = json.loads(cb.render_plan_json(golden_plan()))
     assert (full["proxy"]["url"], full["proxy"]["reaches"]) == (None, "any")

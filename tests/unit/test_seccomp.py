@@ -1,4 +1,5 @@
-"""The TIOCSTI seccomp filter, run through a tiny classic-BPF interpreter."""
+"""The seccomp filter (terminal injection, the kernel keyrings), run through a tiny classic-BPF
+interpreter."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ KILL_PROCESS = 0x80000000
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 TCGETS = 0x5401
+# add_key, request_key, keyctl (the kernel's syscall tables)
+KEYRING_X86_64 = (248, 249, 250)
+KEYRING_I386 = (286, 287, 288)
+KEYRING_AARCH64 = (217, 218, 219)
+KEYRING_ARM = (309, 310, 311)
 
 LD_W_ABS = 0x20
 JEQ_K = 0x15
@@ -57,7 +63,7 @@ def run_bpf(program: bytes, data: bytes) -> int:
 
 
 def verdict(machine: str, nr: int, arch: int, *args: int) -> int:
-    return run_bpf(cb.tiocsti_filter(machine), seccomp_data(nr, arch, args))
+    return run_bpf(cb.seccomp_filter(machine), seccomp_data(nr, arch, args))
 
 
 @pytest.mark.parametrize(
@@ -81,6 +87,14 @@ def verdict(machine: str, nr: int, arch: int, *args: int) -> int:
         (16, 0xDEADBEEF, (1, TIOCSTI), KILL_PROCESS),
         (0, 0xDEADBEEF, (), KILL_PROCESS),
         (29, AUDIT_ARCH_AARCH64, (1, TIOCSTI), KILL_PROCESS),  # not an x86_64 ABI
+        *((nr, AUDIT_ARCH_X86_64, (), DENY) for nr in KEYRING_X86_64),
+        (250, AUDIT_ARCH_X86_64, (11, -4 & 0xFFFFFFFF, 1), DENY),  # keyctl(READ, @u, ...)
+        *((nr, AUDIT_ARCH_I386, (), DENY) for nr in KEYRING_I386),
+        *((0x40000000 | nr, AUDIT_ARCH_X86_64, (), DENY) for nr in KEYRING_X86_64),  # x32
+        (250, AUDIT_ARCH_I386, (), ALLOW),  # fadvise64 on i386
+        (286, AUDIT_ARCH_X86_64, (), ALLOW),  # timerfd_settime on x86_64
+        (247, AUDIT_ARCH_X86_64, (), ALLOW),  # waitid, beside them
+        (251, AUDIT_ARCH_X86_64, (), ALLOW),  # ioprio_set
     ],
 )
 def test_x86_64_filter(nr, arch, args, expected):
@@ -102,6 +116,12 @@ def test_x86_64_filter(nr, arch, args, expected):
         (0x40000000 | 29, AUDIT_ARCH_AARCH64, (1, TCGETS), ALLOW),  # no x32 on arm
         (16, AUDIT_ARCH_X86_64, (1, TIOCSTI), KILL_PROCESS),
         (16, 0xDEADBEEF, (1, TIOCSTI), KILL_PROCESS),
+        *((nr, AUDIT_ARCH_AARCH64, (), DENY) for nr in KEYRING_AARCH64),
+        *((nr, AUDIT_ARCH_ARM, (), DENY) for nr in KEYRING_ARM),
+        (219, AUDIT_ARCH_ARM, (), ALLOW),  # mincore on arm
+        (309, AUDIT_ARCH_AARCH64, (), ALLOW),
+        (216, AUDIT_ARCH_AARCH64, (), ALLOW),  # mremap, beside them
+        (220, AUDIT_ARCH_AARCH64, (), ALLOW),  # clone
     ],
 )
 def test_aarch64_filter(nr, arch, args, expected):
@@ -110,7 +130,7 @@ def test_aarch64_filter(nr, arch, args, expected):
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
 def test_program_shape(machine):
-    program = cb.tiocsti_filter(machine)
+    program = cb.seccomp_filter(machine)
     insns = decode(program)
     assert len(program) == 8 * len(insns)
     assert insns[0] == (LD_W_ABS, 0, 0, 4)  # the arch is checked first
@@ -128,12 +148,18 @@ def test_program_shape(machine):
 def test_program_bytes_x86_64_exact():
     expected = [
         (LD_W_ABS, 0, 0, 4),
-        (JEQ_K, 0, 3, AUDIT_ARCH_X86_64),
+        (JEQ_K, 0, 6, AUDIT_ARCH_X86_64),
         (LD_W_ABS, 0, 0, 0),
-        (JGE_K, 8, 0, 0x40000000),
-        (JEQ_K, 4, 8, 16),
-        (JEQ_K, 0, 2, AUDIT_ARCH_I386),
+        (JGE_K, 14, 0, 0x40000000),
+        (JEQ_K, 13, 0, 248),  # add_key
+        (JEQ_K, 12, 0, 249),  # request_key
+        (JEQ_K, 11, 0, 250),  # keyctl
+        (JEQ_K, 7, 11, 16),  # ioctl
+        (JEQ_K, 0, 5, AUDIT_ARCH_I386),
         (LD_W_ABS, 0, 0, 0),
+        (JEQ_K, 7, 0, 286),
+        (JEQ_K, 6, 0, 287),
+        (JEQ_K, 5, 0, 288),
         (JEQ_K, 1, 5, 54),
         (RET_K, 0, 0, KILL_PROCESS),
         (LD_W_ABS, 0, 0, 24),
@@ -142,13 +168,22 @@ def test_program_bytes_x86_64_exact():
         (RET_K, 0, 0, DENY),
         (RET_K, 0, 0, ALLOW),
     ]
-    assert decode(cb.tiocsti_filter("x86_64")) == expected
+    assert decode(cb.seccomp_filter("x86_64")) == expected
 
 
 def test_unsupported_machine_raises():
     with pytest.raises(cb.ClaudeboxError) as info:
-        cb.tiocsti_filter("riscv64")
+        cb.seccomp_filter("riscv64")
     assert str(info.value) == (
-        "no terminal-injection filter for machine 'riscv64' (supported: x86_64, aarch64); "
+        "no seccomp filter for machine 'riscv64' (supported: x86_64, aarch64); "
         "claudebox will not start a sandbox without it"
     )
+
+
+def test_the_stages_own_keyctl_is_the_native_one_the_filter_denies():
+    """fresh_session_keyring joins a new session keyring before bwrap applies the filter, by
+    the number the filter refuses inside."""
+    assert cb.KEYCTL_SYSCALLS == {"x86_64": 250, "aarch64": 219}
+    for machine, number in cb.KEYCTL_SYSCALLS.items():
+        native = cb.SECCOMP_ABIS[machine][0][0]
+        assert verdict(machine, number, native, 1, 0) == DENY
