@@ -428,8 +428,13 @@ PROTECTED_PROJECT_PATHS: Final = (
     ".claude/skills",
     ".claude/hooks",
 )
-# What a survey notes in each directory: a repository, and what the host's tools obey there.
-SURVEY_NAMES: Final = frozenset({".git", *(path.split("/")[0] for path in PROTECTED_PROJECT_PATHS)})
+# What a survey notes in each directory: a repository (a .git, or the directory itself laid out
+# as one: git finds a git directory wherever HEAD, objects and refs are), and what the host's
+# tools obey there.
+GIT_DIR_LAYOUT: Final = frozenset({"HEAD", "objects", "refs"})
+SURVEY_NAMES: Final = frozenset(
+    {".git", *GIT_DIR_LAYOUT, *(path.split("/")[0] for path in PROTECTED_PROJECT_PATHS)}
+)
 # In every git directory the host's git reads (the repository's, each linked worktree's admin
 # directory, each submodule's): config and hooks are read-only; the redirections (commondir:
 # read config elsewhere) too.
@@ -469,6 +474,7 @@ GIT_SAFE_SUBMODULE_UPDATES: Final = ("checkout", "rebase", "merge", "none")
 GIT_DIR_STORES: Final = frozenset({"objects", "refs", "logs", "info", "hooks", "lfs"})
 MODULES_DIRECTORY_LIMIT: Final = 10_000
 GIT_CONFIG_LIMIT: Final = 1 << 20
+GIT_INCLUDE_LIMIT: Final = 2_000  # config files read for includes and hooksPath at a launch
 GIT_TIMEOUT: Final = 10.0  # seconds for a host git command on what a session wrote
 COMMAND_TIMEOUT: Final = 30.0  # seconds for the commands a launch starts together (git, openssl)
 # git's index (gitformat-index(5); read-cache.c): an entry is a gitlink when its type bits
@@ -1257,19 +1263,12 @@ class Survey(NamedTuple):
     taken_ns: int  # when it began (time.time_ns)
     listed: int = 0  # directories listed anew (the rest came from the earlier survey)
     cut: bool = False  # stopped at SURVEY_DIRECTORY_LIMIT
+    reopened: tuple[tuple[str, int], ...] = ()  # made listable to be surveyed (the mode it had)
 
     @property
     def repositories(self) -> tuple[str, ...]:
         """Directories below the top holding a .git, sorted."""
         return tuple(sorted(rel for rel, names in self.marked.items() if rel and ".git" in names))
-
-    @property
-    def guarded(self) -> tuple[str, ...]:
-        """Directories below the top holding a file the host's tools obey there (.envrc,
-        .claude, …), sorted."""
-        return tuple(
-            sorted(rel for rel, names in self.marked.items() if rel and set(names) - {".git"})
-        )
 
 
 class HostAddress(NamedTuple):
@@ -5037,16 +5036,17 @@ def gitfile_target(dot_git: str) -> str | None:
     text = read_small(dot_git)
     if text is None or not text.startswith("gitdir: "):
         return None
-    target = text.removeprefix("gitdir: ").strip()
+    target = text.removeprefix("gitdir: ").rstrip("\r\n")  # git keeps any other whitespace
     return os.path.realpath(os.path.join(os.path.dirname(dot_git), target))
 
 
 def pointer(path: str, base: str) -> str | None:
-    """The real path a git pointer file (commondir, gitdir) names, relative to `base`."""
+    """The real path a git pointer file (commondir, gitdir) names, relative to `base` (git
+    drops only the line ends: a trailing space is part of the path)."""
     text = read_small(path)
-    if text is None:
+    if not text:
         return None
-    return os.path.realpath(os.path.join(base, text.strip()))
+    return os.path.realpath(os.path.join(base, text.rstrip("\r\n")))
 
 
 class GitProbe(NamedTuple):
@@ -5246,11 +5246,11 @@ def git_config_entries(git: str, config: str) -> list[tuple[str, str]] | None:
     """Every (key, value) of a git config file, by git itself; None when it is not a regular
     file or git cannot read it. git reads the text claudebox read, never the path (a FIFO
     there would hang it), with no includes, outside any repository."""
-    text = read_small(config, GIT_CONFIG_LIMIT)
-    if text is None:
-        return None
+    text = read_small(config, GIT_CONFIG_LIMIT + 1)
+    if text is None or len(text.encode("utf-8", "surrogateescape")) > GIT_CONFIG_LIMIT:
+        return None  # (git would read all of it: what claudebox did not read, it cannot judge)
     result = run(
-        [git, "config", "--file", "-", "--null", "--list"],
+        [git, "config", "--no-includes", "--file", "-", "--null", "--list"],
         check=False,
         cwd="/",
         timeout=GIT_TIMEOUT,
@@ -5329,14 +5329,14 @@ def read_index_bytes(path: str) -> bytes | None:
         os.close(fd)
 
 
-def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
+def survey_tree(top: str, earlier: Survey | None = None, *, reopen: bool = False) -> Survey:
     """The project's directories, parent first, never through a symlink. `earlier`'s record
     of a directory is reused when its inode and ctime are unchanged and it had not changed
     within SURVEY_COARSE_NS before that survey began (timestamps are coarse): its entries are
     the same, so its subdirectories are those recorded below it, and only a directory that
     changed is listed again (what is new below it is surveyed afresh)."""
     taken_ns = time.time_ns()
-    tally = SurveyTally()
+    tally = SurveyTally(reopen)
     if earlier is None or earlier.top != top or "" not in earlier.directories:
         tally.visit(top, [""])
         return tally.survey(top, taken_ns)
@@ -5351,7 +5351,7 @@ def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
     try:
         top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        return SurveyTally().visited(top, [""], taken_ns)
+        return SurveyTally(reopen).visited(top, [""], taken_ns)
     try:
         for relative, known in recorded.items():
             if relative:
@@ -5360,7 +5360,7 @@ def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
                 if holds is UNREACHED or (holds is not None and name not in holds):
                     continue  # below a directory gone, unreadable, or no longer holding it
                 if name in NOT_NAMES or relative[0] == "/":
-                    return SurveyTally().visited(top, [""], taken_ns)  # not claudebox's
+                    return SurveyTally(reopen).visited(top, [""], taken_ns)  # not claudebox's
             try:
                 info = lstat(relative or ".", dir_fd=top_fd)  # (a path from top costs more)
             except OSError:
@@ -5389,11 +5389,13 @@ def survey_tree(top: str, earlier: Survey | None = None) -> Survey:
 class SurveyTally:
     """What a survey found so far (survey_tree's working state)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reopen: bool = False) -> None:
         self.directories: dict[str, tuple[int, int]] = {}
         self.marked: dict[str, tuple[str, ...]] = {}
         self.unreadable: list[str] = []
         self.listed = 0
+        self.reopen = reopen  # make a directory of the user's that cannot be listed listable
+        self.reopened: list[tuple[str, int]] = []  # (directory, the mode it had)
 
     def unread(self, relative: str) -> None:
         self.unreadable.append(relative)
@@ -5406,6 +5408,18 @@ class SurveyTally:
         self.listed += 1
         try:
             subdirs, marks = list_directory(path)
+        except PermissionError:
+            if not self.reopen or info.st_uid != os.getuid():
+                self.unread(relative)
+                return None
+            try:
+                os.chmod(path, stat.S_IMODE(info.st_mode) | stat.S_IRUSR | stat.S_IXUSR)
+                subdirs, marks = list_directory(path)
+            except OSError:
+                self.unread(relative)
+                return None
+            self.reopened.append((relative, stat.S_IMODE(info.st_mode)))
+            info = os.lstat(path)
         except OSError:
             self.unread(relative)
             return None
@@ -5434,7 +5448,16 @@ class SurveyTally:
     def survey(self, top: str, taken_ns: int) -> Survey:
         cut = len(self.directories) >= SURVEY_DIRECTORY_LIMIT
         unreadable = tuple(self.unreadable)
-        return Survey(top, self.directories, self.marked, unreadable, taken_ns, self.listed, cut)
+        return Survey(
+            top,
+            self.directories,
+            self.marked,
+            unreadable,
+            taken_ns,
+            self.listed,
+            cut,
+            tuple(self.reopened),
+        )
 
 
 UNREACHED: Final[set[str]] = set()  # (a sentinel: compared by identity)
@@ -5599,6 +5622,8 @@ def protected_walks(
             for relative in PROTECTED_PROJECT_PATHS
             if directory and relative.split("/")[0] in present
         ]
+        if directory and GIT_DIR_LAYOUT <= present:  # a git directory not named .git
+            walks += git_dir_walks(top, directory, seen, problems)
     if not git.git_dir:  # a repository the session creates is reviewed like one that existed
         walks.append(walk(top, ".git", seen=seen))
         if inspect(os.path.join(top, ".git")).kind is Kind.DIR:
@@ -5624,7 +5649,61 @@ def protected_walks(
             if is_within(hooks_path, root) and hooks_path != root:
                 walks.append(walk(root, os.path.relpath(hooks_path, root), seen=seen))
                 break
+    walks += config_reference_walks(git, walks, seen)
     return tuple(dict.fromkeys(walks))
+
+
+def config_reference_walks(
+    git: GitLayout, walks: Sequence[Walk], seen: dict[str, Entry]
+) -> list[Walk]:
+    """What the git configs among `walks` make git read or run from elsewhere in the project:
+    the files they include (absent: an empty placeholder; they may include more) and the
+    hooks directory a core.hooksPath names (absent: made, like .git/hooks)."""
+    pending = [
+        w.path
+        for w in walks
+        if os.path.basename(w.relative) in ("config", "config.worktree")
+        and w.steps[-1].path == w.path
+        and w.steps[-1].kind is Kind.FILE
+    ]
+    found: list[Walk] = []
+    read: set[str] = set()
+    while pending and git.program and len(read) < GIT_INCLUDE_LIMIT:
+        config = pending.pop()
+        if config in read:
+            continue
+        read.add(config)
+        lowered = (read_small(config, GIT_CONFIG_LIMIT) or "").lower()
+        if "include" not in lowered and "hookspath" not in lowered:
+            continue  # (most configs: no git command run)
+        for key, value in git_config_entries(git.program, config) or ():
+            included = key == "include.path" or (
+                key.startswith("includeif.") and key.endswith(".path")
+            )
+            if not (included or key == "core.hookspath") or not value:
+                continue
+            git_dir = os.path.dirname(config)
+            base = (
+                git_dir
+                if included
+                else os.path.dirname(git_dir)
+                if os.path.basename(git_dir) == ".git"
+                else git_dir
+            )
+            target = os.path.realpath(os.path.join(base, os.path.expanduser(value)))
+            root = next(
+                (r for r in (git.top, git.git_dir) if r and is_within(target, r) and target != r),
+                None,
+            )
+            if root is None:
+                continue  # outside what the sandbox can write
+            relative = os.path.relpath(target, root)
+            if included:
+                found.append(walk(root, relative, seen=seen)._replace(placeholder=""))
+                pending.append(target)
+            else:
+                found.append(walk(root, relative, True, seen))
+    return found
 
 
 def gitfile_target_walks(
@@ -5835,6 +5914,17 @@ def survey_project(top: str, saved: str) -> Survey:
     """The project's tree now (from the saved survey where unchanged); refused when it is more
     than claudebox bounds its work to."""
     survey = survey_tree(top, load_survey(saved, top))
+    for relative in survey.unreadable:
+        path = os.path.join(top, relative)
+        with contextlib.suppress(OSError):  # (deeper than a path can name: git cannot work there)
+            info = os.lstat(path)
+            if info.st_uid == os.getuid() or os.access(path, os.W_OK):
+                raise ClaudeboxError(
+                    f"cannot list {printable(path)} (mode {stat.S_IMODE(info.st_mode):04o}): "
+                    "claudebox looks for git repositories in every directory of the project, "
+                    "and the sandbox could write in this one; give yourself access back (chmod "
+                    f"u+rx {shell_quote(path)}) or remove it"
+                )
     if survey.cut:
         raise ClaudeboxError(
             f"{top} holds more than {SURVEY_DIRECTORY_LIMIT} directories: claudebox protects "
@@ -8477,6 +8567,8 @@ def judge_created(path: str, git: GitLayout) -> str | None:
         grandparent = os.path.dirname(os.path.dirname(parent))
         if os.path.basename(os.path.dirname(parent)) == "worktrees" and target == grandparent:
             return None
+        if target == os.path.realpath(parent):
+            return None  # "." (a copy of a placeholder): the git directory itself
         return f"a commondir sending git to {target}"
     if name in ("config", "config.worktree", ".gitmodules"):
         inert, key = git_config_inert(git.program or "git", path, parent, git.top)
@@ -8530,7 +8622,7 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     wrote is read without blocking or following a link, and host commands on it time out."""
     git = host.git
     earlier = host.survey or Survey(git.top, {}, {}, (), 0)
-    survey = survey_tree(git.top, earlier)
+    survey = survey_tree(git.top, earlier, reopen=True)
     findings = unreadable_findings(survey, earlier)
     problems: list[str] = []
     walks = protected_walks(git, survey.repositories, problems, survey.marked)
@@ -8549,7 +8641,7 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
         if last.kind is Kind.MISSING or path in checked or path in before.present:
             continue
         checked.add(path)
-        findings += review_path(path, git, before.taken)
+        findings += review_path(path, git)
     git_dirs = (os.path.dirname(w.path) for w in walks if w.relative.endswith("commondir"))
     for git_dir in dict.fromkeys(git_dirs):
         findings += review_git_files(git_dir, before.taken)
@@ -8569,11 +8661,10 @@ def remove_placeholders(placeholders: Iterable[HostSetup]) -> None:
                 os.unlink(made.path)
 
 
-def review_path(path: str, git: GitLayout, since: float) -> list[Finding]:
-    """A protected path that exists after the session and did not before."""
+def review_path(path: str, git: GitLayout) -> list[Finding]:
+    """A protected path that exists after the session and was not one at launch: made in the
+    session, or made earlier where nothing looked and now reached (a rename, a new pointer)."""
     try:
-        if not changed_since(path, since):
-            return []
         verdict = judge_created(path, git)
     except OSError as error:
         return [Finding(path, f"created {path}, which claudebox cannot read ({error.strerror})")]
@@ -8627,6 +8718,11 @@ def unreadable_findings(survey: Survey, earlier: Survey) -> list[Finding]:
     are new): what is in them was not reviewed."""
     known = set(earlier.unreadable)
     fresh = [os.path.join(survey.top, rel) for rel in survey.unreadable if rel not in known]
+    reopened = []
+    for relative, mode in survey.reopened:
+        path = os.path.join(survey.top, relative)
+        what = f"left {path} unlistable (mode {mode:04o}): claudebox made it listable again"
+        reopened.append(Finding(path, f"{what} (chmod u+rx) to review what is in it"))
     findings = [
         Finding(
             path,
@@ -8635,6 +8731,7 @@ def unreadable_findings(survey: Survey, earlier: Survey) -> list[Finding]:
         )
         for path in fresh[:AUDIT_NAMES_SHOWN]
     ]
+    findings = [*reopened, *findings]
     if len(fresh) > AUDIT_NAMES_SHOWN:
         findings.append(
             Finding(

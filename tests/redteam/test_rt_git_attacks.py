@@ -293,8 +293,9 @@ def test_git_files_made_in_an_earlier_session_are_judged(box: Box, name: str) ->
     marker = session_marker(box)
     first = session(box, prepare, marker)
     assert first.stdout.strip() == "planted", brief(first.stderr)
+    # (a git directory laid out as one is protected from the next launch on: the rename fails)
     second = session(box, use, marker)
-    assert second.stdout.strip() == "planted", brief(second.stderr)
+    assert "Traceback" not in second.stderr, brief(second.stderr)
     followups(box, project, "src")
     found = {
         "warnings": warnings_naming(first.stderr + second.stderr, str(project)),
