@@ -8624,6 +8624,16 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     earlier = host.survey or Survey(git.top, {}, {}, (), 0)
     survey = survey_tree(git.top, earlier, reopen=True)
     findings = unreadable_findings(survey, earlier)
+    git_dirs = [git.git_dir or os.path.join(git.top, ".git")]
+    git_dirs += [os.path.join(git.top, rel, ".git") for rel in survey.repositories]
+    git_dirs += [
+        os.path.join(git.top, rel)
+        for rel, names in survey.marked.items()
+        if GIT_DIR_LAYOUT <= set(names)
+    ]
+    for path, mode in reopen_git_directories(git_dirs):
+        what = f"left {path} unlistable (mode {mode:04o}): claudebox made it listable again"
+        findings.append(Finding(path, f"{what} (chmod u+rx) to review what is in it"))
     problems: list[str] = []
     walks = protected_walks(git, survey.repositories, problems, survey.marked)
     findings += [
@@ -8642,14 +8652,55 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
             continue
         checked.add(path)
         findings += review_path(path, git)
-    git_dirs = (os.path.dirname(w.path) for w in walks if w.relative.endswith("commondir"))
-    for git_dir in dict.fromkeys(git_dirs):
+    surveyed = (os.path.dirname(w.path) for w in walks if w.relative.endswith("commondir"))
+    for git_dir in dict.fromkeys(surveyed):
         findings += review_git_files(git_dir, before.taken)
     if survey.listed and not survey.cut:  # (listing nothing anew, it learnt nothing new)
         save_survey(
             survey_file(instance_for(git.canonical_root, host.state_dir).dir, git.top), survey
         )
     return findings
+
+
+def reopen_git_directories(git_dirs: Iterable[str]) -> list[tuple[str, int]]:
+    """The directories of git's the review reads (each git directory, its worktrees and their
+    admin directories, its modules) that the session left unlistable: yours, made listable
+    again (u+rx); each with the mode it had."""
+    reopened: list[tuple[str, int]] = []
+    pending = [(path, "git") for path in git_dirs]
+    visited = 0
+    while pending and visited < MODULES_DIRECTORY_LIMIT:
+        path, role = pending.pop()
+        visited += 1
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        if mode & LISTABLE != LISTABLE:
+            try:
+                os.chmod(path, mode | LISTABLE)
+            except OSError:
+                continue
+            reopened.append((path, mode))
+        if role == "git":
+            pending += [(f"{path}/worktrees", "worktrees"), (f"{path}/modules", "modules")]
+            continue
+        try:
+            names = os.listdir(path)
+        except OSError:
+            continue
+        pending += [
+            (f"{path}/{name}", "admin" if role == "worktrees" else "modules")
+            for name in names
+            if role != "admin" and name not in GIT_DIR_STORES
+        ]
+    return reopened
+
+
+LISTABLE: Final = stat.S_IRUSR | stat.S_IXUSR
 
 
 def remove_placeholders(placeholders: Iterable[HostSetup]) -> None:

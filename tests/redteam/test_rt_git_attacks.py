@@ -434,3 +434,39 @@ def test_an_existing_repository_below_an_unlistable_directory_stays_protected(bo
         "the host's git ran the plant": marker.exists(),
     }
     assert not found["the host's git ran the plant"], found
+
+
+# --- a linked worktree the session adds, then hides its admin directory -------------------------
+
+HIDDEN_WORKTREE = (
+    "mkdir -p .git/worktrees/evil evil-wt && evil_gitdir .git .git/x-evil && "
+    "echo ../../x-evil > .git/worktrees/evil/commondir && "
+    'echo "$PWD/evil-wt/.git" > .git/worktrees/evil/gitdir && '
+    "cp .git/HEAD .git/worktrees/evil/HEAD && "
+    'echo "gitdir: $PWD/.git/worktrees/evil" > evil-wt/.git && '
+    "chmod 000 .git/worktrees && echo planted"
+)
+
+
+def test_a_worktree_admin_directory_hidden_by_its_mode_is_still_reviewed(box: Box) -> None:
+    """The session adds a linked worktree by hand (evil-wt, its admin directory's commondir
+    sending git to an evil git dir) and leaves .git/worktrees mode 000: the review could not
+    look in it, and once the user makes it usable again (`chmod 755`, as `git worktree list`
+    needs) the host's git in evil-wt runs the plant. claudebox makes it listable again and
+    reviews it. Shows: the marker after `git status` in evil-wt."""
+    control_project = control(box, HIDDEN_WORKTREE)
+    host_sh(box, "chmod 755 .git/worktrees", cwd=control_project)
+    host_git(box, "status", cwd=control_project / "evil-wt", check=False, setup=False)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    result = session(box, HIDDEN_WORKTREE, marker)
+    assert result.stdout.strip() == "planted", brief(result.stderr)
+    host_sh(box, "chmod 755 .git/worktrees", cwd=project)
+    host_git(box, "status", cwd=project / "evil-wt", check=False, setup=False)
+    found = {
+        "reported": bool(warnings_naming(result.stderr, f"{project}/.git/worktrees")),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert found == {"reported": True, "the host's git ran the plant": False}, brief(result.stderr)
