@@ -1,0 +1,382 @@
+"""Red team across sessions, git, second round (issues 22/23 follow-up): what the review after a
+session, the survey at each launch and the placeholders still let through.
+
+Every plant is first run without claudebox on an identical copy (the positive control: the
+host's git then runs the planted fsmonitor or hook and touches its marker); then through the
+sandbox, and the host's git runs as the user would during or after the session.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from harness import Box, host_git
+from sessionlib import (
+    GIT_PLANT_FUNCTIONS,
+    SESSION_GIT,
+    assert_no_raw_failure,
+    brief,
+    host_sh,
+    marker_dir,
+    user_dir,
+    warnings_naming,
+)
+
+SESSION_TIMEOUT = 120  # a hang guard: a session of these snippets takes seconds
+
+Run = subprocess.CompletedProcess[str]
+
+# A hook that touches the marker ($M), written to the path given after it.
+HOOK = "printf '#!/bin/sh\\ntouch %s\\n' \"$M\""
+
+
+def control_marker(box: Box) -> Path:
+    return marker_dir(box) / "control-fired"
+
+
+def session_marker(box: Box) -> Path:
+    return marker_dir(box) / "session-fired"
+
+
+def plain_world(box: Box, base: Path, name: str = "proj") -> Path:
+    """BASE/NAME: a repository with one commit; returns the project."""
+    user_dir(box, base, 0o755)
+    project = user_dir(box, base / name, 0o755)
+    host_git(box, "init", "-q", cwd=project)
+    box.write(project / "README", "hello\n", mode=0o644)
+    host_git(box, "add", "README", cwd=project)
+    host_git(box, "commit", "-q", "-m", "first", cwd=project)
+    return project
+
+
+def followups(box: Box, project: Path, *checkouts: str) -> None:
+    """The user's prompt and hands after a session: `git status`, `git submodule status`, `git
+    log` and a commit (its pre-commit hook) in the project and in each checkout."""
+    for checkout in ("", *checkouts):
+        directory = project / checkout
+        for args in (("status",), ("submodule", "status"), ("log", "-1")):
+            host_git(box, *args, cwd=directory, check=False, setup=False)
+        host_git(box, "commit", "-q", "--allow-empty", "-m", "f", cwd=directory, check=False)
+
+
+def session(box: Box, snippet: str, marker: Path) -> Run:
+    result = box.probe(GIT_PLANT_FUNCTIONS + snippet, str(marker), timeout=SESSION_TIMEOUT)
+    assert_no_raw_failure(result)
+    assert "internal error" not in result.stderr, brief(result.stderr)
+    return result
+
+
+def plant_on_host(box: Box, project: Path, snippet: str, marker: Path) -> Run:
+    return host_sh(box, GIT_PLANT_FUNCTIONS + snippet, str(marker), cwd=project)
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], what: str) -> None:
+    """Until `path` exists (a session's signal), or the session ended without it."""
+    deadline = time.monotonic() + SESSION_TIMEOUT  # a hang guard, not a measure
+    while not path.exists():
+        assert process.poll() is None, f"the session ended before {what}: {process.stderr}"
+        assert time.monotonic() < deadline, f"no {what} within {SESSION_TIMEOUT} s"
+        time.sleep(0.05)
+
+
+def start_session(box: Box, snippet: str, marker: Path) -> subprocess.Popen[str]:
+    return box.start(
+        "--yes",
+        GIT_PLANT_FUNCTIONS + snippet,
+        str(marker),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> Run:
+    try:
+        stdout, stderr = process.communicate(timeout=SESSION_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert_no_raw_failure(result)
+    return result
+
+
+# --- a relative core.hooksPath, resolved where git runs --------------------------------------
+
+
+def hooks_world(box: Box, base: Path, kind: str) -> tuple[Path, str]:
+    """A project whose git runs hooks from a relative core.hooksPath somewhere claudebox does
+    not look; returns (the project, the checkout whose `git commit` runs them)."""
+    project = plain_world(box, base)
+    if kind.startswith("a linked worktree"):
+        # the shared config's .githooks (husky-style, tracked): in wt-in, wt-in/.githooks
+        box.write(project / ".githooks" / ".keep", "", mode=0o644)
+        (project / ".githooks").chmod(0o755)
+        host_git(box, "add", ".githooks", cwd=project)
+        host_git(box, "commit", "-q", "-m", "hooks", cwd=project)
+        host_git(box, "config", "core.hooksPath", ".githooks", cwd=project)
+        if kind == "a linked worktree the session adds":
+            return project, "wt-new"
+        host_git(box, "worktree", "add", "-q", "wt-in", "-b", "inside", cwd=project)
+        return project, "wt-in"
+    upstream = plain_world(box, base, "upstream")
+    if kind == "an absorbed submodule":
+        host_git(box, "submodule", "add", "-q", str(upstream), "sub", cwd=project)
+        host_git(box, "commit", "-q", "-m", "sub", cwd=project)
+        host_git(box, "config", "core.hooksPath", ".githooks", cwd=project / "sub")
+        return project, "sub"
+    if kind == "a clone with a separate git dir":
+        separate = f"--separate-git-dir={project}/vendor/.lib-git"
+        host_git(box, "clone", "-q", separate, str(upstream), "vendor/lib", cwd=project)
+        host_git(box, "config", "core.hooksPath", ".githooks", cwd=project / "vendor" / "lib")
+        return project, "vendor/lib"
+    if kind == "the user's global config, a nested clone":
+        host_git(box, "clone", "-q", str(upstream), "vendor/lib", cwd=project)
+        return project, "vendor/lib"
+    if kind == "the user's global config, the project":
+        return project, ""
+    assert kind == "a hooks path below an absent directory"
+    host_git(box, "config", "core.hooksPath", ".husky/_", cwd=project)
+    return project, ""
+
+
+HOOKS_KINDS = {
+    "a linked worktree": "wt-in/.githooks",
+    "a linked worktree the session adds": "wt-new/.githooks",
+    "an absorbed submodule": "sub/.githooks",
+    "a clone with a separate git dir": "vendor/lib/.githooks",
+    "the user's global config, a nested clone": "vendor/lib/.githooks",
+    "the user's global config, the project": ".githooks",
+    "a hooks path below an absent directory": ".husky/_",
+}
+
+
+@pytest.mark.parametrize("kind", list(HOOKS_KINDS))
+def test_a_relative_hooks_path_is_protected_where_git_resolves_it(box: Box, kind: str) -> None:
+    """git takes a relative core.hooksPath from the top of the work tree it runs in;
+    config_reference_walks resolves it from the config's git directory (the parent of a .git,
+    else the git directory itself) and the launch only from the project's top (git.hooks_path,
+    not created when absent). So the shared config's `.githooks` is wt-in/.githooks in a
+    linked worktree (one there at launch, or one the session adds: its admin directory's
+    commondir naming .git is judged inert, and nothing looks at its hooks); an absorbed
+    submodule's (in .git/modules/sub/config) is sub/.githooks, not .git/modules/sub/.githooks;
+    a clone with --separate-git-dir's is vendor/lib/.githooks; a relative core.hooksPath in
+    the user's ~/.gitconfig applies to every repository (and an absent one at the top is only
+    watched); a hooks path below an absent directory (`.husky/_` before `.husky` exists) is
+    not created, and the new directory is reported but left in place. The session writes a
+    pre-commit hook there. Shows: the marker after the host's `git commit` in that checkout."""
+    hooks = HOOKS_KINDS[kind]
+    plant = f"mkdir -p {hooks} && {HOOK} > {hooks}/pre-commit && chmod +x {hooks}/pre-commit"
+    plant += " && echo planted"
+    if kind == "a linked worktree the session adds":
+        plant = f"{SESSION_GIT} worktree add -q wt-new && {plant}"
+    if kind.startswith("the user's global config"):
+        box.write(box.home / ".gitconfig", "[core]\n\thooksPath = .githooks\n", mode=0o644)
+    control, checkout = hooks_world(box, box.root / "control", kind)
+    planted = plant_on_host(box, control, plant, control_marker(box))
+    assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    followups(box, control, checkout)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project, checkout = hooks_world(box, box.home, kind)
+    assert project == box.project
+    marker = session_marker(box)
+    result = session(box, plant, marker)
+    followups(box, project, checkout)
+    found = {
+        "written": result.stdout.strip() == "planted",
+        "warnings": warnings_naming(result.stderr, f"{project}/{hooks}"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
+
+
+# --- a git directory laid out with a commondir -----------------------------------------------
+
+# docs/ holds HEAD and a commondir naming stash/, which holds objects, refs and a config: git
+# takes docs/ for a git directory (is_git_directory looks for objects and refs in the common
+# directory), reads stash/config and docs/config.worktree. Neither directory holds all of HEAD,
+# objects and refs, GIT_DIR_LAYOUT.
+COMMONDIR_LAYOUT = r"""
+mkdir -p docs stash/objects stash/refs &&
+printf '[core]\n\trepositoryformatversion = 1\n\tbare = false\n' > stash/config &&
+printf '[extensions]\n\tworktreeConfig = true\n' >> stash/config &&
+echo 'ref: refs/heads/main' > docs/HEAD && echo ../stash > docs/commondir &&
+printf '[core]\n\tworktree = .\n\tfsmonitor = "touch %s; true"\n' "$M" > docs/config.worktree &&
+echo planted
+"""
+
+
+def test_a_git_directory_whose_objects_and_refs_are_in_its_commondir_is_found(box: Box) -> None:
+    """The survey takes a directory for a git directory only when it holds HEAD, objects and
+    refs; git's is_git_directory wants HEAD there and objects and refs in the commondir. The
+    session makes docs/ (HEAD, commondir `../stash`, config.worktree with core.worktree = .
+    and core.fsmonitor) and stash/ (objects, refs, a config turning on worktreeConfig): the
+    user's `git status` in docs/ finds docs/ a repository and runs the fsmonitor. Shows: no
+    warning naming docs/, and the marker after the host's follow-ups in docs/."""
+    control = plain_world(box, box.root / "control")
+    planted = plant_on_host(box, control, COMMONDIR_LAYOUT, control_marker(box))
+    assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    followups(box, control, "docs")
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    result = session(box, COMMONDIR_LAYOUT, marker)
+    assert result.stdout.strip() == "planted", brief(result.stderr)
+    followups(box, project, "docs")
+    found = {
+        "warnings": warnings_naming(result.stderr, f"{project}/docs"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
+
+
+# --- more configs than the launch reads for includes -----------------------------------------
+
+# 2,000 submodule git directories in .git/modules (HEAD and an empty config each): more configs
+# than GIT_INCLUDE_LIMIT, which config_reference_walks reads from the last walk back, so the
+# project's own .git/config (the first walk) is never read for its include.path.
+MANY_MODULES = r"""
+mkdir -p .git/modules && cd .git/modules && mkdir $(seq 2000 | sed 's/^/m/') &&
+for d in m*; do echo 'ref: refs/heads/main' > $d/HEAD; : > $d/config; done && echo planted
+"""
+INCLUDED_PLANT = (
+    'printf \'[core]\\n\\tfsmonitor = "touch %s; true"\\n\' "$M" >> .gitconfig; echo write=$?'
+)
+
+
+def include_world(box: Box, base: Path) -> Path:
+    """plain_world whose .git/config includes the project's tracked .gitconfig (`git config
+    include.path ../.gitconfig`); returns the project."""
+    project = plain_world(box, base)
+    box.write(project / ".gitconfig", "[alias]\n\tst = status\n", mode=0o644)
+    host_git(box, "add", ".gitconfig", cwd=project)
+    host_git(box, "commit", "-q", "-m", "shared config", cwd=project)
+    host_git(box, "config", "include.path", "../.gitconfig", cwd=project)
+    return project
+
+
+def test_an_included_file_stays_protected_beside_many_submodule_git_dirs(box: Box) -> None:
+    """config_reference_walks reads at most GIT_INCLUDE_LIMIT (2,000) configs for include.path
+    and core.hooksPath, the project's .git/config last. Session 1 makes 2,000 submodule git
+    directories in .git/modules (HEAD and an empty config each: inert, left in place); at the
+    next launch the project's include.path is never read, so the .gitconfig it includes is
+    writable, and session 2 appends core.fsmonitor to it. Shows: the marker after the host's
+    `git status` in the project."""
+    control = include_world(box, box.root / "control")
+    planted = plant_on_host(box, control, INCLUDED_PLANT, control_marker(box))
+    assert planted.stdout.strip() == "write=0", planted.stdout + planted.stderr
+    followups(box, control)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = include_world(box, box.home)
+    assert project == box.project
+    marker = session_marker(box)
+    first = session(box, MANY_MODULES, marker)
+    assert first.stdout.strip() == "planted", brief(first.stderr)
+    second = session(box, INCLUDED_PLANT, marker)
+    followups(box, project)
+    found = {
+        "written in session 2": second.stdout.strip() == "write=0",
+        "warnings": warnings_naming(second.stderr, f"{project}/.gitconfig"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], found
+
+
+# --- a read-only pin the host's own rename detaches -------------------------------------------
+
+# The session waits for the host's signal, then appends core.fsmonitor to .git/config.
+AFTER_HOST_REWRITE = """
+: > ready; while [ ! -e host-rewrote ]; do sleep 0.05; done
+evil_config >> .git/config; echo write=$? > planted-signal; cat planted-signal
+"""
+
+
+def test_a_config_the_host_rewrites_during_the_session_stays_read_only(box: Box) -> None:
+    """.git/config is read-only inside by a bind mount of the file. git on the host rewrites
+    its config by renaming config.lock over it (`git config`, `git push -u`, `git branch -u`,
+    `git remote add` in another terminal while the session runs); a rename over a mount point
+    of another mount namespace detaches that mount (Linux >= 3.18), so inside, .git/config is
+    then the host's new file, writable. The session appends core.fsmonitor; the review skips
+    .git/config (present at launch). Shows: the write succeeds, and the marker after the
+    host's `git status`."""
+    control = plain_world(box, box.root / "control")
+    planted = plant_on_host(
+        box, control, "evil_config >> .git/config && echo planted", control_marker(box)
+    )
+    assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    followups(box, control)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    process = start_session(box, AFTER_HOST_REWRITE, marker)
+    try:
+        wait_for(project / "ready", process, "the session's start")
+        host_git(box, "config", "user.name", "someone", cwd=project)  # the user's other terminal
+        box.write(project / "host-rewrote", "", mode=0o644)
+    finally:
+        result = finish(process)
+    followups(box, project)
+    found = {
+        "written": "write=0" in result.stdout,
+        "warnings": warnings_naming(result.stderr, f"{project}/.git/config"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], (found, brief(result.stderr))
+
+
+# --- a placeholder a concurrent session removes ------------------------------------------------
+
+WAITER = ": > b-ready; while [ ! -e b-stop ]; do sleep 0.05; done; echo b-done"
+AFTER_OTHER_SESSION = """
+: > a-ready; while [ ! -e a-go ]; do sleep 0.05; done
+evil_gitdir .git .git/x-evil; echo x-evil > .git/commondir; echo write=$?
+"""
+
+
+def test_a_concurrent_sessions_placeholders_stay_protected(box: Box) -> None:
+    """Two sessions of one project (claudebox allows it: the instance lock is shared). Session
+    B starts first and makes the placeholder .git/commondir ("."); session A starts and finds
+    it present: bound read-only as the user's. B ends and removes its placeholder: unlinking a
+    mount point of another mount namespace detaches it, so in A .git/commondir is absent and
+    writable. A writes `x-evil` there (a git dir with core.fsmonitor); A's review skips
+    .git/commondir (present at A's launch). Shows: the write succeeds, and the marker after the
+    host's `git status` in the project."""
+    plant = "evil_gitdir .git .git/x-evil && echo x-evil > .git/commondir && echo planted"
+    control = plain_world(box, box.root / "control")
+    planted = plant_on_host(box, control, plant, control_marker(box))
+    assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
+    followups(box, control)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    other = start_session(box, WAITER, marker)
+    try:
+        wait_for(project / "b-ready", other, "session B's start")
+        attacker = start_session(box, AFTER_OTHER_SESSION, marker)
+        try:
+            wait_for(project / "a-ready", attacker, "session A's start")
+            box.write(project / "b-stop", "", mode=0o644)
+            ended = finish(other)
+            assert "b-done" in ended.stdout, brief(ended.stderr)
+            box.write(project / "a-go", "", mode=0o644)
+        finally:
+            result = finish(attacker)
+    finally:
+        if other.poll() is None:
+            other.kill()
+    followups(box, project)
+    found = {
+        "written": "write=0" in result.stdout,
+        "warnings": warnings_naming(result.stderr, f"{project}/.git/commondir"),
+        "the host's git ran the plant": marker.exists(),
+    }
+    assert not found["the host's git ran the plant"], (found, brief(result.stderr))
