@@ -433,7 +433,12 @@ PROTECTED_PROJECT_PATHS: Final = (
 # tools obey there.
 GIT_DIR_LAYOUT: Final = frozenset({"HEAD", "objects", "refs"})
 SURVEY_NAMES: Final = frozenset(
-    {".git", *GIT_DIR_LAYOUT, *(path.split("/")[0] for path in PROTECTED_PROJECT_PATHS)}
+    {
+        ".git",
+        "commondir",  # (HEAD and a commondir: the objects and refs are there)
+        *GIT_DIR_LAYOUT,
+        *(path.split("/")[0] for path in PROTECTED_PROJECT_PATHS),
+    }
 )
 # In every git directory the host's git reads (the repository's, each linked worktree's admin
 # directory, each submodule's): config and hooks are read-only; the redirections (commondir:
@@ -474,7 +479,8 @@ GIT_SAFE_SUBMODULE_UPDATES: Final = ("checkout", "rebase", "merge", "none")
 GIT_DIR_STORES: Final = frozenset({"objects", "refs", "logs", "info", "hooks", "lfs"})
 MODULES_DIRECTORY_LIMIT: Final = 10_000
 GIT_CONFIG_LIMIT: Final = 1 << 20
-GIT_INCLUDE_LIMIT: Final = 2_000  # config files read for includes and hooksPath at a launch
+GIT_CONFIG_NAMES: Final = frozenset({"config", "config.worktree", ".gitmodules"})
+GIT_INCLUDE_LIMIT: Final = 2_000  # git config files with includes read at a launch
 GIT_TIMEOUT: Final = 10.0  # seconds for a host git command on what a session wrote
 COMMAND_TIMEOUT: Final = 30.0  # seconds for the commands a launch starts together (git, openssl)
 # git's index (gitformat-index(5); read-cache.c): an entry is a gitlink when its type bits
@@ -1231,6 +1237,8 @@ class GitLayout(NamedTuple):
     outside: bool  # git_dir lies outside `top` (a linked worktree's or submodule's)
     hooks_path: str = ""  # core.hooksPath, resolved (husky's .husky and the like)
     program: str = ""  # the host's git, which found all this
+    hooks_local: bool = False  # the hooksPath is the repository's own (else ~/.gitconfig's)
+    user_hooks: str = ""  # core.hooksPath in your own git config, as written there
 
 
 class Walk(NamedTuple):
@@ -1244,6 +1252,7 @@ class Walk(NamedTuple):
     pin_only: bool = False  # a git directory: pinned (it cannot be replaced), not read-only
     placeholder: str | None = None  # when absent: made with this text for the session (one
     # git reads as if there were none), read-only, so the session cannot make it; removed after
+    judged_as: str = ""  # made in a session, judged as git's file of this name ("hooks")
 
     @property
     def path(self) -> str:
@@ -2156,9 +2165,15 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
                 )
             pins.append(Pin(last.path, Kind.LINK, False, reason="symlink, not followed"))
         elif last.kind is Kind.MISSING:
-            if last.path == walk.path and walk.create:
-                setup.append(HostSetup(last.path))  # git's own layout: else hooks could appear
-                pins.append(Pin(last.path, Kind.DIR, True, reason="read-only"))
+            if walk.create and (last.path == walk.path or walk.judged_as == "hooks"):
+                # git's own layout (else hooks could appear); a core.hooksPath directory with
+                # what is missing above it, pinned
+                setup.append(HostSetup(walk.path))
+                below = os.path.relpath(walk.path, last.path).split("/")
+                below = below if walk.path != last.path else []
+                gaps = [os.path.join(last.path, *below[:depth]) for depth in range(len(below))]
+                pins += [Pin(path, Kind.DIR, False, reason="pinned") for path in gaps]
+                pins.append(Pin(walk.path, Kind.DIR, True, reason="read-only"))
             elif last.path == walk.path and walk.placeholder is not None:
                 placeholders.append(HostSetup(last.path, walk.placeholder))
                 pins.append(Pin(last.path, Kind.FILE, True, reason="read-only placeholder"))
@@ -5056,6 +5071,7 @@ class GitProbe(NamedTuple):
 
 
 GIT_CONFIG_KEYS: Final = r"^(user\.(name|email)|core\.hookspath)$"
+LOCAL_SCOPES: Final = ("local", "worktree", "command")  # the repository's own (not ~/.gitconfig)
 
 
 def git_probe(cwd: str, git: str) -> tuple[GitProbe | None, dict[str, str]]:
@@ -5077,7 +5093,7 @@ def start_git_probe(cwd: str, git: str) -> Running:
                 "--git-common-dir",
                 "--absolute-git-dir",
             ],
-            [git, "-C", cwd, "config", "--null", "--get-regexp", GIT_CONFIG_KEYS],
+            [git, "-C", cwd, "config", "--null", "--show-scope", "--get-regexp", GIT_CONFIG_KEYS],
         ]
     )
 
@@ -5091,10 +5107,12 @@ def git_probe_result(running: Running) -> tuple[GitProbe | None, dict[str, str]]
             "(find .git -maxdepth 2 -type p) and move it aside"
         )
     values: dict[str, str] = {}
-    for record in config.stdout.split("\0"):
+    words = config.stdout.split("\0")
+    for scope, record in zip(words[0::2], words[1::2], strict=False):
         key, _, value = record.partition("\n")
         if value.strip():
-            values[key] = value.strip()
+            values[key] = value.strip()  # (the later scope wins, as in git)
+            values[f"{key}@{'local' if scope in LOCAL_SCOPES else 'user'}"] = value.strip()
     lines = layout.stdout.splitlines()
     if layout.returncode != 0 or len(lines) != 3:
         return None, values
@@ -5102,7 +5120,15 @@ def git_probe_result(running: Running) -> tuple[GitProbe | None, dict[str, str]]
     return GitProbe(top, common, git_dir), values
 
 
-def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "") -> GitLayout:
+def git_layout(
+    cwd: str,
+    git: str | None,
+    probe: GitProbe | None,
+    hooks: str = "",
+    *,
+    hooks_local: bool = False,
+    user_hooks: str = "",
+) -> GitLayout:
     """The project as git sees it from `cwd`, checked: git's answer may come from files a
     session wrote (a .git file, commondir, core.worktree), so claudebox binds read-write only
     the current directory or an ancestor whose own .git agrees with git, and another git
@@ -5111,12 +5137,8 @@ def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "
     if git is None or probe is None:
         return GitLayout(cwd, cwd, "", False)
     top, common = probe.top, probe.common
-    found = {
-        "hooks_path": os.path.realpath(os.path.join(top, os.path.expanduser(hooks)))
-        if hooks
-        else "",
-        "program": git,
-    }
+    hooks_path = os.path.realpath(os.path.join(top, os.path.expanduser(hooks))) if hooks else ""
+    found = GitLayout(top, top, "", False, hooks_path, git, hooks_local, user_hooks)
     if not is_within(cwd, top):
         raise ClaudeboxError(
             f"git says the work tree of {cwd} is {top} (a core.worktree setting or a .git file "
@@ -5143,7 +5165,7 @@ def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "
                 "(a session may have planted it); remove that file",
                 EXIT_USAGE,
             )
-        return GitLayout(top, canonical, common, False, **found)
+        return found._replace(canonical_root=canonical, git_dir=common, outside=False)
     if dot_git.kind is Kind.FILE:
         target = gitfile_target(dot_git.path)
         if target is None or target != probe.git_dir:
@@ -5158,9 +5180,9 @@ def git_layout(cwd: str, git: str | None, probe: GitProbe | None, hooks: str = "
                     "repository (a session may have planted it); remove that file",
                     EXIT_USAGE,
                 )
-            return GitLayout(top, canonical, common, False, **found)
+            return found._replace(canonical_root=canonical, git_dir=common, outside=False)
         if belongs_to(git, target, common, top):
-            return GitLayout(top, canonical, common, True, **found)
+            return found._replace(canonical_root=canonical, git_dir=common, outside=True)
         raise ClaudeboxError(
             f"{dot_git.path} points git at {target}, which is neither a linked worktree "
             "(git worktree add) nor a submodule of an enclosing repository pointing back at "
@@ -5249,6 +5271,11 @@ def git_config_entries(git: str, config: str) -> list[tuple[str, str]] | None:
     text = read_small(config, GIT_CONFIG_LIMIT + 1)
     if text is None or len(text.encode("utf-8", "surrogateescape")) > GIT_CONFIG_LIMIT:
         return None  # (git would read all of it: what claudebox did not read, it cannot judge)
+    return git_config_text_entries(git, text)
+
+
+def git_config_text_entries(git: str, text: str) -> list[tuple[str, str]] | None:
+    """Every (key, value) of a git config's text, by git itself; None when git cannot read it."""
     result = run(
         [git, "config", "--no-includes", "--file", "-", "--null", "--list"],
         check=False,
@@ -5600,6 +5627,12 @@ def module_git_dirs(modules: str, problems: list[str]) -> list[str]:
     return found
 
 
+def laid_out_as_git_dir(names: Container[str]) -> bool:
+    """Whether git takes a directory holding these names for a git directory (setup.c's
+    is_git_directory: a HEAD, and objects and refs here or in its commondir)."""
+    return "HEAD" in names and ("commondir" in names or ("objects" in names and "refs" in names))
+
+
 def protected_walks(
     git: GitLayout,
     repositories: Sequence[str] = (),
@@ -5622,7 +5655,7 @@ def protected_walks(
             for relative in PROTECTED_PROJECT_PATHS
             if directory and relative.split("/")[0] in present
         ]
-        if directory and GIT_DIR_LAYOUT <= present:  # a git directory not named .git
+        if directory and laid_out_as_git_dir(present):  # a git directory not named .git
             walks += git_dir_walks(top, directory, seen, problems)
     if not git.git_dir:  # a repository the session creates is reviewed like one that existed
         walks.append(walk(top, ".git", seen=seen))
@@ -5645,51 +5678,106 @@ def protected_walks(
             walks += gitfile_target_walks(git, gitfile_target(last.path), seen, problems)
     hooks_path = git.hooks_path
     if hooks_path:
-        for root in (top, git.git_dir):
-            if is_within(hooks_path, root) and hooks_path != root:
-                walks.append(walk(root, os.path.relpath(hooks_path, root), seen=seen))
-                break
-    walks += config_reference_walks(git, walks, seen)
+        walks += hooks_walks(git, hooks_path, git.hooks_local, seen)
+    walks += checkout_hooks_walks(git, repositories, seen)
+    walks += config_reference_walks(git, walks, seen, problems)
     return tuple(dict.fromkeys(walks))
 
 
-def config_reference_walks(
-    git: GitLayout, walks: Sequence[Walk], seen: dict[str, Entry]
+def hooks_walks(git: GitLayout, hooks: str, local: bool, seen: dict[str, Entry]) -> list[Walk]:
+    """The hooks directory a core.hooksPath names, where the sandbox could write it: made when
+    absent and the repository's own config names it (as .git/hooks), read-only."""
+    for root in (git.top, git.git_dir):
+        if root and is_within(hooks, root) and hooks != root:
+            relative = os.path.relpath(hooks, root)
+            return [walk(root, relative, local, seen)._replace(judged_as="hooks")]
+    return []
+
+
+def checkout_hooks_walks(
+    git: GitLayout, repositories: Sequence[str], seen: dict[str, Entry]
 ) -> list[Walk]:
-    """What the git configs among `walks` make git read or run from elsewhere in the project:
-    the files they include (absent: an empty placeholder; they may include more) and the
-    hooks directory a core.hooksPath names (absent: made, like .git/hooks)."""
-    pending = [
+    """The hooks directory git uses in each other checkout of the project: its core.hooksPath
+    (asked of git where its configs mention one or include another; else yours) is taken from
+    the top of the checkout, as git runs hooks there."""
+    walks: list[Walk] = []
+    for relative in repositories:
+        checkout = f"{git.top}/{relative}"
+        dot_git = f"{checkout}/.git"
+        git_dir = dot_git if inspect(dot_git).kind is Kind.DIR else gitfile_target(dot_git)
+        if not git_dir or inspect(git_dir).kind is not Kind.DIR:
+            continue
+        common = pointer(f"{git_dir}/commondir", git_dir) or git_dir
+        configs = (f"{git_dir}/config", f"{common}/config", f"{git_dir}/config.worktree")
+        texts = " ".join((read_small(path, GIT_CONFIG_LIMIT) or "").lower() for path in configs)
+        value, local = git.user_hooks, False
+        if git.program and ("hookspath" in texts or "include" in texts):
+            value, local = checkout_hooks_path(git.program, checkout, git.user_hooks)
+        if value:
+            target = os.path.realpath(os.path.join(checkout, os.path.expanduser(value)))
+            walks += hooks_walks(git, target, local, seen)
+    return walks
+
+
+def checkout_hooks_path(program: str, checkout: str, user_hooks: str) -> tuple[str, bool]:
+    """core.hooksPath as git in `checkout` reads it (git config runs nothing), and whether the
+    repository's own config sets it."""
+    result = run(
+        [
+            program,
+            "-C",
+            checkout,
+            "config",
+            "--null",
+            "--show-scope",
+            "--get-all",
+            "core.hookspath",
+        ],
+        check=False,
+        timeout=GIT_TIMEOUT,
+    )
+    words = result.stdout.split("\0")
+    found = [(scope, value) for scope, value in zip(words[0::2], words[1::2], strict=False)]
+    if not found:
+        return user_hooks, False
+    scope, value = found[-1]
+    return value.strip(), scope in LOCAL_SCOPES
+
+
+def config_reference_walks(
+    git: GitLayout, walks: Sequence[Walk], seen: dict[str, Entry], problems: list[str]
+) -> list[Walk]:
+    """The files the git configs among `walks` include, where the sandbox could write them
+    (absent: an empty placeholder); they may include more. Every config is read; git is asked
+    only of those that mention an include, and at most GIT_INCLUDE_LIMIT times."""
+    pending = collections.deque(
         w.path
         for w in walks
         if os.path.basename(w.relative) in ("config", "config.worktree")
         and w.steps[-1].path == w.path
         and w.steps[-1].kind is Kind.FILE
-    ]
+    )
     found: list[Walk] = []
     read: set[str] = set()
-    while pending and git.program and len(read) < GIT_INCLUDE_LIMIT:
-        config = pending.pop()
+    asked = 0
+    while pending and git.program:
+        config = pending.popleft()
         if config in read:
             continue
         read.add(config)
-        lowered = (read_small(config, GIT_CONFIG_LIMIT) or "").lower()
-        if "include" not in lowered and "hookspath" not in lowered:
+        if "include" not in (read_small(config, GIT_CONFIG_LIMIT) or "").lower():
             continue  # (most configs: no git command run)
+        asked += 1
+        if asked > GIT_INCLUDE_LIMIT:
+            problems.append(f"{config} (more than {GIT_INCLUDE_LIMIT} configs with includes)")
+            break
         for key, value in git_config_entries(git.program, config) or ():
             included = key == "include.path" or (
                 key.startswith("includeif.") and key.endswith(".path")
             )
-            if not (included or key == "core.hookspath") or not value:
+            if not included or not value:
                 continue
-            git_dir = os.path.dirname(config)
-            base = (
-                git_dir
-                if included
-                else os.path.dirname(git_dir)
-                if os.path.basename(git_dir) == ".git"
-                else git_dir
-            )
+            base = os.path.dirname(config)
             target = os.path.realpath(os.path.join(base, os.path.expanduser(value)))
             root = next(
                 (r for r in (git.top, git.git_dir) if r and is_within(target, r) and target != r),
@@ -5698,11 +5786,10 @@ def config_reference_walks(
             if root is None:
                 continue  # outside what the sandbox can write
             relative = os.path.relpath(target, root)
-            if included:
-                found.append(walk(root, relative, seen=seen)._replace(placeholder=""))
-                pending.append(target)
-            else:
-                found.append(walk(root, relative, True, seen))
+            found.append(
+                walk(root, relative, seen=seen)._replace(placeholder="", judged_as="config")
+            )
+            pending.append(target)
     return found
 
 
@@ -5842,13 +5929,28 @@ def probe_host(
     if meanwhile is not None:
         meanwhile()
     probe, git_config = git_probe_result(running) if running else (None, {})
-    layout = git_layout(cwd, git, probe, git_config.get("core.hookspath", ""))
+    layout = git_layout(
+        cwd,
+        git,
+        probe,
+        git_config.get("core.hookspath", ""),
+        hooks_local="core.hookspath@local" in git_config,
+        user_hooks=git_config.get("core.hookspath@user", ""),
+    )
     git_name, git_email = git_config.get("user.name"), git_config.get("user.email")
     state_link = os.path.join(home, ".claudebox")
     state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
     claude = programs["claude"]
     instance = instance_for(layout.canonical_root, state_dir)
-    survey = survey_project(layout.top, survey_file(instance.dir, layout.top))
+    secrets = (*secret_paths(home, env), *resolved_secret_paths)
+    refused = layout.top in ("/", home) or any(  # (the plan refuses it: nothing to look at)
+        is_within(secret, layout.top) or is_within(layout.top, secret) for secret in secrets
+    )
+    survey = (
+        Survey(layout.top, {}, {}, (), 0)
+        if refused
+        else survey_project(layout.top, survey_file(instance.dir, layout.top))
+    )
     routing, routing_error = read_host_routing() if tier is not Tier.FULL else (HostRouting(), None)
     return HostFacts(
         env=dict(env),
@@ -8499,6 +8601,7 @@ class Snapshot(NamedTuple):
 
     present: Mapping[str, tuple[int, int, int]]  # protected path -> (mode, inode, mtime_ns)
     taken: float  # when (a path whose inode changed before it was not made by the session)
+    configs: Mapping[str, str] = {}  # protected git config -> its text (put back if replaced)
 
 
 def identity(path: str) -> tuple[int, int, int] | None:
@@ -8515,7 +8618,27 @@ def take_snapshot(host: HostFacts) -> Snapshot:
         found = identity(path)  # each path once: walks below one git directory share steps
         if found is not None:
             present[path] = found
-    return Snapshot(present, time.time())
+    configs = {}
+    for walk_ in host.protected:
+        if walk_.path in present and acts_as(walk_) in GIT_CONFIG_NAMES:
+            text = read_small(walk_.path, GIT_CONFIG_LIMIT)
+            if text is not None:
+                configs[walk_.path] = text
+    return Snapshot(present, time.time(), configs)
+
+
+def acts_as(walk_: Walk) -> str:
+    """The git file a protected path is to git: its name, or the role that gave it its walk."""
+    return walk_.judged_as or os.path.basename(walk_.relative)
+
+
+def replaced(path: str, launched: tuple[int, int, int]) -> bool:
+    """Whether `path` is another file than at launch: the host replaced it (a rename over it
+    detaches the sandbox's read-only view: the sandbox could write the new one)."""
+    now = identity(path)
+    return now is not None and (
+        now[1] != launched[1] or stat.S_IFMT(now[0]) != stat.S_IFMT(launched[0])
+    )
 
 
 def changed_since(path: str, moment: float) -> bool:
@@ -8532,6 +8655,11 @@ def git_config_inert(git: str, path: str, git_dir: str, top: str) -> tuple[bool,
     entries = git_config_entries(git, path)
     if entries is None:
         return False, "not a git config git can read"
+    return entries_inert(entries, git_dir, top)
+
+
+def entries_inert(entries: Iterable[tuple[str, str]], git_dir: str, top: str) -> tuple[bool, str]:
+    """(inert, why not): git config entries that only describe the repository."""
     for key, value in entries:
         section, _, rest = key.partition(".")
         subsection, _, name = rest.rpartition(".")
@@ -8547,10 +8675,11 @@ def git_config_inert(git: str, path: str, git_dir: str, top: str) -> tuple[bool,
     return True, ""
 
 
-def judge_created(path: str, git: GitLayout) -> str | None:
+def judge_created(path: str, git: GitLayout, judged_as: str = "") -> str | None:
     """Why a git file the session created would make the host's git run or read something
-    else (None: inert, left in place; "": reported, left in place)."""
-    name = os.path.basename(path)
+    else (None: inert, left in place; "": reported, left in place); `judged_as`: the git file
+    it acts as where its name does not say (a core.hooksPath directory, an included config)."""
+    name = judged_as or os.path.basename(path)
     parent = os.path.dirname(path)
     git_files = (".git", "commondir", "config", "config.worktree", "hooks", "gitdir", ".gitmodules")
     if name in git_files and os.path.islink(path):
@@ -8629,7 +8758,7 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     git_dirs += [
         os.path.join(git.top, rel)
         for rel, names in survey.marked.items()
-        if GIT_DIR_LAYOUT <= set(names)
+        if laid_out_as_git_dir(set(names))
     ]
     for path, mode in reopen_git_directories(git_dirs):
         what = f"left {path} unlistable (mode {mode:04o}): claudebox made it listable again"
@@ -8648,10 +8777,13 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
     for walk_ in walks:
         last = walk_.steps[-1]
         path = last.path
-        if last.kind is Kind.MISSING or path in checked or path in before.present:
+        if last.kind is Kind.MISSING or path in checked:
             continue
         checked.add(path)
-        findings += review_path(path, git)
+        if path not in before.present:
+            findings += review_path(path, git, walk_.judged_as)
+        elif replaced(path, before.present[path]):
+            findings += review_replaced(path, git, walk_, before.configs.get(path))
     surveyed = (os.path.dirname(w.path) for w in walks if w.relative.endswith("commondir"))
     for git_dir in dict.fromkeys(surveyed):
         findings += review_git_files(git_dir, before.taken)
@@ -8660,6 +8792,44 @@ def review_session(host: HostFacts, before: Snapshot) -> list[Finding]:
             survey_file(instance_for(git.canonical_root, host.state_dir).dir, git.top), survey
         )
     return findings
+
+
+def review_replaced(path: str, git: GitLayout, walk_: Walk, launched: str | None) -> list[Finding]:
+    """A protected path replaced while the session ran (a `git config`, `git branch -u` or
+    `git remote add` on the host rewrites .git/config so): the sandbox could write the new
+    file. A config is judged by what it holds beyond what it held at launch; one that would
+    make the host's git run something is moved aside and the launch's put back."""
+    if launched is None:
+        return review_path(path, git, walk_.judged_as)
+    program = git.program or "git"
+    now = git_config_entries(program, path)
+    then = set(git_config_text_entries(program, launched) or ())
+    added = [entry for entry in now or () if entry not in then]
+    inert, key = (
+        entries_inert(added, os.path.dirname(path), git.top)
+        if now is not None
+        else (
+            False,
+            "not a git config git can read",
+        )
+    )
+    if inert:
+        return []  # what was added only describes the repository (an upstream, a remote)
+    what = (
+        f"could write {path} once it was replaced on the host while the session ran (a rename "
+        "there detaches the sandbox's read-only view of it): it holds git configuration the "
+        f"host's git would obey ({key})"
+    )
+    finding = moved_aside(path, what)
+    if finding.moved_to:
+        try:
+            write_atomic(path, os.fsencode(launched), replace=False)
+        except OSError as error:
+            return [
+                finding._replace(what=f"{what}; cannot put back the launch's ({error.strerror})")
+            ]
+        return [finding._replace(what=f"{what}; put back the config it had at launch")]
+    return [finding]
 
 
 def reopen_git_directories(git_dirs: Iterable[str]) -> list[tuple[str, int]]:
@@ -8703,20 +8873,25 @@ def reopen_git_directories(git_dirs: Iterable[str]) -> list[tuple[str, int]]:
 LISTABLE: Final = stat.S_IRUSR | stat.S_IXUSR
 
 
-def remove_placeholders(placeholders: Iterable[HostSetup]) -> None:
-    """The git files made for the session, where they still hold what was made (nothing else
-    is removed; one left behind reads as if it were absent)."""
-    for made in placeholders:
-        if read_small(made.path) == made.content:
+def remove_placeholders(walks: Iterable[Walk], lock: int) -> None:
+    """The placeholders of `walks` (this launch's, or an earlier one's left behind), where they
+    still hold what was made: removed once no other session of the project runs (its
+    protection holds them: a removal would detach it). One left reads as if absent."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return
+    for walk_ in walks:
+        if walk_.placeholder is not None and read_small(walk_.path) == walk_.placeholder:
             with contextlib.suppress(OSError):
-                os.unlink(made.path)
+                os.unlink(walk_.path)
 
 
-def review_path(path: str, git: GitLayout) -> list[Finding]:
+def review_path(path: str, git: GitLayout, judged_as: str = "") -> list[Finding]:
     """A protected path that exists after the session and was not one at launch: made in the
     session, or made earlier where nothing looked and now reached (a rename, a new pointer)."""
     try:
-        verdict = judge_created(path, git)
+        verdict = judge_created(path, git, judged_as)
     except OSError as error:
         return [Finding(path, f"created {path}, which claudebox cannot read ({error.strerror})")]
     if verdict is None:
@@ -9646,7 +9821,7 @@ def launch_planned_session(
             return supervise(launch_of(plan, secrets), certificate=early.take())
         finally:
             write_stderr(render_findings(review_session(host, before)))
-            remove_placeholders(plan.placeholders)
+            remove_placeholders(host.protected, lock)
             if not args.shell:
                 write_stderr(resume_hint(plan.instance.claude_store, plan.chdir, before.taken))
     finally:

