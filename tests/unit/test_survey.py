@@ -263,3 +263,15 @@ def test_a_flood_of_findings_shows_what_was_moved_aside_and_counts_the_rest():
         "claudebox: warning: the session left 15 more like these (0 moved aside: their names end "
         "in .claudebox-quarantined); look before running git there"
     )
+
+
+def test_a_root_the_plan_refuses_is_not_surveyed(tmp_path):
+    """Your home (or /, or a directory holding a secret path) is refused by the plan: a launch
+    from there does not first walk all of it."""
+    home = tmp_path / "home"
+    tree(home, "a/b/.git", ".ssh")
+    git("init", "-q", cwd=home)
+    host = probe(home, home)
+    assert host.survey is not None and host.survey.directories == {}
+    with pytest.raises(cb.ClaudeboxError, match="is your home directory"):
+        cb.build_plan(host, cb.Options(tier=cb.Tier.FULL))
