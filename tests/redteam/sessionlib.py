@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,3 +214,80 @@ def host_followups(box: Box, world: GitWorld) -> None:
         if checkout.is_dir():
             for args in (("status",), ("submodule", "status")):
                 host_git(box, *args, cwd=checkout, check=False, setup=False)
+
+
+# --- shared by the git red-team files -------------------------------------------------------
+
+SESSION_TIMEOUT = 120  # a hang guard: a session of these snippets takes seconds
+
+Run = subprocess.CompletedProcess[str]
+
+# A hook that touches the marker ($M), written to the path given after it.
+HOOK = "printf '#!/bin/sh\\ntouch %s\\n' \"$M\""
+
+# Appends core.fsmonitor to the project's tracked .gitconfig (see include_world).
+INCLUDED_PLANT = (
+    'printf \'[core]\\n\\tfsmonitor = "touch %s; true"\\n\' "$M" >> .gitconfig; echo write=$?'
+)
+
+
+def control_marker(box: Box) -> Path:
+    return marker_dir(box) / "control-fired"
+
+
+def session_marker(box: Box) -> Path:
+    return marker_dir(box) / "session-fired"
+
+
+def plain_world(box: Box, base: Path, name: str = "proj", *, worktree: bool = False) -> Path:
+    """BASE/NAME: a repository with one commit (and with `worktree`, a linked worktree inside,
+    wt-in); returns the project."""
+    user_dir(box, base, 0o755)
+    project = user_dir(box, base / name, 0o755)
+    host_git(box, "init", "-q", cwd=project)
+    box.write(project / "README", "hello\n", mode=0o644)
+    host_git(box, "add", "README", cwd=project)
+    host_git(box, "commit", "-q", "-m", "first", cwd=project)
+    if worktree:
+        host_git(box, "worktree", "add", "-q", "wt-in", "-b", "inside", cwd=project)
+        with open(project / ".git" / "info" / "exclude", "a") as exclude:
+            exclude.write("wt-in/\n")
+    return project
+
+
+def include_world(box: Box, base: Path) -> Path:
+    """plain_world whose .git/config includes the project's tracked .gitconfig (`git config
+    include.path ../.gitconfig`: projects share aliases and filters so); returns the project."""
+    project = plain_world(box, base)
+    box.write(project / ".gitconfig", "[alias]\n\tst = status\n", mode=0o644)
+    host_git(box, "add", ".gitconfig", cwd=project)
+    host_git(box, "commit", "-q", "-m", "shared config", cwd=project)
+    host_git(box, "config", "include.path", "../.gitconfig", cwd=project)
+    return project
+
+
+def followups(box: Box, project: Path, *checkouts: str) -> None:
+    """The user's prompt and hands after a session: `git status`, `git submodule status`, `git
+    log` and a commit (its pre-commit hook) in the project and in each checkout."""
+    for checkout in ("", *checkouts):
+        directory = project / checkout
+        for args in (("status",), ("submodule", "status"), ("log", "-1")):
+            host_git(box, *args, cwd=directory, check=False, setup=False)
+        host_git(box, "commit", "-q", "--allow-empty", "-m", "f", cwd=directory, check=False)
+
+
+def session(box: Box, snippet: str, marker: Path) -> Run:
+    """SNIPPET (with GIT_PLANT_FUNCTIONS) through the real sandbox: never a raw failure."""
+    result = box.probe(GIT_PLANT_FUNCTIONS + snippet, str(marker), timeout=SESSION_TIMEOUT)
+    assert_no_raw_failure(result)
+    assert "internal error" not in result.stderr, brief(result.stderr)
+    return result
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], what: str) -> None:
+    """Until `path` exists (a session's signal), or the session ended without it."""
+    deadline = time.monotonic() + SESSION_TIMEOUT  # a hang guard, not a measure
+    while not path.exists():
+        assert process.poll() is None, f"the session ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {SESSION_TIMEOUT} s"
+        time.sleep(0.05)

@@ -8,60 +8,24 @@ and the host's git runs as the user would after the session.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from harness import Box, host_git
 from sessionlib import (
     GIT_PLANT_FUNCTIONS,
+    INCLUDED_PLANT,
     SESSION_GIT,
-    assert_no_raw_failure,
     brief,
+    control_marker,
+    followups,
     host_sh,
-    marker_dir,
-    user_dir,
+    include_world,
+    plain_world,
+    session,
+    session_marker,
     warnings_naming,
 )
-
-SESSION_TIMEOUT = 120  # a hang guard: a session of these snippets takes seconds
-
-Run = subprocess.CompletedProcess[str]
-
-
-def control_marker(box: Box) -> Path:
-    return marker_dir(box) / "control-fired"
-
-
-def session_marker(box: Box) -> Path:
-    return marker_dir(box) / "session-fired"
-
-
-def plain_world(box: Box, base: Path, name: str = "proj") -> Path:
-    """BASE/NAME: a repository with one commit; returns the project."""
-    user_dir(box, base, 0o755)
-    project = user_dir(box, base / name, 0o755)
-    host_git(box, "init", "-q", cwd=project)
-    box.write(project / "README", "hello\n", mode=0o644)
-    host_git(box, "add", "README", cwd=project)
-    host_git(box, "commit", "-q", "-m", "first", cwd=project)
-    return project
-
-
-def followups(box: Box, project: Path, *checkouts: str) -> None:
-    """The user's prompt and hands after a session: `git status`, `git submodule status` and a
-    commit in the project and in each checkout."""
-    for checkout in ("", *checkouts):
-        directory = project / checkout
-        for args in (("status",), ("submodule", "status"), ("log", "-1")):
-            host_git(box, *args, cwd=directory, check=False, setup=False)
-
-
-def session(box: Box, snippet: str, marker: Path) -> Run:
-    result = box.probe(GIT_PLANT_FUNCTIONS + snippet, str(marker), timeout=SESSION_TIMEOUT)
-    assert_no_raw_failure(result)
-    assert "internal error" not in result.stderr, brief(result.stderr)
-    return result
 
 
 def control(box: Box, snippet: str) -> Path:
@@ -352,21 +316,6 @@ def test_a_nested_repositorys_hooks_path_is_protected(box: Box) -> None:
 
 
 # --- a file the project's own config includes -----------------------------------------------------
-
-INCLUDED_PLANT = (
-    'printf \'[core]\\n\\tfsmonitor = "touch %s; true"\\n\' "$M" >> .gitconfig; echo write=$?'
-)
-
-
-def include_world(box: Box, base: Path) -> Path:
-    """plain_world whose .git/config includes the project's tracked .gitconfig (`git config
-    include.path ../.gitconfig`: projects share aliases and filters so); returns the project."""
-    project = plain_world(box, base)
-    box.write(project / ".gitconfig", "[alias]\n\tst = status\n", mode=0o644)
-    host_git(box, "add", ".gitconfig", cwd=project)
-    host_git(box, "commit", "-q", "-m", "shared config", cwd=project)
-    host_git(box, "config", "include.path", "../.gitconfig", cwd=project)
-    return project
 
 
 def test_a_file_the_projects_config_includes_is_protected(box: Box) -> None:

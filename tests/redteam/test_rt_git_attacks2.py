@@ -9,77 +9,33 @@ sandbox, and the host's git runs as the user would during or after the session.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from harness import Box, host_git
 from sessionlib import (
     GIT_PLANT_FUNCTIONS,
+    HOOK,
+    INCLUDED_PLANT,
     SESSION_GIT,
+    SESSION_TIMEOUT,
+    Run,
     assert_no_raw_failure,
     brief,
+    control_marker,
+    followups,
     host_sh,
-    marker_dir,
-    user_dir,
+    include_world,
+    plain_world,
+    session,
+    session_marker,
+    wait_for,
     warnings_naming,
 )
-
-SESSION_TIMEOUT = 120  # a hang guard: a session of these snippets takes seconds
-
-Run = subprocess.CompletedProcess[str]
-
-# A hook that touches the marker ($M), written to the path given after it.
-HOOK = "printf '#!/bin/sh\\ntouch %s\\n' \"$M\""
-
-
-def control_marker(box: Box) -> Path:
-    return marker_dir(box) / "control-fired"
-
-
-def session_marker(box: Box) -> Path:
-    return marker_dir(box) / "session-fired"
-
-
-def plain_world(box: Box, base: Path, name: str = "proj") -> Path:
-    """BASE/NAME: a repository with one commit; returns the project."""
-    user_dir(box, base, 0o755)
-    project = user_dir(box, base / name, 0o755)
-    host_git(box, "init", "-q", cwd=project)
-    box.write(project / "README", "hello\n", mode=0o644)
-    host_git(box, "add", "README", cwd=project)
-    host_git(box, "commit", "-q", "-m", "first", cwd=project)
-    return project
-
-
-def followups(box: Box, project: Path, *checkouts: str) -> None:
-    """The user's prompt and hands after a session: `git status`, `git submodule status`, `git
-    log` and a commit (its pre-commit hook) in the project and in each checkout."""
-    for checkout in ("", *checkouts):
-        directory = project / checkout
-        for args in (("status",), ("submodule", "status"), ("log", "-1")):
-            host_git(box, *args, cwd=directory, check=False, setup=False)
-        host_git(box, "commit", "-q", "--allow-empty", "-m", "f", cwd=directory, check=False)
-
-
-def session(box: Box, snippet: str, marker: Path) -> Run:
-    result = box.probe(GIT_PLANT_FUNCTIONS + snippet, str(marker), timeout=SESSION_TIMEOUT)
-    assert_no_raw_failure(result)
-    assert "internal error" not in result.stderr, brief(result.stderr)
-    return result
 
 
 def plant_on_host(box: Box, project: Path, snippet: str, marker: Path) -> Run:
     return host_sh(box, GIT_PLANT_FUNCTIONS + snippet, str(marker), cwd=project)
-
-
-def wait_for(path: Path, process: subprocess.Popen[str], what: str) -> None:
-    """Until `path` exists (a session's signal), or the session ended without it."""
-    deadline = time.monotonic() + SESSION_TIMEOUT  # a hang guard, not a measure
-    while not path.exists():
-        assert process.poll() is None, f"the session ended before {what}: {process.stderr}"
-        assert time.monotonic() < deadline, f"no {what} within {SESSION_TIMEOUT} s"
-        time.sleep(0.05)
 
 
 def start_session(box: Box, snippet: str, marker: Path) -> subprocess.Popen[str]:
@@ -245,20 +201,6 @@ MANY_MODULES = r"""
 mkdir -p .git/modules && cd .git/modules && mkdir $(seq 2000 | sed 's/^/m/') &&
 for d in m*; do echo 'ref: refs/heads/main' > $d/HEAD; : > $d/config; done && echo planted
 """
-INCLUDED_PLANT = (
-    'printf \'[core]\\n\\tfsmonitor = "touch %s; true"\\n\' "$M" >> .gitconfig; echo write=$?'
-)
-
-
-def include_world(box: Box, base: Path) -> Path:
-    """plain_world whose .git/config includes the project's tracked .gitconfig (`git config
-    include.path ../.gitconfig`); returns the project."""
-    project = plain_world(box, base)
-    box.write(project / ".gitconfig", "[alias]\n\tst = status\n", mode=0o644)
-    host_git(box, "add", ".gitconfig", cwd=project)
-    host_git(box, "commit", "-q", "-m", "shared config", cwd=project)
-    host_git(box, "config", "include.path", "../.gitconfig", cwd=project)
-    return project
 
 
 def test_an_included_file_stays_protected_beside_many_submodule_git_dirs(box: Box) -> None:

@@ -11,7 +11,6 @@ read-only, and removed after it. Every plant has its positive control without cl
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from sessionlib import (
     git_world,
     host_sh,
     marker_dir,
+    wait_for,
     warnings_naming,
 )
 
@@ -50,15 +50,6 @@ WHERE = {"a worktree's config.worktree": "wt-in", "a nested clone's commondir": 
 def prepare(box: Box, project: Path, setup: str) -> None:
     for command in filter(None, setup.split(" && ")):
         host_git(box, *command.split()[1:], cwd=project)
-
-
-def wait_for(path: Path, process: subprocess.Popen[str], what: str) -> None:
-    """Until `path` exists (the session's signal), or the session ended without it."""
-    deadline = time.monotonic() + 120  # a hang guard, not a measure
-    while not path.exists():
-        assert process.poll() is None, f"the session ended before {what}"
-        assert time.monotonic() < deadline, f"no {what} within 120 s"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("name", list(PLANTS))

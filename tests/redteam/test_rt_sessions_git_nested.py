@@ -30,39 +30,29 @@ import pytest
 from harness import HOST_GIT, Box, host_git
 from sessionlib import (
     GIT_PLANT_FUNCTIONS,
+    HOOK,
     SESSION_GIT,
+    SESSION_TIMEOUT,
     WALK_FOR_MARKER,
     GitWorld,
+    Run,
     assert_no_raw_failure,
     brief,
     canary,
     clean_outcome,
+    control_marker,
     git_world,
     halves,
     host_followups,
     host_sh,
-    marker_dir,
+    plain_world,
+    session_marker,
     user_dir,
     warnings_naming,
 )
 
-SESSION_TIMEOUT = 120  # a hang guard: a session of these snippets takes seconds
 HOSTILE_TIMEOUT = 180
 HOST_GIT_TIMEOUT = 60
-
-# A hook that touches the marker ($M), for `git commit` (the user's hands after a session).
-HOOK = "printf '#!/bin/sh\\ntouch %s\\n' \"$M\""
-
-
-def control_marker(box: Box) -> Path:
-    return marker_dir(box) / "control-fired"
-
-
-def session_marker(box: Box) -> Path:
-    return marker_dir(box) / "session-fired"
-
-
-Run = subprocess.CompletedProcess[str]
 
 
 def bounded(box: Box, args: list[str], cwd: Path, timeout: float, what: str) -> Run:
@@ -421,21 +411,6 @@ def test_an_unreadable_or_read_only_git_dir_does_not_stop_the_review(box: Box, n
 # --- FIFOs where the review or the next launch reads -----------------------------------------
 
 
-def plain_world(box: Box, base: Path, name: str = "proj") -> Path:
-    """BASE/NAME: a repository with one commit and a linked worktree inside (wt-in), without
-    .gitmodules (a session may create one); returns the project."""
-    user_dir(box, base, 0o755)
-    project = user_dir(box, base / name, 0o755)
-    host_git(box, "init", "-q", cwd=project)
-    box.write(project / "README", "hello\n", mode=0o644)
-    host_git(box, "add", "README", cwd=project)
-    host_git(box, "commit", "-q", "-m", "first", cwd=project)
-    host_git(box, "worktree", "add", "-q", "wt-in", "-b", "inside", cwd=project)
-    with open(project / ".git" / "info" / "exclude", "a") as exclude:
-        exclude.write("wt-in/\n")
-    return project
-
-
 FIFOS = {
     ".gitmodules": "mkfifo .gitmodules && echo planted",
     ".git/index": "rm -f .git/index && mkfifo .git/index && echo planted",
@@ -455,12 +430,12 @@ def test_a_fifo_never_hangs_the_review_nor_the_next_launch(box: Box, path: str) 
     next launch outliving its timeout, or a next launch that neither starts nor refuses with
     one `claudebox: error:` line naming the path."""
     plant = FIFOS[path]
-    control = plain_world(box, box.root / "control")
+    control = plain_world(box, box.root / "control", worktree=True)
     planted = host_sh(box, plant, cwd=control)
     assert planted.stdout.strip() == "planted", planted.stderr
     assert stat.S_ISFIFO((control / path).lstat().st_mode)
 
-    project = plain_world(box, box.home)
+    project = plain_world(box, box.home, worktree=True)
     assert project == box.project
     result = bounded_probe(box, plant)
     assert result.stdout.strip() == "planted", brief(result.stderr)
@@ -477,7 +452,7 @@ def ancestor_world(box: Box, base: Path, secret: str) -> tuple[Path, Path]:
     """BASE/work/proj (a repository with lib/) beside BASE/work/other, another project of the
     user with the secret in its .env; returns (the project, that .env)."""
     work = user_dir(box, base / "work", 0o755)
-    project = plain_world(box, work)
+    project = plain_world(box, work, worktree=True)
     user_dir(box, project / "lib", 0o755)
     other = user_dir(box, work / "other", 0o755)
     env_file = box.write(other / ".env", f"API_TOKEN={secret}\n")
@@ -593,7 +568,7 @@ HOSTILE_CHECKOUTS = {
 
 def hostile_world(box: Box, base: Path) -> Path:
     """plain_world plus a vendored clone of itself at vendor/lib; returns the project."""
-    project = plain_world(box, base)
+    project = plain_world(box, base, worktree=True)
     host_git(box, "clone", "-q", str(project), "vendor/lib", cwd=project)
     return project
 
