@@ -291,3 +291,16 @@ def wait_for(path: Path, process: subprocess.Popen[str], what: str) -> None:
         assert process.poll() is None, f"the session ended before {what}"
         assert time.monotonic() < deadline, f"no {what} within {SESSION_TIMEOUT} s"
         time.sleep(0.05)
+
+
+def start_session(box: Box, snippet: str, marker: Path) -> subprocess.Popen[str]:
+    """SNIPPET (with GIT_PLANT_FUNCTIONS) through the real sandbox, left running."""
+    return box.start(
+        "--yes",
+        GIT_PLANT_FUNCTIONS + snippet,
+        str(marker),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )

@@ -147,20 +147,37 @@ mkdir docs && {SESSION_GIT} init -q --bare docs &&
 """
 
 
-def test_a_bare_layout_in_a_subdirectory_is_reviewed(box: Box) -> None:
+# docs/ holds HEAD and a commondir naming stash/, which holds objects, refs and a config: git
+# takes docs/ for a git directory (is_git_directory looks for objects and refs in the common
+# directory), reads stash/config and docs/config.worktree. Neither directory holds all of HEAD,
+# objects and refs, GIT_DIR_LAYOUT.
+COMMONDIR_LAYOUT = r"""
+mkdir -p docs stash/objects stash/refs &&
+printf '[core]\n\trepositoryformatversion = 1\n\tbare = false\n' > stash/config &&
+printf '[extensions]\n\tworktreeConfig = true\n' >> stash/config &&
+echo 'ref: refs/heads/main' > docs/HEAD && echo ../stash > docs/commondir &&
+printf '[core]\n\tworktree = .\n\tfsmonitor = "touch %s; true"\n' "$M" > docs/config.worktree &&
+echo planted
+"""
+LAYOUTS = {"bare": BARE, "commondir": COMMONDIR_LAYOUT}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_bare_layout_in_a_subdirectory_is_reviewed(box: Box, layout: str) -> None:
     """docs/ made a git directory (HEAD, objects, refs, config) with core.bare = false,
     core.worktree = . and core.fsmonitor: git's discovery takes a directory that is itself a
     git directory for a repository (safe.bareRepository defaults to all), and core.worktree
     gives it a work tree, so the user's `git status` in docs/ runs the fsmonitor. The survey
-    looks only for entries named .git. Shows: the marker after the host's `git status` in
-    docs/."""
-    control_project = control(box, BARE)
+    looks only for entries named .git. Or (commondir) docs/ holds HEAD and a commondir whose
+    directory has objects and refs (git's is_git_directory looks there). Shows: the marker
+    after the host's `git status` in docs/."""
+    control_project = control(box, LAYOUTS[layout])
     followups(box, control_project, "docs")
     assert control_marker(box).exists(), "control: the host's git did not run the plant"
 
     project = plain_world(box, box.home)
     marker = session_marker(box)
-    result = session(box, BARE, marker)
+    result = session(box, LAYOUTS[layout], marker)
     assert result.stdout.strip() == "planted", brief(result.stderr)
     followups(box, project, "docs")
     found = {

@@ -29,6 +29,7 @@ from sessionlib import (
     plain_world,
     session,
     session_marker,
+    start_session,
     wait_for,
     warnings_naming,
 )
@@ -36,18 +37,6 @@ from sessionlib import (
 
 def plant_on_host(box: Box, project: Path, snippet: str, marker: Path) -> Run:
     return host_sh(box, GIT_PLANT_FUNCTIONS + snippet, str(marker), cwd=project)
-
-
-def start_session(box: Box, snippet: str, marker: Path) -> subprocess.Popen[str]:
-    return box.start(
-        "--yes",
-        GIT_PLANT_FUNCTIONS + snippet,
-        str(marker),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
 
 def finish(process: subprocess.Popen[str]) -> Run:
@@ -146,47 +135,6 @@ def test_a_relative_hooks_path_is_protected_where_git_resolves_it(box: Box, kind
     found = {
         "written": result.stdout.strip() == "planted",
         "warnings": warnings_naming(result.stderr, f"{project}/{hooks}"),
-        "the host's git ran the plant": marker.exists(),
-    }
-    assert not found["the host's git ran the plant"], found
-
-
-# --- a git directory laid out with a commondir -----------------------------------------------
-
-# docs/ holds HEAD and a commondir naming stash/, which holds objects, refs and a config: git
-# takes docs/ for a git directory (is_git_directory looks for objects and refs in the common
-# directory), reads stash/config and docs/config.worktree. Neither directory holds all of HEAD,
-# objects and refs, GIT_DIR_LAYOUT.
-COMMONDIR_LAYOUT = r"""
-mkdir -p docs stash/objects stash/refs &&
-printf '[core]\n\trepositoryformatversion = 1\n\tbare = false\n' > stash/config &&
-printf '[extensions]\n\tworktreeConfig = true\n' >> stash/config &&
-echo 'ref: refs/heads/main' > docs/HEAD && echo ../stash > docs/commondir &&
-printf '[core]\n\tworktree = .\n\tfsmonitor = "touch %s; true"\n' "$M" > docs/config.worktree &&
-echo planted
-"""
-
-
-def test_a_git_directory_whose_objects_and_refs_are_in_its_commondir_is_found(box: Box) -> None:
-    """The survey takes a directory for a git directory only when it holds HEAD, objects and
-    refs; git's is_git_directory wants HEAD there and objects and refs in the commondir. The
-    session makes docs/ (HEAD, commondir `../stash`, config.worktree with core.worktree = .
-    and core.fsmonitor) and stash/ (objects, refs, a config turning on worktreeConfig): the
-    user's `git status` in docs/ finds docs/ a repository and runs the fsmonitor. Shows: no
-    warning naming docs/, and the marker after the host's follow-ups in docs/."""
-    control = plain_world(box, box.root / "control")
-    planted = plant_on_host(box, control, COMMONDIR_LAYOUT, control_marker(box))
-    assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
-    followups(box, control, "docs")
-    assert control_marker(box).exists(), "control: the host's git did not run the plant"
-
-    project = plain_world(box, box.home)
-    marker = session_marker(box)
-    result = session(box, COMMONDIR_LAYOUT, marker)
-    assert result.stdout.strip() == "planted", brief(result.stderr)
-    followups(box, project, "docs")
-    found = {
-        "warnings": warnings_naming(result.stderr, f"{project}/docs"),
         "the host's git ran the plant": marker.exists(),
     }
     assert not found["the host's git ran the plant"], found

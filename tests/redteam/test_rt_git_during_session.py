@@ -23,6 +23,7 @@ from sessionlib import (
     git_world,
     host_sh,
     marker_dir,
+    start_session,
     wait_for,
     warnings_naming,
 )
@@ -72,15 +73,7 @@ def test_a_git_redirection_a_session_writes_never_acts_while_it_runs(box: Box, n
         f"{plant}; echo write=$? > planted-signal; "
         "while [ ! -e host-looked ]; do sleep 0.1; done; cat planted-signal"
     )
-    session = box.start(
-        "--yes",
-        GIT_PLANT_FUNCTIONS + snippet,
-        str(marker),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    session = start_session(box, snippet, marker)
     try:
         wait_for(ready, session, "the plant")
         # the user's prompt in another terminal, while the session runs
