@@ -5565,18 +5565,23 @@ def git_dir_walks(
     problems = [] if problems is None else problems
     base = os.path.join(root, prefix)
     admin = os.path.basename(os.path.dirname(os.path.normpath(base))) == "worktrees"
-    placeholders = {**GIT_PLACEHOLDERS, **({"commondir": None} if admin else {})}
+    common = os.path.dirname(os.path.dirname(os.path.normpath(base))) if admin else base
+    placeholders = {
+        "commondir": None if admin else GIT_PLACEHOLDERS["commondir"],
+        "config.worktree": worktree_config_placeholder(common),
+    }
     walks = [
         walk(root, os.path.join(prefix, name), name == "hooks", seen)._replace(
             placeholder=placeholders.get(name)
         )
         for name in GIT_DIR_PROTECTED
     ]
+    admin_placeholder = worktree_config_placeholder(base)
     for name in subdirectory_names(os.path.join(base, "worktrees"), problems):
         for item in ("commondir", "config.worktree", "gitdir"):
             walks.append(
                 walk(root, os.path.join(prefix, "worktrees", name, item), seen=seen)._replace(
-                    placeholder=GIT_PLACEHOLDERS.get(item) if item == "config.worktree" else None
+                    placeholder=admin_placeholder if item == "config.worktree" else None
                 )
             )
     for module in module_git_dirs(os.path.join(base, "modules"), problems):
@@ -5584,6 +5589,26 @@ def git_dir_walks(
             relative = os.path.join(prefix, "modules", module, name)
             walks.append(walk(root, relative, name == "hooks", seen))
     return walks
+
+
+def covered_by_git_dir_walk(target: str, git_dir: str) -> bool:
+    """Whether git_dir_walks of `git_dir` walks the git directory `target` already: one of its
+    linked worktrees' admin directories, or a module git directory module_git_dirs finds."""
+    if os.path.dirname(target) == os.path.join(git_dir, "worktrees"):
+        return True
+    modules = os.path.join(git_dir, "modules")
+    if not is_within(target, modules) or target == modules:
+        return False
+    parts = os.path.relpath(target, modules).split("/")
+    return not GIT_DIR_STORES & set(parts) and inspect(f"{target}/HEAD").kind is not Kind.MISSING
+
+
+def worktree_config_placeholder(common: str) -> str | None:
+    """config.worktree's placeholder for git directories sharing `common`: git reads that file
+    only with extensions.worktreeConfig, in the common config (read-only inside, so the session
+    cannot turn it on); none is needed when it is off (a mount each costs launch time)."""
+    text = read_small(os.path.join(common, "config"), GIT_CONFIG_LIMIT) or ""
+    return GIT_PLACEHOLDERS["config.worktree"] if "worktreeconfig" in text.lower() else None
 
 
 def subdirectory_names(directory: str, problems: list[str]) -> list[str]:
@@ -5800,6 +5825,8 @@ def gitfile_target_walks(
     can write it (in the project, or in the common git directory bound beside it)."""
     if target is None or inspect(target).kind is not Kind.DIR:
         return []
+    if git.git_dir and covered_by_git_dir_walk(target, git.git_dir):
+        return []  # (the repository's own walk covers its modules and worktrees)
     for root in (git.top, git.git_dir):
         if root and is_within(target, root) and target != root:
             return git_dir_walks(root, os.path.relpath(target, root), seen, problems)

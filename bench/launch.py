@@ -107,7 +107,13 @@ def hand_written(dry_run: str) -> str:
     # What the stage makes at launch (the login's variables, certificate and placeholders): a
     # hand-written command gives those descriptors something to read too.
     launch_data = "".join(f" {fd}< /dev/null" for fd in spec["launch_data"].values())
-    return "env -i " + body.replace("  --chdir", binds + "  --chdir", 1).rstrip("\n") + launch_data
+    # A protected path's placeholder is a bind's source, and a session removes it at its end:
+    # made again (a shell builtin, in a subshell only when absent); the rest of the host's
+    # preparation is made once, by the first session.
+    lines = dry_run[: dry_run.index("env -i ")].splitlines(keepends=True)
+    setup = "".join(line for line in lines if not line.startswith("mkdir -p "))
+    command = body.replace("  --chdir", binds + "  --chdir", 1).rstrip("\n") + launch_data
+    return f"{setup}env -i {command}"
 
 
 def git(*args: str, cwd: Path) -> None:

@@ -140,8 +140,8 @@ def git_dir_walks(tree: Tree, root: str, prefix: str) -> list[cb.Walk]:
     """cb.git_dir_walks for a git directory without worktrees or modules."""
     return [
         fake_walk(tree, root, os.path.join(prefix, name), name == "hooks")._replace(
-            placeholder=cb.GIT_PLACEHOLDERS.get(name)
-        )
+            placeholder=cb.GIT_PLACEHOLDERS["commondir"] if name == "commondir" else None
+        )  # (config.worktree: no placeholder while extensions.worktreeConfig is off)
         for name in cb.GIT_DIR_PROTECTED
     ]
 

@@ -505,7 +505,7 @@ def test_the_plan_and_the_audit_name_servers_in_and_out_and_their_variables():
     assert lines[start : start + 3] == [
         "  mcp        db (profile web)",
         "             2 of yours outside (a profile's mcp_servers brings one in): local,…",
-        "  protected  8 paths in the project pinned or read-only",
+        "  protected  7 paths in the project pinned or read-only",
     ]
     text = cb.render_audit(plan_, cb.Style(False), HOME, verbose=True)
     dry_run = cb.render_dry_run(plan_, ["python3", "cb.py"])

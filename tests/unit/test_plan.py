@@ -606,7 +606,6 @@ def test_pins_exact():
         (f"{PROJECT}/.git", Kind.DIR, False, ""),
         (f"{PROJECT}/.claude/settings.json", Kind.FILE, True, ""),
         (f"{PROJECT}/.git/config", Kind.FILE, True, ""),
-        (f"{PROJECT}/.git/config.worktree", Kind.FILE, True, ""),  # a placeholder
         (f"{PROJECT}/.git/hooks", Kind.DIR, True, ""),
         (f"{PROJECT}/.git/commondir", Kind.FILE, True, ""),  # a placeholder
         # the mount point bwrap writes the login's placeholders onto (--bind-data)
@@ -653,12 +652,10 @@ def test_watched_are_the_protected_paths_absent_at_launch():
         f"{PROJECT}/.claude/agents",
         f"{PROJECT}/.claude/skills",
         f"{PROJECT}/.claude/hooks",
+        f"{PROJECT}/.git/config.worktree",  # (git reads it only with worktreeConfig: watched)
     )
     # git's redirections absent at launch are not watched: they are placeholders
-    assert [step.path for step in plan_for().placeholders] == [
-        f"{PROJECT}/.git/config.worktree",
-        f"{PROJECT}/.git/commondir",
-    ]
+    assert [step.path for step in plan_for().placeholders] == [f"{PROJECT}/.git/commondir"]
 
 
 def test_outside_git_the_git_directory_a_session_may_create_is_watched():
@@ -747,7 +744,6 @@ def test_host_setup_exact():
         (f"{STORE}/settings.json", cb.json_text(fh.HOST_SETTINGS), True, True),
         (f"{STORE}/.claude.json", cb.json_text(HOST_USER_KEYS), True, True),
         # git's redirections, absent: made as git reads none, read-only, removed after
-        (f"{PROJECT}/.git/config.worktree", "", False, False),
         (f"{PROJECT}/.git/commondir", ".", False, False),
     ]
 
@@ -811,9 +807,7 @@ def test_linked_worktree_binds_common_dir_and_protects_it():
     walks = [fh.fake_walk(tree, worktree, rel) for rel in cb.PROTECTED_PROJECT_PATHS]
     walks += fh.git_dir_walks(tree, f"{main}/.git", "")
     walks += [
-        fh.fake_walk(tree, f"{main}/.git", f"worktrees/wt/{name}")._replace(
-            placeholder="" if name == "config.worktree" else None
-        )
+        fh.fake_walk(tree, f"{main}/.git", f"worktrees/wt/{name}")
         for name in ("commondir", "config.worktree", "gitdir")
     ]
     walks.append(fh.fake_walk(tree, worktree, ".git"))
@@ -837,16 +831,14 @@ def test_linked_worktree_binds_common_dir_and_protects_it():
         (f"{worktree}/.envrc", Kind.FILE, True, ""),
         (f"{worktree}/.git", Kind.FILE, True, ""),  # the gitdir pointer
         (f"{main}/.git/config", Kind.FILE, True, ""),
-        (f"{main}/.git/config.worktree", Kind.FILE, True, ""),  # a placeholder
         (f"{main}/.git/hooks", Kind.DIR, True, ""),
         (f"{main}/.git/commondir", Kind.FILE, True, ""),  # a placeholder
         (f"{main}/.git/worktrees", Kind.DIR, False, ""),
         (f"{main}/.git/worktrees/wt", Kind.DIR, False, ""),
         (f"{main}/.git/worktrees/wt/commondir", Kind.FILE, True, ""),
-        (f"{main}/.git/worktrees/wt/config.worktree", Kind.FILE, True, ""),
         (f"{main}/.git/worktrees/wt/gitdir", Kind.FILE, True, ""),
     ]
-    assert f"{main}/.git/worktrees/wt/config.worktree" in [p.path for p in plan.placeholders]
+    assert f"{main}/.git/worktrees/wt/config.worktree" in plan.watched  # (worktreeConfig off)
     writable = [line for line, _ in cb.writable_lines(plan, HOME)]
     assert "~/src/main/.git (git directory)" in writable
 
