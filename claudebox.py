@@ -344,13 +344,24 @@ ENV_ALLOWLIST: Final = (
     "TERM",
     "EDITOR",
     "LANG",
+    "LANGUAGE",
     "LC_ALL",
+    "LC_COLLATE",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "LC_MONETARY",
+    "LC_NUMERIC",
+    "LC_TIME",
+    "TZ",
     "NIX_SSL_CERT_FILE",
     "SSL_CERT_FILE",
     "USER",
     "SHELL",
     "XDG_RUNTIME_DIR",
 )
+# Host variables naming a path that enter resolved into /nix/store, where they lead there (NixOS:
+# /run/current-system/sw/lib/locale/locale-archive, TZDIR=/etc/zoneinfo); /run is not inside.
+STORE_RESOLVED_ENV: Final = ("LOCALE_ARCHIVE", "TZDIR")
 # Claude Code's own settings in the sandbox, set whatever the host or a profile says (verified on
 # Claude Code 2.1.197): CLAUDE_CODE_SANDBOXED=1 counts the workspace as trusted, so no "Do you
 # trust the files in this folder?" follows claudebox's own question; DISABLE_INSTALLATION_CHECKS=1
@@ -508,6 +519,7 @@ ETC_READ_ONLY: Final = (
     "/etc/hosts",
     "/etc/nsswitch.conf",
     "/etc/localtime",
+    "/etc/zoneinfo",
     "/etc/ssl/certs",
     "/etc/static",
     "/etc/nix/nix.conf",
@@ -1398,6 +1410,7 @@ class HostFacts(NamedTuple):
     userns_blocker: str | None = None  # why user namespaces cannot work here
     tun_error: str | None = None  # why /dev/net/tun cannot be opened
     survey: Survey | None = None  # the project's tree, for the git repositories in it
+    store_env: Mapping[str, str] = {}  # STORE_RESOLVED_ENV that lead into the store: resolved
 
 
 class ProfileMount(NamedTuple):
@@ -3600,6 +3613,7 @@ def plan_environment(
         # that for a local store of its own (and fail on the read-only /nix/store).
         "NIX_REMOTE": "daemon",
         **CLAUDE_ENV,
+        **host.store_env,
     }
     if "bash" in host.tools:
         generated["SHELL"] = host.tools["bash"]
@@ -6018,7 +6032,19 @@ def probe_host(
         userns_blocker=userns_blocker(),
         tun_error=tun_error() if tier is Tier.INET else None,
         survey=survey,
+        store_env=store_resolved_env(env),
     )
+
+
+def store_resolved_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The STORE_RESOLVED_ENV the host sets that lead into /nix/store, resolved there."""
+    resolved = {}
+    for name in STORE_RESOLVED_ENV:
+        value = env.get(name, "")
+        real = os.path.realpath(value) if os.path.isabs(value) else ""
+        if is_within(real, STORE_DIR) and real != STORE_DIR and os.path.exists(real):
+            resolved[name] = real
+    return resolved
 
 
 def host_account(uid: int, gid: int, env: Mapping[str, str]) -> Account:

@@ -11,7 +11,7 @@ import termios
 import uuid
 from pathlib import Path
 
-from harness import HELPER_STORE, PROBE_STORE, Box
+from harness import BUSYBOX_STORE, HELPER_STORE, PROBE_STORE, Box
 
 # Walks every file of the sandbox (but /proc, /sys, /dev, /nix/store), then every process's
 # environ and cmdline, then its own environment, printing each place a marker string is found.
@@ -352,3 +352,27 @@ def test_protected_project_files_are_read_only(box: Box) -> None:
     assert (box.project / ".envrc").read_text() == "use nix\n"
     assert not hook.exists()
     assert "hooksPath" not in (box.project / ".git" / "config").read_text()
+
+
+def test_the_locale_archive_and_time_zone_enter_as_the_store_has_them(box: Box) -> None:
+    """NixOS sets LOCALE_ARCHIVE to /run/current-system/sw/…/locale-archive (/run is not
+    inside): it enters resolved into /nix/store, readable there; a path that leads elsewhere
+    stays out; TZ and the LC_* categories enter as set."""
+    current_system = box.root / "run-current-system"
+    current_system.symlink_to(BUSYBOX_STORE)  # (a store path standing in for glibc's locales)
+    archive = current_system / "bin" / "busybox"
+    result = box.probe(
+        'echo "archive=$LOCALE_ARCHIVE"; test -r "$LOCALE_ARCHIVE" && echo readable; '
+        'echo "tzdir=${TZDIR-unset}" "tz=$TZ" "time=$LC_TIME"',
+        env={
+            "LOCALE_ARCHIVE": str(archive),
+            "TZDIR": str(box.root),
+            "TZ": "Europe/Berlin",
+            "LC_TIME": "C.UTF-8",
+        },
+    )
+    assert result.stdout.splitlines() == [
+        f"archive={BUSYBOX_STORE}/bin/busybox",
+        "readable",
+        "tzdir=unset tz=Europe/Berlin time=C.UTF-8",
+    ], result.stderr

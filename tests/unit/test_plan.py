@@ -589,6 +589,7 @@ def test_etc_pieces_only_when_present():
         "/etc/hosts",
         "/etc/nsswitch.conf",
         "/etc/localtime",
+        "/etc/zoneinfo",
         "/etc/static",
         "/etc/ssl/certs",  # parents before children: by depth, then in ETC_READ_ONLY's order
         "/etc/nix/nix.conf",
@@ -1221,3 +1222,18 @@ def test_the_relay_survives_its_spec_in_every_tier(tier):
     assert relay.tier is tier
     assert relay.ports == (() if tier is Tier.FULL else (3128, *relay.host_ports))
     assert plan.stage.listen == relay.ports
+
+
+def test_a_locale_archive_and_zoneinfo_leading_into_the_store_enter_resolved():
+    """NixOS points LOCALE_ARCHIVE into /run/current-system (not inside) and TZDIR at
+    /etc/zoneinfo: the host resolves them into the store, and they enter as those paths."""
+    store = {
+        "LOCALE_ARCHIVE": f"{STORE_DIR_OF_TEST}/lib/locale/locale-archive",
+        "TZDIR": "/nix/store/z",
+    }
+    env = {var.name: var.value for var in plan_for(fh.make_host(store_env=store)).env}
+    assert {name: env.get(name) for name in store} == store
+    assert "LOCALE_ARCHIVE" not in {var.name for var in plan_for().env}
+
+
+STORE_DIR_OF_TEST = "/nix/store/" + "l" * 32 + "-glibc-locales"
