@@ -3239,13 +3239,19 @@ def parse_profile(
 
 
 def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile]) -> Profile:
-    """Depth-first over `extends` (parents first, later wins); a cycle is an error naming it."""
+    """Depth-first over `extends` (parents first, later wins), each profile read and walked
+    once (a shared ancestor, a diamond, is not walked again: that was exponential); a cycle is
+    an error naming it."""
     chain: list[ProfileFile] = []
+    done: set[str] = set()
 
     def visit(current: str, path: tuple[str, ...]) -> None:
         if current in path:
             cycle = " -> ".join([*path[path.index(current) :], current])
             raise ClaudeboxError(f"profile extends form a cycle: {cycle}", EXIT_USAGE)
+        if current in done:
+            return
+        done.add(current)
         if len(path) >= PROFILE_MAX_EXTENDS:
             raise ClaudeboxError(
                 f"profile {name!r} extends more than {PROFILE_MAX_EXTENDS} levels deep "
@@ -3255,8 +3261,7 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
         loaded = load(current)
         for parent in loaded.extends:
             visit(parent, (*path, current))
-        if all(item.name != current for item in chain):
-            chain.append(loaded)
+        chain.append(loaded)
 
     visit(name, ())
     description: tuple[str, str] | None = None

@@ -153,6 +153,24 @@ def test_a_cycle_is_an_error_naming_it() -> None:
     assert caught.value.exit_code == 2
 
 
+def test_shared_ancestors_are_read_once_each(watchdog: None) -> None:
+    """Diamonds stacked 30 deep (each level's two profiles extend both of the level below):
+    walked once per profile, not once per path (2**30 of them: a launch that never ends)."""
+    levels = {"l0a": {}, "l0b": {}}
+    for level in range(1, 31):
+        below = [f"l{level - 1}a", f"l{level - 1}b"]
+        levels |= {f"l{level}a": {"extends": below}, f"l{level}b": {"extends": below}}
+    loaded = files(**levels)
+    reads: list[str] = []
+
+    def load(name: str) -> ProfileFile:
+        reads.append(name)
+        return loaded[name]
+
+    profile = resolve_profile("l30a", "--profile", load)
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == len(profile.chain) == 61
+
+
 def test_show_profile_gives_each_value_its_origin() -> None:
     loaded = files(
         base={"network": "none", "mounts": [{"src": "/srv", "mode": "ro"}], "mcp_servers": ["db"]},
