@@ -3777,6 +3777,19 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
         )
     if host.userns_blocker:
         blockers.append(ClaudeboxError(host.userns_blocker))
+    config_dir = host.env.get("CLAUDE_CONFIG_DIR", "")
+    own = os.path.join(host.home, ".claude")
+    named = host.home + config_dir[1:] if config_dir.startswith("~/") else config_dir
+    if config_dir and os.path.normpath(named) != own:
+        blockers.append(
+            ClaudeboxError(
+                f"CLAUDE_CONFIG_DIR is set ({config_dir}; home-manager's "
+                "programs.claude-code.configDir sets it): claudebox brings your Claude login and "
+                "settings from ~/.claude only, and would start Claude without them; unset it for "
+                "claudebox (env -u CLAUDE_CONFIG_DIR claudebox), or keep that home at ~/.claude",
+                EXIT_USAGE,
+            )
+        )
     if host.openssl is None:
         blockers.append(
             ClaudeboxError(

@@ -408,6 +408,18 @@ def test_bwrap_missing_blocks_and_argv_uses_the_bare_name():
     ]
 
 
+def test_a_claude_home_elsewhere_blocks_rather_than_start_without_it():
+    """home-manager's programs.claude-code.configDir exports CLAUDE_CONFIG_DIR: claude inside
+    would start without that login and settings; ~/.claude itself is no obstacle."""
+    elsewhere = {**fh.HOST_ENV, "CLAUDE_CONFIG_DIR": "~/.config/claude"}
+    (message, code), *rest = blocker_messages(plan_for(fh.make_host(env=elsewhere)))
+    assert (rest, code) == ([], cb.EXIT_USAGE)
+    assert message.startswith("CLAUDE_CONFIG_DIR is set (~/.config/claude; home-manager's ")
+    assert "env -u CLAUDE_CONFIG_DIR claudebox" in message
+    own = {**fh.HOST_ENV, "CLAUDE_CONFIG_DIR": f"{HOME}/.claude/"}
+    assert plan_for(fh.make_host(env=own)).blockers == ()
+
+
 def test_claude_missing_blocks_and_uses_bare_name():
     plan = plan_for(fh.make_host(claude=None))
     assert plan.command[:2] == ("claude", "--dangerously-skip-permissions")
