@@ -273,3 +273,17 @@ def test_bad_input_in_a_home_gives_one_clean_line_or_works(box: Box, place: str,
         assert instance.exists() == kept
     for what, result in outcomes.items():  # nothing of the plant is printed whole
         assert len(result.stdout) + len(result.stderr) < 64 << 10, what
+
+
+def test_a_claude_home_elsewhere_is_refused_not_left_behind(box: Box) -> None:
+    """home-manager's programs.claude-code.configDir exports CLAUDE_CONFIG_DIR: the login and
+    settings are there, not in ~/.claude. One error line, nothing started, nothing created."""
+    config_dir = box.home / ".config" / "claude"
+    box.mkdir(config_dir.parent)
+    box.mkdir(config_dir)
+    box.write(config_dir / ".credentials.json", "{}\n", mode=0o600)
+    result = box.probe("echo started", env={"CLAUDE_CONFIG_DIR": str(config_dir)})
+    errors = [line for line in result.stderr.splitlines() if line.startswith("claudebox: error:")]
+    assert (result.returncode, result.stdout, len(errors)) == (2, "", 1), result.stderr
+    assert f"CLAUDE_CONFIG_DIR is set ({config_dir}" in errors[0]
+    assert not (box.home / ".claude").exists()
