@@ -3628,13 +3628,19 @@ def plan_environment(
         generated["NIX_SSL_CERT_FILE"] = host.ca_bundle
         generated["SSL_CERT_FILE"] = host.ca_bundle
     generated.update(login_environment(options.tier, login_values(host.env, options.profile)))
+    # `nix shell nixpkgs#…` and comma, as the sandbox note promises, whether or not the host's
+    # nix.conf (NixOS: off by default) turns the features on; added to the user's own list.
+    nix_config = ["extra-experimental-features = nix-command flakes"]
     if options.nixpkgs:
         generated["COMMA_NIXPKGS_FLAKE"] = options.nixpkgs
         if nix_registry_json(options.nixpkgs) is not None:
             # nix loads the global registry (a download) before it looks in the user's, and
             # fails where it cannot fetch it (--network none): the pin is the global one too.
             registry = os.path.join(host.home, ".config", "nix", "registry.json")
-            generated["NIX_CONFIG"] = f"flake-registry = {registry}"
+            nix_config.append(f"flake-registry = {registry}")
+            pinned = options.nixpkgs.removeprefix("path:").partition("?")[0]
+            generated["NIX_PATH"] = f"nixpkgs={pinned}"  # <nixpkgs>, nix-shell -p
+    generated["NIX_CONFIG"] = "\n".join(nix_config)
     profile = options.profile
     passthrough = [(name, EXTRA_ENV_VARIABLE) for name in options.extra_env]
     literal: list[tuple[str, str]] = []

@@ -95,6 +95,23 @@ def test_nix_shell_inside_builds_through_the_daemon_from_the_pinned_nixpkgs(
     assert json.loads(metadata)["path"] == nixlab.nixpkgs_store  # the registry pin claudebox wrote
 
 
+def test_nix_inside_needs_no_flags_and_finds_the_pinned_nixpkgs(box: Box, nixlab: NixLab) -> None:
+    """NixOS leaves flakes off unless the user's nix.conf turns them on (this machine has no
+    /etc/nix/nix.conf at all): `nix shell nixpkgs#…`, as the sandbox note says, works anyway,
+    and <nixpkgs> (nix-shell -p, import <nixpkgs>) is the pinned nixpkgs."""
+    result = box.probe(
+        "nix shell nixpkgs#cowsay -c cowsay plainly; "
+        "nix eval --impure --raw --expr 'toString <nixpkgs>'",
+        env=nix_env(box, nixlab),
+        options=["--network", "none"],
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    said, nixpkgs = result.stdout.split("\n", 1)
+    assert said == "the cow says: plainly"
+    assert nixpkgs == nixlab.nixpkgs_store
+
+
 def unique_package_flake(box: Box, nixlab: NixLab, token: str) -> Path:
     """A flake of the test user's whose one package exists nowhere yet (it prints `token`)."""
     directory = box.mkdir(box.root / "flake")

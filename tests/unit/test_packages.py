@@ -193,8 +193,13 @@ def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
     plan = cb.build_plan(fh.make_host(), cb.Options(tier=cb.Tier.FULL, nixpkgs=pinned))
     env = {v.name: v.value for v in plan.env}
     assert env["COMMA_NIXPKGS_FLAKE"] == pinned
-    # nix reads the global registry first (a download): the pin serves as that one too
-    assert env["NIX_CONFIG"] == "flake-registry = /home/alice/.config/nix/registry.json"
+    # nix reads the global registry first (a download): the pin serves as that one too; the
+    # features `nix shell` needs are on, whatever the host's nix.conf says
+    assert env["NIX_CONFIG"] == (
+        "extra-experimental-features = nix-command flakes\n"
+        "flake-registry = /home/alice/.config/nix/registry.json"
+    )
+    assert env["NIX_PATH"] == "nixpkgs=/nix/store/abc-source"  # <nixpkgs>, nix-shell -p
     registry = next(d for d in plan.data if d.kind is cb.DataKind.REGISTRY)
     assert registry.fd == 23
     assert json.loads(registry.content) == {

@@ -71,6 +71,7 @@ def test_env_is_exactly_allowlist_plus_sandbox_defined():
         "TMPDIR": ("/tmp", "sandbox"),
         "XDG_RUNTIME_DIR": ("/tmp", "sandbox"),
         "NIX_REMOTE": ("daemon", "sandbox"),
+        "NIX_CONFIG": ("extra-experimental-features = nix-command flakes", "sandbox"),
         "NIX_SSL_CERT_FILE": (CA_BUNDLE, "sandbox"),
         "SSL_CERT_FILE": (CA_BUNDLE, "sandbox"),
         "CLAUDE_CODE_SANDBOXED": ("1", "sandbox"),
