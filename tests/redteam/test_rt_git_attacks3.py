@@ -252,3 +252,29 @@ def test_an_included_file_below_an_absent_directory_never_acts_while_the_session
         found,
         brief(result.stderr),
     )
+
+
+# --- a file of the user's that reads like a placeholder -----------------------------------------
+
+
+def test_an_empty_included_file_of_the_users_outlives_the_session(box: Box) -> None:
+    """remove_placeholders removes, after every session, the path of each walk that carries a
+    placeholder wherever it holds the placeholder's text, whoever made it ("an earlier one's
+    left behind"): an included file's placeholder is empty, so the user's own empty included
+    file, there before the launch (a tracked .gitconfig the project keeps for local additions),
+    is deleted by a session that did nothing. Shows: .gitconfig is gone after the session and
+    the host's `git status` lists it deleted."""
+    project = plain_world(box, box.home)
+    assert project == box.project
+    box.write(project / ".gitconfig", "", mode=0o644)
+    host_git(box, "add", ".gitconfig", cwd=project)
+    host_git(box, "commit", "-q", "-m", "a shared config, empty for now", cwd=project)
+    host_git(box, "config", "include.path", "../.gitconfig", cwd=project)
+    result = session(box, "echo done", session_marker(box))
+    assert result.stdout.strip() == "done", brief(result.stderr)
+    status = host_git(box, "status", "--porcelain", cwd=project, check=False, setup=False)
+    found = {
+        ".gitconfig is there": (project / ".gitconfig").exists(),
+        "git status": status.stdout.strip(),
+    }
+    assert found == {".gitconfig is there": True, "git status": ""}, found
