@@ -2156,6 +2156,15 @@ class ProjectPart(NamedTuple):
     placeholders: tuple[HostSetup, ...]  # made for the session, removed after it
 
 
+def missing_directories(first_missing: str, path: str) -> list[str]:
+    """The directories from `first_missing` down to `path`'s parent (none when `path` is the
+    first one missing)."""
+    if path == first_missing:
+        return []
+    below = os.path.relpath(path, first_missing).split("/")
+    return [os.path.join(first_missing, *below[:depth]) for depth in range(len(below))]
+
+
 def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPart:
     """Each protected path read-only and every directory above it pinned (a mount point cannot
     be renamed and recreated); a symlink on the way is pinned, never followed, and refused when
@@ -2178,18 +2187,20 @@ def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPar
                 )
             pins.append(Pin(last.path, Kind.LINK, False, reason="symlink, not followed"))
         elif last.kind is Kind.MISSING:
+            gaps = missing_directories(last.path, walk.path)
             if walk.create and (last.path == walk.path or walk.judged_as == "hooks"):
                 # git's own layout (else hooks could appear); a core.hooksPath directory with
                 # what is missing above it, pinned
                 setup.append(HostSetup(walk.path))
-                below = os.path.relpath(walk.path, last.path).split("/")
-                below = below if walk.path != last.path else []
-                gaps = [os.path.join(last.path, *below[:depth]) for depth in range(len(below))]
                 pins += [Pin(path, Kind.DIR, False, reason="pinned") for path in gaps]
                 pins.append(Pin(walk.path, Kind.DIR, True, reason="read-only"))
-            elif last.path == walk.path and walk.placeholder is not None:
-                placeholders.append(HostSetup(last.path, walk.placeholder))
-                pins.append(Pin(last.path, Kind.FILE, True, reason="read-only placeholder"))
+            elif walk.placeholder is not None and (
+                last.path == walk.path or walk.judged_as == "config"
+            ):  # (a file a config includes: with the directories missing above it, removed too)
+                placeholders += [HostSetup(path) for path in gaps]
+                placeholders.append(HostSetup(walk.path, walk.placeholder))
+                pins += [Pin(path, Kind.DIR, False, reason="pinned") for path in gaps]
+                pins.append(Pin(walk.path, Kind.FILE, True, reason="read-only placeholder"))
             else:
                 watched.append(last.path)
         elif walk.pin_only and last.kind is Kind.DIR:
@@ -5090,6 +5101,8 @@ def gitfile_target(dot_git: str) -> str | None:
     if text is None or not text.startswith("gitdir: "):
         return None
     target = text.removeprefix("gitdir: ").rstrip("\r\n")  # git keeps any other whitespace
+    if "\0" in target:
+        return None  # (no path holds one: git cannot follow it either)
     return os.path.realpath(os.path.join(os.path.dirname(dot_git), target))
 
 
@@ -5097,7 +5110,7 @@ def pointer(path: str, base: str) -> str | None:
     """The real path a git pointer file (commondir, gitdir) names, relative to `base` (git
     drops only the line ends: a trailing space is part of the path)."""
     text = read_small(path)
-    if not text:
+    if not text or "\0" in text:
         return None
     return os.path.realpath(os.path.join(base, text.rstrip("\r\n")))
 
@@ -5623,9 +5636,17 @@ def git_dir_walks(
                 )
             )
     for module in module_git_dirs(os.path.join(base, "modules"), problems):
+        module_placeholders = {
+            "commondir": GIT_PLACEHOLDERS["commondir"],
+            "config.worktree": worktree_config_placeholder(os.path.join(base, "modules", module)),
+        }
         for name in GIT_DIR_PROTECTED:
             relative = os.path.join(prefix, "modules", module, name)
-            walks.append(walk(root, relative, name == "hooks", seen))
+            walks.append(
+                walk(root, relative, name == "hooks", seen)._replace(
+                    placeholder=module_placeholders.get(name)
+                )
+            )
     return walks
 
 
@@ -5633,7 +5654,7 @@ def covered_by_git_dir_walk(target: str, git_dir: str) -> bool:
     """Whether git_dir_walks of `git_dir` walks the git directory `target` already: one of its
     linked worktrees' admin directories, or a module git directory module_git_dirs finds."""
     if os.path.dirname(target) == os.path.join(git_dir, "worktrees"):
-        return True
+        return inspect(f"{target}/commondir").kind is Kind.FILE  # (else a git dir of its own)
     modules = os.path.join(git_dir, "modules")
     if not is_within(target, modules) or target == modules:
         return False
@@ -8950,16 +8971,29 @@ def reopen_git_directories(git_dirs: Iterable[str]) -> list[tuple[str, int]]:
 LISTABLE: Final = stat.S_IRUSR | stat.S_IXUSR
 
 
-def remove_placeholders(walks: Iterable[Walk], lock: int) -> None:
-    """The placeholders of `walks` (this launch's, or an earlier one's left behind), where they
-    still hold what was made: removed once no other session of the project runs (its
-    protection holds them: a removal would detach it). One left reads as if absent."""
+def reason_of(error: Exception) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)
+
+
+def remove_placeholders(made: Sequence[HostSetup], walks: Iterable[Walk], lock: int) -> None:
+    """What this launch made for the session (placeholders, the directories made for them),
+    where it still holds what was made, once no other session of the project runs (its
+    protection holds them: a removal would detach it); and a commondir "." a launch that never
+    ended left (never one of yours: it names the git directory itself). One left reads as if
+    absent."""
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return
+    for step in reversed(made):
+        with contextlib.suppress(OSError):
+            if step.content is None:
+                os.rmdir(step.path)  # (only when empty)
+            elif read_small(step.path) == step.content:
+                os.unlink(step.path)
+    commondir = GIT_PLACEHOLDERS["commondir"]
     for walk_ in walks:
-        if walk_.placeholder is not None and read_small(walk_.path) == walk_.placeholder:
+        if walk_.placeholder == commondir and read_small(walk_.path) == commondir:
             with contextlib.suppress(OSError):
                 os.unlink(walk_.path)
 
@@ -8969,8 +9003,8 @@ def review_path(path: str, git: GitLayout, judged_as: str = "") -> list[Finding]
     session, or made earlier where nothing looked and now reached (a rename, a new pointer)."""
     try:
         verdict = judge_created(path, git, judged_as)
-    except OSError as error:
-        return [Finding(path, f"created {path}, which claudebox cannot read ({error.strerror})")]
+    except (OSError, ValueError) as error:
+        return [Finding(path, f"created {path}, which claudebox cannot read ({reason_of(error)})")]
     if verdict is None:
         return []
     if not verdict:
@@ -9898,7 +9932,7 @@ def launch_planned_session(
             return supervise(launch_of(plan, secrets), certificate=early.take())
         finally:
             write_stderr(render_findings(review_session(host, before)))
-            remove_placeholders(host.protected, lock)
+            remove_placeholders(plan.placeholders, host.protected, lock)
             if not args.shell:
                 write_stderr(resume_hint(plan.instance.claude_store, plan.chdir, before.taken))
     finally:

@@ -114,6 +114,7 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
         "HTTP_PROXY",
         "LANG",
         "MY_TOOL_HOST",
+        "NIX_CONFIG",
         "NIX_REMOTE",
         "NIX_SSL_CERT_FILE",
         "NODE_EXTRA_CA_CERTS",
