@@ -304,3 +304,39 @@ def start_session(box: Box, snippet: str, marker: Path) -> subprocess.Popen[str]
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def plant_on_host(box: Box, project: Path, snippet: str, marker: Path) -> Run:
+    """SNIPPET (with GIT_PLANT_FUNCTIONS) on the host, without claudebox: a positive control."""
+    return host_sh(box, GIT_PLANT_FUNCTIONS + snippet, str(marker), cwd=project)
+
+
+def finish(process: subprocess.Popen[str]) -> Run:
+    """A session start_session started, to its end (never a raw failure)."""
+    try:
+        stdout, stderr = process.communicate(timeout=SESSION_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert_no_raw_failure(result)
+    return result
+
+
+def plant_fires_on_the_host_only(box: Box, plant: str, *checkouts: str) -> Run:
+    """PLANT (printing `planted` last) in a plain world without claudebox, where the host's
+    git follow-ups in the project and CHECKOUTS run it (the positive control), then through a
+    session in the box's project, after which they run nothing; the session's result."""
+    control = plain_world(box, box.root / "control")
+    planted = plant_on_host(box, control, plant, control_marker(box))
+    assert planted.stdout.strip().endswith("planted"), planted.stdout + planted.stderr
+    followups(box, control, *checkouts)
+    assert control_marker(box).exists(), "control: the host's git did not run the plant"
+    project = plain_world(box, box.home)
+    marker = session_marker(box)
+    result = session(box, plant, marker)
+    assert result.stdout.strip() == "planted", brief(result.stderr)
+    followups(box, project, *checkouts)
+    warnings = warnings_naming(result.stderr, str(project))
+    assert not marker.exists(), ("the host's git ran the plant", warnings)
+    return result

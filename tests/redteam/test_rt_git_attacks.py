@@ -22,6 +22,7 @@ from sessionlib import (
     host_sh,
     include_world,
     plain_world,
+    plant_fires_on_the_host_only,
     session,
     session_marker,
     warnings_naming,
@@ -171,20 +172,7 @@ def test_a_bare_layout_in_a_subdirectory_is_reviewed(box: Box, layout: str) -> N
     looks only for entries named .git. Or (commondir) docs/ holds HEAD and a commondir whose
     directory has objects and refs (git's is_git_directory looks there). Shows: the marker
     after the host's `git status` in docs/."""
-    control_project = control(box, LAYOUTS[layout])
-    followups(box, control_project, "docs")
-    assert control_marker(box).exists(), "control: the host's git did not run the plant"
-
-    project = plain_world(box, box.home)
-    marker = session_marker(box)
-    result = session(box, LAYOUTS[layout], marker)
-    assert result.stdout.strip() == "planted", brief(result.stderr)
-    followups(box, project, "docs")
-    found = {
-        "warnings": warnings_naming(result.stderr, f"{project}/docs"),
-        "the host's git ran the plant": marker.exists(),
-    }
-    assert not found["the host's git ran the plant"], found
+    plant_fires_on_the_host_only(box, LAYOUTS[layout], "docs")
 
 
 # --- a pointer read as git does not read it -----------------------------------------------------
@@ -215,21 +203,7 @@ def test_a_pointer_with_a_trailing_space_is_followed_as_git_follows_it(box: Box,
     commondir says `../.. `: judged inert (it names .git), while git reads the common config in
     `.git/worktrees/.. `, whose config no walk covers (a worktree admin dir's config is not
     protected). Shows: the marker after the host's `git status` in src/."""
-    plant = TRAILING_SPACE[name]
-    control_project = control(box, plant)
-    followups(box, control_project, "src")
-    assert control_marker(box).exists(), "control: the host's git did not run the plant"
-
-    project = plain_world(box, box.home)
-    marker = session_marker(box)
-    result = session(box, plant, marker)
-    assert result.stdout.strip() == "planted", brief(result.stderr)
-    followups(box, project, "src")
-    found = {
-        "warnings": warnings_naming(result.stderr, str(project)),
-        "the host's git ran the plant": marker.exists(),
-    }
-    assert not found["the host's git ran the plant"], found
+    plant_fires_on_the_host_only(box, TRAILING_SPACE[name], "src")
 
 
 # --- git files older than the session --------------------------------------------------------

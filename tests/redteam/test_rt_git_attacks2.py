@@ -8,47 +8,27 @@ sandbox, and the host's git runs as the user would during or after the session.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from harness import Box, host_git
 from sessionlib import (
-    GIT_PLANT_FUNCTIONS,
     HOOK,
     INCLUDED_PLANT,
     SESSION_GIT,
-    SESSION_TIMEOUT,
-    Run,
-    assert_no_raw_failure,
     brief,
     control_marker,
+    finish,
     followups,
-    host_sh,
     include_world,
     plain_world,
+    plant_on_host,
     session,
     session_marker,
     start_session,
     wait_for,
     warnings_naming,
 )
-
-
-def plant_on_host(box: Box, project: Path, snippet: str, marker: Path) -> Run:
-    return host_sh(box, GIT_PLANT_FUNCTIONS + snippet, str(marker), cwd=project)
-
-
-def finish(process: subprocess.Popen[str]) -> Run:
-    try:
-        stdout, stderr = process.communicate(timeout=SESSION_TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    assert_no_raw_failure(result)
-    return result
-
 
 # --- a relative core.hooksPath, resolved where git runs --------------------------------------
 

@@ -9,7 +9,6 @@ and the host's git runs as the user would during or after the session.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,36 +16,19 @@ from harness import Box, host_git
 from sessionlib import (
     GIT_PLANT_FUNCTIONS,
     SESSION_TIMEOUT,
-    Run,
-    assert_no_raw_failure,
     brief,
     control_marker,
+    finish,
     followups,
     git_world,
-    host_sh,
     plain_world,
+    plant_fires_on_the_host_only,
+    plant_on_host,
     session,
     session_marker,
     start_session,
     wait_for,
-    warnings_naming,
 )
-
-
-def plant_on_host(box: Box, project: Path, snippet: str, marker: Path) -> Run:
-    return host_sh(box, GIT_PLANT_FUNCTIONS + snippet, str(marker), cwd=project)
-
-
-def finish(process: subprocess.Popen[str]) -> Run:
-    try:
-        stdout, stderr = process.communicate(timeout=SESSION_TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    assert_no_raw_failure(result)
-    return result
-
 
 # --- a full git directory named like a linked worktree's admin directory -----------------------
 
@@ -66,23 +48,7 @@ def test_a_full_git_dir_named_like_a_worktree_admin_dir_is_judged(box: Box) -> N
     hooks are read. The session makes .git/worktrees/evil a git dir with core.fsmonitor and
     src/.git naming it: src/.git is judged "a git directory whose own files are judged", and
     nothing walks its config. Shows: the marker after the host's `git status` in src/."""
-    control = plain_world(box, box.root / "control")
-    planted = plant_on_host(box, control, WORKTREE_NAMED, control_marker(box))
-    assert planted.stdout.strip() == "planted", planted.stdout + planted.stderr
-    followups(box, control, "src")
-    assert control_marker(box).exists(), "control: the host's git did not run the plant"
-
-    project = plain_world(box, box.home)
-    assert project == box.project
-    marker = session_marker(box)
-    result = session(box, WORKTREE_NAMED, marker)
-    assert result.stdout.strip() == "planted", brief(result.stderr)
-    followups(box, project, "src")
-    found = {
-        "warnings": warnings_naming(result.stderr, str(project)),
-        "the host's git ran the plant": marker.exists(),
-    }
-    assert not found["the host's git ran the plant"], found
+    plant_fires_on_the_host_only(box, WORKTREE_NAMED, "src")
 
 
 # --- an absorbed submodule's git directory, while the session runs -----------------------------
