@@ -359,6 +359,15 @@ ENV_ALLOWLIST: Final = (
     "SHELL",
     "XDG_RUNTIME_DIR",
 )
+# The home's caches kept per project (inside the instance, never seen by another project): the
+# XDG cache (nix's, pip's, go's, uv's, yarn's…), comma's state, npm's and cargo's downloads.
+PROJECT_CACHES: Final = (
+    (".cache", "cache"),
+    (".local/state", "state"),
+    (".npm", "npm"),
+    (".cargo/registry", "cargo/registry"),
+    (".cargo/git", "cargo/git"),
+)
 # Host variables naming a path that enter resolved into /nix/store, where they lead there (NixOS:
 # /run/current-system/sw/lib/locale/locale-archive, TZDIR=/etc/zoneinfo); /run is not inside.
 STORE_RESOLVED_ENV: Final = ("LOCALE_ARCHIVE", "TZDIR")
@@ -3504,21 +3513,23 @@ def data_mounts(host: HostFacts, data: Sequence[DataInput]) -> list[Mount]:
 
 
 def plan_home(host: HostFacts, instance: Instance) -> tuple[list[Mount], list[HostSetup]]:
-    """A private tmpfs home; nix's cache and comma's state persisted per project."""
-    mounts = [
-        Mount(MountOp.TMPFS, host.home),
-        Mount(MountOp.BIND_FD, os.path.join(host.home, ".cache", "nix"), instance.nix_cache),
-        Mount(MountOp.BIND_FD, os.path.join(host.home, ".local", "state"), instance.local_state),
-    ]
+    """A private tmpfs home; the caches in it (nix's and comma's, the package managers') kept
+    per project (PROJECT_CACHES), so a session does not download again what the last one did."""
+    mounts = [Mount(MountOp.TMPFS, host.home)]
     setup = [
         HostSetup(host.state_dir),
         HostSetup(os.path.dirname(instance.dir)),
         HostSetup(instance.dir),
         HostSetup(os.path.join(instance.dir, "root"), instance.root + "\n"),
-        HostSetup(os.path.dirname(instance.nix_cache)),
-        HostSetup(instance.nix_cache),
-        HostSetup(instance.local_state),
     ]
+    for inside, kept in PROJECT_CACHES:
+        mounts.append(
+            Mount(
+                MountOp.BIND_FD, os.path.join(host.home, inside), os.path.join(instance.dir, kept)
+            )
+        )
+        setup.append(HostSetup(os.path.join(instance.dir, kept)))
+    setup.append(HostSetup(instance.nix_cache))  # (nix's, inside the cache)
     return mounts, setup
 
 

@@ -377,3 +377,19 @@ def test_the_locale_archive_and_time_zone_enter_as_the_store_has_them(box: Box) 
         "readable",
         "tzdir=unset tz=Europe/Berlin time=C.UTF-8",
     ], result.stderr
+
+
+def test_the_home_caches_are_kept_per_project(box: Box) -> None:
+    """npm's, pip's and cargo's downloads stay with the project between its sessions (the home
+    is a tmpfs: without this every session downloads again), and never reach another."""
+    caches = ("~/.npm/_cacache/kept", "~/.cache/pip/kept", "~/.cargo/registry/kept")
+    write = "; ".join(f"mkdir -p $(dirname {c}) && echo kept > {c}" for c in caches)
+    read = "; ".join(f"cat {c} 2>/dev/null || echo missing" for c in caches)
+    first = box.probe(f"{write}; echo written")
+    assert first.stdout.strip() == "written", first.stderr
+    again = box.probe(read)
+    assert again.stdout.splitlines() == ["kept"] * 3, again.stderr
+    other = box.project.parent / "other"
+    box.mkdir(other)
+    elsewhere = box.probe(read, cwd=other)
+    assert elsewhere.stdout.splitlines() == ["missing"] * 3, elsewhere.stderr

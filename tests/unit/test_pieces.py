@@ -459,6 +459,6 @@ def test_build_plan_non_utf8_project_path():
 
     project = "/home/alice/src/caf\udce9"
     plan = cb.build_plan(fh.make_host(project=project), cb.Options())
-    assert cb.Mount(MountOp.BIND_FD, project, project, 34) in plan.mounts
-    assert cb.Opened(34, project) in plan.stage.opened
+    assert cb.Mount(MountOp.BIND_FD, project, project, 37) in plan.mounts
+    assert cb.Opened(37, project) in plan.stage.opened
     assert cb.Pin(f"{project}/.git/hooks", Kind.DIR, True, reason="read-only") in plan.stage.pins

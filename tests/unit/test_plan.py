@@ -533,29 +533,36 @@ def test_mounts_exact():
         (MountOp.DATA, "/proc/key-users", "", 21),
         (MountOp.DATA, "/proc/cmdline", "", 22),
         (MountOp.SYMLINK, "/usr/bin/env", f"{COREUTILS_BIN}/env", -1),
-        (MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json", 30),
+        # the home's caches, the project's own (PROJECT_CACHES)
+        (MountOp.BIND_FD, f"{HOME}/.cache", f"{INSTANCE_DIR}/cache", 30),
+        (MountOp.BIND_FD, f"{HOME}/.npm", f"{INSTANCE_DIR}/npm", 31),
+        (MountOp.BIND_FD, f"{HOME}/.claude.json", f"{STORE}/.claude.json", 32),
         (MountOp.DATA, "/etc/claudebox/login-ca.pem", "", 12),
         (MountOp.DATA, f"{HOME}/.gitconfig", "", 15),
         (MountOp.DATA, "/etc/claude-code/CLAUDE.md", "", 16),
         (MountOp.BIND_TRY, "/nix/var/nix/daemon-socket", "/nix/var/nix/daemon-socket", -1),
-        (MountOp.BIND_FD, f"{HOME}/.cache/nix", f"{INSTANCE_DIR}/cache/nix", 31),
-        (MountOp.BIND_FD, f"{HOME}/.local/state", f"{INSTANCE_DIR}/state", 32),
+        (MountOp.BIND_FD, f"{HOME}/.local/state", f"{INSTANCE_DIR}/state", 33),
+        (MountOp.BIND_FD, f"{HOME}/.cargo/registry", f"{INSTANCE_DIR}/cargo/registry", 34),
+        (MountOp.BIND_FD, f"{HOME}/.cargo/git", f"{INSTANCE_DIR}/cargo/git", 35),
         (MountOp.DATA, "/proc/sys/kernel/random/boot_id", "", 14),  # made at launch
         # last: the binds that bring the stage's pins along (bwrap re-reads the mount table)
-        (MountOp.BIND_FD, CLAUDE_DIR, STORE, 33),  # ~/.claude inside: the project's own
+        (MountOp.BIND_FD, CLAUDE_DIR, STORE, 36),  # ~/.claude inside: the project's own
         (MountOp.WRITABLE_DATA, f"{CLAUDE_DIR}/.credentials.json", "", 13),  # placeholders
-        (MountOp.BIND_FD, PROJECT, PROJECT, 34),
+        (MountOp.BIND_FD, PROJECT, PROJECT, 37),
     ]
 
 
 def test_every_host_path_bound_by_descriptor_is_opened_by_the_stage():
     plan = plan_for()
     assert plan.stage.opened == (
-        cb.Opened(30, f"{STORE}/.claude.json"),
-        cb.Opened(31, f"{INSTANCE_DIR}/cache/nix"),
-        cb.Opened(32, f"{INSTANCE_DIR}/state"),
-        cb.Opened(33, STORE),
-        cb.Opened(34, PROJECT),
+        cb.Opened(30, f"{INSTANCE_DIR}/cache"),
+        cb.Opened(31, f"{INSTANCE_DIR}/npm"),
+        cb.Opened(32, f"{STORE}/.claude.json"),
+        cb.Opened(33, f"{INSTANCE_DIR}/state"),
+        cb.Opened(34, f"{INSTANCE_DIR}/cargo/registry"),
+        cb.Opened(35, f"{INSTANCE_DIR}/cargo/git"),
+        cb.Opened(36, STORE),
+        cb.Opened(37, PROJECT),
     )
 
 
@@ -739,9 +746,12 @@ def test_host_setup_exact():
         (f"{STATE}/instances", None, False, False),
         (INSTANCE_DIR, None, False, False),
         (f"{INSTANCE_DIR}/root", PROJECT + "\n", False, False),
-        (f"{INSTANCE_DIR}/cache", None, False, False),
-        (f"{INSTANCE_DIR}/cache/nix", None, False, False),
+        (f"{INSTANCE_DIR}/cache", None, False, False),  # the home's caches (PROJECT_CACHES)
         (f"{INSTANCE_DIR}/state", None, False, False),
+        (f"{INSTANCE_DIR}/npm", None, False, False),
+        (f"{INSTANCE_DIR}/cargo/registry", None, False, False),
+        (f"{INSTANCE_DIR}/cargo/git", None, False, False),
+        (f"{INSTANCE_DIR}/cache/nix", None, False, False),
         (f"{INSTANCE_DIR}/network-log", None, False, False),
         # ~/.claude's mount point, and mount points in it (a session may have replaced them)
         (STORE, None, True, False),
@@ -766,11 +776,11 @@ def test_claude_outside_store_binds_its_dir_read_only():
     host = fh.make_host(claude=f"{HOME}/.local/bin/claude")
     plan = plan_for(host)
     assert mounts_of(plan)[-5:] == [
-        (MountOp.RO_BIND_FD, f"{HOME}/.local/bin", f"{HOME}/.local/bin", 33),
+        (MountOp.RO_BIND_FD, f"{HOME}/.local/bin", f"{HOME}/.local/bin", 36),
         (MountOp.DATA, "/proc/sys/kernel/random/boot_id", "", 14),
-        (MountOp.BIND_FD, CLAUDE_DIR, STORE, 34),
+        (MountOp.BIND_FD, CLAUDE_DIR, STORE, 37),
         (MountOp.WRITABLE_DATA, f"{CLAUDE_DIR}/.credentials.json", "", 13),
-        (MountOp.BIND_FD, PROJECT, PROJECT, 35),
+        (MountOp.BIND_FD, PROJECT, PROJECT, 38),
     ]
     assert plan.notes == (
         f"claude lives outside /nix/store: {HOME}/.local/bin is mounted read-only",
