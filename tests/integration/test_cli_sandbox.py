@@ -23,7 +23,16 @@ def test_shell_is_a_bash_in_the_same_sandbox(box: Box) -> None:
     assert result.returncode == 7, result.stderr
     shell, home = result.stdout.splitlines()
     assert shell == f"{BASH_STORE}/bin/bash"
-    assert home.split() == [".cache", ".claude", ".claude.json", ".gitconfig", ".local", "proj"]
+    assert home.split() == [
+        ".cache",
+        ".cargo",
+        ".claude",
+        ".claude.json",
+        ".gitconfig",
+        ".local",
+        ".npm",
+        "proj",
+    ]
     assert "--dangerously-skip-permissions" not in result.stderr
 
 

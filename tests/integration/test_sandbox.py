@@ -149,10 +149,12 @@ def test_home_holds_only_what_claudebox_puts_there(box: Box) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         ".cache",
+        ".cargo",
         ".claude",
         ".claude.json",
         ".gitconfig",
         ".local",
+        ".npm",
         "proj",
     ]
 
