@@ -472,10 +472,12 @@ def test_real_claude_runs_a_tool_inside_the_sandbox(
     listing, env_text = seen.split("--- env\n", 1)
     assert [line for line in listing.splitlines() if not line.startswith("cat: ")] == [
         ".cache",
+        ".cargo",
         ".claude",
         ".claude.json",
         ".gitconfig",
         ".local",
+        ".npm",
         "proj",
     ]
     sandbox_env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line)
