@@ -41,6 +41,18 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 IN_CI = os.environ.get("CI") == "true"
 
 HOST_GIT = "/usr/bin/git"
+# What the sandbox's home holds (`ls -A ~`): claudebox's own entries, the caches kept per project
+# and the project itself.
+HOME_ENTRIES = [
+    ".cache",
+    ".cargo",
+    ".claude",
+    ".claude.json",
+    ".gitconfig",
+    ".local",
+    ".npm",
+    "proj",
+]
 HOST_GIT_SETUP = (
     "-c",
     "user.name=t",

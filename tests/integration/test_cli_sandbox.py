@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from harness import BASH_STORE, Box
+from harness import BASH_STORE, HOME_ENTRIES, Box
 
 
 def test_shell_is_a_bash_in_the_same_sandbox(box: Box) -> None:
@@ -23,16 +23,7 @@ def test_shell_is_a_bash_in_the_same_sandbox(box: Box) -> None:
     assert result.returncode == 7, result.stderr
     shell, home = result.stdout.splitlines()
     assert shell == f"{BASH_STORE}/bin/bash"
-    assert home.split() == [
-        ".cache",
-        ".cargo",
-        ".claude",
-        ".claude.json",
-        ".gitconfig",
-        ".local",
-        ".npm",
-        "proj",
-    ]
+    assert home.split() == HOME_ENTRIES
     assert "--dangerously-skip-permissions" not in result.stderr
 
 

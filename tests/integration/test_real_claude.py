@@ -38,6 +38,7 @@ import pytest
 from harness import (
     BASH_STORE,
     BUSYBOX_STORE,
+    HOME_ENTRIES,
     Box,
     copy_libraries,
     instance_dir,
@@ -470,16 +471,7 @@ def test_real_claude_runs_a_tool_inside_the_sandbox(
     for value in SECRET_ENV.values():
         assert value not in seen
     listing, env_text = seen.split("--- env\n", 1)
-    assert [line for line in listing.splitlines() if not line.startswith("cat: ")] == [
-        ".cache",
-        ".cargo",
-        ".claude",
-        ".claude.json",
-        ".gitconfig",
-        ".local",
-        ".npm",
-        "proj",
-    ]
+    assert [line for line in listing.splitlines() if not line.startswith("cat: ")] == HOME_ENTRIES
     sandbox_env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line)
     assert sandbox_env["HOME"] == str(box.home)
     assert sandbox_env["PWD"] == str(box.project)

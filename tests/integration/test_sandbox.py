@@ -11,7 +11,7 @@ import termios
 import uuid
 from pathlib import Path
 
-from harness import BUSYBOX_STORE, HELPER_STORE, PROBE_STORE, Box
+from harness import BUSYBOX_STORE, HELPER_STORE, HOME_ENTRIES, PROBE_STORE, Box
 
 # Walks every file of the sandbox (but /proc, /sys, /dev, /nix/store), then every process's
 # environ and cmdline, then its own environment, printing each place a marker string is found.
@@ -147,16 +147,7 @@ def test_home_holds_only_what_claudebox_puts_there(box: Box) -> None:
     plant_secrets(box, "CANARY-home")
     result = box.probe("ls -A ~ | sort")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [
-        ".cache",
-        ".cargo",
-        ".claude",
-        ".claude.json",
-        ".gitconfig",
-        ".local",
-        ".npm",
-        "proj",
-    ]
+    assert result.stdout.split() == HOME_ENTRIES
 
 
 def test_project_is_writable_and_writes_land_on_the_host(box: Box) -> None:
