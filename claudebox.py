@@ -1081,6 +1081,97 @@ class Tunnel(enum.Enum):
     NOTHING = "nothing"  # none: Claude's API only
 
 
+class NetworkPolicy(NamedTuple):
+    """What a network tier is, for every part of claudebox that decides by tier (the plan, the
+    audit, the sandbox note, probing the host). No field has a default: a new tier states each,
+    and one it forgets is an error at import, never the host's network by omission."""
+
+    meaning: str  # the audit's network line
+    note: str  # the sandbox note's network line (Claude reads it inside)
+    tunnel: Tunnel  # what the relay's proxy reaches besides Claude's own hosts
+    own_namespace: bool  # the stage's own network namespace (else the host's)
+    pasta: bool  # pasta attaches to it: the internet through the host's default route
+    blocks_routes: bool  # unreachable routes and nftables drops for what the host routes specially
+    sealed: bool  # nftables drop every packet that does not stay on lo
+    resolv_conf: str | None  # the sandbox's /etc/resolv.conf (None: the host's)
+    takes_allowlist: bool  # allow rules (--allow-domain, the profile's allow_domains) apply
+    host_ports: str  # why a profile's host_ports are not forwarded ("": they are)
+    proxy_on_host: bool  # the proxy listens on the host's loopback (behind a session token)
+    reads_routing: bool  # the host's routing is read: the relay never connects where it leads
+    dangerous: bool  # the audit marks the tier red
+
+
+NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
+    Tier.FULL: NetworkPolicy(
+        meaning="the host's network: its LAN, tailnet and loopback services are reachable",
+        note="the host's network (the internet, the LAN and the host's own services).",
+        tunnel=Tunnel.ANY,
+        own_namespace=False,
+        pasta=False,
+        blocks_routes=False,
+        sealed=False,
+        resolv_conf=None,
+        takes_allowlist=False,
+        host_ports="the profile's host_ports: the full tier reaches all of the host's loopback",
+        proxy_on_host=True,
+        reads_routing=False,
+        dangerous=True,
+    ),
+    Tier.INET: NetworkPolicy(
+        meaning="the internet only: LAN, tailnet, link-local and host services unreachable",
+        note="the internet only (IPv4, through pasta): the LAN, the tailnet, link-local\n"
+        "  addresses and the host's own services are unreachable, on purpose.",
+        tunnel=Tunnel.UNBLOCKED,
+        own_namespace=True,
+        pasta=True,
+        blocks_routes=True,
+        sealed=False,
+        resolv_conf=INET_RESOLV_CONF,
+        takes_allowlist=False,
+        host_ports="",
+        proxy_on_host=False,
+        reads_routing=True,
+        dangerous=False,
+    ),
+    Tier.ALLOWLIST: NetworkPolicy(
+        meaning="only the domains below, over HTTP(S) through claudebox's proxy; no "
+        "other address, no DNS",
+        note="only the domains listed below, over HTTP and HTTPS through claudebox's\n"
+        f"  proxy ({PROXY_URL}, set in HTTPS_PROXY, HTTP_PROXY and ALL_PROXY): no DNS, no other\n"
+        "  address or protocol. A refused request gets HTTP 403 with the reason; ask the user\n"
+        "  to allow a domain rather than looking for a way around.",
+        tunnel=Tunnel.LISTED,
+        own_namespace=True,
+        pasta=False,
+        blocks_routes=False,
+        sealed=True,
+        resolv_conf=NO_RESOLVER_CONF,
+        takes_allowlist=True,
+        host_ports="",
+        proxy_on_host=False,
+        reads_routing=True,
+        dangerous=False,
+    ),
+    Tier.NONE: NetworkPolicy(
+        meaning="none: only Claude's API, through claudebox's relay (the nix daemon still "
+        "downloads for you)",
+        note="none: only Claude's own API, through claudebox's relay; loopback otherwise.\n"
+        "  The nix daemon still downloads.",
+        tunnel=Tunnel.NOTHING,
+        own_namespace=True,
+        pasta=False,
+        blocks_routes=False,
+        sealed=True,
+        resolv_conf=NO_RESOLVER_CONF,
+        takes_allowlist=False,
+        host_ports="the profile's host_ports are not forwarded: the network is none",
+        proxy_on_host=False,
+        reads_routing=True,
+        dangerous=False,
+    ),
+}
+
+
 class Login(NamedTuple):
     """Claude's login as the relay holds it. No value is here: the relay reads the host's
     credentials file for each request and the variables' values at launch."""
@@ -1120,7 +1211,9 @@ class Relay(NamedTuple):
 
     @property
     def tier(self) -> Tier:
-        return next(tier for tier, tunnel in TIER_TUNNEL.items() if tunnel is self.tunnel)
+        return next(
+            tier for tier, policy in NETWORK_POLICIES.items() if policy.tunnel is self.tunnel
+        )
 
 
 class ProxyRequest(NamedTuple):
@@ -1758,18 +1851,8 @@ def boot_id_text(random: bytes) -> bytes:
 
 
 def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay) -> str:
-    network_line = {
-        Tier.FULL: "the host's network (the internet, the LAN and the host's own services).",
-        Tier.INET: "the internet only (IPv4, through pasta): the LAN, the tailnet, link-local\n"
-        "  addresses and the host's own services are unreachable, on purpose.",
-        Tier.ALLOWLIST: "only the domains listed below, over HTTP and HTTPS through claudebox's\n"
-        f"  proxy ({PROXY_URL}, set in HTTPS_PROXY, HTTP_PROXY and ALL_PROXY): no DNS, no other\n"
-        "  address or protocol. A refused request gets HTTP 403 with the reason; ask the user\n"
-        "  to allow a domain rather than looking for a way around.",
-        Tier.NONE: "none: only Claude's own API, through claudebox's relay; loopback otherwise.\n"
-        "  The nix daemon still downloads.",
-    }[tier]
-    if relay.tunnel is Tunnel.LISTED:
+    network_line = NETWORK_POLICIES[tier].note
+    if NETWORK_POLICIES[tier].takes_allowlist:
         network_line += "\n  Allowed: " + " ".join(rule.describe() for rule in relay.rules) + "."
     if relay.host_ports:
         ports = ", ".join(f"127.0.0.1:{port}" for port in relay.host_ports)
@@ -3310,7 +3393,7 @@ def resolve_profile(name: str, chosen_by: str, load: Callable[[str], ProfileFile
         domains.update({entry: (entry, item.name) for entry in item.allow_domains})
         host_ports.update({port: (port, item.name) for port in item.host_ports})
         servers.update({server: (server, item.name) for server in item.mcp_servers})
-    if network is not None and network[0] is not Tier.ALLOWLIST and domains:
+    if network is not None and not NETWORK_POLICIES[network[0]].takes_allowlist and domains:
         first = next(iter(domains.values()))
         raise ClaudeboxError(
             f"profile {name}: allow_domains (from {first[1]}) need the allowlist network tier, "
@@ -3447,12 +3530,12 @@ def plan_system(host: HostFacts) -> list[Mount]:
 
 
 def plan_data(
-    host: HostFacts, options: Options, relay: Relay, env: Sequence[EnvVar]
+    host: HostFacts, options: Options, network: NetworkPart, env: Sequence[EnvVar]
 ) -> tuple[DataInput, ...]:
     """Generated files (those over /proc files included), the environment and the seccomp
     program, each on its own descriptor from FIRST_DATA_FD; the launch data (LAUNCH_DATA) is
     made at launch, empty here."""
-    note = sandbox_note_text(host.git.top, host.home, options.tier, relay)
+    note = sandbox_note_text(host.git.top, host.home, options.tier, network.relay)
     items = [
         (DataKind.ENV, env_arguments(var for var in env if var.origin != LOGIN_ORIGIN)),
         *((kind, b"") for kind in LAUNCH_DATA),
@@ -3465,10 +3548,8 @@ def plan_data(
         (DataKind.KEY_USERS, b""),
         (DataKind.CMDLINE, b"\n"),
     ]
-    if options.tier is Tier.INET:  # DNS goes to pasta's --dns-forward address
-        items.append((DataKind.RESOLV_CONF, INET_RESOLV_CONF.encode()))
-    elif options.tier in (Tier.ALLOWLIST, Tier.NONE):  # no resolver: the proxy resolves names
-        items.append((DataKind.RESOLV_CONF, NO_RESOLVER_CONF.encode()))
+    if network.policy.resolv_conf is not None:
+        items.append((DataKind.RESOLV_CONF, network.policy.resolv_conf.encode()))
     registry = nix_registry_json(options.nixpkgs) if options.nixpkgs else None
     if registry is not None:
         items.append((DataKind.REGISTRY, registry.encode()))
@@ -3613,7 +3694,7 @@ def login_environment(tier: Tier, values: Mapping[str, str]) -> dict[str, str | 
     for curl and wget), the session CA, placeholders for the credential variables the host sets,
     and Claude's base URL when the host has a gateway. None: set at launch (a placeholder, or
     the full tier's proxy on an ephemeral host port)."""
-    proxy = None if tier is Tier.FULL else PROXY_URL
+    proxy = None if NETWORK_POLICIES[tier].proxy_on_host else PROXY_URL
     env: dict[str, str | None] = {"NO_PROXY": NO_PROXY_VALUE, "no_proxy": NO_PROXY_VALUE}
     for name in PROXY_VARIABLES:
         env[name] = env[name.lower()] = proxy
@@ -3836,7 +3917,13 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
                 EXIT_MISSING,
             )
         )
-    if options.tier is Tier.INET:  # (allowlist needs no pasta: the stage hands its socket over)
+    return tuple(blockers)
+
+
+def network_blockers(host: HostFacts, policy: NetworkPolicy) -> tuple[ClaudeboxError, ...]:
+    """Why the tier cannot be set up on this host (pasta and its device)."""
+    blockers = []
+    if policy.pasta:
         if host.pasta is None:
             blockers.append(
                 ClaudeboxError(
@@ -3859,26 +3946,19 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
 
 def plan_blocked(host: HostFacts, tier: Tier) -> tuple[BlockedPrefix, ...]:
     """What inet's routes and rules block (the host's routing is there: plan_relay checked)."""
-    if tier is not Tier.INET or host.routing is None:
+    if not NETWORK_POLICIES[tier].blocks_routes or host.routing is None:
         return ()
     return inet_blocked_set(host.routing)
-
-
-TIER_TUNNEL: Final[Mapping[Tier, Tunnel]] = {
-    Tier.FULL: Tunnel.ANY,
-    Tier.INET: Tunnel.UNBLOCKED,
-    Tier.ALLOWLIST: Tunnel.LISTED,
-    Tier.NONE: Tunnel.NOTHING,
-}
 
 
 def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay:
     """The relay of every tier: Claude's login for its own hosts, what the tier lets the proxy
     reach besides, and the host ports (inet and allowlist)."""
     tier = options.tier
+    policy = NETWORK_POLICIES[tier]
     profile = options.profile
     host_ports = tuple(port for port, _origin in profile.host_ports) if profile else ()
-    if tier not in (Tier.INET, Tier.ALLOWLIST):
+    if policy.host_ports:
         host_ports = ()
     if PROXY_PORT in host_ports:
         raise ClaudeboxError(
@@ -3887,7 +3967,7 @@ def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay:
             EXIT_USAGE,
         )
     blocked: tuple[BlockedPrefix, ...] = ()
-    if tier is not Tier.FULL:
+    if policy.reads_routing:
         if host.routing is None:
             raise ClaudeboxError(
                 f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the "
@@ -3906,13 +3986,13 @@ def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay:
         account=account_of(host.claude_home.json),
     )
     return Relay(
-        tunnel=TIER_TUNNEL[tier],
-        rules=allow_rules(options) if tier is Tier.ALLOWLIST else (),
+        tunnel=policy.tunnel,
+        rules=allow_rules(options) if policy.takes_allowlist else (),
         host_ports=host_ports,
         blocked=blocked,
         log_dir=os.path.join(instance.dir, "network-log"),
         login=login,
-        on_host=tier is Tier.FULL,
+        on_host=policy.proxy_on_host,
     )
 
 
@@ -3921,17 +4001,40 @@ def relay_notes(options: Options) -> list[str]:
     profile = options.profile
     if profile is None:
         return []
+    policy = NETWORK_POLICIES[options.tier]
     notes = []
-    if profile.allow_domains and options.tier is not Tier.ALLOWLIST:
+    if profile.allow_domains and not policy.takes_allowlist:
         notes.append(
             f"the profile's allow_domains are not used: the network is {options.tier.value} "
             f"({options.tier_origin})"
         )
-    if profile.host_ports and options.tier is Tier.FULL:
-        notes.append("the profile's host_ports: the full tier reaches all of the host's loopback")
-    elif profile.host_ports and options.tier is Tier.NONE:
-        notes.append("the profile's host_ports are not forwarded: the network is none")
+    if profile.host_ports and policy.host_ports:
+        notes.append(policy.host_ports)
     return notes
+
+
+class NetworkPart(NamedTuple):
+    """The network's part of a plan: the tier's policy, the relay, pasta, what the stage blocks
+    and seals, the notes of the audit and why the tier cannot be set up here."""
+
+    policy: NetworkPolicy
+    relay: Relay
+    pasta: Pasta | None
+    blocked: tuple[BlockedPrefix, ...]  # inet's routes and rules inside
+    notes: tuple[str, ...]
+    blockers: tuple[ClaudeboxError, ...]
+
+
+def plan_network(host: HostFacts, options: Options, instance: Instance) -> NetworkPart:
+    policy = NETWORK_POLICIES[options.tier]
+    return NetworkPart(
+        policy=policy,
+        relay=plan_relay(host, options, instance),
+        pasta=Pasta(host.pasta or "pasta") if policy.pasta else None,
+        blocked=plan_blocked(host, options.tier),
+        notes=tuple(relay_notes(options)),
+        blockers=network_blockers(host, policy),
+    )
 
 
 def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
@@ -3944,7 +4047,8 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     layers = plan_layers(host, instance, options.profile)
     binary_mounts, claude_path, notes = plan_claude_binary(host)
     profile_mounts, secret_mounts = plan_profile_mounts(host, options.profile)
-    relay = plan_relay(host, options, instance)
+    network = plan_network(host, options, instance)
+    relay = network.relay
     path_dirs = [
         *dict.fromkeys(
             [
@@ -3955,7 +4059,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         )
     ]
     env, warnings = plan_environment(host, options, path_dirs)
-    data = plan_data(host, options, relay, env)
+    data = plan_data(host, options, network, env)
     warnings = [*claude.warnings, *layers.warnings, *warnings]
     warnings += [
         f"profile {m.origin} mounts {m.src}, which is or holds a secret path"
@@ -3966,7 +4070,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         notes.append("another claudebox session of this project is running (state is shared)")
     if options.nixpkgs and not any(item.kind is DataKind.REGISTRY for item in data):
         notes.append(f"nix shell nixpkgs#… uses the host registry, not {options.nixpkgs}")
-    notes += relay_notes(options)
+    notes += network.notes
     setup.append(HostSetup(relay.log_dir))
     pins = order_pins([*claude.pins, *protected.pins])
     mounts = order_mounts(
@@ -3982,14 +4086,14 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         (pin.path for pin in pins),
     )
     stage = Stage(
-        network=options.tier is not Tier.FULL,
-        blocked=plan_blocked(host, options.tier),
+        network=network.policy.own_namespace,
+        blocked=network.blocked,
         pins=pins,
         opened=tuple(
             Opened(m.fd, m.src) for m in mounts if m.op in (MountOp.BIND_FD, MountOp.RO_BIND_FD)
         ),
         listen=relay.ports,
-        sealed=options.tier in (Tier.ALLOWLIST, Tier.NONE),
+        sealed=network.policy.sealed,
     )
     return SandboxPlan(
         bwrap=host.bwrap or "bwrap",
@@ -4000,7 +4104,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         chdir=host.cwd,
         command=plan_command(host, options),
         stage=stage,
-        pasta=Pasta(host.pasta or "pasta") if options.tier is Tier.INET else None,
+        pasta=network.pasta,
         relay=relay,
         host_setup=(*setup, *claude.setup, *layers.setup, *protected.setup),
         instance=instance,
@@ -4015,7 +4119,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         profile=options.profile,
         notes=tuple(notes),
         warnings=tuple(warnings),
-        blockers=plan_blockers(host, options),
+        blockers=(*plan_blockers(host, options), *network.blockers),
         secret_mounts=tuple(secret_mounts),
         watched=protected.watched,
         placeholders=protected.placeholders,
@@ -4300,14 +4404,6 @@ def check_index_order(entries: Sequence[IndexEntry]) -> None:
 
 # --- rendering ------------------------------------------------------------------------------
 
-TIER_MEANING: Final[Mapping[Tier, str]] = {
-    Tier.FULL: "the host's network: its LAN, tailnet and loopback services are reachable",
-    Tier.INET: "the internet only: LAN, tailnet, link-local and host services unreachable",
-    Tier.ALLOWLIST: "only the domains below, over HTTP(S) through claudebox's proxy; no "
-    "other address, no DNS",
-    Tier.NONE: "none: only Claude's API, through claudebox's relay (the nix daemon still "
-    "downloads for you)",
-}
 TUNNEL_MEANING: Final[Mapping[Tunnel, str]] = {
     Tunnel.ANY: "Claude's hosts, and anything else the host reaches",
     Tunnel.UNBLOCKED: "Claude's hosts, and anything the inet tier does not block",
@@ -4485,14 +4581,13 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     out += render_plumbing(plan, home) if not verbose else render_everything(plan, home)
     out.append("")
     out += fill("command", [shown_command(plan.command)])
-    danger = "! " if plan.tier is Tier.FULL else ""
-    tier_line = f"{danger}{plan.tier.value} ({plan.tier_origin}): {TIER_MEANING[plan.tier]}"
-    out += [
-        style.red(line) if plan.tier is Tier.FULL else line for line in fill("network", [tier_line])
-    ]
+    policy = NETWORK_POLICIES[plan.tier]
+    danger = "! " if policy.dangerous else ""
+    tier_line = f"{danger}{plan.tier.value} ({plan.tier_origin}): {policy.meaning}"
+    out += [style.red(line) if policy.dangerous else line for line in fill("network", [tier_line])]
     out += render_relay(plan, style)
     beyond = inet_blocked_beyond_fixed(
-        plan.stage.blocked or (plan.relay.blocked if plan.tier is Tier.ALLOWLIST else ())
+        plan.stage.blocked or (plan.relay.blocked if policy.takes_allowlist else ())
     )
     shown = beyond if len(beyond) <= AUDIT_BLOCKED_LINES else beyond[: AUDIT_BLOCKED_LINES - 1]
     for item in shown:
@@ -6048,7 +6143,8 @@ def probe_host(
         if refused
         else survey_project(layout.top, survey_file(instance.dir, layout.top))
     )
-    routing, routing_error = read_host_routing() if tier is not Tier.FULL else (HostRouting(), None)
+    policy = NETWORK_POLICIES[tier]
+    routing, routing_error = read_host_routing() if policy.reads_routing else (HostRouting(), None)
     return HostFacts(
         env=dict(env),
         uid=os.getuid(),
@@ -6086,7 +6182,7 @@ def probe_host(
         routing=routing,
         routing_error=routing_error,
         userns_blocker=userns_blocker(),
-        tun_error=tun_error() if tier is Tier.INET else None,
+        tun_error=tun_error() if policy.pasta else None,
         survey=survey,
         store_env=store_resolved_env(env),
     )
@@ -9249,7 +9345,7 @@ def enforcement_results(report: Mapping[str, object], tier: Tier) -> list[CheckR
         )
     ]
     routes = report.get("routes")
-    if tier is Tier.INET and isinstance(routes, dict):
+    if NETWORK_POLICIES[tier].blocks_routes and isinstance(routes, dict):
         open_routes = {a: r for a, r in routes.items() if r not in ("EHOSTUNREACH", "ENETUNREACH")}
         results.append(
             CheckResult(
@@ -9325,7 +9421,11 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
             "ANTHROPIC_API_KEY": f"sk-ant-api03-{marker}",  # the relay's; inside a placeholder
         }
         host = probe_host(canary_env, tier, cwd=project)
-        blocked = inet_blocked_set(host.routing or HostRouting()) if tier is Tier.INET else ()
+        blocked = (
+            inet_blocked_set(host.routing or HostRouting())
+            if NETWORK_POLICIES[tier].blocks_routes
+            else ()
+        )
         networks = [ipaddress.IPv4Network(item.prefix) for item in blocked]
         spec = {
             "canaries": canaries,
@@ -9818,7 +9918,7 @@ def choose_tier(
     the profile's allow_domains (allowlist) > default, with where the answer came from.
     --allow-domain with another --network is a usage error: the flags contradict each other."""
     if flag:
-        if allow_flag and flag != Tier.ALLOWLIST.value:
+        if allow_flag and not NETWORK_POLICIES[Tier(flag)].takes_allowlist:
             raise ClaudeboxError(
                 f"--allow-domain chooses the allowlist network tier, but --network says {flag}; "
                 "drop one of them (--network allowlist --allow-domain NAME is fine)",
