@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from harness import REPO
-from nixlab import STAND_INS, NixLab, NixUser, materialize_nixpkgs, readable_tree
+from nixlab import NIX_FLAGS, STAND_INS, NixLab, NixUser, materialize_nixpkgs, readable_tree
 
 import claudebox
 
@@ -131,6 +131,69 @@ def repository(flake_lab: FlakeLab) -> Path:
 def test_nix_flake_check_passes(flake_lab: FlakeLab, repository: Path) -> None:
     result = flake_lab.nix("flake", "check", "-L", *flake_lab.overrides, f"path:{repository}")
     assert result.returncode == 0, result.stderr[-6000:]
+
+
+def github_url_as_lock_original(url: str) -> dict[str, str]:
+    """`github:OWNER/REPO[/REF]` as nix writes it in a lock node's `original`."""
+    scheme, _, path = url.partition(":")
+    assert scheme == "github", url
+    owner, repo, *ref = path.split("/")
+    return {"type": "github", "owner": owner, "repo": repo} | ({"ref": ref[0]} if ref else {})
+
+
+def test_the_committed_lock_pins_flake_nix_s_inputs(flake_lab: FlakeLab, repository: Path) -> None:
+    """flake.lock (README "Install on NixOS"): each input of flake.nix locked to a GitHub revision
+    with its narHash, nix-index-database on the same nixpkgs, and nix takes the lock as it is
+    (no override, no relocking). The narHashes themselves are not checked here: that needs the
+    pinned trees, which the tests cannot download (nix checks them whenever it fetches one)."""
+    committed = json.loads((REPO / "flake.lock").read_text())
+    declared = flake_lab.nix("eval", "--json", "--file", str(repository / "flake.nix"), "inputs")
+    assert declared.returncode == 0, declared.stderr
+    inputs = json.loads(declared.stdout)
+    assert committed["version"] == 7
+    root = committed["nodes"][committed["root"]]
+    assert root["inputs"] == {name: name for name in inputs}
+    for name, declaration in inputs.items():
+        node = committed["nodes"][name]
+        assert node["original"] == github_url_as_lock_original(declaration["url"]), name
+        locked = node["locked"]
+        assert {key: locked[key] for key in ("type", "owner", "repo")} == {
+            key: node["original"][key] for key in ("type", "owner", "repo")
+        }, name
+        assert set(locked) == {"type", "owner", "repo", "rev", "narHash", "lastModified"}, name
+        assert len(locked["rev"]) == 40 and set(locked["rev"]) <= set("0123456789abcdef"), name
+        assert locked["narHash"].startswith("sha256-") and len(locked["narHash"]) == 51, name
+        assert isinstance(locked["lastModified"], int), name
+        follows = {key: [spec["follows"]] for key, spec in declaration.get("inputs", {}).items()}
+        assert node.get("inputs", {}) == follows, name
+    assert committed["nodes"]["nix-index-database"]["inputs"] == {"nixpkgs": ["nixpkgs"]}
+    # A lock out of step with flake.nix makes nix fetch to relock; a proxy on a closed loopback
+    # port keeps that from reaching any network (and the resolver) and fails it at once.
+    unreachable = "http://127.0.0.1:9"
+    read = subprocess.run(
+        flake_lab.user.argv(
+            [
+                "nix",
+                *NIX_FLAGS,
+                "--option",
+                "download-attempts",
+                "1",
+                "flake",
+                "metadata",
+                "--json",
+                "--no-update-lock-file",
+                "--no-write-lock-file",
+                f"path:{repository}",
+            ]
+        ),
+        env=flake_lab.user.env() | {"https_proxy": unreachable, "http_proxy": unreachable},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert read.returncode == 0, read.stderr[-3000:]
+    assert json.loads(read.stdout)["locks"] == committed
 
 
 @pytest.fixture(scope="module")
