@@ -108,6 +108,19 @@ def test_troubleshooting_links_point_at_sections() -> None:
     assert anchors <= headings | {f"{h}-1" for h in headings}
 
 
+def test_install_snippets_pick_the_package_by_host_platform() -> None:
+    """`pkgs.system` warns on nixpkgs 25.11 and later; the home-manager snippet's `inputs`
+    reaches the module only through extraSpecialArgs, which the README must say."""
+    install = README[README.index("## Install on NixOS") : README.index("### Where claudebox")]
+    snippets = re.findall(r"```nix\n(.*?)```", install, re.S)
+    chosen = [s for s in snippets if "claudebox.packages." in s]
+    assert len(chosen) == 2  # the NixOS and the home-manager snippets
+    for snippet in chosen:
+        assert "claudebox.packages.${pkgs.stdenv.hostPlatform.system}.default" in snippet
+    assert "pkgs.system" not in install
+    assert "home-manager.extraSpecialArgs = { inherit inputs; };" in install
+
+
 def test_bash_completion_completes_options_tiers_and_profiles(tmp_path: Path) -> None:
     script = claudebox.completion_script("bash", claudebox.build_parser())
     profiles = tmp_path / ".claudebox" / "profiles"
