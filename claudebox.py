@@ -43,6 +43,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     import ipaddress
+    import selectors
     import socket
     import ssl
     import subprocess
@@ -154,12 +155,46 @@ PROXY_PORT: Final = 3128
 PROXY_URL: Final = f"http://127.0.0.1:{PROXY_PORT}"
 PROXY_VARIABLES: Final = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 NO_PROXY_VALUE: Final = "localhost,127.0.0.1,::1"
-# No resolver inside the allowlist and none tiers (a DNS tunnel is a way out): queries to the
+# No resolver inside the none tier (a DNS tunnel is a way out): queries to the
 # sandbox's own loopback fail at once (nothing listens there), so clients fall back to the proxy
 # without waiting.
 NO_RESOLVER_CONF: Final = (
     "# claudebox: no DNS inside; HTTP and HTTPS go through $HTTPS_PROXY\nnameserver 127.0.0.1\n"
 )
+# allowlist tier: tools that know nothing of proxies. The stage opens a UDP socket on the
+# sandbox's 127.0.0.1:53 (the resolver, answered by the relay: allowed names only, each with an
+# address of its own in SYNTHETIC_NETWORK; no question ever leaves) and TCP listeners on
+# 0.0.0.0 inside for TRANSPARENT_PORTS and each port an allow entry names: a connection's local
+# address tells the relay which name it goes to. Spare sockets, unbound, let the relay listen on
+# a port allowed while the session runs.
+ALLOWLIST_RESOLV_CONF: Final = (
+    "# claudebox: names on this session's allowlist resolve here (IPv4), no others\n"
+    "nameserver 127.0.0.1\n"
+)
+RESOLVER_PORT: Final = 53
+TRANSPARENT_PORTS: Final = (80, 443)
+TRANSPARENT_SPARES: Final = 8  # unbound sockets for ports allowed while the session runs
+SYNTHETIC_PREFIX: Final = "127.77."  # 127.77.0.0/16: the resolver's answers (never 127.0.0.1)
+SYNTHETIC_NAMES_LIMIT: Final = 4096  # names answered per session; then SERVFAIL, logged
+RESOLVER_TTL: Final = 300  # seconds (an answer stays valid for the whole session)
+RESOLVER_LOG_LIMIT: Final = 10000  # refused questions logged per session; then one line
+DNS_HEADER: Final = struct.Struct("!HHHHHH")  # id, flags, question/answer/authority/extra counts
+DNS_QR: Final = 0x8000  # an answer
+DNS_AA: Final = 0x0400
+DNS_RD: Final = 0x0100
+DNS_RA: Final = 0x0080
+DNS_NOERROR: Final = 0  # answer codes (RFC 1035 4.1.1)
+DNS_FORMERR: Final = 1
+DNS_SERVFAIL: Final = 2
+DNS_NXDOMAIN: Final = 3
+DNS_NOTIMP: Final = 4
+DNS_TYPE_A: Final = 1
+DNS_CLASS_IN: Final = 1
+DNS_NAME_LIMIT: Final = 255  # bytes of a name as sent (RFC 1035 2.3.4)
+TLS_HELLO_LIMIT: Final = 32 << 10  # bytes of a ClientHello the relay peeks at before it decides
+TLS_HANDSHAKE: Final = 22
+TLS_CLIENT_HELLO: Final = 1
+TLS_SERVER_NAME: Final = 0  # the server_name extension (RFC 6066 3)
 # What Claude Code 2.1.197 itself contacts (read from its binary, and seen at its proxy): every
 # allowlist session may reach these. Telemetry (http-intake.logs.us5.datadoghq.com) is left out:
 # Claude works without it.
@@ -1039,6 +1074,15 @@ class Stage(NamedTuple):
     opened: tuple[Opened, ...]
     listen: tuple[int, ...] = ()  # 127.0.0.1 ports inside whose listeners the supervisor serves
     sealed: bool = False  # allowlist: nftables drop every packet that does not stay on lo
+    transparent: tuple[int, ...] = ()  # allowlist: 0.0.0.0 ports inside, carried by name
+    resolver: bool = False  # allowlist: a UDP socket on 127.0.0.1:53 inside, the relay answers
+    spares: int = 0  # allowlist: unbound TCP sockets, for ports allowed while the session runs
+
+    @property
+    def handed(self) -> int:
+        """How many sockets the stage hands the supervisor: the listeners (`listen`, then
+        `transparent`), the resolver's, then the spares."""
+        return len(self.listen) + len(self.transparent) + self.resolver + self.spares
 
 
 class Pasta(NamedTuple):
@@ -1095,6 +1139,7 @@ class NetworkPolicy(NamedTuple):
     sealed: bool  # nftables drop every packet that does not stay on lo
     resolv_conf: str | None  # the sandbox's /etc/resolv.conf (None: the host's)
     takes_allowlist: bool  # allow rules (--allow-domain, the profile's allow_domains) apply
+    carries_by_name: bool  # allowed names resolve inside; connections to them are carried
     host_ports: str  # why a profile's host_ports are not forwarded ("": they are)
     proxy_on_host: bool  # the proxy listens on the host's loopback (behind a session token)
     reads_routing: bool  # the host's routing is read: the relay never connects where it leads
@@ -1112,6 +1157,7 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         sealed=False,
         resolv_conf=None,
         takes_allowlist=False,
+        carries_by_name=False,
         host_ports="the profile's host_ports: the full tier reaches all of the host's loopback",
         proxy_on_host=True,
         reads_routing=False,
@@ -1128,6 +1174,7 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         sealed=False,
         resolv_conf=INET_RESOLV_CONF,
         takes_allowlist=False,
+        carries_by_name=False,
         host_ports="",
         proxy_on_host=False,
         reads_routing=True,
@@ -1136,17 +1183,21 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
     Tier.ALLOWLIST: NetworkPolicy(
         meaning="only the domains below, over HTTP(S) through claudebox's proxy; no "
         "other address, no DNS",
-        note="only the domains listed below, over HTTP and HTTPS through claudebox's\n"
-        f"  proxy ({PROXY_URL}, set in HTTPS_PROXY, HTTP_PROXY and ALL_PROXY): no DNS, no other\n"
-        "  address or protocol. A refused request gets HTTP 403 with the reason; ask the user\n"
-        "  to allow a domain rather than looking for a way around.",
+        note="only the domains listed below, through claudebox: tools that use a\n"
+        f"  proxy go through {PROXY_URL} (set in HTTPS_PROXY, HTTP_PROXY and ALL_PROXY);\n"
+        "  others reach the same names directly (IPv4 only): these names, and no other, resolve\n"
+        "  inside, and connections to them on the ports listed (80 and 443 unless one is named)\n"
+        "  are carried by claudebox, which checks the TLS server name or HTTP Host against the\n"
+        "  name. No other address or name is reachable. A refused request gets HTTP 403 with\n"
+        "  the reason; ask the user to allow a domain rather than looking for a way around.",
         tunnel=Tunnel.LISTED,
         own_namespace=True,
         pasta=False,
         blocks_routes=False,
         sealed=True,
-        resolv_conf=NO_RESOLVER_CONF,
+        resolv_conf=ALLOWLIST_RESOLV_CONF,
         takes_allowlist=True,
+        carries_by_name=True,
         host_ports="",
         proxy_on_host=False,
         reads_routing=True,
@@ -1164,6 +1215,7 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         sealed=True,
         resolv_conf=NO_RESOLVER_CONF,
         takes_allowlist=False,
+        carries_by_name=False,
         host_ports="the profile's host_ports are not forwarded: the network is none",
         proxy_on_host=False,
         reads_routing=True,
@@ -1854,6 +1906,8 @@ def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay) -> str:
     network_line = NETWORK_POLICIES[tier].note
     if NETWORK_POLICIES[tier].takes_allowlist:
         network_line += "\n  Allowed: " + " ".join(rule.describe() for rule in relay.rules) + "."
+        taken = ", ".join(map(str, transparent_ports(relay.rules, relay.ports)))
+        network_line += f"\n  TCP ports {taken} inside are claudebox's (no server of yours there)."
     if relay.host_ports:
         ports = ", ".join(f"127.0.0.1:{port}" for port in relay.host_ports)
         network_line += f"\n  {ports} reach the same ports of the host's own loopback."
@@ -2995,6 +3049,279 @@ def forwarded_head(request: ProxyRequest) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
+# --- the allowlist tier for tools that ignore proxies: its resolver, names, TLS and Host -----
+
+
+def transparent_ports(rules: Sequence[AllowRule], taken: Container[int]) -> tuple[int, ...]:
+    """The TCP ports the allowlist tier listens on inside for tools that ignore the proxy: 80,
+    443 and each port a name's entry names, but not one already `taken` (the proxy's, a host
+    port's)."""
+    named = {
+        port
+        for rule in rules
+        if not IPV4_LITERAL_PATTERN.fullmatch(rule.pattern)
+        for port in rule.ports
+    }
+    return tuple(sorted(port for port in {*TRANSPARENT_PORTS, *named} if port not in taken))
+
+
+def name_allowed(name: str, rules: Sequence[AllowRule]) -> bool:
+    """Whether some entry allows `name` (a host name, lower case), on any of its ports."""
+    return any(rule.matches(name, port) for rule in rules for port in rule.ports)
+
+
+class SyntheticNames:
+    """The resolver's answers: each allowed name asked for gets an address of its own in
+    127.77.0.0/16 (from 127.77.0.1 on), kept for the session, and the relay reads the name back
+    from the address a connection goes to. At most SYNTHETIC_NAMES_LIMIT names."""
+
+    def __init__(self) -> None:
+        self.addresses: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+
+    def address_for(self, name: str) -> str | None:
+        """`name`'s address (made on first use); None when the session has used them all."""
+        address = self.addresses.get(name)
+        if address is None and len(self.addresses) < SYNTHETIC_NAMES_LIMIT:
+            index = len(self.addresses) + 1
+            address = f"{SYNTHETIC_PREFIX}{index >> 8}.{index & 255}"
+            self.names[address] = name
+            self.addresses[name] = address
+        return address
+
+    def name_at(self, address: str) -> str | None:
+        return self.names.get(address)
+
+
+class DnsQuery(NamedTuple):
+    """A question the resolver read. `name` is None when it is no host name (other bytes than
+    letters, digits, - and _ in a label, an address-like name); `shown` is how it was asked,
+    printable."""
+
+    ident: int
+    recursion: bool  # the RD bit, echoed
+    question: bytes  # as asked (letter case kept), echoed
+    name: str | None
+    shown: str
+    qtype: int
+    qclass: int
+
+
+def parse_dns_query(packet: bytes) -> DnsQuery | int | None:
+    """One DNS query datagram, read strictly: the query, an answer code to give alone
+    (DNS_FORMERR, DNS_NOTIMP), or None (not worth an answer: shorter than a header, or itself
+    an answer). One question, no answer or authority records; no compression pointer (the
+    question's name is the message's first, so a pointer could only point back into the
+    header)."""
+    if len(packet) < DNS_HEADER.size:
+        return None
+    _ident, flags, questions, answers, authority, _extra = DNS_HEADER.unpack_from(packet)
+    if flags & DNS_QR:
+        return None
+    if (flags >> 11) & 0xF:  # an opcode other than QUERY
+        return DNS_NOTIMP
+    if questions != 1 or answers or authority:
+        return DNS_FORMERR
+    offset, labels = DNS_HEADER.size, []
+    while True:
+        if offset >= len(packet):
+            return DNS_FORMERR
+        length = packet[offset]
+        if length & 0xC0:  # a pointer (0xC0) or a label type RFC 6891 retired
+            return DNS_FORMERR
+        offset += 1
+        if length == 0:
+            break
+        if offset + length > len(packet) or offset - DNS_HEADER.size + length >= DNS_NAME_LIMIT:
+            return DNS_FORMERR
+        labels.append(packet[offset : offset + length])
+        offset += length
+    if offset + 4 > len(packet):
+        return DNS_FORMERR
+    qtype, qclass = struct.unpack_from("!HH", packet, offset)
+    folded = [label.lower() for label in labels]
+    text = ".".join(label.decode("latin-1") for label in folded)
+    shown = printable(".".join(label.decode("latin-1") for label in labels))
+    hostname = (
+        all(re.fullmatch(DOMAIN_LABEL, label.decode("latin-1")) for label in folded)
+        and bool(folded)
+        and len(text) <= 253
+        and not numeric_name(text)
+    )
+    return DnsQuery(
+        ident=_ident,
+        recursion=bool(flags & DNS_RD),
+        question=packet[DNS_HEADER.size : offset + 4],
+        name=text if hostname else None,
+        shown=shown or ".",
+        qtype=qtype,
+        qclass=qclass,
+    )
+
+
+def dns_response(
+    query: DnsQuery | None, ident: int, code: int, address: str | None = None
+) -> bytes:
+    """The resolver's answer: `code`, the question echoed (when there is one), and an A record
+    for it when `address` is given."""
+    flags = DNS_QR | DNS_AA | DNS_RA | code | (DNS_RD if query and query.recursion else 0)
+    record = b""
+    if query is not None and address is not None:
+        record = struct.pack(
+            "!HHHIH", 0xC000 | DNS_HEADER.size, DNS_TYPE_A, DNS_CLASS_IN, RESOLVER_TTL, 4
+        ) + bytes(int(part) for part in address.split("."))
+    header = DNS_HEADER.pack(ident, flags, 1 if query else 0, 1 if record else 0, 0, 0)
+    return header + (query.question if query else b"") + record
+
+
+class DnsAnswer(NamedTuple):
+    """What the resolver sends back (None: nothing) and what it logs ("": nothing)."""
+
+    response: bytes | None
+    note: str
+
+
+def answer_dns(packet: bytes, rules: Sequence[AllowRule], names: SyntheticNames) -> DnsAnswer:
+    """The resolver: an allowed name's A question gets its synthetic address; its other
+    questions (AAAA, ...) no data; any other name NXDOMAIN. Nothing is ever asked elsewhere."""
+    query = parse_dns_query(packet)
+    if query is None:
+        return DnsAnswer(None, "")
+    ident = DNS_HEADER.unpack_from(packet)[0]
+    if isinstance(query, int):
+        return DnsAnswer(dns_response(None, ident, query), "refused a malformed DNS question")
+    if query.name is None or not name_allowed(query.name, rules):
+        return DnsAnswer(
+            dns_response(query, ident, DNS_NXDOMAIN),
+            f"refused DNS question {query.shown} (type {query.qtype}): not on this session's "
+            "allowlist",
+        )
+    if query.qtype != DNS_TYPE_A or query.qclass != DNS_CLASS_IN:
+        return DnsAnswer(dns_response(query, ident, DNS_NOERROR), "")  # IPv4 only
+    known = query.name in names.addresses
+    address = names.address_for(query.name)
+    if address is None:
+        return DnsAnswer(
+            dns_response(query, ident, DNS_SERVFAIL),
+            f"resolver: no address left for {query.name} ({SYNTHETIC_NAMES_LIMIT} names "
+            "answered this session)",
+        )
+    note = "" if known else f"resolver: {query.name} is {address} inside"
+    return DnsAnswer(dns_response(query, ident, DNS_NOERROR, address), note)
+
+
+class ByteReader:
+    """Reads a TLS message's fields in order; ValueError past its end."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.offset = 0
+
+    def done(self) -> bool:  # (a method: mypy would take a property for constant)
+        return self.offset >= len(self.data)
+
+    def take(self, count: int) -> bytes:
+        if self.offset + count > len(self.data):
+            raise ValueError("a length past the end of the ClientHello")
+        self.offset += count
+        return self.data[self.offset - count : self.offset]
+
+    def number(self, size: int) -> int:
+        return int.from_bytes(self.take(size), "big")
+
+    def vector(self, size: int) -> bytes:
+        """A field behind its length of `size` bytes."""
+        return self.take(self.number(size))
+
+
+def tls_server_name(data: bytes) -> str | None:
+    """The server name (SNI) of the TLS ClientHello `data` starts with: "" when it names none,
+    None when `data` holds only its beginning. ValueError: not a ClientHello, or a malformed
+    one (a length past its end, an extension twice, two names, a name that is no host name)."""
+    handshake, offset = b"", 0
+    while True:
+        if len(data) < offset + 5:
+            return None
+        kind, major, length = struct.unpack_from("!BBxH", data, offset)
+        if kind != TLS_HANDSHAKE or major != 3 or not 0 < length <= 1 << 14:
+            raise ValueError("not a TLS handshake record")
+        if len(data) < offset + 5 + length:
+            return None
+        handshake += data[offset + 5 : offset + 5 + length]
+        offset += 5 + length
+        if len(handshake) < 4:
+            continue
+        if handshake[0] != TLS_CLIENT_HELLO:
+            raise ValueError("not a ClientHello")
+        size = int.from_bytes(handshake[1:4], "big")
+        if size > TLS_HELLO_LIMIT:
+            raise ValueError(f"a ClientHello of {size} bytes")
+        if len(handshake) >= 4 + size:
+            return client_hello_name(handshake[4 : 4 + size])
+
+
+def client_hello_name(body: bytes) -> str:
+    """The server name of a ClientHello's body ("": none); ValueError when malformed."""
+    hello = ByteReader(body)
+    hello.take(2 + 32)  # version, random
+    hello.vector(1)  # session id
+    hello.vector(2)  # cipher suites
+    hello.vector(1)  # compression methods
+    if hello.done():
+        return ""
+    extensions = ByteReader(hello.vector(2))
+    if not hello.done():
+        raise ValueError("bytes after the ClientHello's extensions")
+    seen: set[int] = set()
+    name = ""
+    while not extensions.done():
+        kind = extensions.number(2)
+        payload = extensions.vector(2)
+        if kind in seen:
+            raise ValueError(f"extension {kind} twice")
+        seen.add(kind)
+        if kind != TLS_SERVER_NAME:
+            continue
+        outer = ByteReader(payload)
+        entries = ByteReader(outer.vector(2))
+        if not outer.done() or entries.done():
+            raise ValueError("a malformed server_name extension")
+        while not entries.done():
+            name_type = entries.number(1)
+            value = entries.vector(2)
+            if name_type != 0:
+                continue  # no other type is defined; a server ignores one it does not know
+            if name:
+                raise ValueError("two server names")
+            found = host_of(value.decode("latin-1"))
+            if found is None or found[1] is not None or value.endswith(b".") or not value:
+                shown = printable(value.decode("latin-1"))[:80]
+                raise ValueError(f"a server name that is no host name ({shown!r})")
+            if IPV4_LITERAL_PATTERN.fullmatch(found[0]):
+                raise ValueError("an address as the server name")
+            name = found[0]
+    return name
+
+
+def transparent_http_verdict(head: bytes, name: str) -> Refusal | None:
+    """A request that came to `name`'s port 80 without the proxy: None when its head asks for
+    that name (Host, and an origin-form target), else why not (403)."""
+    parsed = parse_head(head, request=True)
+    if isinstance(parsed, Refusal):
+        return parsed
+    hosts = [value for field, value in parsed.headers if field.lower() == "host"]
+    if len(hosts) != 1:
+        return Refusal(400, "a request needs exactly one Host field")
+    found = host_of(hosts[0])
+    if found is None or found[0] != name or found[1] not in (None, 80):
+        return Refusal(
+            403, f"this connection goes to {name}:80, its Host names {printable(hosts[0])[:80]}"
+        )
+    if not parsed.line[1].startswith("/") and parsed.line[1] != "*":
+        return Refusal(403, f"a connection to {name}:80 takes paths only, not URLs")
+    return None
+
+
 # --- Claude's login through the relay: placeholders, credentials, HTTP heads ---------------
 
 
@@ -4085,6 +4412,7 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         ],
         (pin.path for pin in pins),
     )
+    listed = network.policy.carries_by_name  # tools that ignore the proxy reach its names too
     stage = Stage(
         network=network.policy.own_namespace,
         blocked=network.blocked,
@@ -4094,6 +4422,9 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         ),
         listen=relay.ports,
         sealed=network.policy.sealed,
+        transparent=transparent_ports(relay.rules, relay.ports) if listed else (),
+        resolver=listed,
+        spares=TRANSPARENT_SPARES if listed else 0,
     )
     return SandboxPlan(
         bwrap=host.bwrap or "bwrap",
@@ -4776,6 +5107,15 @@ def stage_spec(plan: SandboxPlan) -> dict[str, object]:
         "runtime_dir": plan.instance.dir,
         "listen": list(plan.stage.listen),
         "sealed": plan.stage.sealed,
+        **(
+            {
+                "transparent": list(plan.stage.transparent),
+                "resolver": True,
+                "spares": plan.stage.spares,
+            }
+            if plan.stage.resolver
+            else {}
+        ),
         "launch_data": {item.kind.name: item.fd for item in plan.data if item.kind in LAUNCH_DATA},
         "relay": relay_spec(plan.relay),
     }
@@ -7509,6 +7849,25 @@ def open_listeners(ports: Sequence[int]) -> list[socket.socket]:
     return listeners
 
 
+def open_transparent(stage: Stage) -> list[socket.socket]:
+    """The allowlist tier's sockets for tools that ignore the proxy, in the stage's network
+    namespace: a listener on 0.0.0.0 for each transparent port, the resolver's UDP socket on
+    127.0.0.1:53, then the spares (unbound: the relay binds one when a port is allowed)."""
+    made = []
+    for port in stage.transparent:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("0.0.0.0", port))
+        listener.listen(128)
+        made.append(listener)
+    if stage.resolver:
+        resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        resolver.bind(("127.0.0.1", RESOLVER_PORT))
+        made.append(resolver)
+    made += [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(stage.spares)]
+    return made
+
+
 def stage_child(
     launch: Launch, parent: int, report_pipe: int, control_socket: int, output: int | None
 ) -> NoReturn:
@@ -7546,7 +7905,7 @@ def stage_child(
         if launch.pasta is not None or launch.stage.listen:
             # "r" (and the listeners): pasta may attach, the relay may serve; then "g".
             with socket.socket(fileno=control_socket) as control:
-                listeners = open_listeners(launch.stage.listen)
+                listeners = open_listeners(launch.stage.listen) + open_transparent(launch.stage)
                 socket.send_fds(control, [b"r"], [item.fileno() for item in listeners])
                 for listener in listeners:
                     listener.close()
@@ -7664,13 +8023,15 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
         if control is not None:
-            message, fds, _flags, _address = socket.recv_fds(control, 1, len(launch.stage.listen))
+            message, fds, _flags, _address = socket.recv_fds(control, 1, launch.stage.handed)
             listeners = [socket.socket(fileno=fd) for fd in fds]
             if message == b"r":
                 if launch.pasta is not None:  # first: Popen's preexec_fn wants no threads yet
                     pasta = start_pasta(launch.pasta, pid, launch.runtime_dir)
-                served = list(zip(listeners, launch.relay.ports, strict=True))
-                relay = RelayServer(launch.relay, served, login.session, login.certificate)
+                served, transparent = served_sockets(launch.stage, listeners, launch.relay.ports)
+                relay = RelayServer(
+                    launch.relay, served, login.session, login.certificate, transparent
+                )
                 listeners = []
                 control.sendall(b"g")
             for listener in listeners:
@@ -7707,6 +8068,32 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
             write_stderr(render_findings([Finding(credentials, logged_in_what(credentials))]))
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+class Transparent(NamedTuple):
+    """The allowlist tier's sockets for tools that ignore the proxy, as the relay serves them."""
+
+    listeners: list[tuple[socket.socket, int]]  # (listener on 0.0.0.0 inside, its port)
+    resolver: socket.socket  # UDP, 127.0.0.1:53 inside
+    spares: list[socket.socket]  # unbound TCP sockets of the sandbox's namespace
+
+
+def served_sockets(
+    stage: Stage, sockets: Sequence[socket.socket], ports: Sequence[int]
+) -> tuple[list[tuple[socket.socket, int]], Transparent | None]:
+    """The sockets the stage handed over, in its order (open_listeners, open_transparent), as
+    the relay serves them: the loopback listeners with their ports, and the transparent part."""
+    if len(sockets) != stage.handed:
+        raise ClaudeboxError(
+            f"the launch stage handed over {len(sockets)} sockets instead of {stage.handed}; "
+            "report it"
+        )
+    listeners = list(zip(sockets[: len(ports)], ports, strict=True))
+    if not stage.resolver:
+        return listeners, None
+    after = len(ports) + len(stage.transparent)
+    transparent = list(zip(sockets[len(ports) : after], stage.transparent, strict=True))
+    return listeners, Transparent(transparent, sockets[after], list(sockets[after + 1 :]))
 
 
 def sandboxed_command_pid(root_pid: int, levels: int) -> int | None:
@@ -7796,6 +8183,61 @@ def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, in
     return counts[client], counts[upstream]
 
 
+def peek_client(connection: socket.socket, limit: int, complete: Callable[[bytes], bool]) -> bytes:
+    """What the client sent first, up to `limit` bytes, read without taking it (the server
+    gets it as sent), once `complete` says it is whole or the client stopped sending. Waits up
+    to the connection's timeout in all; TimeoutError after."""
+    deadline = time.monotonic() + (connection.gettimeout() or PROXY_TIMEOUT)
+    seen = -1
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        connection.settimeout(remaining)
+        data = connection.recv(limit, socket.MSG_PEEK)  # returns at once while any byte waits
+        if not data or len(data) >= limit or complete(data):
+            return data
+        if len(data) == seen:
+            time.sleep(0.005)
+        seen = len(data)
+
+
+def hello_complete(data: bytes) -> bool:
+    try:
+        return tls_server_name(data) is not None
+    except ValueError:
+        return True
+
+
+def head_complete(data: bytes) -> bool:
+    return b"\r\n\r\n" in data or b"\n\n" in data
+
+
+def first_bytes_verdict(connection: socket.socket, name: str, port: int) -> Refusal | None:
+    """Whether what a client sends first to `name`:`port` without the proxy asks for that
+    name: port 443's TLS server name, port 80's HTTP Host; other ports carry anything."""
+    if port == 443:
+        data = peek_client(connection, TLS_HELLO_LIMIT + 1024, hello_complete)
+        try:
+            server_name = tls_server_name(data)
+        except ValueError as error:
+            return Refusal(403, f"not a TLS ClientHello on port 443 ({error})")
+        if server_name is None:
+            return Refusal(400, "no complete TLS ClientHello")
+        if server_name and server_name != name:
+            return Refusal(
+                403, f"this connection goes to {name}, its TLS server name is {server_name}"
+            )
+        return None
+    if port == 80:
+        data = peek_client(connection, PROXY_HEAD_LIMIT, head_complete)
+        ends = [index for index in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if index >= 0]
+        if not ends:
+            return Refusal(400, "no complete request head")
+        return transparent_http_verdict(data[: min(ends)], name)
+    return None
+
+
 class RelayServer:
     """The supervisor's side of the sandbox's relay (a Relay): the proxy (Claude's login for its
     own hosts; per tier, other names) and the host ports, served by threads of claudebox itself,
@@ -7809,11 +8251,22 @@ class RelayServer:
         listeners: Sequence[tuple[socket.socket, int]],
         login: LoginSession,
         certificate: SessionCertificate,
+        transparent: Transparent | None = None,
     ) -> None:
         import threading
 
         self.relay = relay
+        self.rules = relay.rules  # rules_now(): what the session allows at this moment
         self.listeners = dict(listeners)
+        self.names = SyntheticNames()  # the resolver's answers (allowlist)
+        self.transparent_ports: set[int] = set()
+        self.resolver = transparent.resolver if transparent else None
+        self.spares = list(transparent.spares) if transparent else []
+        self.added: list[socket.socket] = []  # transparent listeners for the accept loop
+        self.resolver_notes = 0
+        for listener, port in transparent.listeners if transparent else ():
+            self.listeners[listener] = port
+            self.transparent_ports.add(port)
         self.log = open_relay_log(relay.log_dir)
         self.lock = threading.Lock()
         self.active: set[socket.socket] = set()
@@ -7826,9 +8279,11 @@ class RelayServer:
         login.exchange, login.note = self.exchange, self.note
         allowed = " ".join(rule.describe() for rule in relay.rules) or "-"
         ports = " ".join(map(str, relay.host_ports)) or "-"
+        carried = " ".join(map(str, sorted(self.transparent_ports))) or "-"
         self.note(
             f"session {os.getpid()}, claudebox {__version__}: proxy reaches "
-            f"{TUNNEL_MEANING[relay.tunnel]}; allowed {allowed}; host ports {ports}"
+            f"{TUNNEL_MEANING[relay.tunnel]}; allowed {allowed}; host ports {ports}; "
+            f"carried by name {carried}"
         )
         self.acceptor = threading.Thread(target=self.accept_loop, name="relay", daemon=True)
         self.acceptor.start()
@@ -7844,14 +8299,19 @@ class RelayServer:
         import threading
 
         with selectors.DefaultSelector() as selector:
-            for listener in self.listeners:
+            for listener in [*self.listeners, *filter(None, [self.resolver])]:
                 listener.setblocking(False)
                 selector.register(listener, selectors.EVENT_READ, listener)
             selector.register(self.wake_r, selectors.EVENT_READ, None)
             while not self.stopping:
                 for key, _events in selector.select():
                     if key.data is None:
-                        return
+                        if not self.register_added(selector):
+                            return  # stop() woke it
+                        continue
+                    if key.data is self.resolver:
+                        self.answer_questions()
+                        continue
                     listener = key.data
                     try:
                         connection, _address = listener.accept()
@@ -7879,6 +8339,8 @@ class RelayServer:
         try:
             if port == PROXY_PORT:
                 self.serve_proxy(connection)
+            elif port in self.transparent_ports:
+                self.serve_transparent(connection, port)
             else:
                 self.serve_host_port(connection, port)
         except (OSError, ClaudeboxError) as error:
@@ -7953,26 +8415,158 @@ class RelayServer:
         if request.host in LOGIN_HOSTS:
             self.serve_login_host(connection, request, rest)
             return
+        if request.method == "CONNECT":
+            reply, first = b"HTTP/1.1 200 Connection established\r\n\r\n", rest
+        else:
+            reply, first = b"", forwarded_head(request) + rest
+        self.carry(
+            connection,
+            request,
+            what,
+            reply,
+            first,
+            lambda refusal: self.refuse(connection, what, refusal),
+        )
+
+    def carry(
+        self,
+        connection: socket.socket,
+        request: ProxyRequest,
+        what: str,
+        reply: bytes,
+        first: bytes,
+        refuse: Callable[[Refusal], None],
+    ) -> None:
+        """The request's connection, if the tier allows it: `reply` to the client and `first`
+        upstream once connected, then both ways until both ends close; else `refuse`."""
         verdict = self.tunnel_verdict(request)
         if isinstance(verdict, Refusal):
-            self.refuse(connection, what, verdict)
+            refuse(verdict)
             return
         opened = self.connect(request)
         if isinstance(opened, Refusal):
-            self.refuse(connection, what, opened)
+            refuse(opened)
             return
         upstream, address = opened
         try:
             self.note(f"allowed {what} -> {address} ({verdict.describe()}, {verdict.origin})")
-            if request.method == "CONNECT":
-                connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                upstream.sendall(rest)
-            else:
-                upstream.sendall(forwarded_head(request) + rest)
+            connection.sendall(reply)
+            upstream.sendall(first)
             sent, received = relay_bytes(connection, upstream)
         finally:
             self.forget(upstream)
         self.note(f"closed {what}: {sent} bytes sent, {received} received")
+
+    # Tools that ignore the proxy (allowlist): the resolver, and connections carried by name.
+
+    def rules_now(self) -> tuple[AllowRule, ...]:
+        """The session's allow rules at this moment (the resolver and every verdict read them
+        here: rules added while the session runs apply at once)."""
+        return self.rules
+
+    def answer_questions(self) -> None:
+        """The questions waiting at the resolver's socket, answered here: never forwarded."""
+        assert self.resolver is not None
+        for _ in range(64):  # then the listeners get their turn
+            try:
+                packet, peer = self.resolver.recvfrom(4096)
+            except OSError:  # none left (EAGAIN), or the socket closed
+                return
+            answer = answer_dns(packet, self.rules_now(), self.names)
+            if answer.response is not None:
+                with contextlib.suppress(OSError):
+                    self.resolver.sendto(answer.response, peer)
+            if answer.note:
+                self.resolver_notes += 1
+                if self.resolver_notes < RESOLVER_LOG_LIMIT:
+                    self.note(answer.note)
+                elif self.resolver_notes == RESOLVER_LOG_LIMIT:
+                    self.note(f"resolver: {RESOLVER_LOG_LIMIT} lines logged; no more this session")
+
+    def listen_transparent(self, port: int) -> bool:
+        """Carry `port` inside by name too (a port allowed while the session runs): a spare
+        socket bound to 0.0.0.0:PORT in the sandbox's namespace. False, logged, when no spare
+        is left or the port is taken there; True when it is carried already."""
+        with self.lock:
+            if port in self.transparent_ports:
+                return True
+            taken = port in self.listeners.values()
+            spare = self.spares.pop() if self.spares and not taken else None
+        if spare is None:
+            why = "it is another of claudebox's ports" if taken else "no spare socket is left"
+            self.note(f"port {port} is not carried by name: {why}")
+            return False
+        try:
+            spare.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            spare.bind(("0.0.0.0", port))
+            spare.listen(128)
+            spare.setblocking(False)
+        except OSError as error:
+            spare.close()
+            self.note(f"port {port} is not carried by name: {error.strerror or error}")
+            return False
+        with self.lock:
+            self.listeners[spare] = port
+            self.transparent_ports.add(port)
+            self.added.append(spare)
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"a")
+        self.note(f"port {port} is carried by name from now on")
+        return True
+
+    def register_added(self, selector: selectors.BaseSelector) -> bool:
+        """The listeners listen_transparent made, served from now on; False: stop() woke the
+        accept loop."""
+        import selectors
+
+        try:
+            woken = os.read(self.wake_r, 4096)
+        except OSError:
+            return False
+        with self.lock:
+            added, self.added = self.added, []
+        for listener in added:
+            selector.register(listener, selectors.EVENT_READ, listener)
+        return b"x" not in woken
+
+    def serve_transparent(self, connection: socket.socket, port: int) -> None:
+        """A connection from a tool that ignores the proxy: its destination's address is the
+        name the resolver answered; the TLS server name (443) or the HTTP Host (80) must agree.
+        Then the same verdict, connection and log as a CONNECT to NAME:PORT."""
+        address = connection.getsockname()[0]
+        name = self.names.name_at(address)
+        if name is None:
+            self.note(
+                f"refused a connection to {address}:{port}: not an address the resolver gave "
+                "(only names on the allowlist are reached, by name)"
+            )
+            return
+        what = f"connection to {name}:{port}"
+
+        def refuse(refusal: Refusal) -> None:
+            if port == 80:
+                self.refuse(connection, what, refusal)
+            else:  # no HTTP to answer in
+                self.note(f"refused {what}: {refusal.reason}")
+
+        connection.settimeout(PROXY_TIMEOUT)
+        try:
+            refusal = first_bytes_verdict(connection, name, port)
+        except TimeoutError:
+            refusal = Refusal(400, f"nothing complete sent within {PROXY_TIMEOUT:.0f} s")
+        if refusal is not None:
+            refuse(refusal)
+            return
+        request = ProxyRequest("CONNECT", name, port, "", "HTTP/1.1", ())
+        if name in LOGIN_HOSTS:
+            if port != LOGIN_PORT:
+                refuse(
+                    Refusal(403, f"Claude's hosts are reached over https only (port {LOGIN_PORT})")
+                )
+                return
+            self.terminate_login(connection, name)
+            return
+        self.carry(connection, request, what, b"", b"", refuse)
 
     def proxy_authorized(self, request: ProxyRequest) -> bool:
         """full: whether the request carries this session's token (HTTPS_PROXY's user info)."""
@@ -7992,7 +8586,7 @@ class RelayServer:
         """Whether the tier lets the proxy reach a name other than Claude's own."""
         tunnel = self.relay.tunnel
         if tunnel is Tunnel.LISTED:
-            return proxy_verdict(request, self.relay.rules)
+            return proxy_verdict(request, self.rules_now())
         if tunnel is Tunnel.NOTHING:
             return Refusal(
                 403,
@@ -8084,13 +8678,17 @@ class RelayServer:
                 ),
             )
             return
-        server, _client = self.contexts()
         connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.terminate_login(connection, request.host)
+
+    def terminate_login(self, connection: socket.socket, host: str) -> None:
+        """TLS for one of Claude's hosts ends here, with the session's certificate."""
+        server, _client = self.contexts()
         tls = server.wrap_socket(connection, server_side=True)
         with self.lock:
             self.active.add(tls)
         try:
-            self.serve_login(Wire(tls), Upstream("https", request.host, LOGIN_PORT))
+            self.serve_login(Wire(tls), Upstream("https", host, LOGIN_PORT))
         finally:
             self.forget(tls)
 
@@ -8266,7 +8864,9 @@ class RelayServer:
         with contextlib.suppress(OSError):
             os.write(self.wake_w, b"x")
         self.acceptor.join(RELAY_STOP_TIMEOUT)
-        for listener in self.listeners:
+        with self.lock:
+            unused = [*self.listeners, *filter(None, [self.resolver]), *self.spares]
+        for listener in unused:
             listener.close()
         with self.lock:
             for item in self.active:
@@ -10067,7 +10667,15 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
         )
         listen = tuple(int(port) for port in spec.get("listen", ()))
         stage = Stage(
-            bool(spec["network"]), blocked, pins, opened, listen, bool(spec.get("sealed"))
+            bool(spec["network"]),
+            blocked,
+            pins,
+            opened,
+            listen,
+            bool(spec.get("sealed")),
+            transparent=tuple(int(port) for port in spec.get("transparent", ())),
+            resolver=bool(spec.get("resolver")),
+            spares=int(spec.get("spares", 0)),
         )
         pasta_argv = [str(word) for word in spec["pasta"] or ()]
         pasta = Pasta(pasta_argv[0], tuple(pasta_argv[1:])) if pasta_argv else None

@@ -320,7 +320,11 @@ def test_the_allowlist_plan():
         assert env[name] == env[name.lower()] == ("http://127.0.0.1:3128", "sandbox")
     assert env["NO_PROXY"] == env["no_proxy"] == ("localhost,127.0.0.1,::1", "sandbox")
     resolv = next(d for d in plan.data if d.kind is cb.DataKind.RESOLV_CONF)
-    assert resolv.content.decode() == cb.NO_RESOLVER_CONF
+    assert resolv.content.decode() == cb.ALLOWLIST_RESOLV_CONF
+    # Tools that ignore the proxy: 80, 443 and each named port of a name (not a host port's).
+    assert plan.stage.transparent == (22, 80, 443) and plan.stage.resolver
+    assert plan.stage.spares == cb.TRANSPARENT_SPARES
+    assert plan.stage.handed == 3 + 3 + 1 + cb.TRANSPARENT_SPARES
     note = next(d for d in plan.data if d.kind is cb.DataKind.NOTE).content.decode()
     assert "example.org" in note and "127.0.0.1:5432, 127.0.0.1:8080 reach" in note
 
@@ -383,6 +387,11 @@ def test_the_relay_survives_the_stage_spec():
     plan = allowlist(profile=WEB, allow=("example.org:8443",))
     spec = json.loads(cb.render_stage_spec(cb.stage_spec(plan)))
     assert (spec["listen"], spec["sealed"]) == ([3128, 5432, 8080], True)
+    assert (spec["transparent"], spec["resolver"], spec["spares"]) == (
+        [22, 80, 443, 8443],
+        True,
+        cb.TRANSPARENT_SPARES,
+    )
     assert cb.relay_of_spec(spec["relay"]) == plan.relay
     assert cb.relay_of_spec(spec["relay"]).rules[-1] == AllowRule(
         "example.org", (8443,), "--allow-domain"

@@ -37,6 +37,8 @@ def test_the_plan_does_what_the_tiers_policy_says(tier):
     assert (plan.pasta is not None) is policy.pasta
     assert bool(plan.stage.blocked) is policy.blocks_routes
     assert plan.relay.tunnel is policy.tunnel
+    assert plan.stage.resolver is policy.carries_by_name
+    assert bool(plan.stage.transparent) is policy.carries_by_name
     assert plan.relay.tier is tier
     assert plan.relay.on_host is policy.proxy_on_host
     assert bool(plan.relay.blocked) is policy.reads_routing
