@@ -579,3 +579,121 @@ def test_a_pasted_dry_run_serves_the_proxy_too(net_box: Box) -> None:
         net_box.project / "got"
     ).read_text() == f"hello far via http host={ALLOWED} path=/pasted\n"
     assert f"allowed GET {ALLOWED}:80 -> 203.0.113.10" in session_log(net_box)
+
+
+# --- tools that ignore the proxy: the resolver inside and connections carried by name --------
+
+NO_PROXY_ENV = "unset HTTPS_PROXY HTTP_PROXY ALL_PROXY https_proxy http_proxy all_proxy; "
+
+
+def direct_curl(*args: str) -> str:
+    """curl with no proxy at all (as a tool that knows nothing of proxies)."""
+    return curl("--noproxy '*'", *args)
+
+
+def test_tools_without_proxy_support_reach_an_allowed_name(net_box: Box, web: Web) -> None:
+    """With the proxy variables unset, busybox nc (a raw port), curl without a proxy (HTTPS,
+    the server's certificate verified) and busybox wget (HTTP; its HTTPS needs an ssl_client
+    the fixture lacks) reach an allowed name: it resolves inside, and the relay carries each
+    connection to it."""
+    snippet = NO_PROXY_ENV + "; ".join(
+        [
+            f"nc -w 5 {ALLOWED} 8471 </dev/null",
+            direct_curl(f"https://{ALLOWED}/tls"),
+            f"wget -q -O - http://{ALLOWED}/plain",
+        ]
+    )
+    result = allowlisted(net_box, snippet, ALLOWED, f"{ALLOWED}:8471")
+    assert result.stdout.splitlines() == [
+        "hello far",
+        f"hello far via https host={ALLOWED} path=/tls",
+        f"hello far via http host={ALLOWED} path=/plain",
+    ], result.stderr
+    log = session_log(net_box)
+    for port in (8471, 443, 80):
+        assert f"allowed connection to {ALLOWED}:{port} -> 203.0.113.10 (" in log, log
+    assert f"resolver: {ALLOWED} is 127.77.0.1 inside" in log
+    assert "/tls" not in log and "/plain" not in log  # names and ports, never paths
+
+
+def test_without_the_proxy_other_names_and_addresses_get_nothing_out(
+    net_box: Box, web: Web
+) -> None:
+    """A name not on the allowlist does not resolve inside and its question never leaves (the
+    lab's resolver, which hears every question the host asks, hears none of them); a bare
+    address, inside or out, reaches nothing."""
+    probe = f"probe-{uuid.uuid4().hex[:8]}.claudebox.test"
+    asked = len(web.queries)
+    snippet = NO_PROXY_ENV + "; ".join(
+        [
+            f"nslookup {probe} 127.0.0.1 >/dev/null 2>&1 && echo {probe} resolved",
+            f"nslookup -type=TXT {probe} 127.0.0.1 >/dev/null 2>&1 && echo TXT resolved",
+            "nc -w 3 other.claudebox.test 8471 </dev/null || echo other failed",
+            "nc -w 3 203.0.113.10 8471 </dev/null || echo address failed",
+            "nc -w 3 203.0.113.10 443 </dev/null || echo address 443 failed",
+            f"{direct_curl('https://127.0.0.1/')} 2>/dev/null || echo loopback 443 failed",
+            f"{direct_curl(f'https://{ALLOWED}/')} 2>/dev/null || echo not allowed port",
+            "echo done",
+        ]
+    )
+    result = allowlisted(net_box, snippet, f"{ALLOWED}:8471")
+    assert result.stdout.splitlines() == [
+        "other failed",
+        "address failed",
+        "address 443 failed",
+        "loopback 443 failed",
+        "not allowed port",
+        "done",
+    ], result.stderr
+    log = session_log(net_box)
+    assert f"refused DNS question {probe} (type 1): not on this session's allowlist" in log
+    assert "refused a connection to 127.0.0.1:443: not an address the resolver gave" in log
+    assert f"refused connection to {ALLOWED}:443: port 443 of {ALLOWED} is not allowed" in log
+    # Control: the host's own lookups reach the lab's resolver (it hears what the host asks).
+    control = f"control-{probe}"
+    subprocess.run(
+        net_box.as_user(["/bin/sh", "-c", f"nslookup {control} >/dev/null 2>&1"]),
+        env=net_box.env(env(net_box)),
+        timeout=30,
+        check=False,
+    )
+    deadline = time.monotonic() + 10
+    while not any(control in line for line in web.queries[asked:]):
+        assert time.monotonic() < deadline, web.queries
+        time.sleep(0.1)
+    assert not any(f" {probe} " in line for line in web.queries), web.queries[asked:]
+    assert not any("other.claudebox.test" in line for line in web.queries[asked:])
+
+
+def test_a_server_name_or_host_other_than_the_name_is_refused(net_box: Box) -> None:
+    """Domain fronting: a connection to an allowed name's address that asks the server for
+    another name (the lab's server would answer for it) is refused, by TLS server name on 443
+    and by Host on 80 (HTTP 403); the allowed name itself still works on the same session."""
+    fronted = "other.claudebox.test"
+    snippet = NO_PROXY_ENV + "; ".join(
+        [
+            direct_curl(f"--connect-to {fronted}:443:{ALLOWED}:443", f"https://{fronted}/")
+            + " 2>/dev/null || echo tls refused",
+            direct_curl(
+                "-o /dev/null -w '%{http_code}\\n'",
+                f"--connect-to {fronted}:80:{ALLOWED}:80",
+                f"http://{fronted}/",
+            ),
+            direct_curl(f"https://{ALLOWED}/ok"),
+        ]
+    )
+    result = allowlisted(net_box, snippet, ALLOWED)
+    assert result.stdout.splitlines() == [
+        "tls refused",
+        "403",
+        f"hello far via https host={ALLOWED} path=/ok",
+    ], result.stderr
+    log = session_log(net_box)
+    assert (
+        f"refused connection to {ALLOWED}:443: this connection goes to {ALLOWED}, its TLS "
+        f"server name is {fronted}"
+    ) in log, log
+    assert f"refused connection to {ALLOWED}:80: this connection goes to {ALLOWED}:80, its " in (
+        log
+    )
+    assert f"allowed connection to {ALLOWED}:443" in log
