@@ -1181,8 +1181,8 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         dangerous=False,
     ),
     Tier.ALLOWLIST: NetworkPolicy(
-        meaning="only the domains below, over HTTP(S) through claudebox's proxy; no "
-        "other address, no DNS",
+        meaning="only the domains below, through claudebox (its proxy, or by name for "
+        "tools without one); no other address or name",
         note="only the domains listed below, through claudebox: tools that use a\n"
         f"  proxy go through {PROXY_URL} (set in HTTPS_PROXY, HTTP_PROXY and ALL_PROXY);\n"
         "  others reach the same names directly (IPv4 only): these names, and no other, resolve\n"
