@@ -107,7 +107,7 @@ INET_RESOLV_CONF: Final = f"nameserver {INET_DNS}\n"
 # Unreachable inside the inet tier whatever the host routes (each with why): RFC 1918, the
 # Tailscale/CGNAT range, link-local, multicast and the reserved range with broadcast. The host's
 # own addresses and every network it routes other than through a default route join them at
-# launch (inet_blocked_set).
+# launch (inet_blocked_set), and while the session runs (RouteWatcher).
 INET_BLOCKED: Final[Mapping[str, str]] = {
     "10.0.0.0/8": "(private range)",
     "172.16.0.0/12": "(private range)",
@@ -321,11 +321,14 @@ RTA_VIA: Final = 18
 RTA_NH_ID: Final = 30
 RTN_UNICAST: Final = 1
 RTN_LOCAL: Final = 2
+RTN_BROADCAST: Final = 3
 RTN_UNREACHABLE: Final = 7
 RTPROT_KERNEL: Final = 2
 RTPROT_STATIC: Final = 4
 RT_SCOPE_UNIVERSE: Final = 0
 RT_SCOPE_LINK: Final = 253
+RTM_F_LOOKUP_TABLE: Final = 0x1000  # RTM_GETROUTE: the answer names the matched route's table
+RTM_F_FIB_MATCH: Final = 0x2000  # RTM_GETROUTE: answer with the route the lookup matched
 RT_TABLE_MAIN: Final = 254
 RT_TABLE_LOCAL: Final = 255
 ROUTE_TABLE_NAMES: Final[Mapping[int, str]] = {253: "default", 254: "main", 255: "local"}
@@ -371,6 +374,21 @@ IPV4_DESTINATION_OFFSET: Final = 16
 NFT_TABLE: Final = "claudebox"
 NFT_CHAIN: Final = "output"
 NETLINK_DUMP_ATTEMPTS: Final = 3  # a dump the kernel marks interrupted (NLM_F_DUMP_INTR) is retried
+# inet: the supervisor follows the host's routing while a session runs (RouteWatcher). It hears
+# of IPv4 address, route and rule changes, waits until none came for ROUTES_QUIET (a VPN adds
+# its routes one by one) but no longer than ROUTES_SETTLE, then blocks what the host now routes.
+RTMGRP_IPV4_IFADDR: Final = 0x10
+RTMGRP_IPV4_ROUTE: Final = 0x40
+RTMGRP_IPV4_RULE: Final = 0x80
+ROUTES_QUIET: Final = 0.01  # seconds
+ROUTES_SETTLE: Final = 0.2  # seconds
+# The pair a full-tunnel VPN installs (instead of replacing the default route): each half and
+# its other half. The VPN adds them one after the other: a half alone is blocked only when its
+# other half has not come within ROUTES_HALF_GRACE (a block stays for the session).
+PAIR_HALVES: Final[Mapping[str, str]] = {"0.0.0.0/1": "128.0.0.0/1", "128.0.0.0/1": "0.0.0.0/1"}
+ROUTES_HALF_GRACE: Final = 0.5  # seconds
+ROUTES_READ_ATTEMPTS: Final = 3  # tries, ROUTES_QUIET apart, to read the host's routing
+ROUTE_WATCH_PROTOCOLS: Final = (NETLINK_ROUTE, NETLINK_NETFILTER)
 
 # Host variables that may enter the sandbox (when set on the host).
 ENV_ALLOWLIST: Final = (
@@ -1080,9 +1098,16 @@ class Stage(NamedTuple):
 
     @property
     def handed(self) -> int:
-        """How many sockets the stage hands the supervisor: the listeners (`listen`, then
-        `transparent`), the resolver's, then the spares."""
+        """How many sockets the stage hands the supervisor for the relay: the listeners
+        (`listen`, then `transparent`), the resolver's, then the spares (inet's netlink
+        sockets follow them: follows_routes)."""
         return len(self.listen) + len(self.transparent) + self.resolver + self.spares
+
+    @property
+    def follows_routes(self) -> bool:
+        """inet: the stage hands the supervisor netlink sockets of the sandbox's namespace
+        (ROUTE_WATCH_PROTOCOLS), with which its RouteWatcher blocks what the host routes later."""
+        return bool(self.blocked)
 
 
 class Pasta(NamedTuple):
@@ -1476,7 +1501,8 @@ class HostRoute(NamedTuple):
 
 
 class HostRouting(NamedTuple):
-    """The host's IPv4 addresses, policy rules and routes of every table, read once at launch."""
+    """The host's IPv4 addresses, policy rules and routes of every table, read at launch (and
+    by inet's RouteWatcher each time they change)."""
 
     addresses: tuple[HostAddress, ...] = ()
     rules: tuple[PolicyRule, ...] = ()
@@ -2488,47 +2514,50 @@ def gateway_of(attributes: Mapping[int, bytes]) -> str | None:
 
 def parse_routes(dump: bytes, links: Mapping[int, str]) -> tuple[HostRoute, ...]:
     """The IPv4 routes of an RTM_GETROUTE dump (of every table)."""
-    routes = []
-    for kind, _flags, payload in netlink_messages(dump):
-        if kind != RTM_NEWROUTE:
-            continue
-        if len(payload) < 12:
-            raise ValueError("an RTM_NEWROUTE message is cut short")
-        family, dst_len, _src, _tos, table, protocol, scope, route_type = struct.unpack_from(
-            "=8B", payload
-        )
-        if family != socket.AF_INET:
-            continue
-        attributes = netlink_attributes(payload[12:])
-        destination = ipv4_text(attributes[RTA_DST]) if RTA_DST in attributes else "0.0.0.0"
-        hops: list[tuple[str | None, str | None]] = []
-        multipath = attributes.get(RTA_MULTIPATH, b"")
-        offset = 0
-        while offset + 8 <= len(multipath):  # struct rtnexthop, then its attributes
-            length, _hop_flags, _hops, index = struct.unpack_from("=HBBi", multipath, offset)
-            if length < 8 or offset + length > len(multipath):
-                raise ValueError(f"an RTA_MULTIPATH next hop claims {length} bytes")
-            hop = netlink_attributes(multipath[offset + 8 : offset + length])
-            hops.append((gateway_of(hop), links.get(index, f"if{index}")))
-            offset += (length + 3) & ~3
-        if not multipath:
-            gateway = gateway_of(attributes)
-            oif = attributes.get(RTA_OIF)
-            device = links.get(u32_of(oif), f"if{u32_of(oif)}") if oif else None
-            if gateway or device:
-                hops.append((gateway, device))
-        routes.append(
-            HostRoute(
-                destination=str(ipaddress.IPv4Network(f"{destination}/{dst_len}", strict=False)),
-                table=u32_of(attributes[RTA_TABLE]) if RTA_TABLE in attributes else table,
-                kind=route_type,
-                protocol=protocol,
-                scope=scope,
-                nexthops=tuple(hops),
-                nexthop_id=u32_of(attributes[RTA_NH_ID]) if RTA_NH_ID in attributes else None,
-            )
-        )
-    return tuple(routes)
+    routes = [
+        route_of(payload, links)
+        for kind, _flags, payload in netlink_messages(dump)
+        if kind == RTM_NEWROUTE
+    ]
+    return tuple(route for route in routes if route is not None)
+
+
+def route_of(payload: bytes, links: Mapping[int, str]) -> HostRoute | None:
+    """The route of one RTM_NEWROUTE message's payload; None when it is not IPv4."""
+    if len(payload) < 12:
+        raise ValueError("an RTM_NEWROUTE message is cut short")
+    family, dst_len, _src, _tos, table, protocol, scope, route_type = struct.unpack_from(
+        "=8B", payload
+    )
+    if family != socket.AF_INET:
+        return None
+    attributes = netlink_attributes(payload[12:])
+    destination = ipv4_text(attributes[RTA_DST]) if RTA_DST in attributes else "0.0.0.0"
+    hops: list[tuple[str | None, str | None]] = []
+    multipath = attributes.get(RTA_MULTIPATH, b"")
+    offset = 0
+    while offset + 8 <= len(multipath):  # struct rtnexthop, then its attributes
+        length, _hop_flags, _hops, index = struct.unpack_from("=HBBi", multipath, offset)
+        if length < 8 or offset + length > len(multipath):
+            raise ValueError(f"an RTA_MULTIPATH next hop claims {length} bytes")
+        hop = netlink_attributes(multipath[offset + 8 : offset + length])
+        hops.append((gateway_of(hop), links.get(index, f"if{index}")))
+        offset += (length + 3) & ~3
+    if not multipath:
+        gateway = gateway_of(attributes)
+        oif = attributes.get(RTA_OIF)
+        device = links.get(u32_of(oif), f"if{u32_of(oif)}") if oif else None
+        if gateway or device:
+            hops.append((gateway, device))
+    return HostRoute(
+        destination=str(ipaddress.IPv4Network(f"{destination}/{dst_len}", strict=False)),
+        table=u32_of(attributes[RTA_TABLE]) if RTA_TABLE in attributes else table,
+        kind=route_type,
+        protocol=protocol,
+        scope=scope,
+        nexthops=tuple(hops),
+        nexthop_id=u32_of(attributes[RTA_NH_ID]) if RTA_NH_ID in attributes else None,
+    )
 
 
 def parse_routing(links: bytes, addresses: bytes, rules: bytes, routes: bytes) -> HostRouting:
@@ -2562,9 +2591,10 @@ def route_origin(route: HostRoute) -> str:
         else f"table {ROUTE_TABLE_NAMES.get(route.table, str(route.table))} "
     )
     devices = [device for _gateway, device in route.nexthops if device]
-    if route.kind == RTN_LOCAL:
+    if route.kind in (RTN_LOCAL, RTN_BROADCAST):
         on = f" on {devices[0]}" if devices else ""
-        return f"{table}(local to the host{on})"
+        what = "local to the host" if route.kind == RTN_LOCAL else "a broadcast address"
+        return f"{table}({what}{on})"
     if route.nexthop_id is not None:
         return f"{table}via nexthop {route.nexthop_id}"
     if (
@@ -2584,8 +2614,48 @@ def route_origin(route: HostRoute) -> str:
 def is_default_like(destination: str, table_destinations: Container[str]) -> bool:
     """0.0.0.0/0, or one half of the 0.0.0.0/1 + 128.0.0.0/1 pair a full-tunnel VPN installs
     (with its other half in the same table): the internet, whichever way the host reaches it."""
-    halves = {"0.0.0.0/1": "128.0.0.0/1", "128.0.0.0/1": "0.0.0.0/1"}
-    return destination == "0.0.0.0/0" or halves.get(destination, "") in table_destinations
+    return destination == "0.0.0.0/0" or PAIR_HALVES.get(destination, "") in table_destinations
+
+
+def route_lookup_message(address: str, seq: int) -> bytes:
+    """RTM_GETROUTE for one IPv4 destination with RTM_F_FIB_MATCH: the kernel looks it up as
+    for a connection of this process (policy rules, its uid, no mark) and answers with the route
+    that matched (`ip route get fibmatch ADDRESS`), or an error when none would carry it."""
+    flags = RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE
+    rtmsg = struct.pack("=8BI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, flags)
+    destination = netlink_attribute(RTA_DST, ipaddress.IPv4Address(address).packed)
+    return netlink_message(RTM_GETROUTE, NLM_F_REQUEST, seq, rtmsg + destination)
+
+
+def parse_route_answer(answer: bytes, links: Mapping[int, str]) -> HostRoute:
+    """The route of the kernel's answer to route_lookup_message. OSError: the host has no
+    route to the address (ENETUNREACH; or an unreachable, prohibit or blackhole route's
+    error); ValueError: malformed or cut short."""
+    if len(answer) < 16:
+        raise ValueError(f"a route lookup's answer of {len(answer)} bytes")
+    length, kind = struct.unpack_from("=IH", answer)
+    if length < 16 or length > len(answer):
+        raise ValueError(f"a route lookup's answer claims {length} bytes")
+    payload = answer[16:length]
+    if kind == NLMSG_ERROR:
+        (error,) = struct.unpack_from("=i", payload) if len(payload) >= 4 else (0,)
+        if error:
+            raise OSError(-error, os.strerror(-error))
+    route = route_of(payload, links) if kind == RTM_NEWROUTE else None
+    if route is None:
+        raise ValueError(f"a route lookup answered with a message of type {kind}")
+    return route
+
+
+def looked_up_origin(route: HostRoute, table_destinations: Container[str]) -> str | None:
+    """Why the relay never connects through `route`, the route the host's lookup matched for an
+    address (route_origin), or None when it is the host's way to the internet: a unicast
+    default-like route (is_default_like; `table_destinations`: the destinations of its table,
+    needed only for a half of the 0.0.0.0/1 + 128.0.0.0/1 pair). Local and broadcast
+    addresses, and every other route, are what the inet tier blocks (inet_blocked_set)."""
+    if route.kind == RTN_UNICAST and is_default_like(route.destination, table_destinations):
+        return None
+    return route_origin(route)
 
 
 class CoveredNetworks:
@@ -2753,13 +2823,14 @@ def nft_destination_in(network: ipaddress.IPv4Network) -> bytes:
     return load + mask + nft_compare(network.network_address.packed)
 
 
-def nftables_batch(dropped: Sequence[ipaddress.IPv4Network]) -> bytes:
+def nftables_batch(dropped: Sequence[ipaddress.IPv4Network], *, append_only: bool = False) -> bytes:
     """One nftables transaction: `table ip claudebox`, whose output chain accepts what leaves
     through lo and drops every other packet to a `dropped` network, and `table ip6 claudebox`,
     whose output chain drops all but lo. Unlike routes, a filter on the output hook also stops
     what the kernel sends without a route lookup: multicast and broadcast with
     IP_MULTICAST_IF, SO_BINDTODEVICE, IP_PKTINFO or a bound source address, and unicast to a
-    device it was told to use (the kernel then assumes the destination is on that link)."""
+    device it was told to use (the kernel then assumes the destination is on that link).
+    `append_only`: only the drop rules, appended to the IPv4 chain made before."""
     seq = iter(range(1, 1 << 30))
     batch_header = struct.pack("=BBH", socket.AF_UNSPEC, 0, socket.htons(NFNL_SUBSYS_NFTABLES))
     create = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
@@ -2795,6 +2866,17 @@ def nftables_batch(dropped: Sequence[ipaddress.IPv4Network]) -> bytes:
             netlink_nest(NFTA_RULE_EXPRESSIONS, *expressions),
         )
 
+    if append_only:
+        return b"".join(
+            [
+                netlink_message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, next(seq), batch_header),
+                *(
+                    rule(NFPROTO_IPV4, nft_destination_in(network), nft_verdict(NF_DROP))
+                    for network in dropped
+                ),
+                netlink_message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, next(seq), batch_header),
+            ]
+        )
     messages = [
         netlink_message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, next(seq), batch_header),
         table_and_chain(NFPROTO_IPV4, NF_ACCEPT),
@@ -2815,22 +2897,70 @@ def inet_netlink_requests(blocked: Sequence[BlockedPrefix]) -> tuple[NetlinkRequ
     unreachable route for each blocked prefix (applications get EHOSTUNREACH at once), then
     the nftables rules that drop packets to them whatever the sender does (nftables_batch).
     The inet link stays open: a broader blocked prefix covering it is cut around it."""
-    link = ipaddress.IPv4Network(f"{INET_GATEWAY}/{INET_PREFIX}", strict=False)
-    networks = [ipaddress.IPv4Network(item.prefix) for item in blocked]
-    routed = ipaddress.collapse_addresses(n for n in networks if not n.subnet_of(link))
+    routed, dropped = inet_routed_and_dropped(blocked)
     requests = [
         NetlinkRequest(f"route {network}", NETLINK_ROUTE, unreachable_route_message(network, 1))
         for network in routed
     ]
+    requests.append(NetlinkRequest("nftables rules", NETLINK_NETFILTER, nftables_batch(dropped)))
+    return tuple(requests)
+
+
+def inet_routed_and_dropped(
+    blocked: Sequence[BlockedPrefix],
+) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
+    """(the networks given unreachable routes, those nftables drops): `blocked`, merged, but
+    the inet link (a blocked network inside it is not routed; one covering it is dropped
+    around it: its connected route, more specific, wins over the unreachable one)."""
+    link = ipaddress.IPv4Network(f"{INET_GATEWAY}/{INET_PREFIX}", strict=False)
+    networks = [ipaddress.IPv4Network(item.prefix) for item in blocked]
+    routed = ipaddress.collapse_addresses(n for n in networks if not n.subnet_of(link))
     dropped: list[ipaddress.IPv4Network] = []
     for network in networks:
         if network != link and network.prefixlen < link.prefixlen and link.subnet_of(network):
             dropped += network.address_exclude(link)
         else:
             dropped.append(network)
-    dropped = list(ipaddress.collapse_addresses(dropped))
-    requests.append(NetlinkRequest("nftables rules", NETLINK_NETFILTER, nftables_batch(dropped)))
-    return tuple(requests)
+    return list(routed), list(ipaddress.collapse_addresses(dropped))
+
+
+def inet_update_requests(added: Sequence[BlockedPrefix]) -> tuple[NetlinkRequest, ...]:
+    """What the supervisor sends into a running inet sandbox's network namespace when the host
+    routes more (RouteWatcher): the drop rules for `added` (prefixes no earlier block covers),
+    appended to the chain inet_netlink_requests made (what makes the block whole), then their
+    unreachable routes (connections to them fail at once)."""
+    if not added:
+        return ()
+    routed, dropped = inet_routed_and_dropped(added)
+    batch = nftables_batch(dropped, append_only=True)
+    return (
+        NetlinkRequest("nftables rules", NETLINK_NETFILTER, batch),
+        *(
+            NetlinkRequest(f"route {network}", NETLINK_ROUTE, unreachable_route_message(network, 1))
+            for network in routed
+        ),
+    )
+
+
+def inet_cut_requests() -> tuple[NetlinkRequest, ...]:
+    """What cuts a running inet sandbox off every network but its lo when its blocks could not
+    follow the host: a rule dropping every packet that does not leave through lo, then
+    unreachable routes for the two halves of the internet (connections fail at once). Only
+    the rule is needed: the routes may fail (a half already blocked)."""
+    everything = ipaddress.IPv4Network("0.0.0.0/0")
+    return (
+        NetlinkRequest(
+            "nftables rules", NETLINK_NETFILTER, nftables_batch([everything], append_only=True)
+        ),
+        *(
+            NetlinkRequest(
+                f"route {half}",
+                NETLINK_ROUTE,
+                unreachable_route_message(ipaddress.IPv4Network(half), 1),
+            )
+            for half in PAIR_HALVES
+        ),
+    )
 
 
 def link_up_message(index: int, seq: int) -> bytes:
@@ -6664,6 +6794,33 @@ def read_host_routing() -> tuple[HostRouting | None, str | None]:
         return None, f"unexpected netlink data: {error}"
 
 
+def host_route_answer(address: str) -> bytes:
+    """The kernel's answer to route_lookup_message for `address`, in claudebox's network
+    namespace. OSError when netlink fails."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as link:
+        link.settimeout(10)
+        link.send(route_lookup_message(address, 1))
+        return link.recv(65536)
+
+
+def host_route_origin(address: str) -> str | None:
+    """Why the host's routing at this moment makes `address` one the relay never connects to
+    (looked_up_origin of the route its lookup matches), or None: the host reaches it by its way
+    to the internet. OSError: the host has no route to it, or netlink failed; ValueError:
+    unexpected netlink data."""
+    answer = host_route_answer(address)
+    route = parse_route_answer(answer, {})
+    destinations: set[str] = set()
+    if route.kind == RTN_UNICAST and route.destination in PAIR_HALVES:  # is its pair there?
+        rtmsg = struct.pack("=8BI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+        table = parse_routes(netlink_dump(RTM_GETROUTE, rtmsg), {})
+        destinations = {r.destination for r in table if r.table == route.table}
+    if looked_up_origin(route, destinations) is None:
+        return None
+    names = {index: name for index, name in socket.if_nameindex()}  # (the answer has indexes)
+    return looked_up_origin(parse_route_answer(answer, names), destinations)
+
+
 def resolve_secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
     """Where symlinked secret paths lead (~/.ssh -> /persist/ssh): those are secret too."""
     resolved = (os.path.realpath(path) for path in secret_paths(home, env))
@@ -7606,32 +7763,38 @@ def send_netlink_requests(requests: Sequence[NetlinkRequest]) -> None:
     """Send each request on its netlink protocol; every message asking for an acknowledgement
     must get one without error (the stage is root of its user and network namespace)."""
     for request in requests:
-        expected, offset = 0, 0
-        while offset < len(request.messages):  # each message with NLM_F_ACK is answered once
-            length, _kind, flags = struct.unpack_from("=IHH", request.messages, offset)
-            expected += bool(flags & NLM_F_ACK)
-            offset += length
         try:
             with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, request.protocol) as link:
                 link.settimeout(10)
-                link.send(request.messages)
-                while expected:
-                    reply = link.recv(65536)
-                    offset = 0
-                    while offset + 20 <= len(reply):
-                        length, kind = struct.unpack_from("=IH", reply, offset)
-                        if kind == NLMSG_ERROR:  # 0 acknowledges, else a negative errno
-                            (error,) = struct.unpack_from("=i", reply, offset + 16)
-                            if error:
-                                raise OSError(-error, os.strerror(-error))
-                            expected -= 1
-                        offset += max((length + 3) & ~3, 16)
+                exchange_netlink(link, request.messages)
         except OSError as error:
             raise ClaudeboxError(
                 f"the network tier's setup failed ({request.label}: {error.strerror or error}): "
                 "it needs netlink routes and nftables (nf_tables) in the kernel; use --network "
                 "full or --network none"
             ) from error
+
+
+def exchange_netlink(link: socket.socket, messages: bytes) -> None:
+    """Send `messages` on `link` (with a timeout set); OSError unless every message asking for
+    an acknowledgement gets one without error."""
+    expected, offset = 0, 0
+    while offset < len(messages):  # each message with NLM_F_ACK is answered once
+        length, _kind, flags = struct.unpack_from("=IHH", messages, offset)
+        expected += bool(flags & NLM_F_ACK)
+        offset += length
+    link.send(messages)
+    while expected:
+        reply = link.recv(65536)
+        offset = 0
+        while offset + 20 <= len(reply):
+            length, kind = struct.unpack_from("=IH", reply, offset)
+            if kind == NLMSG_ERROR:  # 0 acknowledges, else a negative errno
+                (error,) = struct.unpack_from("=i", reply, offset + 16)
+                if error:
+                    raise OSError(-error, os.strerror(-error))
+                expected -= 1
+            offset += max((length + 3) & ~3, 16)
 
 
 def stage_opened(libc: Libc, opened: Sequence[tuple[int, Opened]], staging: str) -> dict[str, str]:
@@ -7903,9 +8066,15 @@ def stage_child(
         enter_stage(launch.stage, os.getuid(), os.getgid(), launch.runtime_dir)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # the sandbox gets the user's
         if launch.pasta is not None or launch.stage.listen:
-            # "r" (and the listeners): pasta may attach, the relay may serve; then "g".
+            # "r" (and the listeners, then inet's netlink sockets): pasta may attach, the relay
+            # may serve, the route watcher may add blocks; then "g".
             with socket.socket(fileno=control_socket) as control:
                 listeners = open_listeners(launch.stage.listen) + open_transparent(launch.stage)
+                if launch.stage.follows_routes:
+                    listeners += [
+                        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
+                        for protocol in ROUTE_WATCH_PROTOCOLS
+                    ]
                 socket.send_fds(control, [b"r"], [item.fileno() for item in listeners])
                 for listener in listeners:
                     listener.close()
@@ -8013,6 +8182,7 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
         control_child.close()
     pasta: subprocess.Popen[bytes] | None = None
     relay: RelayServer | None = None
+    watcher: RouteWatcher | None = None
     forwarded = {"target": pid}
 
     def forward(signum: int, _frame: object) -> None:
@@ -8023,15 +8193,24 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
         if control is not None:
-            message, fds, _flags, _address = socket.recv_fds(control, 1, launch.stage.handed)
+            links = len(ROUTE_WATCH_PROTOCOLS) if launch.stage.follows_routes else 0
+            message, fds, _flags, _address = socket.recv_fds(
+                control, 1, launch.stage.handed + links
+            )
             listeners = [socket.socket(fileno=fd) for fd in fds]
             if message == b"r":
                 if launch.pasta is not None:  # first: Popen's preexec_fn wants no threads yet
                     pasta = start_pasta(launch.pasta, pid, launch.runtime_dir)
-                served, transparent = served_sockets(launch.stage, listeners, launch.relay.ports)
+                kept = len(listeners) - links
+                served, transparent = served_sockets(
+                    launch.stage, listeners[:kept], launch.relay.ports
+                )
                 relay = RelayServer(
                     launch.relay, served, login.session, login.certificate, transparent
                 )
+                if links:
+                    handed = dict(zip(ROUTE_WATCH_PROTOCOLS, listeners[kept:], strict=True))
+                    watcher = RouteWatcher(handed, launch.stage.blocked, pid, relay.note)
                 listeners = []
                 control.sendall(b"g")
             for listener in listeners:
@@ -8059,10 +8238,14 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
             control.close()
         if pasta is not None:  # killed, not awaited: its namespace's teardown takes ~20 ms
             pasta.kill()  # and the session's status is known now (init reaps it)
+        if watcher is not None:  # (first: the relay's stop closes the log it notes in)
+            watcher.stop()
         if relay is not None:
             relay.stop()
         elif login.listener is not None:
             login.listener.close()
+        if watcher is not None and watcher.failure:
+            write_stderr(f"claudebox: warning: {watcher.failure}\n")
         if login.session.logged_host_in:  # whose account it is, only the person can tell
             credentials = launch.relay.login.credentials
             write_stderr(render_findings([Finding(credentials, logged_in_what(credentials))]))
@@ -8109,6 +8292,174 @@ def sandboxed_command_pid(root_pid: int, levels: int) -> int | None:
             return None
         pid = int(children[0])
     return pid
+
+
+class RouteWatcher:
+    """inet: while the session runs, what the host comes to route joins what the sandbox cannot
+    reach. A thread of claudebox hears the host's IPv4 address, route and rule changes
+    (rtnetlink multicast; changes it missed, ENOBUFS, count as one), reads the host's routing
+    again once they settle, and blocks every prefix inet_blocked_set now lists that no block
+    covers yet (inet_update_requests), sending into the sandbox's namespace on the netlink
+    sockets the stage opened there (`links`: protocol -> socket). What the host stops routing
+    stays blocked. When following fails, the sandbox is cut off every network but its lo
+    (inet_cut_requests; Claude keeps its login through the relay), and when even that fails
+    the session is ended (`session`: the stage's pid): a sandbox never runs on with less
+    blocked than the user was shown. `failure` then says what happened (after the session,
+    claudebox says it), and the network log (`note`) says it at once. stop() never waits."""
+
+    def __init__(
+        self,
+        links: Mapping[int, socket.socket],
+        blocked: Sequence[BlockedPrefix],
+        session: int,
+        note: Callable[[str], None],
+    ) -> None:
+        import threading
+
+        self.links = links
+        for link in links.values():
+            link.settimeout(10)
+        self.covered = CoveredNetworks()
+        for item in blocked:
+            self.covered.add(ipaddress.IPv4Network(item.prefix))
+        self.session = os.pidfd_open(session)  # (signals the stage, never a reused pid)
+        self.note = note
+        self.failure: str | None = None
+        self.half_since: float | None = None  # when a lone half of the pair came
+        self.wake_r, self.wake_w = os.pipe()
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, name="routes", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        os.close(self.wake_w)
+
+    def run(self) -> None:
+        import selectors
+
+        groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
+        try:
+            with (
+                socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as host,
+                selectors.DefaultSelector() as selector,
+            ):
+                host.bind((0, groups))
+                host.setblocking(False)
+                selector.register(host, selectors.EVENT_READ)
+                selector.register(self.wake_r, selectors.EVENT_READ)
+                # The first look is at once: the host may have changed since the launch read it.
+                due: float | None = time.monotonic()  # when to read the host's routing
+                first: float | None = None  # the first change heard since the last reading
+                while not self.stopping and self.failure is None:
+                    timeout = None if due is None else max(due - time.monotonic(), 0)
+                    for key, _events in selector.select(timeout):
+                        if key.fileobj is not host:
+                            return
+                        if self.drain(host):
+                            now = time.monotonic()
+                            first = now if first is None else first
+                            due = min(now + ROUTES_QUIET, first + ROUTES_SETTLE)
+                    if due is not None and time.monotonic() >= due:
+                        first = None
+                        due = self.update()
+        except Exception as error:  # a bug or an unusable socket: never a traceback
+            if not self.stopping:
+                self.fail(f"the route watcher stopped ({error})")
+        finally:
+            os.close(self.wake_r)
+            os.close(self.session)
+            for link in self.links.values():
+                link.close()
+
+    def drain(self, host: socket.socket) -> bool:
+        """Read every change notice waiting on `host`; whether there was one (a lost one too)."""
+        heard = False
+        while True:
+            try:
+                if not host.recv(65536):
+                    return heard
+            except BlockingIOError:
+                return heard
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:  # (ENOBUFS: notices were lost)
+                    raise
+            heard = True
+
+    def update(self) -> float | None:
+        """Block what the host routes now and no block covers; when a lone half of the pair
+        waits for its other half, the time to look again."""
+        routing, why = read_host_routing()
+        for _attempt in range(ROUTES_READ_ATTEMPTS - 1):
+            if routing is not None:
+                break
+            time.sleep(ROUTES_QUIET)
+            routing, why = read_host_routing()
+        if routing is None:
+            self.fail(f"cannot read the host's routing ({why})")
+            return None
+        try:
+            blocked = inet_blocked_set(routing)
+        except ClaudeboxError as error:
+            self.fail(str(error))
+            return None
+        added = [
+            item for item in blocked if not self.covered.cover(ipaddress.IPv4Network(item.prefix))
+        ]
+        now, again = time.monotonic(), None
+        if any(item.prefix in PAIR_HALVES for item in added):
+            self.half_since = self.half_since or now
+            if now < self.half_since + ROUTES_HALF_GRACE:
+                added = [item for item in added if item.prefix not in PAIR_HALVES]
+                again = self.half_since + ROUTES_HALF_GRACE
+        else:
+            self.half_since = None
+        try:
+            for request in inet_update_requests(added):
+                self.send(request)
+        except OSError as error:
+            self.fail(f"cannot block what the host now routes ({error.strerror or error})")
+            return None
+        for item in added:
+            self.covered.add(ipaddress.IPv4Network(item.prefix))
+            self.note(f"routes: the host now routes {item.describe()}: blocked inside")
+        return again
+
+    def send(self, request: NetlinkRequest) -> None:
+        """`request` on the socket of its protocol, after any answer left from an earlier one."""
+        link = self.links[request.protocol]
+        link.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while link.recv(65536):
+                pass
+        link.settimeout(10)
+        exchange_netlink(link, request.messages)
+
+    def fail(self, reason: str) -> None:
+        """Cut the sandbox off (inet_cut_requests: its rule must hold), else end the session."""
+        when = time.strftime("%H:%M:%S")
+        self.note(f"routes: {reason}; cutting the sandbox off every network but claudebox's proxy")
+        cut, *routes = inet_cut_requests()
+        try:
+            self.send(cut)
+        except OSError as error:
+            self.note(f"routes: cutting failed too ({error.strerror or error}): ending the session")
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.session, signal.SIGKILL)
+            self.failure = (
+                f"the host's routing changed at {when} and the inet sandbox could not follow "
+                f"({reason}), nor be cut off: the session was ended"
+            )
+            return
+        for request in routes:  # (only makes connections fail at once)
+            with contextlib.suppress(OSError):
+                self.send(request)
+        self.failure = (
+            f"the host's routing changed at {when} and the inet sandbox could not follow "
+            f"({reason}): it was cut off every network but claudebox's proxy; see its network log"
+        )
 
 
 # --- the OS edge: the relay (the allowlist proxy and host ports) ------------------------------
@@ -8625,7 +8976,7 @@ class RelayServer:
             return Refusal(502, f"cannot resolve {host} on the host (no IPv4 address)")
         if gateway:
             return addresses
-        origins = {address: blocked_origin(address, self.relay.blocked) for address in addresses}
+        origins = {address: self.blocked_origin(address) for address in addresses}
         for address, origin in origins.items():
             if origin is not None:
                 self.note(f"{host} resolves to {address} {origin}: never connected to")
@@ -8638,6 +8989,20 @@ class RelayServer:
                 "loopback or the host's own networks",
             )
         return usable
+
+    def blocked_origin(self, address: str) -> str | None:
+        """Why the relay never connects to `address` (blocked_origin), or None: in the
+        launch's blocked set (the fixed ranges, what the host routed then), or what the host
+        routes other than to the internet at this moment (host_route_origin). A relay that
+        blocks nothing (full's) looks nothing up."""
+        origin = blocked_origin(address, self.relay.blocked)
+        if origin is not None or not self.relay.blocked:
+            return origin
+        try:
+            return host_route_origin(address)
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            return f"(the host's route lookup answered: {reason})"
 
     # Claude's login: TLS ends here for its own hosts; requests pass one by one.
 

@@ -245,3 +245,104 @@ def test_inet_requests_route_and_drop_the_same_prefixes():
         if str(network) != "198.18.0.3/32"
     ]
     assert nft_dropped(requests[-1].messages) == list(ipaddress.collapse_addresses(networks))
+
+
+# --- while a session runs: the relay's route lookup, inet's added blocks ----------------------
+
+
+def test_the_route_lookup_asks_for_the_matched_route_and_its_table():
+    assert cb.route_lookup_message("203.0.113.9", 5) == (
+        struct.pack("=IHHII", 36, cb.RTM_GETROUTE, cb.NLM_F_REQUEST, 5, 0)
+        + struct.pack("=8BI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0x3000)
+        + struct.pack("=HH4s", 8, 1, bytes([203, 0, 113, 9]))
+    )
+
+
+def looked_up(scenario: str, address: str) -> str | None:
+    """What the relay says of `address` on a recorded host (lookup-ADDRESS.bin: the kernel's
+    answer there), with the routes of that host for the pair's other half."""
+    names = cb.parse_links((RECORDED / scenario / "links.bin").read_bytes())
+    answer = (RECORDED / scenario / f"lookup-{address}.bin").read_bytes()
+    route = cb.parse_route_answer(answer, names)
+    table = {item.destination for item in recorded(scenario).routes if item.table == route.table}
+    return cb.looked_up_origin(route, table)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "address", "origin"),
+    [
+        ("laptop", "8.8.8.8", None),
+        ("laptop", "203.0.113.9", "via wg0"),
+        ("laptop", "198.51.100.9", "table 52 via tailscale0"),
+        ("laptop", "192.168.1.40", "(connected to eth0)"),
+        ("laptop", "192.168.1.23", "table local (local to the host on eth0)"),
+        ("laptop", "192.168.1.255", "table local (a broadcast address on eth0)"),
+        ("full-tunnel", "8.8.8.8", None),  # 0.0.0.0/1, with 128.0.0.0/1 in its table
+        ("full-tunnel", "200.1.2.3", None),  # 128.0.0.0/1
+        ("full-tunnel", "198.51.100.7", "via 192.168.1.1 (eth0)"),
+    ],
+)
+def test_the_relay_refuses_what_the_host_routes_other_than_to_the_internet(
+    scenario: str, address: str, origin: str | None
+):
+    assert looked_up(scenario, address) == origin
+
+
+def test_a_lookup_without_a_route_or_cut_short_is_an_error():
+    with pytest.raises(OSError) as info:  # a blackhole route: EINVAL, as the kernel answers
+        looked_up("laptop", "192.0.0.1")
+    assert info.value.errno == 22
+    answer = (RECORDED / "laptop" / "lookup-8.8.8.8.bin").read_bytes()
+    with pytest.raises(ValueError, match="claims"):
+        cb.parse_route_answer(answer[:40], {})
+    with pytest.raises(ValueError, match="of 8 bytes"):
+        cb.parse_route_answer(answer[:8], {})
+    done = struct.pack("=IHHII", 20, cb.NLMSG_DONE, 0, 1, 0) + bytes(4)
+    with pytest.raises(ValueError, match="type 3"):
+        cb.parse_route_answer(done, {})
+
+
+def test_a_lone_half_of_the_pair_looked_up_is_refused():
+    half = cb.HostRoute("0.0.0.0/1", 254, cb.RTN_UNICAST, 3, 0, (("10.8.0.1", "tun0"),))
+    assert cb.looked_up_origin(half, {"0.0.0.0/1"}) == "via 10.8.0.1 (tun0)"
+    assert cb.looked_up_origin(half, {"0.0.0.0/1", "128.0.0.0/1"}) is None
+
+
+def test_a_block_added_later_appends_drops_then_routes():
+    added = [cb.BlockedPrefix("198.19.60.0/24", "via 100.96.0.2 (wg0)")]
+    requests = cb.inet_update_requests(added)
+    assert [(request.label, request.protocol) for request in requests] == [
+        ("nftables rules", cb.NETLINK_NETFILTER),
+        ("route 198.19.60.0/24", cb.NETLINK_ROUTE),
+    ]
+    messages = batch_messages(requests[0].messages)
+    nft = 10 << 8
+    assert [(kind, flags, payload[0]) for kind, flags, payload in messages] == [
+        (0x10, 0x1, socket.AF_UNSPEC),  # batch begin
+        (nft | 6, 0xC05, cb.NFPROTO_IPV4),  # appended to the chain the launch made
+        (0x11, 0x1, socket.AF_UNSPEC),  # batch end
+    ]
+    rule = cb.netlink_attributes(messages[1][2][4:])
+    assert rule[cb.NFTA_RULE_TABLE] == b"claudebox\0"
+    assert rule[cb.NFTA_RULE_CHAIN] == b"output\0"
+    assert nft_dropped(requests[0].messages) == [ipaddress.IPv4Network("198.19.60.0/24")]
+    assert requests[1].messages == cb.unreachable_route_message(
+        ipaddress.IPv4Network("198.19.60.0/24"), 1
+    )
+    assert cb.inet_update_requests([]) == ()
+
+
+def test_a_block_added_later_over_the_inet_link_is_cut_around_it():
+    requests = cb.inet_update_requests([cb.BlockedPrefix("198.18.0.0/15", "via 192.168.1.2")])
+    assert [request.label for request in requests] == ["nftables rules", "route 198.18.0.0/15"]
+    link = ipaddress.IPv4Network("198.18.0.0/30")
+    dropped = nft_dropped(requests[0].messages)
+    assert not any(network.overlaps(link) for network in dropped)
+    assert sum(network.num_addresses for network in dropped) == 2**17 - 4
+
+
+def test_cutting_the_sandbox_off_drops_all_but_lo_first():
+    cut, *routes = cb.inet_cut_requests()
+    assert nft_dropped(cut.messages) == [ipaddress.IPv4Network("0.0.0.0/0")]
+    assert len(batch_messages(cut.messages)) == 3  # no table or chain: the launch's
+    assert [request.label for request in routes] == ["route 0.0.0.0/1", "route 128.0.0.0/1"]

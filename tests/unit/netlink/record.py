@@ -3,8 +3,9 @@
 Each scenario is a network namespace set up here with `ip` (veth pairs whose peers sit in a
 second, throwaway namespace), then the four dumps claudebox reads at launch
 (claudebox.host_routing_dumps) are written as raw bytes: links.bin, addresses.bin, rules.bin,
-routes.bin. Nothing is added to the machine's own network namespace. The unit tests
-(test_routing.py) parse these files; rerun this script only to change a scenario.
+routes.bin, and the answers to the route lookups LOOKUPS names, lookup-ADDRESS.bin. Nothing is
+added to the machine's own network namespace. The unit tests (test_routing.py) parse these
+files; rerun this script only to change a scenario.
 """
 
 from __future__ import annotations
@@ -87,6 +88,25 @@ SCENARIOS = {
     ],
 }
 
+# Scenario -> addresses whose route lookup (claudebox.host_route_answer: what the relay asks
+# for each connection) is recorded too, as lookup-ADDRESS.bin.
+LOOKUPS = {
+    "laptop": [
+        "8.8.8.8",  # the default route
+        "203.0.113.9",  # via wg0
+        "198.51.100.9",  # table 52
+        "192.168.1.40",  # the LAN, connected
+        "192.168.1.23",  # the host's own address
+        "192.168.1.255",  # the LAN's broadcast
+        "192.0.0.1",  # a blackhole: an error
+    ],
+    "full-tunnel": [
+        "8.8.8.8",  # 0.0.0.0/1 via tun0
+        "200.1.2.3",  # 128.0.0.0/1 via tun0
+        "198.51.100.7",  # the route to the VPN server
+    ],
+}
+
 DUMP = f"""
 import sys
 sys.path.insert(0, {str(REPO)!r})
@@ -94,6 +114,9 @@ import claudebox
 for name, data in claudebox.host_routing_dumps().items():
     with open(f"{{sys.argv[1]}}/{{name}}.bin", "wb") as handle:
         handle.write(data)
+for address in sys.argv[2:]:
+    with open(f"{{sys.argv[1]}}/lookup-{{address}}.bin", "wb") as handle:
+        handle.write(claudebox.host_route_answer(address))
 """
 
 
@@ -112,7 +135,11 @@ def record(name: str, commands: list[str]) -> None:
         target = HERE / name
         target.mkdir(exist_ok=True)
         subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-I", "-c", DUMP, str(target)], check=True
+            [
+                *("ip", "netns", "exec", ns, sys.executable, "-I", "-c", DUMP, str(target)),
+                *LOOKUPS.get(name, ()),
+            ],
+            check=True,
         )
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
