@@ -34,6 +34,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -222,6 +223,9 @@ class NetLab:
     host_address = Target("host-address", "198.51.100.1")
     routed_public = Target("vpn", "198.51.100.130")  # via 100.96.0.2, not the default gateway
     policy_table = Target("vpn", "198.19.52.10")  # only in table 52, used by an ip rule
+    # Behind the VPN gateway too, but the host routes nothing there until a test adds a route
+    # (LATER_ROUTES) while a session runs.
+    later = Target("vpn", "198.19.60.10")
 
     @property
     def host_loopback(self) -> Target:
@@ -310,6 +314,7 @@ class NetLab:
         ip("-n", vpn, "addr", "add", "100.96.0.2/30", "dev", "wg0")
         ip("-n", vpn, "addr", "add", "198.51.100.130/32", "dev", "lo")
         ip("-n", vpn, "addr", "add", "198.19.52.10/32", "dev", "lo")
+        ip("-n", vpn, "addr", "add", f"{self.later.address}/32", "dev", "lo")
         ip("-n", vpn, "route", "add", "default", "via", "100.96.0.1")
         ip("-n", host, "route", "add", "198.51.100.128/25", "via", "100.96.0.2", "dev", "wg0")
         ip("-n", host, "route", "add", "198.19.52.0/24", "dev", "wg0", "table", "52")
@@ -397,6 +402,57 @@ while [ "$#" -ge 2 ]; do
     shift 2
 done
 """
+
+
+# The ways the host comes to route LATER's network while a session runs (`ip` argument lists
+# for the host namespace: the change, then how to undo it): a route through the VPN gateway, a
+# new table with a policy rule, an address on the VPN link (its subnet becomes connected).
+LATER_ROUTES = {
+    "route": [
+        ("route add 198.19.60.0/24 via 100.96.0.2 dev wg0", "route del 198.19.60.0/24"),
+    ],
+    "table-and-rule": [
+        ("route add 198.19.60.0/24 dev wg0 table 60", "route del 198.19.60.0/24 table 60"),
+        ("rule add priority 5260 lookup 60", "rule del priority 5260"),
+    ],
+    "address": [("addr add 198.19.60.1/24 dev wg0", "addr del 198.19.60.1/24 dev wg0")],
+}
+
+# A session snippet that connects on request until a file `stop` appears: for each file `ask`
+# holding "ADDRESS PORT" (or "CONNECT ADDRESS PORT": a CONNECT through claudebox's proxy), the
+# first 400 bytes of the reply, lines joined by "|" (FAIL: none), go to a file `answer`.
+ASK_LOOP = r"""
+touch ready
+while [ ! -e stop ]; do
+    if [ -e ask ]; then
+        set -- $(cat ask)
+        rm -f ask
+        if [ "$1" = CONNECT ]; then
+            reply=$(printf 'CONNECT %s:%s HTTP/1.1\r\n\r\n' "$2" "$3" \
+                | timeout 8 nc -w 3 127.0.0.1 3128 2>/dev/null | head -c 400 | tr '\r\n' ' |')
+        else
+            reply=$(timeout 8 nc -w 3 "$1" "$2" </dev/null 2>/dev/null \
+                | head -c 400 | tr '\r\n' ' |')
+        fi
+        echo "${reply:-FAIL}" > answer.tmp && mv answer.tmp answer
+    fi
+    usleep 5000
+done
+"""
+
+
+def ask(project: Path, request: str, timeout: float = 30) -> str:
+    """One request to a session running ASK_LOOP in `project`, and its answer."""
+    answer = project / "answer"
+    answer.unlink(missing_ok=True)
+    (project / "ask.tmp").write_text(request + "\n")
+    (project / "ask.tmp").chmod(0o644)
+    (project / "ask.tmp").rename(project / "ask")
+    deadline = time.monotonic() + timeout
+    while not answer.exists():
+        assert time.monotonic() < deadline, f"no answer to {request!r}"
+        time.sleep(0.002)
+    return answer.read_text().strip()
 
 
 def connect_arguments(targets: Sequence[Target]) -> list[str]:

@@ -28,10 +28,13 @@ import pytest
 import test_real_claude as real
 from harness import HELPER_STORE, PYTHON, Box, install_store_program
 from netlab import (
+    ASK_LOOP,
     CONNECT_ALL,
     DNS_SERVER,
+    LATER_ROUTES,
     TCP_SERVER,
     NetLab,
+    ask,
     connect_arguments,
     key,
     leftover_processes,
@@ -380,6 +383,57 @@ def test_direct_tcp_udp_and_dns_fail_inside(net_box: Box, web: Web, lab: NetLab)
         assert time.monotonic() < deadline, web.queries
         time.sleep(0.1)
     assert not any(f" {probe} " in line for line in web.queries)
+
+
+LATER_ORIGINS = {
+    "route": "via 100.96.0.2 (wg0)",
+    "table-and-rule": "table 60 via wg0",
+    "address": "(connected to wg0)",
+}
+
+
+@pytest.mark.parametrize("change", list(LATER_ROUTES))
+def test_an_allowed_address_the_host_comes_to_route_specially_is_refused(
+    net_box: Box, lab: NetLab, change: str
+) -> None:
+    """The proxy looks up the host's route for every connection it opens: an allowed address
+    the host starts routing while the session runs (through the VPN gateway, by a new table and
+    policy rule, or as the subnet of a new address) is refused from then on, with the reason;
+    the host itself reaches it (positive control)."""
+    later = lab.later
+    connect = f"CONNECT {later.address} {later.port}"
+    allowed = f"{later.address}:{later.port}"
+    with net_box.running(ASK_LOOP, "--allow-domain", allowed) as process:
+        # Allowed, and the host routes it by default: tried (the router knows no such network).
+        assert ask(net_box.project, connect).startswith("HTTP/1.1 502 ")
+        try:
+            for command, _undo in LATER_ROUTES[change]:
+                lab.host_ip(*command.split())
+            added = time.monotonic()
+            answers = []
+            while not (answer := ask(net_box.project, connect)).startswith("HTTP/1.1 403 "):
+                answers.append(answer)
+                assert time.monotonic() < added + 1.0, answers
+            control = subprocess.run(
+                net_box.as_user(
+                    ["/bin/sh", "-c", f"nc -w 3 {later.address} {later.port} </dev/null"]
+                ),
+                env=net_box.env(),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert control.stdout == "hello vpn\n", control.stderr
+        finally:
+            for _command, undo in reversed(LATER_ROUTES[change]):
+                lab.host_ip(*undo.split())
+        (net_box.project / "stop").touch()
+        assert process.wait(timeout=20) == 0
+    assert (
+        f"refused CONNECT {allowed}: {later.address} resolves to {later.address} "
+        f"{LATER_ORIGINS[change]}: the allowlist tier never connects"
+    ) in session_log(net_box)
 
 
 @pytest.mark.parametrize("network", ["inet", "allowlist"])

@@ -21,10 +21,13 @@ from pathlib import Path
 import pytest
 from harness import HELPER_STORE, PYTHON, Box
 from netlab import (
+    ASK_LOOP,
     CONNECT_ALL,
     DNS_SERVER,
+    LATER_ROUTES,
     NetLab,
     Target,
+    ask,
     connect_arguments,
     key,
     leftover_processes,
@@ -144,6 +147,88 @@ def test_inet_full_tunnel_pair_leaves_the_internet_reachable(box: Box, lab: NetL
     }
     prefixes = [item["prefix"] for item in json.loads(dry.stdout)["inet_blocked"]]
     assert not set(pair) & set(prefixes)
+
+
+@pytest.mark.parametrize("change", list(LATER_ROUTES))
+def test_inet_blocks_what_the_host_comes_to_route_within_a_second(
+    box: Box, lab: NetLab, change: str
+) -> None:
+    """A network the host starts routing while a session runs (through the VPN gateway, by a
+    new table and policy rule, or as the subnet of a new address) is unreachable inside within
+    a second; the internet stays reachable, and the host itself reaches that network."""
+    later = f"{lab.later.address} {lab.later.port}"
+    with box.running(ASK_LOOP, "--network", "inet") as process:
+        assert ask(box.project, f"{lab.internet.address} {lab.internet.port}") == "hello far|"
+        assert ask(box.project, later) == "FAIL"  # the host routes nothing there yet
+        try:
+            for command, _undo in LATER_ROUTES[change]:
+                lab.host_ip(*command.split())
+            added = time.monotonic()
+            answers = []
+            while (answer := ask(box.project, later)) != "FAIL":
+                answers.append(answer)
+                assert time.monotonic() < added + 1.0, answers
+            assert [ask(box.project, later) for _ in range(3)] == ["FAIL"] * 3
+            assert ask(box.project, f"{lab.internet.address} {lab.internet.port}") == "hello far|"
+            control = subprocess.run(
+                box.as_user(["/bin/sh", "-c", f"nc -w 3 {later} </dev/null"]),
+                env=box.env(),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert control.stdout == "hello vpn\n", control.stderr
+        finally:
+            for _command, undo in reversed(LATER_ROUTES[change]):
+                lab.host_ip(*undo.split())
+        (box.project / "stop").touch()
+        assert process.wait(timeout=20) == 0
+        assert process.stderr is not None
+        assert "warning" not in process.stderr.read()
+    log = "".join(
+        path.read_text()
+        for path in (box.home / ".claudebox" / "instances").glob("*/network-log/*.log")
+    )
+    assert "routes: the host now routes 198.19.60.0/24 " in log, log
+    assert "blocked inside" in log
+
+
+def test_inet_is_cut_off_when_its_blocks_cannot_follow_the_host(box: Box, lab: NetLab) -> None:
+    """A network the host comes to route inside the inet tier's own link cannot be blocked
+    there (the sandbox would lose its link): within a second the sandbox reaches no network but
+    through claudebox's proxy (which still works), the network log says why at once and
+    claudebox says it after the session."""
+    internet = f"{lab.internet.address} {lab.internet.port}"
+    with box.running(ASK_LOOP, "--network", "inet") as process:
+        assert ask(box.project, internet) == "hello far|"
+        try:
+            lab.host_ip("route", "add", "198.18.0.0/30", "via", "100.96.0.2", "dev", "wg0")
+            added = time.monotonic()
+            answers = []
+            while (answer := ask(box.project, internet)) != "FAIL":
+                answers.append(answer)
+                assert time.monotonic() < added + 1.0, answers
+            assert ask(box.project, f"CONNECT {internet}").endswith("|hello far|")
+        finally:
+            lab.host_ip("route", "del", "198.18.0.0/30")
+        (box.project / "stop").touch()
+        assert process.wait(timeout=20) == 0
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+    overlap = (
+        "the host network 198.18.0.0/30 via 100.96.0.2 (wg0) overlaps the inet tier's own link "
+        "198.18.0.0/30"
+    )
+    assert "claudebox: warning: the host's routing changed at " in stderr
+    assert f"could not follow ({overlap}; use --network full" in stderr
+    assert "it was cut off every network but claudebox's proxy; see its network log" in stderr
+    log = "".join(
+        path.read_text()
+        for path in (box.home / ".claudebox" / "instances").glob("*/network-log/*.log")
+    )
+    assert f"routes: {overlap}" in log
+    assert "cutting the sandbox off every network but claudebox's proxy" in log
 
 
 def test_inet_multicast_never_reaches_a_directly_connected_segment(box: Box, lab: NetLab) -> None:
