@@ -194,6 +194,37 @@ def test_inet_blocks_what_the_host_comes_to_route_within_a_second(
     assert "blocked inside" in log
 
 
+def test_inet_keeps_the_internet_when_a_full_tunnel_vpn_comes_up_half_by_half(
+    box: Box, lab: NetLab
+) -> None:
+    """A VPN adds 128.0.0.0/1, then (a moment later) 0.0.0.0/1: the pair is the internet, so
+    neither half is blocked; a route added after them is (which shows the pair was judged)."""
+    internet = f"{lab.internet.address} {lab.internet.port}"  # in 128.0.0.0/1
+    later = f"{lab.later.address} {lab.later.port}"
+    with box.running(ASK_LOOP, "--network", "inet") as process:
+        try:
+            lab.host_ip("route", "add", "128.0.0.0/1", "via", "198.51.100.2", "dev", "up0")
+            time.sleep(0.1)  # the watcher sees the first half alone
+            lab.host_ip("route", "add", "0.0.0.0/1", "via", "198.51.100.2", "dev", "up0")
+            lab.host_ip(*LATER_ROUTES["route"][0][0].split())
+            deadline = time.monotonic() + 5
+            while ask(box.project, later) != "FAIL":
+                assert time.monotonic() < deadline
+            assert ask(box.project, internet) == "hello far|"
+        finally:
+            lab.host_ip(*LATER_ROUTES["route"][0][1].split())
+            for half in ("0.0.0.0/1", "128.0.0.0/1"):
+                lab.host_ip("route", "del", half)
+        (box.project / "stop").touch()
+        assert process.wait(timeout=20) == 0
+    log = "".join(
+        path.read_text()
+        for path in (box.home / ".claudebox" / "instances").glob("*/network-log/*.log")
+    )
+    assert "routes: the host now routes 198.19.60.0/24 " in log
+    assert ".0.0.0/1" not in log
+
+
 def test_inet_is_cut_off_when_its_blocks_cannot_follow_the_host(box: Box, lab: NetLab) -> None:
     """A network the host comes to route inside the inet tier's own link cannot be blocked
     there (the sandbox would lose its link): within a second the sandbox reaches no network but
