@@ -318,6 +318,8 @@ RTA_GATEWAY: Final = 5
 RTA_MULTIPATH: Final = 9
 RTA_TABLE: Final = 15
 RTA_VIA: Final = 18
+RTA_IP_PROTO: Final = 27
+RTA_DPORT: Final = 29
 RTA_NH_ID: Final = 30
 RTN_UNICAST: Final = 1
 RTN_LOCAL: Final = 2
@@ -2617,14 +2619,19 @@ def is_default_like(destination: str, table_destinations: Container[str]) -> boo
     return destination == "0.0.0.0/0" or PAIR_HALVES.get(destination, "") in table_destinations
 
 
-def route_lookup_message(address: str, seq: int) -> bytes:
-    """RTM_GETROUTE for one IPv4 destination with RTM_F_FIB_MATCH: the kernel looks it up as
-    for a connection of this process (policy rules, its uid, no mark) and answers with the route
-    that matched (`ip route get fibmatch ADDRESS`), or an error when none would carry it."""
+def route_lookup_message(address: str, port: int, seq: int) -> bytes:
+    """RTM_GETROUTE for a TCP connection to ADDRESS:PORT with RTM_F_FIB_MATCH: the kernel looks
+    it up as for a connection of this process (policy rules, its uid, no mark, the protocol and
+    port) and answers with the route that matched (`ip route get fibmatch ADDRESS ipproto tcp
+    dport PORT`), or an error when none would carry it."""
     flags = RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE
     rtmsg = struct.pack("=8BI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, flags)
-    destination = netlink_attribute(RTA_DST, ipaddress.IPv4Address(address).packed)
-    return netlink_message(RTM_GETROUTE, NLM_F_REQUEST, seq, rtmsg + destination)
+    attributes = (
+        netlink_attribute(RTA_DST, ipaddress.IPv4Address(address).packed)
+        + netlink_attribute(RTA_IP_PROTO, bytes([socket.IPPROTO_TCP]))
+        + netlink_attribute(RTA_DPORT, struct.pack("!H", port))
+    )
+    return netlink_message(RTM_GETROUTE, NLM_F_REQUEST, seq, rtmsg + attributes)
 
 
 def parse_route_answer(answer: bytes, links: Mapping[int, str]) -> HostRoute:
@@ -6794,21 +6801,21 @@ def read_host_routing() -> tuple[HostRouting | None, str | None]:
         return None, f"unexpected netlink data: {error}"
 
 
-def host_route_answer(address: str) -> bytes:
-    """The kernel's answer to route_lookup_message for `address`, in claudebox's network
+def host_route_answer(address: str, port: int) -> bytes:
+    """The kernel's answer to route_lookup_message for ADDRESS:PORT, in claudebox's network
     namespace. OSError when netlink fails."""
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as link:
         link.settimeout(10)
-        link.send(route_lookup_message(address, 1))
+        link.send(route_lookup_message(address, port, 1))
         return link.recv(65536)
 
 
-def host_route_origin(address: str) -> str | None:
-    """Why the host's routing at this moment makes `address` one the relay never connects to
+def host_route_origin(address: str, port: int) -> str | None:
+    """Why the host's routing at this moment makes ADDRESS:PORT one the relay never connects to
     (looked_up_origin of the route its lookup matches), or None: the host reaches it by its way
     to the internet. OSError: the host has no route to it, or netlink failed; ValueError:
     unexpected netlink data."""
-    answer = host_route_answer(address)
+    answer = host_route_answer(address, port)
     route = parse_route_answer(answer, {})
     destinations: set[str] = set()
     if route.kind == RTN_UNICAST and route.destination in PAIR_HALVES:  # is its pair there?
@@ -8976,7 +8983,7 @@ class RelayServer:
             return Refusal(502, f"cannot resolve {host} on the host (no IPv4 address)")
         if gateway:
             return addresses
-        origins = {address: self.blocked_origin(address) for address in addresses}
+        origins = {address: self.blocked_origin(address, port) for address in addresses}
         for address, origin in origins.items():
             if origin is not None:
                 self.note(f"{host} resolves to {address} {origin}: never connected to")
@@ -8990,8 +8997,8 @@ class RelayServer:
             )
         return usable
 
-    def blocked_origin(self, address: str) -> str | None:
-        """Why the relay never connects to `address` (blocked_origin), or None: in the
+    def blocked_origin(self, address: str, port: int) -> str | None:
+        """Why the relay never connects to ADDRESS:PORT (blocked_origin), or None: in the
         launch's blocked set (the fixed ranges, what the host routed then), or what the host
         routes other than to the internet at this moment (host_route_origin). A relay that
         blocks nothing (full's) looks nothing up."""
@@ -8999,7 +9006,7 @@ class RelayServer:
         if origin is not None or not self.relay.blocked:
             return origin
         try:
-            return host_route_origin(address)
+            return host_route_origin(address, port)
         except (OSError, ValueError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             return f"(the host's route lookup answered: {reason})"

@@ -55,7 +55,7 @@ def main() -> int:
 
     def lookup(address: str) -> str | None:
         try:
-            return cb.host_route_origin(address)
+            return cb.host_route_origin(address, 443)
         except OSError as error:
             return f"no route: {error.strerror}"
 
@@ -75,9 +75,9 @@ def main() -> int:
             print(f"median of {args.runs}, in microseconds:")
             print(f"  a TCP connection on loopback (connect, accept, close): {reference:7.1f}")
             for address in addresses:
-                origin = server.blocked_origin(address)
+                origin = server.blocked_origin(address, 443)
                 launch = median_us(lambda a=address: cb.blocked_origin(a, blocked), args.runs)
-                live = median_us(lambda a=address: server.blocked_origin(a), args.runs)
+                live = median_us(lambda a=address: server.blocked_origin(a, 443), args.runs)
                 alone = median_us(lambda a=address: lookup(a), args.runs)
                 print(f"  {address} ({origin or 'reached'}):")
                 print(f"    launch-time set only {launch:7.1f}")

@@ -251,10 +251,13 @@ def test_inet_requests_route_and_drop_the_same_prefixes():
 
 
 def test_the_route_lookup_asks_for_the_matched_route_and_its_table():
-    assert cb.route_lookup_message("203.0.113.9", 5) == (
-        struct.pack("=IHHII", 36, cb.RTM_GETROUTE, cb.NLM_F_REQUEST, 5, 0)
+    assert cb.route_lookup_message("203.0.113.9", 443, 5) == (
+        struct.pack("=IHHII", 52, cb.RTM_GETROUTE, cb.NLM_F_REQUEST, 5, 0)
         + struct.pack("=8BI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0x3000)
         + struct.pack("=HH4s", 8, 1, bytes([203, 0, 113, 9]))
+        + struct.pack("=HHB3x", 5, 27, socket.IPPROTO_TCP)  # RTA_IP_PROTO
+        + struct.pack("=HH", 6, 29)
+        + struct.pack("!H2x", 443)  # RTA_DPORT, in network order
     )
 
 

@@ -89,7 +89,7 @@ SCENARIOS = {
 }
 
 # Scenario -> addresses whose route lookup (claudebox.host_route_answer: what the relay asks
-# for each connection) is recorded too, as lookup-ADDRESS.bin.
+# for each connection, here to port 443) is recorded too, as lookup-ADDRESS.bin.
 LOOKUPS = {
     "laptop": [
         "8.8.8.8",  # the default route
@@ -116,7 +116,7 @@ for name, data in claudebox.host_routing_dumps().items():
         handle.write(data)
 for address in sys.argv[2:]:
     with open(f"{{sys.argv[1]}}/lookup-{{address}}.bin", "wb") as handle:
-        handle.write(claudebox.host_route_answer(address))
+        handle.write(claudebox.host_route_answer(address, 443))
 """
 
 
