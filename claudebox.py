@@ -222,6 +222,18 @@ PROXY_TIMEOUT: Final = 30.0  # seconds to send a request head, and to connect up
 RELAY_MAX_CONNECTIONS: Final = 256
 RELAY_STOP_TIMEOUT: Final = 2.0  # seconds the supervisor waits for relay threads at the end
 RELAY_LOGS_KEPT: Final = 20  # per instance; older session logs are removed
+RELAY_LOG_PATTERN: Final = re.compile(r"[0-9]{8}-[0-9]{6}-([1-9][0-9]{0,9})\.log")  # TIME-PID
+# claudebox allow and claudebox log reach a running session through its supervisor's control
+# socket, control-PID.sock in the project's instance directory (which no sandbox sees; 0600):
+# one JSON line each way, bounded in size and time on both sides.
+CONTROL_SOCKET_PATTERN: Final = re.compile(r"control-([1-9][0-9]{0,9})\.sock")
+CONTROL_REQUEST_LIMIT: Final = 4096  # bytes of a request line
+CONTROL_ANSWER_LIMIT: Final = 1 << 20  # bytes of an answer line (an allowlist can be long)
+CONTROL_TIMEOUT: Final = 5.0  # seconds either side waits for the other's whole line
+ALLOW_ORIGIN: Final = "claudebox allow"  # the origin of a rule added while the session runs
+LOG_POLL_INTERVAL: Final = 0.2  # seconds claudebox log waits for more of a growing log
+LOG_LIVENESS_INTERVAL: Final = 1.0  # seconds between its checks that the session still runs
+LOG_LINE_LIMIT: Final = 64 << 10  # bytes of a log line claudebox log holds back for its end
 STATUS_PHRASES: Final[Mapping[int, str]] = {
     200: "OK",
     400: "Bad Request",
@@ -974,6 +986,9 @@ FISH_PROFILE_LISTING: Final = (
 )
 COMPLETION_SHELLS: Final = ("bash", "zsh", "fish")
 LAUNCH_QUESTION: Final = "Launch this sandbox? [y/N] "
+ALLOW_CONFIRM_FIX: Final = (
+    "run claudebox allow in a terminal: a name is allowed only when you confirm it there"
+)
 SECRET_MOUNT_QUESTION: Final = "The profile mounts secret paths (see above). Launch anyway? [y/N] "
 EXIT_RUNTIME: Final = 1
 EXIT_USAGE: Final = 2
@@ -1168,6 +1183,7 @@ class NetworkPolicy(NamedTuple):
     takes_allowlist: bool  # allow rules (--allow-domain, the profile's allow_domains) apply
     carries_by_name: bool  # allowed names resolve inside; connections to them are carried
     host_ports: str  # why a profile's host_ports are not forwarded ("": they are)
+    no_additions: str  # why claudebox allow adds nothing to a running session ("": it does)
     proxy_on_host: bool  # the proxy listens on the host's loopback (behind a session token)
     reads_routing: bool  # the host's routing is read: the relay never connects where it leads
     dangerous: bool  # the audit marks the tier red
@@ -1186,6 +1202,7 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         takes_allowlist=False,
         carries_by_name=False,
         host_ports="the profile's host_ports: the full tier reaches all of the host's loopback",
+        no_additions="the full tier reaches every name already; nothing to allow",
         proxy_on_host=True,
         reads_routing=False,
         dangerous=True,
@@ -1203,6 +1220,7 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         takes_allowlist=False,
         carries_by_name=False,
         host_ports="",
+        no_additions="the inet tier reaches every public name already; nothing to allow",
         proxy_on_host=False,
         reads_routing=True,
         dangerous=False,
@@ -1226,6 +1244,7 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         takes_allowlist=True,
         carries_by_name=True,
         host_ports="",
+        no_additions="",
         proxy_on_host=False,
         reads_routing=True,
         dangerous=False,
@@ -1244,6 +1263,8 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         takes_allowlist=False,
         carries_by_name=False,
         host_ports="the profile's host_ports are not forwarded: the network is none",
+        no_additions="the none tier reaches only Claude's own hosts and takes no "
+        "additions; start the session with --network allowlist (and --allow-domain NAME) instead",
         proxy_on_host=False,
         reads_routing=True,
         dangerous=False,
@@ -1329,6 +1350,25 @@ class Refusal(NamedTuple):
             "Connection: close\r\n\r\n"
         )
         return head.encode() + body
+
+
+class RunningSession(NamedTuple):
+    """A running session of the project, as its control socket describes it."""
+
+    pid: int  # its claudebox (the supervisor), which answers on the socket
+    socket: str  # the control socket's name in the instance directory
+    tier: Tier
+    allowed: tuple[AllowRule, ...]  # its allowlist now (allowlist tier)
+
+
+class ProfileEdit(NamedTuple):
+    """claudebox allow --save: the profile file and its JSON with the entry added (None: an
+    entry there allows it already)."""
+
+    name: str
+    path: str
+    document: Mapping[str, object] | None
+    new: bool  # no such file yet: it is made
 
 
 class DataKind(enum.Enum):
@@ -1419,6 +1459,11 @@ class Instance(NamedTuple):
     @property
     def local_state(self) -> str:
         return os.path.join(self.dir, "state")
+
+    @property
+    def network_log(self) -> str:
+        """The relay's logs, one per session (open_relay_log)."""
+        return os.path.join(self.dir, "network-log")
 
 
 class GitLayout(NamedTuple):
@@ -3165,6 +3210,64 @@ def proxy_verdict(request: ProxyRequest, rules: Sequence[AllowRule]) -> AllowRul
     )
 
 
+def covering_rule(rule: AllowRule, rules: Sequence[AllowRule]) -> AllowRule | None:
+    """The one rule of `rules` that already allows all `rule` does (each of its ports), or None."""
+    wildcard = rule.pattern.startswith("*.")
+    for existing in rules:
+        if not set(rule.ports) <= set(existing.ports):
+            continue
+        if existing.pattern == rule.pattern:
+            return existing
+        if not wildcard and existing.matches(rule.pattern, rule.ports[0]):
+            return existing
+        if (
+            wildcard
+            and existing.pattern.startswith("*.")
+            and rule.pattern.endswith(existing.pattern[1:])
+        ):
+            return existing  # *.a.example.org under *.example.org
+    return None
+
+
+def rule_words(rule: AllowRule) -> str:
+    """An allowlist entry as a question names it: "*.example.org (every name under
+    example.org), ports 80 and 443"."""
+    what = rule.pattern
+    if what.startswith("*."):
+        what = f"{what} (every name under {what[2:]})"
+    ports = " and ".join(map(str, rule.ports))
+    return f"{what}, port{'s' if len(rule.ports) > 1 else ''} {ports}"
+
+
+def allow_question(
+    rule: AllowRule, project: str, sessions: Sequence[int], profile: tuple[str, bool] | None
+) -> str:
+    """What claudebox allow asks: the entry, the project, the sessions it goes to and the
+    profile it is saved to ((path, whether the file is new), or None)."""
+    parts = []
+    if sessions:
+        pids = ", ".join(map(str, sessions))
+        runs = "sessions" if len(sessions) > 1 else "session"
+        parts.append(f"in the running {runs} of {project} (claudebox pid {pids})")
+    if profile is not None:
+        path, new = profile
+        parts.append(f"{'in a new profile' if new else 'in the profile'} {path}")
+    return f"Allow {rule_words(rule)} {' and '.join(parts)}? [y/N] "
+
+
+def profile_with_entry(
+    document: Mapping[str, object], rule: AllowRule, where: str
+) -> dict[str, object] | None:
+    """A profile's JSON with `rule` added to its allow_domains (its other keys as they were),
+    or None when an entry there already allows it. `document` passed parse_profile."""
+    entries = document.get("allow_domains", [])
+    listed = entries if isinstance(entries, list) else []
+    present = [parse_allow_entry(str(entry), where, where) for entry in listed]
+    if covering_rule(rule, present) is not None:
+        return None
+    return {**document, "allow_domains": [*listed, rule.describe()]}
+
+
 def forwarded_head(request: ProxyRequest) -> bytes:
     """A plain request as the proxy sends it on: origin form, Host from the URL (never the
     client's own), no header meant for the proxy or the connection, one request per
@@ -4454,7 +4557,7 @@ def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay:
         rules=allow_rules(options) if policy.takes_allowlist else (),
         host_ports=host_ports,
         blocked=blocked,
-        log_dir=os.path.join(instance.dir, "network-log"),
+        log_dir=instance.network_log,
         login=login,
         on_host=policy.proxy_on_host,
     )
@@ -6561,15 +6664,7 @@ def probe_host(
     """The host as the builders need it for a session of `tier` (nothing else is read).
     git answers on another core while the rest is read (and `meanwhile` runs)."""
     home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
-    try:
-        cwd = os.path.realpath(cwd or os.getcwd())
-    except FileNotFoundError as error:
-        raise ClaudeboxError("the current directory no longer exists; cd into a project") from error
-    except OSError as error:  # a symlink on its way replaced while realpath read it
-        raise ClaudeboxError(
-            f"{error.filename or 'the current directory'} changed while claudebox was starting "
-            f"({error.strerror}); run claudebox again"
-        ) from error
+    cwd = current_directory(cwd)
     host_path = env.get("PATH", os.defpath)
     programs = {name: which(name, env) for name in PROGRAMS}
     git = programs["git"]
@@ -6607,8 +6702,7 @@ def probe_host(
         user_hooks=git_config.get("core.hookspath@user", ""),
     )
     git_name, git_email = git_config.get("user.name"), git_config.get("user.email")
-    state_link = os.path.join(home, ".claudebox")
-    state_dir = os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
+    state_dir = state_dir_of(home)
     claude = programs["claude"]
     instance = instance_for(layout.canonical_root, state_dir)
     secrets = (*secret_paths(home, env), *resolved_secret_paths)
@@ -6663,6 +6757,34 @@ def probe_host(
         survey=survey,
         store_env=store_resolved_env(env),
     )
+
+
+def current_directory(cwd: str | None = None) -> str:
+    """The real path of `cwd` (the current directory), or why not."""
+    try:
+        return os.path.realpath(cwd or os.getcwd())
+    except FileNotFoundError as error:
+        raise ClaudeboxError("the current directory no longer exists; cd into a project") from error
+    except OSError as error:  # a symlink on its way replaced while realpath read it
+        raise ClaudeboxError(
+            f"{error.filename or 'the current directory'} changed while claudebox was starting "
+            f"({error.strerror}); run claudebox again"
+        ) from error
+
+
+def state_dir_of(home: str) -> str:
+    """~/.claudebox, its real path when it is a link to a directory."""
+    state_link = os.path.join(home, ".claudebox")
+    return os.path.realpath(state_link) if os.path.isdir(state_link) else state_link
+
+
+def current_instance(env: Mapping[str, str]) -> Instance:
+    """The instance of the project here, found as a launch finds it (git's answer checked)."""
+    home = os.path.realpath(env.get("HOME") or os.path.expanduser("~"))
+    cwd = current_directory()
+    git = which("git", env)
+    probe = git_probe(cwd, git)[0] if git else None
+    return instance_for(git_layout(cwd, git, probe).canonical_root, state_dir_of(home))
 
 
 def store_resolved_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -6941,6 +7063,52 @@ def parse_json_document(path: str, data: bytes) -> object:
         return json.loads(text)
     except ValueError as error:
         raise ClaudeboxError(f"{path}: not valid JSON ({error})", EXIT_USAGE) from error
+
+
+def profile_edit(state_dir: str, name: str, home: str, rule: AllowRule) -> ProfileEdit:
+    """claudebox allow --save NAME: the profile with `rule` added to its allow_domains, checked
+    first as a launch reads it (a profile that fails to load is refused, never rewritten); a
+    profile that does not exist yet is made (the question says so)."""
+    check_profile_name(name, "--save")
+    path = os.path.join(profiles_dir(state_dir), f"{name}.json")
+    if not os.path.lexists(path):
+        for private in (state_dir, profiles_dir(state_dir)):
+            if os.path.lexists(private):
+                check_private(private, os.getuid())
+        return ProfileEdit(name, path, {"allow_domains": [rule.describe()]}, new=True)
+    if os.path.islink(path):
+        raise ClaudeboxError(
+            f"--save: {path} is a symlink (made by home-manager?); claudebox writes only a "
+            "profile file of its own: add the entry where that profile is made",
+            EXIT_USAGE,
+        )
+    load_profile_file(state_dir, name, home, os.getuid())
+    document = parse_json_document(path, read_profile_bytes(path))
+    if not isinstance(document, dict):  # (load_profile_file refused that already)
+        raise ClaudeboxError(f"{path}: (top level): must be a JSON object", EXIT_USAGE)
+    network = document.get("network")
+    if network not in (None, Tier.ALLOWLIST.value):
+        raise ClaudeboxError(
+            f"--save: profile {name} sets network {network}, and allow_domains need the "
+            "allowlist tier; save the entry to another profile",
+            EXIT_USAGE,
+        )
+    edited = profile_with_entry(document, rule, f"{path}: allow_domains")
+    return ProfileEdit(name, path, edited, new=False)
+
+
+def save_profile(edit: ProfileEdit) -> None:
+    """Write the edited profile in place by rename (0600): a reader sees the old or the new."""
+    if edit.document is None:
+        return
+    data = (json.dumps(edit.document, indent=2) + "\n").encode()
+    try:
+        make_private_dirs(os.path.dirname(edit.path))
+        write_atomic(edit.path, data, replace=not edit.new)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot update {edit.path}: {error.strerror}; check its permissions"
+        ) from error
 
 
 def select_profile(
@@ -7496,7 +7664,12 @@ def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
             ) from error
 
 
-def confirm(prompt: str) -> bool:
+def confirm(
+    prompt: str,
+    *,
+    what: str = "the launch",
+    fix: str = "review it with --dry-run, then pass --yes",
+) -> bool:
     """Ask on the controlling terminal itself, never stdin: yes only for a line saying y or
     yes. Keys typed before the question are discarded (an Enter pressed out of habit answers
     nothing); the line is read in canonical mode with echo, so the person sees and can edit it.
@@ -7507,10 +7680,7 @@ def confirm(prompt: str) -> bool:
     try:
         tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
-        raise ClaudeboxError(
-            "no terminal to confirm the launch on; review it with --dry-run, then pass --yes",
-            EXIT_USAGE,
-        ) from error
+        raise ClaudeboxError(f"no terminal to confirm {what} on; {fix}", EXIT_USAGE) from error
     try:
         saved = termios.tcgetattr(tty)
         asking = list(saved)
@@ -7531,9 +7701,7 @@ def confirm(prompt: str) -> bool:
     except (OSError, termios.error) as error:  # e.g. EIO: claudebox runs in the background
         reason = error.strerror if isinstance(error, OSError) else error.args[-1]
         raise ClaudeboxError(
-            f"cannot read an answer from the terminal ({reason}); "
-            "review the launch with --dry-run, then pass --yes",
-            EXIT_USAGE,
+            f"cannot read an answer from the terminal ({reason}); {fix}", EXIT_USAGE
         ) from error
     finally:
         os.close(tty)
@@ -7945,6 +8113,7 @@ class Launch(NamedTuple):
     relay: Relay
     secrets: Mapping[str, str]  # the login variables' values (never in a plan or on an argv)
     command_depth: int = COMMAND_DEPTH  # the command's place below the stage (signals go there)
+    control_dir: str = ""  # the session's control socket goes here ("": none, as for --check)
 
 
 def launch_of(plan: SandboxPlan, secrets: Mapping[str, str]) -> Launch:
@@ -7958,6 +8127,7 @@ def launch_of(plan: SandboxPlan, secrets: Mapping[str, str]) -> Launch:
         plan.instance.dir,
         plan.relay,
         secrets,
+        control_dir=plan.instance.dir,
     )
 
 
@@ -8190,6 +8360,7 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
     pasta: subprocess.Popen[bytes] | None = None
     relay: RelayServer | None = None
     watcher: RouteWatcher | None = None
+    control_server: ControlServer | None = None
     forwarded = {"target": pid}
 
     def forward(signum: int, _frame: object) -> None:
@@ -8218,6 +8389,8 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
                 if links:
                     handed = dict(zip(ROUTE_WATCH_PROTOCOLS, listeners[kept:], strict=True))
                     watcher = RouteWatcher(handed, launch.stage.blocked, pid, relay.note)
+                if launch.control_dir:  # before "g": it is there once the sandbox runs
+                    control_server = start_control(launch.control_dir, relay)
                 listeners = []
                 control.sendall(b"g")
             for listener in listeners:
@@ -8226,6 +8399,8 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
         elif login.listener is not None:
             served = [(login.listener, PROXY_PORT)]
             relay = RelayServer(launch.relay, served, login.session, login.certificate)
+            if launch.control_dir:
+                control_server = start_control(launch.control_dir, relay)
         failure = b""
         while chunk := os.read(report_r, 4096):
             failure += chunk
@@ -8253,6 +8428,8 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
             login.listener.close()
         if watcher is not None and watcher.failure:
             write_stderr(f"claudebox: warning: {watcher.failure}\n")
+        if control_server is not None:  # after the log's last line: claudebox log reads it
+            control_server.stop()
         if login.session.logged_host_in:  # whose account it is, only the person can tell
             credentials = launch.relay.login.credentials
             write_stderr(render_findings([Finding(credentials, logged_in_what(credentials))]))
@@ -8651,6 +8828,22 @@ class RelayServer:
         with self.lock:
             with contextlib.suppress(OSError, ValueError):
                 self.log.write(f"{stamp} {line}\n")
+
+    def allow(self, rule: AllowRule) -> AllowRule | None:
+        """Add `rule` to the allowlist of the running session (claudebox allow); the rule that
+        already allows what it does (then nothing changes), or None once added. Where the relay
+        carries connections by name, each of its ports is carried from now on too."""
+        with self.lock:
+            covering = covering_rule(rule, self.rules)
+            if covering is None:
+                self.rules = (*self.rules, rule)
+        if covering is not None:
+            return covering
+        self.note(f"added {rule.describe()} to the allowlist ({rule.origin})")
+        if self.resolver is not None:
+            for port in rule.ports:
+                self.listen_transparent(port)
+        return None
 
     def accept_loop(self) -> None:
         import selectors
@@ -9268,6 +9461,453 @@ def link_closed(link: Wire) -> bool:
         return not link.sock.recv(1, socket.MSG_PEEK)
     except (OSError, ValueError):
         return True
+
+
+# --- the OS edge: a running session's control socket (claudebox allow, claudebox log) -------
+
+
+def control_address(directory_fd: int, name: str) -> str:
+    """A unix socket address for `name` in the directory open at `directory_fd` (a path through
+    /proc/self/fd: never longer than sun_path holds, however deep the home)."""
+    return f"/proc/self/fd/{directory_fd}/{name}"
+
+
+def read_line(connection: socket.socket, limit: int, timeout: float) -> bytes | None:
+    """One line (without its newline) within `timeout` seconds in all, or None: the peer
+    closed first, or sent more than `limit` bytes. TimeoutError when the time is up."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        if len(data) > limit:
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no whole line in time")
+        connection.settimeout(remaining)
+        chunk = connection.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    line = data.partition(b"\n")[0]
+    return line if len(line) <= limit else None
+
+
+def peer_credentials(connection: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end of a unix socket (SO_PEERCRED)."""
+    pid, uid, _gid = struct.unpack(
+        "=3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    )
+    return pid, uid
+
+
+def sweep_control_sockets(directory_fd: int, own: str) -> None:
+    """Remove the control sockets killed sessions left: nothing listens on them any more."""
+    for name in os.listdir(directory_fd):
+        if name == own or not CONTROL_SOCKET_PATTERN.fullmatch(name):
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.setblocking(False)  # a full backlog (a stopped session) answers EAGAIN
+            try:
+                probe.connect(control_address(directory_fd, name))
+            except ConnectionRefusedError:
+                with contextlib.suppress(OSError):
+                    if stat.S_ISSOCK(os.lstat(name, dir_fd=directory_fd).st_mode):
+                        os.unlink(name, dir_fd=directory_fd)
+            except OSError:
+                pass
+
+
+class ControlServer:
+    """A running session's control socket, control-PID.sock in the instance directory (never
+    in the sandbox's view), 0600: claudebox allow asks for the session's state and adds a rule;
+    claudebox log checks the session still runs. One thread of the supervisor serves one
+    connection at a time, each a JSON line each way within CONTROL_TIMEOUT, and answers only
+    processes of the user's own uid (SO_PEERCRED). stop() removes the socket."""
+
+    def __init__(self, directory: str, relay: RelayServer) -> None:
+        import threading
+
+        self.relay = relay
+        self.path = os.path.join(directory, f"control-{os.getpid()}.sock")
+        self.listener, self.identity = self.bind(directory, os.path.basename(self.path))
+        self.wake_r, self.wake_w = os.pipe()
+        self.stopping = False
+        self.serving: socket.socket | None = None  # the connection being answered
+        self.thread = threading.Thread(target=self.serve, name="control", daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def bind(directory: str, name: str) -> tuple[socket.socket, tuple[int, int]]:
+        """The listening socket, bound under a temporary name, made 0600 and listening before
+        it is renamed to `name`: a control-*.sock that refuses a connection is a dead one."""
+        directory_fd = os.open(
+            directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sweep_control_sockets(directory_fd, name)
+            temporary = f"{name}.new"
+            for leftover in (temporary, name):  # an earlier session with our pid, killed
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover, dir_fd=directory_fd)
+            listener.bind(control_address(directory_fd, temporary))
+            os.chmod(temporary, 0o600, dir_fd=directory_fd)
+            listener.listen(8)
+            os.rename(temporary, name, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
+            info = os.lstat(name, dir_fd=directory_fd)
+        except BaseException:
+            listener.close()
+            raise
+        finally:
+            os.close(directory_fd)
+        return listener, (info.st_dev, info.st_ino)
+
+    def serve(self) -> None:
+        import selectors
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ, self.listener)
+            selector.register(self.wake_r, selectors.EVENT_READ, None)
+            while not self.stopping:
+                for key, _events in selector.select():
+                    if key.data is None:
+                        return
+                    try:
+                        connection, _address = self.listener.accept()
+                    except OSError:
+                        continue
+                    self.serving = connection
+                    with connection:
+                        self.serve_one(connection)
+                    self.serving = None
+
+    def serve_one(self, connection: socket.socket) -> None:
+        try:
+            peer, uid = peer_credentials(connection)
+            if uid != os.getuid():
+                self.relay.note(f"control: refused a connection from uid {uid}")
+                return
+            line = read_line(connection, CONTROL_REQUEST_LIMIT, CONTROL_TIMEOUT)
+            if line is None:  # closed at once (claudebox log's check), or too long
+                return
+            answer = self.answer(line, peer)
+            connection.settimeout(CONTROL_TIMEOUT)
+            connection.sendall(json.dumps(answer).encode() + b"\n")
+        except OSError:
+            pass
+        except Exception as error:  # a bug: logged, never a traceback, the session goes on
+            self.relay.note(f"control: internal error ({error!r})")
+
+    def answer(self, line: bytes, peer: int) -> dict[str, object]:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or request.get("op") not in ("status", "allow"):
+            return {"error": "not a request claudebox understands (op: status or allow)"}
+        tier = self.relay.relay.tier
+        if request["op"] == "status":
+            allowed = [[r.pattern, list(r.ports), r.origin] for r in self.relay.rules_now()]
+            return {"session": os.getpid(), "tier": tier.value, "allowed": allowed}
+        refusal = NETWORK_POLICIES[tier].no_additions
+        if refusal:
+            return {"error": refusal}
+        entry = request.get("entry")
+        if not isinstance(entry, str):
+            return {"error": "allow needs an entry (a string)"}
+        try:
+            rule = parse_allow_entry(entry, ALLOW_ORIGIN, ALLOW_ORIGIN)
+        except ClaudeboxError as error:
+            return {"error": str(error)}
+        covering = self.relay.allow(rule._replace(origin=f"{ALLOW_ORIGIN}, pid {peer}"))
+        if covering is not None:
+            return {"already": covering.describe(), "origin": covering.origin}
+        return {"added": rule.describe()}
+
+    def stop(self) -> None:
+        """Stop serving and remove the socket (when it is still this session's)."""
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        serving = self.serving
+        if serving is not None:  # a slow client does not hold the end of the session
+            with contextlib.suppress(OSError):
+                serving.shutdown(socket.SHUT_RDWR)
+        self.thread.join(RELAY_STOP_TIMEOUT)
+        with contextlib.suppress(OSError):
+            info = os.lstat(self.path)
+            if (info.st_dev, info.st_ino) == self.identity:
+                os.unlink(self.path)
+        self.listener.close()
+        for fd in (self.wake_r, self.wake_w):
+            os.close(fd)
+
+
+def start_control(directory: str, relay: RelayServer) -> ControlServer | None:
+    """The session's control socket; without one (noted in its log) the session runs all the
+    same, and claudebox allow and claudebox log do not find it."""
+    try:
+        return ControlServer(directory, relay)
+    except OSError as error:
+        relay.note(
+            f"no control socket in {directory} ({error.strerror or error}): claudebox allow "
+            "and claudebox log cannot reach this session"
+        )
+        return None
+
+
+def ask_session(
+    directory_fd: int, name: str, pid: int, request: Mapping[str, object]
+) -> dict[str, object] | None:
+    """The answer of the session whose control socket is `name` (its claudebox's pid `pid`),
+    or None: nothing listens there (a session that ended), or another process does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(CONTROL_TIMEOUT)
+        try:
+            connection.connect(control_address(directory_fd, name))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+        except OSError as error:
+            raise ClaudeboxError(
+                f"cannot reach the session of pid {pid} ({error.strerror or error}); "
+                "try again, or end that session"
+            ) from error
+        if peer_credentials(connection) != (pid, os.getuid()):
+            return None
+        answer: object = None
+        reason = "not a JSON object"
+        try:
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            line = read_line(connection, CONTROL_ANSWER_LIMIT, CONTROL_TIMEOUT)
+            if line is None:
+                reason = "no answer line"
+            answer = json.loads(line) if line is not None else None
+        except OSError as error:
+            reason = error.strerror or str(error) or type(error).__name__
+        except ValueError:
+            pass
+    if not isinstance(answer, dict):
+        raise ClaudeboxError(
+            f"the session of pid {pid} gave no answer claudebox understands ({reason}); is its "
+            "claudebox stopped (Ctrl-Z)? resume it (fg) and try again"
+        )
+    return answer
+
+
+def session_of(name: str, pid: int, answer: Mapping[str, object]) -> RunningSession:
+    """A status answer as a RunningSession; ValueError, TypeError or KeyError when it is not one."""
+    allowed = answer["allowed"]
+    if not isinstance(allowed, list) or answer["session"] != pid:
+        raise TypeError("allowed must be a list, session the socket's pid")
+    return RunningSession(
+        pid,
+        name,
+        Tier(answer["tier"]),
+        tuple(
+            AllowRule(str(pattern), tuple(int(port) for port in ports), str(origin))
+            for pattern, ports, origin in allowed
+        ),
+    )
+
+
+def open_instance_directory(instance: Instance) -> int | None:
+    """The instance directory, opened (never a link); None when the project has none yet."""
+    try:
+        return os.open(instance.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ClaudeboxError(f"cannot read {instance.dir}: {error.strerror}") from error
+
+
+def running_sessions(instance: Instance) -> list[RunningSession]:
+    """The project's sessions that answer on their control sockets."""
+    directory_fd = open_instance_directory(instance)
+    if directory_fd is None:
+        return []
+    sessions = []
+    try:
+        for name in sorted(os.listdir(directory_fd)):
+            found = CONTROL_SOCKET_PATTERN.fullmatch(name)
+            if not found:
+                continue
+            info = os.lstat(name, dir_fd=directory_fd)
+            if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            pid = int(found.group(1))
+            answer = ask_session(directory_fd, name, pid, {"op": "status"})
+            if answer is None:
+                continue
+            try:
+                sessions.append(session_of(name, pid, answer))
+            except (ValueError, TypeError, KeyError) as error:
+                raise ClaudeboxError(
+                    f"the session of pid {pid} gave no answer claudebox understands ({error}); "
+                    "is it an older claudebox? end it and start it again"
+                ) from error
+    finally:
+        os.close(directory_fd)
+    return sessions
+
+
+def session_running(instance: Instance, session: RunningSession) -> bool:
+    """Whether the session still listens on its control socket."""
+    directory_fd = open_instance_directory(instance)
+    if directory_fd is None:
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.setblocking(False)
+            probe.connect(control_address(directory_fd, session.socket))
+            return peer_credentials(probe)[0] == session.pid
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:  # (its backlog full, say): it is there
+        return True
+    finally:
+        os.close(directory_fd)
+
+
+def allow_while_running(
+    instance: Instance, rule: AllowRule, edit: ProfileEdit | None, home: str
+) -> int:
+    """claudebox allow: `rule` goes to the project's running allowlist sessions (and `edit`, the
+    profile, is saved) once the person confirms on this terminal."""
+    sessions = running_sessions(instance)
+    project = printable(instance.root)
+    if not sessions:
+        raise ClaudeboxError(
+            f"no claudebox session of {project} is running (claudebox allow adds to a running "
+            "session of the project in the current directory); cd into the project, or start "
+            "its session first",
+            EXIT_USAGE,
+        )
+    takers = [s for s in sessions if not NETWORK_POLICIES[s.tier].no_additions]
+    if not takers:
+        other = sessions[0]
+        raise ClaudeboxError(
+            f"the session of {project} (claudebox pid {other.pid}) runs in the "
+            f"{other.tier.value} network tier: {NETWORK_POLICIES[other.tier].no_additions}",
+            EXIT_USAGE,
+        )
+    missing = []
+    for session in takers:
+        covering = covering_rule(rule, session.allowed)
+        if covering is None:
+            missing.append(session.pid)
+        else:
+            write_stderr(
+                f"claudebox: {rule.describe()} is allowed in session {session.pid} already "
+                f"({covering.describe()}, {covering.origin})\n"
+            )
+    if edit is not None and edit.document is None:
+        write_stderr(f"claudebox: profile {edit.name} allows {rule.describe()} already\n")
+    saving = edit if edit is not None and edit.document is not None else None
+    if not missing and saving is None:
+        return 0
+    profile = (printable(tilde(saving.path, home)), saving.new) if saving else None
+    question = allow_question(rule, project, missing, profile)
+    if not confirm(question, what="claudebox allow", fix=ALLOW_CONFIRM_FIX):
+        write_stderr("claudebox: nothing changed\n")
+        return EXIT_USAGE
+    for pid in missing:
+        answer = add_to_session(instance, pid, rule)
+        if answer is None or "error" in answer:
+            reason = answer["error"] if answer else "it ended meanwhile"
+            raise ClaudeboxError(f"session {pid} did not take {rule.describe()}: {reason}")
+        write_stderr(f"claudebox: session {pid} allows {rule.describe()} from now on\n")
+    if saving is not None:
+        save_profile(saving)
+        write_stderr(f"claudebox: saved {rule.describe()} in profile {saving.name}\n")
+    return 0
+
+
+def add_to_session(instance: Instance, pid: int, rule: AllowRule) -> dict[str, object] | None:
+    """The session's answer to adding `rule`; None when it no longer runs."""
+    directory_fd = open_instance_directory(instance)
+    if directory_fd is None:
+        return None
+    try:
+        request = {"op": "allow", "entry": rule.describe()}
+        return ask_session(directory_fd, f"control-{pid}.sock", pid, request)
+    finally:
+        os.close(directory_fd)
+
+
+def relay_logs(log_dir: str) -> list[tuple[str, int]]:
+    """The network logs in `log_dir` as (name, its session's pid), oldest first."""
+    try:
+        names = sorted(os.listdir(log_dir))
+    except OSError:
+        return []
+    return [
+        (name, int(found.group(1)))
+        for name in names
+        if (found := RELAY_LOG_PATTERN.fullmatch(name))
+    ]
+
+
+def follow_log(instance: Instance) -> int:
+    """claudebox log: the newest running session's network log, followed until that session
+    ends (or Ctrl-C); with no session running, the newest log as it is."""
+    logs = relay_logs(instance.network_log)
+    sessions = {session.pid: session for session in running_sessions(instance)} if logs else {}
+    followed = next(((n, sessions[pid]) for n, pid in reversed(logs) if pid in sessions), None)
+    if followed is not None:
+        name, session = followed
+        print_log(
+            os.path.join(instance.network_log, name), lambda: session_running(instance, session)
+        )
+        return 0
+    if not logs:
+        raise ClaudeboxError(
+            f"no network log of {printable(instance.root)} yet: each session writes one; start "
+            "claudebox in this project (or cd into the project whose log you want)",
+            EXIT_USAGE,
+        )
+    name = logs[-1][0]
+    write_stderr(
+        f"claudebox: no session of {printable(instance.root)} is running; its last network log "
+        f"({printable(name)}):\n"
+    )
+    print_log(os.path.join(instance.network_log, name), None)
+    return 0
+
+
+def print_log(path: str, running: Callable[[], bool] | None) -> None:
+    """Print the log at `path` line by line, each made printable() (a session chooses the
+    names it asks for); while `running()` says so, wait for more, like tail -f."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise ClaudeboxError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ClaudeboxError(f"{path} is not a regular file; a network log is (move it aside)")
+        pending = b""
+        ended = running is None
+        checked = time.monotonic()
+        while True:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                lines, newline, pending = (pending + chunk).rpartition(b"\n")
+                if newline:
+                    write_stdout(os.fsdecode(lines + newline))
+                if len(pending) > LOG_LINE_LIMIT:
+                    write_stdout(os.fsdecode(pending) + "\n")
+                    pending = b""
+                continue
+            if ended:
+                break
+            if running is not None and time.monotonic() - checked >= LOG_LIVENESS_INTERVAL:
+                ended = not running()  # (then one more read: the lines it wrote last)
+                checked = time.monotonic()
+                continue
+            time.sleep(LOG_POLL_INTERVAL)
+        if pending:
+            write_stdout(os.fsdecode(pending) + "\n")
+    finally:
+        os.close(fd)
 
 
 # --- the OS edge: Claude's login on the relay's side ------------------------------------------
@@ -10445,7 +11085,7 @@ def run_check_probe(
             if plan.blockers:
                 raise plan.blockers[0]
             prepare_host(plan.host_setup, host.state_dir)
-            launch = launch_of(plan, login_values(host.env, None))
+            launch = launch_of(plan, login_values(host.env, None))._replace(control_dir="")
             status = supervise_with_timeout(launch, output.fileno(), CHECK_TIMEOUT * 2)
         except ClaudeboxError as error:
             return CheckResult(name, False, f"cannot start one: {error}", "see above")
@@ -10641,12 +11281,22 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="claudebox",
-        usage="claudebox [CLAUDEBOX OPTIONS] [CLAUDE ARGS ...]",
+        usage=(
+            "claudebox [CLAUDEBOX OPTIONS] [CLAUDE ARGS ...]\n"
+            "       claudebox allow NAME[:PORT] [--save PROFILE]\n"
+            "       claudebox log"
+        ),
         description=(
             "Run Claude Code (claude --dangerously-skip-permissions) in a bubblewrap sandbox:\n"
             "an empty environment plus an allowlist, the project read-write, /nix/store\n"
             "read-only, and nothing else of your home. Any other argument goes to claude\n"
-            "unchanged; everything after -- goes to claude verbatim."
+            "unchanged; everything after -- goes to claude verbatim.\n"
+            "\n"
+            "commands (the first argument; claudebox -- allow gives claude the word allow):\n"
+            "  allow NAME[:PORT]       the running allowlist session of this project reaches NAME\n"
+            "                          from now on, once you confirm here; --save PROFILE: that\n"
+            "                          profile's allow_domains too\n"
+            "  log                     follow the network log of this project's running session"
         ),
         epilog=(
             "examples:\n"
@@ -10739,6 +11389,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="store_true", help="print versions of claudebox, bwrap and pasta"
     )
     other_group.add_argument("-h", "--help", action="help", help="show this help and exit")
+    parser.set_defaults(command=None)
+    return parser
+
+
+def build_command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of `claudebox allow` or `claudebox log` (SESSION_COMMANDS)."""
+    if name == "allow":
+        parser = argparse.ArgumentParser(
+            prog="claudebox allow",
+            usage="claudebox allow NAME[:PORT] [--save PROFILE]",
+            description=(
+                "Add NAME (*.NAME: its subdomains; NAME:PORT; an IPv4 address) to the allowlist\n"
+                "of this project's running session, from now on, once you confirm on this\n"
+                "terminal. Run it in the project's directory, in another terminal."
+            ),
+            formatter_class=HelpFormatter,
+            allow_abbrev=False,
+        )
+        parser.add_argument("entry", metavar="NAME[:PORT]", help="what the session may reach")
+        parser.add_argument(
+            "--save",
+            metavar="PROFILE",
+            help="add it to ~/.claudebox/profiles/PROFILE.json's allow_domains too (made if "
+            "missing)",
+        )
+    else:
+        parser = argparse.ArgumentParser(
+            prog="claudebox log",
+            usage="claudebox log",
+            description=(
+                "Follow the network log of this project's running session (its newest) until\n"
+                "the session ends or Ctrl-C; with none running, print the last session's log."
+            ),
+            formatter_class=HelpFormatter,
+            allow_abbrev=False,
+        )
+    parser.set_defaults(command=name)
     return parser
 
 
@@ -11068,7 +11755,9 @@ def stage_command(spec_text: str, argv: Sequence[str]) -> int:
     # The pasting shell's other descriptors (a directory, a key it holds) stop here.
     keep_only(fd for fd in named if fd not in made_here)
     keep = (*named, *made_here)
-    launch = Launch(stage, tuple(argv), pasta, made, keep, runtime_dir, relay, secrets)
+    launch = Launch(
+        stage, tuple(argv), pasta, made, keep, runtime_dir, relay, secrets, control_dir=runtime_dir
+    )
     return supervise(launch)
 
 
@@ -11143,6 +11832,9 @@ class Command(NamedTuple):
 
 
 def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> Command:
+    if argv and argv[0] in SESSION_COMMANDS:
+        parser = build_command_parser(argv[0])
+        return Command(parser.parse_args(argv[1:]), env, (), parser)
     ours, verbatim = split_argv(argv)
     parser = build_parser()
     args, passthrough = parser.parse_known_args(ours)
@@ -11205,6 +11897,21 @@ def show_profile(command: Command) -> int:
     return 0
 
 
+def allow_entry(command: Command) -> int:
+    rule = parse_allow_entry(command.args.entry, ALLOW_ORIGIN, ALLOW_ORIGIN)
+    save = command.args.save
+    edit = profile_edit(command.state_dir, save, command.home, rule) if save else None
+    return allow_while_running(current_instance(command.env), rule, edit, command.home)
+
+
+def show_log(command: Command) -> int:
+    try:
+        return follow_log(current_instance(command.env))
+    except BrokenPipeError:  # claudebox log | head: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
 def run_stage(command: Command) -> int:
     return stage_command(command.args.stage, command.claude_args)
 
@@ -11231,8 +11938,17 @@ COMMANDS: Final[tuple[tuple[str, Callable[[Command], int]], ...]] = (
 )
 
 
+# The commands a first argument names (claudebox -- allow: the word goes to claude).
+SESSION_COMMANDS: Final[Mapping[str, Callable[[Command], int]]] = {
+    "allow": allow_entry,
+    "log": show_log,
+}
+
+
 def _main(argv: Sequence[str]) -> int:
     command = parse_command(argv, dict(os.environ))
+    if command.args.command is not None:
+        return SESSION_COMMANDS[command.args.command](command)
     for option, answer in COMMANDS:
         value = getattr(command.args, option)
         if value is not None and value is not False:
