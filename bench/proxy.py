@@ -73,10 +73,17 @@ def main() -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory() as scratch:
         rule = cb.AllowRule("localhost", (port,), "bench")
-        relay = cb.Relay(True, (rule,), (), (), scratch)  # nothing blocked: loopback upstream
+        login = cb.Login(scratch, (), "", "", "openssl", "0123456789abcdef")
+        # nothing blocked: the upstream is on loopback (a session refuses loopback)
+        relay = cb.Relay(cb.Tunnel.LISTED, (rule,), (), (), scratch, login)
         listener = socket.create_server(("127.0.0.1", 0))
         proxy = listener.getsockname()[1]
-        relay_server = cb.RelayServer(relay, [listener])
+        relay_server = cb.RelayServer(
+            relay,
+            [(listener, cb.PROXY_PORT)],
+            cb.LoginSession(login, {}),
+            cb.SessionCertificate(b"", b""),
+        )
         ways = {"direct": (None, False), "plain": (proxy, False), "CONNECT": (proxy, True)}
         try:
             times: dict[str, list[float]] = {way: [] for way in ways}
