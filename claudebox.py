@@ -218,8 +218,11 @@ RELAY_BLOCKED: Final[Mapping[str, str]] = {
     "127.0.0.0/8": "(loopback: the host's own services)",
 }
 PROXY_HEAD_LIMIT: Final = 64 << 10  # bytes of a request's line and headers
-PROXY_TIMEOUT: Final = 30.0  # seconds to send a request head, and to connect upstream
+PROXY_TIMEOUT: Final = 30.0  # seconds to send a whole request head, and to connect upstream
 RELAY_MAX_CONNECTIONS: Final = 256
+RELAY_STALL_TIMEOUT: Final = 600.0  # seconds a relayed side may take nothing before both end
+REASON_PHRASE_LIMIT: Final = 600  # characters of a refusal's status line reason phrase
+REFUSAL_LINGER: Final = 2.0  # seconds a refused client's further bytes are read and dropped
 RELAY_STOP_TIMEOUT: Final = 2.0  # seconds the supervisor waits for relay threads at the end
 RELAY_LOGS_KEPT: Final = 20  # per instance; older session logs are removed
 RELAY_LOG_PATTERN: Final = re.compile(r"[0-9]{8}-[0-9]{6}-([1-9][0-9]{0,9})\.log")  # TIME-PID
@@ -1234,7 +1237,9 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
         "  inside, and connections to them on the ports listed (80 and 443 unless one is named)\n"
         "  are carried by claudebox, which checks the TLS server name or HTTP Host against the\n"
         "  name. No other address or name is reachable. A refused request gets HTTP 403 with\n"
-        "  the reason; ask the user to allow a domain rather than looking for a way around.",
+        "  the reason in its status line. Do not look for a way round it (other hosts,\n"
+        "  addresses, mirrors or tools): ask the user to run `claudebox allow NAME` (or\n"
+        "  NAME:PORT) in another terminal in this project, then try again.",
         tunnel=Tunnel.LISTED,
         own_namespace=True,
         pasta=False,
@@ -1337,14 +1342,24 @@ class Refusal(NamedTuple):
     status: int
     reason: str
 
+    @property
+    def phrase(self) -> str:
+        """The status line's reason phrase: the reason itself, since that line is what tools
+        print (pip, wget, curl -v, Node's statusMessage) and the body is what they drop.
+        Printable ASCII only (a reason may quote what the client sent), and bounded."""
+        text = "claudebox: " + self.reason.replace("\u2026", "...")
+        text = "".join(char if " " <= char <= "~" else "?" for char in text)
+        if len(text) > REASON_PHRASE_LIMIT:
+            text = text[: REASON_PHRASE_LIMIT - 3] + "..."
+        return text
+
     def response(self) -> bytes:
-        phrase = STATUS_PHRASES.get(self.status, "Service Unavailable")
         body = f"claudebox: {self.reason}\n".encode()
         challenge = (
             f'Proxy-Authenticate: Basic realm="{PROXY_USER}"\r\n' if self.status == 407 else ""
         )
         head = (
-            f"HTTP/1.1 {self.status} {phrase}\r\n"
+            f"HTTP/1.1 {self.status} {self.phrase}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
             f"{challenge}Content-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n"
@@ -3048,6 +3063,12 @@ def is_number(text: str) -> bool:
     return bool(text) and text.isascii() and text.isdigit()
 
 
+def port_number(text: str) -> int | None:
+    """A TCP port (1-65535, ASCII digits) or None; never int() of an unbounded string (past
+    4300 digits it raises)."""
+    return int(text) if is_number(text) and len(text) <= 5 and 0 < int(text) < 65536 else None
+
+
 def chunk_size(line: bytes) -> int:
     """A chunked body's size line (hex digits, then extensions); ValueError otherwise."""
     digits = line.split(b";", 1)[0].strip()
@@ -3067,9 +3088,10 @@ def parse_allow_entry(text: str, where: str, origin: str) -> AllowRule:
         "use a name (example.org), *. and a name for its subdomains (*.example.org) or an "
         "IPv4 address, each optionally with :PORT"
     )
-    if colon and not (is_number(port_text) and 0 < int(port_text) < 65536 and port_text[0] != "0"):
+    port = port_number(port_text)
+    if colon and (port is None or port_text[0] == "0"):
         raise ClaudeboxError(f"{where}: {text!r} has no valid port after ':'; {usage}", EXIT_USAGE)
-    ports = (int(port_text),) if colon else ALLOW_DEFAULT_PORTS
+    ports = (port,) if port is not None else ALLOW_DEFAULT_PORTS
     if IPV4_LITERAL_PATTERN.fullmatch(bare):
         try:
             ipaddress.IPv4Address(bare)
@@ -3125,7 +3147,8 @@ def host_of(authority: str) -> tuple[str, int | None] | None:
     """(host, port) of an authority (HOST or HOST:PORT; a name or an IPv4 address); None when
     it is neither (IPv6, user information, anything odd)."""
     host, colon, port_text = authority.rpartition(":") if ":" in authority else (authority, "", "")
-    if colon and not (is_number(port_text) and 0 < int(port_text) < 65536):
+    port = port_number(port_text)
+    if colon and port is None:
         return None
     host = host.lower().removesuffix(".")
     if IPV4_LITERAL_PATTERN.fullmatch(host):
@@ -3135,7 +3158,7 @@ def host_of(authority: str) -> tuple[str, int | None] | None:
             return None
     elif not DOMAIN_NAME_PATTERN.fullmatch(host) or len(host) > 253 or numeric_name(host):
         return None
-    return host, int(port_text) if colon else None
+    return host, port
 
 
 def numeric_name(name: str) -> bool:
@@ -3200,14 +3223,10 @@ def proxy_verdict(request: ProxyRequest, rules: Sequence[AllowRule]) -> AllowRul
     if any(rule.matches(request.host, port) for rule in rules for port in rule.ports):
         return Refusal(
             403,
-            f"port {request.port} of {request.host} is not allowed (allow it with "
-            f"--allow-domain {request.host}:{request.port})",
+            f"port {request.port} of {request.host} is not allowed (claudebox allow "
+            f"{request.host}:{request.port})",
         )
-    return Refusal(
-        403,
-        f"{request.host} is not on this session's allowlist (allow it with --allow-domain "
-        f"{request.host} or a profile's allow_domains)",
-    )
+    return Refusal(403, f"{request.host} is not allowed (claudebox allow {request.host})")
 
 
 def covering_rule(rule: AllowRule, rules: Sequence[AllowRule]) -> AllowRule | None:
@@ -3674,6 +3693,7 @@ class HttpHead(NamedTuple):
         return "close" in tokens or version == "HTTP/1.0"
 
 
+CONTENT_LENGTH_DIGITS: Final = 18  # a body's size fits in 63 bits (and int() never sees more)
 HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # What no HTTP head may hold (RFC 9110 5.5 allows HTAB alone): the relay logs what it reads.
 CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -3710,7 +3730,9 @@ def parse_head(raw: bytes, *, request: bool) -> HttpHead | Refusal:
     head = HttpHead(line, tuple(headers))
     lengths = {v for n, v in headers if n.lower() == "content-length"}
     encodings = [v.lower() for n, v in headers if n.lower() == "transfer-encoding"]
-    if len(lengths) > 1 or (lengths and not is_number(next(iter(lengths)))):
+    if len(lengths) > 1 or any(
+        not is_number(length) or len(length) > CONTENT_LENGTH_DIGITS for length in lengths
+    ):
         return Refusal(400 if request else 502, "a bad or repeated Content-Length")
     if encodings and (encodings != ["chunked"] or lengths):
         return Refusal(400 if request else 502, "a Transfer-Encoding other than chunked alone")
@@ -8667,55 +8689,74 @@ def open_relay_log(log_dir: str) -> TextIO:
     return open(fd, "a", encoding="utf-8", errors="replace", buffering=1)
 
 
-def read_request_head(connection: socket.socket) -> tuple[bytes, bytes] | None:
-    """(the head up to its blank line, what came after it), or None: the client closed, or
-    sent more than PROXY_HEAD_LIMIT bytes without ending its head."""
-    data = b""
+def read_request_head(connection: socket.socket) -> tuple[bytes, bytes] | Refusal | None:
+    """(the head up to its blank line, what came after it); None when the client closed
+    before sending anything; or why not: the head is longer than PROXY_HEAD_LIMIT, did not
+    arrive within PROXY_TIMEOUT in all (a client sending a byte now and then is cut off
+    too), or was cut short."""
+    data = bytearray()
+    searched = 0  # what was searched already (a head that trickles in is searched once)
+    deadline = time.monotonic() + PROXY_TIMEOUT
     while True:
-        end = data.find(b"\r\n\r\n")
+        end = data.find(b"\r\n\r\n", max(searched - 3, 0))
         if end >= 0:
-            return data[:end], data[end + 4 :]
-        bare = data.find(b"\n\n")
+            return bytes(data[:end]), bytes(data[end + 4 :])
+        bare = data.find(b"\n\n", max(searched - 1, 0))
         if bare >= 0:
-            return data[:bare], data[bare + 2 :]
+            return bytes(data[:bare]), bytes(data[bare + 2 :])
+        searched = len(data)
         if len(data) > PROXY_HEAD_LIMIT:
-            return None
-        chunk = connection.recv(65536)
+            return Refusal(431, f"a request head longer than {PROXY_HEAD_LIMIT >> 10} KiB")
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            connection.settimeout(left)
+            chunk = connection.recv(65536)
+        except TimeoutError:
+            return Refusal(408, f"no complete request head within {PROXY_TIMEOUT:.0f} s")
         if not chunk:
-            return None
+            return Refusal(400, "the connection ended inside a request head") if data else None
         data += chunk
 
 
-def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, int]:
+def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, int, str]:
     """Copy both ways until both sides have ended (each end passed on as a half close);
-    (bytes to upstream, bytes to the client). Any error ends both."""
+    (bytes to upstream, bytes to the client, why it was cut off or ""). Any error ends both,
+    and so does a side that takes nothing for RELAY_STALL_TIMEOUT (a client that never reads
+    would hold its thread for good)."""
     import selectors
 
     counts = {client: 0, upstream: 0}  # bytes received from each
     peer = {client: upstream, upstream: client}
     for side in peer:
-        side.settimeout(None)
+        side.settimeout(RELAY_STALL_TIMEOUT)
     with selectors.DefaultSelector() as selector:
         for side in peer:
             selector.register(side, selectors.EVENT_READ, side)
         open_sides = 2
         while open_sides:
             for key, _events in selector.select():
-                side = key.data
+                side = stalling = key.data
                 try:
                     data = side.recv(65536)
                     while data and getattr(side, "pending", lambda: 0)():  # TLS: decrypted
                         data += side.recv(65536)  # bytes select cannot see
                     if data:
-                        peer[side].sendall(data)
+                        stalling = peer[side]
+                        stalling.sendall(data)
                         counts[side] += len(data)
                         continue
                     peer[side].shutdown(socket.SHUT_WR)
+                except TimeoutError:
+                    who = "the client" if stalling is client else "the server"
+                    stalled = f"cut off: {who} stalled for {RELAY_STALL_TIMEOUT:.0f} s"
+                    return counts[client], counts[upstream], stalled
                 except OSError:
-                    return counts[client], counts[upstream]
+                    return counts[client], counts[upstream], ""
                 selector.unregister(side)
                 open_sides -= 1
-    return counts[client], counts[upstream]
+    return counts[client], counts[upstream], ""
 
 
 def peek_client(connection: socket.socket, limit: int, complete: Callable[[bytes], bool]) -> bytes:
@@ -8788,6 +8829,7 @@ class RelayServer:
         certificate: SessionCertificate,
         transparent: Transparent | None = None,
     ) -> None:
+        import selectors
         import threading
 
         self.relay = relay
@@ -8807,6 +8849,11 @@ class RelayServer:
         self.active: set[socket.socket] = set()
         self.handlers: set[threading.Thread] = set()
         self.wake_r, self.wake_w = os.pipe()
+        # A descriptor to give up when claudebox has no other (EMFILE): the pending connection
+        # is then accepted and closed, rather than left for the loop to find again at once.
+        self.reserve: int | None = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.shed_count = 0  # connections closed unserved since the last log line about it
+        self.shed_noted = 0.0
         self.stopping = False
         self.login = login
         self.certificate = certificate
@@ -8820,7 +8867,14 @@ class RelayServer:
             f"{TUNNEL_MEANING[relay.tunnel]}; allowed {allowed}; host ports {ports}; "
             f"carried by name {carried}"
         )
-        self.acceptor = threading.Thread(target=self.accept_loop, name="relay", daemon=True)
+        selector = selectors.DefaultSelector()  # made here: the loop has nothing left to open
+        for listener in [*self.listeners, *filter(None, [self.resolver])]:
+            listener.setblocking(False)
+            selector.register(listener, selectors.EVENT_READ, listener)
+        selector.register(self.wake_r, selectors.EVENT_READ, None)
+        self.acceptor = threading.Thread(
+            target=self.accept_loop, args=(selector,), name="relay", daemon=True
+        )
         self.acceptor.start()
 
     def note(self, line: str) -> None:
@@ -8845,15 +8899,10 @@ class RelayServer:
                 self.listen_transparent(port)
         return None
 
-    def accept_loop(self) -> None:
-        import selectors
+    def accept_loop(self, selector: selectors.BaseSelector) -> None:
         import threading
 
-        with selectors.DefaultSelector() as selector:
-            for listener in [*self.listeners, *filter(None, [self.resolver])]:
-                listener.setblocking(False)
-                selector.register(listener, selectors.EVENT_READ, listener)
-            selector.register(self.wake_r, selectors.EVENT_READ, None)
+        with selector:
             while not self.stopping:
                 for key, _events in selector.select():
                     if key.data is None:
@@ -8864,17 +8913,20 @@ class RelayServer:
                         self.answer_questions()
                         continue
                     listener = key.data
+                    port = self.listeners[listener]
                     try:
                         connection, _address = listener.accept()
-                    except OSError:
+                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                        continue
+                    except OSError as error:
+                        self.shed(listener, port, error.strerror or str(error))
                         continue
                     connection.setblocking(True)
-                    port = self.listeners[listener]
                     with self.lock:
                         crowded = len(self.handlers) >= RELAY_MAX_CONNECTIONS
                     if crowded:
-                        self.note(f"refused a connection to port {port}: too many open")
                         connection.close()
+                        self.note_shed(port, f"{RELAY_MAX_CONNECTIONS} open already")
                         continue
                     handler = threading.Thread(
                         target=self.handle, args=(connection, port), name="relay", daemon=True
@@ -8882,7 +8934,42 @@ class RelayServer:
                     with self.lock:
                         self.handlers.add(handler)
                         self.active.add(connection)
-                    handler.start()
+                    try:
+                        handler.start()
+                    except RuntimeError:  # no thread to be had (memory, a pids limit)
+                        with self.lock:
+                            self.handlers.discard(handler)
+                        self.forget(connection)
+                        self.note_shed(port, "claudebox cannot start a thread")
+
+    def shed(self, listener: socket.socket, port: int, reason: str) -> None:
+        """accept() failed (EMFILE, ENFILE, ENOMEM…): the connection is still pending and the
+        listener still readable. Accept it with the reserve descriptor and close it; else wait
+        a moment (on the stop pipe) rather than spin."""
+        import select
+
+        self.note_shed(port, f"cannot accept ({reason})")
+        if self.reserve is not None:
+            os.close(self.reserve)
+            self.reserve = None
+            with contextlib.suppress(OSError):
+                listener.accept()[0].close()
+            with contextlib.suppress(OSError):
+                self.reserve = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            return
+        select.select([self.wake_r], [], [], 0.1)
+        with contextlib.suppress(OSError):
+            self.reserve = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+    def note_shed(self, port: int, reason: str) -> None:
+        """A connection closed unserved: logged, at most once a second (a flood of them would
+        otherwise fill the host's disk), with how many more there were."""
+        self.shed_count += 1
+        now = time.monotonic()
+        if now - self.shed_noted >= 1:
+            more = f" (and {self.shed_count - 1} more since)" if self.shed_count > 1 else ""
+            self.note(f"closed a connection to port {port} unserved: {reason}{more}")
+            self.shed_count, self.shed_noted = 0, now
 
     def handle(self, connection: socket.socket, port: int) -> None:
         import threading
@@ -8931,25 +9018,45 @@ class RelayServer:
             return
         try:
             self.note(f"host port {port}: connected")
-            sent, received = relay_bytes(connection, upstream)
+            sent, received, cut = relay_bytes(connection, upstream)
         finally:
             self.forget(upstream)
-        self.note(f"host port {port}: closed, {sent} bytes sent, {received} received")
+        ending = f" ({cut})" if cut else ""
+        self.note(f"host port {port}: closed, {sent} bytes sent, {received} received{ending}")
 
     def refuse(self, connection: socket.socket, what: str, refusal: Refusal) -> None:
+        """Answer `refusal`, then close: on a plain connection, after reading (and dropping)
+        what the client still sends for a moment, so that closing with its bytes unread does
+        not reset the connection before the client has read the answer."""
+        import select
+
         self.note(f"refused {what}: {refusal.reason}")
         with contextlib.suppress(OSError):
+            connection.settimeout(PROXY_TIMEOUT)
             connection.sendall(refusal.response())
+            if type(connection) is not socket.socket:  # TLS: closed as it is
+                return
+            connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + REFUSAL_LINGER
+            left, drained = REFUSAL_LINGER, 0
+            while drained < PROXY_HEAD_LIMIT * 4 and left > 0:
+                if not select.select([connection], [], [], left)[0]:
+                    break
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+                left = deadline - time.monotonic()
 
     def serve_proxy(self, connection: socket.socket) -> None:
-        connection.settimeout(PROXY_TIMEOUT)
-        try:
-            read = read_request_head(connection)
-        except TimeoutError:
-            read = None
+        read = read_request_head(connection)
         if read is None:
-            self.refuse(connection, "a request", Refusal(400, "no complete request head"))
+            self.note("a connection to the proxy closed before a request")
             return
+        if isinstance(read, Refusal):
+            self.refuse(connection, "a request", read)
+            return
+        connection.settimeout(PROXY_TIMEOUT)
         head, rest = read
         target = head.split(b" ", 2)[1:2]
         if target and target[0].startswith(b"/"):  # origin form: Claude's base URL, the relay
@@ -9003,10 +9110,11 @@ class RelayServer:
             self.note(f"allowed {what} -> {address} ({verdict.describe()}, {verdict.origin})")
             connection.sendall(reply)
             upstream.sendall(first)
-            sent, received = relay_bytes(connection, upstream)
+            sent, received, cut = relay_bytes(connection, upstream)
         finally:
             self.forget(upstream)
-        self.note(f"closed {what}: {sent} bytes sent, {received} received")
+        ending = f" ({cut})" if cut else ""
+        self.note(f"closed {what}: {sent} bytes sent, {received} received{ending}")
 
     # Tools that ignore the proxy (allowlist): the resolver, and connections carried by name.
 
@@ -9249,6 +9357,7 @@ class RelayServer:
     def terminate_login(self, connection: socket.socket, host: str) -> None:
         """TLS for one of Claude's hosts ends here, with the session's certificate."""
         server, _client = self.contexts()
+        connection.settimeout(PROXY_TIMEOUT)  # the whole handshake (ssl's own deadline)
         tls = server.wrap_socket(connection, server_side=True)
         with self.lock:
             self.active.add(tls)
@@ -9329,7 +9438,11 @@ class RelayServer:
         try:
             while True:
                 client.sock.settimeout(PROXY_IDLE_TIMEOUT)
-                raw = client.head()
+                try:
+                    raw = client.head(within=PROXY_TIMEOUT)
+                except HeadRefused as refused:
+                    self.refuse(client.sock, f"a request to {upstream.authority}", refused.refusal)
+                    return
                 if raw is None:
                     return
                 client.sock.settimeout(PROXY_TIMEOUT)
@@ -9350,13 +9463,17 @@ class RelayServer:
                 swapped = self.login.swap(head)
                 if isinstance(swapped, Refusal):
                     self.note(f"refused login {what}: {swapped.reason}")
-                    client.sock.sendall(json_answer(swapped.status, api_error(swapped)))
+                    client.sock.sendall(
+                        json_answer(swapped.status, api_error(swapped), swapped.phrase)
+                    )
                     return
                 outgoing, used = swapped
                 if upstream.gateway and self.relay.on_host and not used:
                     refusal = Refusal(403, "the session's gateway takes only its own requests")
                     self.note(f"refused login {what}: {refusal.reason}")
-                    client.sock.sendall(json_answer(refusal.status, api_error(refusal)))
+                    client.sock.sendall(
+                        json_answer(refusal.status, api_error(refusal), refusal.phrase)
+                    )
                     return
                 rewrite = (
                     not upstream.gateway
@@ -9408,7 +9525,8 @@ class RelayServer:
         except ClaudeboxError as error:
             self.note(f"login request to {upstream.authority} failed: {error}")
             with contextlib.suppress(OSError):
-                client.sock.sendall(json_answer(502, api_error(Refusal(502, str(error)))))
+                failed = Refusal(502, str(error))
+                client.sock.sendall(json_answer(502, api_error(failed), failed.phrase))
         finally:
             if link is not None:
                 self.forget(link.sock)
@@ -9441,8 +9559,11 @@ class RelayServer:
         deadline = time.monotonic() + RELAY_STOP_TIMEOUT
         for handler in handlers:
             handler.join(max(deadline - time.monotonic(), 0))
-        for fd in (self.wake_r, self.wake_w):
-            os.close(fd)
+        for fd in (self.wake_r, self.wake_w, self.reserve):
+            if fd is not None:
+                os.close(fd)
+        if self.shed_count:
+            self.note(f"closed {self.shed_count} more connections unserved")
         self.note("session ended")
         with self.lock:
             self.log.close()
@@ -10044,6 +10165,14 @@ def take_lock_dir(path: str) -> bool:
     return False
 
 
+class HeadRefused(ConnectionError):
+    """A head the relay does not read on (too long, too slow, cut short), with its answer."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
 class Wire:
     """Buffered reads of one side of a relayed HTTP connection (a socket, or TLS over one)."""
 
@@ -10056,14 +10185,32 @@ class Wire:
         self.data += chunk
         return bool(chunk)
 
-    def head(self) -> bytes | None:
-        """The next head without its blank line; None when the connection ended before one."""
-        while (end := self.data.find(b"\r\n\r\n")) < 0:
+    def head(self, within: float | None = None) -> bytes | None:
+        """The next head without its blank line; None when the connection ended before one.
+        `within`: seconds the whole head may take once its first byte is in (a client's
+        head); the socket's own timeout applies to each read otherwise."""
+        searched, deadline = 0, None
+        while (end := self.data.find(b"\r\n\r\n", max(searched - 3, 0))) < 0:
+            searched = len(self.data)
             if len(self.data) > PROXY_HEAD_LIMIT:
-                raise ConnectionError(f"a head longer than {PROXY_HEAD_LIMIT} bytes")
-            if not self.more():
+                refusal = Refusal(431, f"a head longer than {PROXY_HEAD_LIMIT >> 10} KiB")
+                raise HeadRefused(refusal)
+            if within is not None and self.data:
+                if deadline is None:
+                    deadline = time.monotonic() + within
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise HeadRefused(Refusal(408, f"no complete head within {within:.0f} s"))
+                self.sock.settimeout(left)
+            try:
+                more = self.more()
+            except TimeoutError:
+                if deadline is None:
+                    raise
+                raise HeadRefused(Refusal(408, f"no complete head within {within:.0f} s")) from None
+            if not more:
                 if self.data.strip():
-                    raise ConnectionError("the connection ended inside a head")
+                    raise HeadRefused(Refusal(400, "the connection ended inside a head"))
                 return None
         head, self.data = self.data[:end], self.data[end + 4 :]
         return head

@@ -218,7 +218,7 @@ def test_claudebox_log_follows_the_session_until_it_ends(net_box: Box) -> None:
     assert errors == ""
     text = assert_printable((first + output).encode(), "claudebox log")
     lines = text.splitlines()
-    assert f"refused GET {OTHER}:80: {OTHER} is not on this session's allowlist" in text
+    assert f"refused GET {OTHER}:80: {OTHER} is not allowed (claudebox allow {OTHER})" in text
     assert "refused a request: CONNECT needs HOST:PORT" in text
     assert lines[-1].endswith(" session ended")
     assert text == session_log(net_box)

@@ -282,16 +282,11 @@ def test_names_not_listed_and_raw_addresses_are_refused_with_the_reason(net_box:
     result = allowlisted(net_box, snippet, ALLOWED, "*.wild.claudebox.test")
     lines = result.stdout.splitlines()
     assert lines == [
-        "claudebox: other.claudebox.test is not on this session's allowlist (allow it with "
-        "--allow-domain other.claudebox.test or a profile's allow_domains)",
-        "claudebox: wild.claudebox.test is not on this session's allowlist (allow it with "
-        "--allow-domain wild.claudebox.test or a profile's allow_domains)",
-        f"claudebox: port 8443 of {ALLOWED} is not allowed (allow it with --allow-domain "
-        f"{ALLOWED}:8443)",
-        "claudebox: 203.0.113.10 is not on this session's allowlist (allow it with "
-        "--allow-domain 203.0.113.10 or a profile's allow_domains)",
-        "claudebox: other.claudebox.test is not on this session's allowlist (allow it with "
-        "--allow-domain other.claudebox.test or a profile's allow_domains)",
+        "claudebox: other.claudebox.test is not allowed (claudebox allow other.claudebox.test)",
+        "claudebox: wild.claudebox.test is not allowed (claudebox allow wild.claudebox.test)",
+        f"claudebox: port 8443 of {ALLOWED} is not allowed (claudebox allow {ALLOWED}:8443)",
+        "claudebox: 203.0.113.10 is not allowed (claudebox allow 203.0.113.10)",
+        "claudebox: other.claudebox.test is not allowed (claudebox allow other.claudebox.test)",
         "403",
     ], result.stderr
     assert "CONNECT tunnel failed, response 403" in result.stderr or "403" in lines[-1]

@@ -478,7 +478,7 @@ def test_the_allowlist_proxys_name_edge_cases_reach_only_the_listed_host(
         "plain case": f"HTTP/1.0 200 OK | hello far via http host={ALLOWED} path=/case",
     }
     refused = {what: answer.split(" | ")[0] for what, answer in list(answers.items())[4:]}
-    assert refused == dict.fromkeys(refused, "HTTP/1.1 400 Bad Request"), answers
+    assert all(line.startswith("HTTP/1.1 400 claudebox: ") for line in refused.values()), answers
     log = session_log(net_box).splitlines()
     allowed = [line for line in log if line.split(" ", 3)[2:3] == ["allowed"]]
     assert len(allowed) == 4 and all(f"-> {lab.internet.address} " in line for line in allowed), (

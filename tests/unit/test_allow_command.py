@@ -261,7 +261,8 @@ def test_claudebox_allow_adds_to_the_running_relay_and_the_proxy_uses_it(tmp_pat
                 tunnel.sendall(f"CONNECT localhost:{later.port} HTTP/1.1\r\n\r\n".encode())
                 return read_until(tunnel, b"\r\n\r\n").split(b"\r\n")[0]
 
-        assert connect() == b"HTTP/1.1 403 Forbidden"
+        refused = f"port {later.port} of localhost is not allowed (claudebox allow localhost:"
+        assert connect() == f"HTTP/1.1 403 claudebox: {refused}{later.port})".encode()
         answer = cb.add_to_session(place, os.getpid(), AllowRule("localhost", (later.port,), "x"))
         assert answer == {"added": f"localhost:{later.port}"}
         assert connect() == b"HTTP/1.1 200 Connection established"

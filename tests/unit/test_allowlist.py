@@ -179,13 +179,11 @@ def test_the_verdict_names_the_rule_or_the_reason():
     assert cb.proxy_verdict(request("CONNECT example.org:443 HTTP/1.1"), rules) == rules[-2]
     assert cb.proxy_verdict(request("GET http://203.0.113.10:8080/ HTTP/1.1"), rules) == rules[-1]
     assert cb.proxy_verdict(request("CONNECT example.org:22 HTTP/1.1"), rules) == Refusal(
-        403, "port 22 of example.org is not allowed (allow it with --allow-domain example.org:22)"
+        403, "port 22 of example.org is not allowed (claudebox allow example.org:22)"
     )
     for host in ("evil.test", "203.0.113.11", "www.example.org"):
         assert cb.proxy_verdict(request(f"CONNECT {host}:443 HTTP/1.1"), rules) == Refusal(
-            403,
-            f"{host} is not on this session's allowlist (allow it with --allow-domain {host} "
-            "or a profile's allow_domains)",
+            403, f"{host} is not allowed (claudebox allow {host})"
         )
 
 
@@ -206,18 +204,102 @@ def test_a_plain_request_goes_on_in_origin_form_with_the_urls_host():
 
 def test_a_refusal_is_a_complete_http_response():
     assert Refusal(403, "no.").response() == (
-        b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"HTTP/1.1 403 claudebox: no.\r\nContent-Type: text/plain; charset=utf-8\r\n"
         b"Content-Length: 15\r\nConnection: close\r\n\r\nclaudebox: no.\n"
     )
-    assert Refusal(502, "x").response().startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
-    assert Refusal(400, "x").response().startswith(b"HTTP/1.1 400 Bad Request\r\n")
-    assert Refusal(401, "x").response().startswith(b"HTTP/1.1 401 Unauthorized\r\n")
-    assert Refusal(503, "x").response().startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    for status in (400, 401, 408, 431, 502, 503):
+        assert (
+            Refusal(status, "x")
+            .response()
+            .startswith(f"HTTP/1.1 {status} claudebox: x\r\n".encode())
+        )
+
+
+def test_the_reason_is_the_status_lines_phrase_where_tools_print_it():
+    """pip ("Tunnel connection failed: 403 …"), busybox wget and Node print the status line's
+    phrase, never the body: the phrase is the reason, with the command that allows the name."""
+    rules = cb.allow_rules(cb.Options(allow_domains=("example.org",)))
+    refused = cb.proxy_verdict(request("CONNECT registry.npmjs.org:443 HTTP/1.1"), rules)
+    assert isinstance(refused, Refusal)
+    assert refused.response().split(b"\r\n")[0] == (
+        b"HTTP/1.1 403 claudebox: registry.npmjs.org is not allowed "
+        b"(claudebox allow registry.npmjs.org)"
+    )
+    port = cb.proxy_verdict(request("CONNECT example.org:8443 HTTP/1.1"), rules)
+    assert isinstance(port, Refusal)
+    assert (
+        port.phrase
+        == "claudebox: port 8443 of example.org is not allowed (claudebox allow example.org:8443)"
+    )
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"CONNECT far.test:\xc2\xb2 HTTP/1.1",  # "²" in UTF-8: two bytes, neither ASCII
+        b"CONNECT far.test:\xb2 HTTP/1.1",
+        b"GET http://far.test:\xb2/ HTTP/1.1",
+        b"GET http://exa\x1b[2Jmple.org/ HTTP/1.1",
+        b"GET http://" + b"\xe2\x80\xae" * 100 + b"/ HTTP/1.1",
+        b"GET http://example.org/ HTTP/1.1\r\nX-\xff\x1b\r: 1",
+        b"CONNECT far.test:" + b"1" * 5000 + b" HTTP/1.1",
+        b"CONNECT " + b"a" * 70000 + b":443 HTTP/1.1",
+    ],
+)
+def test_every_phrase_is_one_bounded_line_of_printable_ascii(head):
+    """A refusal may quote what the client sent: its phrase never carries a byte a client would
+    read as the end of the line, a control character or anything not ASCII, and is bounded."""
+    refusal = cb.parse_proxy_request(head)
+    assert isinstance(refusal, Refusal) and refusal.status == 400
+    line, _, rest = refusal.response().partition(b"\r\n")
+    assert line.startswith(b"HTTP/1.1 400 claudebox: ")
+    assert all(0x20 <= byte <= 0x7E for byte in line)
+    assert len(line) <= len("HTTP/1.1 400 ") + cb.REASON_PHRASE_LIMIT
+    assert rest.count(b"\r\n\r\n") == 1  # the body cannot end the head early either
+
+
+def test_a_long_phrase_is_cut():
+    phrase = Refusal(400, "x" * 5000).phrase
+    assert len(phrase) == cb.REASON_PHRASE_LIMIT and phrase.endswith("...")
+    assert Refusal(400, "ESC… é").phrase == "claudebox: ESC... ?"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u00b2",
+        "1\u00b2",
+        "\u0661",
+        "\uff11",
+        "1" * 5000,
+        "0" * 4400 + "1",
+        "65536",
+        "0",
+        "-1",
+        "+1",
+        " 1",
+        "",
+    ],
+)
+def test_a_port_is_one_to_five_ascii_digits(text):
+    assert cb.port_number(text) is None
+    assert cb.host_of(f"far.test:{text}") is None
+
+
+def test_ports_parse():
+    assert [cb.port_number(text) for text in ("1", "443", "65535", "00443")] == [1, 443, 65535, 443]
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "1" * 5000, "\u0663"])
+def test_an_allow_entrys_odd_port_is_a_usage_error(port):
+    with pytest.raises(cb.ClaudeboxError, match="has no valid port") as raised:
+        cb.parse_allow_entry(f"example.org:{port}", "--allow-domain", "--allow-domain")
+    assert raised.value.exit_code == cb.EXIT_USAGE
 
 
 def test_a_407_asks_for_the_sessions_proxy_token():
     assert Refusal(407, "this proxy is the session's own").response() == (
-        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+        b"HTTP/1.1 407 claudebox: this proxy is the session's own\r\n"
         b"Content-Type: text/plain; charset=utf-8\r\n"
         b'Proxy-Authenticate: Basic realm="claudebox"\r\n'
         b"Content-Length: 43\r\nConnection: close\r\n\r\n"
@@ -655,7 +737,7 @@ def test_the_relay_tunnels_refuses_forwards_and_stops_without_a_trace(tmp_path):
         )
         refused = socket.create_connection(("127.0.0.1", proxy), timeout=10)
         refused.sendall(b"CONNECT localhost:1 HTTP/1.1\r\n\r\n")
-        assert read_until(refused, b"\r\n\r\n").startswith(b"HTTP/1.1 403 Forbidden")
+        assert read_until(refused, b"\r\n\r\n").startswith(b"HTTP/1.1 403 claudebox: port 1 ")
         host_port = socket.create_connection(("127.0.0.1", forwarded), timeout=10)
         assert read_until(host_port, b"\n") == b"hello\n"
         closed = echo.closed
@@ -688,7 +770,7 @@ def test_the_none_tiers_proxy_reaches_no_other_host(tmp_path):
         refused = socket.create_connection(("127.0.0.1", proxy), timeout=10)
         refused.sendall(f"CONNECT localhost:{echo.port} HTTP/1.1\r\n\r\n".encode())
         answer = read_until(refused, b"to reach more\n")
-        assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        assert answer.startswith(b"HTTP/1.1 403 claudebox: the none tier reaches only")
         assert answer.endswith(
             b"\r\n\r\nclaudebox: the none tier reaches only Claude's own hosts (api.anthropic.com, "
             b"platform.claude.com, claude.ai, mcp-proxy.anthropic.com); choose another tier "
@@ -715,7 +797,7 @@ def test_the_full_tiers_proxy_on_the_hosts_loopback_wants_the_sessions_token(tmp
             header = f"Proxy-Authorization: {authorization}\r\n" if authorization else ""
             client.sendall(f"CONNECT localhost:{echo.port} HTTP/1.1\r\n{header}\r\n".encode())
             answer = read_until(client, b"\r\n\r\n")
-            assert answer.startswith(b"HTTP/1.1 407 Proxy Authentication Required\r\n")
+            assert answer.startswith(b"HTTP/1.1 407 claudebox: this proxy is the session's own\r\n")
             assert b'Proxy-Authenticate: Basic realm="claudebox"' in answer
             client.close()
         client = socket.create_connection(("127.0.0.1", proxy), timeout=10)
