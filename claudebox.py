@@ -98,53 +98,6 @@ __version__: Final = "0.2.0"
 STORE_DIR: Final = "/nix/store"
 DAEMON_SOCKET_DIR: Final = "/nix/var/nix/daemon-socket"
 
-# inet tier: pasta's link inside the sandbox, in the benchmarking range no LAN uses (RFC 2544).
-INET_ADDRESS: Final = "198.18.0.2"
-INET_PREFIX: Final = 30
-INET_GATEWAY: Final = "198.18.0.1"
-INET_DNS: Final = INET_GATEWAY  # pasta relays DNS sent here to the host's resolver
-INET_RESOLV_CONF: Final = f"nameserver {INET_DNS}\n"
-# Unreachable inside the inet tier whatever the host routes (each with why): RFC 1918, the
-# Tailscale/CGNAT range, link-local, multicast and the reserved range with broadcast. The host's
-# own addresses and every network it routes other than through a default route join them at
-# launch (inet_blocked_set), and while the session runs (RouteWatcher).
-INET_BLOCKED: Final[Mapping[str, str]] = {
-    "10.0.0.0/8": "(private range)",
-    "172.16.0.0/12": "(private range)",
-    "192.168.0.0/16": "(private range)",
-    "100.64.0.0/10": "(CGNAT and tailnet range)",
-    "169.254.0.0/16": "(link-local)",
-    "224.0.0.0/4": "(multicast)",
-    "240.0.0.0/4": "(reserved, with broadcast)",
-}
-# The broadcast address of pasta's link: pasta relays what is sent there like any address.
-INET_LINK_BROADCAST: Final = "198.18.0.3/32"
-# pasta's defaults forward host and namespace loopback ports and map the gateway to the host's
-# 127.0.0.1: every one of them is switched off. -f: stay our child (we reap and kill it).
-PASTA_OPTIONS: Final = (
-    "--config-net",
-    "--quiet",
-    "--foreground",
-    "-t",
-    "none",
-    "-u",
-    "none",
-    "-T",
-    "none",
-    "-U",
-    "none",
-    "--no-map-gw",
-    "-4",
-    "-a",
-    INET_ADDRESS,
-    "-n",
-    str(INET_PREFIX),
-    "-g",
-    INET_GATEWAY,
-    "--dns-forward",
-    INET_DNS,
-)
-PASTA_READY_TIMEOUT: Final = 30.0  # seconds for pasta to configure the sandbox's network
 
 # The relay's proxy, in every tier: Claude's own hosts (its login) and, per tier, other names.
 # In inet, allowlist and none it listens on the sandbox's own loopback (the stage opens that
@@ -155,107 +108,6 @@ PROXY_PORT: Final = 3128
 PROXY_URL: Final = f"http://127.0.0.1:{PROXY_PORT}"
 PROXY_VARIABLES: Final = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 NO_PROXY_VALUE: Final = "localhost,127.0.0.1,::1"
-# No resolver inside the none tier (a DNS tunnel is a way out): queries to the
-# sandbox's own loopback fail at once (nothing listens there), so clients fall back to the proxy
-# without waiting.
-NO_RESOLVER_CONF: Final = (
-    "# claudebox: no DNS inside; HTTP and HTTPS go through $HTTPS_PROXY\nnameserver 127.0.0.1\n"
-)
-# allowlist tier: tools that know nothing of proxies. The stage opens a UDP socket on the
-# sandbox's 127.0.0.1:53 (the resolver, answered by the relay: allowed names only, each with an
-# address of its own in SYNTHETIC_NETWORK; no question ever leaves) and TCP listeners on
-# 0.0.0.0 inside for TRANSPARENT_PORTS and each port an allow entry names: a connection's local
-# address tells the relay which name it goes to. Spare sockets, unbound, let the relay listen on
-# a port allowed while the session runs.
-ALLOWLIST_RESOLV_CONF: Final = (
-    "# claudebox: names on this session's allowlist resolve here (IPv4), no others\n"
-    "nameserver 127.0.0.1\n"
-)
-RESOLVER_PORT: Final = 53
-TRANSPARENT_PORTS: Final = (80, 443)
-TRANSPARENT_SPARES: Final = 8  # unbound sockets for ports allowed while the session runs
-SYNTHETIC_PREFIX: Final = "127.77."  # 127.77.0.0/16: the resolver's answers (never 127.0.0.1)
-SYNTHETIC_NAMES_LIMIT: Final = 4096  # names answered per session; then SERVFAIL, logged
-RESOLVER_TTL: Final = 300  # seconds (an answer stays valid for the whole session)
-RESOLVER_LOG_LIMIT: Final = 10000  # refused questions logged per session; then one line
-DNS_HEADER: Final = struct.Struct("!HHHHHH")  # id, flags, question/answer/authority/extra counts
-DNS_QR: Final = 0x8000  # an answer
-DNS_AA: Final = 0x0400
-DNS_RD: Final = 0x0100
-DNS_RA: Final = 0x0080
-DNS_NOERROR: Final = 0  # answer codes (RFC 1035 4.1.1)
-DNS_FORMERR: Final = 1
-DNS_SERVFAIL: Final = 2
-DNS_NXDOMAIN: Final = 3
-DNS_NOTIMP: Final = 4
-DNS_TYPE_A: Final = 1
-DNS_CLASS_IN: Final = 1
-DNS_NAME_LIMIT: Final = 255  # bytes of a name as sent (RFC 1035 2.3.4)
-TLS_HELLO_LIMIT: Final = 32 << 10  # bytes of a ClientHello the relay peeks at before it decides
-TLS_HANDSHAKE: Final = 22
-TLS_CLIENT_HELLO: Final = 1
-TLS_SERVER_NAME: Final = 0  # the server_name extension (RFC 6066 3)
-# What Claude Code 2.1.197 itself contacts (read from its binary, and seen at its proxy): every
-# allowlist session may reach these. Telemetry (http-intake.logs.us5.datadoghq.com) is left out:
-# Claude works without it.
-CLAUDE_DOMAINS: Final[Mapping[str, str]] = {
-    "api.anthropic.com": "the API, feature flags, usage metrics, API-key login",
-    "platform.claude.com": "OAuth login and token refresh",
-    "claude.ai": "claude.ai accounts, remote sessions",
-    "mcp-proxy.anthropic.com": "claude.ai's MCP connectors",
-    "downloads.claude.ai": "the official plugin marketplace",
-}
-CLAUDE_DOMAINS_ORIGIN: Final = "Claude Code's own"
-ALLOW_DEFAULT_PORTS: Final = (80, 443)
-# A domain entry: a name, or *. and a name (its subdomains), either with :PORT; or an IPv4
-# address. Lower case (entries are folded), labels of letters, digits, - and _.
-DOMAIN_LABEL: Final = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-DOMAIN_NAME_PATTERN: Final = re.compile(rf"{DOMAIN_LABEL}(?:\.{DOMAIN_LABEL})*")
-IPV4_LITERAL_PATTERN: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
-# The proxy never connects to what inet blocks, nor to the host's loopback or "this network".
-RELAY_BLOCKED: Final[Mapping[str, str]] = {
-    "0.0.0.0/8": "(this network)",
-    "127.0.0.0/8": "(loopback: the host's own services)",
-}
-PROXY_HEAD_LIMIT: Final = 64 << 10  # bytes of a request's line and headers
-PROXY_TIMEOUT: Final = 30.0  # seconds to send a whole request head, and to connect upstream
-RELAY_MAX_CONNECTIONS: Final = 256
-RELAY_STALL_TIMEOUT: Final = 600.0  # seconds a relayed side may take nothing before both end
-REASON_PHRASE_LIMIT: Final = 600  # characters of a refusal's status line reason phrase
-REFUSAL_LINGER: Final = 2.0  # seconds a refused client's further bytes are read and dropped
-RELAY_STOP_TIMEOUT: Final = 2.0  # seconds the supervisor waits for relay threads at the end
-RELAY_LOGS_KEPT: Final = 20  # per instance; older session logs are removed
-RELAY_LOG_PATTERN: Final = re.compile(r"[0-9]{8}-[0-9]{6}-([1-9][0-9]{0,9})\.log")  # TIME-PID
-# claudebox allow and claudebox log reach a running session through its supervisor's control
-# socket, control-PID.sock in the project's instance directory (which no sandbox sees; 0600):
-# one JSON line each way, bounded in size and time on both sides.
-CONTROL_SOCKET_PATTERN: Final = re.compile(r"control-([1-9][0-9]{0,9})\.sock")
-CONTROL_REQUEST_LIMIT: Final = 4096  # bytes of a request line
-CONTROL_ANSWER_LIMIT: Final = 1 << 20  # bytes of an answer line (an allowlist can be long)
-CONTROL_TIMEOUT: Final = 5.0  # seconds either side waits for the other's whole line
-ALLOW_ORIGIN: Final = "claudebox allow"  # the origin of a rule added while the session runs
-LOG_POLL_INTERVAL: Final = 0.2  # seconds claudebox log waits for more of a growing log
-LOG_LIVENESS_INTERVAL: Final = 1.0  # seconds between its checks that the session still runs
-LOG_LINE_LIMIT: Final = 64 << 10  # bytes of a log line claudebox log holds back for its end
-STATUS_PHRASES: Final[Mapping[int, str]] = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    407: "Proxy Authentication Required",
-    502: "Bad Gateway",
-}
-# Request headers meant for the proxy itself or for one connection (RFC 9110 7.6.1): not sent on.
-HOP_BY_HOP_HEADERS: Final = (
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "upgrade",
-)
 
 # Claude's login never enters the sandbox: inside are only this session's placeholders, and
 # claudebox's relay (threads of claudebox itself) carries Claude's requests to Anthropic's hosts,
@@ -300,112 +152,6 @@ UPSTREAM_TIMEOUT: Final = 600.0  # seconds between bytes of an answer (a long mo
 # What a placeholder says about itself: a person who finds one knows where it came from.
 PLACEHOLDER_MARK: Final = "claudebox"
 
-# Netlink (linux/netlink.h, rtnetlink.h, fib_rules.h, netfilter/nf_tables.h): what the route
-# reader and the inet setup's requests use.
-NLMSG_ERROR: Final = 2
-NLMSG_DONE: Final = 3
-NLM_F_REQUEST: Final = 0x1
-NLM_F_ACK: Final = 0x4
-NLM_F_DUMP_INTR: Final = 0x10
-NLM_F_DUMP: Final = 0x300
-NLM_F_EXCL: Final = 0x200
-NLM_F_CREATE: Final = 0x400
-NLM_F_APPEND: Final = 0x800
-NLA_F_NESTED: Final = 0x8000
-NLA_TYPE_MASK: Final = 0x3FFF
-IFF_UP: Final = 0x1
-NETLINK_ROUTE: Final = 0
-NETLINK_NETFILTER: Final = 12
-RTM_NEWLINK: Final = 16
-RTM_GETLINK: Final = 18
-RTM_NEWADDR: Final = 20
-RTM_GETADDR: Final = 22
-RTM_NEWROUTE: Final = 24
-RTM_GETROUTE: Final = 26
-RTM_NEWRULE: Final = 32
-RTM_GETRULE: Final = 34
-IFLA_IFNAME: Final = 3
-IFA_ADDRESS: Final = 1
-IFA_LOCAL: Final = 2
-RTA_DST: Final = 1
-RTA_OIF: Final = 4
-RTA_GATEWAY: Final = 5
-RTA_MULTIPATH: Final = 9
-RTA_TABLE: Final = 15
-RTA_VIA: Final = 18
-RTA_IP_PROTO: Final = 27
-RTA_DPORT: Final = 29
-RTA_NH_ID: Final = 30
-RTN_UNICAST: Final = 1
-RTN_LOCAL: Final = 2
-RTN_BROADCAST: Final = 3
-RTN_UNREACHABLE: Final = 7
-RTPROT_KERNEL: Final = 2
-RTPROT_STATIC: Final = 4
-RT_SCOPE_UNIVERSE: Final = 0
-RT_SCOPE_LINK: Final = 253
-RTM_F_LOOKUP_TABLE: Final = 0x1000  # RTM_GETROUTE: the answer names the matched route's table
-RTM_F_FIB_MATCH: Final = 0x2000  # RTM_GETROUTE: answer with the route the lookup matched
-RT_TABLE_MAIN: Final = 254
-RT_TABLE_LOCAL: Final = 255
-ROUTE_TABLE_NAMES: Final[Mapping[int, str]] = {253: "default", 254: "main", 255: "local"}
-FRA_PRIORITY: Final = 6
-FRA_TABLE: Final = 15
-FRA_L3MDEV: Final = 19
-FR_ACT_TO_TBL: Final = 1
-NFNL_SUBSYS_NFTABLES: Final = 10
-NFNL_MSG_BATCH_BEGIN: Final = 0x10
-NFNL_MSG_BATCH_END: Final = 0x11
-NFT_MSG_NEWTABLE: Final = 0
-NFT_MSG_NEWCHAIN: Final = 3
-NFT_MSG_NEWRULE: Final = 6
-NFPROTO_IPV4: Final = 2
-NFPROTO_IPV6: Final = 10
-NFTA_TABLE_NAME: Final = 1
-NFTA_CHAIN_TABLE: Final = 1
-NFTA_CHAIN_NAME: Final = 3
-NFTA_CHAIN_HOOK: Final = 4
-NFTA_CHAIN_POLICY: Final = 5
-NFTA_CHAIN_TYPE: Final = 7
-NFTA_HOOK_HOOKNUM: Final = 1
-NFTA_HOOK_PRIORITY: Final = 2
-NFTA_RULE_TABLE: Final = 1
-NFTA_RULE_CHAIN: Final = 2
-NFTA_RULE_EXPRESSIONS: Final = 4
-NFTA_LIST_ELEM: Final = 1
-NFTA_EXPR_NAME: Final = 1
-NFTA_EXPR_DATA: Final = 2
-NFTA_DATA_VALUE: Final = 1
-NFTA_DATA_VERDICT: Final = 2
-NFTA_VERDICT_CODE: Final = 1
-NFT_REG_VERDICT: Final = 0
-NFT_REG_1: Final = 1
-NF_INET_LOCAL_OUT: Final = 3
-NF_DROP: Final = 0
-NF_ACCEPT: Final = 1
-NFT_META_OIF: Final = 5
-NFT_PAYLOAD_NETWORK_HEADER: Final = 1
-NFT_CMP_EQ: Final = 0
-LOOPBACK_IFINDEX: Final = 1  # lo is the first device of every network namespace
-IPV4_DESTINATION_OFFSET: Final = 16
-NFT_TABLE: Final = "claudebox"
-NFT_CHAIN: Final = "output"
-NETLINK_DUMP_ATTEMPTS: Final = 3  # a dump the kernel marks interrupted (NLM_F_DUMP_INTR) is retried
-# inet: the supervisor follows the host's routing while a session runs (RouteWatcher). It hears
-# of IPv4 address, route and rule changes, waits until none came for ROUTES_QUIET (a VPN adds
-# its routes one by one) but no longer than ROUTES_SETTLE, then blocks what the host now routes.
-RTMGRP_IPV4_IFADDR: Final = 0x10
-RTMGRP_IPV4_ROUTE: Final = 0x40
-RTMGRP_IPV4_RULE: Final = 0x80
-ROUTES_QUIET: Final = 0.01  # seconds
-ROUTES_SETTLE: Final = 0.2  # seconds
-# The pair a full-tunnel VPN installs (instead of replacing the default route): each half and
-# its other half. The VPN adds them one after the other: a half alone is blocked only when its
-# other half has not come within ROUTES_HALF_GRACE (a block stays for the session).
-PAIR_HALVES: Final[Mapping[str, str]] = {"0.0.0.0/1": "128.0.0.0/1", "128.0.0.0/1": "0.0.0.0/1"}
-ROUTES_HALF_GRACE: Final = 0.5  # seconds
-ROUTES_READ_ATTEMPTS: Final = 3  # tries, ROUTES_QUIET apart, to read the host's routing
-ROUTE_WATCH_PROTOCOLS: Final = (NETLINK_ROUTE, NETLINK_NETFILTER)
 
 # Host variables that may enter the sandbox (when set on the host).
 ENV_ALLOWLIST: Final = (
@@ -619,19 +365,6 @@ PROC_KEYS: Final = "/proc/keys"
 PROC_KEY_USERS: Final = "/proc/key-users"
 PROC_CMDLINE: Final = "/proc/cmdline"
 PROC_BOOT_ID: Final = "/proc/sys/kernel/random/boot_id"
-
-
-class Tier(enum.Enum):
-    """Network tier."""
-
-    FULL = "full"
-    INET = "inet"
-    ALLOWLIST = "allowlist"
-    NONE = "none"
-
-
-DEFAULT_TIER: Final = Tier.INET
-TIER_NAMES: Final = tuple(tier.value for tier in Tier)
 
 
 class Treatment(enum.Enum):
@@ -989,9 +722,6 @@ FISH_PROFILE_LISTING: Final = (
 )
 COMPLETION_SHELLS: Final = ("bash", "zsh", "fish")
 LAUNCH_QUESTION: Final = "Launch this sandbox? [y/N] "
-ALLOW_CONFIRM_FIX: Final = (
-    "run claudebox allow in a terminal: a name is allowed only when you confirm it there"
-)
 SECRET_MOUNT_QUESTION: Final = "The profile mounts secret paths (see above). Launch anyway? [y/N] "
 EXIT_RUNTIME: Final = 1
 EXIT_USAGE: Final = 2
@@ -1007,158 +737,287 @@ class ClaudeboxError(Exception):
         self.exit_code = exit_code
 
 
-# --- values ---------------------------------------------------------------------------------
+# === the network: tiers, their blocks, the allowlist and the relay ============================
+# One chapter: its constants, its values (a NetworkPolicy per tier: what the tier is, for every
+# part of claudebox that decides by tier), its pure builders (plan_network: the plan's network
+# part) and its edge (routes, pasta, the stage's sockets, the relay, the control socket). A new
+# tier is one NETWORK_POLICIES row plus its edge code.
 
 
-class Entry(NamedTuple):
-    """A host path as the edge saw it, without following symlinks."""
+# --- the network: constants -------------------------------------------------------------------
 
-    path: str
-    kind: Kind
-    target: str = ""  # a symlink's text
-    resolved: str = ""  # where a symlink leads (real path), "" when nowhere
-    resolved_kind: Kind = Kind.MISSING  # what it leads to
+# inet tier: pasta's link inside the sandbox, in the benchmarking range no LAN uses (RFC 2544).
+INET_ADDRESS: Final = "198.18.0.2"
+INET_PREFIX: Final = 30
+INET_GATEWAY: Final = "198.18.0.1"
+INET_DNS: Final = INET_GATEWAY  # pasta relays DNS sent here to the host's resolver
+INET_RESOLV_CONF: Final = f"nameserver {INET_DNS}\n"
+# Unreachable inside the inet tier whatever the host routes (each with why): RFC 1918, the
+# Tailscale/CGNAT range, link-local, multicast and the reserved range with broadcast. The host's
+# own addresses and every network it routes other than through a default route join them at
+# launch (inet_blocked_set), and while the session runs (RouteWatcher).
+INET_BLOCKED: Final[Mapping[str, str]] = {
+    "10.0.0.0/8": "(private range)",
+    "172.16.0.0/12": "(private range)",
+    "192.168.0.0/16": "(private range)",
+    "100.64.0.0/10": "(CGNAT and tailnet range)",
+    "169.254.0.0/16": "(link-local)",
+    "224.0.0.0/4": "(multicast)",
+    "240.0.0.0/4": "(reserved, with broadcast)",
+}
+# The broadcast address of pasta's link: pasta relays what is sent there like any address.
+INET_LINK_BROADCAST: Final = "198.18.0.3/32"
+# pasta's defaults forward host and namespace loopback ports and map the gateway to the host's
+# 127.0.0.1: every one of them is switched off. -f: stay our child (we reap and kill it).
+PASTA_OPTIONS: Final = (
+    "--config-net",
+    "--quiet",
+    "--foreground",
+    "-t",
+    "none",
+    "-u",
+    "none",
+    "-T",
+    "none",
+    "-U",
+    "none",
+    "--no-map-gw",
+    "-4",
+    "-a",
+    INET_ADDRESS,
+    "-n",
+    str(INET_PREFIX),
+    "-g",
+    INET_GATEWAY,
+    "--dns-forward",
+    INET_DNS,
+)
+PASTA_READY_TIMEOUT: Final = 30.0  # seconds for pasta to configure the sandbox's network
+# No resolver inside the none tier (a DNS tunnel is a way out): queries to the
+# sandbox's own loopback fail at once (nothing listens there), so clients fall back to the proxy
+# without waiting.
+NO_RESOLVER_CONF: Final = (
+    "# claudebox: no DNS inside; HTTP and HTTPS go through $HTTPS_PROXY\nnameserver 127.0.0.1\n"
+)
+# allowlist tier: tools that know nothing of proxies. The stage opens a UDP socket on the
+# sandbox's 127.0.0.1:53 (the resolver, answered by the relay: allowed names only, each with an
+# address of its own in SYNTHETIC_NETWORK; no question ever leaves) and TCP listeners on
+# 0.0.0.0 inside for TRANSPARENT_PORTS and each port an allow entry names: a connection's local
+# address tells the relay which name it goes to. Spare sockets, unbound, let the relay listen on
+# a port allowed while the session runs.
+ALLOWLIST_RESOLV_CONF: Final = (
+    "# claudebox: names on this session's allowlist resolve here (IPv4), no others\n"
+    "nameserver 127.0.0.1\n"
+)
+RESOLVER_PORT: Final = 53
+TRANSPARENT_PORTS: Final = (80, 443)
+TRANSPARENT_SPARES: Final = 8  # unbound sockets for ports allowed while the session runs
+SYNTHETIC_PREFIX: Final = "127.77."  # 127.77.0.0/16: the resolver's answers (never 127.0.0.1)
+SYNTHETIC_NAMES_LIMIT: Final = 4096  # names answered per session; then SERVFAIL, logged
+RESOLVER_TTL: Final = 300  # seconds (an answer stays valid for the whole session)
+RESOLVER_LOG_LIMIT: Final = 10000  # refused questions logged per session; then one line
+DNS_HEADER: Final = struct.Struct("!HHHHHH")  # id, flags, question/answer/authority/extra counts
+DNS_QR: Final = 0x8000  # an answer
+DNS_AA: Final = 0x0400
+DNS_RD: Final = 0x0100
+DNS_RA: Final = 0x0080
+DNS_NOERROR: Final = 0  # answer codes (RFC 1035 4.1.1)
+DNS_FORMERR: Final = 1
+DNS_SERVFAIL: Final = 2
+DNS_NXDOMAIN: Final = 3
+DNS_NOTIMP: Final = 4
+DNS_TYPE_A: Final = 1
+DNS_CLASS_IN: Final = 1
+DNS_NAME_LIMIT: Final = 255  # bytes of a name as sent (RFC 1035 2.3.4)
+TLS_HELLO_LIMIT: Final = 32 << 10  # bytes of a ClientHello the relay peeks at before it decides
+TLS_HANDSHAKE: Final = 22
+TLS_CLIENT_HELLO: Final = 1
+TLS_SERVER_NAME: Final = 0  # the server_name extension (RFC 6066 3)
+# What Claude Code 2.1.197 itself contacts (read from its binary, and seen at its proxy): every
+# allowlist session may reach these. Telemetry (http-intake.logs.us5.datadoghq.com) is left out:
+# Claude works without it.
+CLAUDE_DOMAINS: Final[Mapping[str, str]] = {
+    "api.anthropic.com": "the API, feature flags, usage metrics, API-key login",
+    "platform.claude.com": "OAuth login and token refresh",
+    "claude.ai": "claude.ai accounts, remote sessions",
+    "mcp-proxy.anthropic.com": "claude.ai's MCP connectors",
+    "downloads.claude.ai": "the official plugin marketplace",
+}
+CLAUDE_DOMAINS_ORIGIN: Final = "Claude Code's own"
+ALLOW_DEFAULT_PORTS: Final = (80, 443)
+# A domain entry: a name, or *. and a name (its subdomains), either with :PORT; or an IPv4
+# address. Lower case (entries are folded), labels of letters, digits, - and _.
+DOMAIN_LABEL: Final = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+DOMAIN_NAME_PATTERN: Final = re.compile(rf"{DOMAIN_LABEL}(?:\.{DOMAIN_LABEL})*")
+IPV4_LITERAL_PATTERN: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+# The proxy never connects to what inet blocks, nor to the host's loopback or "this network".
+RELAY_BLOCKED: Final[Mapping[str, str]] = {
+    "0.0.0.0/8": "(this network)",
+    "127.0.0.0/8": "(loopback: the host's own services)",
+}
+PROXY_HEAD_LIMIT: Final = 64 << 10  # bytes of a request's line and headers
+PROXY_TIMEOUT: Final = 30.0  # seconds to send a whole request head, and to connect upstream
+RELAY_MAX_CONNECTIONS: Final = 256
+RELAY_STALL_TIMEOUT: Final = 600.0  # seconds a relayed side may take nothing before both end
+REASON_PHRASE_LIMIT: Final = 600  # characters of a refusal's status line reason phrase
+REFUSAL_LINGER: Final = 2.0  # seconds a refused client's further bytes are read and dropped
+RELAY_STOP_TIMEOUT: Final = 2.0  # seconds the supervisor waits for relay threads at the end
+RELAY_LOGS_KEPT: Final = 20  # per instance; older session logs are removed
+RELAY_LOG_PATTERN: Final = re.compile(r"[0-9]{8}-[0-9]{6}-([1-9][0-9]{0,9})\.log")  # TIME-PID
+# claudebox allow and claudebox log reach a running session through its supervisor's control
+# socket, control-PID.sock in the project's instance directory (which no sandbox sees; 0600):
+# one JSON line each way, bounded in size and time on both sides.
+CONTROL_SOCKET_PATTERN: Final = re.compile(r"control-([1-9][0-9]{0,9})\.sock")
+CONTROL_REQUEST_LIMIT: Final = 4096  # bytes of a request line
+CONTROL_ANSWER_LIMIT: Final = 1 << 20  # bytes of an answer line (an allowlist can be long)
+CONTROL_TIMEOUT: Final = 5.0  # seconds either side waits for the other's whole line
+ALLOW_ORIGIN: Final = "claudebox allow"  # the origin of a rule added while the session runs
+LOG_POLL_INTERVAL: Final = 0.2  # seconds claudebox log waits for more of a growing log
+LOG_LIVENESS_INTERVAL: Final = 1.0  # seconds between its checks that the session still runs
+LOG_LINE_LIMIT: Final = 64 << 10  # bytes of a log line claudebox log holds back for its end
+STATUS_PHRASES: Final[Mapping[int, str]] = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    407: "Proxy Authentication Required",
+    502: "Bad Gateway",
+}
+# Request headers meant for the proxy itself or for one connection (RFC 9110 7.6.1): not sent on.
+HOP_BY_HOP_HEADERS: Final = (
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
+)
+# Netlink (linux/netlink.h, rtnetlink.h, fib_rules.h, netfilter/nf_tables.h): what the route
+# reader and the inet setup's requests use.
+NLMSG_ERROR: Final = 2
+NLMSG_DONE: Final = 3
+NLM_F_REQUEST: Final = 0x1
+NLM_F_ACK: Final = 0x4
+NLM_F_DUMP_INTR: Final = 0x10
+NLM_F_DUMP: Final = 0x300
+NLM_F_EXCL: Final = 0x200
+NLM_F_CREATE: Final = 0x400
+NLM_F_APPEND: Final = 0x800
+NLA_F_NESTED: Final = 0x8000
+NLA_TYPE_MASK: Final = 0x3FFF
+IFF_UP: Final = 0x1
+NETLINK_ROUTE: Final = 0
+NETLINK_NETFILTER: Final = 12
+RTM_NEWLINK: Final = 16
+RTM_GETLINK: Final = 18
+RTM_NEWADDR: Final = 20
+RTM_GETADDR: Final = 22
+RTM_NEWROUTE: Final = 24
+RTM_GETROUTE: Final = 26
+RTM_NEWRULE: Final = 32
+RTM_GETRULE: Final = 34
+IFLA_IFNAME: Final = 3
+IFA_ADDRESS: Final = 1
+IFA_LOCAL: Final = 2
+RTA_DST: Final = 1
+RTA_OIF: Final = 4
+RTA_GATEWAY: Final = 5
+RTA_MULTIPATH: Final = 9
+RTA_TABLE: Final = 15
+RTA_VIA: Final = 18
+RTA_IP_PROTO: Final = 27
+RTA_DPORT: Final = 29
+RTA_NH_ID: Final = 30
+RTN_UNICAST: Final = 1
+RTN_LOCAL: Final = 2
+RTN_BROADCAST: Final = 3
+RTN_UNREACHABLE: Final = 7
+RTPROT_KERNEL: Final = 2
+RTPROT_STATIC: Final = 4
+RT_SCOPE_UNIVERSE: Final = 0
+RT_SCOPE_LINK: Final = 253
+RTM_F_LOOKUP_TABLE: Final = 0x1000  # RTM_GETROUTE: the answer names the matched route's table
+RTM_F_FIB_MATCH: Final = 0x2000  # RTM_GETROUTE: answer with the route the lookup matched
+RT_TABLE_MAIN: Final = 254
+RT_TABLE_LOCAL: Final = 255
+ROUTE_TABLE_NAMES: Final[Mapping[int, str]] = {253: "default", 254: "main", 255: "local"}
+FRA_PRIORITY: Final = 6
+FRA_TABLE: Final = 15
+FRA_L3MDEV: Final = 19
+FR_ACT_TO_TBL: Final = 1
+NFNL_SUBSYS_NFTABLES: Final = 10
+NFNL_MSG_BATCH_BEGIN: Final = 0x10
+NFNL_MSG_BATCH_END: Final = 0x11
+NFT_MSG_NEWTABLE: Final = 0
+NFT_MSG_NEWCHAIN: Final = 3
+NFT_MSG_NEWRULE: Final = 6
+NFPROTO_IPV4: Final = 2
+NFPROTO_IPV6: Final = 10
+NFTA_TABLE_NAME: Final = 1
+NFTA_CHAIN_TABLE: Final = 1
+NFTA_CHAIN_NAME: Final = 3
+NFTA_CHAIN_HOOK: Final = 4
+NFTA_CHAIN_POLICY: Final = 5
+NFTA_CHAIN_TYPE: Final = 7
+NFTA_HOOK_HOOKNUM: Final = 1
+NFTA_HOOK_PRIORITY: Final = 2
+NFTA_RULE_TABLE: Final = 1
+NFTA_RULE_CHAIN: Final = 2
+NFTA_RULE_EXPRESSIONS: Final = 4
+NFTA_LIST_ELEM: Final = 1
+NFTA_EXPR_NAME: Final = 1
+NFTA_EXPR_DATA: Final = 2
+NFTA_DATA_VALUE: Final = 1
+NFTA_DATA_VERDICT: Final = 2
+NFTA_VERDICT_CODE: Final = 1
+NFT_REG_VERDICT: Final = 0
+NFT_REG_1: Final = 1
+NF_INET_LOCAL_OUT: Final = 3
+NF_DROP: Final = 0
+NF_ACCEPT: Final = 1
+NFT_META_OIF: Final = 5
+NFT_PAYLOAD_NETWORK_HEADER: Final = 1
+NFT_CMP_EQ: Final = 0
+LOOPBACK_IFINDEX: Final = 1  # lo is the first device of every network namespace
+IPV4_DESTINATION_OFFSET: Final = 16
+NFT_TABLE: Final = "claudebox"
+NFT_CHAIN: Final = "output"
+NETLINK_DUMP_ATTEMPTS: Final = 3  # a dump the kernel marks interrupted (NLM_F_DUMP_INTR) is retried
+# inet: the supervisor follows the host's routing while a session runs (RouteWatcher). It hears
+# of IPv4 address, route and rule changes, waits until none came for ROUTES_QUIET (a VPN adds
+# its routes one by one) but no longer than ROUTES_SETTLE, then blocks what the host now routes.
+RTMGRP_IPV4_IFADDR: Final = 0x10
+RTMGRP_IPV4_ROUTE: Final = 0x40
+RTMGRP_IPV4_RULE: Final = 0x80
+ROUTES_QUIET: Final = 0.01  # seconds
+ROUTES_SETTLE: Final = 0.2  # seconds
+# The pair a full-tunnel VPN installs (instead of replacing the default route): each half and
+# its other half. The VPN adds them one after the other: a half alone is blocked only when its
+# other half has not come within ROUTES_HALF_GRACE (a block stays for the session).
+PAIR_HALVES: Final[Mapping[str, str]] = {"0.0.0.0/1": "128.0.0.0/1", "128.0.0.0/1": "0.0.0.0/1"}
+ROUTES_HALF_GRACE: Final = 0.5  # seconds
+ROUTES_READ_ATTEMPTS: Final = 3  # tries, ROUTES_QUIET apart, to read the host's routing
+ROUTE_WATCH_PROTOCOLS: Final = (NETLINK_ROUTE, NETLINK_NETFILTER)
+ALLOW_CONFIRM_FIX: Final = (
+    "run claudebox allow in a terminal: a name is allowed only when you confirm it there"
+)
 
 
-class MountOp(enum.Enum):
-    """A bwrap filesystem option."""
+class Tier(enum.Enum):
+    """Network tier."""
 
-    TMPFS = "--tmpfs"
-    PROC = "--proc"
-    DEV = "--dev"
-    BIND = "--bind"
-    RO_BIND = "--ro-bind"
-    BIND_TRY = "--bind-try"
-    RO_BIND_TRY = "--ro-bind-try"
-    BIND_FD = "--bind-fd"  # a host path the stage opened without following symlinks
-    RO_BIND_FD = "--ro-bind-fd"
-    DATA = "--ro-bind-data"  # generated bytes from a descriptor
-    WRITABLE_DATA = "--bind-data"  # the same, writable (a copy in bwrap's own tmpfs)
-    SYMLINK = "--symlink"
+    FULL = "full"
+    INET = "inet"
+    ALLOWLIST = "allowlist"
+    NONE = "none"
 
 
-FD_OPS: Final = (MountOp.BIND_FD, MountOp.RO_BIND_FD, MountOp.DATA, MountOp.WRITABLE_DATA)
-WRITABLE_OPS: Final = (MountOp.BIND, MountOp.BIND_TRY, MountOp.BIND_FD)
-BIND_OPS: Final = (*WRITABLE_OPS, MountOp.RO_BIND, MountOp.RO_BIND_TRY, MountOp.RO_BIND_FD)
+DEFAULT_TIER: Final = Tier.INET
+TIER_NAMES: Final = tuple(tier.value for tier in Tier)
 
-
-class Mount(NamedTuple):
-    """One bwrap filesystem operation: what --dry-run prints, the audit shows and bwrap gets."""
-
-    op: MountOp
-    dst: str
-    src: str = ""  # the host path (for fd binds: what the stage opens), or a symlink's target
-    fd: int = -1
-
-    def to_args(self) -> list[str]:
-        if self.op in (MountOp.TMPFS, MountOp.PROC, MountOp.DEV):
-            return [self.op.value, self.dst]
-        if self.op in FD_OPS:
-            return [self.op.value, str(self.fd), self.dst]
-        return [self.op.value, self.src, self.dst]
-
-    @property
-    def writable(self) -> bool:
-        return self.op in WRITABLE_OPS
-
-    def describe(self) -> str:
-        if self.op in (MountOp.TMPFS, MountOp.PROC, MountOp.DEV):
-            return f"{self.op.value.removeprefix('--')} {self.dst}"
-        if self.op is MountOp.SYMLINK:
-            return f"link {self.dst} -> {self.src}"
-        mode = "rw" if self.writable or self.op is MountOp.WRITABLE_DATA else "ro"
-        if self.op in (MountOp.DATA, MountOp.WRITABLE_DATA):
-            return f"{mode} {self.dst} (generated)"
-        source = f" <- {self.src}" if self.src != self.dst else ""
-        return f"{mode} {self.dst}{source}"
-
-
-class Pin(NamedTuple):
-    """A mount the stage makes in its own namespace before bwrap runs: `path` onto itself (a
-    mount point cannot be renamed or removed; read-only when asked), or `source` over it."""
-
-    path: str
-    kind: Kind  # what `path` must be, checked without following symlinks
-    read_only: bool
-    source: str = ""  # a directory bound over `path` (a per-project store); "": path itself
-    reason: str = ""
-    upper: str = ""  # an overlay: `source` read-only below, this directory taking the writes
-
-    def describe(self) -> str:
-        if self.upper:
-            return f"rw {self.path} <- {self.source} (writes to {self.upper})"
-        if self.source:
-            return f"{'ro' if self.read_only else 'rw'} {self.path} <- {self.source}"
-        if self.kind is Kind.LINK:
-            return f"pinned symlink {self.path}"
-        return f"{'ro' if self.read_only else 'pinned'} {self.path}"
-
-
-class Opened(NamedTuple):
-    """A host path the stage opens without following symlinks, at `fd`, for bwrap --bind-fd."""
-
-    fd: int
-    path: str
-
-
-class Stage(NamedTuple):
-    """claudebox's child before it execs bwrap: a user and mount namespace (and a network
-    namespace for inet, which pasta joins, and for allowlist), what inet blocks, pins,
-    descriptors, and the loopback ports whose listening sockets it hands to the supervisor."""
-
-    network: bool
-    blocked: tuple[BlockedPrefix, ...]  # inet: unreachable routes and nftables drop rules
-    pins: tuple[Pin, ...]
-    opened: tuple[Opened, ...]
-    listen: tuple[int, ...] = ()  # 127.0.0.1 ports inside whose listeners the supervisor serves
-    sealed: bool = False  # allowlist: nftables drop every packet that does not stay on lo
-    transparent: tuple[int, ...] = ()  # allowlist: 0.0.0.0 ports inside, carried by name
-    resolver: bool = False  # allowlist: a UDP socket on 127.0.0.1:53 inside, the relay answers
-    spares: int = 0  # allowlist: unbound TCP sockets, for ports allowed while the session runs
-
-    @property
-    def handed(self) -> int:
-        """How many sockets the stage hands the supervisor for the relay: the listeners
-        (`listen`, then `transparent`), the resolver's, then the spares (inet's netlink
-        sockets follow them: follows_routes)."""
-        return len(self.listen) + len(self.transparent) + self.resolver + self.spares
-
-    @property
-    def follows_routes(self) -> bool:
-        """inet: the stage hands the supervisor netlink sockets of the sandbox's namespace
-        (ROUTE_WATCH_PROTOCOLS), with which its RouteWatcher blocks what the host routes later."""
-        return bool(self.blocked)
-
-
-class Pasta(NamedTuple):
-    """The inet tier's pasta, attached to the stage's namespaces by pid (-f: stays our child)."""
-
-    program: str
-    options: tuple[str, ...] = PASTA_OPTIONS
-
-    def argv(self, target_pid: int, pid_file: str) -> list[str]:
-        return [self.program, *self.options, "--pid", pid_file, str(target_pid)]
-
-
-class AllowRule(NamedTuple):
-    """One allowlist entry: a name (or *.suffix: its subdomains, or an IPv4 address) and the
-    ports the proxy connects to for it."""
-
-    pattern: str
-    ports: tuple[int, ...]
-    origin: str  # "Claude Code's own", "--allow-domain", "profile NAME"
-
-    def matches(self, host: str, port: int) -> bool:
-        if port not in self.ports:
-            return False
-        if self.pattern.startswith("*."):
-            return host.endswith(self.pattern[1:]) and len(host) > len(self.pattern) - 1
-        return host == self.pattern
-
-    def describe(self) -> str:
-        if self.ports == ALLOW_DEFAULT_PORTS:
-            return self.pattern
-        return ",".join(f"{self.pattern}:{port}" for port in self.ports)
+# --- the network: values ----------------------------------------------------------------------
 
 
 class Tunnel(enum.Enum):
@@ -1277,22 +1136,35 @@ NETWORK_POLICIES: Final[Mapping[Tier, NetworkPolicy]] = {
 }
 
 
-class Login(NamedTuple):
-    """Claude's login as the relay holds it. No value is here: the relay reads the host's
-    credentials file for each request and the variables' values at launch."""
+class Pasta(NamedTuple):
+    """The inet tier's pasta, attached to the stage's namespaces by pid (-f: stays our child)."""
 
-    claude_dir: str  # the host's ~/.claude: its .credentials.json and its refresh lock
-    variables: tuple[str, ...]  # credential variables the host sets: placeholders inside
-    upstream: str  # the host's ANTHROPIC_BASE_URL ("": Claude reaches api.anthropic.com itself)
-    ca_bundle: str  # the system CA bundle the relay verifies Anthropic's servers with
-    openssl: str  # makes the session's certificate
-    instance: str  # the instance id: an API-key placeholder ends alike in the project's sessions
-    account: str = ""  # the host's account (its ~/.claude.json): a login inside for another
-    # account stays in that session, never replacing yours
+    program: str
+    options: tuple[str, ...] = PASTA_OPTIONS
 
-    @property
-    def credentials(self) -> str:
-        return os.path.join(self.claude_dir, CREDENTIALS)
+    def argv(self, target_pid: int, pid_file: str) -> list[str]:
+        return [self.program, *self.options, "--pid", pid_file, str(target_pid)]
+
+
+class AllowRule(NamedTuple):
+    """One allowlist entry: a name (or *.suffix: its subdomains, or an IPv4 address) and the
+    ports the proxy connects to for it."""
+
+    pattern: str
+    ports: tuple[int, ...]
+    origin: str  # "Claude Code's own", "--allow-domain", "profile NAME"
+
+    def matches(self, host: str, port: int) -> bool:
+        if port not in self.ports:
+            return False
+        if self.pattern.startswith("*."):
+            return host.endswith(self.pattern[1:]) and len(host) > len(self.pattern) - 1
+        return host == self.pattern
+
+    def describe(self) -> str:
+        if self.ports == ALLOW_DEFAULT_PORTS:
+            return self.pattern
+        return ",".join(f"{self.pattern}:{port}" for port in self.ports)
 
 
 class Relay(NamedTuple):
@@ -1367,172 +1239,6 @@ class Refusal(NamedTuple):
         return head.encode() + body
 
 
-class RunningSession(NamedTuple):
-    """A running session of the project, as its control socket describes it."""
-
-    pid: int  # its claudebox (the supervisor), which answers on the socket
-    socket: str  # the control socket's name in the instance directory
-    tier: Tier
-    allowed: tuple[AllowRule, ...]  # its allowlist now (allowlist tier)
-
-
-class ProfileEdit(NamedTuple):
-    """claudebox allow --save: the profile file and its JSON with the entry added (None: an
-    entry there allows it already)."""
-
-    name: str
-    path: str
-    document: Mapping[str, object] | None
-    new: bool  # no such file yet: it is made
-
-
-class DataKind(enum.Enum):
-    GITCONFIG = "gitconfig"
-    NOTE = "sandbox note"
-    SECCOMP = "seccomp filter"
-    RESOLV_CONF = "resolv.conf"
-    REGISTRY = "nix registry"
-    ENV = "environment"  # --setenv arguments bwrap reads with --args (never on an argv)
-    LOGIN_ENV = "login environment"  # the same, made at launch: placeholders, the proxy's URL
-    LOGIN_CA = "login CA certificate"  # made at launch: the session's CA
-    CREDENTIALS = "login placeholders"  # made at launch: ~/.claude/.credentials.json inside
-    BOOT_ID = "boot id"  # made at launch: a new one each session
-    PASSWD = "passwd"
-    GROUP = "group"
-    KEYS = "kernel keys (none)"
-    KEY_USERS = "kernel key users (none)"
-    CMDLINE = "kernel command line (empty)"
-
-
-# Made by whoever launches (a session, or a pasted --dry-run's --stage), never by the plan.
-LAUNCH_DATA: Final = (
-    DataKind.LOGIN_ENV,
-    DataKind.LOGIN_CA,
-    DataKind.CREDENTIALS,
-    DataKind.BOOT_ID,
-)
-
-
-class DataInput(NamedTuple):
-    """Bytes bwrap reads from a file descriptor (generated files, the seccomp program)."""
-
-    fd: int
-    content: bytes
-    kind: DataKind
-
-
-class HostSetup(NamedTuple):
-    """A directory or file claudebox creates on the host before launch (never overwrites). A
-    mount point (in claudebox's own state, where sessions write) must be a directory or a
-    regular file: anything else found there is moved aside first (a planted symlink too)."""
-
-    path: str
-    content: str | None = None  # None: a directory
-    mount_point: bool = False
-    replace: bool = False  # a file of claudebox's own, rewritten at each launch
-
-    def render(self) -> str:
-        path = shell_quote(self.path)
-        if self.replace:  # (its content can hold the host's values: not printed)
-            return f": claudebox rewrites {path} at launch"
-        make = (
-            f"mkdir -p -m 700 {path}"
-            if self.content is None
-            else f"[ -e {path} ] || (umask 077 && printf %s {shell_quote(self.content)} > {path})"
-        )
-        if not self.mount_point:
-            return make
-        test = "-d" if self.content is None else "-f"
-        aside = shell_quote(self.path + QUARANTINE_SUFFIX)
-        return (
-            f"{{ [ -L {path} ] || {{ [ -e {path} ] && [ ! {test} {path} ]; }}; }} && "
-            f'mv -- {path} {aside}-"$$"; {make}'
-        )
-
-
-class Instance(NamedTuple):
-    """Per-project state, keyed by the canonical project root."""
-
-    id: str
-    root: str
-    dir: str
-
-    @property
-    def claude_store(self) -> str:
-        """~/.claude inside."""
-        return os.path.join(self.dir, "claude")
-
-    @property
-    def claude_json(self) -> str:
-        """~/.claude.json inside (also seen as ~/.claude/.claude.json: the same file)."""
-        return os.path.join(self.dir, "claude", ".claude.json")
-
-    @property
-    def nix_cache(self) -> str:
-        return os.path.join(self.dir, "cache", "nix")
-
-    @property
-    def local_state(self) -> str:
-        return os.path.join(self.dir, "state")
-
-    @property
-    def network_log(self) -> str:
-        """The relay's logs, one per session (open_relay_log)."""
-        return os.path.join(self.dir, "network-log")
-
-
-class GitLayout(NamedTuple):
-    """The project as git sees it, after claudebox checked git's answer."""
-
-    top: str  # bound read-write: the current directory or one of its ancestors
-    canonical_root: str  # instance key: the main worktree's root (worktrees share)
-    git_dir: str  # the (common) git directory: config, hooks, objects; "" outside git
-    outside: bool  # git_dir lies outside `top` (a linked worktree's or submodule's)
-    hooks_path: str = ""  # core.hooksPath, resolved (husky's .husky and the like)
-    program: str = ""  # the host's git, which found all this
-    hooks_local: bool = False  # the hooksPath is the repository's own (else ~/.gitconfig's)
-    user_hooks: str = ""  # core.hooksPath in your own git config, as written there
-
-
-class Walk(NamedTuple):
-    """A protected path and the steps from its root down to it, each seen without following
-    symlinks; the walk stops at the first step that is a symlink or missing."""
-
-    root: str
-    relative: str
-    steps: tuple[Entry, ...]
-    create: bool = False  # git's own hooks directory: created when absent, then read-only
-    pin_only: bool = False  # a git directory: pinned (it cannot be replaced), not read-only
-    placeholder: str | None = None  # when absent: made with this text for the session (one
-    # git reads as if there were none), read-only, so the session cannot make it; removed after
-    judged_as: str = ""  # made in a session, judged as git's file of this name ("hooks")
-
-    @property
-    def path(self) -> str:
-        return os.path.join(self.root, self.relative)
-
-
-class Survey(NamedTuple):
-    """Every directory of the project's tree, for every git repository in it: a survey reuses
-    what an earlier one saw of a directory unchanged since (the same inode and ctime: the
-    ctime changes with every entry made, removed or renamed in it, and no process can set it
-    back), so a launch reads one lstat per directory and lists only those that changed."""
-
-    top: str
-    directories: Mapping[str, tuple[int, int]]  # "" (the top), "a/b" -> (inode, ctime_ns)
-    marked: Mapping[str, tuple[str, ...]]  # directory -> the SURVEY_NAMES in it (any kind)
-    unreadable: tuple[str, ...]  # directories that could not be listed
-    taken_ns: int  # when it began (time.time_ns)
-    listed: int = 0  # directories listed anew (the rest came from the earlier survey)
-    cut: bool = False  # stopped at SURVEY_DIRECTORY_LIMIT
-    reopened: tuple[tuple[str, int], ...] = ()  # made listable to be surveyed (the mode it had)
-
-    @property
-    def repositories(self) -> tuple[str, ...]:
-        """Directories below the top holding a .git, sorted."""
-        return tuple(sorted(rel for rel, names in self.marked.items() if rel and ".git" in names))
-
-
 class HostAddress(NamedTuple):
     """One IPv4 address of the host (RTM_GETADDR): local, or a point-to-point peer."""
 
@@ -1589,255 +1295,46 @@ class NetlinkRequest(NamedTuple):
     messages: bytes
 
 
-class ClaudeHome(NamedTuple):
-    """The host's ~/.claude (what of it could come in) and ~/.claude.json."""
+class RunningSession(NamedTuple):
+    """A running session of the project, as its control socket describes it."""
 
-    dir: str
-    entries: tuple[Entry, ...]  # top level, sorted by name, at most CLAUDE_HOME_SHOWN of them
-    json: Mapping[str, object]
-    left_out: int = 0  # entries that could come in beyond those (counted up to the scan limit)
-    scan_cut: bool = False  # the scan stopped at its limit: more than left_out stay outside
-
-
-class Layers(NamedTuple):
-    """The files the project keeps on top of the host's (settings.json, .claude.json): what
-    they hold now (None: no such file) and the host's values when they were last written."""
-
-    host_settings: Mapping[str, object]  # the host's ~/.claude/settings.json ({}: none)
-    settings: Mapping[str, object] | None  # the project's ~/.claude/settings.json
-    claude_json: Mapping[str, object] | None  # the project's ~/.claude.json
-    seen: Mapping[str, Mapping[str, object]] | None  # LAYERS_FILE (None: never written)
-
-
-class Account(NamedTuple):
-    """The user as the host's NSS names them (for the sandbox's own passwd and group)."""
-
-    name: str
-    gecos: str
-    group: str  # the primary group's name
-
-
-class HostFacts(NamedTuple):
-    """Everything the builders need to know about the host, read once at the edge."""
-
-    env: Mapping[str, str]
-    uid: int
-    gid: int
-    euid: int
-    home: str
-    cwd: str
-    git: GitLayout
-    machine: str
-    path_dirs: tuple[str, ...]  # host PATH entries, each resolved (real path), existing only
-    claude: str | None  # real path of the claude executable, None when not found
-    bwrap: str | None
-    pasta: str | None
-    tools: Mapping[str, str]  # "bash"/"sh"/"env" -> path inside the store
-    ca_bundle: str | None  # what the sandbox's programs verify with (a path seen inside)
-    system_ca_bundle: str | None  # what the host's own do: the relay verifies Anthropic with it
-    openssl: str | None
-    git_name: str | None
-    git_email: str | None
-    etc_present: frozenset[str]  # the ETC_READ_ONLY paths that exist
-    claude_home: ClaudeHome
-    layers: Layers
-    protected: tuple[Walk, ...]  # project and git paths the host later executes or obeys
-    state_dir: str  # ~/.claudebox
-    account: Account
-    other_session: bool = False  # another claudebox session of this project holds its lock
-    resolved_secret_paths: tuple[str, ...] = ()  # where symlinked secret paths really are
-    # inet: the host's addresses, policy rules and routes, None when they could not be read.
-    routing: HostRouting | None = HostRouting()
-    routing_error: str | None = None  # why not
-    userns_blocker: str | None = None  # why user namespaces cannot work here
-    tun_error: str | None = None  # why /dev/net/tun cannot be opened
-    survey: Survey | None = None  # the project's tree, for the git repositories in it
-    store_env: Mapping[str, str] = {}  # STORE_RESOLVED_ENV that lead into the store: resolved
-
-
-class ProfileMount(NamedTuple):
-    src: str
-    dst: str
-    mode: str  # "ro" or "rw"
-    origin: str  # the profile that declared it
-
-
-class ProfileFile(NamedTuple):
-    """One validated profile file, before `extends` is resolved."""
-
-    name: str
-    path: str
-    description: str | None = None
-    extends: tuple[str, ...] = ()
-    network: Tier | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    extra_env_passthrough: tuple[str, ...] = ()
-    mounts: tuple[ProfileMount, ...] = ()
-    packages: tuple[str, ...] = ()
-    allow_secret_mounts: bool | None = None
-    allow_domains: tuple[str, ...] = ()
-    host_ports: tuple[int, ...] = ()
-    mcp_servers: tuple[str, ...] = ()
-
-
-class Profile(NamedTuple):
-    """A resolved profile: its chain (parents first) merged, each value with its origin."""
-
-    name: str
-    chosen_by: str  # "--profile", "CLAUDEBOX_PROFILE" or "default"
-    chain: tuple[str, ...]
-    description: tuple[str, str] | None = None  # (value, origin)
-    network: tuple[Tier, str] | None = None
-    env: tuple[tuple[str, str, str], ...] = ()  # (name, value, origin)
-    extra_env_passthrough: tuple[tuple[str, str], ...] = ()  # (name, origin)
-    mounts: tuple[ProfileMount, ...] = ()
-    packages: tuple[tuple[str, str], ...] = ()  # (attribute, origin)
-    allow_secret_mounts: tuple[bool, str] = (False, "built-in default")
-    allow_domains: tuple[tuple[str, str], ...] = ()  # (entry, origin)
-    host_ports: tuple[tuple[int, str], ...] = ()  # (port, origin)
-    mcp_servers: tuple[tuple[str, str], ...] = ()  # (name in the host's ~/.claude.json, origin)
-
-
-class Options(NamedTuple):
-    claude_args: tuple[str, ...] = ()
-    tier: Tier = DEFAULT_TIER
-    tier_origin: str = "default"
-    shell: bool = False
-    profile: Profile | None = None
-    package_paths: tuple[str, ...] = ()  # resolved profile packages (store paths), in order
-    nixpkgs: str | None = None  # CLAUDEBOX_NIXPKGS: the pinned nixpkgs for nix shell and comma
-    extra_env: tuple[str, ...] = ()  # CLAUDEBOX_EXTRA_ENV names
-    allow_domains: tuple[str, ...] = ()  # --allow-domain entries (the profile's: in profile)
-
-
-class EnvVar(NamedTuple):
-    name: str
-    value: str
-    origin: str  # "host", "sandbox", "profile", CLAUDEBOX_EXTRA_ENV or "profile NAME"
-
-    @property
-    def looks_secret(self) -> bool:
-        return looks_secret(self.name)
-
-
-class ClaudeView(NamedTuple):
-    """One entry of ~/.claude as the audit shows it."""
-
-    name: str
-    treatment: Treatment
-    note: str = ""  # e.g. "symlink into /nix/store", "unclassified"
-
-
-class SandboxPlan(NamedTuple):
-    """The complete sandbox: what --dry-run prints, what the audit shows, what runs.
-
-    The process chain: the stage (claudebox's child) execs bwrap, whose pid-1 init runs the
-    command (COMMAND_DEPTH levels below the stage); pasta (inet) runs beside it."""
-
-    bwrap: str
-    namespace_args: tuple[str, ...]
-    env: tuple[EnvVar, ...]
-    mounts: tuple[Mount, ...]
-    data: tuple[DataInput, ...]
-    chdir: str
-    command: tuple[str, ...]
-    stage: Stage
-    pasta: Pasta | None
-    relay: Relay
-    host_setup: tuple[HostSetup, ...]
-    instance: Instance
+    pid: int  # its claudebox (the supervisor), which answers on the socket
+    socket: str  # the control socket's name in the instance directory
     tier: Tier
-    tier_origin: str
-    project: str
-    claude_view: tuple[ClaudeView, ...]
-    own_settings: tuple[str, ...]  # settings.json keys the project has of its own
-    mcp_in: tuple[tuple[str, str], ...]  # the host's MCP servers brought in (server, profile)
-    mcp_out: tuple[str, ...]  # the host's MCP servers that stay outside
-    mcp_env: tuple[tuple[str, str], ...]  # (server, variable): values they bring in
-    profile: Profile | None
-    notes: tuple[str, ...]
-    warnings: tuple[str, ...]
-    blockers: tuple[ClaudeboxError, ...]  # why this plan cannot launch here (--dry-run: warns)
-    secret_mounts: tuple[str, ...]  # profile mount sources that are or hold secret paths
-    watched: tuple[str, ...]  # protected paths absent at launch: created ones are reviewed
-    placeholders: tuple[HostSetup, ...] = ()  # git files made for the session, removed after
-
-    @property
-    def argv(self) -> list[str]:
-        args = [self.bwrap, *self.namespace_args, "--clearenv"]
-        args += ["--args", str(self.data_fd(DataKind.ENV))]
-        args += ["--args", str(self.data_fd(DataKind.LOGIN_ENV))]
-        for mount in self.mounts:
-            args += mount.to_args()
-        args += ["--chdir", self.chdir, "--seccomp", str(self.seccomp_fd), "--", *self.command]
-        return args
-
-    def data_fd(self, kind: DataKind) -> int:
-        return next(d.fd for d in self.data if d.kind is kind)
-
-    @property
-    def seccomp_fd(self) -> int:
-        return self.data_fd(DataKind.SECCOMP)
-
-    @property
-    def writable(self) -> tuple[Mount, ...]:
-        return tuple(m for m in self.mounts if m.writable)
+    allowed: tuple[AllowRule, ...]  # its allowlist now (allowlist tier)
 
 
-class GcEntry(NamedTuple):
-    instance_dir: str
-    root: str | None  # None: no usable root or lock file (corrupt)
-    size: int
-    verdict: str  # "remove", "in use", "kept", "corrupt"
-    sessions: int = 0  # Claude's transcripts in it
-    last_used: float = 0.0  # when the newest was written (0: never)
+class ProfileEdit(NamedTuple):
+    """claudebox allow --save: the profile file and its JSON with the entry added (None: an
+    entry there allows it already)."""
 
-
-class CheckResult(NamedTuple):
     name: str
-    ok: bool
-    detail: str
-    hint: str = ""
-    warning: bool = False
-
-
-class OptionSpec(NamedTuple):
-    flags: tuple[str, ...]
-    help: str
-    choices: tuple[str, ...] | None  # None: a flag; (): a free value (a profile name)
-
-
-class Finding(NamedTuple):
-    """Something a session left behind that the host may later run or obey."""
-
     path: str
-    what: str  # what it is and why it matters
-    moved_to: str = ""  # where claudebox moved it aside ("" : left in place)
+    document: Mapping[str, object] | None
+    new: bool  # no such file yet: it is made
 
 
-# --- pure builders --------------------------------------------------------------------------
+class NetworkPart(NamedTuple):
+    """The network's part of a plan: the tier's policy, the relay, pasta, what the stage blocks
+    and seals, the notes of the audit and why the tier cannot be set up here."""
+
+    policy: NetworkPolicy
+    relay: Relay
+    pasta: Pasta | None
+    blocked: tuple[BlockedPrefix, ...]  # inet's routes and rules inside
+    notes: tuple[str, ...]
+    blockers: tuple[ClaudeboxError, ...]
 
 
-def looks_secret(name: str) -> bool:
-    upper = name.upper()
-    return any(marker in upper for marker in SECRET_NAME_MARKERS)
+class Transparent(NamedTuple):
+    """The allowlist tier's sockets for tools that ignore the proxy, as the relay serves them."""
+
+    listeners: list[tuple[socket.socket, int]]  # (listener on 0.0.0.0 inside, its port)
+    resolver: socket.socket  # UDP, 127.0.0.1:53 inside
+    spares: list[socket.socket]  # unbound TCP sockets of the sandbox's namespace
 
 
-def parse_extra_env(value: str) -> tuple[str, ...]:
-    names: list[str] = []
-    for item in value.split(","):
-        name = item.strip()
-        if not name:
-            continue
-        if not ENV_NAME_PATTERN.fullmatch(name):
-            raise ClaudeboxError(
-                f"{EXTRA_ENV_VARIABLE}: {name!r} is not a variable name; "
-                f"list names separated by commas, e.g. {EXTRA_ENV_VARIABLE}=GH_HOST,NPM_TAG",
-                EXIT_USAGE,
-            )
-        if name not in names:
-            names.append(name)
-    return tuple(names)
+# --- the network: tiers and the plan's network part -------------------------------------------
 
 
 def parse_tier(value: str, where: str) -> Tier:
@@ -1850,602 +1347,137 @@ def parse_tier(value: str, where: str) -> Tier:
         ) from None
 
 
-def sha256_hex(data: bytes) -> str:
-    return digest("sha256", data).hex()
-
-
-def digest(name: str, data: bytes | memoryview) -> bytes:
-    """hashlib's sha1 or sha256, of small data without loading OpenSSL (hashlib's import costs
-    a launch 3 ms; CPython's own _sha1, _sha256 or _sha2 hash a MiB in as long, OpenSSL's in a
-    tenth of it)."""
-    if len(data) < 1 << 20:
-        for module in (f"_{name}", "_sha2"):  # _sha1, _sha256 up to 3.11, _sha2 from 3.12
-            with contextlib.suppress(ImportError, AttributeError):
-                return bytes(getattr(__import__(module), name)(data).digest())
-    return bytes(__import__("hashlib").new(name, data).digest())
-
-
-def instance_for(canonical_root: str, state_dir: str) -> Instance:
-    digest = sha256_hex(os.fsencode(canonical_root))[:16]
-    return Instance(digest, canonical_root, os.path.join(state_dir, "instances", digest))
-
-
-def is_within(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
-    """The secret paths by name (the edge adds where their symlinks lead: HostFacts)."""
-    paths = [os.path.join(home, rel) for rel in SECRET_HOME_PATHS]
-    paths += SECRET_SYSTEM_PATHS
-    runtime_dir = env.get("XDG_RUNTIME_DIR")
-    if runtime_dir and os.path.isabs(runtime_dir):
-        paths.append(os.path.normpath(runtime_dir))
-    return tuple(paths)
-
-
-def host_secret_paths(host: HostFacts) -> tuple[str, ...]:
-    return (*secret_paths(host.home, host.env), *host.resolved_secret_paths)
-
-
-def check_exposable(path: str, what: str, host: HostFacts) -> None:
-    """Refuse to mount `path` when that would expose $HOME, / or a secret path."""
-    if path == "/":
-        raise ClaudeboxError(f"{what} is /; run claudebox from a project directory", EXIT_USAGE)
-    if path == host.home:
-        raise ClaudeboxError(
-            f"{what} is your home directory ({host.home}), which holds your keys; "
-            "run claudebox from a project directory",
-            EXIT_USAGE,
-        )
-    for secret in host_secret_paths(host):
-        if is_within(secret, path) or is_within(path, secret):
+def choose_tier(
+    flag: str | None, env: Mapping[str, str], profile: Profile | None, allow_flag: bool = False
+) -> tuple[Tier, str]:
+    """--network > --allow-domain (allowlist) > CLAUDEBOX_NETWORK > the profile's network >
+    the profile's allow_domains (allowlist) > default, with where the answer came from.
+    --allow-domain with another --network is a usage error: the flags contradict each other."""
+    if flag:
+        if allow_flag and not NETWORK_POLICIES[Tier(flag)].takes_allowlist:
             raise ClaudeboxError(
-                f"{what} {path} would expose {secret}; run claudebox from a project directory "
-                "that neither contains nor lies inside a secret path",
+                f"--allow-domain chooses the allowlist network tier, but --network says {flag}; "
+                "drop one of them (--network allowlist --allow-domain NAME is fine)",
                 EXIT_USAGE,
             )
+        return Tier(flag), "--network"
+    if allow_flag:
+        return Tier.ALLOWLIST, "--allow-domain"
+    if env.get(NETWORK_VARIABLE):
+        return parse_tier(env[NETWORK_VARIABLE], NETWORK_VARIABLE), NETWORK_VARIABLE
+    if profile is not None and profile.network is not None:
+        return profile.network[0], f"profile {profile.network[1]}"
+    if profile is not None and profile.allow_domains:
+        return Tier.ALLOWLIST, f"profile {profile.allow_domains[0][1]}"
+    return DEFAULT_TIER, "default"
 
 
-def sandbox_path_dirs(path_dirs: Iterable[str]) -> tuple[str, ...]:
-    """Only directories inside the store, de-duplicated, order kept."""
-    kept: list[str] = []
-    for directory in path_dirs:
-        if is_within(directory, STORE_DIR) and directory != STORE_DIR and directory not in kept:
-            kept.append(directory)
-    return tuple(kept)
-
-
-def build_env(
-    host: HostFacts,
-    passthrough: Sequence[tuple[str, str]],
-    generated: Mapping[str, str | None],
-    literal: Sequence[tuple[str, str]] = (),
-) -> tuple[EnvVar, ...]:
-    """Allowlisted host values, then (name, origin) passed through, literals, sandbox values
-    (None: set at launch by the login relay, never part of the plan)."""
-    variables: dict[str, EnvVar] = {}
-    for name in ENV_ALLOWLIST:
-        if name in host.env and name not in SANDBOX_DEFINED_ENV:
-            variables[name] = EnvVar(name, host.env[name], "host")
-    for name, origin in passthrough:
-        if name in host.env and name not in variables and name not in SANDBOX_DEFINED_ENV:
-            variables[name] = EnvVar(name, host.env[name], origin)
-    for name, value in literal:
-        if name not in SANDBOX_DEFINED_ENV:
-            variables[name] = EnvVar(name, value, "profile")
-    for name, made in generated.items():
-        origin = "sandbox" if made is not None else LOGIN_ORIGIN
-        variables[name] = EnvVar(name, made or "", origin)
-    return tuple(sorted(variables.values(), key=lambda var: var.name))
-
-
-def gitconfig_text(name: str | None, email: str | None) -> str:
-    def quoted(value: str) -> str:
-        flat = " ".join(value.splitlines())
-        return '"' + flat.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    return (
-        "[user]\n"
-        f"\tname = {quoted(name or GIT_DEFAULT_NAME)}\n"
-        f"\temail = {quoted(email or GIT_DEFAULT_EMAIL)}\n"
-        "[safe]\n"
-        "\tdirectory = *\n"
-    )
-
-
-def passwd_field(value: str) -> str:
-    """`value` as one field of a passwd or group line (no colon, newline or control character)."""
-    return "".join(c for c in value if c != ":" and c.isprintable())
-
-
-def passwd_text(host: HostFacts) -> str:
-    """The sandbox's /etc/passwd: root and the user (named as the host names them, with the
-    sandbox's home and a shell it has), no other account of the host's."""
-    shell = host.tools.get("bash", "/bin/sh")
-    account = host.account
-    entries = {
-        0: ("root", 0, "root", "/root"),
-        host.uid: (account.name, host.gid, account.gecos, host.home),
-    }
-    return "".join(
-        f"{passwd_field(name)}:x:{uid}:{gid}:{passwd_field(gecos)}:{passwd_field(home)}:{shell}\n"
-        for uid, (name, gid, gecos, home) in sorted(entries.items())
-    )
-
-
-def group_text(host: HostFacts) -> str:
-    """The sandbox's /etc/group: root's and the user's primary group, without members."""
-    entries = {0: "root", host.gid: host.account.group}
-    return "".join(f"{passwd_field(name)}:x:{gid}:\n" for gid, name in sorted(entries.items()))
-
-
-def boot_id_text(random: bytes) -> bytes:
-    """A boot id as the kernel prints one (a version 4 UUID and a newline) from 16 random bytes."""
-    uuid = bytearray(random[:16])
-    uuid[6] = uuid[6] & 0x0F | 0x40
-    uuid[8] = uuid[8] & 0x3F | 0x80
-    digits = uuid.hex()
-    parts = (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:])
-    return ("-".join(parts) + "\n").encode()
-
-
-def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay) -> str:
-    network_line = NETWORK_POLICIES[tier].note
-    if NETWORK_POLICIES[tier].takes_allowlist:
-        network_line += "\n  Allowed: " + " ".join(rule.describe() for rule in relay.rules) + "."
-        taken = ", ".join(map(str, transparent_ports(relay.rules, relay.ports)))
-        network_line += f"\n  TCP ports {taken} inside are claudebox's (no server of yours there)."
-    if relay.host_ports:
-        ports = ", ".join(f"127.0.0.1:{port}" for port in relay.host_ports)
-        network_line += f"\n  {ports} reach the same ports of the host's own loopback."
-    protected = ", ".join((".git/config", ".git/hooks", *PROTECTED_PROJECT_PATHS))
-    return (
-        "# You are running inside claudebox\n\n"
-        f"This Claude Code session runs in a bubblewrap sandbox (claudebox {__version__}).\n\n"
-        f"- Visible: the project at {project} (read-write), /nix/store (read-only),\n"
-        f"  a private /tmp and a private home ({home}) holding only ~/.claude, ~/.claude.json,\n"
-        "  ~/.gitconfig and this project's own ~/.cache/nix and ~/.local/state.\n"
-        "- Not visible: the rest of the user's home (SSH and GPG keys, cloud credentials), other\n"
-        "  projects, host processes and the host's environment variables. Do not look for them.\n"
-        f"- Read-only inside the project when present: {protected}.\n"
-        f"- Network: {network_line}\n"
-        "- Claude's login stays with claudebox: the tokens and keys inside are placeholders that\n"
-        "  work only through its proxy ($HTTPS_PROXY); keep the proxy variables as they are.\n"
-        "- There is no sudo and no system package manager. Get a tool for one command with\n"
-        "  `, <tool> ...` (comma) or `nix shell nixpkgs#<package> -c <command>`.\n"
-        "- Anything written outside the project (except ~/.claude) is gone when the session ends.\n"
-    )
-
-
-def follow_host(
-    host: Mapping[str, object],
-    seen: Mapping[str, object],
-    current: Mapping[str, object],
-    names: Iterable[str],
-) -> dict[str, object]:
-    """`current` with each of `names` the project has not changed since the host's values were
-    last `seen` set to the host's value now (or removed with it): host changes arrive, the
-    project's own changes stay."""
-    result = dict(current)
-    for name in sorted(set(names)):
-        changed = (name in current) != (name in seen) or current.get(name) != seen.get(name)
-        if changed:
-            continue
-        if name in host:
-            result[name] = host[name]
-        else:
-            result.pop(name, None)
-    return result
-
-
-def own_changes(seen: Mapping[str, object], current: Mapping[str, object]) -> list[str]:
-    """The keys a project changed against the host's values it last saw."""
-    return sorted(k for k in {*seen, *current} if seen.get(k, ...) != current.get(k, ...))
-
-
-class LayersPart(NamedTuple):
-    setup: tuple[HostSetup, ...]
-    own: tuple[str, ...]  # the settings the project has of its own
-    mcp_in: tuple[tuple[str, str], ...]  # (server, profile) brought in from the host's
-    mcp_out: tuple[str, ...]  # the host's servers that stay outside
-    mcp_env: tuple[tuple[str, str], ...]  # (server, variable): values brought in with them
-    warnings: tuple[str, ...]
-
-
-def host_mcp_servers(
-    claude_json: Mapping[str, object], directories: Sequence[str]
-) -> dict[str, object]:
-    """The MCP servers the host's ~/.claude.json names: user scope, then the project's own
-    (Claude keys those by the directory it ran in: the project's root, or where it started)."""
-    found: dict[str, object] = {}
-    projects = claude_json.get("projects")
-    scopes = [claude_json.get("mcpServers")]
-    for directory in directories:
-        local = projects.get(directory) if isinstance(projects, dict) else None
-        scopes.append(local.get("mcpServers") if isinstance(local, dict) else None)
-    for servers in scopes:
-        if isinstance(servers, dict):
-            found.update({str(name): config for name, config in servers.items()})
-    return found
-
-
-def plan_layers(host: HostFacts, instance: Instance, profile: Profile | None) -> LayersPart:
-    """The project's settings.json and ~/.claude.json, rewritten from the host's with the
-    project's own changes on top (what it changed since the last launch stays its own), with
-    the host's MCP servers a profile names (mcp_servers); not while another session of the
-    project runs (Claude rewrites them: an update would be lost)."""
-    layers = host.layers
-    settings_path = os.path.join(instance.claude_store, "settings.json")
-    seen = layers.seen or {}
-    old_settings = seen.get("settings.json", layers.settings or {})
-    old_json = seen.get(".claude.json")
-    current_json = layers.claude_json or {}
-    if old_json is None:  # never layered (a new project, or an older claudebox's): as seen
-        old_json = {k: current_json[k] for k in CLAUDE_JSON_USER_KEYS if k in current_json}
-    host_json = host.claude_home.json
-    settings_now = follow_host(
-        layers.host_settings,
-        old_settings,
-        layers.settings or {},
-        {*layers.host_settings, *old_settings},
-    )
-    servers = host_mcp_servers(host_json, [host.git.canonical_root, host.git.top, host.cwd])
-    chosen = dict(profile.mcp_servers) if profile else {}
-    warnings = [
-        f"profile {origin} names the MCP server {name!r}, which your ~/.claude.json does not "
-        "have; check the name (claude mcp list)"
-        for name, origin in chosen.items()
-        if name not in servers
-    ]
-    brought = {name: servers[name] for name in chosen if name in servers}
-    host_layer: dict[str, object] = {
-        k: host_json[k] for k in CLAUDE_JSON_USER_KEYS if k in host_json
-    }
-    json_now = follow_host(host_layer, old_json, current_json, CLAUDE_JSON_USER_KEYS)
-    # Each server is a layer of its own: the project's own servers stay beside the host's.
-    seen_servers = old_json.get("mcpServers")
-    seen_servers = seen_servers if isinstance(seen_servers, dict) else {}
-    current_servers = current_json.get("mcpServers")
-    servers_now = follow_host(
-        brought,
-        seen_servers,
-        current_servers if isinstance(current_servers, dict) else {},
-        {*brought, *seen_servers},
-    )
-    json_now.pop("mcpServers", None)
-    if servers_now or "mcpServers" in current_json:
-        json_now["mcpServers"] = servers_now
-    host_layer["mcpServers"] = brought
-    own = tuple(own_changes(layers.host_settings, settings_now))
-    warnings += at_most(unseen_commands(settings_now, host.home, (STORE_DIR, host.git.top)))
-    inside = [name for name in servers_now if name in servers]
-    part = LayersPart(
-        (),
-        own,
-        tuple((name, chosen.get(name, "")) for name in inside),
-        tuple(sorted(set(servers) - set(inside))),
-        tuple(
-            (name, str(key))
-            for name, config in servers_now.items()
-            if isinstance(config, dict) and isinstance(config.get("env"), dict)
-            for key in config["env"]
-        ),
-        tuple(warnings),
-    )
-    if host.other_session:
-        return part
-    seen_now = {"settings.json": dict(layers.host_settings), ".claude.json": host_layer}
-    steps = [HostSetup(os.path.join(instance.dir, LAYERS_FILE), json_text(seen_now), replace=True)]
-    if settings_now != layers.settings and (settings_now or layers.settings is not None):
-        steps.append(HostSetup(settings_path, json_text(settings_now), True, replace=True))
-    if json_now != layers.claude_json:
-        steps.append(HostSetup(instance.claude_json, json_text(json_now), True, replace=True))
-    return part._replace(setup=tuple(steps))
-
-
-def settings_commands(settings: Mapping[str, object]) -> list[tuple[str, str]]:
-    """(where, command) of each command a settings file makes Claude run: hooks, statusLine."""
-    found: list[tuple[str, str]] = []
-    hooks = settings.get("hooks")
-    for event, groups in hooks.items() if isinstance(hooks, dict) else ():
-        for group in groups if isinstance(groups, list) else ():
-            entries = group.get("hooks") if isinstance(group, dict) else None
-            for entry in entries if isinstance(entries, list) else ():
-                command = entry.get("command") if isinstance(entry, dict) else None
-                if isinstance(command, str):
-                    found.append((f"the {event} hook", command))
-    status = settings.get("statusLine")
-    command = status.get("command") if isinstance(status, dict) else None
-    if isinstance(command, str):
-        found.append(("the statusLine", command))
-    return found
-
-
-def unseen_commands(settings: Mapping[str, object], home: str, visible: Sequence[str]) -> list[str]:
-    """Warnings for settings commands whose program is a path the sandbox cannot see (a
-    script in ~/bin): inside they would fail with "not found"."""
-    warnings = []
-    for where, command in settings_commands(settings):
-        try:
-            words = shlex.split(command)
-        except ValueError:
-            continue
-        program = words[0] if words else ""
-        if program.startswith("~/"):
-            program = home + program[1:]
-        for variable in ("$HOME/", "${HOME}/"):
-            if program.startswith(variable):
-                program = home + "/" + program[len(variable) :]
-        claude_home = os.path.join(home, ".claude")
-        if os.path.isabs(program) and not any(
-            is_within(program, root) for root in (*visible, claude_home)
-        ):
-            warnings.append(
-                f"{where} in your settings runs {program}, which the sandbox cannot see; "
-                "use a program from /nix/store or one in ~/.claude"
+def network_blockers(host: HostFacts, policy: NetworkPolicy) -> tuple[ClaudeboxError, ...]:
+    """Why the tier cannot be set up on this host (pasta and its device)."""
+    blockers = []
+    if policy.pasta:
+        if host.pasta is None:
+            blockers.append(
+                ClaudeboxError(
+                    "pasta not found on PATH: the inet network tier needs pasta; install passt "
+                    "(nixpkgs/Debian: passt) or choose another tier with --network full (or "
+                    "none)",
+                    EXIT_MISSING,
+                )
             )
-    return warnings
+        elif host.tun_error:  # (without pasta, its device is beside the point)
+            blockers.append(
+                ClaudeboxError(
+                    f"/dev/net/tun is not usable ({host.tun_error}): pasta needs it for the inet "
+                    "network tier; load the tun module (modprobe tun) and make /dev/net/tun "
+                    "read-writable (0666), or choose another tier with --network full (or none)"
+                )
+            )
+    return tuple(blockers)
 
 
-def json_text(document: Mapping[str, object]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+def plan_blocked(host: HostFacts, tier: Tier) -> tuple[BlockedPrefix, ...]:
+    """What inet's routes and rules block (the host's routing is there: plan_relay checked)."""
+    if not NETWORK_POLICIES[tier].blocks_routes or host.routing is None:
+        return ()
+    return inet_blocked_set(host.routing)
 
 
-def assemble_bpf(program: Sequence[tuple[int, int, str, str] | str]) -> bytes:
-    """Classic BPF with symbolic jumps: items are labels or (code, k, jump-true, jump-false)."""
-    labels: dict[str, int] = {}
-    index = 0
-    for item in program:
-        if isinstance(item, str):
-            labels[item] = index
-        else:
-            index += 1
-    out = bytearray()
-    index = 0
-    for item in program:
-        if isinstance(item, str):
-            continue
-        code, k, if_true, if_false = item
-        jt = labels[if_true] - index - 1 if if_true else 0
-        jf = labels[if_false] - index - 1 if if_false else 0
-        out += struct.pack("=HBBI", code, jt, jf, k)
-        index += 1
-    return bytes(out)
-
-
-def seccomp_filter(machine: str) -> bytes:
-    """The sandbox's seccomp program: ioctl(TIOCSTI/TIOCLINUX) and the keyring system calls
-    (add_key, request_key, keyctl) fail with EPERM, in every ABI of the machine; unknown ABIs
-    are killed."""
-    abis = SECCOMP_ABIS.get(machine)
-    if abis is None:
-        supported = ", ".join(SECCOMP_ABIS)
+def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay:
+    """The relay of every tier: Claude's login for its own hosts, what the tier lets the proxy
+    reach besides, and the host ports (inet and allowlist)."""
+    tier = options.tier
+    policy = NETWORK_POLICIES[tier]
+    profile = options.profile
+    host_ports = tuple(port for port, _origin in profile.host_ports) if profile else ()
+    if policy.host_ports:
+        host_ports = ()
+    if PROXY_PORT in host_ports:
         raise ClaudeboxError(
-            f"no seccomp filter for machine {machine!r} (supported: {supported}); "
-            "claudebox will not start a sandbox without it"
+            f"host port {PROXY_PORT} is where claudebox's proxy listens inside; "
+            f"remove {PROXY_PORT} from the profile's host_ports",
+            EXIT_USAGE,
         )
-    program: list[tuple[int, int, str, str] | str] = [(BPF_LD_W_ABS, SECCOMP_DATA_ARCH, "", "")]
-    for number, (arch, ioctl_nr, keyring_nrs, reject_x32) in enumerate(abis):
-        program += [f"abi{number}", (BPF_JEQ_K, arch, "", f"abi{number + 1}")]
-        program.append((BPF_LD_W_ABS, SECCOMP_DATA_NR, "", ""))
-        if reject_x32:
-            program.append((BPF_JGE_K, X32_SYSCALL_BIT, "deny", ""))
-        program += [(BPF_JEQ_K, nr, "deny", "") for nr in keyring_nrs]
-        program.append((BPF_JEQ_K, ioctl_nr, "request", "allow"))
-    program += [
-        f"abi{len(abis)}",
-        (BPF_RET_K, SECCOMP_RET_KILL_PROCESS, "", ""),
-        "request",
-        (BPF_LD_W_ABS, SECCOMP_DATA_ARG1_LOW, "", ""),
-        (BPF_JEQ_K, TIOCSTI, "deny", ""),
-        (BPF_JEQ_K, TIOCLINUX, "deny", "allow"),
-        "deny",
-        (BPF_RET_K, SECCOMP_RET_ERRNO | EPERM, "", ""),
-        "allow",
-        (BPF_RET_K, SECCOMP_RET_ALLOW, "", ""),
-    ]
-    return assemble_bpf(program)
+    blocked: tuple[BlockedPrefix, ...] = ()
+    if policy.reads_routing:
+        if host.routing is None:
+            raise ClaudeboxError(
+                f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the "
+                f"{tier.value} tier's relay refuses every network the host routes specially and "
+                "will not start without knowing them; use --network full"
+            )
+        blocked = relay_blocked_set(host.routing)
+    values = login_values(host.env, options.profile)
+    login = Login(
+        claude_dir=host.claude_home.dir,
+        variables=tuple(name for name in LOGIN_VARIABLES if name in values),
+        upstream=login_upstream(values),
+        ca_bundle=host.system_ca_bundle or "",
+        openssl=host.openssl or "openssl",
+        instance=instance.id,
+        account=account_of(host.claude_home.json),
+    )
+    return Relay(
+        tunnel=policy.tunnel,
+        rules=allow_rules(options) if policy.takes_allowlist else (),
+        host_ports=host_ports,
+        blocked=blocked,
+        log_dir=instance.network_log,
+        login=login,
+        on_host=policy.proxy_on_host,
+    )
 
 
-def path_depth(path: str) -> int:
-    return 0 if path == "/" else path.rstrip("/").count("/")
-
-
-def order_mounts(mounts: Iterable[Mount], pinned: Iterable[str] = ()) -> tuple[Mount, ...]:
-    """Parents before children (stable), one operation per destination (the last wins), and
-    descriptors numbered in that order from FIRST_BIND_FD for the host paths bound by them.
-    A bind that brings the stage's pins (host paths) along goes as late as its parents allow,
-    and its children with it: bwrap 0.8 reads the whole mount table again for each operation,
-    and every pin is a line in it."""
-    by_dst: dict[str, Mount] = {}
-    for mount in mounts:
-        by_dst.pop(mount.dst, None)
-        by_dst[mount.dst] = mount
-    by_depth = sorted(by_dst.values(), key=lambda mount: path_depth(mount.dst))
-    holding_pins: set[str] = set()  # every directory with a pin below it
-    for pin in pinned:
-        parent = os.path.dirname(pin)
-        while parent not in holding_pins:
-            holding_pins.add(parent)
-            parent = os.path.dirname(parent)
-    late: dict[str, bool] = {}
-    for mount in by_depth:
-        carries_pins = mount.op in BIND_OPS and mount.src in holding_pins
-        late[mount.dst] = carries_pins or any(
-            late[other] for other in late if is_within(mount.dst, other)
-        )
-    ordered = sorted(by_depth, key=lambda mount: late[mount.dst])
-    numbered: list[Mount] = []
-    next_fd = FIRST_BIND_FD
-    for mount in ordered:
-        if mount.op in (MountOp.BIND_FD, MountOp.RO_BIND_FD):
-            mount = mount._replace(fd=next_fd)
-            next_fd += 1
-        numbered.append(mount)
-    return tuple(numbered)
-
-
-def order_pins(pins: Iterable[Pin]) -> tuple[Pin, ...]:
-    """Parents before children; one pin per path (read-only beats pinned, a source beats both)."""
-    by_path: dict[str, Pin] = {}
-    for pin in pins:
-        known = by_path.get(pin.path)
-        if known is None or (not known.source and (pin.source or pin.read_only)):
-            by_path[pin.path] = pin
-    return tuple(sorted(by_path.values(), key=lambda pin: path_depth(pin.path)))
-
-
-def link_note(entry: Entry, writable: Sequence[str]) -> str:
-    """How a symlink the sandbox sees (pinned, never followed by a bind) reads in the audit."""
-    if entry.resolved and is_within(entry.resolved, STORE_DIR):
-        return "symlink into /nix/store, readable"
-    if entry.resolved and any(is_within(entry.resolved, root) for root in writable):
-        return f"symlink to {entry.target} (inside the project)"
-    return f"symlink to {entry.target}, not followed"
-
-
-class ClaudePart(NamedTuple):
-    mounts: tuple[Mount, ...]
-    pins: tuple[Pin, ...]
-    setup: tuple[HostSetup, ...]
-    view: tuple[ClaudeView, ...]
-    warnings: tuple[str, ...]
-
-
-def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str]) -> ClaudePart:
-    """~/.claude inside is the project's own directory (its instance's claude/): what Claude and
-    the agent write there stays with the project and never reaches the host's ~/.claude. The
-    host's entries come in read-only over it, each pinned by the stage from its host path (a
-    home-manager symlink into /nix/store as what it leads to), but for the project's own ones,
-    plugins/ (overlaid) and settings.json (plan_layers) (CLAUDE_STATE_TABLE). The login is this
-    session's placeholders, a file bwrap writes from the launch's data (a pinned mount point:
-    Claude's refresh writes it in place)."""
-    home = host.claude_home
-    store = instance.claude_store
-    credentials = os.path.join(store, CREDENTIALS)
-    mounts = [
-        Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude"), store),
-        Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude.json"), instance.claude_json),
-    ]
-    setup = [
-        HostSetup(store, mount_point=True),
-        HostSetup(instance.claude_json, "{}\n", mount_point=True),
-        HostSetup(credentials, "", mount_point=True),
-    ]
-    pins = [Pin(credentials, Kind.FILE, False, reason="the login's mount point")]
-    view: list[ClaudeView] = []
-    warnings: list[str] = []
-    for entry in home.entries:
-        name = os.path.basename(entry.path)
-        treatment = CLAUDE_STATE_TABLE.get(name, Treatment.READ_ONLY)
-        if treatment not in CLAUDE_FROM_HOST:
-            continue
-        if treatment is Treatment.LAYERED:  # (plan_layers writes the project's own)
-            note = f"symlink to {entry.target}, read by claudebox" if entry.target else ""
-            view.append(ClaudeView(name, treatment, note))
-            continue
-        source, kind = entry.path, entry.kind
-        if entry.kind is Kind.LINK:
-            note = link_note(entry, writable)
-            if not is_within(entry.resolved, STORE_DIR):
-                view.append(ClaudeView(name, Treatment.READ_ONLY, f"{note}: left out"))
-                continue
-            if entry.resolved_kind not in (Kind.DIR, Kind.FILE):
-                reached = entry.resolved_kind.value
-                view.append(
-                    ClaudeView(name, Treatment.READ_ONLY, f"symlink to a {reached}: left out")
-                )
-                continue
-            source, kind = entry.resolved, entry.resolved_kind
-        elif entry.kind not in (Kind.DIR, Kind.FILE):
-            view.append(ClaudeView(name, Treatment.READ_ONLY, f"{entry.kind.value}: left out"))
-            continue
-        else:
-            note = ""
-        point = os.path.join(store, name)
-        setup.append(HostSetup(point, None if kind is Kind.DIR else "", mount_point=True))
-        if treatment is Treatment.OVERLAID and kind is Kind.DIR:
-            upper = os.path.join(instance.dir, f"{name}-own")
-            setup += [HostSetup(upper), HostSetup(upper + OVERLAY_WORK_SUFFIX)]
-            reason = "the host's, with the project's own on top"
-            pins.append(Pin(point, kind, False, source, reason, upper))
-            view.append(ClaudeView(name, Treatment.OVERLAID, note))
-            continue
-        pins.append(Pin(point, kind, True, source, "the host's, read-only"))
-        view.append(ClaudeView(name, Treatment.READ_ONLY, note))
-    if home.left_out:
-        warnings.append(
-            f"{'at least ' if home.scan_cut else ''}{home.left_out} more entries of "
-            f"{tilde(home.dir, host.home)} stay outside (at "
-            f"most {CLAUDE_HOME_SHOWN} come in); move what Claude needs into fewer entries"
-        )
-    return ClaudePart(tuple(mounts), tuple(pins), tuple(setup), tuple(view), tuple(warnings))
-
-
-class ProjectPart(NamedTuple):
-    pins: tuple[Pin, ...]
-    setup: tuple[HostSetup, ...]
-    watched: tuple[str, ...]
-    placeholders: tuple[HostSetup, ...]  # made for the session, removed after it
-
-
-def missing_directories(first_missing: str, path: str) -> list[str]:
-    """The directories from `first_missing` down to `path`'s parent (none when `path` is the
-    first one missing)."""
-    if path == first_missing:
+def relay_notes(options: Options) -> list[str]:
+    """What the chosen tier leaves unused of the profile's network keys."""
+    profile = options.profile
+    if profile is None:
         return []
-    below = os.path.relpath(path, first_missing).split("/")
-    return [os.path.join(first_missing, *below[:depth]) for depth in range(len(below))]
+    policy = NETWORK_POLICIES[options.tier]
+    notes = []
+    if profile.allow_domains and not policy.takes_allowlist:
+        notes.append(
+            f"the profile's allow_domains are not used: the network is {options.tier.value} "
+            f"({options.tier_origin})"
+        )
+    if profile.host_ports and policy.host_ports:
+        notes.append(policy.host_ports)
+    return notes
 
 
-def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPart:
-    """Each protected path read-only and every directory above it pinned (a mount point cannot
-    be renamed and recreated); a symlink on the way is pinned, never followed, and refused when
-    it leads back into the writable project (the host would follow it to what the sandbox
-    writes). Absent paths are watched: the review after the session reports them."""
-    pins: list[Pin] = []
-    setup: list[HostSetup] = []
-    watched: list[str] = []
-    placeholders: list[HostSetup] = []
-    for walk in walks:
-        *above, last = walk.steps
-        pins += [Pin(step.path, Kind.DIR, False, reason="pinned") for step in above]
-        if last.kind is Kind.LINK:
-            if last.resolved and any(is_within(last.resolved, root) for root in writable):
-                raise ClaudeboxError(
-                    f"{last.path} is a symlink to {last.target}, inside the project: the host's "
-                    "git, editor or claude would follow it to files the sandbox can change; "
-                    f"replace it by what it points to, or remove it (rm {shell_quote(last.path)})",
-                    EXIT_USAGE,
-                )
-            pins.append(Pin(last.path, Kind.LINK, False, reason="symlink, not followed"))
-        elif last.kind is Kind.MISSING:
-            gaps = missing_directories(last.path, walk.path)
-            if walk.create and (last.path == walk.path or walk.judged_as == "hooks"):
-                # git's own layout (else hooks could appear); a core.hooksPath directory with
-                # what is missing above it, pinned
-                setup.append(HostSetup(walk.path))
-                pins += [Pin(path, Kind.DIR, False, reason="pinned") for path in gaps]
-                pins.append(Pin(walk.path, Kind.DIR, True, reason="read-only"))
-            elif walk.placeholder is not None and (
-                last.path == walk.path or walk.judged_as == "config"
-            ):  # (a file a config includes: with the directories missing above it, removed too)
-                placeholders += [HostSetup(path) for path in gaps]
-                placeholders.append(HostSetup(walk.path, walk.placeholder))
-                pins += [Pin(path, Kind.DIR, False, reason="pinned") for path in gaps]
-                pins.append(Pin(walk.path, Kind.FILE, True, reason="read-only placeholder"))
-            else:
-                watched.append(last.path)
-        elif walk.pin_only and last.kind is Kind.DIR:
-            pins.append(Pin(last.path, Kind.DIR, False, reason="pinned"))
-        else:
-            pins.append(Pin(last.path, last.kind, True, reason="read-only"))
-    made = tuple(dict.fromkeys(placeholders))
-    return ProjectPart(tuple(pins), (*setup, *made), tuple(dict.fromkeys(watched)), made)
+def plan_network(host: HostFacts, options: Options, instance: Instance) -> NetworkPart:
+    policy = NETWORK_POLICIES[options.tier]
+    return NetworkPart(
+        policy=policy,
+        relay=plan_relay(host, options, instance),
+        pasta=Pasta(host.pasta or "pasta") if policy.pasta else None,
+        blocked=plan_blocked(host, options.tier),
+        notes=tuple(relay_notes(options)),
+        blockers=network_blockers(host, policy),
+    )
 
 
-# --- the inet tier's blocked set: netlink dumps in, prefixes and requests out -------------
+# --- the network: the inet tier's blocked set: netlink dumps in, prefixes and requests out ----
 
 
 def netlink_messages(dump: bytes) -> list[tuple[int, int, bytes]]:
@@ -3055,7 +2087,7 @@ def stage_netlink_requests(stage: Stage) -> tuple[NetlinkRequest, ...]:
     return tuple(requests)
 
 
-# --- the allowlist tier and host ports: entries, requests, verdicts --------------------------
+# --- the network: the allowlist tier and host ports: entries, requests, verdicts --------------
 
 
 def is_number(text: str) -> bool:
@@ -3308,7 +2340,7 @@ def forwarded_head(request: ProxyRequest) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
-# --- the allowlist tier for tools that ignore proxies: its resolver, names, TLS and Host -----
+# --- the network: tools that ignore proxies: the resolver, names, TLS and Host ----------------
 
 
 def transparent_ports(rules: Sequence[AllowRule], taken: Container[int]) -> tuple[int, ...]:
@@ -3579,6 +2611,3043 @@ def transparent_http_verdict(head: bytes, name: str) -> Refusal | None:
     if not parsed.line[1].startswith("/") and parsed.line[1] != "*":
         return Refusal(403, f"a connection to {name}:80 takes paths only, not URLs")
     return None
+
+
+# --- the network: rendering -------------------------------------------------------------------
+
+TUNNEL_MEANING: Final[Mapping[Tunnel, str]] = {
+    Tunnel.ANY: "Claude's hosts, and anything else the host reaches",
+    Tunnel.UNBLOCKED: "Claude's hosts, and anything the inet tier does not block",
+    Tunnel.LISTED: "Claude's hosts, and the allowed names below",
+    Tunnel.NOTHING: "Claude's hosts only",
+}
+
+
+def inet_blocked_beyond_fixed(blocked: Iterable[BlockedPrefix]) -> list[BlockedPrefix]:
+    """What this host adds to the fixed ranges (its addresses, subnets and routed networks)."""
+    return [
+        item
+        for item in blocked
+        if item.prefix not in (*INET_BLOCKED, *RELAY_BLOCKED, INET_LINK_BROADCAST)
+    ]
+
+
+def render_relay(plan: SandboxPlan, style: Style) -> list[str]:
+    """The audit's allowed domains (by origin) and host ports (red: the host's own services)."""
+    relay = plan.relay
+    lines: list[str] = []
+    origins = dict.fromkeys(rule.origin for rule in relay.rules)
+    for origin in origins:
+        names = [rule.describe() for rule in relay.rules if rule.origin == origin]
+        lines += fill("", [*names[:-1], f"{names[-1]} ({origin})"])
+    origin_of = dict(plan.profile.host_ports) if plan.profile else {}
+    for port in relay.host_ports:
+        text = f"! 127.0.0.1:{port} reaches the host's 127.0.0.1:{port}"
+        text += f" (profile {origin_of[port]})" if port in origin_of else ""
+        lines += [style.red(line) for line in fill("", [text])]
+    return lines
+
+
+def relay_spec(relay: Relay) -> dict[str, object]:
+    return {
+        "tunnel": relay.tunnel.value,
+        "rules": [[rule.pattern, list(rule.ports), rule.origin] for rule in relay.rules],
+        "host_ports": list(relay.host_ports),
+        "blocked": [list(item) for item in relay.blocked],
+        "log_dir": relay.log_dir,
+        "on_host": relay.on_host,
+        "login": relay.login._asdict(),
+    }
+
+
+# --- the network: the OS edge: routes, pasta and the stage's sockets --------------------------
+
+
+def tun_error() -> str | None:
+    try:
+        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def netlink_dump(kind: int, header: bytes) -> bytes:
+    """The raw reply to one NETLINK_ROUTE dump request (RTM_GET* and its family header), every
+    datagram up to NLMSG_DONE or an error; a dump the kernel marks interrupted by a concurrent
+    change (NLM_F_DUMP_INTR) is read again. OSError when it cannot be read whole."""
+    request = netlink_message(kind, NLM_F_REQUEST | NLM_F_DUMP, 1, header)
+    for _attempt in range(NETLINK_DUMP_ATTEMPTS):
+        chunks: list[bytes] = []
+        interrupted = finished = False
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as link:
+            link.settimeout(10)
+            link.send(request)
+            while not finished:
+                chunk, _ancillary, flags, _address = link.recvmsg(65536)
+                if flags & socket.MSG_TRUNC:
+                    raise OSError(errno.EMSGSIZE, "a netlink reply was truncated")
+                if not chunk:
+                    raise OSError(errno.EPROTO, "the netlink dump ended early")
+                chunks.append(chunk)
+                offset = 0
+                while offset + 16 <= len(chunk):
+                    length, message_kind, message_flags = struct.unpack_from("=IHH", chunk, offset)
+                    interrupted |= bool(message_flags & NLM_F_DUMP_INTR)
+                    finished |= message_kind in (NLMSG_DONE, NLMSG_ERROR)
+                    offset += max((length + 3) & ~3, 16)
+        if not interrupted:
+            return b"".join(chunks)
+    raise OSError(errno.EAGAIN, "the routing tables kept changing while being read")
+
+
+def host_routing_dumps() -> dict[str, bytes]:
+    """The four raw dumps parse_routing reads: links, IPv4 addresses, rules, routes of every
+    table (a dump without a table filter lists them all)."""
+    rtmsg = struct.pack("=8BI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+    return {
+        "links": netlink_dump(RTM_GETLINK, struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0)),
+        "addresses": netlink_dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)),
+        "rules": netlink_dump(RTM_GETRULE, rtmsg),  # fib_rule_hdr: the same layout
+        "routes": netlink_dump(RTM_GETROUTE, rtmsg),
+    }
+
+
+def read_host_routing() -> tuple[HostRouting | None, str | None]:
+    """The host's routing (HostFacts.routing), or None and why it could not be read."""
+    try:
+        return parse_routing(**host_routing_dumps()), None
+    except OSError as error:
+        return None, error.strerror or str(error)
+    except (ValueError, KeyError) as error:
+        return None, f"unexpected netlink data: {error}"
+
+
+def host_route_answer(address: str, port: int) -> bytes:
+    """The kernel's answer to route_lookup_message for ADDRESS:PORT, in claudebox's network
+    namespace. OSError when netlink fails."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as link:
+        link.settimeout(10)
+        link.send(route_lookup_message(address, port, 1))
+        return link.recv(65536)
+
+
+def host_route_origin(address: str, port: int) -> str | None:
+    """Why the host's routing at this moment makes ADDRESS:PORT one the relay never connects to
+    (looked_up_origin of the route its lookup matches), or None: the host reaches it by its way
+    to the internet. OSError: the host has no route to it, or netlink failed; ValueError:
+    unexpected netlink data."""
+    answer = host_route_answer(address, port)
+    route = parse_route_answer(answer, {})
+    destinations: set[str] = set()
+    if route.kind == RTN_UNICAST and route.destination in PAIR_HALVES:  # is its pair there?
+        rtmsg = struct.pack("=8BI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+        table = parse_routes(netlink_dump(RTM_GETROUTE, rtmsg), {})
+        destinations = {r.destination for r in table if r.table == route.table}
+    if looked_up_origin(route, destinations) is None:
+        return None
+    names = {index: name for index, name in socket.if_nameindex()}  # (the answer has indexes)
+    return looked_up_origin(parse_route_answer(answer, names), destinations)
+
+
+def send_netlink_requests(requests: Sequence[NetlinkRequest]) -> None:
+    """Send each request on its netlink protocol; every message asking for an acknowledgement
+    must get one without error (the stage is root of its user and network namespace)."""
+    for request in requests:
+        try:
+            with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, request.protocol) as link:
+                link.settimeout(10)
+                exchange_netlink(link, request.messages)
+        except OSError as error:
+            raise ClaudeboxError(
+                f"the network tier's setup failed ({request.label}: {error.strerror or error}): "
+                "it needs netlink routes and nftables (nf_tables) in the kernel; use --network "
+                "full or --network none"
+            ) from error
+
+
+def exchange_netlink(link: socket.socket, messages: bytes) -> None:
+    """Send `messages` on `link` (with a timeout set); OSError unless every message asking for
+    an acknowledgement gets one without error."""
+    expected, offset = 0, 0
+    while offset < len(messages):  # each message with NLM_F_ACK is answered once
+        length, _kind, flags = struct.unpack_from("=IHH", messages, offset)
+        expected += bool(flags & NLM_F_ACK)
+        offset += length
+    link.send(messages)
+    while expected:
+        reply = link.recv(65536)
+        offset = 0
+        while offset + 20 <= len(reply):
+            length, kind = struct.unpack_from("=IH", reply, offset)
+            if kind == NLMSG_ERROR:  # 0 acknowledges, else a negative errno
+                (error,) = struct.unpack_from("=i", reply, offset + 16)
+                if error:
+                    raise OSError(-error, os.strerror(-error))
+                expected -= 1
+            offset += max((length + 3) & ~3, 16)
+
+
+def open_listeners(ports: Sequence[int]) -> list[socket.socket]:
+    """Listening sockets on 127.0.0.1 of the stage's network namespace (they stay in it when
+    handed to the supervisor, which serves them from the host's)."""
+    listeners = []
+    for port in ports:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        listeners.append(listener)
+    return listeners
+
+
+def open_transparent(stage: Stage) -> list[socket.socket]:
+    """The allowlist tier's sockets for tools that ignore the proxy, in the stage's network
+    namespace: a listener on 0.0.0.0 for each transparent port, the resolver's UDP socket on
+    127.0.0.1:53, then the spares (unbound: the relay binds one when a port is allowed)."""
+    made = []
+    for port in stage.transparent:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("0.0.0.0", port))
+        listener.listen(128)
+        made.append(listener)
+    if stage.resolver:
+        resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        resolver.bind(("127.0.0.1", RESOLVER_PORT))
+        made.append(resolver)
+    made += [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(stage.spares)]
+    return made
+
+
+def start_pasta(pasta: Pasta, target: int, runtime_dir: str) -> subprocess.Popen[bytes]:
+    """pasta attached to the stage's namespaces; returns once it configured them."""
+    fifo = os.path.join(runtime_dir, f"pasta-{os.getpid()}.pid")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(fifo)
+    os.mkfifo(fifo, 0o600)
+    try:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        parent = os.getpid()
+
+        libc = Libc()
+
+        def die_with_claudebox() -> None:
+            libc.lib.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(EXIT_RUNTIME)
+
+        try:
+            process = subprocess.Popen(
+                pasta.argv(target, fifo), env={}, preexec_fn=die_with_claudebox
+            )
+        except OSError as error:
+            os.close(reader)
+            raise ClaudeboxError(
+                f"cannot start {pasta.program}: {error.strerror}", EXIT_MISSING
+            ) from error
+        try:
+            wait_readable(reader, process)
+        finally:
+            os.close(reader)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(fifo)
+    return process
+
+
+def wait_readable(reader: int, process: subprocess.Popen[bytes]) -> None:
+    """Until pasta writes its pid (initialised), exits, or PASTA_READY_TIMEOUT passes."""
+    import select
+
+    pidfd = os.pidfd_open(process.pid)
+    try:
+        poller = select.poll()
+        poller.register(reader, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        deadline = time.monotonic() + PASTA_READY_TIMEOUT
+        while True:
+            remaining = deadline - time.monotonic()
+            events = dict(poller.poll(max(remaining, 0) * 1000)) if remaining > 0 else {}
+            if reader in events and os.read(reader, 64):
+                return
+            if pidfd in events or process.poll() is not None or remaining <= 0:
+                process.kill()
+                process.wait()
+                raise ClaudeboxError(
+                    f"pasta did not set up the inet tier's network (exit {process.returncode}); "
+                    "run claudebox --check, or choose another tier with --network full (or none)"
+                )
+    finally:
+        os.close(pidfd)
+
+
+def served_sockets(
+    stage: Stage, sockets: Sequence[socket.socket], ports: Sequence[int]
+) -> tuple[list[tuple[socket.socket, int]], Transparent | None]:
+    """The sockets the stage handed over, in its order (open_listeners, open_transparent), as
+    the relay serves them: the loopback listeners with their ports, and the transparent part."""
+    if len(sockets) != stage.handed:
+        raise ClaudeboxError(
+            f"the launch stage handed over {len(sockets)} sockets instead of {stage.handed}; "
+            "report it"
+        )
+    listeners = list(zip(sockets[: len(ports)], ports, strict=True))
+    if not stage.resolver:
+        return listeners, None
+    after = len(ports) + len(stage.transparent)
+    transparent = list(zip(sockets[len(ports) : after], stage.transparent, strict=True))
+    return listeners, Transparent(transparent, sockets[after], list(sockets[after + 1 :]))
+
+
+class RouteWatcher:
+    """inet: while the session runs, what the host comes to route joins what the sandbox cannot
+    reach. A thread of claudebox hears the host's IPv4 address, route and rule changes
+    (rtnetlink multicast; changes it missed, ENOBUFS, count as one), reads the host's routing
+    again once they settle, and blocks every prefix inet_blocked_set now lists that no block
+    covers yet (inet_update_requests), sending into the sandbox's namespace on the netlink
+    sockets the stage opened there (`links`: protocol -> socket). What the host stops routing
+    stays blocked. When following fails, the sandbox is cut off every network but its lo
+    (inet_cut_requests; Claude keeps its login through the relay), and when even that fails
+    the session is ended (`session`: the stage's pid): a sandbox never runs on with less
+    blocked than the user was shown. `failure` then says what happened (after the session,
+    claudebox says it), and the network log (`note`) says it at once. stop() never waits."""
+
+    def __init__(
+        self,
+        links: Mapping[int, socket.socket],
+        blocked: Sequence[BlockedPrefix],
+        session: int,
+        note: Callable[[str], None],
+    ) -> None:
+        import threading
+
+        self.links = links
+        for link in links.values():
+            link.settimeout(10)
+        self.covered = CoveredNetworks()
+        for item in blocked:
+            self.covered.add(ipaddress.IPv4Network(item.prefix))
+        self.session = os.pidfd_open(session)  # (signals the stage, never a reused pid)
+        self.note = note
+        self.failure: str | None = None
+        self.half_since: float | None = None  # when a lone half of the pair came
+        self.wake_r, self.wake_w = os.pipe()
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, name="routes", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        os.close(self.wake_w)
+
+    def run(self) -> None:
+        import selectors
+
+        groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
+        try:
+            with (
+                socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as host,
+                selectors.DefaultSelector() as selector,
+            ):
+                host.bind((0, groups))
+                host.setblocking(False)
+                selector.register(host, selectors.EVENT_READ)
+                selector.register(self.wake_r, selectors.EVENT_READ)
+                # The first look is at once: the host may have changed since the launch read it.
+                due: float | None = time.monotonic()  # when to read the host's routing
+                first: float | None = None  # the first change heard since the last reading
+                while not self.stopping and self.failure is None:
+                    timeout = None if due is None else max(due - time.monotonic(), 0)
+                    for key, _events in selector.select(timeout):
+                        if key.fileobj is not host:
+                            return
+                        if self.drain(host):
+                            now = time.monotonic()
+                            first = now if first is None else first
+                            due = min(now + ROUTES_QUIET, first + ROUTES_SETTLE)
+                    if due is not None and time.monotonic() >= due:
+                        first = None
+                        due = self.update()
+        except Exception as error:  # a bug or an unusable socket: never a traceback
+            if not self.stopping:
+                self.fail(f"the route watcher stopped ({error})")
+        finally:
+            os.close(self.wake_r)
+            os.close(self.session)
+            for link in self.links.values():
+                link.close()
+
+    def drain(self, host: socket.socket) -> bool:
+        """Read every change notice waiting on `host`; whether there was one (a lost one too)."""
+        heard = False
+        while True:
+            try:
+                if not host.recv(65536):
+                    return heard
+            except BlockingIOError:
+                return heard
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:  # (ENOBUFS: notices were lost)
+                    raise
+            heard = True
+
+    def update(self) -> float | None:
+        """Block what the host routes now and no block covers; when a lone half of the pair
+        waits for its other half, the time to look again."""
+        routing, why = read_host_routing()
+        for _attempt in range(ROUTES_READ_ATTEMPTS - 1):
+            if routing is not None:
+                break
+            time.sleep(ROUTES_QUIET)
+            routing, why = read_host_routing()
+        if routing is None:
+            self.fail(f"cannot read the host's routing ({why})")
+            return None
+        try:
+            blocked = inet_blocked_set(routing)
+        except ClaudeboxError as error:
+            self.fail(str(error))
+            return None
+        added = [
+            item for item in blocked if not self.covered.cover(ipaddress.IPv4Network(item.prefix))
+        ]
+        now, again = time.monotonic(), None
+        if any(item.prefix in PAIR_HALVES for item in added):
+            self.half_since = self.half_since or now
+            if now < self.half_since + ROUTES_HALF_GRACE:
+                added = [item for item in added if item.prefix not in PAIR_HALVES]
+                again = self.half_since + ROUTES_HALF_GRACE
+        else:
+            self.half_since = None
+        try:
+            for request in inet_update_requests(added):
+                self.send(request)
+        except OSError as error:
+            self.fail(f"cannot block what the host now routes ({error.strerror or error})")
+            return None
+        for item in added:
+            self.covered.add(ipaddress.IPv4Network(item.prefix))
+            self.note(f"routes: the host now routes {item.describe()}: blocked inside")
+        return again
+
+    def send(self, request: NetlinkRequest) -> None:
+        """`request` on the socket of its protocol, after any answer left from an earlier one."""
+        link = self.links[request.protocol]
+        link.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while link.recv(65536):
+                pass
+        link.settimeout(10)
+        exchange_netlink(link, request.messages)
+
+    def fail(self, reason: str) -> None:
+        """Cut the sandbox off (inet_cut_requests: its rule must hold), else end the session."""
+        when = time.strftime("%H:%M:%S")
+        self.note(f"routes: {reason}; cutting the sandbox off every network but claudebox's proxy")
+        cut, *routes = inet_cut_requests()
+        try:
+            self.send(cut)
+        except OSError as error:
+            self.note(f"routes: cutting failed too ({error.strerror or error}): ending the session")
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.session, signal.SIGKILL)
+            self.failure = (
+                f"the host's routing changed at {when} and the inet sandbox could not follow "
+                f"({reason}), nor be cut off: the session was ended"
+            )
+            return
+        for request in routes:  # (only makes connections fail at once)
+            with contextlib.suppress(OSError):
+                self.send(request)
+        self.failure = (
+            f"the host's routing changed at {when} and the inet sandbox could not follow "
+            f"({reason}): it was cut off every network but claudebox's proxy; see its network log"
+        )
+
+
+# --- the network: the OS edge: the relay (the proxy, host ports, names carried) ---------------
+
+
+def open_relay_log(log_dir: str) -> TextIO:
+    """A new log for this session in `log_dir` (0600), the oldest beyond RELAY_LOGS_KEPT gone."""
+    path = os.path.join(log_dir, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}.log")
+    try:
+        make_private_dirs(log_dir)
+        with contextlib.suppress(OSError):
+            old = sorted(name for name in os.listdir(log_dir) if name.endswith(".log"))
+            for name in old[: max(len(old) - RELAY_LOGS_KEPT + 1, 0)]:
+                os.unlink(os.path.join(log_dir, name))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(path, flags, 0o600)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot create {path}: {error.strerror}; check its permissions"
+        ) from error
+    return open(fd, "a", encoding="utf-8", errors="replace", buffering=1)
+
+
+def read_request_head(connection: socket.socket) -> tuple[bytes, bytes] | Refusal | None:
+    """(the head up to its blank line, what came after it); None when the client closed
+    before sending anything; or why not: the head is longer than PROXY_HEAD_LIMIT, did not
+    arrive within PROXY_TIMEOUT in all (a client sending a byte now and then is cut off
+    too), or was cut short."""
+    data = bytearray()
+    searched = 0  # what was searched already (a head that trickles in is searched once)
+    deadline = time.monotonic() + PROXY_TIMEOUT
+    while True:
+        end = data.find(b"\r\n\r\n", max(searched - 3, 0))
+        if end >= 0:
+            return bytes(data[:end]), bytes(data[end + 4 :])
+        bare = data.find(b"\n\n", max(searched - 1, 0))
+        if bare >= 0:
+            return bytes(data[:bare]), bytes(data[bare + 2 :])
+        searched = len(data)
+        if len(data) > PROXY_HEAD_LIMIT:
+            return Refusal(431, f"a request head longer than {PROXY_HEAD_LIMIT >> 10} KiB")
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            connection.settimeout(left)
+            chunk = connection.recv(65536)
+        except TimeoutError:
+            return Refusal(408, f"no complete request head within {PROXY_TIMEOUT:.0f} s")
+        if not chunk:
+            return Refusal(400, "the connection ended inside a request head") if data else None
+        data += chunk
+
+
+def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, int, str]:
+    """Copy both ways until both sides have ended (each end passed on as a half close);
+    (bytes to upstream, bytes to the client, why it was cut off or ""). Any error ends both,
+    and so does a side that takes nothing for RELAY_STALL_TIMEOUT (a client that never reads
+    would hold its thread for good)."""
+    import selectors
+
+    counts = {client: 0, upstream: 0}  # bytes received from each
+    peer = {client: upstream, upstream: client}
+    for side in peer:
+        side.settimeout(RELAY_STALL_TIMEOUT)
+    with selectors.DefaultSelector() as selector:
+        for side in peer:
+            selector.register(side, selectors.EVENT_READ, side)
+        open_sides = 2
+        while open_sides:
+            for key, _events in selector.select():
+                side = stalling = key.data
+                try:
+                    data = side.recv(65536)
+                    while data and getattr(side, "pending", lambda: 0)():  # TLS: decrypted
+                        data += side.recv(65536)  # bytes select cannot see
+                    if data:
+                        stalling = peer[side]
+                        stalling.sendall(data)
+                        counts[side] += len(data)
+                        continue
+                    peer[side].shutdown(socket.SHUT_WR)
+                except TimeoutError:
+                    who = "the client" if stalling is client else "the server"
+                    stalled = f"cut off: {who} stalled for {RELAY_STALL_TIMEOUT:.0f} s"
+                    return counts[client], counts[upstream], stalled
+                except OSError:
+                    return counts[client], counts[upstream], ""
+                selector.unregister(side)
+                open_sides -= 1
+    return counts[client], counts[upstream], ""
+
+
+def peek_client(connection: socket.socket, limit: int, complete: Callable[[bytes], bool]) -> bytes:
+    """What the client sent first, up to `limit` bytes, read without taking it (the server
+    gets it as sent), once `complete` says it is whole or the client stopped sending. Waits up
+    to the connection's timeout in all; TimeoutError after."""
+    deadline = time.monotonic() + (connection.gettimeout() or PROXY_TIMEOUT)
+    seen = -1
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        connection.settimeout(remaining)
+        data = connection.recv(limit, socket.MSG_PEEK)  # returns at once while any byte waits
+        if not data or len(data) >= limit or complete(data):
+            return data
+        if len(data) == seen:
+            time.sleep(0.005)
+        seen = len(data)
+
+
+def hello_complete(data: bytes) -> bool:
+    try:
+        return tls_server_name(data) is not None
+    except ValueError:
+        return True
+
+
+def head_complete(data: bytes) -> bool:
+    return b"\r\n\r\n" in data or b"\n\n" in data
+
+
+def first_bytes_verdict(connection: socket.socket, name: str, port: int) -> Refusal | None:
+    """Whether what a client sends first to `name`:`port` without the proxy asks for that
+    name: port 443's TLS server name, port 80's HTTP Host; other ports carry anything."""
+    if port == 443:
+        data = peek_client(connection, TLS_HELLO_LIMIT + 1024, hello_complete)
+        try:
+            server_name = tls_server_name(data)
+        except ValueError as error:
+            return Refusal(403, f"not a TLS ClientHello on port 443 ({error})")
+        if server_name is None:
+            return Refusal(400, "no complete TLS ClientHello")
+        if server_name and server_name != name:
+            return Refusal(
+                403, f"this connection goes to {name}, its TLS server name is {server_name}"
+            )
+        return None
+    if port == 80:
+        data = peek_client(connection, PROXY_HEAD_LIMIT, head_complete)
+        ends = [index for index in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if index >= 0]
+        if not ends:
+            return Refusal(400, "no complete request head")
+        return transparent_http_verdict(data[: min(ends)], name)
+    return None
+
+
+class RelayServer:
+    """The supervisor's side of the sandbox's relay (a Relay): the proxy (Claude's login for its
+    own hosts; per tier, other names) and the host ports, served by threads of claudebox itself,
+    so nothing of it can outlive the session; stop() closes every socket and waits for the
+    threads (daemon threads: a name lookup that hangs cannot keep claudebox from exiting).
+    Starts serving at once. `listeners`: (socket, port inside; PROXY_PORT: the proxy)."""
+
+    def __init__(
+        self,
+        relay: Relay,
+        listeners: Sequence[tuple[socket.socket, int]],
+        login: LoginSession,
+        certificate: SessionCertificate,
+        transparent: Transparent | None = None,
+    ) -> None:
+        import selectors
+        import threading
+
+        self.relay = relay
+        self.rules = relay.rules  # rules_now(): what the session allows at this moment
+        self.listeners = dict(listeners)
+        self.names = SyntheticNames()  # the resolver's answers (allowlist)
+        self.transparent_ports: set[int] = set()
+        self.resolver = transparent.resolver if transparent else None
+        self.spares = list(transparent.spares) if transparent else []
+        self.added: list[socket.socket] = []  # transparent listeners for the accept loop
+        self.resolver_notes = 0
+        for listener, port in transparent.listeners if transparent else ():
+            self.listeners[listener] = port
+            self.transparent_ports.add(port)
+        self.log = open_relay_log(relay.log_dir)
+        self.lock = threading.Lock()
+        self.active: set[socket.socket] = set()
+        self.handlers: set[threading.Thread] = set()
+        self.wake_r, self.wake_w = os.pipe()
+        # A descriptor to give up when claudebox has no other (EMFILE): the pending connection
+        # is then accepted and closed, rather than left for the loop to find again at once.
+        self.reserve: int | None = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.shed_count = 0  # connections closed unserved since the last log line about it
+        self.shed_noted = 0.0
+        self.stopping = False
+        self.login = login
+        self.certificate = certificate
+        self.tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None  # (server, client)
+        login.exchange, login.note = self.exchange, self.note
+        allowed = " ".join(rule.describe() for rule in relay.rules) or "-"
+        ports = " ".join(map(str, relay.host_ports)) or "-"
+        carried = " ".join(map(str, sorted(self.transparent_ports))) or "-"
+        self.note(
+            f"session {os.getpid()}, claudebox {__version__}: proxy reaches "
+            f"{TUNNEL_MEANING[relay.tunnel]}; allowed {allowed}; host ports {ports}; "
+            f"carried by name {carried}"
+        )
+        selector = selectors.DefaultSelector()  # made here: the loop has nothing left to open
+        for listener in [*self.listeners, *filter(None, [self.resolver])]:
+            listener.setblocking(False)
+            selector.register(listener, selectors.EVENT_READ, listener)
+        selector.register(self.wake_r, selectors.EVENT_READ, None)
+        self.acceptor = threading.Thread(
+            target=self.accept_loop, args=(selector,), name="relay", daemon=True
+        )
+        self.acceptor.start()
+
+    def note(self, line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.lock:
+            with contextlib.suppress(OSError, ValueError):
+                self.log.write(f"{stamp} {line}\n")
+
+    def allow(self, rule: AllowRule) -> AllowRule | None:
+        """Add `rule` to the allowlist of the running session (claudebox allow); the rule that
+        already allows what it does (then nothing changes), or None once added. Where the relay
+        carries connections by name, each of its ports is carried from now on too."""
+        with self.lock:
+            covering = covering_rule(rule, self.rules)
+            if covering is None:
+                self.rules = (*self.rules, rule)
+        if covering is not None:
+            return covering
+        self.note(f"added {rule.describe()} to the allowlist ({rule.origin})")
+        if self.resolver is not None:
+            for port in rule.ports:
+                self.listen_transparent(port)
+        return None
+
+    def accept_loop(self, selector: selectors.BaseSelector) -> None:
+        import threading
+
+        with selector:
+            while not self.stopping:
+                for key, _events in selector.select():
+                    if key.data is None:
+                        if not self.register_added(selector):
+                            return  # stop() woke it
+                        continue
+                    if key.data is self.resolver:
+                        self.answer_questions()
+                        continue
+                    listener = key.data
+                    port = self.listeners[listener]
+                    try:
+                        connection, _address = listener.accept()
+                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                        continue
+                    except OSError as error:
+                        self.shed(listener, port, error.strerror or str(error))
+                        continue
+                    connection.setblocking(True)
+                    with self.lock:
+                        crowded = len(self.handlers) >= RELAY_MAX_CONNECTIONS
+                    if crowded:
+                        connection.close()
+                        self.note_shed(port, f"{RELAY_MAX_CONNECTIONS} open already")
+                        continue
+                    handler = threading.Thread(
+                        target=self.handle, args=(connection, port), name="relay", daemon=True
+                    )
+                    with self.lock:
+                        self.handlers.add(handler)
+                        self.active.add(connection)
+                    try:
+                        handler.start()
+                    except RuntimeError:  # no thread to be had (memory, a pids limit)
+                        with self.lock:
+                            self.handlers.discard(handler)
+                        self.forget(connection)
+                        self.note_shed(port, "claudebox cannot start a thread")
+
+    def shed(self, listener: socket.socket, port: int, reason: str) -> None:
+        """accept() failed (EMFILE, ENFILE, ENOMEM…): the connection is still pending and the
+        listener still readable. Accept it with the reserve descriptor and close it; else wait
+        a moment (on the stop pipe) rather than spin."""
+        import select
+
+        self.note_shed(port, f"cannot accept ({reason})")
+        if self.reserve is not None:
+            os.close(self.reserve)
+            self.reserve = None
+            with contextlib.suppress(OSError):
+                listener.accept()[0].close()
+            with contextlib.suppress(OSError):
+                self.reserve = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            return
+        select.select([self.wake_r], [], [], 0.1)
+        with contextlib.suppress(OSError):
+            self.reserve = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+    def note_shed(self, port: int, reason: str) -> None:
+        """A connection closed unserved: logged, at most once a second (a flood of them would
+        otherwise fill the host's disk), with how many more there were."""
+        self.shed_count += 1
+        now = time.monotonic()
+        if now - self.shed_noted >= 1:
+            more = f" (and {self.shed_count - 1} more since)" if self.shed_count > 1 else ""
+            self.note(f"closed a connection to port {port} unserved: {reason}{more}")
+            self.shed_count, self.shed_noted = 0, now
+
+    def handle(self, connection: socket.socket, port: int) -> None:
+        import threading
+
+        try:
+            if port == PROXY_PORT:
+                self.serve_proxy(connection)
+            elif port in self.transparent_ports:
+                self.serve_transparent(connection, port)
+            else:
+                self.serve_host_port(connection, port)
+        except (OSError, ClaudeboxError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.note(f"connection to port {port} ended: {reason}")
+        except Exception as error:  # a bug, on input from inside: logged, never a traceback
+            self.note(f"connection to port {port} ended: internal error ({error!r})")
+        finally:
+            self.forget(connection)
+            with self.lock:
+                self.handlers.discard(threading.current_thread())
+
+    def forget(self, item: socket.socket) -> None:
+        with self.lock:
+            self.active.discard(item)
+        item.close()
+
+    def open_upstream(self, address: str, port: int) -> socket.socket:
+        """A connection to ADDRESS:PORT from the host's side (stop() shuts it down; the caller
+        forgets it when done)."""
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        with self.lock:
+            self.active.add(upstream)
+        try:
+            upstream.settimeout(PROXY_TIMEOUT)
+            upstream.connect((address, port))
+        except OSError:
+            self.forget(upstream)
+            raise
+        return upstream
+
+    def serve_host_port(self, connection: socket.socket, port: int) -> None:
+        try:
+            upstream = self.open_upstream("127.0.0.1", port)
+        except OSError as error:
+            self.note(f"host port {port}: the host's side refused ({error.strerror or error})")
+            return
+        try:
+            self.note(f"host port {port}: connected")
+            sent, received, cut = relay_bytes(connection, upstream)
+        finally:
+            self.forget(upstream)
+        ending = f" ({cut})" if cut else ""
+        self.note(f"host port {port}: closed, {sent} bytes sent, {received} received{ending}")
+
+    def refuse(self, connection: socket.socket, what: str, refusal: Refusal) -> None:
+        """Answer `refusal`, then close: on a plain connection, after reading (and dropping)
+        what the client still sends for a moment, so that closing with its bytes unread does
+        not reset the connection before the client has read the answer."""
+        import select
+
+        self.note(f"refused {what}: {refusal.reason}")
+        with contextlib.suppress(OSError):
+            connection.settimeout(PROXY_TIMEOUT)
+            connection.sendall(refusal.response())
+            if type(connection) is not socket.socket:  # TLS: closed as it is
+                return
+            connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + REFUSAL_LINGER
+            left, drained = REFUSAL_LINGER, 0
+            while drained < PROXY_HEAD_LIMIT * 4 and left > 0:
+                if not select.select([connection], [], [], left)[0]:
+                    break
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+                left = deadline - time.monotonic()
+
+    def serve_proxy(self, connection: socket.socket) -> None:
+        read = read_request_head(connection)
+        if read is None:
+            self.note("a connection to the proxy closed before a request")
+            return
+        if isinstance(read, Refusal):
+            self.refuse(connection, "a request", read)
+            return
+        connection.settimeout(PROXY_TIMEOUT)
+        head, rest = read
+        target = head.split(b" ", 2)[1:2]
+        if target and target[0].startswith(b"/"):  # origin form: Claude's base URL, the relay
+            self.serve_gateway(connection, head, rest)
+            return
+        request = parse_proxy_request(head)
+        if isinstance(request, Refusal):
+            self.refuse(connection, "a request", request)
+            return
+        what = f"{request.method} {request.authority}"
+        if self.relay.on_host and not self.proxy_authorized(request):
+            self.refuse(connection, what, Refusal(407, "this proxy is the session's own"))
+            return
+        if request.host in LOGIN_HOSTS:
+            self.serve_login_host(connection, request, rest)
+            return
+        if request.method == "CONNECT":
+            reply, first = b"HTTP/1.1 200 Connection established\r\n\r\n", rest
+        else:
+            reply, first = b"", forwarded_head(request) + rest
+        self.carry(
+            connection,
+            request,
+            what,
+            reply,
+            first,
+            lambda refusal: self.refuse(connection, what, refusal),
+        )
+
+    def carry(
+        self,
+        connection: socket.socket,
+        request: ProxyRequest,
+        what: str,
+        reply: bytes,
+        first: bytes,
+        refuse: Callable[[Refusal], None],
+    ) -> None:
+        """The request's connection, if the tier allows it: `reply` to the client and `first`
+        upstream once connected, then both ways until both ends close; else `refuse`."""
+        verdict = self.tunnel_verdict(request)
+        if isinstance(verdict, Refusal):
+            refuse(verdict)
+            return
+        opened = self.connect(request)
+        if isinstance(opened, Refusal):
+            refuse(opened)
+            return
+        upstream, address = opened
+        try:
+            self.note(f"allowed {what} -> {address} ({verdict.describe()}, {verdict.origin})")
+            connection.sendall(reply)
+            upstream.sendall(first)
+            sent, received, cut = relay_bytes(connection, upstream)
+        finally:
+            self.forget(upstream)
+        ending = f" ({cut})" if cut else ""
+        self.note(f"closed {what}: {sent} bytes sent, {received} received{ending}")
+
+    # Tools that ignore the proxy (allowlist): the resolver, and connections carried by name.
+
+    def rules_now(self) -> tuple[AllowRule, ...]:
+        """The session's allow rules at this moment (the resolver and every verdict read them
+        here: rules added while the session runs apply at once)."""
+        return self.rules
+
+    def answer_questions(self) -> None:
+        """The questions waiting at the resolver's socket, answered here: never forwarded."""
+        assert self.resolver is not None
+        for _ in range(64):  # then the listeners get their turn
+            try:
+                packet, peer = self.resolver.recvfrom(4096)
+            except OSError:  # none left (EAGAIN), or the socket closed
+                return
+            answer = answer_dns(packet, self.rules_now(), self.names)
+            if answer.response is not None:
+                with contextlib.suppress(OSError):
+                    self.resolver.sendto(answer.response, peer)
+            if answer.note:
+                self.resolver_notes += 1
+                if self.resolver_notes < RESOLVER_LOG_LIMIT:
+                    self.note(answer.note)
+                elif self.resolver_notes == RESOLVER_LOG_LIMIT:
+                    self.note(f"resolver: {RESOLVER_LOG_LIMIT} lines logged; no more this session")
+
+    def listen_transparent(self, port: int) -> bool:
+        """Carry `port` inside by name too (a port allowed while the session runs): a spare
+        socket bound to 0.0.0.0:PORT in the sandbox's namespace. False, logged, when no spare
+        is left or the port is taken there; True when it is carried already."""
+        with self.lock:
+            if port in self.transparent_ports:
+                return True
+            taken = port in self.listeners.values()
+            spare = self.spares.pop() if self.spares and not taken else None
+        if spare is None:
+            why = "it is another of claudebox's ports" if taken else "no spare socket is left"
+            self.note(f"port {port} is not carried by name: {why}")
+            return False
+        try:
+            spare.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            spare.bind(("0.0.0.0", port))
+            spare.listen(128)
+            spare.setblocking(False)
+        except OSError as error:
+            spare.close()
+            self.note(f"port {port} is not carried by name: {error.strerror or error}")
+            return False
+        with self.lock:
+            self.listeners[spare] = port
+            self.transparent_ports.add(port)
+            self.added.append(spare)
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"a")
+        self.note(f"port {port} is carried by name from now on")
+        return True
+
+    def register_added(self, selector: selectors.BaseSelector) -> bool:
+        """The listeners listen_transparent made, served from now on; False: stop() woke the
+        accept loop."""
+        import selectors
+
+        try:
+            woken = os.read(self.wake_r, 4096)
+        except OSError:
+            return False
+        with self.lock:
+            added, self.added = self.added, []
+        for listener in added:
+            selector.register(listener, selectors.EVENT_READ, listener)
+        return b"x" not in woken
+
+    def serve_transparent(self, connection: socket.socket, port: int) -> None:
+        """A connection from a tool that ignores the proxy: its destination's address is the
+        name the resolver answered; the TLS server name (443) or the HTTP Host (80) must agree.
+        Then the same verdict, connection and log as a CONNECT to NAME:PORT."""
+        address = connection.getsockname()[0]
+        name = self.names.name_at(address)
+        if name is None:
+            self.note(
+                f"refused a connection to {address}:{port}: not an address the resolver gave "
+                "(only names on the allowlist are reached, by name)"
+            )
+            return
+        what = f"connection to {name}:{port}"
+
+        def refuse(refusal: Refusal) -> None:
+            if port == 80:
+                self.refuse(connection, what, refusal)
+            else:  # no HTTP to answer in
+                self.note(f"refused {what}: {refusal.reason}")
+
+        connection.settimeout(PROXY_TIMEOUT)
+        try:
+            refusal = first_bytes_verdict(connection, name, port)
+        except TimeoutError:
+            refusal = Refusal(400, f"nothing complete sent within {PROXY_TIMEOUT:.0f} s")
+        if refusal is not None:
+            refuse(refusal)
+            return
+        request = ProxyRequest("CONNECT", name, port, "", "HTTP/1.1", ())
+        if name in LOGIN_HOSTS:
+            if port != LOGIN_PORT:
+                refuse(
+                    Refusal(403, f"Claude's hosts are reached over https only (port {LOGIN_PORT})")
+                )
+                return
+            self.terminate_login(connection, name)
+            return
+        self.carry(connection, request, what, b"", b"", refuse)
+
+    def proxy_authorized(self, request: ProxyRequest) -> bool:
+        """full: whether the request carries this session's token (HTTPS_PROXY's user info)."""
+        import binascii
+        import hmac
+
+        value = next((v for n, v in request.headers if n.lower() == "proxy-authorization"), "")
+        scheme, _, encoded = value.partition(" ")
+        try:
+            given = binascii.a2b_base64(encoded.strip()) if scheme.lower() == "basic" else b""
+        except binascii.Error:
+            given = b""
+        expected = f"{PROXY_USER}:{self.login.proxy_token}".encode()
+        return hmac.compare_digest(given, expected)
+
+    def tunnel_verdict(self, request: ProxyRequest) -> AllowRule | Refusal:
+        """Whether the tier lets the proxy reach a name other than Claude's own."""
+        tunnel = self.relay.tunnel
+        if tunnel is Tunnel.LISTED:
+            return proxy_verdict(request, self.rules_now())
+        if tunnel is Tunnel.NOTHING:
+            return Refusal(
+                403,
+                f"the none tier reaches only Claude's own hosts ({', '.join(LOGIN_HOSTS)}); "
+                "choose another tier (claudebox --network inet) to reach more",
+            )
+        return AllowRule(request.host, (request.port,), TUNNEL_MEANING[tunnel])
+
+    def connect(self, request: ProxyRequest) -> tuple[socket.socket, str] | Refusal:
+        """A connection to the request's host, resolved here (never by the client), to the
+        first of its addresses the tier may reach."""
+        found = self.resolve(request.host, request.port, gateway=False)
+        if isinstance(found, Refusal):
+            return found
+        failure = ""
+        for address in found:
+            try:
+                return self.open_upstream(address, request.port), address
+            except OSError as error:
+                failure = f"{address}:{request.port}: {error.strerror or error}"
+        return Refusal(502, f"cannot connect to {request.host} ({failure})")
+
+    def resolve(self, host: str, port: int, *, gateway: bool) -> list[str] | Refusal:
+        """`host`'s IPv4 addresses the relay may connect to (a gateway the user named: all)."""
+        if IPV4_LITERAL_PATTERN.fullmatch(host):
+            addresses = [host]
+        else:
+            try:
+                found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+            except OSError as error:
+                return Refusal(
+                    502, f"cannot resolve {host} on the host ({error.strerror or error})"
+                )
+            addresses = list(dict.fromkeys(str(item[4][0]) for item in found))
+        if not addresses:
+            return Refusal(502, f"cannot resolve {host} on the host (no IPv4 address)")
+        if gateway:
+            return addresses
+        origins = {address: self.blocked_origin(address, port) for address in addresses}
+        for address, origin in origins.items():
+            if origin is not None:
+                self.note(f"{host} resolves to {address} {origin}: never connected to")
+        usable = [address for address, origin in origins.items() if origin is None]
+        if not usable:
+            return Refusal(
+                403,
+                f"{host} resolves to {addresses[0]} {origins[addresses[0]]}: the "
+                f"{self.relay.tier.value} tier never connects to private, link-local, "
+                "loopback or the host's own networks",
+            )
+        return usable
+
+    def blocked_origin(self, address: str, port: int) -> str | None:
+        """Why the relay never connects to ADDRESS:PORT (blocked_origin), or None: in the
+        launch's blocked set (the fixed ranges, what the host routed then), or what the host
+        routes other than to the internet at this moment (host_route_origin). A relay that
+        blocks nothing (full's) looks nothing up."""
+        origin = blocked_origin(address, self.relay.blocked)
+        if origin is not None or not self.relay.blocked:
+            return origin
+        try:
+            return host_route_origin(address, port)
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            return f"(the host's route lookup answered: {reason})"
+
+    # Claude's login: TLS ends here for its own hosts; requests pass one by one.
+
+    def contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        """(the server context with the session's certificate, the client context that
+        verifies Anthropic's servers with the system CA bundle), made once."""
+        import ssl
+
+        with self.lock:
+            if self.tls is None:
+                server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                server.set_alpn_protocols(["http/1.1"])
+                files = []
+                try:
+                    for pem in (self.certificate.chain, self.certificate.key):
+                        fd = os.memfd_create("claudebox-login", os.MFD_CLOEXEC)
+                        files.append(fd)
+                        os.write(fd, pem)
+                    server.load_cert_chain(fd_path(files[0]), fd_path(files[1]))
+                finally:
+                    for fd in files:
+                        os.close(fd)
+                client = ssl.create_default_context(cafile=self.relay.login.ca_bundle or None)
+                client.set_alpn_protocols(["http/1.1"])
+                self.tls = (server, client)
+            return self.tls
+
+    def serve_login_host(
+        self, connection: socket.socket, request: ProxyRequest, rest: bytes
+    ) -> None:
+        what = f"{request.method} {request.authority}"
+        if request.method != "CONNECT" or request.port != LOGIN_PORT or rest:
+            self.refuse(
+                connection,
+                what,
+                Refusal(
+                    403, f"Claude's hosts are reached over https only (CONNECT HOST:{LOGIN_PORT})"
+                ),
+            )
+            return
+        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.terminate_login(connection, request.host)
+
+    def terminate_login(self, connection: socket.socket, host: str) -> None:
+        """TLS for one of Claude's hosts ends here, with the session's certificate."""
+        server, _client = self.contexts()
+        connection.settimeout(PROXY_TIMEOUT)  # the whole handshake (ssl's own deadline)
+        tls = server.wrap_socket(connection, server_side=True)
+        with self.lock:
+            self.active.add(tls)
+        try:
+            self.serve_login(Wire(tls), Upstream("https", host, LOGIN_PORT))
+        finally:
+            self.forget(tls)
+
+    def serve_gateway(self, connection: socket.socket, head: bytes, rest: bytes) -> None:
+        """Claude's base URL inside (the host sets ANTHROPIC_BASE_URL): on to that gateway."""
+        if not self.relay.login.upstream:
+            self.refuse(
+                connection,
+                "a request",
+                Refusal(400, "not a proxy request: this is claudebox's proxy ($HTTPS_PROXY)"),
+            )
+            return
+        upstream = upstream_of_url(self.relay.login.upstream)
+        self.serve_login(Wire(connection, head + b"\r\n\r\n" + rest), upstream)
+
+    def open_login_upstream(self, upstream: Upstream) -> Wire:
+        found = self.resolve(upstream.host, upstream.port, gateway=upstream.gateway)
+        if isinstance(found, Refusal):
+            raise ClaudeboxError(found.reason)
+        failure: OSError | None = None
+        for address in found:
+            try:
+                sock = self.open_upstream(address, upstream.port)
+                break
+            except OSError as error:
+                failure = error
+        else:
+            raise ClaudeboxError(f"cannot connect to {upstream.authority} ({failure})")
+        if upstream.scheme == "https":
+            _server, client = self.contexts()
+            try:
+                wrapped = client.wrap_socket(sock, server_hostname=upstream.host)
+            except OSError as error:
+                self.forget(sock)
+                raise ClaudeboxError(f"TLS with {upstream.authority} failed ({error})") from error
+            with self.lock:
+                self.active.discard(sock)
+                self.active.add(wrapped)
+            sock = wrapped
+        sock.settimeout(UPSTREAM_TIMEOUT)
+        return Wire(sock)
+
+    def exchange(self, upstream: Upstream, head: HttpHead, body: bytes) -> tuple[HttpHead, bytes]:
+        """One request of the relay's own (a token refresh) and its whole answer."""
+        link = self.open_login_upstream(upstream)
+        try:
+            link.sock.sendall(head.render() + body)
+            answer = self.read_answer(link, head.line[0])
+            return answer, read_body(link, body_framing(answer, method=head.line[0]))
+        finally:
+            self.forget(link.sock)
+
+    def read_answer(self, link: Wire, method: str, client: socket.socket | None = None) -> HttpHead:
+        """The next final answer's head (interim 1xx answers passed on to `client`)."""
+        while True:
+            raw = link.head()
+            if raw is None:
+                raise ConnectionError("the server closed without answering")
+            answer = parse_head(raw, request=False)
+            if isinstance(answer, Refusal):
+                raise ConnectionError(answer.reason)
+            if 100 <= answer.status < 200 and answer.status != 101:
+                if client is not None:
+                    client.sendall(answer.render())
+                continue
+            return answer
+
+    def serve_login(self, client: Wire, upstream: Upstream) -> None:
+        """Claude's requests to one of Anthropic's hosts (or the host's gateway), one by one on
+        a kept-alive connection: each placeholder swapped for the real credential, any other
+        credential refused; token requests answered here; answers streamed back."""
+        link: Wire | None = None
+        try:
+            while True:
+                client.sock.settimeout(PROXY_IDLE_TIMEOUT)
+                try:
+                    raw = client.head(within=PROXY_TIMEOUT)
+                except HeadRefused as refused:
+                    self.refuse(client.sock, f"a request to {upstream.authority}", refused.refusal)
+                    return
+                if raw is None:
+                    return
+                client.sock.settimeout(PROXY_TIMEOUT)
+                head = parse_head(raw, request=True)
+                if isinstance(head, Refusal) or not head.line[1].startswith("/"):
+                    refusal = head if isinstance(head, Refusal) else Refusal(400, "not origin form")
+                    self.refuse(client.sock, f"a request to {upstream.authority}", refusal)
+                    return
+                method, target, _version = head.line
+                path = target.split("?", 1)[0]
+                what = f"{method} {upstream.authority}{path}"
+                token_request = method == "POST" and path in (OAUTH_TOKEN_PATH, OAUTH_REVOKE_PATH)
+                if token_request and upstream.host == OAUTH_HOST and not upstream.gateway:
+                    self.answer_token_request(client, head, path, what)
+                    if head.closes:
+                        return
+                    continue
+                swapped = self.login.swap(head)
+                if isinstance(swapped, Refusal):
+                    self.note(f"refused login {what}: {swapped.reason}")
+                    client.sock.sendall(
+                        json_answer(swapped.status, api_error(swapped), swapped.phrase)
+                    )
+                    return
+                outgoing, used = swapped
+                if upstream.gateway and self.relay.on_host and not used:
+                    refusal = Refusal(403, "the session's gateway takes only its own requests")
+                    self.note(f"refused login {what}: {refusal.reason}")
+                    client.sock.sendall(
+                        json_answer(refusal.status, api_error(refusal), refusal.phrase)
+                    )
+                    return
+                rewrite = (
+                    not upstream.gateway
+                    and upstream.host == FIRST_PARTY_HOST
+                    and method == "POST"
+                    and path == CREATE_API_KEY_PATH
+                )
+                outgoing = outgoing.with_headers(
+                    ("host", *(("accept-encoding",) if rewrite else ())),
+                    [("Host", upstream.authority)]
+                    + ([("Accept-Encoding", "identity")] if rewrite else []),
+                )
+                outgoing = outgoing._replace(
+                    line=(method, upstream.prefix + target, outgoing.line[2])
+                )
+                if link is None or link_closed(link):
+                    if link is not None:
+                        self.forget(link.sock)
+                    link = self.open_login_upstream(upstream)
+                link.sock.sendall(outgoing.render())
+                copy_body(client, link.sock, body_framing(head))
+                answer = self.read_answer(link, method, client.sock)
+                if not upstream.gateway:  # a session cookie would be a login of its own inside
+                    answer = answer.with_headers(("set-cookie", "set-cookie2"), [])
+                if answer.status == 401:
+                    self.login.failed.update(used)
+                self.note(f"login {what} -> {answer.status}")
+                if rewrite and answer.status == 200:
+                    document = self.login.api_key(
+                        json_object(read_body(link, body_framing(answer, method=method)))
+                    )
+                    client.sock.sendall(json_answer(200, document))
+                else:
+                    guard = SecretGuard(used)
+                    guard.check(answer.render())
+                    client.sock.sendall(answer.render())
+                    if answer.status == 101:  # a protocol of its own now (a WebSocket)
+                        client.sock.sendall(link.data)
+                        link.sock.sendall(client.data)
+                        relay_bytes(client.sock, link.sock)
+                        return
+                    copy_body(link, client.sock, body_framing(answer, method=method), guard)
+                if (
+                    head.closes
+                    or answer.closes
+                    or body_framing(answer, method=method)[0] == "close"
+                ):
+                    return
+        except ClaudeboxError as error:
+            self.note(f"login request to {upstream.authority} failed: {error}")
+            with contextlib.suppress(OSError):
+                failed = Refusal(502, str(error))
+                client.sock.sendall(json_answer(502, api_error(failed), failed.phrase))
+        finally:
+            if link is not None:
+                self.forget(link.sock)
+
+    def answer_token_request(self, client: Wire, head: HttpHead, path: str, what: str) -> None:
+        """Claude's OAuth token requests, answered here: a refresh or a login on the host's
+        file (LoginSession.token); a revoke leaves the host's login as it is."""
+        body = read_body(client, body_framing(head))
+        if path == OAUTH_REVOKE_PATH:
+            status, document = 200, dict[str, object]()
+        else:
+            status, document = self.login.token(json_object(body))
+        client.sock.sendall(json_answer(status, document))
+        self.note(f"login {what} -> {status} (answered by claudebox)")
+
+    def stop(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        self.acceptor.join(RELAY_STOP_TIMEOUT)
+        with self.lock:
+            unused = [*self.listeners, *filter(None, [self.resolver]), *self.spares]
+        for listener in unused:
+            listener.close()
+        with self.lock:
+            for item in self.active:
+                with contextlib.suppress(OSError):
+                    item.shutdown(socket.SHUT_RDWR)
+            handlers = list(self.handlers)
+        deadline = time.monotonic() + RELAY_STOP_TIMEOUT
+        for handler in handlers:
+            handler.join(max(deadline - time.monotonic(), 0))
+        for fd in (self.wake_r, self.wake_w, self.reserve):
+            if fd is not None:
+                os.close(fd)
+        if self.shed_count:
+            self.note(f"closed {self.shed_count} more connections unserved")
+        self.note("session ended")
+        with self.lock:
+            self.log.close()
+
+
+def link_closed(link: Wire) -> bool:
+    """Whether a kept-alive upstream connection was closed by its server meanwhile."""
+    import select
+
+    if link.data:
+        return False
+    readable, _w, _x = select.select([link.sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return not link.sock.recv(1, socket.MSG_PEEK)
+    except (OSError, ValueError):
+        return True
+
+
+# --- the network: the OS edge: the control socket (claudebox allow, claudebox log) ------------
+
+
+def control_address(directory_fd: int, name: str) -> str:
+    """A unix socket address for `name` in the directory open at `directory_fd` (a path through
+    /proc/self/fd: never longer than sun_path holds, however deep the home)."""
+    return f"/proc/self/fd/{directory_fd}/{name}"
+
+
+def read_line(connection: socket.socket, limit: int, timeout: float) -> bytes | None:
+    """One line (without its newline) within `timeout` seconds in all, or None: the peer
+    closed first, or sent more than `limit` bytes. TimeoutError when the time is up."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        if len(data) > limit:
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no whole line in time")
+        connection.settimeout(remaining)
+        chunk = connection.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    line = data.partition(b"\n")[0]
+    return line if len(line) <= limit else None
+
+
+def peer_credentials(connection: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end of a unix socket (SO_PEERCRED)."""
+    pid, uid, _gid = struct.unpack(
+        "=3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    )
+    return pid, uid
+
+
+def sweep_control_sockets(directory_fd: int, own: str) -> None:
+    """Remove the control sockets killed sessions left: nothing listens on them any more."""
+    for name in os.listdir(directory_fd):
+        if name == own or not CONTROL_SOCKET_PATTERN.fullmatch(name):
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.setblocking(False)  # a full backlog (a stopped session) answers EAGAIN
+            try:
+                probe.connect(control_address(directory_fd, name))
+            except ConnectionRefusedError:
+                with contextlib.suppress(OSError):
+                    if stat.S_ISSOCK(os.lstat(name, dir_fd=directory_fd).st_mode):
+                        os.unlink(name, dir_fd=directory_fd)
+            except OSError:
+                pass
+
+
+class ControlServer:
+    """A running session's control socket, control-PID.sock in the instance directory (never
+    in the sandbox's view), 0600: claudebox allow asks for the session's state and adds a rule;
+    claudebox log checks the session still runs. One thread of the supervisor serves one
+    connection at a time, each a JSON line each way within CONTROL_TIMEOUT, and answers only
+    processes of the user's own uid (SO_PEERCRED). stop() removes the socket."""
+
+    def __init__(self, directory: str, relay: RelayServer) -> None:
+        import threading
+
+        self.relay = relay
+        self.path = os.path.join(directory, f"control-{os.getpid()}.sock")
+        self.listener, self.identity = self.bind(directory, os.path.basename(self.path))
+        self.wake_r, self.wake_w = os.pipe()
+        self.stopping = False
+        self.serving: socket.socket | None = None  # the connection being answered
+        self.thread = threading.Thread(target=self.serve, name="control", daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def bind(directory: str, name: str) -> tuple[socket.socket, tuple[int, int]]:
+        """The listening socket, bound under a temporary name, made 0600 and listening before
+        it is renamed to `name`: a control-*.sock that refuses a connection is a dead one."""
+        directory_fd = os.open(
+            directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sweep_control_sockets(directory_fd, name)
+            temporary = f"{name}.new"
+            for leftover in (temporary, name):  # an earlier session with our pid, killed
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover, dir_fd=directory_fd)
+            listener.bind(control_address(directory_fd, temporary))
+            os.chmod(temporary, 0o600, dir_fd=directory_fd)
+            listener.listen(8)
+            os.rename(temporary, name, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
+            info = os.lstat(name, dir_fd=directory_fd)
+        except BaseException:
+            listener.close()
+            raise
+        finally:
+            os.close(directory_fd)
+        return listener, (info.st_dev, info.st_ino)
+
+    def serve(self) -> None:
+        import selectors
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ, self.listener)
+            selector.register(self.wake_r, selectors.EVENT_READ, None)
+            while not self.stopping:
+                for key, _events in selector.select():
+                    if key.data is None:
+                        return
+                    try:
+                        connection, _address = self.listener.accept()
+                    except OSError:
+                        continue
+                    self.serving = connection
+                    with connection:
+                        self.serve_one(connection)
+                    self.serving = None
+
+    def serve_one(self, connection: socket.socket) -> None:
+        try:
+            peer, uid = peer_credentials(connection)
+            if uid != os.getuid():
+                self.relay.note(f"control: refused a connection from uid {uid}")
+                return
+            line = read_line(connection, CONTROL_REQUEST_LIMIT, CONTROL_TIMEOUT)
+            if line is None:  # closed at once (claudebox log's check), or too long
+                return
+            answer = self.answer(line, peer)
+            connection.settimeout(CONTROL_TIMEOUT)
+            connection.sendall(json.dumps(answer).encode() + b"\n")
+        except OSError:
+            pass
+        except Exception as error:  # a bug: logged, never a traceback, the session goes on
+            self.relay.note(f"control: internal error ({error!r})")
+
+    def answer(self, line: bytes, peer: int) -> dict[str, object]:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or request.get("op") not in ("status", "allow"):
+            return {"error": "not a request claudebox understands (op: status or allow)"}
+        tier = self.relay.relay.tier
+        if request["op"] == "status":
+            allowed = [[r.pattern, list(r.ports), r.origin] for r in self.relay.rules_now()]
+            return {"session": os.getpid(), "tier": tier.value, "allowed": allowed}
+        refusal = NETWORK_POLICIES[tier].no_additions
+        if refusal:
+            return {"error": refusal}
+        entry = request.get("entry")
+        if not isinstance(entry, str):
+            return {"error": "allow needs an entry (a string)"}
+        try:
+            rule = parse_allow_entry(entry, ALLOW_ORIGIN, ALLOW_ORIGIN)
+        except ClaudeboxError as error:
+            return {"error": str(error)}
+        covering = self.relay.allow(rule._replace(origin=f"{ALLOW_ORIGIN}, pid {peer}"))
+        if covering is not None:
+            return {"already": covering.describe(), "origin": covering.origin}
+        return {"added": rule.describe()}
+
+    def stop(self) -> None:
+        """Stop serving and remove the socket (when it is still this session's)."""
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        serving = self.serving
+        if serving is not None:  # a slow client does not hold the end of the session
+            with contextlib.suppress(OSError):
+                serving.shutdown(socket.SHUT_RDWR)
+        self.thread.join(RELAY_STOP_TIMEOUT)
+        with contextlib.suppress(OSError):
+            info = os.lstat(self.path)
+            if (info.st_dev, info.st_ino) == self.identity:
+                os.unlink(self.path)
+        self.listener.close()
+        for fd in (self.wake_r, self.wake_w):
+            os.close(fd)
+
+
+def start_control(directory: str, relay: RelayServer) -> ControlServer | None:
+    """The session's control socket; without one (noted in its log) the session runs all the
+    same, and claudebox allow and claudebox log do not find it."""
+    try:
+        return ControlServer(directory, relay)
+    except OSError as error:
+        relay.note(
+            f"no control socket in {directory} ({error.strerror or error}): claudebox allow "
+            "and claudebox log cannot reach this session"
+        )
+        return None
+
+
+def ask_session(
+    directory_fd: int, name: str, pid: int, request: Mapping[str, object]
+) -> dict[str, object] | None:
+    """The answer of the session whose control socket is `name` (its claudebox's pid `pid`),
+    or None: nothing listens there (a session that ended), or another process does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(CONTROL_TIMEOUT)
+        try:
+            connection.connect(control_address(directory_fd, name))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+        except OSError as error:
+            raise ClaudeboxError(
+                f"cannot reach the session of pid {pid} ({error.strerror or error}); "
+                "try again, or end that session"
+            ) from error
+        if peer_credentials(connection) != (pid, os.getuid()):
+            return None
+        answer: object = None
+        reason = "not a JSON object"
+        try:
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            line = read_line(connection, CONTROL_ANSWER_LIMIT, CONTROL_TIMEOUT)
+            if line is None:
+                reason = "no answer line"
+            answer = json.loads(line) if line is not None else None
+        except OSError as error:
+            reason = error.strerror or str(error) or type(error).__name__
+        except ValueError:
+            pass
+    if not isinstance(answer, dict):
+        raise ClaudeboxError(
+            f"the session of pid {pid} gave no answer claudebox understands ({reason}); is its "
+            "claudebox stopped (Ctrl-Z)? resume it (fg) and try again"
+        )
+    return answer
+
+
+def session_of(name: str, pid: int, answer: Mapping[str, object]) -> RunningSession:
+    """A status answer as a RunningSession; ValueError, TypeError or KeyError when it is not one."""
+    allowed = answer["allowed"]
+    if not isinstance(allowed, list) or answer["session"] != pid:
+        raise TypeError("allowed must be a list, session the socket's pid")
+    return RunningSession(
+        pid,
+        name,
+        Tier(answer["tier"]),
+        tuple(
+            AllowRule(str(pattern), tuple(int(port) for port in ports), str(origin))
+            for pattern, ports, origin in allowed
+        ),
+    )
+
+
+def open_instance_directory(instance: Instance) -> int | None:
+    """The instance directory, opened (never a link); None when the project has none yet."""
+    try:
+        return os.open(instance.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ClaudeboxError(f"cannot read {instance.dir}: {error.strerror}") from error
+
+
+def running_sessions(instance: Instance) -> list[RunningSession]:
+    """The project's sessions that answer on their control sockets."""
+    directory_fd = open_instance_directory(instance)
+    if directory_fd is None:
+        return []
+    sessions = []
+    try:
+        for name in sorted(os.listdir(directory_fd)):
+            found = CONTROL_SOCKET_PATTERN.fullmatch(name)
+            if not found:
+                continue
+            info = os.lstat(name, dir_fd=directory_fd)
+            if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            pid = int(found.group(1))
+            answer = ask_session(directory_fd, name, pid, {"op": "status"})
+            if answer is None:
+                continue
+            try:
+                sessions.append(session_of(name, pid, answer))
+            except (ValueError, TypeError, KeyError) as error:
+                raise ClaudeboxError(
+                    f"the session of pid {pid} gave no answer claudebox understands ({error}); "
+                    "is it an older claudebox? end it and start it again"
+                ) from error
+    finally:
+        os.close(directory_fd)
+    return sessions
+
+
+def session_running(instance: Instance, session: RunningSession) -> bool:
+    """Whether the session still listens on its control socket."""
+    directory_fd = open_instance_directory(instance)
+    if directory_fd is None:
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.setblocking(False)
+            probe.connect(control_address(directory_fd, session.socket))
+            return peer_credentials(probe)[0] == session.pid
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:  # (its backlog full, say): it is there
+        return True
+    finally:
+        os.close(directory_fd)
+
+
+def allow_while_running(
+    instance: Instance, rule: AllowRule, edit: ProfileEdit | None, home: str
+) -> int:
+    """claudebox allow: `rule` goes to the project's running allowlist sessions (and `edit`, the
+    profile, is saved) once the person confirms on this terminal."""
+    sessions = running_sessions(instance)
+    project = printable(instance.root)
+    if not sessions:
+        raise ClaudeboxError(
+            f"no claudebox session of {project} is running (claudebox allow adds to a running "
+            "session of the project in the current directory); cd into the project, or start "
+            "its session first",
+            EXIT_USAGE,
+        )
+    takers = [s for s in sessions if not NETWORK_POLICIES[s.tier].no_additions]
+    if not takers:
+        other = sessions[0]
+        raise ClaudeboxError(
+            f"the session of {project} (claudebox pid {other.pid}) runs in the "
+            f"{other.tier.value} network tier: {NETWORK_POLICIES[other.tier].no_additions}",
+            EXIT_USAGE,
+        )
+    missing = []
+    for session in takers:
+        covering = covering_rule(rule, session.allowed)
+        if covering is None:
+            missing.append(session.pid)
+        else:
+            write_stderr(
+                f"claudebox: {rule.describe()} is allowed in session {session.pid} already "
+                f"({covering.describe()}, {covering.origin})\n"
+            )
+    if edit is not None and edit.document is None:
+        write_stderr(f"claudebox: profile {edit.name} allows {rule.describe()} already\n")
+    saving = edit if edit is not None and edit.document is not None else None
+    if not missing and saving is None:
+        return 0
+    profile = (printable(tilde(saving.path, home)), saving.new) if saving else None
+    question = allow_question(rule, project, missing, profile)
+    if not confirm(question, what="claudebox allow", fix=ALLOW_CONFIRM_FIX):
+        write_stderr("claudebox: nothing changed\n")
+        return EXIT_USAGE
+    for pid in missing:
+        answer = add_to_session(instance, pid, rule)
+        if answer is None or "error" in answer:
+            reason = answer["error"] if answer else "it ended meanwhile"
+            raise ClaudeboxError(f"session {pid} did not take {rule.describe()}: {reason}")
+        write_stderr(f"claudebox: session {pid} allows {rule.describe()} from now on\n")
+    if saving is not None:
+        save_profile(saving)
+        write_stderr(f"claudebox: saved {rule.describe()} in profile {saving.name}\n")
+    return 0
+
+
+def add_to_session(instance: Instance, pid: int, rule: AllowRule) -> dict[str, object] | None:
+    """The session's answer to adding `rule`; None when it no longer runs."""
+    directory_fd = open_instance_directory(instance)
+    if directory_fd is None:
+        return None
+    try:
+        request = {"op": "allow", "entry": rule.describe()}
+        return ask_session(directory_fd, f"control-{pid}.sock", pid, request)
+    finally:
+        os.close(directory_fd)
+
+
+def relay_logs(log_dir: str) -> list[tuple[str, int]]:
+    """The network logs in `log_dir` as (name, its session's pid), oldest first."""
+    try:
+        names = sorted(os.listdir(log_dir))
+    except OSError:
+        return []
+    return [
+        (name, int(found.group(1)))
+        for name in names
+        if (found := RELAY_LOG_PATTERN.fullmatch(name))
+    ]
+
+
+def follow_log(instance: Instance) -> int:
+    """claudebox log: the newest running session's network log, followed until that session
+    ends (or Ctrl-C); with no session running, the newest log as it is."""
+    logs = relay_logs(instance.network_log)
+    sessions = {session.pid: session for session in running_sessions(instance)} if logs else {}
+    followed = next(((n, sessions[pid]) for n, pid in reversed(logs) if pid in sessions), None)
+    if followed is not None:
+        name, session = followed
+        print_log(
+            os.path.join(instance.network_log, name), lambda: session_running(instance, session)
+        )
+        return 0
+    if not logs:
+        raise ClaudeboxError(
+            f"no network log of {printable(instance.root)} yet: each session writes one; start "
+            "claudebox in this project (or cd into the project whose log you want)",
+            EXIT_USAGE,
+        )
+    name = logs[-1][0]
+    write_stderr(
+        f"claudebox: no session of {printable(instance.root)} is running; its last network log "
+        f"({printable(name)}):\n"
+    )
+    print_log(os.path.join(instance.network_log, name), None)
+    return 0
+
+
+def print_log(path: str, running: Callable[[], bool] | None) -> None:
+    """Print the log at `path` line by line, each made printable() (a session chooses the
+    names it asks for); while `running()` says so, wait for more, like tail -f."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise ClaudeboxError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ClaudeboxError(f"{path} is not a regular file; a network log is (move it aside)")
+        pending = b""
+        ended = running is None
+        checked = time.monotonic()
+        while True:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                lines, newline, pending = (pending + chunk).rpartition(b"\n")
+                if newline:
+                    write_stdout(os.fsdecode(lines + newline))
+                if len(pending) > LOG_LINE_LIMIT:
+                    write_stdout(os.fsdecode(pending) + "\n")
+                    pending = b""
+                continue
+            if ended:
+                break
+            if running is not None and time.monotonic() - checked >= LOG_LIVENESS_INTERVAL:
+                ended = not running()  # (then one more read: the lines it wrote last)
+                checked = time.monotonic()
+                continue
+            time.sleep(LOG_POLL_INTERVAL)
+        if pending:
+            write_stdout(os.fsdecode(pending) + "\n")
+    finally:
+        os.close(fd)
+
+
+def profile_edit(state_dir: str, name: str, home: str, rule: AllowRule) -> ProfileEdit:
+    """claudebox allow --save NAME: the profile with `rule` added to its allow_domains, checked
+    first as a launch reads it (a profile that fails to load is refused, never rewritten); a
+    profile that does not exist yet is made (the question says so)."""
+    check_profile_name(name, "--save")
+    path = os.path.join(profiles_dir(state_dir), f"{name}.json")
+    if not os.path.lexists(path):
+        for private in (state_dir, profiles_dir(state_dir)):
+            if os.path.lexists(private):
+                check_private(private, os.getuid())
+        return ProfileEdit(name, path, {"allow_domains": [rule.describe()]}, new=True)
+    if os.path.islink(path):
+        raise ClaudeboxError(
+            f"--save: {path} is a symlink (made by home-manager?); claudebox writes only a "
+            "profile file of its own: add the entry where that profile is made",
+            EXIT_USAGE,
+        )
+    load_profile_file(state_dir, name, home, os.getuid())
+    document = parse_json_document(path, read_profile_bytes(path))
+    if not isinstance(document, dict):  # (load_profile_file refused that already)
+        raise ClaudeboxError(f"{path}: (top level): must be a JSON object", EXIT_USAGE)
+    network = document.get("network")
+    if network not in (None, Tier.ALLOWLIST.value):
+        raise ClaudeboxError(
+            f"--save: profile {name} sets network {network}, and allow_domains need the "
+            "allowlist tier; save the entry to another profile",
+            EXIT_USAGE,
+        )
+    edited = profile_with_entry(document, rule, f"{path}: allow_domains")
+    return ProfileEdit(name, path, edited, new=False)
+
+
+def save_profile(edit: ProfileEdit) -> None:
+    """Write the edited profile in place by rename (0600): a reader sees the old or the new."""
+    if edit.document is None:
+        return
+    data = (json.dumps(edit.document, indent=2) + "\n").encode()
+    try:
+        make_private_dirs(os.path.dirname(edit.path))
+        write_atomic(edit.path, data, replace=not edit.new)
+    except OSError as error:
+        raise ClaudeboxError(
+            f"cannot update {edit.path}: {error.strerror}; check its permissions"
+        ) from error
+
+
+# --- the network: the OS edge: --check's pasta ------------------------------------------------
+
+
+def check_inet(pasta: str | None) -> list[CheckResult]:
+    """pasta, /dev/net/tun, and pasta actually starting with the inet tier's options."""
+    alternative = "or use --network full (or none)"
+    if pasta is None:
+        return [CheckResult("pasta", False, "not found on PATH", f"install passt {alternative}")]
+    results = [CheckResult("pasta", True, pasta)]
+    problem = tun_error()
+    if problem is not None:
+        results.append(
+            CheckResult(
+                "/dev/net/tun",
+                False,
+                f"not usable ({problem})",
+                f"modprobe tun; chmod 0666 /dev/net/tun; {alternative}",
+            )
+        )
+        return results
+    results.append(CheckResult("/dev/net/tun", True, "usable"))
+    probe = run(
+        [pasta, *PASTA_OPTIONS, "--", sys.executable, "-I", "-S", "-c", ""],
+        check=False,
+        timeout=CHECK_TIMEOUT,
+    )
+    lines = [line for line in probe.stderr.splitlines() if "AVX2" not in line]
+    results.append(
+        CheckResult(
+            "inet tier",
+            probe.returncode == 0,
+            "pasta starts a network namespace"
+            if probe.returncode == 0
+            else " / ".join(lines) or f"pasta exited {probe.returncode}",
+            f"check the user namespace sysctls above, {alternative}",
+        )
+    )
+    return results
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+class Entry(NamedTuple):
+    """A host path as the edge saw it, without following symlinks."""
+
+    path: str
+    kind: Kind
+    target: str = ""  # a symlink's text
+    resolved: str = ""  # where a symlink leads (real path), "" when nowhere
+    resolved_kind: Kind = Kind.MISSING  # what it leads to
+
+
+class MountOp(enum.Enum):
+    """A bwrap filesystem option."""
+
+    TMPFS = "--tmpfs"
+    PROC = "--proc"
+    DEV = "--dev"
+    BIND = "--bind"
+    RO_BIND = "--ro-bind"
+    BIND_TRY = "--bind-try"
+    RO_BIND_TRY = "--ro-bind-try"
+    BIND_FD = "--bind-fd"  # a host path the stage opened without following symlinks
+    RO_BIND_FD = "--ro-bind-fd"
+    DATA = "--ro-bind-data"  # generated bytes from a descriptor
+    WRITABLE_DATA = "--bind-data"  # the same, writable (a copy in bwrap's own tmpfs)
+    SYMLINK = "--symlink"
+
+
+FD_OPS: Final = (MountOp.BIND_FD, MountOp.RO_BIND_FD, MountOp.DATA, MountOp.WRITABLE_DATA)
+WRITABLE_OPS: Final = (MountOp.BIND, MountOp.BIND_TRY, MountOp.BIND_FD)
+BIND_OPS: Final = (*WRITABLE_OPS, MountOp.RO_BIND, MountOp.RO_BIND_TRY, MountOp.RO_BIND_FD)
+
+
+class Mount(NamedTuple):
+    """One bwrap filesystem operation: what --dry-run prints, the audit shows and bwrap gets."""
+
+    op: MountOp
+    dst: str
+    src: str = ""  # the host path (for fd binds: what the stage opens), or a symlink's target
+    fd: int = -1
+
+    def to_args(self) -> list[str]:
+        if self.op in (MountOp.TMPFS, MountOp.PROC, MountOp.DEV):
+            return [self.op.value, self.dst]
+        if self.op in FD_OPS:
+            return [self.op.value, str(self.fd), self.dst]
+        return [self.op.value, self.src, self.dst]
+
+    @property
+    def writable(self) -> bool:
+        return self.op in WRITABLE_OPS
+
+    def describe(self) -> str:
+        if self.op in (MountOp.TMPFS, MountOp.PROC, MountOp.DEV):
+            return f"{self.op.value.removeprefix('--')} {self.dst}"
+        if self.op is MountOp.SYMLINK:
+            return f"link {self.dst} -> {self.src}"
+        mode = "rw" if self.writable or self.op is MountOp.WRITABLE_DATA else "ro"
+        if self.op in (MountOp.DATA, MountOp.WRITABLE_DATA):
+            return f"{mode} {self.dst} (generated)"
+        source = f" <- {self.src}" if self.src != self.dst else ""
+        return f"{mode} {self.dst}{source}"
+
+
+class Pin(NamedTuple):
+    """A mount the stage makes in its own namespace before bwrap runs: `path` onto itself (a
+    mount point cannot be renamed or removed; read-only when asked), or `source` over it."""
+
+    path: str
+    kind: Kind  # what `path` must be, checked without following symlinks
+    read_only: bool
+    source: str = ""  # a directory bound over `path` (a per-project store); "": path itself
+    reason: str = ""
+    upper: str = ""  # an overlay: `source` read-only below, this directory taking the writes
+
+    def describe(self) -> str:
+        if self.upper:
+            return f"rw {self.path} <- {self.source} (writes to {self.upper})"
+        if self.source:
+            return f"{'ro' if self.read_only else 'rw'} {self.path} <- {self.source}"
+        if self.kind is Kind.LINK:
+            return f"pinned symlink {self.path}"
+        return f"{'ro' if self.read_only else 'pinned'} {self.path}"
+
+
+class Opened(NamedTuple):
+    """A host path the stage opens without following symlinks, at `fd`, for bwrap --bind-fd."""
+
+    fd: int
+    path: str
+
+
+class Stage(NamedTuple):
+    """claudebox's child before it execs bwrap: a user and mount namespace (and a network
+    namespace for inet, which pasta joins, and for allowlist), what inet blocks, pins,
+    descriptors, and the loopback ports whose listening sockets it hands to the supervisor."""
+
+    network: bool
+    blocked: tuple[BlockedPrefix, ...]  # inet: unreachable routes and nftables drop rules
+    pins: tuple[Pin, ...]
+    opened: tuple[Opened, ...]
+    listen: tuple[int, ...] = ()  # 127.0.0.1 ports inside whose listeners the supervisor serves
+    sealed: bool = False  # allowlist: nftables drop every packet that does not stay on lo
+    transparent: tuple[int, ...] = ()  # allowlist: 0.0.0.0 ports inside, carried by name
+    resolver: bool = False  # allowlist: a UDP socket on 127.0.0.1:53 inside, the relay answers
+    spares: int = 0  # allowlist: unbound TCP sockets, for ports allowed while the session runs
+
+    @property
+    def handed(self) -> int:
+        """How many sockets the stage hands the supervisor for the relay: the listeners
+        (`listen`, then `transparent`), the resolver's, then the spares (inet's netlink
+        sockets follow them: follows_routes)."""
+        return len(self.listen) + len(self.transparent) + self.resolver + self.spares
+
+    @property
+    def follows_routes(self) -> bool:
+        """inet: the stage hands the supervisor netlink sockets of the sandbox's namespace
+        (ROUTE_WATCH_PROTOCOLS), with which its RouteWatcher blocks what the host routes later."""
+        return bool(self.blocked)
+
+
+class Login(NamedTuple):
+    """Claude's login as the relay holds it. No value is here: the relay reads the host's
+    credentials file for each request and the variables' values at launch."""
+
+    claude_dir: str  # the host's ~/.claude: its .credentials.json and its refresh lock
+    variables: tuple[str, ...]  # credential variables the host sets: placeholders inside
+    upstream: str  # the host's ANTHROPIC_BASE_URL ("": Claude reaches api.anthropic.com itself)
+    ca_bundle: str  # the system CA bundle the relay verifies Anthropic's servers with
+    openssl: str  # makes the session's certificate
+    instance: str  # the instance id: an API-key placeholder ends alike in the project's sessions
+    account: str = ""  # the host's account (its ~/.claude.json): a login inside for another
+    # account stays in that session, never replacing yours
+
+    @property
+    def credentials(self) -> str:
+        return os.path.join(self.claude_dir, CREDENTIALS)
+
+
+class DataKind(enum.Enum):
+    GITCONFIG = "gitconfig"
+    NOTE = "sandbox note"
+    SECCOMP = "seccomp filter"
+    RESOLV_CONF = "resolv.conf"
+    REGISTRY = "nix registry"
+    ENV = "environment"  # --setenv arguments bwrap reads with --args (never on an argv)
+    LOGIN_ENV = "login environment"  # the same, made at launch: placeholders, the proxy's URL
+    LOGIN_CA = "login CA certificate"  # made at launch: the session's CA
+    CREDENTIALS = "login placeholders"  # made at launch: ~/.claude/.credentials.json inside
+    BOOT_ID = "boot id"  # made at launch: a new one each session
+    PASSWD = "passwd"
+    GROUP = "group"
+    KEYS = "kernel keys (none)"
+    KEY_USERS = "kernel key users (none)"
+    CMDLINE = "kernel command line (empty)"
+
+
+# Made by whoever launches (a session, or a pasted --dry-run's --stage), never by the plan.
+LAUNCH_DATA: Final = (
+    DataKind.LOGIN_ENV,
+    DataKind.LOGIN_CA,
+    DataKind.CREDENTIALS,
+    DataKind.BOOT_ID,
+)
+
+
+class DataInput(NamedTuple):
+    """Bytes bwrap reads from a file descriptor (generated files, the seccomp program)."""
+
+    fd: int
+    content: bytes
+    kind: DataKind
+
+
+class HostSetup(NamedTuple):
+    """A directory or file claudebox creates on the host before launch (never overwrites). A
+    mount point (in claudebox's own state, where sessions write) must be a directory or a
+    regular file: anything else found there is moved aside first (a planted symlink too)."""
+
+    path: str
+    content: str | None = None  # None: a directory
+    mount_point: bool = False
+    replace: bool = False  # a file of claudebox's own, rewritten at each launch
+
+    def render(self) -> str:
+        path = shell_quote(self.path)
+        if self.replace:  # (its content can hold the host's values: not printed)
+            return f": claudebox rewrites {path} at launch"
+        make = (
+            f"mkdir -p -m 700 {path}"
+            if self.content is None
+            else f"[ -e {path} ] || (umask 077 && printf %s {shell_quote(self.content)} > {path})"
+        )
+        if not self.mount_point:
+            return make
+        test = "-d" if self.content is None else "-f"
+        aside = shell_quote(self.path + QUARANTINE_SUFFIX)
+        return (
+            f"{{ [ -L {path} ] || {{ [ -e {path} ] && [ ! {test} {path} ]; }}; }} && "
+            f'mv -- {path} {aside}-"$$"; {make}'
+        )
+
+
+class Instance(NamedTuple):
+    """Per-project state, keyed by the canonical project root."""
+
+    id: str
+    root: str
+    dir: str
+
+    @property
+    def claude_store(self) -> str:
+        """~/.claude inside."""
+        return os.path.join(self.dir, "claude")
+
+    @property
+    def claude_json(self) -> str:
+        """~/.claude.json inside (also seen as ~/.claude/.claude.json: the same file)."""
+        return os.path.join(self.dir, "claude", ".claude.json")
+
+    @property
+    def nix_cache(self) -> str:
+        return os.path.join(self.dir, "cache", "nix")
+
+    @property
+    def local_state(self) -> str:
+        return os.path.join(self.dir, "state")
+
+    @property
+    def network_log(self) -> str:
+        """The relay's logs, one per session (open_relay_log)."""
+        return os.path.join(self.dir, "network-log")
+
+
+class GitLayout(NamedTuple):
+    """The project as git sees it, after claudebox checked git's answer."""
+
+    top: str  # bound read-write: the current directory or one of its ancestors
+    canonical_root: str  # instance key: the main worktree's root (worktrees share)
+    git_dir: str  # the (common) git directory: config, hooks, objects; "" outside git
+    outside: bool  # git_dir lies outside `top` (a linked worktree's or submodule's)
+    hooks_path: str = ""  # core.hooksPath, resolved (husky's .husky and the like)
+    program: str = ""  # the host's git, which found all this
+    hooks_local: bool = False  # the hooksPath is the repository's own (else ~/.gitconfig's)
+    user_hooks: str = ""  # core.hooksPath in your own git config, as written there
+
+
+class Walk(NamedTuple):
+    """A protected path and the steps from its root down to it, each seen without following
+    symlinks; the walk stops at the first step that is a symlink or missing."""
+
+    root: str
+    relative: str
+    steps: tuple[Entry, ...]
+    create: bool = False  # git's own hooks directory: created when absent, then read-only
+    pin_only: bool = False  # a git directory: pinned (it cannot be replaced), not read-only
+    placeholder: str | None = None  # when absent: made with this text for the session (one
+    # git reads as if there were none), read-only, so the session cannot make it; removed after
+    judged_as: str = ""  # made in a session, judged as git's file of this name ("hooks")
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.root, self.relative)
+
+
+class Survey(NamedTuple):
+    """Every directory of the project's tree, for every git repository in it: a survey reuses
+    what an earlier one saw of a directory unchanged since (the same inode and ctime: the
+    ctime changes with every entry made, removed or renamed in it, and no process can set it
+    back), so a launch reads one lstat per directory and lists only those that changed."""
+
+    top: str
+    directories: Mapping[str, tuple[int, int]]  # "" (the top), "a/b" -> (inode, ctime_ns)
+    marked: Mapping[str, tuple[str, ...]]  # directory -> the SURVEY_NAMES in it (any kind)
+    unreadable: tuple[str, ...]  # directories that could not be listed
+    taken_ns: int  # when it began (time.time_ns)
+    listed: int = 0  # directories listed anew (the rest came from the earlier survey)
+    cut: bool = False  # stopped at SURVEY_DIRECTORY_LIMIT
+    reopened: tuple[tuple[str, int], ...] = ()  # made listable to be surveyed (the mode it had)
+
+    @property
+    def repositories(self) -> tuple[str, ...]:
+        """Directories below the top holding a .git, sorted."""
+        return tuple(sorted(rel for rel, names in self.marked.items() if rel and ".git" in names))
+
+
+class ClaudeHome(NamedTuple):
+    """The host's ~/.claude (what of it could come in) and ~/.claude.json."""
+
+    dir: str
+    entries: tuple[Entry, ...]  # top level, sorted by name, at most CLAUDE_HOME_SHOWN of them
+    json: Mapping[str, object]
+    left_out: int = 0  # entries that could come in beyond those (counted up to the scan limit)
+    scan_cut: bool = False  # the scan stopped at its limit: more than left_out stay outside
+
+
+class Layers(NamedTuple):
+    """The files the project keeps on top of the host's (settings.json, .claude.json): what
+    they hold now (None: no such file) and the host's values when they were last written."""
+
+    host_settings: Mapping[str, object]  # the host's ~/.claude/settings.json ({}: none)
+    settings: Mapping[str, object] | None  # the project's ~/.claude/settings.json
+    claude_json: Mapping[str, object] | None  # the project's ~/.claude.json
+    seen: Mapping[str, Mapping[str, object]] | None  # LAYERS_FILE (None: never written)
+
+
+class Account(NamedTuple):
+    """The user as the host's NSS names them (for the sandbox's own passwd and group)."""
+
+    name: str
+    gecos: str
+    group: str  # the primary group's name
+
+
+class HostFacts(NamedTuple):
+    """Everything the builders need to know about the host, read once at the edge."""
+
+    env: Mapping[str, str]
+    uid: int
+    gid: int
+    euid: int
+    home: str
+    cwd: str
+    git: GitLayout
+    machine: str
+    path_dirs: tuple[str, ...]  # host PATH entries, each resolved (real path), existing only
+    claude: str | None  # real path of the claude executable, None when not found
+    bwrap: str | None
+    pasta: str | None
+    tools: Mapping[str, str]  # "bash"/"sh"/"env" -> path inside the store
+    ca_bundle: str | None  # what the sandbox's programs verify with (a path seen inside)
+    system_ca_bundle: str | None  # what the host's own do: the relay verifies Anthropic with it
+    openssl: str | None
+    git_name: str | None
+    git_email: str | None
+    etc_present: frozenset[str]  # the ETC_READ_ONLY paths that exist
+    claude_home: ClaudeHome
+    layers: Layers
+    protected: tuple[Walk, ...]  # project and git paths the host later executes or obeys
+    state_dir: str  # ~/.claudebox
+    account: Account
+    other_session: bool = False  # another claudebox session of this project holds its lock
+    resolved_secret_paths: tuple[str, ...] = ()  # where symlinked secret paths really are
+    # inet: the host's addresses, policy rules and routes, None when they could not be read.
+    routing: HostRouting | None = HostRouting()
+    routing_error: str | None = None  # why not
+    userns_blocker: str | None = None  # why user namespaces cannot work here
+    tun_error: str | None = None  # why /dev/net/tun cannot be opened
+    survey: Survey | None = None  # the project's tree, for the git repositories in it
+    store_env: Mapping[str, str] = {}  # STORE_RESOLVED_ENV that lead into the store: resolved
+
+
+class ProfileMount(NamedTuple):
+    src: str
+    dst: str
+    mode: str  # "ro" or "rw"
+    origin: str  # the profile that declared it
+
+
+class ProfileFile(NamedTuple):
+    """One validated profile file, before `extends` is resolved."""
+
+    name: str
+    path: str
+    description: str | None = None
+    extends: tuple[str, ...] = ()
+    network: Tier | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    extra_env_passthrough: tuple[str, ...] = ()
+    mounts: tuple[ProfileMount, ...] = ()
+    packages: tuple[str, ...] = ()
+    allow_secret_mounts: bool | None = None
+    allow_domains: tuple[str, ...] = ()
+    host_ports: tuple[int, ...] = ()
+    mcp_servers: tuple[str, ...] = ()
+
+
+class Profile(NamedTuple):
+    """A resolved profile: its chain (parents first) merged, each value with its origin."""
+
+    name: str
+    chosen_by: str  # "--profile", "CLAUDEBOX_PROFILE" or "default"
+    chain: tuple[str, ...]
+    description: tuple[str, str] | None = None  # (value, origin)
+    network: tuple[Tier, str] | None = None
+    env: tuple[tuple[str, str, str], ...] = ()  # (name, value, origin)
+    extra_env_passthrough: tuple[tuple[str, str], ...] = ()  # (name, origin)
+    mounts: tuple[ProfileMount, ...] = ()
+    packages: tuple[tuple[str, str], ...] = ()  # (attribute, origin)
+    allow_secret_mounts: tuple[bool, str] = (False, "built-in default")
+    allow_domains: tuple[tuple[str, str], ...] = ()  # (entry, origin)
+    host_ports: tuple[tuple[int, str], ...] = ()  # (port, origin)
+    mcp_servers: tuple[tuple[str, str], ...] = ()  # (name in the host's ~/.claude.json, origin)
+
+
+class Options(NamedTuple):
+    claude_args: tuple[str, ...] = ()
+    tier: Tier = DEFAULT_TIER
+    tier_origin: str = "default"
+    shell: bool = False
+    profile: Profile | None = None
+    package_paths: tuple[str, ...] = ()  # resolved profile packages (store paths), in order
+    nixpkgs: str | None = None  # CLAUDEBOX_NIXPKGS: the pinned nixpkgs for nix shell and comma
+    extra_env: tuple[str, ...] = ()  # CLAUDEBOX_EXTRA_ENV names
+    allow_domains: tuple[str, ...] = ()  # --allow-domain entries (the profile's: in profile)
+
+
+class EnvVar(NamedTuple):
+    name: str
+    value: str
+    origin: str  # "host", "sandbox", "profile", CLAUDEBOX_EXTRA_ENV or "profile NAME"
+
+    @property
+    def looks_secret(self) -> bool:
+        return looks_secret(self.name)
+
+
+class ClaudeView(NamedTuple):
+    """One entry of ~/.claude as the audit shows it."""
+
+    name: str
+    treatment: Treatment
+    note: str = ""  # e.g. "symlink into /nix/store", "unclassified"
+
+
+class SandboxPlan(NamedTuple):
+    """The complete sandbox: what --dry-run prints, what the audit shows, what runs.
+
+    The process chain: the stage (claudebox's child) execs bwrap, whose pid-1 init runs the
+    command (COMMAND_DEPTH levels below the stage); pasta (inet) runs beside it."""
+
+    bwrap: str
+    namespace_args: tuple[str, ...]
+    env: tuple[EnvVar, ...]
+    mounts: tuple[Mount, ...]
+    data: tuple[DataInput, ...]
+    chdir: str
+    command: tuple[str, ...]
+    stage: Stage
+    pasta: Pasta | None
+    relay: Relay
+    host_setup: tuple[HostSetup, ...]
+    instance: Instance
+    tier: Tier
+    tier_origin: str
+    project: str
+    claude_view: tuple[ClaudeView, ...]
+    own_settings: tuple[str, ...]  # settings.json keys the project has of its own
+    mcp_in: tuple[tuple[str, str], ...]  # the host's MCP servers brought in (server, profile)
+    mcp_out: tuple[str, ...]  # the host's MCP servers that stay outside
+    mcp_env: tuple[tuple[str, str], ...]  # (server, variable): values they bring in
+    profile: Profile | None
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+    blockers: tuple[ClaudeboxError, ...]  # why this plan cannot launch here (--dry-run: warns)
+    secret_mounts: tuple[str, ...]  # profile mount sources that are or hold secret paths
+    watched: tuple[str, ...]  # protected paths absent at launch: created ones are reviewed
+    placeholders: tuple[HostSetup, ...] = ()  # git files made for the session, removed after
+
+    @property
+    def argv(self) -> list[str]:
+        args = [self.bwrap, *self.namespace_args, "--clearenv"]
+        args += ["--args", str(self.data_fd(DataKind.ENV))]
+        args += ["--args", str(self.data_fd(DataKind.LOGIN_ENV))]
+        for mount in self.mounts:
+            args += mount.to_args()
+        args += ["--chdir", self.chdir, "--seccomp", str(self.seccomp_fd), "--", *self.command]
+        return args
+
+    def data_fd(self, kind: DataKind) -> int:
+        return next(d.fd for d in self.data if d.kind is kind)
+
+    @property
+    def seccomp_fd(self) -> int:
+        return self.data_fd(DataKind.SECCOMP)
+
+    @property
+    def writable(self) -> tuple[Mount, ...]:
+        return tuple(m for m in self.mounts if m.writable)
+
+
+class GcEntry(NamedTuple):
+    instance_dir: str
+    root: str | None  # None: no usable root or lock file (corrupt)
+    size: int
+    verdict: str  # "remove", "in use", "kept", "corrupt"
+    sessions: int = 0  # Claude's transcripts in it
+    last_used: float = 0.0  # when the newest was written (0: never)
+
+
+class CheckResult(NamedTuple):
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+    warning: bool = False
+
+
+class OptionSpec(NamedTuple):
+    flags: tuple[str, ...]
+    help: str
+    choices: tuple[str, ...] | None  # None: a flag; (): a free value (a profile name)
+
+
+class Finding(NamedTuple):
+    """Something a session left behind that the host may later run or obey."""
+
+    path: str
+    what: str  # what it is and why it matters
+    moved_to: str = ""  # where claudebox moved it aside ("" : left in place)
+
+
+# --- pure builders --------------------------------------------------------------------------
+
+
+def looks_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_NAME_MARKERS)
+
+
+def parse_extra_env(value: str) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in value.split(","):
+        name = item.strip()
+        if not name:
+            continue
+        if not ENV_NAME_PATTERN.fullmatch(name):
+            raise ClaudeboxError(
+                f"{EXTRA_ENV_VARIABLE}: {name!r} is not a variable name; "
+                f"list names separated by commas, e.g. {EXTRA_ENV_VARIABLE}=GH_HOST,NPM_TAG",
+                EXIT_USAGE,
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def sha256_hex(data: bytes) -> str:
+    return digest("sha256", data).hex()
+
+
+def digest(name: str, data: bytes | memoryview) -> bytes:
+    """hashlib's sha1 or sha256, of small data without loading OpenSSL (hashlib's import costs
+    a launch 3 ms; CPython's own _sha1, _sha256 or _sha2 hash a MiB in as long, OpenSSL's in a
+    tenth of it)."""
+    if len(data) < 1 << 20:
+        for module in (f"_{name}", "_sha2"):  # _sha1, _sha256 up to 3.11, _sha2 from 3.12
+            with contextlib.suppress(ImportError, AttributeError):
+                return bytes(getattr(__import__(module), name)(data).digest())
+    return bytes(__import__("hashlib").new(name, data).digest())
+
+
+def instance_for(canonical_root: str, state_dir: str) -> Instance:
+    digest = sha256_hex(os.fsencode(canonical_root))[:16]
+    return Instance(digest, canonical_root, os.path.join(state_dir, "instances", digest))
+
+
+def is_within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret paths by name (the edge adds where their symlinks lead: HostFacts)."""
+    paths = [os.path.join(home, rel) for rel in SECRET_HOME_PATHS]
+    paths += SECRET_SYSTEM_PATHS
+    runtime_dir = env.get("XDG_RUNTIME_DIR")
+    if runtime_dir and os.path.isabs(runtime_dir):
+        paths.append(os.path.normpath(runtime_dir))
+    return tuple(paths)
+
+
+def host_secret_paths(host: HostFacts) -> tuple[str, ...]:
+    return (*secret_paths(host.home, host.env), *host.resolved_secret_paths)
+
+
+def check_exposable(path: str, what: str, host: HostFacts) -> None:
+    """Refuse to mount `path` when that would expose $HOME, / or a secret path."""
+    if path == "/":
+        raise ClaudeboxError(f"{what} is /; run claudebox from a project directory", EXIT_USAGE)
+    if path == host.home:
+        raise ClaudeboxError(
+            f"{what} is your home directory ({host.home}), which holds your keys; "
+            "run claudebox from a project directory",
+            EXIT_USAGE,
+        )
+    for secret in host_secret_paths(host):
+        if is_within(secret, path) or is_within(path, secret):
+            raise ClaudeboxError(
+                f"{what} {path} would expose {secret}; run claudebox from a project directory "
+                "that neither contains nor lies inside a secret path",
+                EXIT_USAGE,
+            )
+
+
+def sandbox_path_dirs(path_dirs: Iterable[str]) -> tuple[str, ...]:
+    """Only directories inside the store, de-duplicated, order kept."""
+    kept: list[str] = []
+    for directory in path_dirs:
+        if is_within(directory, STORE_DIR) and directory != STORE_DIR and directory not in kept:
+            kept.append(directory)
+    return tuple(kept)
+
+
+def build_env(
+    host: HostFacts,
+    passthrough: Sequence[tuple[str, str]],
+    generated: Mapping[str, str | None],
+    literal: Sequence[tuple[str, str]] = (),
+) -> tuple[EnvVar, ...]:
+    """Allowlisted host values, then (name, origin) passed through, literals, sandbox values
+    (None: set at launch by the login relay, never part of the plan)."""
+    variables: dict[str, EnvVar] = {}
+    for name in ENV_ALLOWLIST:
+        if name in host.env and name not in SANDBOX_DEFINED_ENV:
+            variables[name] = EnvVar(name, host.env[name], "host")
+    for name, origin in passthrough:
+        if name in host.env and name not in variables and name not in SANDBOX_DEFINED_ENV:
+            variables[name] = EnvVar(name, host.env[name], origin)
+    for name, value in literal:
+        if name not in SANDBOX_DEFINED_ENV:
+            variables[name] = EnvVar(name, value, "profile")
+    for name, made in generated.items():
+        origin = "sandbox" if made is not None else LOGIN_ORIGIN
+        variables[name] = EnvVar(name, made or "", origin)
+    return tuple(sorted(variables.values(), key=lambda var: var.name))
+
+
+def gitconfig_text(name: str | None, email: str | None) -> str:
+    def quoted(value: str) -> str:
+        flat = " ".join(value.splitlines())
+        return '"' + flat.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return (
+        "[user]\n"
+        f"\tname = {quoted(name or GIT_DEFAULT_NAME)}\n"
+        f"\temail = {quoted(email or GIT_DEFAULT_EMAIL)}\n"
+        "[safe]\n"
+        "\tdirectory = *\n"
+    )
+
+
+def passwd_field(value: str) -> str:
+    """`value` as one field of a passwd or group line (no colon, newline or control character)."""
+    return "".join(c for c in value if c != ":" and c.isprintable())
+
+
+def passwd_text(host: HostFacts) -> str:
+    """The sandbox's /etc/passwd: root and the user (named as the host names them, with the
+    sandbox's home and a shell it has), no other account of the host's."""
+    shell = host.tools.get("bash", "/bin/sh")
+    account = host.account
+    entries = {
+        0: ("root", 0, "root", "/root"),
+        host.uid: (account.name, host.gid, account.gecos, host.home),
+    }
+    return "".join(
+        f"{passwd_field(name)}:x:{uid}:{gid}:{passwd_field(gecos)}:{passwd_field(home)}:{shell}\n"
+        for uid, (name, gid, gecos, home) in sorted(entries.items())
+    )
+
+
+def group_text(host: HostFacts) -> str:
+    """The sandbox's /etc/group: root's and the user's primary group, without members."""
+    entries = {0: "root", host.gid: host.account.group}
+    return "".join(f"{passwd_field(name)}:x:{gid}:\n" for gid, name in sorted(entries.items()))
+
+
+def boot_id_text(random: bytes) -> bytes:
+    """A boot id as the kernel prints one (a version 4 UUID and a newline) from 16 random bytes."""
+    uuid = bytearray(random[:16])
+    uuid[6] = uuid[6] & 0x0F | 0x40
+    uuid[8] = uuid[8] & 0x3F | 0x80
+    digits = uuid.hex()
+    parts = (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:])
+    return ("-".join(parts) + "\n").encode()
+
+
+def sandbox_note_text(project: str, home: str, tier: Tier, relay: Relay) -> str:
+    network_line = NETWORK_POLICIES[tier].note
+    if NETWORK_POLICIES[tier].takes_allowlist:
+        network_line += "\n  Allowed: " + " ".join(rule.describe() for rule in relay.rules) + "."
+        taken = ", ".join(map(str, transparent_ports(relay.rules, relay.ports)))
+        network_line += f"\n  TCP ports {taken} inside are claudebox's (no server of yours there)."
+    if relay.host_ports:
+        ports = ", ".join(f"127.0.0.1:{port}" for port in relay.host_ports)
+        network_line += f"\n  {ports} reach the same ports of the host's own loopback."
+    protected = ", ".join((".git/config", ".git/hooks", *PROTECTED_PROJECT_PATHS))
+    return (
+        "# You are running inside claudebox\n\n"
+        f"This Claude Code session runs in a bubblewrap sandbox (claudebox {__version__}).\n\n"
+        f"- Visible: the project at {project} (read-write), /nix/store (read-only),\n"
+        f"  a private /tmp and a private home ({home}) holding only ~/.claude, ~/.claude.json,\n"
+        "  ~/.gitconfig and this project's own ~/.cache/nix and ~/.local/state.\n"
+        "- Not visible: the rest of the user's home (SSH and GPG keys, cloud credentials), other\n"
+        "  projects, host processes and the host's environment variables. Do not look for them.\n"
+        f"- Read-only inside the project when present: {protected}.\n"
+        f"- Network: {network_line}\n"
+        "- Claude's login stays with claudebox: the tokens and keys inside are placeholders that\n"
+        "  work only through its proxy ($HTTPS_PROXY); keep the proxy variables as they are.\n"
+        "- There is no sudo and no system package manager. Get a tool for one command with\n"
+        "  `, <tool> ...` (comma) or `nix shell nixpkgs#<package> -c <command>`.\n"
+        "- Anything written outside the project (except ~/.claude) is gone when the session ends.\n"
+    )
+
+
+def follow_host(
+    host: Mapping[str, object],
+    seen: Mapping[str, object],
+    current: Mapping[str, object],
+    names: Iterable[str],
+) -> dict[str, object]:
+    """`current` with each of `names` the project has not changed since the host's values were
+    last `seen` set to the host's value now (or removed with it): host changes arrive, the
+    project's own changes stay."""
+    result = dict(current)
+    for name in sorted(set(names)):
+        changed = (name in current) != (name in seen) or current.get(name) != seen.get(name)
+        if changed:
+            continue
+        if name in host:
+            result[name] = host[name]
+        else:
+            result.pop(name, None)
+    return result
+
+
+def own_changes(seen: Mapping[str, object], current: Mapping[str, object]) -> list[str]:
+    """The keys a project changed against the host's values it last saw."""
+    return sorted(k for k in {*seen, *current} if seen.get(k, ...) != current.get(k, ...))
+
+
+class LayersPart(NamedTuple):
+    setup: tuple[HostSetup, ...]
+    own: tuple[str, ...]  # the settings the project has of its own
+    mcp_in: tuple[tuple[str, str], ...]  # (server, profile) brought in from the host's
+    mcp_out: tuple[str, ...]  # the host's servers that stay outside
+    mcp_env: tuple[tuple[str, str], ...]  # (server, variable): values brought in with them
+    warnings: tuple[str, ...]
+
+
+def host_mcp_servers(
+    claude_json: Mapping[str, object], directories: Sequence[str]
+) -> dict[str, object]:
+    """The MCP servers the host's ~/.claude.json names: user scope, then the project's own
+    (Claude keys those by the directory it ran in: the project's root, or where it started)."""
+    found: dict[str, object] = {}
+    projects = claude_json.get("projects")
+    scopes = [claude_json.get("mcpServers")]
+    for directory in directories:
+        local = projects.get(directory) if isinstance(projects, dict) else None
+        scopes.append(local.get("mcpServers") if isinstance(local, dict) else None)
+    for servers in scopes:
+        if isinstance(servers, dict):
+            found.update({str(name): config for name, config in servers.items()})
+    return found
+
+
+def plan_layers(host: HostFacts, instance: Instance, profile: Profile | None) -> LayersPart:
+    """The project's settings.json and ~/.claude.json, rewritten from the host's with the
+    project's own changes on top (what it changed since the last launch stays its own), with
+    the host's MCP servers a profile names (mcp_servers); not while another session of the
+    project runs (Claude rewrites them: an update would be lost)."""
+    layers = host.layers
+    settings_path = os.path.join(instance.claude_store, "settings.json")
+    seen = layers.seen or {}
+    old_settings = seen.get("settings.json", layers.settings or {})
+    old_json = seen.get(".claude.json")
+    current_json = layers.claude_json or {}
+    if old_json is None:  # never layered (a new project, or an older claudebox's): as seen
+        old_json = {k: current_json[k] for k in CLAUDE_JSON_USER_KEYS if k in current_json}
+    host_json = host.claude_home.json
+    settings_now = follow_host(
+        layers.host_settings,
+        old_settings,
+        layers.settings or {},
+        {*layers.host_settings, *old_settings},
+    )
+    servers = host_mcp_servers(host_json, [host.git.canonical_root, host.git.top, host.cwd])
+    chosen = dict(profile.mcp_servers) if profile else {}
+    warnings = [
+        f"profile {origin} names the MCP server {name!r}, which your ~/.claude.json does not "
+        "have; check the name (claude mcp list)"
+        for name, origin in chosen.items()
+        if name not in servers
+    ]
+    brought = {name: servers[name] for name in chosen if name in servers}
+    host_layer: dict[str, object] = {
+        k: host_json[k] for k in CLAUDE_JSON_USER_KEYS if k in host_json
+    }
+    json_now = follow_host(host_layer, old_json, current_json, CLAUDE_JSON_USER_KEYS)
+    # Each server is a layer of its own: the project's own servers stay beside the host's.
+    seen_servers = old_json.get("mcpServers")
+    seen_servers = seen_servers if isinstance(seen_servers, dict) else {}
+    current_servers = current_json.get("mcpServers")
+    servers_now = follow_host(
+        brought,
+        seen_servers,
+        current_servers if isinstance(current_servers, dict) else {},
+        {*brought, *seen_servers},
+    )
+    json_now.pop("mcpServers", None)
+    if servers_now or "mcpServers" in current_json:
+        json_now["mcpServers"] = servers_now
+    host_layer["mcpServers"] = brought
+    own = tuple(own_changes(layers.host_settings, settings_now))
+    warnings += at_most(unseen_commands(settings_now, host.home, (STORE_DIR, host.git.top)))
+    inside = [name for name in servers_now if name in servers]
+    part = LayersPart(
+        (),
+        own,
+        tuple((name, chosen.get(name, "")) for name in inside),
+        tuple(sorted(set(servers) - set(inside))),
+        tuple(
+            (name, str(key))
+            for name, config in servers_now.items()
+            if isinstance(config, dict) and isinstance(config.get("env"), dict)
+            for key in config["env"]
+        ),
+        tuple(warnings),
+    )
+    if host.other_session:
+        return part
+    seen_now = {"settings.json": dict(layers.host_settings), ".claude.json": host_layer}
+    steps = [HostSetup(os.path.join(instance.dir, LAYERS_FILE), json_text(seen_now), replace=True)]
+    if settings_now != layers.settings and (settings_now or layers.settings is not None):
+        steps.append(HostSetup(settings_path, json_text(settings_now), True, replace=True))
+    if json_now != layers.claude_json:
+        steps.append(HostSetup(instance.claude_json, json_text(json_now), True, replace=True))
+    return part._replace(setup=tuple(steps))
+
+
+def settings_commands(settings: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(where, command) of each command a settings file makes Claude run: hooks, statusLine."""
+    found: list[tuple[str, str]] = []
+    hooks = settings.get("hooks")
+    for event, groups in hooks.items() if isinstance(hooks, dict) else ():
+        for group in groups if isinstance(groups, list) else ():
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            for entry in entries if isinstance(entries, list) else ():
+                command = entry.get("command") if isinstance(entry, dict) else None
+                if isinstance(command, str):
+                    found.append((f"the {event} hook", command))
+    status = settings.get("statusLine")
+    command = status.get("command") if isinstance(status, dict) else None
+    if isinstance(command, str):
+        found.append(("the statusLine", command))
+    return found
+
+
+def unseen_commands(settings: Mapping[str, object], home: str, visible: Sequence[str]) -> list[str]:
+    """Warnings for settings commands whose program is a path the sandbox cannot see (a
+    script in ~/bin): inside they would fail with "not found"."""
+    warnings = []
+    for where, command in settings_commands(settings):
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            continue
+        program = words[0] if words else ""
+        if program.startswith("~/"):
+            program = home + program[1:]
+        for variable in ("$HOME/", "${HOME}/"):
+            if program.startswith(variable):
+                program = home + "/" + program[len(variable) :]
+        claude_home = os.path.join(home, ".claude")
+        if os.path.isabs(program) and not any(
+            is_within(program, root) for root in (*visible, claude_home)
+        ):
+            warnings.append(
+                f"{where} in your settings runs {program}, which the sandbox cannot see; "
+                "use a program from /nix/store or one in ~/.claude"
+            )
+    return warnings
+
+
+def json_text(document: Mapping[str, object]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def assemble_bpf(program: Sequence[tuple[int, int, str, str] | str]) -> bytes:
+    """Classic BPF with symbolic jumps: items are labels or (code, k, jump-true, jump-false)."""
+    labels: dict[str, int] = {}
+    index = 0
+    for item in program:
+        if isinstance(item, str):
+            labels[item] = index
+        else:
+            index += 1
+    out = bytearray()
+    index = 0
+    for item in program:
+        if isinstance(item, str):
+            continue
+        code, k, if_true, if_false = item
+        jt = labels[if_true] - index - 1 if if_true else 0
+        jf = labels[if_false] - index - 1 if if_false else 0
+        out += struct.pack("=HBBI", code, jt, jf, k)
+        index += 1
+    return bytes(out)
+
+
+def seccomp_filter(machine: str) -> bytes:
+    """The sandbox's seccomp program: ioctl(TIOCSTI/TIOCLINUX) and the keyring system calls
+    (add_key, request_key, keyctl) fail with EPERM, in every ABI of the machine; unknown ABIs
+    are killed."""
+    abis = SECCOMP_ABIS.get(machine)
+    if abis is None:
+        supported = ", ".join(SECCOMP_ABIS)
+        raise ClaudeboxError(
+            f"no seccomp filter for machine {machine!r} (supported: {supported}); "
+            "claudebox will not start a sandbox without it"
+        )
+    program: list[tuple[int, int, str, str] | str] = [(BPF_LD_W_ABS, SECCOMP_DATA_ARCH, "", "")]
+    for number, (arch, ioctl_nr, keyring_nrs, reject_x32) in enumerate(abis):
+        program += [f"abi{number}", (BPF_JEQ_K, arch, "", f"abi{number + 1}")]
+        program.append((BPF_LD_W_ABS, SECCOMP_DATA_NR, "", ""))
+        if reject_x32:
+            program.append((BPF_JGE_K, X32_SYSCALL_BIT, "deny", ""))
+        program += [(BPF_JEQ_K, nr, "deny", "") for nr in keyring_nrs]
+        program.append((BPF_JEQ_K, ioctl_nr, "request", "allow"))
+    program += [
+        f"abi{len(abis)}",
+        (BPF_RET_K, SECCOMP_RET_KILL_PROCESS, "", ""),
+        "request",
+        (BPF_LD_W_ABS, SECCOMP_DATA_ARG1_LOW, "", ""),
+        (BPF_JEQ_K, TIOCSTI, "deny", ""),
+        (BPF_JEQ_K, TIOCLINUX, "deny", "allow"),
+        "deny",
+        (BPF_RET_K, SECCOMP_RET_ERRNO | EPERM, "", ""),
+        "allow",
+        (BPF_RET_K, SECCOMP_RET_ALLOW, "", ""),
+    ]
+    return assemble_bpf(program)
+
+
+def path_depth(path: str) -> int:
+    return 0 if path == "/" else path.rstrip("/").count("/")
+
+
+def order_mounts(mounts: Iterable[Mount], pinned: Iterable[str] = ()) -> tuple[Mount, ...]:
+    """Parents before children (stable), one operation per destination (the last wins), and
+    descriptors numbered in that order from FIRST_BIND_FD for the host paths bound by them.
+    A bind that brings the stage's pins (host paths) along goes as late as its parents allow,
+    and its children with it: bwrap 0.8 reads the whole mount table again for each operation,
+    and every pin is a line in it."""
+    by_dst: dict[str, Mount] = {}
+    for mount in mounts:
+        by_dst.pop(mount.dst, None)
+        by_dst[mount.dst] = mount
+    by_depth = sorted(by_dst.values(), key=lambda mount: path_depth(mount.dst))
+    holding_pins: set[str] = set()  # every directory with a pin below it
+    for pin in pinned:
+        parent = os.path.dirname(pin)
+        while parent not in holding_pins:
+            holding_pins.add(parent)
+            parent = os.path.dirname(parent)
+    late: dict[str, bool] = {}
+    for mount in by_depth:
+        carries_pins = mount.op in BIND_OPS and mount.src in holding_pins
+        late[mount.dst] = carries_pins or any(
+            late[other] for other in late if is_within(mount.dst, other)
+        )
+    ordered = sorted(by_depth, key=lambda mount: late[mount.dst])
+    numbered: list[Mount] = []
+    next_fd = FIRST_BIND_FD
+    for mount in ordered:
+        if mount.op in (MountOp.BIND_FD, MountOp.RO_BIND_FD):
+            mount = mount._replace(fd=next_fd)
+            next_fd += 1
+        numbered.append(mount)
+    return tuple(numbered)
+
+
+def order_pins(pins: Iterable[Pin]) -> tuple[Pin, ...]:
+    """Parents before children; one pin per path (read-only beats pinned, a source beats both)."""
+    by_path: dict[str, Pin] = {}
+    for pin in pins:
+        known = by_path.get(pin.path)
+        if known is None or (not known.source and (pin.source or pin.read_only)):
+            by_path[pin.path] = pin
+    return tuple(sorted(by_path.values(), key=lambda pin: path_depth(pin.path)))
+
+
+def link_note(entry: Entry, writable: Sequence[str]) -> str:
+    """How a symlink the sandbox sees (pinned, never followed by a bind) reads in the audit."""
+    if entry.resolved and is_within(entry.resolved, STORE_DIR):
+        return "symlink into /nix/store, readable"
+    if entry.resolved and any(is_within(entry.resolved, root) for root in writable):
+        return f"symlink to {entry.target} (inside the project)"
+    return f"symlink to {entry.target}, not followed"
+
+
+class ClaudePart(NamedTuple):
+    mounts: tuple[Mount, ...]
+    pins: tuple[Pin, ...]
+    setup: tuple[HostSetup, ...]
+    view: tuple[ClaudeView, ...]
+    warnings: tuple[str, ...]
+
+
+def plan_claude_home(host: HostFacts, instance: Instance, writable: Sequence[str]) -> ClaudePart:
+    """~/.claude inside is the project's own directory (its instance's claude/): what Claude and
+    the agent write there stays with the project and never reaches the host's ~/.claude. The
+    host's entries come in read-only over it, each pinned by the stage from its host path (a
+    home-manager symlink into /nix/store as what it leads to), but for the project's own ones,
+    plugins/ (overlaid) and settings.json (plan_layers) (CLAUDE_STATE_TABLE). The login is this
+    session's placeholders, a file bwrap writes from the launch's data (a pinned mount point:
+    Claude's refresh writes it in place)."""
+    home = host.claude_home
+    store = instance.claude_store
+    credentials = os.path.join(store, CREDENTIALS)
+    mounts = [
+        Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude"), store),
+        Mount(MountOp.BIND_FD, os.path.join(host.home, ".claude.json"), instance.claude_json),
+    ]
+    setup = [
+        HostSetup(store, mount_point=True),
+        HostSetup(instance.claude_json, "{}\n", mount_point=True),
+        HostSetup(credentials, "", mount_point=True),
+    ]
+    pins = [Pin(credentials, Kind.FILE, False, reason="the login's mount point")]
+    view: list[ClaudeView] = []
+    warnings: list[str] = []
+    for entry in home.entries:
+        name = os.path.basename(entry.path)
+        treatment = CLAUDE_STATE_TABLE.get(name, Treatment.READ_ONLY)
+        if treatment not in CLAUDE_FROM_HOST:
+            continue
+        if treatment is Treatment.LAYERED:  # (plan_layers writes the project's own)
+            note = f"symlink to {entry.target}, read by claudebox" if entry.target else ""
+            view.append(ClaudeView(name, treatment, note))
+            continue
+        source, kind = entry.path, entry.kind
+        if entry.kind is Kind.LINK:
+            note = link_note(entry, writable)
+            if not is_within(entry.resolved, STORE_DIR):
+                view.append(ClaudeView(name, Treatment.READ_ONLY, f"{note}: left out"))
+                continue
+            if entry.resolved_kind not in (Kind.DIR, Kind.FILE):
+                reached = entry.resolved_kind.value
+                view.append(
+                    ClaudeView(name, Treatment.READ_ONLY, f"symlink to a {reached}: left out")
+                )
+                continue
+            source, kind = entry.resolved, entry.resolved_kind
+        elif entry.kind not in (Kind.DIR, Kind.FILE):
+            view.append(ClaudeView(name, Treatment.READ_ONLY, f"{entry.kind.value}: left out"))
+            continue
+        else:
+            note = ""
+        point = os.path.join(store, name)
+        setup.append(HostSetup(point, None if kind is Kind.DIR else "", mount_point=True))
+        if treatment is Treatment.OVERLAID and kind is Kind.DIR:
+            upper = os.path.join(instance.dir, f"{name}-own")
+            setup += [HostSetup(upper), HostSetup(upper + OVERLAY_WORK_SUFFIX)]
+            reason = "the host's, with the project's own on top"
+            pins.append(Pin(point, kind, False, source, reason, upper))
+            view.append(ClaudeView(name, Treatment.OVERLAID, note))
+            continue
+        pins.append(Pin(point, kind, True, source, "the host's, read-only"))
+        view.append(ClaudeView(name, Treatment.READ_ONLY, note))
+    if home.left_out:
+        warnings.append(
+            f"{'at least ' if home.scan_cut else ''}{home.left_out} more entries of "
+            f"{tilde(home.dir, host.home)} stay outside (at "
+            f"most {CLAUDE_HOME_SHOWN} come in); move what Claude needs into fewer entries"
+        )
+    return ClaudePart(tuple(mounts), tuple(pins), tuple(setup), tuple(view), tuple(warnings))
+
+
+class ProjectPart(NamedTuple):
+    pins: tuple[Pin, ...]
+    setup: tuple[HostSetup, ...]
+    watched: tuple[str, ...]
+    placeholders: tuple[HostSetup, ...]  # made for the session, removed after it
+
+
+def missing_directories(first_missing: str, path: str) -> list[str]:
+    """The directories from `first_missing` down to `path`'s parent (none when `path` is the
+    first one missing)."""
+    if path == first_missing:
+        return []
+    below = os.path.relpath(path, first_missing).split("/")
+    return [os.path.join(first_missing, *below[:depth]) for depth in range(len(below))]
+
+
+def plan_protected(walks: Sequence[Walk], writable: Sequence[str]) -> ProjectPart:
+    """Each protected path read-only and every directory above it pinned (a mount point cannot
+    be renamed and recreated); a symlink on the way is pinned, never followed, and refused when
+    it leads back into the writable project (the host would follow it to what the sandbox
+    writes). Absent paths are watched: the review after the session reports them."""
+    pins: list[Pin] = []
+    setup: list[HostSetup] = []
+    watched: list[str] = []
+    placeholders: list[HostSetup] = []
+    for walk in walks:
+        *above, last = walk.steps
+        pins += [Pin(step.path, Kind.DIR, False, reason="pinned") for step in above]
+        if last.kind is Kind.LINK:
+            if last.resolved and any(is_within(last.resolved, root) for root in writable):
+                raise ClaudeboxError(
+                    f"{last.path} is a symlink to {last.target}, inside the project: the host's "
+                    "git, editor or claude would follow it to files the sandbox can change; "
+                    f"replace it by what it points to, or remove it (rm {shell_quote(last.path)})",
+                    EXIT_USAGE,
+                )
+            pins.append(Pin(last.path, Kind.LINK, False, reason="symlink, not followed"))
+        elif last.kind is Kind.MISSING:
+            gaps = missing_directories(last.path, walk.path)
+            if walk.create and (last.path == walk.path or walk.judged_as == "hooks"):
+                # git's own layout (else hooks could appear); a core.hooksPath directory with
+                # what is missing above it, pinned
+                setup.append(HostSetup(walk.path))
+                pins += [Pin(path, Kind.DIR, False, reason="pinned") for path in gaps]
+                pins.append(Pin(walk.path, Kind.DIR, True, reason="read-only"))
+            elif walk.placeholder is not None and (
+                last.path == walk.path or walk.judged_as == "config"
+            ):  # (a file a config includes: with the directories missing above it, removed too)
+                placeholders += [HostSetup(path) for path in gaps]
+                placeholders.append(HostSetup(walk.path, walk.placeholder))
+                pins += [Pin(path, Kind.DIR, False, reason="pinned") for path in gaps]
+                pins.append(Pin(walk.path, Kind.FILE, True, reason="read-only placeholder"))
+            else:
+                watched.append(last.path)
+        elif walk.pin_only and last.kind is Kind.DIR:
+            pins.append(Pin(last.path, Kind.DIR, False, reason="pinned"))
+        else:
+            pins.append(Pin(last.path, last.kind, True, reason="read-only"))
+    made = tuple(dict.fromkeys(placeholders))
+    return ProjectPart(tuple(pins), (*setup, *made), tuple(dict.fromkeys(watched)), made)
 
 
 # --- Claude's login through the relay: placeholders, credentials, HTTP heads ---------------
@@ -4509,123 +6578,6 @@ def plan_blockers(host: HostFacts, options: Options) -> tuple[ClaudeboxError, ..
     return tuple(blockers)
 
 
-def network_blockers(host: HostFacts, policy: NetworkPolicy) -> tuple[ClaudeboxError, ...]:
-    """Why the tier cannot be set up on this host (pasta and its device)."""
-    blockers = []
-    if policy.pasta:
-        if host.pasta is None:
-            blockers.append(
-                ClaudeboxError(
-                    "pasta not found on PATH: the inet network tier needs pasta; install passt "
-                    "(nixpkgs/Debian: passt) or choose another tier with --network full (or "
-                    "none)",
-                    EXIT_MISSING,
-                )
-            )
-        elif host.tun_error:  # (without pasta, its device is beside the point)
-            blockers.append(
-                ClaudeboxError(
-                    f"/dev/net/tun is not usable ({host.tun_error}): pasta needs it for the inet "
-                    "network tier; load the tun module (modprobe tun) and make /dev/net/tun "
-                    "read-writable (0666), or choose another tier with --network full (or none)"
-                )
-            )
-    return tuple(blockers)
-
-
-def plan_blocked(host: HostFacts, tier: Tier) -> tuple[BlockedPrefix, ...]:
-    """What inet's routes and rules block (the host's routing is there: plan_relay checked)."""
-    if not NETWORK_POLICIES[tier].blocks_routes or host.routing is None:
-        return ()
-    return inet_blocked_set(host.routing)
-
-
-def plan_relay(host: HostFacts, options: Options, instance: Instance) -> Relay:
-    """The relay of every tier: Claude's login for its own hosts, what the tier lets the proxy
-    reach besides, and the host ports (inet and allowlist)."""
-    tier = options.tier
-    policy = NETWORK_POLICIES[tier]
-    profile = options.profile
-    host_ports = tuple(port for port, _origin in profile.host_ports) if profile else ()
-    if policy.host_ports:
-        host_ports = ()
-    if PROXY_PORT in host_ports:
-        raise ClaudeboxError(
-            f"host port {PROXY_PORT} is where claudebox's proxy listens inside; "
-            f"remove {PROXY_PORT} from the profile's host_ports",
-            EXIT_USAGE,
-        )
-    blocked: tuple[BlockedPrefix, ...] = ()
-    if policy.reads_routing:
-        if host.routing is None:
-            raise ClaudeboxError(
-                f"cannot read the host's IPv4 routing over netlink ({host.routing_error}): the "
-                f"{tier.value} tier's relay refuses every network the host routes specially and "
-                "will not start without knowing them; use --network full"
-            )
-        blocked = relay_blocked_set(host.routing)
-    values = login_values(host.env, options.profile)
-    login = Login(
-        claude_dir=host.claude_home.dir,
-        variables=tuple(name for name in LOGIN_VARIABLES if name in values),
-        upstream=login_upstream(values),
-        ca_bundle=host.system_ca_bundle or "",
-        openssl=host.openssl or "openssl",
-        instance=instance.id,
-        account=account_of(host.claude_home.json),
-    )
-    return Relay(
-        tunnel=policy.tunnel,
-        rules=allow_rules(options) if policy.takes_allowlist else (),
-        host_ports=host_ports,
-        blocked=blocked,
-        log_dir=instance.network_log,
-        login=login,
-        on_host=policy.proxy_on_host,
-    )
-
-
-def relay_notes(options: Options) -> list[str]:
-    """What the chosen tier leaves unused of the profile's network keys."""
-    profile = options.profile
-    if profile is None:
-        return []
-    policy = NETWORK_POLICIES[options.tier]
-    notes = []
-    if profile.allow_domains and not policy.takes_allowlist:
-        notes.append(
-            f"the profile's allow_domains are not used: the network is {options.tier.value} "
-            f"({options.tier_origin})"
-        )
-    if profile.host_ports and policy.host_ports:
-        notes.append(policy.host_ports)
-    return notes
-
-
-class NetworkPart(NamedTuple):
-    """The network's part of a plan: the tier's policy, the relay, pasta, what the stage blocks
-    and seals, the notes of the audit and why the tier cannot be set up here."""
-
-    policy: NetworkPolicy
-    relay: Relay
-    pasta: Pasta | None
-    blocked: tuple[BlockedPrefix, ...]  # inet's routes and rules inside
-    notes: tuple[str, ...]
-    blockers: tuple[ClaudeboxError, ...]
-
-
-def plan_network(host: HostFacts, options: Options, instance: Instance) -> NetworkPart:
-    policy = NETWORK_POLICIES[options.tier]
-    return NetworkPart(
-        policy=policy,
-        relay=plan_relay(host, options, instance),
-        pasta=Pasta(host.pasta or "pasta") if policy.pasta else None,
-        blocked=plan_blocked(host, options.tier),
-        notes=tuple(relay_notes(options)),
-        blockers=network_blockers(host, policy),
-    )
-
-
 def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
     """Host facts and options in, the complete sandbox out; every refusal is decided here."""
     instance = instance_for(host.git.canonical_root, host.state_dir)
@@ -4997,12 +6949,6 @@ def check_index_order(entries: Sequence[IndexEntry]) -> None:
 
 # --- rendering ------------------------------------------------------------------------------
 
-TUNNEL_MEANING: Final[Mapping[Tunnel, str]] = {
-    Tunnel.ANY: "Claude's hosts, and anything else the host reaches",
-    Tunnel.UNBLOCKED: "Claude's hosts, and anything the inet tier does not block",
-    Tunnel.LISTED: "Claude's hosts, and the allowed names below",
-    Tunnel.NOTHING: "Claude's hosts only",
-}
 AUDIT_WIDTH: Final = 80
 AUDIT_LABEL: Final = 13  # "  variables  ": the label column
 # Names from files a session writes (its settings, its MCP servers) the audit lists, at most.
@@ -5129,15 +7075,6 @@ def shown_command(command: Sequence[str]) -> str:
     return clip(printable(shell_join(words)))
 
 
-def inet_blocked_beyond_fixed(blocked: Iterable[BlockedPrefix]) -> list[BlockedPrefix]:
-    """What this host adds to the fixed ranges (its addresses, subnets and routed networks)."""
-    return [
-        item
-        for item in blocked
-        if item.prefix not in (*INET_BLOCKED, *RELAY_BLOCKED, INET_LINK_BROADCAST)
-    ]
-
-
 AUDIT_BLOCKED_LINES: Final = 6  # the summary names at most this many; --details all
 
 
@@ -5222,22 +7159,6 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     for warning in plan.warnings:
         out += [style.red(item) for item in fill("warning", [warning])]
     return "\n".join(out) + "\n"
-
-
-def render_relay(plan: SandboxPlan, style: Style) -> list[str]:
-    """The audit's allowed domains (by origin) and host ports (red: the host's own services)."""
-    relay = plan.relay
-    lines: list[str] = []
-    origins = dict.fromkeys(rule.origin for rule in relay.rules)
-    for origin in origins:
-        names = [rule.describe() for rule in relay.rules if rule.origin == origin]
-        lines += fill("", [*names[:-1], f"{names[-1]} ({origin})"])
-    origin_of = dict(plan.profile.host_ports) if plan.profile else {}
-    for port in relay.host_ports:
-        text = f"! 127.0.0.1:{port} reaches the host's 127.0.0.1:{port}"
-        text += f" (profile {origin_of[port]})" if port in origin_of else ""
-        lines += [style.red(line) for line in fill("", [text])]
-    return lines
 
 
 def login_words(login: Login) -> list[str]:
@@ -5380,18 +7301,6 @@ def stage_spec(plan: SandboxPlan) -> dict[str, object]:
         ),
         "launch_data": {item.kind.name: item.fd for item in plan.data if item.kind in LAUNCH_DATA},
         "relay": relay_spec(plan.relay),
-    }
-
-
-def relay_spec(relay: Relay) -> dict[str, object]:
-    return {
-        "tunnel": relay.tunnel.value,
-        "rules": [[rule.pattern, list(rule.ports), rule.origin] for rule in relay.rules],
-        "host_ports": list(relay.host_ports),
-        "blocked": [list(item) for item in relay.blocked],
-        "log_dir": relay.log_dir,
-        "on_host": relay.on_host,
-        "login": relay.login._asdict(),
     }
 
 
@@ -6886,92 +8795,6 @@ def launch_walks(git: GitLayout, survey: Survey) -> tuple[Walk, ...]:
 PROGRAMS: Final = ("git", "claude", "bwrap", "pasta", "openssl")
 
 
-def tun_error() -> str | None:
-    try:
-        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
-    except OSError as error:
-        return error.strerror or str(error)
-    return None
-
-
-def netlink_dump(kind: int, header: bytes) -> bytes:
-    """The raw reply to one NETLINK_ROUTE dump request (RTM_GET* and its family header), every
-    datagram up to NLMSG_DONE or an error; a dump the kernel marks interrupted by a concurrent
-    change (NLM_F_DUMP_INTR) is read again. OSError when it cannot be read whole."""
-    request = netlink_message(kind, NLM_F_REQUEST | NLM_F_DUMP, 1, header)
-    for _attempt in range(NETLINK_DUMP_ATTEMPTS):
-        chunks: list[bytes] = []
-        interrupted = finished = False
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as link:
-            link.settimeout(10)
-            link.send(request)
-            while not finished:
-                chunk, _ancillary, flags, _address = link.recvmsg(65536)
-                if flags & socket.MSG_TRUNC:
-                    raise OSError(errno.EMSGSIZE, "a netlink reply was truncated")
-                if not chunk:
-                    raise OSError(errno.EPROTO, "the netlink dump ended early")
-                chunks.append(chunk)
-                offset = 0
-                while offset + 16 <= len(chunk):
-                    length, message_kind, message_flags = struct.unpack_from("=IHH", chunk, offset)
-                    interrupted |= bool(message_flags & NLM_F_DUMP_INTR)
-                    finished |= message_kind in (NLMSG_DONE, NLMSG_ERROR)
-                    offset += max((length + 3) & ~3, 16)
-        if not interrupted:
-            return b"".join(chunks)
-    raise OSError(errno.EAGAIN, "the routing tables kept changing while being read")
-
-
-def host_routing_dumps() -> dict[str, bytes]:
-    """The four raw dumps parse_routing reads: links, IPv4 addresses, rules, routes of every
-    table (a dump without a table filter lists them all)."""
-    rtmsg = struct.pack("=8BI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
-    return {
-        "links": netlink_dump(RTM_GETLINK, struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0)),
-        "addresses": netlink_dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)),
-        "rules": netlink_dump(RTM_GETRULE, rtmsg),  # fib_rule_hdr: the same layout
-        "routes": netlink_dump(RTM_GETROUTE, rtmsg),
-    }
-
-
-def read_host_routing() -> tuple[HostRouting | None, str | None]:
-    """The host's routing (HostFacts.routing), or None and why it could not be read."""
-    try:
-        return parse_routing(**host_routing_dumps()), None
-    except OSError as error:
-        return None, error.strerror or str(error)
-    except (ValueError, KeyError) as error:
-        return None, f"unexpected netlink data: {error}"
-
-
-def host_route_answer(address: str, port: int) -> bytes:
-    """The kernel's answer to route_lookup_message for ADDRESS:PORT, in claudebox's network
-    namespace. OSError when netlink fails."""
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as link:
-        link.settimeout(10)
-        link.send(route_lookup_message(address, port, 1))
-        return link.recv(65536)
-
-
-def host_route_origin(address: str, port: int) -> str | None:
-    """Why the host's routing at this moment makes ADDRESS:PORT one the relay never connects to
-    (looked_up_origin of the route its lookup matches), or None: the host reaches it by its way
-    to the internet. OSError: the host has no route to it, or netlink failed; ValueError:
-    unexpected netlink data."""
-    answer = host_route_answer(address, port)
-    route = parse_route_answer(answer, {})
-    destinations: set[str] = set()
-    if route.kind == RTN_UNICAST and route.destination in PAIR_HALVES:  # is its pair there?
-        rtmsg = struct.pack("=8BI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
-        table = parse_routes(netlink_dump(RTM_GETROUTE, rtmsg), {})
-        destinations = {r.destination for r in table if r.table == route.table}
-    if looked_up_origin(route, destinations) is None:
-        return None
-    names = {index: name for index, name in socket.if_nameindex()}  # (the answer has indexes)
-    return looked_up_origin(parse_route_answer(answer, names), destinations)
-
-
 def resolve_secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
     """Where symlinked secret paths lead (~/.ssh -> /persist/ssh): those are secret too."""
     resolved = (os.path.realpath(path) for path in secret_paths(home, env))
@@ -7085,52 +8908,6 @@ def parse_json_document(path: str, data: bytes) -> object:
         return json.loads(text)
     except ValueError as error:
         raise ClaudeboxError(f"{path}: not valid JSON ({error})", EXIT_USAGE) from error
-
-
-def profile_edit(state_dir: str, name: str, home: str, rule: AllowRule) -> ProfileEdit:
-    """claudebox allow --save NAME: the profile with `rule` added to its allow_domains, checked
-    first as a launch reads it (a profile that fails to load is refused, never rewritten); a
-    profile that does not exist yet is made (the question says so)."""
-    check_profile_name(name, "--save")
-    path = os.path.join(profiles_dir(state_dir), f"{name}.json")
-    if not os.path.lexists(path):
-        for private in (state_dir, profiles_dir(state_dir)):
-            if os.path.lexists(private):
-                check_private(private, os.getuid())
-        return ProfileEdit(name, path, {"allow_domains": [rule.describe()]}, new=True)
-    if os.path.islink(path):
-        raise ClaudeboxError(
-            f"--save: {path} is a symlink (made by home-manager?); claudebox writes only a "
-            "profile file of its own: add the entry where that profile is made",
-            EXIT_USAGE,
-        )
-    load_profile_file(state_dir, name, home, os.getuid())
-    document = parse_json_document(path, read_profile_bytes(path))
-    if not isinstance(document, dict):  # (load_profile_file refused that already)
-        raise ClaudeboxError(f"{path}: (top level): must be a JSON object", EXIT_USAGE)
-    network = document.get("network")
-    if network not in (None, Tier.ALLOWLIST.value):
-        raise ClaudeboxError(
-            f"--save: profile {name} sets network {network}, and allow_domains need the "
-            "allowlist tier; save the entry to another profile",
-            EXIT_USAGE,
-        )
-    edited = profile_with_entry(document, rule, f"{path}: allow_domains")
-    return ProfileEdit(name, path, edited, new=False)
-
-
-def save_profile(edit: ProfileEdit) -> None:
-    """Write the edited profile in place by rename (0600): a reader sees the old or the new."""
-    if edit.document is None:
-        return
-    data = (json.dumps(edit.document, indent=2) + "\n").encode()
-    try:
-        make_private_dirs(os.path.dirname(edit.path))
-        write_atomic(edit.path, data, replace=not edit.new)
-    except OSError as error:
-        raise ClaudeboxError(
-            f"cannot update {edit.path}: {error.strerror}; check its permissions"
-        ) from error
 
 
 def select_profile(
@@ -7956,44 +9733,6 @@ def pin_mount(libc: Libc, pin: Pin, source: str | None, target: str, flags: int)
         ) from error
 
 
-def send_netlink_requests(requests: Sequence[NetlinkRequest]) -> None:
-    """Send each request on its netlink protocol; every message asking for an acknowledgement
-    must get one without error (the stage is root of its user and network namespace)."""
-    for request in requests:
-        try:
-            with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, request.protocol) as link:
-                link.settimeout(10)
-                exchange_netlink(link, request.messages)
-        except OSError as error:
-            raise ClaudeboxError(
-                f"the network tier's setup failed ({request.label}: {error.strerror or error}): "
-                "it needs netlink routes and nftables (nf_tables) in the kernel; use --network "
-                "full or --network none"
-            ) from error
-
-
-def exchange_netlink(link: socket.socket, messages: bytes) -> None:
-    """Send `messages` on `link` (with a timeout set); OSError unless every message asking for
-    an acknowledgement gets one without error."""
-    expected, offset = 0, 0
-    while offset < len(messages):  # each message with NLM_F_ACK is answered once
-        length, _kind, flags = struct.unpack_from("=IHH", messages, offset)
-        expected += bool(flags & NLM_F_ACK)
-        offset += length
-    link.send(messages)
-    while expected:
-        reply = link.recv(65536)
-        offset = 0
-        while offset + 20 <= len(reply):
-            length, kind = struct.unpack_from("=IH", reply, offset)
-            if kind == NLMSG_ERROR:  # 0 acknowledges, else a negative errno
-                (error,) = struct.unpack_from("=i", reply, offset + 16)
-                if error:
-                    raise OSError(-error, os.strerror(-error))
-                expected -= 1
-            offset += max((length + 3) & ~3, 16)
-
-
 def stage_opened(libc: Libc, opened: Sequence[tuple[int, Opened]], staging: str) -> dict[str, str]:
     """Each host path bwrap binds (already opened without following symlinks, at the given
     descriptor) bound into a tmpfs over the directory `staging` (made if missing) that only
@@ -8198,38 +9937,6 @@ def prepare_login(launch: Launch, certificate: Running | None = None) -> LoginLa
     return LoginLaunch(session, certificate_made, listener, data)
 
 
-def open_listeners(ports: Sequence[int]) -> list[socket.socket]:
-    """Listening sockets on 127.0.0.1 of the stage's network namespace (they stay in it when
-    handed to the supervisor, which serves them from the host's)."""
-    listeners = []
-    for port in ports:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(128)
-        listeners.append(listener)
-    return listeners
-
-
-def open_transparent(stage: Stage) -> list[socket.socket]:
-    """The allowlist tier's sockets for tools that ignore the proxy, in the stage's network
-    namespace: a listener on 0.0.0.0 for each transparent port, the resolver's UDP socket on
-    127.0.0.1:53, then the spares (unbound: the relay binds one when a port is allowed)."""
-    made = []
-    for port in stage.transparent:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("0.0.0.0", port))
-        listener.listen(128)
-        made.append(listener)
-    if stage.resolver:
-        resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        resolver.bind(("127.0.0.1", RESOLVER_PORT))
-        made.append(resolver)
-    made += [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(stage.spares)]
-    return made
-
-
 def stage_child(
     launch: Launch, parent: int, report_pipe: int, control_socket: int, output: int | None
 ) -> NoReturn:
@@ -8292,68 +9999,6 @@ def stage_child(
             os.write(report, struct.pack("=B", code) + os.fsencode(str(error))[:4000])
         finally:
             os._exit(code)
-
-
-def start_pasta(pasta: Pasta, target: int, runtime_dir: str) -> subprocess.Popen[bytes]:
-    """pasta attached to the stage's namespaces; returns once it configured them."""
-    fifo = os.path.join(runtime_dir, f"pasta-{os.getpid()}.pid")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(fifo)
-    os.mkfifo(fifo, 0o600)
-    try:
-        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        parent = os.getpid()
-
-        libc = Libc()
-
-        def die_with_claudebox() -> None:
-            libc.lib.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() != parent:
-                os._exit(EXIT_RUNTIME)
-
-        try:
-            process = subprocess.Popen(
-                pasta.argv(target, fifo), env={}, preexec_fn=die_with_claudebox
-            )
-        except OSError as error:
-            os.close(reader)
-            raise ClaudeboxError(
-                f"cannot start {pasta.program}: {error.strerror}", EXIT_MISSING
-            ) from error
-        try:
-            wait_readable(reader, process)
-        finally:
-            os.close(reader)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(fifo)
-    return process
-
-
-def wait_readable(reader: int, process: subprocess.Popen[bytes]) -> None:
-    """Until pasta writes its pid (initialised), exits, or PASTA_READY_TIMEOUT passes."""
-    import select
-
-    pidfd = os.pidfd_open(process.pid)
-    try:
-        poller = select.poll()
-        poller.register(reader, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        deadline = time.monotonic() + PASTA_READY_TIMEOUT
-        while True:
-            remaining = deadline - time.monotonic()
-            events = dict(poller.poll(max(remaining, 0) * 1000)) if remaining > 0 else {}
-            if reader in events and os.read(reader, 64):
-                return
-            if pidfd in events or process.poll() is not None or remaining <= 0:
-                process.kill()
-                process.wait()
-                raise ClaudeboxError(
-                    f"pasta did not set up the inet tier's network (exit {process.returncode}); "
-                    "run claudebox --check, or choose another tier with --network full (or none)"
-                )
-    finally:
-        os.close(pidfd)
 
 
 def supervise(launch: Launch, output: int | None = None, certificate: Running | None = None) -> int:
@@ -8459,32 +10104,6 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
             signal.signal(signum, handler)
 
 
-class Transparent(NamedTuple):
-    """The allowlist tier's sockets for tools that ignore the proxy, as the relay serves them."""
-
-    listeners: list[tuple[socket.socket, int]]  # (listener on 0.0.0.0 inside, its port)
-    resolver: socket.socket  # UDP, 127.0.0.1:53 inside
-    spares: list[socket.socket]  # unbound TCP sockets of the sandbox's namespace
-
-
-def served_sockets(
-    stage: Stage, sockets: Sequence[socket.socket], ports: Sequence[int]
-) -> tuple[list[tuple[socket.socket, int]], Transparent | None]:
-    """The sockets the stage handed over, in its order (open_listeners, open_transparent), as
-    the relay serves them: the loopback listeners with their ports, and the transparent part."""
-    if len(sockets) != stage.handed:
-        raise ClaudeboxError(
-            f"the launch stage handed over {len(sockets)} sockets instead of {stage.handed}; "
-            "report it"
-        )
-    listeners = list(zip(sockets[: len(ports)], ports, strict=True))
-    if not stage.resolver:
-        return listeners, None
-    after = len(ports) + len(stage.transparent)
-    transparent = list(zip(sockets[len(ports) : after], stage.transparent, strict=True))
-    return listeners, Transparent(transparent, sockets[after], list(sockets[after + 1 :]))
-
-
 def sandboxed_command_pid(root_pid: int, levels: int) -> int | None:
     """The host pid of the process `levels` first children below root_pid, once it runs."""
     pid = root_pid
@@ -8498,1537 +10117,6 @@ def sandboxed_command_pid(root_pid: int, levels: int) -> int | None:
             return None
         pid = int(children[0])
     return pid
-
-
-class RouteWatcher:
-    """inet: while the session runs, what the host comes to route joins what the sandbox cannot
-    reach. A thread of claudebox hears the host's IPv4 address, route and rule changes
-    (rtnetlink multicast; changes it missed, ENOBUFS, count as one), reads the host's routing
-    again once they settle, and blocks every prefix inet_blocked_set now lists that no block
-    covers yet (inet_update_requests), sending into the sandbox's namespace on the netlink
-    sockets the stage opened there (`links`: protocol -> socket). What the host stops routing
-    stays blocked. When following fails, the sandbox is cut off every network but its lo
-    (inet_cut_requests; Claude keeps its login through the relay), and when even that fails
-    the session is ended (`session`: the stage's pid): a sandbox never runs on with less
-    blocked than the user was shown. `failure` then says what happened (after the session,
-    claudebox says it), and the network log (`note`) says it at once. stop() never waits."""
-
-    def __init__(
-        self,
-        links: Mapping[int, socket.socket],
-        blocked: Sequence[BlockedPrefix],
-        session: int,
-        note: Callable[[str], None],
-    ) -> None:
-        import threading
-
-        self.links = links
-        for link in links.values():
-            link.settimeout(10)
-        self.covered = CoveredNetworks()
-        for item in blocked:
-            self.covered.add(ipaddress.IPv4Network(item.prefix))
-        self.session = os.pidfd_open(session)  # (signals the stage, never a reused pid)
-        self.note = note
-        self.failure: str | None = None
-        self.half_since: float | None = None  # when a lone half of the pair came
-        self.wake_r, self.wake_w = os.pipe()
-        self.stopping = False
-        self.thread = threading.Thread(target=self.run, name="routes", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"x")
-        os.close(self.wake_w)
-
-    def run(self) -> None:
-        import selectors
-
-        groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
-        try:
-            with (
-                socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as host,
-                selectors.DefaultSelector() as selector,
-            ):
-                host.bind((0, groups))
-                host.setblocking(False)
-                selector.register(host, selectors.EVENT_READ)
-                selector.register(self.wake_r, selectors.EVENT_READ)
-                # The first look is at once: the host may have changed since the launch read it.
-                due: float | None = time.monotonic()  # when to read the host's routing
-                first: float | None = None  # the first change heard since the last reading
-                while not self.stopping and self.failure is None:
-                    timeout = None if due is None else max(due - time.monotonic(), 0)
-                    for key, _events in selector.select(timeout):
-                        if key.fileobj is not host:
-                            return
-                        if self.drain(host):
-                            now = time.monotonic()
-                            first = now if first is None else first
-                            due = min(now + ROUTES_QUIET, first + ROUTES_SETTLE)
-                    if due is not None and time.monotonic() >= due:
-                        first = None
-                        due = self.update()
-        except Exception as error:  # a bug or an unusable socket: never a traceback
-            if not self.stopping:
-                self.fail(f"the route watcher stopped ({error})")
-        finally:
-            os.close(self.wake_r)
-            os.close(self.session)
-            for link in self.links.values():
-                link.close()
-
-    def drain(self, host: socket.socket) -> bool:
-        """Read every change notice waiting on `host`; whether there was one (a lost one too)."""
-        heard = False
-        while True:
-            try:
-                if not host.recv(65536):
-                    return heard
-            except BlockingIOError:
-                return heard
-            except OSError as error:
-                if error.errno != errno.ENOBUFS:  # (ENOBUFS: notices were lost)
-                    raise
-            heard = True
-
-    def update(self) -> float | None:
-        """Block what the host routes now and no block covers; when a lone half of the pair
-        waits for its other half, the time to look again."""
-        routing, why = read_host_routing()
-        for _attempt in range(ROUTES_READ_ATTEMPTS - 1):
-            if routing is not None:
-                break
-            time.sleep(ROUTES_QUIET)
-            routing, why = read_host_routing()
-        if routing is None:
-            self.fail(f"cannot read the host's routing ({why})")
-            return None
-        try:
-            blocked = inet_blocked_set(routing)
-        except ClaudeboxError as error:
-            self.fail(str(error))
-            return None
-        added = [
-            item for item in blocked if not self.covered.cover(ipaddress.IPv4Network(item.prefix))
-        ]
-        now, again = time.monotonic(), None
-        if any(item.prefix in PAIR_HALVES for item in added):
-            self.half_since = self.half_since or now
-            if now < self.half_since + ROUTES_HALF_GRACE:
-                added = [item for item in added if item.prefix not in PAIR_HALVES]
-                again = self.half_since + ROUTES_HALF_GRACE
-        else:
-            self.half_since = None
-        try:
-            for request in inet_update_requests(added):
-                self.send(request)
-        except OSError as error:
-            self.fail(f"cannot block what the host now routes ({error.strerror or error})")
-            return None
-        for item in added:
-            self.covered.add(ipaddress.IPv4Network(item.prefix))
-            self.note(f"routes: the host now routes {item.describe()}: blocked inside")
-        return again
-
-    def send(self, request: NetlinkRequest) -> None:
-        """`request` on the socket of its protocol, after any answer left from an earlier one."""
-        link = self.links[request.protocol]
-        link.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            while link.recv(65536):
-                pass
-        link.settimeout(10)
-        exchange_netlink(link, request.messages)
-
-    def fail(self, reason: str) -> None:
-        """Cut the sandbox off (inet_cut_requests: its rule must hold), else end the session."""
-        when = time.strftime("%H:%M:%S")
-        self.note(f"routes: {reason}; cutting the sandbox off every network but claudebox's proxy")
-        cut, *routes = inet_cut_requests()
-        try:
-            self.send(cut)
-        except OSError as error:
-            self.note(f"routes: cutting failed too ({error.strerror or error}): ending the session")
-            with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(self.session, signal.SIGKILL)
-            self.failure = (
-                f"the host's routing changed at {when} and the inet sandbox could not follow "
-                f"({reason}), nor be cut off: the session was ended"
-            )
-            return
-        for request in routes:  # (only makes connections fail at once)
-            with contextlib.suppress(OSError):
-                self.send(request)
-        self.failure = (
-            f"the host's routing changed at {when} and the inet sandbox could not follow "
-            f"({reason}): it was cut off every network but claudebox's proxy; see its network log"
-        )
-
-
-# --- the OS edge: the relay (the allowlist proxy and host ports) ------------------------------
-
-
-def open_relay_log(log_dir: str) -> TextIO:
-    """A new log for this session in `log_dir` (0600), the oldest beyond RELAY_LOGS_KEPT gone."""
-    path = os.path.join(log_dir, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}.log")
-    try:
-        make_private_dirs(log_dir)
-        with contextlib.suppress(OSError):
-            old = sorted(name for name in os.listdir(log_dir) if name.endswith(".log"))
-            for name in old[: max(len(old) - RELAY_LOGS_KEPT + 1, 0)]:
-                os.unlink(os.path.join(log_dir, name))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-        fd = os.open(path, flags, 0o600)
-    except OSError as error:
-        raise ClaudeboxError(
-            f"cannot create {path}: {error.strerror}; check its permissions"
-        ) from error
-    return open(fd, "a", encoding="utf-8", errors="replace", buffering=1)
-
-
-def read_request_head(connection: socket.socket) -> tuple[bytes, bytes] | Refusal | None:
-    """(the head up to its blank line, what came after it); None when the client closed
-    before sending anything; or why not: the head is longer than PROXY_HEAD_LIMIT, did not
-    arrive within PROXY_TIMEOUT in all (a client sending a byte now and then is cut off
-    too), or was cut short."""
-    data = bytearray()
-    searched = 0  # what was searched already (a head that trickles in is searched once)
-    deadline = time.monotonic() + PROXY_TIMEOUT
-    while True:
-        end = data.find(b"\r\n\r\n", max(searched - 3, 0))
-        if end >= 0:
-            return bytes(data[:end]), bytes(data[end + 4 :])
-        bare = data.find(b"\n\n", max(searched - 1, 0))
-        if bare >= 0:
-            return bytes(data[:bare]), bytes(data[bare + 2 :])
-        searched = len(data)
-        if len(data) > PROXY_HEAD_LIMIT:
-            return Refusal(431, f"a request head longer than {PROXY_HEAD_LIMIT >> 10} KiB")
-        left = deadline - time.monotonic()
-        try:
-            if left <= 0:
-                raise TimeoutError
-            connection.settimeout(left)
-            chunk = connection.recv(65536)
-        except TimeoutError:
-            return Refusal(408, f"no complete request head within {PROXY_TIMEOUT:.0f} s")
-        if not chunk:
-            return Refusal(400, "the connection ended inside a request head") if data else None
-        data += chunk
-
-
-def relay_bytes(client: socket.socket, upstream: socket.socket) -> tuple[int, int, str]:
-    """Copy both ways until both sides have ended (each end passed on as a half close);
-    (bytes to upstream, bytes to the client, why it was cut off or ""). Any error ends both,
-    and so does a side that takes nothing for RELAY_STALL_TIMEOUT (a client that never reads
-    would hold its thread for good)."""
-    import selectors
-
-    counts = {client: 0, upstream: 0}  # bytes received from each
-    peer = {client: upstream, upstream: client}
-    for side in peer:
-        side.settimeout(RELAY_STALL_TIMEOUT)
-    with selectors.DefaultSelector() as selector:
-        for side in peer:
-            selector.register(side, selectors.EVENT_READ, side)
-        open_sides = 2
-        while open_sides:
-            for key, _events in selector.select():
-                side = stalling = key.data
-                try:
-                    data = side.recv(65536)
-                    while data and getattr(side, "pending", lambda: 0)():  # TLS: decrypted
-                        data += side.recv(65536)  # bytes select cannot see
-                    if data:
-                        stalling = peer[side]
-                        stalling.sendall(data)
-                        counts[side] += len(data)
-                        continue
-                    peer[side].shutdown(socket.SHUT_WR)
-                except TimeoutError:
-                    who = "the client" if stalling is client else "the server"
-                    stalled = f"cut off: {who} stalled for {RELAY_STALL_TIMEOUT:.0f} s"
-                    return counts[client], counts[upstream], stalled
-                except OSError:
-                    return counts[client], counts[upstream], ""
-                selector.unregister(side)
-                open_sides -= 1
-    return counts[client], counts[upstream], ""
-
-
-def peek_client(connection: socket.socket, limit: int, complete: Callable[[bytes], bool]) -> bytes:
-    """What the client sent first, up to `limit` bytes, read without taking it (the server
-    gets it as sent), once `complete` says it is whole or the client stopped sending. Waits up
-    to the connection's timeout in all; TimeoutError after."""
-    deadline = time.monotonic() + (connection.gettimeout() or PROXY_TIMEOUT)
-    seen = -1
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        connection.settimeout(remaining)
-        data = connection.recv(limit, socket.MSG_PEEK)  # returns at once while any byte waits
-        if not data or len(data) >= limit or complete(data):
-            return data
-        if len(data) == seen:
-            time.sleep(0.005)
-        seen = len(data)
-
-
-def hello_complete(data: bytes) -> bool:
-    try:
-        return tls_server_name(data) is not None
-    except ValueError:
-        return True
-
-
-def head_complete(data: bytes) -> bool:
-    return b"\r\n\r\n" in data or b"\n\n" in data
-
-
-def first_bytes_verdict(connection: socket.socket, name: str, port: int) -> Refusal | None:
-    """Whether what a client sends first to `name`:`port` without the proxy asks for that
-    name: port 443's TLS server name, port 80's HTTP Host; other ports carry anything."""
-    if port == 443:
-        data = peek_client(connection, TLS_HELLO_LIMIT + 1024, hello_complete)
-        try:
-            server_name = tls_server_name(data)
-        except ValueError as error:
-            return Refusal(403, f"not a TLS ClientHello on port 443 ({error})")
-        if server_name is None:
-            return Refusal(400, "no complete TLS ClientHello")
-        if server_name and server_name != name:
-            return Refusal(
-                403, f"this connection goes to {name}, its TLS server name is {server_name}"
-            )
-        return None
-    if port == 80:
-        data = peek_client(connection, PROXY_HEAD_LIMIT, head_complete)
-        ends = [index for index in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if index >= 0]
-        if not ends:
-            return Refusal(400, "no complete request head")
-        return transparent_http_verdict(data[: min(ends)], name)
-    return None
-
-
-class RelayServer:
-    """The supervisor's side of the sandbox's relay (a Relay): the proxy (Claude's login for its
-    own hosts; per tier, other names) and the host ports, served by threads of claudebox itself,
-    so nothing of it can outlive the session; stop() closes every socket and waits for the
-    threads (daemon threads: a name lookup that hangs cannot keep claudebox from exiting).
-    Starts serving at once. `listeners`: (socket, port inside; PROXY_PORT: the proxy)."""
-
-    def __init__(
-        self,
-        relay: Relay,
-        listeners: Sequence[tuple[socket.socket, int]],
-        login: LoginSession,
-        certificate: SessionCertificate,
-        transparent: Transparent | None = None,
-    ) -> None:
-        import selectors
-        import threading
-
-        self.relay = relay
-        self.rules = relay.rules  # rules_now(): what the session allows at this moment
-        self.listeners = dict(listeners)
-        self.names = SyntheticNames()  # the resolver's answers (allowlist)
-        self.transparent_ports: set[int] = set()
-        self.resolver = transparent.resolver if transparent else None
-        self.spares = list(transparent.spares) if transparent else []
-        self.added: list[socket.socket] = []  # transparent listeners for the accept loop
-        self.resolver_notes = 0
-        for listener, port in transparent.listeners if transparent else ():
-            self.listeners[listener] = port
-            self.transparent_ports.add(port)
-        self.log = open_relay_log(relay.log_dir)
-        self.lock = threading.Lock()
-        self.active: set[socket.socket] = set()
-        self.handlers: set[threading.Thread] = set()
-        self.wake_r, self.wake_w = os.pipe()
-        # A descriptor to give up when claudebox has no other (EMFILE): the pending connection
-        # is then accepted and closed, rather than left for the loop to find again at once.
-        self.reserve: int | None = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        self.shed_count = 0  # connections closed unserved since the last log line about it
-        self.shed_noted = 0.0
-        self.stopping = False
-        self.login = login
-        self.certificate = certificate
-        self.tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None  # (server, client)
-        login.exchange, login.note = self.exchange, self.note
-        allowed = " ".join(rule.describe() for rule in relay.rules) or "-"
-        ports = " ".join(map(str, relay.host_ports)) or "-"
-        carried = " ".join(map(str, sorted(self.transparent_ports))) or "-"
-        self.note(
-            f"session {os.getpid()}, claudebox {__version__}: proxy reaches "
-            f"{TUNNEL_MEANING[relay.tunnel]}; allowed {allowed}; host ports {ports}; "
-            f"carried by name {carried}"
-        )
-        selector = selectors.DefaultSelector()  # made here: the loop has nothing left to open
-        for listener in [*self.listeners, *filter(None, [self.resolver])]:
-            listener.setblocking(False)
-            selector.register(listener, selectors.EVENT_READ, listener)
-        selector.register(self.wake_r, selectors.EVENT_READ, None)
-        self.acceptor = threading.Thread(
-            target=self.accept_loop, args=(selector,), name="relay", daemon=True
-        )
-        self.acceptor.start()
-
-    def note(self, line: str) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with self.lock:
-            with contextlib.suppress(OSError, ValueError):
-                self.log.write(f"{stamp} {line}\n")
-
-    def allow(self, rule: AllowRule) -> AllowRule | None:
-        """Add `rule` to the allowlist of the running session (claudebox allow); the rule that
-        already allows what it does (then nothing changes), or None once added. Where the relay
-        carries connections by name, each of its ports is carried from now on too."""
-        with self.lock:
-            covering = covering_rule(rule, self.rules)
-            if covering is None:
-                self.rules = (*self.rules, rule)
-        if covering is not None:
-            return covering
-        self.note(f"added {rule.describe()} to the allowlist ({rule.origin})")
-        if self.resolver is not None:
-            for port in rule.ports:
-                self.listen_transparent(port)
-        return None
-
-    def accept_loop(self, selector: selectors.BaseSelector) -> None:
-        import threading
-
-        with selector:
-            while not self.stopping:
-                for key, _events in selector.select():
-                    if key.data is None:
-                        if not self.register_added(selector):
-                            return  # stop() woke it
-                        continue
-                    if key.data is self.resolver:
-                        self.answer_questions()
-                        continue
-                    listener = key.data
-                    port = self.listeners[listener]
-                    try:
-                        connection, _address = listener.accept()
-                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                        continue
-                    except OSError as error:
-                        self.shed(listener, port, error.strerror or str(error))
-                        continue
-                    connection.setblocking(True)
-                    with self.lock:
-                        crowded = len(self.handlers) >= RELAY_MAX_CONNECTIONS
-                    if crowded:
-                        connection.close()
-                        self.note_shed(port, f"{RELAY_MAX_CONNECTIONS} open already")
-                        continue
-                    handler = threading.Thread(
-                        target=self.handle, args=(connection, port), name="relay", daemon=True
-                    )
-                    with self.lock:
-                        self.handlers.add(handler)
-                        self.active.add(connection)
-                    try:
-                        handler.start()
-                    except RuntimeError:  # no thread to be had (memory, a pids limit)
-                        with self.lock:
-                            self.handlers.discard(handler)
-                        self.forget(connection)
-                        self.note_shed(port, "claudebox cannot start a thread")
-
-    def shed(self, listener: socket.socket, port: int, reason: str) -> None:
-        """accept() failed (EMFILE, ENFILE, ENOMEM…): the connection is still pending and the
-        listener still readable. Accept it with the reserve descriptor and close it; else wait
-        a moment (on the stop pipe) rather than spin."""
-        import select
-
-        self.note_shed(port, f"cannot accept ({reason})")
-        if self.reserve is not None:
-            os.close(self.reserve)
-            self.reserve = None
-            with contextlib.suppress(OSError):
-                listener.accept()[0].close()
-            with contextlib.suppress(OSError):
-                self.reserve = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            return
-        select.select([self.wake_r], [], [], 0.1)
-        with contextlib.suppress(OSError):
-            self.reserve = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-
-    def note_shed(self, port: int, reason: str) -> None:
-        """A connection closed unserved: logged, at most once a second (a flood of them would
-        otherwise fill the host's disk), with how many more there were."""
-        self.shed_count += 1
-        now = time.monotonic()
-        if now - self.shed_noted >= 1:
-            more = f" (and {self.shed_count - 1} more since)" if self.shed_count > 1 else ""
-            self.note(f"closed a connection to port {port} unserved: {reason}{more}")
-            self.shed_count, self.shed_noted = 0, now
-
-    def handle(self, connection: socket.socket, port: int) -> None:
-        import threading
-
-        try:
-            if port == PROXY_PORT:
-                self.serve_proxy(connection)
-            elif port in self.transparent_ports:
-                self.serve_transparent(connection, port)
-            else:
-                self.serve_host_port(connection, port)
-        except (OSError, ClaudeboxError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-            self.note(f"connection to port {port} ended: {reason}")
-        except Exception as error:  # a bug, on input from inside: logged, never a traceback
-            self.note(f"connection to port {port} ended: internal error ({error!r})")
-        finally:
-            self.forget(connection)
-            with self.lock:
-                self.handlers.discard(threading.current_thread())
-
-    def forget(self, item: socket.socket) -> None:
-        with self.lock:
-            self.active.discard(item)
-        item.close()
-
-    def open_upstream(self, address: str, port: int) -> socket.socket:
-        """A connection to ADDRESS:PORT from the host's side (stop() shuts it down; the caller
-        forgets it when done)."""
-        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        with self.lock:
-            self.active.add(upstream)
-        try:
-            upstream.settimeout(PROXY_TIMEOUT)
-            upstream.connect((address, port))
-        except OSError:
-            self.forget(upstream)
-            raise
-        return upstream
-
-    def serve_host_port(self, connection: socket.socket, port: int) -> None:
-        try:
-            upstream = self.open_upstream("127.0.0.1", port)
-        except OSError as error:
-            self.note(f"host port {port}: the host's side refused ({error.strerror or error})")
-            return
-        try:
-            self.note(f"host port {port}: connected")
-            sent, received, cut = relay_bytes(connection, upstream)
-        finally:
-            self.forget(upstream)
-        ending = f" ({cut})" if cut else ""
-        self.note(f"host port {port}: closed, {sent} bytes sent, {received} received{ending}")
-
-    def refuse(self, connection: socket.socket, what: str, refusal: Refusal) -> None:
-        """Answer `refusal`, then close: on a plain connection, after reading (and dropping)
-        what the client still sends for a moment, so that closing with its bytes unread does
-        not reset the connection before the client has read the answer."""
-        import select
-
-        self.note(f"refused {what}: {refusal.reason}")
-        with contextlib.suppress(OSError):
-            connection.settimeout(PROXY_TIMEOUT)
-            connection.sendall(refusal.response())
-            if type(connection) is not socket.socket:  # TLS: closed as it is
-                return
-            connection.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + REFUSAL_LINGER
-            left, drained = REFUSAL_LINGER, 0
-            while drained < PROXY_HEAD_LIMIT * 4 and left > 0:
-                if not select.select([connection], [], [], left)[0]:
-                    break
-                chunk = connection.recv(65536)
-                if not chunk:
-                    break
-                drained += len(chunk)
-                left = deadline - time.monotonic()
-
-    def serve_proxy(self, connection: socket.socket) -> None:
-        read = read_request_head(connection)
-        if read is None:
-            self.note("a connection to the proxy closed before a request")
-            return
-        if isinstance(read, Refusal):
-            self.refuse(connection, "a request", read)
-            return
-        connection.settimeout(PROXY_TIMEOUT)
-        head, rest = read
-        target = head.split(b" ", 2)[1:2]
-        if target and target[0].startswith(b"/"):  # origin form: Claude's base URL, the relay
-            self.serve_gateway(connection, head, rest)
-            return
-        request = parse_proxy_request(head)
-        if isinstance(request, Refusal):
-            self.refuse(connection, "a request", request)
-            return
-        what = f"{request.method} {request.authority}"
-        if self.relay.on_host and not self.proxy_authorized(request):
-            self.refuse(connection, what, Refusal(407, "this proxy is the session's own"))
-            return
-        if request.host in LOGIN_HOSTS:
-            self.serve_login_host(connection, request, rest)
-            return
-        if request.method == "CONNECT":
-            reply, first = b"HTTP/1.1 200 Connection established\r\n\r\n", rest
-        else:
-            reply, first = b"", forwarded_head(request) + rest
-        self.carry(
-            connection,
-            request,
-            what,
-            reply,
-            first,
-            lambda refusal: self.refuse(connection, what, refusal),
-        )
-
-    def carry(
-        self,
-        connection: socket.socket,
-        request: ProxyRequest,
-        what: str,
-        reply: bytes,
-        first: bytes,
-        refuse: Callable[[Refusal], None],
-    ) -> None:
-        """The request's connection, if the tier allows it: `reply` to the client and `first`
-        upstream once connected, then both ways until both ends close; else `refuse`."""
-        verdict = self.tunnel_verdict(request)
-        if isinstance(verdict, Refusal):
-            refuse(verdict)
-            return
-        opened = self.connect(request)
-        if isinstance(opened, Refusal):
-            refuse(opened)
-            return
-        upstream, address = opened
-        try:
-            self.note(f"allowed {what} -> {address} ({verdict.describe()}, {verdict.origin})")
-            connection.sendall(reply)
-            upstream.sendall(first)
-            sent, received, cut = relay_bytes(connection, upstream)
-        finally:
-            self.forget(upstream)
-        ending = f" ({cut})" if cut else ""
-        self.note(f"closed {what}: {sent} bytes sent, {received} received{ending}")
-
-    # Tools that ignore the proxy (allowlist): the resolver, and connections carried by name.
-
-    def rules_now(self) -> tuple[AllowRule, ...]:
-        """The session's allow rules at this moment (the resolver and every verdict read them
-        here: rules added while the session runs apply at once)."""
-        return self.rules
-
-    def answer_questions(self) -> None:
-        """The questions waiting at the resolver's socket, answered here: never forwarded."""
-        assert self.resolver is not None
-        for _ in range(64):  # then the listeners get their turn
-            try:
-                packet, peer = self.resolver.recvfrom(4096)
-            except OSError:  # none left (EAGAIN), or the socket closed
-                return
-            answer = answer_dns(packet, self.rules_now(), self.names)
-            if answer.response is not None:
-                with contextlib.suppress(OSError):
-                    self.resolver.sendto(answer.response, peer)
-            if answer.note:
-                self.resolver_notes += 1
-                if self.resolver_notes < RESOLVER_LOG_LIMIT:
-                    self.note(answer.note)
-                elif self.resolver_notes == RESOLVER_LOG_LIMIT:
-                    self.note(f"resolver: {RESOLVER_LOG_LIMIT} lines logged; no more this session")
-
-    def listen_transparent(self, port: int) -> bool:
-        """Carry `port` inside by name too (a port allowed while the session runs): a spare
-        socket bound to 0.0.0.0:PORT in the sandbox's namespace. False, logged, when no spare
-        is left or the port is taken there; True when it is carried already."""
-        with self.lock:
-            if port in self.transparent_ports:
-                return True
-            taken = port in self.listeners.values()
-            spare = self.spares.pop() if self.spares and not taken else None
-        if spare is None:
-            why = "it is another of claudebox's ports" if taken else "no spare socket is left"
-            self.note(f"port {port} is not carried by name: {why}")
-            return False
-        try:
-            spare.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            spare.bind(("0.0.0.0", port))
-            spare.listen(128)
-            spare.setblocking(False)
-        except OSError as error:
-            spare.close()
-            self.note(f"port {port} is not carried by name: {error.strerror or error}")
-            return False
-        with self.lock:
-            self.listeners[spare] = port
-            self.transparent_ports.add(port)
-            self.added.append(spare)
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"a")
-        self.note(f"port {port} is carried by name from now on")
-        return True
-
-    def register_added(self, selector: selectors.BaseSelector) -> bool:
-        """The listeners listen_transparent made, served from now on; False: stop() woke the
-        accept loop."""
-        import selectors
-
-        try:
-            woken = os.read(self.wake_r, 4096)
-        except OSError:
-            return False
-        with self.lock:
-            added, self.added = self.added, []
-        for listener in added:
-            selector.register(listener, selectors.EVENT_READ, listener)
-        return b"x" not in woken
-
-    def serve_transparent(self, connection: socket.socket, port: int) -> None:
-        """A connection from a tool that ignores the proxy: its destination's address is the
-        name the resolver answered; the TLS server name (443) or the HTTP Host (80) must agree.
-        Then the same verdict, connection and log as a CONNECT to NAME:PORT."""
-        address = connection.getsockname()[0]
-        name = self.names.name_at(address)
-        if name is None:
-            self.note(
-                f"refused a connection to {address}:{port}: not an address the resolver gave "
-                "(only names on the allowlist are reached, by name)"
-            )
-            return
-        what = f"connection to {name}:{port}"
-
-        def refuse(refusal: Refusal) -> None:
-            if port == 80:
-                self.refuse(connection, what, refusal)
-            else:  # no HTTP to answer in
-                self.note(f"refused {what}: {refusal.reason}")
-
-        connection.settimeout(PROXY_TIMEOUT)
-        try:
-            refusal = first_bytes_verdict(connection, name, port)
-        except TimeoutError:
-            refusal = Refusal(400, f"nothing complete sent within {PROXY_TIMEOUT:.0f} s")
-        if refusal is not None:
-            refuse(refusal)
-            return
-        request = ProxyRequest("CONNECT", name, port, "", "HTTP/1.1", ())
-        if name in LOGIN_HOSTS:
-            if port != LOGIN_PORT:
-                refuse(
-                    Refusal(403, f"Claude's hosts are reached over https only (port {LOGIN_PORT})")
-                )
-                return
-            self.terminate_login(connection, name)
-            return
-        self.carry(connection, request, what, b"", b"", refuse)
-
-    def proxy_authorized(self, request: ProxyRequest) -> bool:
-        """full: whether the request carries this session's token (HTTPS_PROXY's user info)."""
-        import binascii
-        import hmac
-
-        value = next((v for n, v in request.headers if n.lower() == "proxy-authorization"), "")
-        scheme, _, encoded = value.partition(" ")
-        try:
-            given = binascii.a2b_base64(encoded.strip()) if scheme.lower() == "basic" else b""
-        except binascii.Error:
-            given = b""
-        expected = f"{PROXY_USER}:{self.login.proxy_token}".encode()
-        return hmac.compare_digest(given, expected)
-
-    def tunnel_verdict(self, request: ProxyRequest) -> AllowRule | Refusal:
-        """Whether the tier lets the proxy reach a name other than Claude's own."""
-        tunnel = self.relay.tunnel
-        if tunnel is Tunnel.LISTED:
-            return proxy_verdict(request, self.rules_now())
-        if tunnel is Tunnel.NOTHING:
-            return Refusal(
-                403,
-                f"the none tier reaches only Claude's own hosts ({', '.join(LOGIN_HOSTS)}); "
-                "choose another tier (claudebox --network inet) to reach more",
-            )
-        return AllowRule(request.host, (request.port,), TUNNEL_MEANING[tunnel])
-
-    def connect(self, request: ProxyRequest) -> tuple[socket.socket, str] | Refusal:
-        """A connection to the request's host, resolved here (never by the client), to the
-        first of its addresses the tier may reach."""
-        found = self.resolve(request.host, request.port, gateway=False)
-        if isinstance(found, Refusal):
-            return found
-        failure = ""
-        for address in found:
-            try:
-                return self.open_upstream(address, request.port), address
-            except OSError as error:
-                failure = f"{address}:{request.port}: {error.strerror or error}"
-        return Refusal(502, f"cannot connect to {request.host} ({failure})")
-
-    def resolve(self, host: str, port: int, *, gateway: bool) -> list[str] | Refusal:
-        """`host`'s IPv4 addresses the relay may connect to (a gateway the user named: all)."""
-        if IPV4_LITERAL_PATTERN.fullmatch(host):
-            addresses = [host]
-        else:
-            try:
-                found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
-            except OSError as error:
-                return Refusal(
-                    502, f"cannot resolve {host} on the host ({error.strerror or error})"
-                )
-            addresses = list(dict.fromkeys(str(item[4][0]) for item in found))
-        if not addresses:
-            return Refusal(502, f"cannot resolve {host} on the host (no IPv4 address)")
-        if gateway:
-            return addresses
-        origins = {address: self.blocked_origin(address, port) for address in addresses}
-        for address, origin in origins.items():
-            if origin is not None:
-                self.note(f"{host} resolves to {address} {origin}: never connected to")
-        usable = [address for address, origin in origins.items() if origin is None]
-        if not usable:
-            return Refusal(
-                403,
-                f"{host} resolves to {addresses[0]} {origins[addresses[0]]}: the "
-                f"{self.relay.tier.value} tier never connects to private, link-local, "
-                "loopback or the host's own networks",
-            )
-        return usable
-
-    def blocked_origin(self, address: str, port: int) -> str | None:
-        """Why the relay never connects to ADDRESS:PORT (blocked_origin), or None: in the
-        launch's blocked set (the fixed ranges, what the host routed then), or what the host
-        routes other than to the internet at this moment (host_route_origin). A relay that
-        blocks nothing (full's) looks nothing up."""
-        origin = blocked_origin(address, self.relay.blocked)
-        if origin is not None or not self.relay.blocked:
-            return origin
-        try:
-            return host_route_origin(address, port)
-        except (OSError, ValueError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-            return f"(the host's route lookup answered: {reason})"
-
-    # Claude's login: TLS ends here for its own hosts; requests pass one by one.
-
-    def contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-        """(the server context with the session's certificate, the client context that
-        verifies Anthropic's servers with the system CA bundle), made once."""
-        import ssl
-
-        with self.lock:
-            if self.tls is None:
-                server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                server.set_alpn_protocols(["http/1.1"])
-                files = []
-                try:
-                    for pem in (self.certificate.chain, self.certificate.key):
-                        fd = os.memfd_create("claudebox-login", os.MFD_CLOEXEC)
-                        files.append(fd)
-                        os.write(fd, pem)
-                    server.load_cert_chain(fd_path(files[0]), fd_path(files[1]))
-                finally:
-                    for fd in files:
-                        os.close(fd)
-                client = ssl.create_default_context(cafile=self.relay.login.ca_bundle or None)
-                client.set_alpn_protocols(["http/1.1"])
-                self.tls = (server, client)
-            return self.tls
-
-    def serve_login_host(
-        self, connection: socket.socket, request: ProxyRequest, rest: bytes
-    ) -> None:
-        what = f"{request.method} {request.authority}"
-        if request.method != "CONNECT" or request.port != LOGIN_PORT or rest:
-            self.refuse(
-                connection,
-                what,
-                Refusal(
-                    403, f"Claude's hosts are reached over https only (CONNECT HOST:{LOGIN_PORT})"
-                ),
-            )
-            return
-        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        self.terminate_login(connection, request.host)
-
-    def terminate_login(self, connection: socket.socket, host: str) -> None:
-        """TLS for one of Claude's hosts ends here, with the session's certificate."""
-        server, _client = self.contexts()
-        connection.settimeout(PROXY_TIMEOUT)  # the whole handshake (ssl's own deadline)
-        tls = server.wrap_socket(connection, server_side=True)
-        with self.lock:
-            self.active.add(tls)
-        try:
-            self.serve_login(Wire(tls), Upstream("https", host, LOGIN_PORT))
-        finally:
-            self.forget(tls)
-
-    def serve_gateway(self, connection: socket.socket, head: bytes, rest: bytes) -> None:
-        """Claude's base URL inside (the host sets ANTHROPIC_BASE_URL): on to that gateway."""
-        if not self.relay.login.upstream:
-            self.refuse(
-                connection,
-                "a request",
-                Refusal(400, "not a proxy request: this is claudebox's proxy ($HTTPS_PROXY)"),
-            )
-            return
-        upstream = upstream_of_url(self.relay.login.upstream)
-        self.serve_login(Wire(connection, head + b"\r\n\r\n" + rest), upstream)
-
-    def open_login_upstream(self, upstream: Upstream) -> Wire:
-        found = self.resolve(upstream.host, upstream.port, gateway=upstream.gateway)
-        if isinstance(found, Refusal):
-            raise ClaudeboxError(found.reason)
-        failure: OSError | None = None
-        for address in found:
-            try:
-                sock = self.open_upstream(address, upstream.port)
-                break
-            except OSError as error:
-                failure = error
-        else:
-            raise ClaudeboxError(f"cannot connect to {upstream.authority} ({failure})")
-        if upstream.scheme == "https":
-            _server, client = self.contexts()
-            try:
-                wrapped = client.wrap_socket(sock, server_hostname=upstream.host)
-            except OSError as error:
-                self.forget(sock)
-                raise ClaudeboxError(f"TLS with {upstream.authority} failed ({error})") from error
-            with self.lock:
-                self.active.discard(sock)
-                self.active.add(wrapped)
-            sock = wrapped
-        sock.settimeout(UPSTREAM_TIMEOUT)
-        return Wire(sock)
-
-    def exchange(self, upstream: Upstream, head: HttpHead, body: bytes) -> tuple[HttpHead, bytes]:
-        """One request of the relay's own (a token refresh) and its whole answer."""
-        link = self.open_login_upstream(upstream)
-        try:
-            link.sock.sendall(head.render() + body)
-            answer = self.read_answer(link, head.line[0])
-            return answer, read_body(link, body_framing(answer, method=head.line[0]))
-        finally:
-            self.forget(link.sock)
-
-    def read_answer(self, link: Wire, method: str, client: socket.socket | None = None) -> HttpHead:
-        """The next final answer's head (interim 1xx answers passed on to `client`)."""
-        while True:
-            raw = link.head()
-            if raw is None:
-                raise ConnectionError("the server closed without answering")
-            answer = parse_head(raw, request=False)
-            if isinstance(answer, Refusal):
-                raise ConnectionError(answer.reason)
-            if 100 <= answer.status < 200 and answer.status != 101:
-                if client is not None:
-                    client.sendall(answer.render())
-                continue
-            return answer
-
-    def serve_login(self, client: Wire, upstream: Upstream) -> None:
-        """Claude's requests to one of Anthropic's hosts (or the host's gateway), one by one on
-        a kept-alive connection: each placeholder swapped for the real credential, any other
-        credential refused; token requests answered here; answers streamed back."""
-        link: Wire | None = None
-        try:
-            while True:
-                client.sock.settimeout(PROXY_IDLE_TIMEOUT)
-                try:
-                    raw = client.head(within=PROXY_TIMEOUT)
-                except HeadRefused as refused:
-                    self.refuse(client.sock, f"a request to {upstream.authority}", refused.refusal)
-                    return
-                if raw is None:
-                    return
-                client.sock.settimeout(PROXY_TIMEOUT)
-                head = parse_head(raw, request=True)
-                if isinstance(head, Refusal) or not head.line[1].startswith("/"):
-                    refusal = head if isinstance(head, Refusal) else Refusal(400, "not origin form")
-                    self.refuse(client.sock, f"a request to {upstream.authority}", refusal)
-                    return
-                method, target, _version = head.line
-                path = target.split("?", 1)[0]
-                what = f"{method} {upstream.authority}{path}"
-                token_request = method == "POST" and path in (OAUTH_TOKEN_PATH, OAUTH_REVOKE_PATH)
-                if token_request and upstream.host == OAUTH_HOST and not upstream.gateway:
-                    self.answer_token_request(client, head, path, what)
-                    if head.closes:
-                        return
-                    continue
-                swapped = self.login.swap(head)
-                if isinstance(swapped, Refusal):
-                    self.note(f"refused login {what}: {swapped.reason}")
-                    client.sock.sendall(
-                        json_answer(swapped.status, api_error(swapped), swapped.phrase)
-                    )
-                    return
-                outgoing, used = swapped
-                if upstream.gateway and self.relay.on_host and not used:
-                    refusal = Refusal(403, "the session's gateway takes only its own requests")
-                    self.note(f"refused login {what}: {refusal.reason}")
-                    client.sock.sendall(
-                        json_answer(refusal.status, api_error(refusal), refusal.phrase)
-                    )
-                    return
-                rewrite = (
-                    not upstream.gateway
-                    and upstream.host == FIRST_PARTY_HOST
-                    and method == "POST"
-                    and path == CREATE_API_KEY_PATH
-                )
-                outgoing = outgoing.with_headers(
-                    ("host", *(("accept-encoding",) if rewrite else ())),
-                    [("Host", upstream.authority)]
-                    + ([("Accept-Encoding", "identity")] if rewrite else []),
-                )
-                outgoing = outgoing._replace(
-                    line=(method, upstream.prefix + target, outgoing.line[2])
-                )
-                if link is None or link_closed(link):
-                    if link is not None:
-                        self.forget(link.sock)
-                    link = self.open_login_upstream(upstream)
-                link.sock.sendall(outgoing.render())
-                copy_body(client, link.sock, body_framing(head))
-                answer = self.read_answer(link, method, client.sock)
-                if not upstream.gateway:  # a session cookie would be a login of its own inside
-                    answer = answer.with_headers(("set-cookie", "set-cookie2"), [])
-                if answer.status == 401:
-                    self.login.failed.update(used)
-                self.note(f"login {what} -> {answer.status}")
-                if rewrite and answer.status == 200:
-                    document = self.login.api_key(
-                        json_object(read_body(link, body_framing(answer, method=method)))
-                    )
-                    client.sock.sendall(json_answer(200, document))
-                else:
-                    guard = SecretGuard(used)
-                    guard.check(answer.render())
-                    client.sock.sendall(answer.render())
-                    if answer.status == 101:  # a protocol of its own now (a WebSocket)
-                        client.sock.sendall(link.data)
-                        link.sock.sendall(client.data)
-                        relay_bytes(client.sock, link.sock)
-                        return
-                    copy_body(link, client.sock, body_framing(answer, method=method), guard)
-                if (
-                    head.closes
-                    or answer.closes
-                    or body_framing(answer, method=method)[0] == "close"
-                ):
-                    return
-        except ClaudeboxError as error:
-            self.note(f"login request to {upstream.authority} failed: {error}")
-            with contextlib.suppress(OSError):
-                failed = Refusal(502, str(error))
-                client.sock.sendall(json_answer(502, api_error(failed), failed.phrase))
-        finally:
-            if link is not None:
-                self.forget(link.sock)
-
-    def answer_token_request(self, client: Wire, head: HttpHead, path: str, what: str) -> None:
-        """Claude's OAuth token requests, answered here: a refresh or a login on the host's
-        file (LoginSession.token); a revoke leaves the host's login as it is."""
-        body = read_body(client, body_framing(head))
-        if path == OAUTH_REVOKE_PATH:
-            status, document = 200, dict[str, object]()
-        else:
-            status, document = self.login.token(json_object(body))
-        client.sock.sendall(json_answer(status, document))
-        self.note(f"login {what} -> {status} (answered by claudebox)")
-
-    def stop(self) -> None:
-        self.stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"x")
-        self.acceptor.join(RELAY_STOP_TIMEOUT)
-        with self.lock:
-            unused = [*self.listeners, *filter(None, [self.resolver]), *self.spares]
-        for listener in unused:
-            listener.close()
-        with self.lock:
-            for item in self.active:
-                with contextlib.suppress(OSError):
-                    item.shutdown(socket.SHUT_RDWR)
-            handlers = list(self.handlers)
-        deadline = time.monotonic() + RELAY_STOP_TIMEOUT
-        for handler in handlers:
-            handler.join(max(deadline - time.monotonic(), 0))
-        for fd in (self.wake_r, self.wake_w, self.reserve):
-            if fd is not None:
-                os.close(fd)
-        if self.shed_count:
-            self.note(f"closed {self.shed_count} more connections unserved")
-        self.note("session ended")
-        with self.lock:
-            self.log.close()
-
-
-def link_closed(link: Wire) -> bool:
-    """Whether a kept-alive upstream connection was closed by its server meanwhile."""
-    import select
-
-    if link.data:
-        return False
-    readable, _w, _x = select.select([link.sock], [], [], 0)
-    if not readable:
-        return False
-    try:
-        return not link.sock.recv(1, socket.MSG_PEEK)
-    except (OSError, ValueError):
-        return True
-
-
-# --- the OS edge: a running session's control socket (claudebox allow, claudebox log) -------
-
-
-def control_address(directory_fd: int, name: str) -> str:
-    """A unix socket address for `name` in the directory open at `directory_fd` (a path through
-    /proc/self/fd: never longer than sun_path holds, however deep the home)."""
-    return f"/proc/self/fd/{directory_fd}/{name}"
-
-
-def read_line(connection: socket.socket, limit: int, timeout: float) -> bytes | None:
-    """One line (without its newline) within `timeout` seconds in all, or None: the peer
-    closed first, or sent more than `limit` bytes. TimeoutError when the time is up."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while b"\n" not in data:
-        if len(data) > limit:
-            return None
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no whole line in time")
-        connection.settimeout(remaining)
-        chunk = connection.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    line = data.partition(b"\n")[0]
-    return line if len(line) <= limit else None
-
-
-def peer_credentials(connection: socket.socket) -> tuple[int, int]:
-    """(pid, uid) of the process at the other end of a unix socket (SO_PEERCRED)."""
-    pid, uid, _gid = struct.unpack(
-        "=3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-    )
-    return pid, uid
-
-
-def sweep_control_sockets(directory_fd: int, own: str) -> None:
-    """Remove the control sockets killed sessions left: nothing listens on them any more."""
-    for name in os.listdir(directory_fd):
-        if name == own or not CONTROL_SOCKET_PATTERN.fullmatch(name):
-            continue
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.setblocking(False)  # a full backlog (a stopped session) answers EAGAIN
-            try:
-                probe.connect(control_address(directory_fd, name))
-            except ConnectionRefusedError:
-                with contextlib.suppress(OSError):
-                    if stat.S_ISSOCK(os.lstat(name, dir_fd=directory_fd).st_mode):
-                        os.unlink(name, dir_fd=directory_fd)
-            except OSError:
-                pass
-
-
-class ControlServer:
-    """A running session's control socket, control-PID.sock in the instance directory (never
-    in the sandbox's view), 0600: claudebox allow asks for the session's state and adds a rule;
-    claudebox log checks the session still runs. One thread of the supervisor serves one
-    connection at a time, each a JSON line each way within CONTROL_TIMEOUT, and answers only
-    processes of the user's own uid (SO_PEERCRED). stop() removes the socket."""
-
-    def __init__(self, directory: str, relay: RelayServer) -> None:
-        import threading
-
-        self.relay = relay
-        self.path = os.path.join(directory, f"control-{os.getpid()}.sock")
-        self.listener, self.identity = self.bind(directory, os.path.basename(self.path))
-        self.wake_r, self.wake_w = os.pipe()
-        self.stopping = False
-        self.serving: socket.socket | None = None  # the connection being answered
-        self.thread = threading.Thread(target=self.serve, name="control", daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def bind(directory: str, name: str) -> tuple[socket.socket, tuple[int, int]]:
-        """The listening socket, bound under a temporary name, made 0600 and listening before
-        it is renamed to `name`: a control-*.sock that refuses a connection is a dead one."""
-        directory_fd = os.open(
-            directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        )
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sweep_control_sockets(directory_fd, name)
-            temporary = f"{name}.new"
-            for leftover in (temporary, name):  # an earlier session with our pid, killed
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover, dir_fd=directory_fd)
-            listener.bind(control_address(directory_fd, temporary))
-            os.chmod(temporary, 0o600, dir_fd=directory_fd)
-            listener.listen(8)
-            os.rename(temporary, name, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
-            info = os.lstat(name, dir_fd=directory_fd)
-        except BaseException:
-            listener.close()
-            raise
-        finally:
-            os.close(directory_fd)
-        return listener, (info.st_dev, info.st_ino)
-
-    def serve(self) -> None:
-        import selectors
-
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.listener, selectors.EVENT_READ, self.listener)
-            selector.register(self.wake_r, selectors.EVENT_READ, None)
-            while not self.stopping:
-                for key, _events in selector.select():
-                    if key.data is None:
-                        return
-                    try:
-                        connection, _address = self.listener.accept()
-                    except OSError:
-                        continue
-                    self.serving = connection
-                    with connection:
-                        self.serve_one(connection)
-                    self.serving = None
-
-    def serve_one(self, connection: socket.socket) -> None:
-        try:
-            peer, uid = peer_credentials(connection)
-            if uid != os.getuid():
-                self.relay.note(f"control: refused a connection from uid {uid}")
-                return
-            line = read_line(connection, CONTROL_REQUEST_LIMIT, CONTROL_TIMEOUT)
-            if line is None:  # closed at once (claudebox log's check), or too long
-                return
-            answer = self.answer(line, peer)
-            connection.settimeout(CONTROL_TIMEOUT)
-            connection.sendall(json.dumps(answer).encode() + b"\n")
-        except OSError:
-            pass
-        except Exception as error:  # a bug: logged, never a traceback, the session goes on
-            self.relay.note(f"control: internal error ({error!r})")
-
-    def answer(self, line: bytes, peer: int) -> dict[str, object]:
-        try:
-            request = json.loads(line)
-        except ValueError:
-            request = None
-        if not isinstance(request, dict) or request.get("op") not in ("status", "allow"):
-            return {"error": "not a request claudebox understands (op: status or allow)"}
-        tier = self.relay.relay.tier
-        if request["op"] == "status":
-            allowed = [[r.pattern, list(r.ports), r.origin] for r in self.relay.rules_now()]
-            return {"session": os.getpid(), "tier": tier.value, "allowed": allowed}
-        refusal = NETWORK_POLICIES[tier].no_additions
-        if refusal:
-            return {"error": refusal}
-        entry = request.get("entry")
-        if not isinstance(entry, str):
-            return {"error": "allow needs an entry (a string)"}
-        try:
-            rule = parse_allow_entry(entry, ALLOW_ORIGIN, ALLOW_ORIGIN)
-        except ClaudeboxError as error:
-            return {"error": str(error)}
-        covering = self.relay.allow(rule._replace(origin=f"{ALLOW_ORIGIN}, pid {peer}"))
-        if covering is not None:
-            return {"already": covering.describe(), "origin": covering.origin}
-        return {"added": rule.describe()}
-
-    def stop(self) -> None:
-        """Stop serving and remove the socket (when it is still this session's)."""
-        self.stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"x")
-        serving = self.serving
-        if serving is not None:  # a slow client does not hold the end of the session
-            with contextlib.suppress(OSError):
-                serving.shutdown(socket.SHUT_RDWR)
-        self.thread.join(RELAY_STOP_TIMEOUT)
-        with contextlib.suppress(OSError):
-            info = os.lstat(self.path)
-            if (info.st_dev, info.st_ino) == self.identity:
-                os.unlink(self.path)
-        self.listener.close()
-        for fd in (self.wake_r, self.wake_w):
-            os.close(fd)
-
-
-def start_control(directory: str, relay: RelayServer) -> ControlServer | None:
-    """The session's control socket; without one (noted in its log) the session runs all the
-    same, and claudebox allow and claudebox log do not find it."""
-    try:
-        return ControlServer(directory, relay)
-    except OSError as error:
-        relay.note(
-            f"no control socket in {directory} ({error.strerror or error}): claudebox allow "
-            "and claudebox log cannot reach this session"
-        )
-        return None
-
-
-def ask_session(
-    directory_fd: int, name: str, pid: int, request: Mapping[str, object]
-) -> dict[str, object] | None:
-    """The answer of the session whose control socket is `name` (its claudebox's pid `pid`),
-    or None: nothing listens there (a session that ended), or another process does."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(CONTROL_TIMEOUT)
-        try:
-            connection.connect(control_address(directory_fd, name))
-        except (ConnectionRefusedError, FileNotFoundError):
-            return None
-        except OSError as error:
-            raise ClaudeboxError(
-                f"cannot reach the session of pid {pid} ({error.strerror or error}); "
-                "try again, or end that session"
-            ) from error
-        if peer_credentials(connection) != (pid, os.getuid()):
-            return None
-        answer: object = None
-        reason = "not a JSON object"
-        try:
-            connection.sendall(json.dumps(request).encode() + b"\n")
-            line = read_line(connection, CONTROL_ANSWER_LIMIT, CONTROL_TIMEOUT)
-            if line is None:
-                reason = "no answer line"
-            answer = json.loads(line) if line is not None else None
-        except OSError as error:
-            reason = error.strerror or str(error) or type(error).__name__
-        except ValueError:
-            pass
-    if not isinstance(answer, dict):
-        raise ClaudeboxError(
-            f"the session of pid {pid} gave no answer claudebox understands ({reason}); is its "
-            "claudebox stopped (Ctrl-Z)? resume it (fg) and try again"
-        )
-    return answer
-
-
-def session_of(name: str, pid: int, answer: Mapping[str, object]) -> RunningSession:
-    """A status answer as a RunningSession; ValueError, TypeError or KeyError when it is not one."""
-    allowed = answer["allowed"]
-    if not isinstance(allowed, list) or answer["session"] != pid:
-        raise TypeError("allowed must be a list, session the socket's pid")
-    return RunningSession(
-        pid,
-        name,
-        Tier(answer["tier"]),
-        tuple(
-            AllowRule(str(pattern), tuple(int(port) for port in ports), str(origin))
-            for pattern, ports, origin in allowed
-        ),
-    )
-
-
-def open_instance_directory(instance: Instance) -> int | None:
-    """The instance directory, opened (never a link); None when the project has none yet."""
-    try:
-        return os.open(instance.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise ClaudeboxError(f"cannot read {instance.dir}: {error.strerror}") from error
-
-
-def running_sessions(instance: Instance) -> list[RunningSession]:
-    """The project's sessions that answer on their control sockets."""
-    directory_fd = open_instance_directory(instance)
-    if directory_fd is None:
-        return []
-    sessions = []
-    try:
-        for name in sorted(os.listdir(directory_fd)):
-            found = CONTROL_SOCKET_PATTERN.fullmatch(name)
-            if not found:
-                continue
-            info = os.lstat(name, dir_fd=directory_fd)
-            if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
-                continue
-            pid = int(found.group(1))
-            answer = ask_session(directory_fd, name, pid, {"op": "status"})
-            if answer is None:
-                continue
-            try:
-                sessions.append(session_of(name, pid, answer))
-            except (ValueError, TypeError, KeyError) as error:
-                raise ClaudeboxError(
-                    f"the session of pid {pid} gave no answer claudebox understands ({error}); "
-                    "is it an older claudebox? end it and start it again"
-                ) from error
-    finally:
-        os.close(directory_fd)
-    return sessions
-
-
-def session_running(instance: Instance, session: RunningSession) -> bool:
-    """Whether the session still listens on its control socket."""
-    directory_fd = open_instance_directory(instance)
-    if directory_fd is None:
-        return False
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.setblocking(False)
-            probe.connect(control_address(directory_fd, session.socket))
-            return peer_credentials(probe)[0] == session.pid
-    except (ConnectionRefusedError, FileNotFoundError):
-        return False
-    except OSError:  # (its backlog full, say): it is there
-        return True
-    finally:
-        os.close(directory_fd)
-
-
-def allow_while_running(
-    instance: Instance, rule: AllowRule, edit: ProfileEdit | None, home: str
-) -> int:
-    """claudebox allow: `rule` goes to the project's running allowlist sessions (and `edit`, the
-    profile, is saved) once the person confirms on this terminal."""
-    sessions = running_sessions(instance)
-    project = printable(instance.root)
-    if not sessions:
-        raise ClaudeboxError(
-            f"no claudebox session of {project} is running (claudebox allow adds to a running "
-            "session of the project in the current directory); cd into the project, or start "
-            "its session first",
-            EXIT_USAGE,
-        )
-    takers = [s for s in sessions if not NETWORK_POLICIES[s.tier].no_additions]
-    if not takers:
-        other = sessions[0]
-        raise ClaudeboxError(
-            f"the session of {project} (claudebox pid {other.pid}) runs in the "
-            f"{other.tier.value} network tier: {NETWORK_POLICIES[other.tier].no_additions}",
-            EXIT_USAGE,
-        )
-    missing = []
-    for session in takers:
-        covering = covering_rule(rule, session.allowed)
-        if covering is None:
-            missing.append(session.pid)
-        else:
-            write_stderr(
-                f"claudebox: {rule.describe()} is allowed in session {session.pid} already "
-                f"({covering.describe()}, {covering.origin})\n"
-            )
-    if edit is not None and edit.document is None:
-        write_stderr(f"claudebox: profile {edit.name} allows {rule.describe()} already\n")
-    saving = edit if edit is not None and edit.document is not None else None
-    if not missing and saving is None:
-        return 0
-    profile = (printable(tilde(saving.path, home)), saving.new) if saving else None
-    question = allow_question(rule, project, missing, profile)
-    if not confirm(question, what="claudebox allow", fix=ALLOW_CONFIRM_FIX):
-        write_stderr("claudebox: nothing changed\n")
-        return EXIT_USAGE
-    for pid in missing:
-        answer = add_to_session(instance, pid, rule)
-        if answer is None or "error" in answer:
-            reason = answer["error"] if answer else "it ended meanwhile"
-            raise ClaudeboxError(f"session {pid} did not take {rule.describe()}: {reason}")
-        write_stderr(f"claudebox: session {pid} allows {rule.describe()} from now on\n")
-    if saving is not None:
-        save_profile(saving)
-        write_stderr(f"claudebox: saved {rule.describe()} in profile {saving.name}\n")
-    return 0
-
-
-def add_to_session(instance: Instance, pid: int, rule: AllowRule) -> dict[str, object] | None:
-    """The session's answer to adding `rule`; None when it no longer runs."""
-    directory_fd = open_instance_directory(instance)
-    if directory_fd is None:
-        return None
-    try:
-        request = {"op": "allow", "entry": rule.describe()}
-        return ask_session(directory_fd, f"control-{pid}.sock", pid, request)
-    finally:
-        os.close(directory_fd)
-
-
-def relay_logs(log_dir: str) -> list[tuple[str, int]]:
-    """The network logs in `log_dir` as (name, its session's pid), oldest first."""
-    try:
-        names = sorted(os.listdir(log_dir))
-    except OSError:
-        return []
-    return [
-        (name, int(found.group(1)))
-        for name in names
-        if (found := RELAY_LOG_PATTERN.fullmatch(name))
-    ]
-
-
-def follow_log(instance: Instance) -> int:
-    """claudebox log: the newest running session's network log, followed until that session
-    ends (or Ctrl-C); with no session running, the newest log as it is."""
-    logs = relay_logs(instance.network_log)
-    sessions = {session.pid: session for session in running_sessions(instance)} if logs else {}
-    followed = next(((n, sessions[pid]) for n, pid in reversed(logs) if pid in sessions), None)
-    if followed is not None:
-        name, session = followed
-        print_log(
-            os.path.join(instance.network_log, name), lambda: session_running(instance, session)
-        )
-        return 0
-    if not logs:
-        raise ClaudeboxError(
-            f"no network log of {printable(instance.root)} yet: each session writes one; start "
-            "claudebox in this project (or cd into the project whose log you want)",
-            EXIT_USAGE,
-        )
-    name = logs[-1][0]
-    write_stderr(
-        f"claudebox: no session of {printable(instance.root)} is running; its last network log "
-        f"({printable(name)}):\n"
-    )
-    print_log(os.path.join(instance.network_log, name), None)
-    return 0
-
-
-def print_log(path: str, running: Callable[[], bool] | None) -> None:
-    """Print the log at `path` line by line, each made printable() (a session chooses the
-    names it asks for); while `running()` says so, wait for more, like tail -f."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as error:
-        raise ClaudeboxError(f"cannot read {path}: {error.strerror}") from error
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ClaudeboxError(f"{path} is not a regular file; a network log is (move it aside)")
-        pending = b""
-        ended = running is None
-        checked = time.monotonic()
-        while True:
-            chunk = os.read(fd, 65536)
-            if chunk:
-                lines, newline, pending = (pending + chunk).rpartition(b"\n")
-                if newline:
-                    write_stdout(os.fsdecode(lines + newline))
-                if len(pending) > LOG_LINE_LIMIT:
-                    write_stdout(os.fsdecode(pending) + "\n")
-                    pending = b""
-                continue
-            if ended:
-                break
-            if running is not None and time.monotonic() - checked >= LOG_LIVENESS_INTERVAL:
-                ended = not running()  # (then one more read: the lines it wrote last)
-                checked = time.monotonic()
-                continue
-            time.sleep(LOG_POLL_INTERVAL)
-        if pending:
-            write_stdout(os.fsdecode(pending) + "\n")
-    finally:
-        os.close(fd)
 
 
 # --- the OS edge: Claude's login on the relay's side ------------------------------------------
@@ -11361,43 +11449,6 @@ def nix_daemon_trust(settings: Mapping[str, str], user: str) -> list[CheckResult
     return results
 
 
-def check_inet(pasta: str | None) -> list[CheckResult]:
-    """pasta, /dev/net/tun, and pasta actually starting with the inet tier's options."""
-    alternative = "or use --network full (or none)"
-    if pasta is None:
-        return [CheckResult("pasta", False, "not found on PATH", f"install passt {alternative}")]
-    results = [CheckResult("pasta", True, pasta)]
-    problem = tun_error()
-    if problem is not None:
-        results.append(
-            CheckResult(
-                "/dev/net/tun",
-                False,
-                f"not usable ({problem})",
-                f"modprobe tun; chmod 0666 /dev/net/tun; {alternative}",
-            )
-        )
-        return results
-    results.append(CheckResult("/dev/net/tun", True, "usable"))
-    probe = run(
-        [pasta, *PASTA_OPTIONS, "--", sys.executable, "-I", "-S", "-c", ""],
-        check=False,
-        timeout=CHECK_TIMEOUT,
-    )
-    lines = [line for line in probe.stderr.splitlines() if "AVX2" not in line]
-    results.append(
-        CheckResult(
-            "inet tier",
-            probe.returncode == 0,
-            "pasta starts a network namespace"
-            if probe.returncode == 0
-            else " / ".join(lines) or f"pasta exited {probe.returncode}",
-            f"check the user namespace sysctls above, {alternative}",
-        )
-    )
-    return results
-
-
 def render_checks(results: Sequence[CheckResult], style: Style) -> str:
     lines = []
     for result in results:
@@ -11715,31 +11766,6 @@ def write_stderr(text: str, *, colour: bool = False) -> None:
 
 def colour_enabled(env: Mapping[str, str]) -> bool:
     return sys.stderr.isatty() and "NO_COLOR" not in env
-
-
-def choose_tier(
-    flag: str | None, env: Mapping[str, str], profile: Profile | None, allow_flag: bool = False
-) -> tuple[Tier, str]:
-    """--network > --allow-domain (allowlist) > CLAUDEBOX_NETWORK > the profile's network >
-    the profile's allow_domains (allowlist) > default, with where the answer came from.
-    --allow-domain with another --network is a usage error: the flags contradict each other."""
-    if flag:
-        if allow_flag and not NETWORK_POLICIES[Tier(flag)].takes_allowlist:
-            raise ClaudeboxError(
-                f"--allow-domain chooses the allowlist network tier, but --network says {flag}; "
-                "drop one of them (--network allowlist --allow-domain NAME is fine)",
-                EXIT_USAGE,
-            )
-        return Tier(flag), "--network"
-    if allow_flag:
-        return Tier.ALLOWLIST, "--allow-domain"
-    if env.get(NETWORK_VARIABLE):
-        return parse_tier(env[NETWORK_VARIABLE], NETWORK_VARIABLE), NETWORK_VARIABLE
-    if profile is not None and profile.network is not None:
-        return profile.network[0], f"profile {profile.network[1]}"
-    if profile is not None and profile.allow_domains:
-        return Tier.ALLOWLIST, f"profile {profile.allow_domains[0][1]}"
-    return DEFAULT_TIER, "default"
 
 
 def session_plan(
