@@ -7319,12 +7319,12 @@ def render_stage_spec(spec: Mapping[str, object], indent: str = " ") -> str:
 
 
 def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
-    """Host preparation, then the stage and bwrap one option per line; pasted into bash, the
-    same sandbox (zsh redirects descriptors 0-9 only: the data is on 10 and above).
-    `launcher`: how to run this claudebox (python and its script). No value of a variable that
-    enters is on a command line: the environment is bwrap's --args data, printed by the
-    shell's own printf (a builtin), values from the environment as "$NAME"; the login's values
-    reach the stage likewise, on LOGIN_SECRETS_FD."""
+    """Host preparation, then the stage and bwrap one option per line, as a script bash runs
+    (bash_here_document); pasted into bash or zsh, the same sandbox. `launcher`: how to run
+    this claudebox (python and its script). No value of a variable that enters is on a command
+    line: the environment is bwrap's --args data, printed by bash's own printf (a builtin),
+    values from the environment as "$NAME"; the login's values reach the stage likewise, on
+    LOGIN_SECRETS_FD."""
     lines = [step.render() for step in plan.host_setup]
     spec = render_stage_spec(stage_spec(plan))
     chunks: list[str] = [shell_join(["env", "-i", *launcher, "--stage", spec, "--"])]
@@ -7353,7 +7353,19 @@ def render_dry_run(plan: SandboxPlan, launcher: Sequence[str]) -> str:
     if secrets:
         inputs.append(f"{LOGIN_SECRETS_FD}< <(printf '%s\\0' {' '.join(secrets)})")
     chunks.append(" ".join(inputs))
-    return "\n".join([*lines, " \\\n  ".join(chunks)]) + "\n"
+    return bash_here_document("\n".join([*lines, " \\\n  ".join(chunks)]) + "\n")
+
+
+def bash_here_document(script: str) -> str:
+    """`script` for bash, whichever shell it is pasted into (zsh cannot parse a redirection of
+    descriptor 10 and up, and the data is there): bash reads it from a quoted here-document on
+    descriptor 3, so the terminal stays standard input and "$NAME" is expanded by bash, from
+    its environment (a variable set but not exported in the pasting shell counts as unset)."""
+    lines = set(script.split("\n"))
+    end = "CLAUDEBOX"
+    while end in lines:  # (a line of the data could be the word itself)
+        end += "_"
+    return f"bash /dev/fd/3 3<<'{end}'\n{script}{end}\n"
 
 
 def shell_value(var: EnvVar) -> str:

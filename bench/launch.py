@@ -85,6 +85,8 @@ def medians(commands: dict[str, Callable[[], None]]) -> dict[str, float]:
 
 def hand_written(dry_run: str) -> str:
     """The --dry-run bwrap command as a person would write it for the same sandbox."""
+    opening, _, script = dry_run.partition("\n")  # bash /dev/fd/3 3<<'END', the script, END
+    dry_run = script.removesuffix(opening.split("'")[1] + "\n")
     start = dry_run.index("--stage '") + len("--stage '")
     end = dry_run.index("' -- \\\n", start)
     spec = json.loads(dry_run[start:end])

@@ -283,20 +283,30 @@ json.dump({"argv": sys.argv[1:], "data": {fd: read(fd) for fd in range(9, 30)}},
 """
 
 
+def bash_script(text: str) -> str:
+    """The script a --dry-run text hands bash: the quoted here-document's body."""
+    first, _, rest = text.partition("\n")
+    end = first.removeprefix("bash /dev/fd/3 3<<'").removesuffix("'")
+    assert first == f"bash /dev/fd/3 3<<'{end}'", first
+    assert rest.endswith(f"\n{end}\n"), rest[-200:]
+    return rest[: -len(end) - 1]
+
+
 def pasted_run(
-    tmp_path: Path, plan: cb.SandboxPlan, shell_env: Mapping[str, str]
+    tmp_path: Path, plan: cb.SandboxPlan, shell_env: Mapping[str, str], shell: str = "bash"
 ) -> tuple[str, dict[str, object]]:
-    """The --dry-run text, and what bash running it hands the launcher (replaced by a printer):
-    {"argv": its arguments, "data": descriptor (9 to 19) -> its data in hex, or None}."""
+    """The --dry-run text, and what it hands the launcher (replaced by a printer) pasted into
+    `shell` without its host setup: {"argv": its arguments, "data": descriptor (9 to 29) -> its
+    data in hex, or None}."""
     printer = tmp_path / "printer"
     printer.write_text(f"#!{sys.executable}\n{PRINTER}")
     printer.chmod(0o755)
     text = cb.render_dry_run(plan, [str(printer)])
     setup = "".join(step.render() + "\n" for step in plan.host_setup)
-    assert text.startswith(setup)
-    command = text[len(setup) :]
+    script = bash_script(text)
+    assert script.startswith(setup)
+    first, _, rest = text.partition("\n")
+    pasted = first + "\n" + rest.replace(setup, "", 1)  # (the setup makes the plan's home)
     env = {**shell_env, "PATH": os.environ["PATH"]}
-    out = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, check=True, env=env
-    )
+    out = subprocess.run([shell, "-c", pasted], capture_output=True, text=True, check=True, env=env)
     return text, json.loads(out.stdout)

@@ -329,7 +329,8 @@ def assert_one_error_line(result, code, starts):
 def pasted(dry_run_output: str) -> tuple[dict[str, object], list[str]]:
     """The --dry-run output's command, as bash parses it (env stubbed out): the stage spec and
     the bwrap argv (the host setup lines before it are not run)."""
-    command = dry_run_output[dry_run_output.index("\nenv -i ") + 1 :]
+    script = fh.bash_script(dry_run_output)
+    command = script[script.index("\nenv -i ") + 1 :]
     stub = "env() { printf '%s\\0' \"$@\"; }\n"
     out = subprocess.run(["bash", "-c", stub + command], capture_output=True, check=True).stdout
     words = out.decode().split("\0")[:-1]

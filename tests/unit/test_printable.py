@@ -145,13 +145,13 @@ def test_the_audit_escapes_every_value_before_its_colour(colour, verbose):
         assert "\x1b" not in text
 
 
-def test_a_dry_run_of_hostile_values_is_safe_to_print_and_pastes_the_same_bytes(tmp_path):
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_a_dry_run_of_hostile_values_is_safe_to_print_and_pastes_the_same_bytes(tmp_path, shell):
     """--dry-run's text holds no raw control (a word holding one is quoted $'...', each such
-    character as the bytes it stands for); bash, pasting it in the C locale, hands the launcher
-    the same argv and the same variables as the plan. (zsh takes the quoting, see
-    test_shell_quote_..., but reads `10< <(...)` as a word and a redirection of stdin.)"""
+    character as the bytes it stands for); pasted into bash or zsh in the C locale, it hands
+    the launcher the same argv and the same variables as the plan."""
     plan = hostile_plan()
-    text, got = fh.pasted_run(tmp_path, plan, {**fh.HOST_ENV, "LC_ALL": "C"})
+    text, got = fh.pasted_run(tmp_path, plan, {**fh.HOST_ENV, "LC_ALL": "C"}, shell)
     assert_safe(text, keep="\n\t")
     assert [os.fsencode(word) for word in got["argv"][3:]] == [
         os.fsencode(word) for word in plan.argv

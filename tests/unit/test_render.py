@@ -84,17 +84,19 @@ def test_the_default_audit_fits_80_columns():
     check_golden("audit_profile.txt", text)
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
 @pytest.mark.parametrize("tier", list(Tier))
-def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path, tier):
-    """bash hands the launcher exactly --stage SPEC -- argv, the generated files on their
-    descriptors (the environment's values from the pasting shell, as "$NAME"), the login's
-    values on descriptor 9, and nothing where the launch makes its own data."""
+def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path, tier, shell):
+    """Pasted into bash or zsh, the text hands the launcher exactly --stage SPEC -- argv, the
+    generated files on their descriptors (the environment's values from the pasting shell, as
+    "$NAME"), the login's values on descriptor 9, and nothing where the launch makes its own
+    data."""
     profile = cb.Profile(
         "web", "--profile", ("web",), env=(("GREETING", 'it\'s $HOME\n"x"', "web"),)
     )
     options = cb.Options(claude_args=("-p", "it's $HOME"), tier=tier, profile=profile)
     plan = cb.build_plan(fh.make_host(), options)
-    _text, got = fh.pasted_run(tmp_path, plan, fh.HOST_ENV)
+    _text, got = fh.pasted_run(tmp_path, plan, fh.HOST_ENV, shell)
     assert got["argv"][:3] == ["--stage", got["argv"][1], "--"]
     assert json.loads(got["argv"][1]) == json.loads(json.dumps(cb.stage_spec(plan)))
     assert got["argv"][3:] == plan.argv
@@ -105,6 +107,18 @@ def test_dry_run_is_valid_shell_that_reproduces_the_launch(tmp_path, tier):
     env = bytes.fromhex(got["data"]["10"])
     assert b'--setenv\0GREETING\0it\'s $HOME\n"x"\0' in env
     assert b"sk-ant-api03-canary" not in env
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_a_dry_run_whose_data_holds_the_end_word_as_a_line_ends_its_script_elsewhere(
+    tmp_path, shell
+):
+    value = "x\nCLAUDEBOX\nCLAUDEBOX_\ny"
+    profile = cb.Profile("web", "--profile", ("web",), env=(("GREETING", value, "web"),))
+    plan = cb.build_plan(fh.make_host(), cb.Options(profile=profile))
+    text, got = fh.pasted_run(tmp_path, plan, fh.HOST_ENV, shell)
+    assert text.startswith("bash /dev/fd/3 3<<'CLAUDEBOX__'\n")
+    assert f"--setenv\0GREETING\0{value}\0".encode() in bytes.fromhex(got["data"]["10"])
 
 
 def test_a_pasted_dry_run_takes_the_environments_values_from_the_pasting_shell(tmp_path):
@@ -146,7 +160,7 @@ def test_login_secret_words_name_the_variables_and_the_gateway():
     ]
     assert cb.render_dry_run(plan, ["claudebox"]).endswith(
         " 9< <(printf '%s\\0' ANTHROPIC_API_KEY \"$ANTHROPIC_API_KEY\" CLAUDE_CODE_OAUTH_TOKEN "
-        '"$CLAUDE_CODE_OAUTH_TOKEN" ANTHROPIC_BASE_URL "$ANTHROPIC_BASE_URL")\n'
+        '"$CLAUDE_CODE_OAUTH_TOKEN" ANTHROPIC_BASE_URL "$ANTHROPIC_BASE_URL")\nCLAUDEBOX\n'
     )
 
 
