@@ -346,15 +346,24 @@ class Box:
         """Run `snippet` as the sandboxed claude (through the probe) with --yes."""
         return self.run("--yes", *options, snippet, *extra, env=env, cwd=cwd, timeout=timeout)
 
-    def paste(self, text: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run `text` (e.g. --dry-run output) in bash as the user would by pasting it."""
+    def paste(
+        self,
+        text: str,
+        timeout: float = 60,
+        shell: str = "/bin/bash",
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `text` (e.g. --dry-run output) in `shell` as the user would by pasting it;
+        `stdin`: what the shell's standard input holds (the user's terminal)."""
         return subprocess.run(
-            self.as_user(["/bin/bash", "-c", text]),
-            env=self.env(),
+            self.as_user([shell, "-c", text]),
+            env=self.env(env),
             cwd=self.project,
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=stdin,
             check=False,
         )
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import termios
 import uuid
 from pathlib import Path
 
-from harness import BUSYBOX_STORE, HELPER_STORE, HOME_ENTRIES, PROBE_STORE, Box
+import pytest
+from harness import (
+    BUSYBOX_STORE,
+    HELPER_STORE,
+    HOME_ENTRIES,
+    PROBE_STORE,
+    Box,
+    prerequisite_missing,
+)
 
 # Walks every file of the sandbox (but /proc, /sys, /dev, /nix/store), then every process's
 # environ and cmdline, then its own environment, printing each place a marker string is found.
@@ -252,6 +261,31 @@ def test_dry_run_pasted_into_bash_runs_the_same_sandbox(box: Box) -> None:
     direct = box.probe("env | sort > env2.txt")
     assert direct.returncode == 0
     assert (box.project / "env.txt").read_text() == (box.project / "env2.txt").read_text()
+
+
+@pytest.mark.parametrize("secret", [False, True], ids=["default", "secret-variable"])
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_a_dry_run_pasted_into_bash_or_zsh_runs_the_sandbox(
+    box: Box, shell: str, secret: bool
+) -> None:
+    """The --dry-run text, pasted into bash or zsh, runs the sandbox of the default tier with
+    the shell's standard input (the terminal); a secret-looking variable passed in is printed
+    as "$NAME" and its value, the pasting shell's, reaches inside."""
+    program = shutil.which(shell)
+    if program is None:
+        prerequisite_missing(f"{shell} is needed to paste a --dry-run into it")
+        return
+    token = f"ghp_{uuid.uuid4().hex}"
+    env = {"CLAUDEBOX_EXTRA_ENV": "GITHUB_TOKEN", "GITHUB_TOKEN": token} if secret else {}
+    snippet = 'read -r line; echo "$line" > pasted.txt; printf %s "${GITHUB_TOKEN-unset}" > token'
+    dry = box.run("--dry-run", snippet, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert ('"$GITHUB_TOKEN"' in dry.stdout) is secret
+    assert token not in dry.stdout + dry.stderr
+    pasted = box.paste(dry.stdout, shell=program, env=env, stdin="typed\n")
+    assert pasted.returncode == 0, pasted.stderr
+    assert (box.project / "pasted.txt").read_text() == "typed\n"
+    assert (box.project / "token").read_text() == (token if secret else "unset")
 
 
 def test_a_pasted_dry_run_keeps_the_pasting_shells_descriptors_out(box: Box) -> None:
