@@ -727,6 +727,44 @@ EXIT_RUNTIME: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_MISSING: Final = 127
 EXIT_INTERRUPTED: Final = 130
+# Writing claudebox's state failed: the fix by errno ({mount}: the file system's mount point);
+# any other errno says its reason alone.
+STATE_WRITE_FIXES: Final[Mapping[int, str]] = {
+    errno.ENOSPC: (
+        "no space left on {mount}; free some there (claudebox --gc removes the state of "
+        "projects that no longer exist; claudebox --gc --dry-run lists it with sizes)"
+    ),
+    errno.EDQUOT: (
+        "your disk quota on {mount} is used up; free some of it (claudebox --gc removes the "
+        "state of projects that no longer exist; claudebox --gc --dry-run lists it with sizes)"
+    ),
+    errno.EROFS: (
+        "{mount} is mounted read-only; claudebox keeps its state in ~/.claudebox, which must "
+        "be writable"
+    ),
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions",
+}
+# The stage's unshare failed: why, by errno ({limits}: the sysctls' values here).
+UNSHARE_FAILURES: Final[Mapping[int, str]] = {
+    errno.ENOSPC: (
+        "a namespace count limit is reached (ENOSPC from unshare with CLONE_NEWUSER: the user "
+        "namespaces of one user, counted in this namespace and every one above it, reached "
+        "user.max_user_namespaces; the sysctls here: {limits}); end sandboxes or containers "
+        "you no longer need, or raise the limit: sysctl -w user.max_user_namespaces=10000"
+    ),
+    errno.EPERM: (
+        "the kernel does not let this user create user namespaces (the sysctls "
+        "kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns, or "
+        "a seccomp filter of the container claudebox runs in); allow them, or run claudebox "
+        "outside that container"
+    ),
+    errno.EUSERS: (
+        "user namespaces are nested 32 deep here, the kernel's limit; run claudebox outside "
+        "the sandbox or container it runs in"
+    ),
+}
+NAMESPACE_LIMITS: Final = ("max_user_namespaces", "max_mnt_namespaces", "max_net_namespaces")
 
 
 class ClaudeboxError(Exception):
@@ -3082,9 +3120,7 @@ def open_relay_log(log_dir: str) -> TextIO:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
         fd = os.open(path, flags, 0o600)
     except OSError as error:
-        raise ClaudeboxError(
-            f"cannot create {path}: {error.strerror}; check its permissions"
-        ) from error
+        raise state_write_error(f"create {path}", path, error) from error
     return open(fd, "a", encoding="utf-8", errors="replace", buffering=1)
 
 
@@ -4471,9 +4507,7 @@ def save_profile(edit: ProfileEdit) -> None:
         make_private_dirs(os.path.dirname(edit.path))
         write_atomic(edit.path, data, replace=not edit.new)
     except OSError as error:
-        raise ClaudeboxError(
-            f"cannot update {edit.path}: {error.strerror}; check its permissions"
-        ) from error
+        raise state_write_error(f"update {edit.path}", edit.path, error) from error
 
 
 # --- the network: the OS edge: --check's pasta ------------------------------------------------
@@ -8998,9 +9032,7 @@ def lock_instance(instance_dir: str) -> int:
             make_private_dirs(instance_dir)
             fd = os.open(path, LOCK_OPEN_FLAGS | os.O_CREAT, 0o600)
         except OSError as error:
-            raise ClaudeboxError(
-                f"cannot create {path}: {error.strerror}; check the permissions of {instance_dir}"
-            ) from error
+            raise state_write_error(f"create {path}", path, error) from error
         fcntl.flock(fd, fcntl.LOCK_SH)
         try:
             if os.path.samestat(os.fstat(fd), os.stat(path)):
@@ -9260,10 +9292,7 @@ def move_instance(old_dir: str, env: Mapping[str, str], state_dir: str) -> str:
         finally:
             os.close(lock)
     except OSError as error:
-        hint = "; check its permissions" if error.errno in (errno.EACCES, errno.EPERM) else ""
-        raise ClaudeboxError(
-            f"cannot move {old.dir} to {new.dir}: {error.strerror}{hint}"
-        ) from error
+        raise state_write_error(f"move {old.dir} to {new.dir}", new.dir, error) from error
     try:
         rename_transcripts(new.claude_store, old_root, new.root)
     except OSError as error:
@@ -9425,6 +9454,47 @@ def make_private_dirs(path: str) -> None:
             os.mkdir(directory, 0o700)
 
 
+def mount_point(path: str) -> str:
+    """Where the file system holding `path` (or its nearest existing directory) is mounted."""
+    current = os.path.abspath(path)
+    try:
+        while not os.path.exists(current):
+            current = os.path.dirname(current)
+        device = os.stat(current).st_dev
+        while current != "/" and os.stat(os.path.dirname(current)).st_dev == device:
+            current = os.path.dirname(current)
+    except OSError:
+        return path
+    return current
+
+
+def state_write_error(action: str, path: str, error: OSError) -> ClaudeboxError:
+    """Writing claudebox's state at `path` failed (`action`: "create PATH", say): the reason,
+    and the fix its errno needs."""
+    fix = STATE_WRITE_FIXES.get(error.errno or 0)
+    reason = error.strerror or str(error)
+    if fix is None:
+        return ClaudeboxError(f"cannot {action}: {reason}")
+    return ClaudeboxError(f"cannot {action}: {reason}; {fix.format(mount=mount_point(path))}")
+
+
+def unshare_error(error: OSError) -> ClaudeboxError:
+    """The stage's unshare failed: the reason, and for a known errno what it means here."""
+    reason = UNSHARE_FAILURES.get(error.errno or 0)
+    cause = os.strerror(error.errno) if error.errno else str(error)
+    if reason is None:
+        return ClaudeboxError(f"cannot create the sandbox's namespaces (unshare: {cause})")
+    limits = []
+    for name in NAMESPACE_LIMITS:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/sys/user/{name}", encoding="ascii") as handle:
+                limits.append(f"user.{name} = {handle.read(32).strip()}")
+    return ClaudeboxError(
+        f"cannot create the sandbox's namespaces (unshare: {cause}): "
+        f"{reason.format(limits=', '.join(limits) or 'unreadable')}"
+    )
+
+
 def write_atomic(path: str, data: bytes, *, replace: bool) -> None:
     """Write a temporary file beside `path` (0600) and rename it into place; `replace=False`
     never overwrites an existing file. The temporary file never outlives a failure."""
@@ -9470,9 +9540,7 @@ def prepare_host(steps: Iterable[HostSetup], state_dir: str) -> None:
                 with contextlib.suppress(FileExistsError):
                     write_atomic(step.path, os.fsencode(step.content), replace=False)
         except OSError as error:
-            raise ClaudeboxError(
-                f"cannot create {step.path}: {error.strerror}; check its permissions"
-            ) from error
+            raise state_write_error(f"create {step.path}", step.path, error) from error
 
 
 def confirm(
@@ -9534,9 +9602,7 @@ def copy_api_key_answer(
     try:
         write_atomic(path, (json.dumps(updated, indent=2) + "\n").encode(), replace=True)
     except OSError as error:
-        raise ClaudeboxError(
-            f"cannot update {path}: {error.strerror}; check its permissions"
-        ) from error
+        raise state_write_error(f"update {path}", path, error) from error
 
 
 # --- the OS edge: the launch stage and the supervisor -----------------------------------------
@@ -9795,7 +9861,10 @@ def enter_stage(stage: Stage, uid: int, gid: int, runtime_dir: str) -> None:
     inet blocks, the pins, then each host path bwrap binds at its descriptor (through
     RUNTIME_DIR/stage: see stage_opened)."""
     libc = Libc()
-    libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | (CLONE_NEWNET if stage.network else 0))
+    try:
+        libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | (CLONE_NEWNET if stage.network else 0))
+    except OSError as error:
+        raise unshare_error(error) from error
     for name, text in (
         ("setgroups", "deny"),
         ("uid_map", f"{uid} {uid} 1"),

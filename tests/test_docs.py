@@ -96,6 +96,21 @@ def test_every_error_message_is_in_the_troubleshooting_section() -> None:
     assert missing == []
 
 
+@pytest.mark.parametrize(
+    "table", [claudebox.STATE_WRITE_FIXES, claudebox.UNSHARE_FAILURES], ids=["state", "unshare"]
+)
+def test_every_fix_by_errno_is_in_the_troubleshooting_section(table: dict[int, str]) -> None:
+    """The fixes chosen by errno are messages too (their {fields} are the "…" there)."""
+    flat = " ".join(README[README.index("## Troubleshooting") :].split())
+    missing = [
+        piece
+        for fix in table.values()
+        for piece in re.split(r"\{\w+\}", fix)
+        if piece.strip(" :;.,()") and " ".join(piece.split()).strip() not in flat
+    ]
+    assert missing == []
+
+
 def test_troubleshooting_links_point_at_sections() -> None:
     troubleshooting = README[README.index("## Troubleshooting") :]
     headings = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -462,3 +463,23 @@ def test_build_plan_non_utf8_project_path():
     assert cb.Mount(MountOp.BIND_FD, project, project, 37) in plan.mounts
     assert cb.Opened(37, project) in plan.stage.opened
     assert cb.Pin(f"{project}/.git/hooks", Kind.DIR, True, reason="read-only") in plan.stage.pins
+
+
+@pytest.mark.parametrize(
+    ("number", "fix"),
+    [
+        (errno.ENOSPC, "; no space left on {mount}; free some there (claudebox --gc removes"),
+        (errno.EDQUOT, "; your disk quota on {mount} is used up; free some of it"),
+        (errno.EROFS, "; {mount} is mounted read-only; claudebox keeps its state in"),
+        (errno.EACCES, "; check its permissions"),
+        (errno.ELOOP, ""),
+    ],
+)
+def test_a_failed_state_write_says_what_its_errno_needs(tmp_path, number, fix):
+    path = str(tmp_path / "instances" / "lock")
+    error = cb.state_write_error(f"create {path}", path, OSError(number, os.strerror(number)))
+    mount = cb.mount_point(str(tmp_path))
+    assert str(error).startswith(
+        f"cannot create {path}: {os.strerror(number)}{fix.format(mount=mount)}"
+    )
+    assert os.path.ismount(mount)
