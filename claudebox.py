@@ -2670,15 +2670,30 @@ def inet_blocked_beyond_fixed(blocked: Iterable[BlockedPrefix]) -> list[BlockedP
     ]
 
 
-def render_relay(plan: SandboxPlan, style: Style) -> list[str]:
-    """The audit's allowed domains (by origin) and host ports (red: the host's own services)."""
+def render_relay(plan: SandboxPlan, style: Style, level: int = 0) -> list[str]:
+    """The audit's allowed domains (by origin) and host ports (red: the host's own services);
+    condensed (see audit_lines) from level 3."""
     relay = plan.relay
     lines: list[str] = []
     origins = dict.fromkeys(rule.origin for rule in relay.rules)
+    if origins and level >= AUDIT_LEVELS:
+        names = [rule.describe() for rule in relay.rules]
+        lines += fill("", [clip(f"{len(names)} names allowed: {' '.join(names)}")])
+        origins = {}
     for origin in origins:
         names = [rule.describe() for rule in relay.rules if rule.origin == origin]
-        lines += fill("", [*names[:-1], f"{names[-1]} ({origin})"])
+        if level >= 3:
+            lines += fill("", [clip(f"({origin}) {' '.join(names)}")])
+        else:
+            lines += fill("", [*names[:-1], f"{names[-1]} ({origin})"])
     origin_of = dict(plan.profile.host_ports) if plan.profile else {}
+    ports = [
+        f"{port} (profile {origin_of[port]})" if port in origin_of else str(port)
+        for port in relay.host_ports
+    ]
+    if ports and level >= 4:
+        text = f"! the host's 127.0.0.1 at the same port inside: {', '.join(ports)}"
+        return lines + [style.red(line) for line in fill("", [text])]
     for port in relay.host_ports:
         text = f"! 127.0.0.1:{port} reaches the host's 127.0.0.1:{port}"
         text += f" (profile {origin_of[port]})" if port in origin_of else ""
@@ -7110,6 +7125,9 @@ def shown_command(command: Sequence[str]) -> str:
 
 
 AUDIT_BLOCKED_LINES: Final = 6  # the summary names at most this many; --details all
+AUDIT_ROWS: Final = 23  # an 80x24 terminal less the question's line
+AUDIT_LEVELS: Final = 5  # how far render_audit condenses (audit_lines says what each level does)
+AUDIT_SYSTEM_LINE: Final = "tmpfs / /tmp ~, /proc /dev, ro /nix/store /etc, the nix daemon"
 
 
 def read_only_host_mounts(plan: SandboxPlan) -> list[tuple[Mount, str]]:
@@ -7138,31 +7156,55 @@ def writable_lines(plan: SandboxPlan, home: str) -> list[tuple[str, bool]]:
     return lines
 
 
-def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = False) -> str:
+def render_audit(
+    plan: SandboxPlan, style: Style, home: str, *, verbose: bool = False, rows: int = AUDIT_ROWS
+) -> str:
     """What enters, for the launch question: plumbing condensed on top, the facts that decide
-    (network, what is writable, secrets, profile, warnings) right above the question."""
+    (network, what is writable, secrets, profile, warnings) right above the question. Within
+    `rows` lines (the question is the next one): each level condenses more, never what is red
+    (dangerous) nor a warning; warnings that alone do not fit are counted (--details: all)."""
+    if verbose:
+        return "\n".join(audit_lines(plan, style, home, 0, verbose=True)) + "\n"
+    lines: list[str] = []
+    for level in range(AUDIT_LEVELS + 1):
+        lines = audit_lines(plan, style, home, level)
+        if len(lines) <= rows:
+            return "\n".join(lines) + "\n"
+    warnings = len(plan.warnings)  # the last lines, one each at the last level
+    kept = min(max(rows - (len(lines) - warnings) - 1, 0), warnings)
+    lines = lines[: len(lines) - warnings + kept]
+    more = f"… and {warnings - kept} more warnings (--details shows them)"
+    lines += [style.red(item) for item in fill("" if kept else "warning", [more])]
+    return "\n".join(lines) + "\n"
+
+
+def audit_lines(
+    plan: SandboxPlan, style: Style, home: str, level: int, *, verbose: bool = False
+) -> list[str]:
+    """The audit condensed to `level` (0: in full), the plumbing first: level 1 condenses it,
+    2 gives it one line; 3 gives the allowed names of each origin, each note and each profile
+    fact one line; 4 counts the notes and what is unreachable and puts the host ports on one
+    line; 5 (AUDIT_LEVELS) puts every allowed name on one line, what is writable on at most
+    three and each warning on one."""
     out = [style.bold(f"claudebox {__version__}: sandbox for {printable(plan.chdir)}")]
-    out += render_plumbing(plan, home) if not verbose else render_everything(plan, home)
+    out += render_everything(plan, home) if verbose else render_plumbing(plan, home, level)
     out.append("")
     out += fill("command", [shown_command(plan.command)])
     policy = NETWORK_POLICIES[plan.tier]
     danger = "! " if policy.dangerous else ""
     tier_line = f"{danger}{plan.tier.value} ({plan.tier_origin}): {policy.meaning}"
     out += [style.red(line) if policy.dangerous else line for line in fill("network", [tier_line])]
-    out += render_relay(plan, style)
+    out += render_relay(plan, style, level)
     beyond = inet_blocked_beyond_fixed(
         plan.stage.blocked or (plan.relay.blocked if policy.takes_allowlist else ())
     )
-    shown = beyond if len(beyond) <= AUDIT_BLOCKED_LINES else beyond[: AUDIT_BLOCKED_LINES - 1]
+    limit = AUDIT_BLOCKED_LINES if level < 4 else 1
+    shown = beyond if len(beyond) <= limit else beyond[: limit - 1]
     for item in shown:
         out += fill("", [clip(f"unreachable {item.describe()}")])
     if len(shown) < len(beyond):
         out += fill("", [f"… and {len(beyond) - len(shown)} more unreachable (--details)"])
-    first = True
-    for text, dangerous in [(f"{plan.project} (the project)", False), *writable_lines(plan, home)]:
-        line = fill("writable" if first else "", [("! " if dangerous else "") + text])
-        out += [style.red(item) if dangerous else item for item in line]
-        first = False
+    out += render_writable(plan, style, home, level)
     secrets = [
         f"{var.name} ({var.origin})"
         for var in plan.env
@@ -7170,13 +7212,13 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
     ]
     secrets += at_most([f"{key} (MCP server {server})" for server, key in plan.mcp_env])
     if secrets:
-        out += fill("secrets", secrets)
+        out += fill("secrets", secrets if level < 3 else [clip(", ".join(secrets))])
     mounted = [
         f"{tilde(m.src, home)} (read-only{', profile ' + origin if origin else ''})"
         for m, origin in read_only_host_mounts(plan)
     ]
     if mounted:
-        out += fill("mounted", mounted)
+        out += fill("mounted", mounted if level < 3 else [clip(", ".join(mounted))])
     for source in plan.secret_mounts:
         out += [
             style.red(item) for item in fill("secrets", [f"! {source} (mounted by the profile)"])
@@ -7185,14 +7227,36 @@ def render_audit(plan: SandboxPlan, style: Style, home: str, *, verbose: bool = 
         profile = plan.profile
         chain = " -> ".join(profile.chain)
         described = f": {profile.description[0]}" if profile.description else ""
-        out += fill("profile", [f"{profile.name} ({profile.chosen_by}; {chain}){described}"])
+        text = f"{profile.name} ({profile.chosen_by}; {chain}){described}"
+        out += fill("profile", [text if level < 3 else clip(text)])
         if profile.packages:
-            out += fill("packages", [name for name, _origin in profile.packages])
-    for note in plan.notes:
-        out += fill("note", [note.replace(home + "/", "~/")])
+            names = [name for name, _origin in profile.packages]
+            out += fill("packages", names if level < 3 else [clip(" ".join(names))])
+    notes = [note.replace(home + "/", "~/") for note in plan.notes]
+    if notes and level >= 4:
+        out += fill("notes", [f"{len(notes)} (--details shows them)"])
+    else:
+        for note in notes:
+            out += fill("note", [note if level < 3 else clip(note)])
     for warning in plan.warnings:
-        out += [style.red(item) for item in fill("warning", [warning])]
-    return "\n".join(out) + "\n"
+        line = fill("warning", [warning if level < AUDIT_LEVELS else clip(warning)])
+        out += [style.red(item) for item in line]
+    return out
+
+
+def render_writable(plan: SandboxPlan, style: Style, home: str, level: int) -> list[str]:
+    """The project, then what else the sandbox can write (red: a host directory)."""
+    others = writable_lines(plan, home)
+    if level >= AUDIT_LEVELS:  # the red ones on one line, the others on another
+        red = [text for text, dangerous in others if dangerous]
+        rest = [text for text, dangerous in others if not dangerous]
+        others = [(clip(", ".join(red)), True)] if red else []
+        others += [(clip(", ".join(rest)), False)] if rest else []
+    out: list[str] = []
+    for text, dangerous in [(f"{plan.project} (the project)", False), *others]:
+        line = fill("writable" if not out else "", [("! " if dangerous else "") + text])
+        out += [style.red(item) if dangerous else item for item in line]
+    return out
 
 
 def login_words(login: Login) -> list[str]:
@@ -7200,16 +7264,8 @@ def login_words(login: Login) -> list[str]:
     return ["login via claudebox: no token or key inside" if login.variables else LOGIN_SUMMARY]
 
 
-def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
-    etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
-    generated = [
-        m.dst.removeprefix("/etc/")
-        for m in plan.mounts
-        if m.op is MountOp.DATA and m.dst in ("/etc/passwd", "/etc/group", "/etc/resolv.conf")
-    ]
-    if etc and generated:
-        etc[-1] += ","
-    etc += ["generated:", *generated] if generated else []
+def render_plumbing(plan: SandboxPlan, home: str, level: int = 0) -> list[str]:
+    """The sandbox's fixed parts: condensed from level 1, on one line from level 2."""
     read_only = [
         v
         for v in plan.claude_view
@@ -7221,19 +7277,18 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
         p.path for p in plan.stage.pins if p.kind is Kind.LINK and is_within(p.path, plan.project)
     ]
     names = sorted(var.name for var in plan.env)
-    lines = fill(
-        "system",
-        [
-            "tmpfs / /tmp ~,",
-            "/proc, /dev, /nix/store (ro), the nix daemon socket,",
-            "/etc (ro):",
-            *etc,
-        ],
-    )
+    details = "(--details shows every mount, pin and value)"
+    if level >= 2:
+        parts = [f"tmpfs / ~, own ~/.claude, {len(names)} variables"]
+        parts += [f"{protected} paths protected"] if protected else []
+        pinned = len(links) + len(project_links)
+        parts += [f"{pinned} symlinks pinned"] if pinned else []
+        return fill("sandbox", [clip(", ".join(parts)), details])
+    lines = fill("system", system_words(plan) if level < 1 else [AUDIT_SYSTEM_LINE])
     layered = [v.name for v in plan.claude_view if v.treatment is Treatment.OVERLAID]
     claude = [f"~/.claude: this project's own, {len(read_only)} of yours read-only"]
     claude += [f"{', '.join(layered)} with its own on top"] if layered else []
-    lines += fill("claude", [", ".join(claude)])
+    lines += fill("claude", [", ".join(claude) if level < 1 else clip(", ".join(claude))])
     if plan.own_settings:
         lines += fill("", [clip("settings of its own: " + ", ".join(plan.own_settings))])
     lines += fill("", login_words(plan.relay.login))
@@ -7245,16 +7300,37 @@ def render_plumbing(plan: SandboxPlan, home: str) -> list[str]:
         outside = f"{len(plan.mcp_out)} of yours outside (a profile's mcp_servers brings one in): "
         mcp.append(clip(outside + ", ".join(plan.mcp_out)))
     if mcp:
-        lines += fill("mcp", mcp)
+        lines += fill("mcp", mcp if level < 1 else [clip(", ".join(mcp))])
     named = [fit_symlink(f"~/.claude/{view.name}", view.note) for view in links]
     named += [fit_symlink(os.path.relpath(p, plan.project), "") for p in project_links]
     for index, text in enumerate(named):  # a session may have planted one: each is named
         lines += fill("symlinks" if index == 0 else "", [text])
     if protected:
         lines += fill("protected", [f"{protected} paths in the project pinned or read-only"])
+    if level >= 1:
+        return lines + fill("variables", [f"{len(names)} {details}"])
     lines += fill("variables", [*names[:12], *(["…"] if len(names) > 12 else [])])
-    lines += fill("", ["(--details shows every mount, pin and value)"])
+    lines += fill("", [details])
     return lines
+
+
+def system_words(plan: SandboxPlan) -> list[str]:
+    """The system part of the sandbox, in full: what /etc holds, and what is generated."""
+    etc = [m.dst.removeprefix("/etc/") for m in plan.mounts if m.op is MountOp.RO_BIND_TRY]
+    generated = [
+        m.dst.removeprefix("/etc/")
+        for m in plan.mounts
+        if m.op is MountOp.DATA and m.dst in ("/etc/passwd", "/etc/group", "/etc/resolv.conf")
+    ]
+    if etc and generated:
+        etc[-1] += ","
+    etc += ["generated:", *generated] if generated else []
+    return [
+        "tmpfs / /tmp ~,",
+        "/proc, /dev, /nix/store (ro), the nix daemon socket,",
+        "/etc (ro):",
+        *etc,
+    ]
 
 
 def fit_symlink(name: str, note: str, room: int = AUDIT_WIDTH - AUDIT_LABEL) -> str:

@@ -465,7 +465,8 @@ def test_the_audit_names_each_symlink_and_counts_what_comes_in():
     }
     tree = {**fh.PROJECT_TREE, ".envrc": (f"{DOTFILES}/envrc", f"{DOTFILES}/envrc", Kind.FILE)}
     host = fh.make_host(tree=tree, claude_home=fh.claude_home(HOME, entries))
-    lines = cb.render_audit(cb.build_plan(host, cb.Options()), cb.Style(False), HOME).splitlines()
+    plan = cb.build_plan(host, cb.Options())
+    lines = cb.render_audit(plan, cb.Style(False), HOME, rows=99).splitlines()  # in full
     start = lines.index(
         "  claude     ~/.claude: this project's own, 1 of yours read-only, plugins with"
     )

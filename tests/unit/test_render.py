@@ -557,3 +557,88 @@ def test_the_default_audit_names_every_host_directory_a_profile_mounts():
         mounts=(cb.ProfileMount("/srv/datasets", "/srv/datasets", "ro", "web"),),
     )
     assert "/srv/datasets" in audit(cb.build_plan(fh.make_host(), cb.Options(profile=profile)))
+
+
+# --- the audit on an 80x24 screen ---------------------------------------------------------
+
+SCREEN_PROFILE = cb.Profile(
+    "web",
+    "--profile",
+    ("base", "web"),
+    description=("node and python for the shop's web front end, with its data", "web"),
+    env=(("NODE_ENV", "development", "web"), ("PGHOST", "localhost", "base")),
+    mounts=(
+        cb.ProfileMount(f"{fh.HOME}/data/shop-fixtures", "/srv/fixtures", "rw", "web"),
+        cb.ProfileMount(f"{fh.HOME}/data/reference", "/srv/reference", "ro", "base"),
+    ),
+    packages=(("nodejs_22", "web"), ("python3", "base"), ("postgresql_16", "base")),
+    allow_domains=(("*.npmjs.org", "base"), ("github.com:22", "web")),
+    host_ports=((5432, "base"), (8080, "web")),
+)
+
+
+def screen_plan(tier, profile):
+    """A launch as a user with a profile makes it: each of the profile's kinds of entry, those
+    the tier takes (allow_domains: allowlist; host_ports: inet and allowlist), a flag's name."""
+    if profile is not None:
+        profile = profile._replace(
+            allow_domains=profile.allow_domains if tier is Tier.ALLOWLIST else (),
+            host_ports=profile.host_ports if tier in (Tier.INET, Tier.ALLOWLIST) else (),
+        )
+    options = cb.Options(
+        claude_args=("-p", "fix the tests"),
+        tier=tier,
+        tier_origin="--allow-domain" if tier is Tier.ALLOWLIST else "--network",
+        profile=profile,
+        allow_domains=("example.org", "pypi.org") if tier is Tier.ALLOWLIST else (),
+        nixpkgs="github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567",
+    )
+    return cb.build_plan(fh.make_host(other_session=True), options)
+
+
+def on_screen(text, question=cb.LAUNCH_QUESTION):
+    """The rows the audit and its question take (a too-long row would wrap)."""
+    return [*text.splitlines(), question]
+
+
+def test_the_audit_and_its_question_fit_80x24_for_every_tier_with_and_without_a_profile():
+    screens = []
+    for tier in Tier:
+        for profile in (None, SCREEN_PROFILE):
+            plan = screen_plan(tier, profile)
+            rows = on_screen(audit(plan))
+            assert len(rows) <= 24, (tier, profile)
+            assert [row for row in rows if len(row) > cb.AUDIT_WIDTH] == []
+            screen = "\n".join(rows)
+            assert rows[0].startswith("claudebox ") and f"network    {tier.value} (" in (
+                screen.replace("! ", "")
+            )
+            red = [row for row in audit(plan, colour=True).splitlines() if "\x1b[1;31m" in row]
+            for port, _origin in plan.profile.host_ports if plan.profile else ():
+                assert any(str(port) in row for row in red), (tier, port)
+            if profile is not None:
+                assert any("! ~/data/shop-fixtures (profile web)" in row for row in red)
+            for warning in plan.warnings:
+                assert warning in " ".join(screen.split())
+            name = f"{tier.value}{' --profile web' if profile else ''}"
+            screens.append(f"=== {name}\n{screen}\n")
+    check_golden("audit_screens.txt", "".join(screens))
+
+
+def test_the_audit_in_full_is_what_a_larger_screen_gets():
+    plan = screen_plan(Tier.ALLOWLIST, SCREEN_PROFILE)
+    text = cb.render_audit(plan, cb.Style(False), fh.HOME, rows=999)
+    assert len(text.splitlines()) > 24
+    assert "  variables  ALL_PROXY" in text
+    assert "             example.org pypi.org (--allow-domain)" in text
+
+
+def test_warnings_that_alone_overflow_the_screen_are_counted():
+    plan = screen_plan(Tier.FULL, SCREEN_PROFILE)
+    many = tuple(f"warning number {index} about something long enough" for index in range(30))
+    rows = on_screen(audit(plan._replace(warnings=many)))
+    assert len(rows) == 24
+    shown = [row for row in rows if "warning number" in row]
+    assert rows[-2] == f"             … and {30 - len(shown)} more warnings (--details shows them)"
+    assert len(shown) >= 5
+    assert rows[0].startswith("claudebox ") and "! full (--network)" in rows[4] + rows[5]
