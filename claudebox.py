@@ -2686,18 +2686,27 @@ def render_relay(plan: SandboxPlan, style: Style, level: int = 0) -> list[str]:
             lines += fill("", [clip(f"({origin}) {' '.join(names)}")])
         else:
             lines += fill("", [*names[:-1], f"{names[-1]} ({origin})"])
+    return lines + render_host_ports(plan, style, level)
+
+
+def render_host_ports(
+    plan: SandboxPlan, style: Style, level: int = 0, label: str = ""
+) -> list[str]:
+    """The host's loopback ports reachable inside, in red: one line each, one for all from
+    level 4; `label` on the first."""
     origin_of = dict(plan.profile.host_ports) if plan.profile else {}
     ports = [
         f"{port} (profile {origin_of[port]})" if port in origin_of else str(port)
-        for port in relay.host_ports
+        for port in plan.relay.host_ports
     ]
     if ports and level >= 4:
         text = f"! the host's 127.0.0.1 at the same port inside: {', '.join(ports)}"
-        return lines + [style.red(line) for line in fill("", [text])]
-    for port in relay.host_ports:
+        return [style.red(line) for line in fill(label, [text])]
+    lines: list[str] = []
+    for port in plan.relay.host_ports:
         text = f"! 127.0.0.1:{port} reaches the host's 127.0.0.1:{port}"
         text += f" (profile {origin_of[port]})" if port in origin_of else ""
-        lines += [style.red(line) for line in fill("", [text])]
+        lines += [style.red(line) for line in fill("" if lines else label, [text])]
     return lines
 
 
@@ -4917,6 +4926,8 @@ class HostFacts(NamedTuple):
     tun_error: str | None = None  # why /dev/net/tun cannot be opened
     survey: Survey | None = None  # the project's tree, for the git repositories in it
     store_env: Mapping[str, str] = {}  # STORE_RESOLVED_ENV that lead into the store: resolved
+    # claudebox's own code inside the project (the sandbox can change what the host runs next)
+    claudebox_checkout: str | None = None
 
 
 class ProfileMount(NamedTuple):
@@ -6656,6 +6667,13 @@ def build_plan(host: HostFacts, options: Options) -> SandboxPlan:
         for m in (options.profile.mounts if options.profile else ())
         if m.src in secret_mounts
     ]
+    if host.claudebox_checkout:
+        warnings.append(
+            f"the project holds claudebox itself ({host.claudebox_checkout}): the sandbox can "
+            "change it, and the next python3 claudebox.py (or build) from it runs that code on "
+            "the host; review what changed (git diff) before running it, or run an installed "
+            "claudebox"
+        )
     if host.other_session:
         notes.append("another claudebox session of this project is running (state is shared)")
     if options.nixpkgs and not any(item.kind is DataKind.REGISTRY for item in data):
@@ -7257,6 +7275,53 @@ def render_writable(plan: SandboxPlan, style: Style, home: str, level: int) -> l
         line = fill("writable" if not out else "", [("! " if dangerous else "") + text])
         out += [style.red(item) if dangerous else item for item in line]
     return out
+
+
+def render_summary(plan: SandboxPlan, style: Style, home: str) -> str:
+    """What --yes prints instead of the audit: one line (the project, the tier, the profile,
+    how much more comes in; longer than the screen is wide only with a long path), then in
+    full what the audit paints red and what a careful user checks even when confirming by
+    flag: the secrets that enter, and every warning."""
+    policy = NETWORK_POLICIES[plan.tier]
+    facts = [f"{plan.tier.value} ({plan.tier_origin})"]
+    if plan.profile is not None:
+        facts.append(f"profile {plan.profile.name}")
+    counted = (
+        ("read-only mount", len(read_only_host_mounts(plan))),
+        (
+            "allowed name",
+            sum(1 for rule in plan.relay.rules if rule.origin != CLAUDE_DOMAINS_ORIGIN),
+        ),
+        ("package", len(plan.profile.packages) if plan.profile else 0),
+        ("note", len(plan.notes)),
+    )
+    facts += [f"{count} {what}{'s' if count > 1 else ''}" for what, count in counted if count]
+    out = [
+        f"claudebox {__version__}: sandbox for {printable(tilde(plan.chdir, home))}: "
+        f"{printable(', '.join(facts))} (--details: the audit)"
+    ]
+    if policy.dangerous:
+        tier_line = f"! {plan.tier.value} ({plan.tier_origin}): {policy.meaning}"
+        out += [style.red(line) for line in fill("network", [tier_line])]
+    out += render_host_ports(plan, style, label="" if policy.dangerous else "network")
+    red = [text for text, dangerous in writable_lines(plan, home) if dangerous]
+    for index, text in enumerate(red):
+        out += [style.red(line) for line in fill("" if index else "writable", ["! " + text])]
+    secrets = [
+        f"{var.name} ({var.origin})"
+        for var in plan.env
+        if var.looks_secret and var.origin != LOGIN_ORIGIN
+    ]
+    secrets += at_most([f"{key} (MCP server {server})" for server, key in plan.mcp_env])
+    if secrets:
+        out += fill("secrets", secrets)
+    for source in plan.secret_mounts:
+        out += [
+            style.red(item) for item in fill("secrets", [f"! {source} (mounted by the profile)"])
+        ]
+    for warning in plan.warnings:
+        out += [style.red(item) for item in fill("warning", [warning])]
+    return "\n".join(out) + "\n"
 
 
 def login_words(login: Login) -> list[str]:
@@ -8809,6 +8874,7 @@ def probe_host(
         tun_error=tun_error() if policy.pasta else None,
         survey=survey,
         store_env=store_resolved_env(env),
+        claudebox_checkout=claudebox_checkout(layout.top, os.path.realpath(__file__)),
     )
 
 
@@ -8921,6 +8987,23 @@ def resolve_secret_paths(home: str, env: Mapping[str, str]) -> tuple[str, ...]:
     """Where symlinked secret paths lead (~/.ssh -> /persist/ssh): those are secret too."""
     resolved = (os.path.realpath(path) for path in secret_paths(home, env))
     return tuple(sorted(set(resolved) - set(secret_paths(home, env))))
+
+
+def claudebox_checkout(top: str, own_source: str) -> str | None:
+    """claudebox's own code inside the project at `top`, which the sandbox writes: this very
+    module (or the zipapp holding it) when it runs from there, else a checkout's claudebox.py
+    at the top (its docstring or the flake.nix beside it names claudebox)."""
+    if is_within(own_source, top):
+        return own_source
+    module = os.path.join(top, "claudebox.py")
+    if not os.path.lexists(module):
+        return None
+    head = read_small(module, 64) or ""
+    if head.startswith('"""claudebox') or "claudebox" in (
+        read_small(os.path.join(top, "flake.nix")) or ""
+    ):
+        return module
+    return None
 
 
 def userns_blocker() -> str | None:
@@ -11673,7 +11756,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     launch_group = parser.add_argument_group("launch")
     launch_group.add_argument(
-        "-y", "--yes", action="store_true", help="skip the audit confirmation"
+        "-y",
+        "--yes",
+        action="store_true",
+        help="skip the question: one summary line, not the audit",
     )
     launch_group.add_argument(
         "--network",
@@ -12002,11 +12088,14 @@ def launch_planned_session(
         raise plan.blockers[0]
     home = host.home
     style = Style(colour_enabled(env))
-    write_stderr(render_audit(plan, style, home, verbose=args.details), colour=style.colour)
     profile = plan.profile
     unconfirmed_secrets = bool(plan.secret_mounts) and not (
         profile is not None and profile.allow_secret_mounts[0]
     )
+    if args.yes and not args.details and not unconfirmed_secrets:  # confirmed already
+        write_stderr(render_summary(plan, style, home), colour=style.colour)
+    else:
+        write_stderr(render_audit(plan, style, home, verbose=args.details), colour=style.colour)
     if unconfirmed_secrets and args.yes:
         write_stderr(
             'claudebox: the profile mounts secret paths without "allow_secret_mounts": true, '

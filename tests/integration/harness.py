@@ -346,6 +346,16 @@ class Box:
         """Run `snippet` as the sandboxed claude (through the probe) with --yes."""
         return self.run("--yes", *options, snippet, *extra, env=env, cwd=cwd, timeout=timeout)
 
+    def audit(
+        self, *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> str:
+        """The audit a launch with ARGS shows before its question (--yes shows a summary): with
+        no terminal to ask on, claudebox prints it and stops."""
+        result = self.run(*args, env=env, cwd=cwd)
+        last = result.stderr.splitlines()[-1:]
+        assert result.returncode == 2 and "no terminal to confirm" in "".join(last), result.stderr
+        return result.stderr
+
     def paste(
         self,
         text: str,

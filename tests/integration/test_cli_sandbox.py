@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from harness import BASH_STORE, HOME_ENTRIES, Box
+from harness import BASH_STORE, HOME_ENTRIES, PYTHON, Box
 
 
 def test_shell_is_a_bash_in_the_same_sandbox(box: Box) -> None:
@@ -77,3 +77,36 @@ def test_the_default_audit_fits_on_a_screen(box: Box) -> None:
     audit = result.stderr.splitlines()
     assert audit[0].startswith("claudebox ")
     assert len(audit) < 42, "\n".join(audit)
+
+
+def test_yes_prints_one_summary_line_and_details_the_whole_audit(box: Box) -> None:
+    confirmed = box.probe("true")
+    assert confirmed.returncode == 0, confirmed.stderr
+    summary = [line for line in confirmed.stderr.splitlines() if "claudebox 0.2.0" in line]
+    assert summary == [
+        "claudebox 0.2.0: sandbox for ~/proj: inet (default) (--details: the audit)"
+    ], confirmed.stderr
+    assert "  writable   " not in confirmed.stderr
+    details = box.probe("true", options=["--details"])
+    assert details.returncode == 0, details.stderr
+    assert f"claudebox 0.2.0: sandbox for {box.project}\n" in details.stderr
+    assert "  mounts\n" in details.stderr and "  writable   " in details.stderr
+
+
+def test_a_project_that_is_a_claudebox_checkout_is_warned_about(box: Box) -> None:
+    """The sandbox can rewrite a checkout's claudebox.py, which the host runs next: the
+    launch warns in full, --yes too, whichever claudebox runs."""
+    box.write(box.project / "claudebox.py", box.module.read_text(), mode=0o644)
+    box.write(box.project / "flake.nix", '{ description = "claudebox"; }\n', mode=0o644)
+    result = box.probe("true")
+    assert result.returncode == 0, result.stderr
+    joined = " ".join(result.stderr.split())
+    assert (
+        f"warning the project holds claudebox itself ({box.project}/claudebox.py): the sandbox "
+        "can change it" in joined
+    ), result.stderr
+    from_inside = box.as_user([PYTHON, str(box.project / "claudebox.py"), "--dry-run"])
+    ran = subprocess.run(
+        from_inside, env=box.env(), cwd=box.project, capture_output=True, text=True, check=False
+    )
+    assert f"claudebox: warning: the project holds claudebox itself ({box.project}/" in ran.stderr

@@ -51,9 +51,8 @@ def test_worktrees_and_subdirectories_share_one_instance_and_git_works(box: Box)
     sub = box.mkdir(main / "sub")
     ids = []
     for cwd in (main, sub, linked):
-        result = box.probe("true", cwd=cwd)
-        assert result.returncode == 0, result.stderr
-        line = next(line for line in result.stderr.splitlines() if "own state" in line)
+        audit = box.audit("true", cwd=cwd)
+        line = next(line for line in audit.splitlines() if "own state" in line)
         ids.append(line.rstrip(")").rsplit("/", 1)[1])
     assert ids == [instance_dir(box.home, main).name] * 3
     commit = box.probe(
@@ -191,7 +190,7 @@ def test_instruction_bearing_claude_config_is_read_only(box: Box) -> None:
     assert sorted(os.listdir(claude / "mystery")) == ["x"]
     assert sorted(os.listdir(claude)) == ["CLAUDE.md", "mystery", "plugins", "settings.json"]
     # the unclassified entry came in read-only too; plugins/ with the project's own on top
-    audit = " ".join(result.stderr.split())
+    audit = " ".join(box.audit("true").split())
     claude = "~/.claude: this project's own, 2 of yours read-only, plugins with its own on top"
     assert claude in audit
 
@@ -241,7 +240,9 @@ def test_a_second_session_is_told_and_gc_skips_instances_in_use(box: Box) -> Non
         wait_for(busy / "running")
         second = box.probe("true", cwd=busy)
         assert second.returncode == 0
-        assert "another claudebox session of this project is running" in second.stderr
+        assert "1 note (--details: the audit)" in second.stderr  # --yes: counted
+        told = box.audit("true", cwd=busy)
+        assert "another claudebox session of this project is running" in told
         shutil.rmtree(gone)
         busy_renamed = busy.with_name("busy-moved")
         busy.rename(busy_renamed)

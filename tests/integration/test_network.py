@@ -113,7 +113,8 @@ def test_inet_blocks_what_the_host_routes_other_than_by_default(box: Box, lab: N
         key(lab.routed_public): "FAIL",
         key(lab.policy_table): "FAIL",
     }
-    unreachable = [line for line in result.stderr.splitlines() if "    unreachable " in line]
+    audit = box.audit("--network", "inet", "true")
+    unreachable = [line for line in audit.splitlines() if "    unreachable " in line]
     assert unreachable == [
         "             unreachable 198.19.52.0/24 table 52 via wg0",
         "             unreachable 198.51.100.0/30 (connected to up0)",

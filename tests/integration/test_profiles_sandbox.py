@@ -73,8 +73,10 @@ def test_default_profile_and_network_precedence(box: Box) -> None:
     by_profile = box.probe(count_interfaces)
     assert by_profile.returncode == 0, by_profile.stderr
     assert by_profile.stdout.strip() == "1"  # loopback only
-    assert "  profile    default (default; default): mine" in by_profile.stderr
-    audit = " ".join(by_profile.stderr.split())  # wrapped lines joined
+    assert "profile default" in by_profile.stderr.splitlines()[0]  # --yes: the summary
+    shown = box.audit("true")
+    assert "  profile    default (default; default): mine" in shown
+    audit = " ".join(shown.split())  # wrapped lines joined
     assert (
         "network none (profile default): none: only Claude's API, through claudebox's relay"
         in audit

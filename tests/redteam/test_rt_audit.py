@@ -33,7 +33,7 @@ def test_secret_looking_names_are_flagged_and_yes_still_launches(box: Box) -> No
     launched, count, key = result.stdout.split()
     assert (launched, count) == ("launched", str(len(secret_names) + 1))
     assert key.startswith("sk-ant-api03-claudebox-") and "k3yk3y" not in key  # a placeholder
-    audit = " ".join(result.stderr.split())  # wrapped lines joined
+    audit = " ".join(result.stderr.split())  # wrapped lines joined (--yes: the summary)
     secrets = audit.split(" secrets ", 1)[1].split(" warning ", 1)[0]
     for name in secret_names:
         value = env[name]
@@ -43,7 +43,7 @@ def test_secret_looking_names_are_flagged_and_yes_still_launches(box: Box) -> No
     assert f"{plain} (" not in secrets
     assert "ANTHROPIC_API_KEY" not in secrets
     assert "ANTHROPIC_API_KEY looks like" not in audit
-    assert "login via claudebox: no token or key inside" in audit
+    assert "login via claudebox: no token or key inside" in box.audit("true", env=env)
     assert "k3yk3y" not in audit
     # --details shows every value, secret-looking ones masked.
     details = box.probe("true", env=env, options=("--details",)).stderr.splitlines()

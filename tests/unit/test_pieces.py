@@ -483,3 +483,30 @@ def test_a_failed_state_write_says_what_its_errno_needs(tmp_path, number, fix):
         f"cannot create {path}: {os.strerror(number)}{fix.format(mount=mount)}"
     )
     assert os.path.ismount(mount)
+
+
+def test_a_project_holding_claudebox_itself_is_found(tmp_path):
+    """The running module inside the project, or a checkout's claudebox.py at its top (its
+    docstring, or a flake.nix naming claudebox, says so); a claudebox.py of another kind is not."""
+    own = os.path.realpath(cb.__file__)
+    assert cb.claudebox_checkout(str(tmp_path), own) is None
+    assert cb.claudebox_checkout(os.path.dirname(own), own) == own
+    module = tmp_path / "claudebox.py"
+    module.write_text("print('a project of its own')\n")
+    assert cb.claudebox_checkout(str(tmp_path), own) is None
+    (tmp_path / "flake.nix").write_text('{ description = "claudebox: ..."; }\n')
+    assert cb.claudebox_checkout(str(tmp_path), own) == str(module)
+    (tmp_path / "flake.nix").unlink()
+    module.write_text(open(own).read())
+    assert cb.claudebox_checkout(str(tmp_path), own) == str(module)
+
+
+def test_the_audit_warns_when_the_project_holds_claudebox_itself():
+    host = fh.make_host()._replace(claudebox_checkout=f"{fh.PROJECT}/claudebox.py")
+    plan = cb.build_plan(host, cb.Options())
+    assert plan.warnings == (
+        f"the project holds claudebox itself ({fh.PROJECT}/claudebox.py): the sandbox can change "
+        "it, and the next python3 claudebox.py (or build) from it runs that code on the host; "
+        "review what changed (git diff) before running it, or run an installed claudebox",
+    )
+    assert cb.build_plan(fh.make_host(), cb.Options()).warnings == ()

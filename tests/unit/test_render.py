@@ -642,3 +642,35 @@ def test_warnings_that_alone_overflow_the_screen_are_counted():
     assert rows[-2] == f"             … and {30 - len(shown)} more warnings (--details shows them)"
     assert len(shown) >= 5
     assert rows[0].startswith("claudebox ") and "! full (--network)" in rows[4] + rows[5]
+
+
+# --- --yes: one line, and in full what is red, the secrets and the warnings ----------------
+
+
+def test_yes_prints_one_line_when_nothing_is_red_and_no_warning():
+    plan = golden_plan(Tier.INET, "default")
+    assert plan.warnings == () and not plan.relay.host_ports
+    summary = cb.render_summary(plan, cb.Style(False), fh.HOME)
+    assert summary == (
+        "claudebox 0.2.0: sandbox for ~/src/proj/sub: inet (default) (--details: the audit)\n"
+    )
+
+
+def test_yes_summary_golden():
+    texts = []
+    for tier in Tier:
+        plan = screen_plan(tier, SCREEN_PROFILE)
+        plan = plan._replace(
+            warnings=("a warning the user must see, in full, whatever its length",)
+        )
+        summary = cb.render_summary(plan, cb.Style(False), fh.HOME)
+        lines = summary.splitlines()
+        assert lines[0].startswith("claudebox 0.2.0: sandbox for ~/src/proj/sub: ")
+        red = cb.render_summary(plan, cb.Style(True), fh.HOME)
+        in_full = cb.render_audit(plan, cb.Style(True), fh.HOME, rows=999)
+        for line in in_full.splitlines():  # every red line of the audit
+            if "\x1b[1;31m" in line:
+                assert " ".join(cb.STYLE_CODE.sub("", line).split()[1:]) in " ".join(red.split())
+        assert [line for line in lines[1:] if len(line) > cb.AUDIT_WIDTH] == []
+        texts.append(f"=== {tier.value} --profile web --yes\n{summary}")
+    check_golden("audit_yes.txt", "".join(texts))
