@@ -654,10 +654,23 @@ print(json.dumps({
 }))
 """
 # --check's allowlist probe: argv PORT (the proxy's, inside). Prints one JSON report: the
-# proxy's answer to CONNECT for a name on no allowlist, and a direct connection's fate.
+# proxy's answer to CONNECT for a name on no allowlist, the resolver's answer for it (its
+# RCODE) and a direct connection's fate.
 ALLOWLIST_PROBE: Final = """\
-import errno, json, socket, sys
+import errno, json, socket, struct, sys
 report = {}
+name = b"".join(bytes([len(label)]) + label for label in b"claudebox-check.invalid".split(b"."))
+query = struct.pack("!6H", 0x1234, 0x0100, 1, 0, 0, 0) + name + b"\\0" + struct.pack("!2H", 1, 1)
+resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+resolver.settimeout(5)
+try:
+    resolver.sendto(query, ("127.0.0.1", 53))
+    answer = resolver.recv(512)
+    report["dns"] = answer[3] & 0xF if answer[:2] == query[:2] else "a foreign answer"
+except socket.timeout:
+    report["dns"] = "timed out"
+except OSError as error:
+    report["dns"] = errno.errorcode.get(error.errno or 0, str(error))
 try:
     proxy = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
     proxy.sendall(b"CONNECT claudebox-check.invalid:443 HTTP/1.1\\r\\n\\r\\n")
@@ -11584,8 +11597,9 @@ def run_check_probe(
 def allowlist_results(report: Mapping[str, object]) -> list[CheckResult]:
     """--check: the allowlist probe's report, judged (pure)."""
     reply = str(report.get("proxy", ""))
-    refused = reply.startswith("HTTP/1.1 403") and "not on this session's allowlist" in reply
+    refused = reply.startswith("HTTP/1.1 403 claudebox: claudebox-check.invalid is not allowed")
     direct = report.get("direct")
+    dns = report.get("dns")
     first_line = reply.splitlines()[0] if reply else "no answer"
     return [
         CheckResult(
@@ -11595,6 +11609,14 @@ def allowlist_results(report: Mapping[str, object]) -> list[CheckResult]:
             if refused
             else f"the proxy did not refuse a name not on the allowlist: {first_line}",
             "the allowlist tier's proxy is not working; report it (see SECURITY.md)",
+        ),
+        CheckResult(
+            "sandbox: allowlist names",
+            dns == DNS_NXDOMAIN,
+            "a name on no allowlist does not resolve inside (NXDOMAIN), and no question leaves"
+            if dns == DNS_NXDOMAIN
+            else f"the resolver inside did not refuse a name on no allowlist ({dns})",
+            "the allowlist tier's resolver is not working; report it (see SECURITY.md)",
         ),
         CheckResult(
             "sandbox: allowlist routes",

@@ -44,6 +44,7 @@
           ./pyproject.toml
           ./README.md # the docs tests hold it to the code
           (lib.fileset.maybeMissing ./tests)
+          (lib.fileset.maybeMissing ./bench) # the unit tests run the in-process benchmarks
           (lib.fileset.maybeMissing ./.ci/run)
           (lib.fileset.maybeMissing ./.ci/setup)
         ];

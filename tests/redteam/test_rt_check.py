@@ -57,6 +57,10 @@ def test_check_runs_a_throwaway_sandbox_and_reports_enforcement(
         "allowlist (HTTP 403)"
     ) in lines
     assert (
+        "ok   sandbox: allowlist names: a name on no allowlist does not resolve inside "
+        "(NXDOMAIN), and no question leaves"
+    ) in lines
+    assert (
         "ok   sandbox: allowlist routes: allowlist: no route out but the proxy (a direct "
         "connection: ENETUNREACH)"
     ) in lines
@@ -101,12 +105,19 @@ def test_a_leaky_report_fails_each_check_and_says_why() -> None:
 
 
 def test_a_broken_allowlist_report_fails_and_says_why() -> None:
-    report = {"proxy": "HTTP/1.1 200 Connection established\r\n\r\n", "direct": "ETIMEDOUT"}
+    report = {
+        "proxy": "HTTP/1.1 200 Connection established\r\n\r\n",
+        "dns": 0,
+        "direct": "ETIMEDOUT",
+    }
     rendered = claudebox.render_checks(claudebox.allowlist_results(report), claudebox.Style(False))
     assert rendered.splitlines() == [
         "FAIL sandbox: allowlist proxy: the proxy did not refuse a name not on the allowlist: "
         "HTTP/1.1 200 Connection established; fix: the allowlist tier's proxy is not working; "
         "report it (see SECURITY.md)",
+        "FAIL sandbox: allowlist names: the resolver inside did not refuse a name on no "
+        "allowlist (0); fix: the allowlist tier's resolver is not working; report it (see "
+        "SECURITY.md)",
         "FAIL sandbox: allowlist routes: allowlist: a direct connection was not refused by the "
         "missing route (ETIMEDOUT); fix: the allowlist tier's namespace has a way out; report it "
         "(see SECURITY.md)",
