@@ -4,6 +4,15 @@ A NixOS-shaped fixture is installed into the real /nix/store (static busybox, a 
 probe that runs the shell snippet it is given, a static TIOCSTI helper). Each test gets a fresh
 directory under /tmp with a home owned by the test user and a project inside it.
 
+The test user's world looks like NixOS where NixOS differs from Debian (see NIXOS_ENV): its
+environment holds LOCALE_ARCHIVE through a /run/current-system-like symlink chain into the
+store, TZ, TZDIR=/etc/zoneinfo and NixOS's NIX_PATH; flakes are on only in its own
+~/.config/nix/nix.conf (as home-manager's nix.settings writes it); and claudebox runs in a mount
+namespace (nixos_etc) whose /etc/zoneinfo and /etc/localtime are NixOS's symlink chains through
+/etc/static into the store (the machine's own /etc is never changed). Like home-manager's
+activation, which refuses to clobber a file it did not write, every claudebox run through Box
+fails its test when it left a new file in the home outside ~/.claudebox and its project.
+
 Run as root (CI): the fixture is (re)installed and claudebox runs through `setpriv` as
 $CLAUDEBOX_TEST_USER (default cbtest). Under CI=true a missing prerequisite fails, never skips.
 """
@@ -37,6 +46,26 @@ GIT_STORE = Path("/nix/store/3f0zmr4kq8sb1hn5ydc7wgj2x6l9a0qt-claudebox-test-git
 BASH_STORE = Path("/nix/store/6j4c09lx3r1ngs2ym5p8f2v7dkzh1qb2-claudebox-test-bash")
 # A package only a profile brings in (not on the host PATH): what a fake `nix build` prints.
 HELLO_STORE = Path("/nix/store/4g1anr5lr9tc2io6zed8xhk3y7m0b1ru-claudebox-test-hello")
+# NixOS's pieces: tzdata, glibc's locale archive, a system (sw -> its system path, which links
+# the archive) and /etc/static (etc/zoneinfo -> tzdata).
+TZDATA_STORE = Path("/nix/store/5h8c2kq0w1n9z3x7m4rbv6dyl0sa2fj1-claudebox-test-tzdata")
+LOCALES_STORE = Path("/nix/store/8m3x1pq7n2v0c9l4k6zd5jrb0hws1ya2-claudebox-test-glibc-locales")
+SYSTEM_PATH_STORE = Path("/nix/store/1q9w8f7r6y5c4n3m2k0zjhgdxsbvlpa3-claudebox-test-system-path")
+SYSTEM_STORE = Path("/nix/store/0v2x4z6b8n1m3l5k7j9hgfdsqwrypa4c-claudebox-test-nixos-system")
+ETC_STORE = Path("/nix/store/9a8s7d6f5g4h3j2k1l0zxcvbnmqwrp5y-claudebox-test-etc")
+NIXOS_TIME_ZONE = "Europe/Berlin"  # /etc/localtime's (time.timeZone)
+NIXOS_ARCHIVE = "lib/locale/locale-archive"
+# What NixOS puts in a user's environment where Debian has nothing, for the variables claudebox
+# treats specially; LOCALE_ARCHIVE's /run/current-system is the box's (RUN_CURRENT_SYSTEM).
+RUN_CURRENT_SYSTEM = "run/current-system"
+NIXOS_ENV = {
+    "TZ": "America/New_York",  # a user's own zone (home.sessionVariables), not /etc/localtime's
+    "TZDIR": "/etc/zoneinfo",
+    "NIX_PATH": "nixpkgs=/nix/var/nix/profiles/per-user/root/channels/nixos"
+    ":nixos-config=/etc/nixos/configuration.nix:/nix/var/nix/profiles/per-user/root/channels",
+}
+# home-manager's nix.settings (NixOS itself leaves the experimental features off).
+USER_NIX_CONF = "experimental-features = nix-command flakes\n"
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 IN_CI = os.environ.get("CI") == "true"
 
@@ -140,11 +169,73 @@ def install_fixture_store() -> None:
     hello.chmod(0o755)
     install_store_program("git", GIT_STORE)
     install_store_program("bash", BASH_STORE)
+    install_nixos_stores()
     # Only the fixture's paths: /nix/var/nix belongs to the nix daemon.
     for directory in ("/nix", "/nix/store"):
         os.chmod(directory, os.stat(directory).st_mode | 0o755)
     stores = (BUSYBOX_STORE, PROBE_STORE, HELPER_STORE, GIT_STORE, BASH_STORE, HELLO_STORE)
+    stores += (TZDATA_STORE, LOCALES_STORE, SYSTEM_PATH_STORE, SYSTEM_STORE, ETC_STORE)
     subprocess.run(["chmod", "-R", "a+rX", *map(str, stores)], check=True)
+
+
+def install_nixos_stores() -> None:
+    """tzdata (Debian's zone files), a locale archive (Debian's C.UTF-8 added by localedef), a
+    system path linking it, a system whose sw is that path, and an /etc/static with zoneinfo."""
+    zoneinfo = Path("/usr/share/zoneinfo")
+    localedef = shutil.which("localedef")
+    c_utf8 = Path("/usr/lib/locale/C.utf8")
+    if not (zoneinfo / NIXOS_TIME_ZONE).exists() or localedef is None or not c_utf8.is_dir():
+        prerequisite_missing("tzdata and libc-bin's localedef (with C.utf8) are needed")
+        return
+    if not (TZDATA_STORE / "share" / "zoneinfo").exists():
+        shutil.copytree(zoneinfo, TZDATA_STORE / "share" / "zoneinfo", symlinks=True)
+    archive = LOCALES_STORE / NIXOS_ARCHIVE
+    if not archive.exists():
+        with tempfile.TemporaryDirectory() as scratch:
+            (Path(scratch) / "usr/lib/locale").mkdir(parents=True)
+            subprocess.run(
+                [localedef, f"--prefix={scratch}", "--add-to-archive", str(c_utf8)],
+                check=True,
+                capture_output=True,
+            )
+            archive.parent.mkdir(parents=True)
+            shutil.copy2(Path(scratch) / "usr" / NIXOS_ARCHIVE, archive)
+    links = {
+        SYSTEM_PATH_STORE / NIXOS_ARCHIVE: archive,
+        SYSTEM_STORE / "sw": SYSTEM_PATH_STORE,
+        ETC_STORE / "etc" / "zoneinfo": TZDATA_STORE / "share" / "zoneinfo",
+    }
+    for link, target in links.items():
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+
+
+def nixos_etc_script(scratch: Path) -> list[str]:
+    """A shell command (argv) that lays NixOS's /etc chains over the /etc of the mount namespace
+    it runs in: an overlay whose upper layer (in SCRATCH) holds /etc/static -> the store's etc,
+    /etc/zoneinfo -> /etc/static/zoneinfo and /etc/localtime -> /etc/zoneinfo/ZONE. Mounts
+    below /etc (a container's resolv.conf, hosts) are bound again on top. Prints `ready`."""
+    upper, work, kept = scratch / "upper", scratch / "work", scratch / "kept"
+    for directory in (upper, work, kept):
+        directory.mkdir(mode=0o755)
+    (upper / "static").symlink_to(ETC_STORE / "etc")
+    (upper / "zoneinfo").symlink_to("/etc/static/zoneinfo")
+    (upper / "localtime").symlink_to(f"/etc/zoneinfo/{NIXOS_TIME_ZONE}")
+    below_etc = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount_point = line.split()[4]
+        if mount_point.startswith("/etc/"):
+            below_etc.append(mount_point)
+    script = ['set -e; kept="$1"; shift; i=0; for p in "$@"; do']
+    script += [
+        '  if [ -d "$p" ]; then mkdir "$kept/$i"; else : > "$kept/$i"; fi',
+        '  mount --bind "$p" "$kept/$i"; i=$((i + 1)); done',
+        f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc",
+        'i=0; for p in "$@"; do mount --bind "$kept/$i" "$p"; i=$((i + 1)); done',
+        "echo ready; exec sleep 86400",
+    ]
+    return ["/bin/sh", "-c", "\n".join(script), "nixos-etc", str(kept), *below_etc]
 
 
 def copy_libraries(binary: Path, lib_dir: Path) -> Path:
@@ -206,6 +297,34 @@ def fixture_store() -> None:
         install_fixture_store()
     elif not (PROBE_STORE / "bin" / "claude").exists():
         prerequisite_missing("the /nix/store fixture is installed by running the tests as root")
+
+
+@pytest.fixture(scope="session")
+def nixos_etc(fixture_store: None) -> Iterator[str | None]:
+    """A mount namespace (held by a process of its own) whose /etc has NixOS's zoneinfo and
+    localtime chains: /proc/PID/ns/mnt, the default Box.mountns. None when not root (the
+    tests then run in the machine's own namespace)."""
+    if os.geteuid() != 0:
+        yield None
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="claudebox-nixos-etc-", dir="/tmp"))
+    scratch.chmod(0o755)
+    holder = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "slave", "--", *nixos_etc_script(scratch)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        ready = holder.stdout.readline()  # ends when the holder does, at the latest
+        assert ready == "ready\n", f"the NixOS /etc namespace did not start: {ready!r}"
+        yield f"/proc/{holder.pid}/ns/mnt"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate(timeout=10)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -288,9 +407,26 @@ class Box:
             "PATH": self.host_path(),
             "TERM": "xterm",
             "LANG": "C.UTF-8",
+            "LOCALE_ARCHIVE": str(self.root / RUN_CURRENT_SYSTEM / "sw" / NIXOS_ARCHIVE),
+            **NIXOS_ENV,
         }
         env.update(extra or {})
         return env
+
+    @contextmanager
+    def home_unchanged(self, cwd: Path | None) -> Iterator[None]:
+        """What home-manager's activation checks: the run leaves no new file in the home outside
+        ~/.claudebox and the project it ran for (the activation refuses to clobber one)."""
+        project = session_project(self.home, cwd or self.project)
+        before = home_tree(self.home, project)
+        yield
+        after = home_tree(self.home, project)
+        changed = sorted(
+            f"{path} ({before.get(path, 'absent')} -> {after.get(path, 'absent')})"
+            for path in before.keys() | after.keys()
+            if before.get(path) != after.get(path)
+        )
+        assert changed == [], f"claudebox changed the host home {self.home}: {changed}"
 
     def command(self, args: Sequence[str]) -> list[str]:
         return self.as_user([PYTHON, str(self.module), *args])
@@ -322,17 +458,18 @@ class Box:
         new_session: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         """claudebox ARGS, output captured; no controlling terminal unless new_session=False."""
-        return subprocess.run(
-            self.command(args),
-            env=self.env(env),
-            cwd=cwd or self.project,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            start_new_session=new_session,
-            check=False,
-        )
+        with self.home_unchanged(cwd):
+            return subprocess.run(
+                self.command(args),
+                env=self.env(env),
+                cwd=cwd or self.project,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                start_new_session=new_session,
+                check=False,
+            )
 
     def probe(
         self,
@@ -366,16 +503,17 @@ class Box:
     ) -> subprocess.CompletedProcess[str]:
         """Run `text` (e.g. --dry-run output) in `shell` as the user would by pasting it;
         `stdin`: what the shell's standard input holds (the user's terminal)."""
-        return subprocess.run(
-            self.as_user([shell, "-c", text]),
-            env=self.env(env),
-            cwd=self.project,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-            check=False,
-        )
+        with self.home_unchanged(self.project):
+            return subprocess.run(
+                self.as_user([shell, "-c", text]),
+                env=self.env(env),
+                cwd=self.project,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                input=stdin,
+                check=False,
+            )
 
     def run_with_bind(
         self,
@@ -387,6 +525,17 @@ class Box:
     ) -> subprocess.CompletedProcess[str]:
         """claudebox ARGS in a private mount namespace where `source` is bound over the host's
         `target` (a test resolv.conf, an unusable /dev/net/tun); needs root."""
+        with self.home_unchanged(self.project):
+            return self.run_bound(source, target, args, timeout, env)
+
+    def run_bound(
+        self,
+        source: Path,
+        target: str,
+        args: Sequence[str],
+        timeout: float,
+        env: Mapping[str, str] | None,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [
                 "unshare",
@@ -467,7 +616,9 @@ class Box:
 
 
 @pytest.fixture
-def box(test_user: pwd.struct_passwd, request: pytest.FixtureRequest) -> Iterator[Box]:
+def box(
+    test_user: pwd.struct_passwd, nixos_etc: str | None, request: pytest.FixtureRequest
+) -> Iterator[Box]:
     """A fresh box; with the network lab (a `lab` fixture in the test), it lives in the lab's
     host namespace."""
     netns = request.getfixturevalue("lab").host_ns if "lab" in request.fixturenames else None
@@ -477,13 +628,53 @@ def box(test_user: pwd.struct_passwd, request: pytest.FixtureRequest) -> Iterato
     (root / "claudebox.py").chmod(0o644)
     home = root / "home"
     home.mkdir(mode=0o700)
-    test_box = Box(root=root, home=home, project=home / "proj", user=test_user, netns=netns)
+    test_box = Box(
+        root=root,
+        home=home,
+        project=home / "proj",
+        user=test_user,
+        netns=netns,
+        mountns=nixos_etc,
+    )
     test_box.chown(home)
     test_box.mkdir(test_box.project)
+    test_box.write(home / ".config" / "nix" / "nix.conf", USER_NIX_CONF, mode=0o644)
+    (root / RUN_CURRENT_SYSTEM).parent.mkdir()
+    (root / RUN_CURRENT_SYSTEM).symlink_to(SYSTEM_STORE)
     try:
         yield test_box
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def session_project(home: Path, cwd: Path) -> Path | None:
+    """The project a session started in CWD writes: its git top level (the nearest directory
+    with a .git), else CWD; None outside HOME."""
+    if not cwd.is_relative_to(home) or cwd == home:
+        return None
+    for directory in (cwd, *cwd.parents):
+        if directory == home:
+            break
+        if os.path.lexists(directory / ".git"):
+            return directory
+    return cwd
+
+
+def home_tree(home: Path, project: Path | None) -> dict[str, str]:
+    """Every path below HOME but ~/.claudebox and PROJECT, with its type (a symlink's target)."""
+    tree: dict[str, str] = {}
+    skipped = {home / ".claudebox", project}
+    for directory, subdirectories, files in os.walk(home):
+        for name in list(subdirectories):
+            if Path(directory, name) in skipped:
+                subdirectories.remove(name)
+        for name in [*subdirectories, *files]:
+            path = Path(directory, name)
+            if path in skipped:
+                continue
+            kind = "symlink to " + os.readlink(path) if path.is_symlink() else None
+            tree[str(path.relative_to(home))] = kind or ("dir" if path.is_dir() else "file")
+    return tree
 
 
 def host_git(
@@ -555,16 +746,17 @@ def run_bytes(
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """claudebox ARGS with its output as bytes (a raw byte that is not UTF-8 stays one)."""
-    return subprocess.run(
-        box.command(args),
-        env=box.env(env),
-        cwd=cwd or box.project,
-        capture_output=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        check=False,
-    )
+    with box.home_unchanged(Path(os.fsdecode(cwd)) if cwd else None):
+        return subprocess.run(
+            box.command(args),
+            env=box.env(env),
+            cwd=cwd or box.project,
+            capture_output=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            check=False,
+        )
 
 
 # What a claude.ai login holds (Claude Code 2.1.197 asks for these when it refreshes).

@@ -17,7 +17,10 @@ from harness import (
     BUSYBOX_STORE,
     HELPER_STORE,
     HOME_ENTRIES,
+    LOCALES_STORE,
+    NIXOS_ENV,
     PROBE_STORE,
+    TZDATA_STORE,
     Box,
     prerequisite_missing,
 )
@@ -122,6 +125,7 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
         "HTTPS_PROXY",
         "HTTP_PROXY",
         "LANG",
+        "LOCALE_ARCHIVE",
         "MY_TOOL_HOST",
         "NIX_CONFIG",
         "NIX_REMOTE",
@@ -135,6 +139,8 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
         "SSL_CERT_FILE",
         "TERM",
         "TMPDIR",
+        "TZ",
+        "TZDIR",
         "USER",
         "XDG_RUNTIME_DIR",
         "all_proxy",
@@ -150,6 +156,11 @@ def test_host_environment_enters_only_by_allowlist(box: Box) -> None:
     assert inside["NODE_EXTRA_CA_CERTS"] == "/etc/claudebox/login-ca.pem"
     assert inside["NO_PROXY"] == inside["no_proxy"] == "localhost,127.0.0.1,::1"
     assert f"PATH={box.host_path()}" not in result.stdout
+    # NixOS's: resolved into the store (the host's /run/current-system and /etc are not inside);
+    # the host's NIX_PATH names host paths and stays out (no pinned nixpkgs here).
+    assert inside["LOCALE_ARCHIVE"] == f"{LOCALES_STORE}/lib/locale/locale-archive"
+    assert inside["TZDIR"] == f"{TZDATA_STORE}/share/zoneinfo"
+    assert inside["TZ"] == NIXOS_ENV["TZ"]
 
 
 def test_home_holds_only_what_claudebox_puts_there(box: Box) -> None:
@@ -403,6 +414,24 @@ def test_the_locale_archive_and_time_zone_enter_as_the_store_has_them(box: Box) 
         f"archive={BUSYBOX_STORE}/bin/busybox",
         "readable",
         "tzdir=unset tz=Europe/Berlin time=C.UTF-8",
+    ], result.stderr
+
+
+def test_nixos_time_zones_and_locale_archive_work_inside(box: Box) -> None:
+    """The fixture's NixOS (see harness.NIXOS_ENV): a zone by name (TZ) through
+    TZDIR=/etc/zoneinfo, /etc/localtime through /etc/zoneinfo and /etc/static into the store
+    when TZ is unset, and LOCALE_ARCHIVE through /run/current-system: inside as on the host."""
+    result = box.probe(
+        "date -d @0 +%Z; TZ=Asia/Tokyo date -d @0 +%Z; unset TZ; date -d @0 +%Z; "
+        'echo "$LOCALE_ARCHIVE"; cmp "$LOCALE_ARCHIVE" "$1" && echo the archive',
+        f"{LOCALES_STORE}/lib/locale/locale-archive",
+    )
+    assert result.stdout.splitlines() == [
+        "EST",  # America/New_York, the user's TZ
+        "JST",
+        "CET",  # Europe/Berlin, /etc/localtime's
+        f"{LOCALES_STORE}/lib/locale/locale-archive",
+        "the archive",
     ], result.stderr
 
 

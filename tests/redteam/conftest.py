@@ -8,10 +8,10 @@ for directory in (str(REPO), str(REPO / "tests" / "integration")):
     if directory not in sys.path:
         sys.path.insert(0, directory)
 
-from harness import box, fixture_store, test_user  # noqa: E402
+from harness import box, fixture_store, nixos_etc, test_user  # noqa: E402
 from netlab import lab  # noqa: E402
 
-__all__ = ["box", "fixture_store", "lab", "test_user"]
+__all__ = ["box", "fixture_store", "lab", "nixos_etc", "test_user"]
 
 
 def pytest_collection_modifyitems(items):
