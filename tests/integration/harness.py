@@ -661,9 +661,11 @@ def session_project(home: Path, cwd: Path) -> Path | None:
 
 
 def home_tree(home: Path, project: Path | None) -> dict[str, str]:
-    """Every path below HOME but ~/.claudebox and PROJECT, with its type (a symlink's target)."""
+    """Every path below HOME but ~/.claudebox, PROJECT and ~/.cache/nix, with its type (a
+    symlink's target). ~/.cache/nix is the user's nix's own (its eval cache): the nix claudebox
+    runs on the host to build a profile's packages is the user's, as `nix shell` would be."""
     tree: dict[str, str] = {}
-    skipped = {home / ".claudebox", project}
+    skipped = {home / ".claudebox", project, home / ".cache" / "nix"}
     for directory, subdirectories, files in os.walk(home):
         for name in list(subdirectories):
             if Path(directory, name) in skipped:
@@ -672,6 +674,8 @@ def home_tree(home: Path, project: Path | None) -> dict[str, str]:
             path = Path(directory, name)
             if path in skipped:
                 continue
+            if path == home / ".cache" and (path / "nix").exists():
+                continue  # (made for ~/.cache/nix)
             kind = "symlink to " + os.readlink(path) if path.is_symlink() else None
             tree[str(path.relative_to(home))] = kind or ("dir" if path.is_dir() else "file")
     return tree

@@ -155,10 +155,17 @@ def running_daemon() -> Iterator[None]:
         os.close(lock)
 
 
+# What nix installs as links to itself (one program, named by argv[0]) that the tests run.
+NIX_PROGRAMS = ("nix-shell", "nix-build", "nix-instantiate", "nix-store", "nix-env")
+
+
 def install_store_nix() -> None:
     if not (NIX_STORE / "bin" / "nix").exists():
         install_store_program("nix", NIX_STORE, patch_libraries=True)
         subprocess.run(["chmod", "-R", "a+rX", str(NIX_STORE)], check=True)
+    for name in NIX_PROGRAMS:
+        if not (NIX_STORE / "bin" / name).is_symlink():
+            (NIX_STORE / "bin" / name).symlink_to("nix")
 
 
 @dataclass(frozen=True)
@@ -214,14 +221,16 @@ def readable_tree(root: Path) -> None:
 
 
 def materialize_nixpkgs(destination: Path, *, host_programs: bool, session: str = "") -> Path:
-    """The stand-in nixpkgs with its busybox (and host programs): a directory nix can import.
-    A `session` string makes its stub packages new store paths."""
+    """The stand-in nixpkgs with its busybox and bash (bashInteractive: nix-shell's shell), and
+    the other host programs: a directory nix can import. A `session` string makes its stub
+    packages new store paths."""
     shutil.copytree(STAND_INS / "stand-in-nixpkgs", destination)
     if session:
         (destination / "session").write_text(session)
     busybox = destination / "busybox" / "bin" / "busybox"
     busybox.parent.mkdir(parents=True)
     shutil.copy2(BUSYBOX_STORE / "bin" / "busybox", busybox)
+    copy_host_program(destination / "host" / "bash", "bash")
     if host_programs:
         copy_host_programs(destination / "host")
     readable_tree(destination)
@@ -268,9 +277,9 @@ PYTHON_PACKAGES = ("pytest", "shiv", "mypy")
 
 
 def copy_host_programs(host: Path) -> None:
-    """bash, zsh, fish, git, shellcheck, bwrap, openssl (Debian), ruff (the venv), python3 with
+    """zsh, fish, git, shellcheck, bwrap, openssl (Debian), ruff (the venv), python3 with
     the venv's pytest, shiv and mypy: what the flake's checks and its package's launch run."""
-    for name in ("bash", "zsh", "shellcheck", "openssl"):
+    for name in ("zsh", "shellcheck", "openssl"):
         copy_host_program(host / name, name)
     shutil.copy2("/usr/lib/ssl/openssl.cnf", host / "openssl" / "openssl.cnf")  # its OPENSSLDIR's
     copy_host_program(host / "bubblewrap", "bwrap")

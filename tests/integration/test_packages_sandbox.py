@@ -112,6 +112,25 @@ def test_nix_inside_needs_no_flags_and_finds_the_pinned_nixpkgs(box: Box, nixlab
     assert nixpkgs == nixlab.nixpkgs_store
 
 
+def test_nix_shell_p_inside_builds_from_the_pinned_nixpkgs(box: Box, nixlab: NixLab) -> None:
+    """nix-shell -p, as a NixOS user types it: <nixpkgs> is the pinned nixpkgs (the host's
+    NIX_PATH names channels that are not inside), its packages and bashInteractive are built
+    by the daemon and the shell finds them first on PATH."""
+    result = box.probe(
+        "nix-shell -p cowsay hello --run 'cowsay from nix-shell; hello; command -v cowsay'",
+        env=nix_env(box, nixlab),
+        options=["--network", "none"],
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "will use bash from your environment" not in result.stderr  # bashInteractive was built
+    said, hello, found = result.stdout.splitlines()[-3:]
+    assert (said, hello) == ("the cow says: from nix-shell", "Hello from the stand-in nixpkgs")
+    evaluated = nixlab.user.nix("eval", "--raw", f"{nixlab.nixpkgs}#cowsay.outPath")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert found == f"{evaluated.stdout}/bin/cowsay"
+
+
 def unique_package_flake(box: Box, nixlab: NixLab, token: str) -> Path:
     """A flake of the test user's whose one package exists nowhere yet (it prints `token`)."""
     directory = box.mkdir(box.root / "flake")

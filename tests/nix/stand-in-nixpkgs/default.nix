@@ -18,8 +18,10 @@ let
     "localSystem"
     "config"
     "overlays"
+    "inNixShell" # nix-shell passes it to every expression it evaluates (nixpkgs ignores it)
   ] args;
-  system = importArgs.system or importArgs.localSystem.system;
+  # nixpkgs' default: the system nix runs on (nix-shell -p imports <nixpkgs> with no arguments)
+  system = importArgs.system or importArgs.localSystem.system or builtins.currentSystem;
   config = checkArgs "import nixpkgs { config }" [
     "allowUnfree"
     "allowUnfreePredicate"
@@ -153,6 +155,8 @@ let
             ./setup.sh
           ];
           standInApplets = applets;
+          # what nix-shell sources ($stdenv/setup), as every nixpkgs stdenv derivation names it
+          stdenv = ./stdenv;
         }
       );
     in
@@ -319,7 +323,9 @@ let
   };
   python3 = pythonEnv "python3" [ ];
 in
-{
+lib.fix (pkgs: {
+  # nix-shell -p evaluates `with import <nixpkgs> args; (pkgs.runCommandCC or pkgs.runCommand) …`
+  inherit pkgs;
   inherit lib system runCommand runtimeShell standInStub;
 
   stdenvNoCC = {
@@ -584,4 +590,4 @@ in
     echo "stand-in broken: this build fails on purpose" >&2
     exit 1
   '';
-}
+})

@@ -80,6 +80,13 @@ rec {
       )
     );
 
+  fix =
+    f:
+    let
+      x = f x;
+    in
+    x;
+
   optional = condition: value: if condition then [ value ] else [ ];
   optionalString = condition: string: if condition then string else "";
   optionalAttrs = condition: attrs: if condition then attrs else { };
