@@ -6192,6 +6192,11 @@ def nix_registry_json(nixpkgs: str) -> str | None:
     return json.dumps({"version": 2, "flakes": [entry]}, indent=2) + "\n"
 
 
+def pinned_nixpkgs(nixpkgs: str) -> str:
+    """The path a `path:` flake reference names: <nixpkgs> inside (nix-shell -p)."""
+    return nixpkgs.removeprefix("path:").partition("?")[0]
+
+
 def package_cache_key(nixpkgs: str, attribute: str) -> str:
     return f"{nixpkgs}#{attribute}"
 
@@ -6472,8 +6477,7 @@ def plan_environment(
             # fails where it cannot fetch it (--network none): the pin is the global one too.
             registry = os.path.join(host.home, ".config", "nix", "registry.json")
             nix_config.append(f"flake-registry = {registry}")
-            pinned = options.nixpkgs.removeprefix("path:").partition("?")[0]
-            generated["NIX_PATH"] = f"nixpkgs={pinned}"  # <nixpkgs>, nix-shell -p
+            generated["NIX_PATH"] = f"nixpkgs={pinned_nixpkgs(options.nixpkgs)}"
     generated["NIX_CONFIG"] = "\n".join(nix_config)
     profile = options.profile
     passthrough = [(name, EXTRA_ENV_VARIABLE) for name in options.extra_env]
@@ -11427,6 +11431,7 @@ def check_host(env: Mapping[str, str]) -> list[CheckResult]:
     results.append(CheckResult("terminal injection", True, detail))
     results += nix_daemon_trust(read_nix_conf("/etc/nix/nix.conf"), env.get("USER", ""))
     results += check_enforcement(env)
+    results += check_nix_inside(env)
     return results
 
 
@@ -11561,7 +11566,7 @@ def check_enforcement(env: Mapping[str, str]) -> list[CheckResult]:
 
 
 def run_check_probe(
-    host: HostFacts, tier: Tier, probe: tuple[str, ...], name: str
+    host: HostFacts, tier: Tier, probe: tuple[str, ...], name: str, nixpkgs: str | None = None
 ) -> Mapping[str, object] | CheckResult:
     """A throwaway sandbox of `tier`, planned and started like a session's, running `probe`
     instead of claude: the JSON object it printed last, or a failed check named `name`."""
@@ -11569,7 +11574,8 @@ def run_check_probe(
 
     with tempfile.TemporaryFile() as output:
         try:
-            plan = build_plan(host, Options(tier=tier))._replace(command=probe)
+            options = Options(tier=tier, nixpkgs=nixpkgs)
+            plan = build_plan(host, options)._replace(command=probe)
             if plan.blockers:
                 raise plan.blockers[0]
             prepare_host(plan.host_setup, host.state_dir)
@@ -11592,6 +11598,93 @@ def run_check_probe(
             "see the lines above",
         )
     return report
+
+
+# What nix inside a sandbox sees: `nix eval` runs only with nix-command on, getFlake exists only
+# with flakes on, and getFlake "nixpkgs" resolves through the registry (only asked when pinned:
+# unpinned, nix would download the global registry).
+NIX_CHECK_EXPRESSION: Final = (
+    "{ flakes = builtins ? getFlake; nixPath = builtins.nixPath; "
+    'registry = if PINNED && builtins ? getFlake then (builtins.getFlake "nixpkgs").outPath '
+    "else null; }"
+)
+
+
+def check_nix_inside(env: Mapping[str, str]) -> list[CheckResult]:
+    """A throwaway sandbox (network none) with a session's nix settings (NIX_CONFIG, NIX_PATH,
+    the registry) asks nix what it sees: the experimental features and where nixpkgs is."""
+    if os.geteuid() == 0:
+        return []  # (the user line says why)
+    found = which("nix", env)
+    nix = os.path.realpath(found) if found else None
+    if nix is None or not is_within(nix, STORE_DIR):
+        return [
+            CheckResult(
+                "sandbox: nix",
+                True,
+                "skipped: no nix from /nix/store on PATH (inside, PATH keeps only those)",
+                warning=True,
+            )
+        ]
+    import tempfile
+
+    nixpkgs = env.get(NIXPKGS_VARIABLE) or None
+    pinned = nixpkgs is not None and nix_registry_json(nixpkgs) is not None
+    expression = NIX_CHECK_EXPRESSION.replace("PINNED", "true" if pinned else "false")
+    probe = (nix, "eval", "--impure", "--json", "--expr", expression)
+    with tempfile.TemporaryDirectory(prefix="claudebox-check-") as scratch:
+        home = os.path.join(scratch, "home")
+        project = os.path.join(home, "project")
+        os.makedirs(project, mode=0o700)
+        host = probe_host({**env, "HOME": home}, Tier.NONE, cwd=project)
+        report = run_check_probe(host, Tier.NONE, probe, "sandbox: nix", nixpkgs)
+    if isinstance(report, CheckResult):
+        return [report]
+    return nix_results(report, nixpkgs if pinned else None)
+
+
+def nix_results(report: Mapping[str, object], nixpkgs: str | None) -> list[CheckResult]:
+    """--check: what nix inside reported, judged (pure). nixpkgs: the pinned `path:` reference."""
+    results = [
+        CheckResult(
+            "sandbox: nix",
+            report.get("flakes") is True,
+            "nix inside has nix-command and flakes on (nix shell, nix run, comma)"
+            if report.get("flakes") is True
+            else "nix inside runs, but flakes are off: nix shell nixpkgs#… and comma fail",
+            "claudebox sets them in NIX_CONFIG inside; report it",
+        )
+    ]
+    if nixpkgs is None:
+        results.append(
+            CheckResult(
+                "sandbox: nixpkgs",
+                True,
+                f"not pinned ({NIXPKGS_VARIABLE} is unset): nix-shell -p and <nixpkgs> find no "
+                "nixpkgs inside, nix shell nixpkgs#… uses the global registry (a download); "
+                "the Nix-built claudebox pins the flake's",
+                warning=True,
+            )
+        )
+        return results
+    path = pinned_nixpkgs(nixpkgs)
+    search = report.get("nixPath")
+    entries = search if isinstance(search, list) else []
+    found = [e.get("path") for e in entries if isinstance(e, dict) and e.get("prefix") == "nixpkgs"]
+    registry = report.get("registry")
+    ok = found[:1] == [path] and registry == path
+    results.append(
+        CheckResult(
+            "sandbox: nixpkgs",
+            ok,
+            f"<nixpkgs> (nix-shell -p) and the registry's nixpkgs (nix shell nixpkgs#…) are {path}"
+            if ok
+            else f"inside, <nixpkgs> is {found[0] if found else 'not found'} and the registry's "
+            f"nixpkgs {registry or 'not found'}, not {path}",
+            "claudebox sets NIX_PATH and the registry inside; report it",
+        )
+    )
+    return results
 
 
 def allowlist_results(report: Mapping[str, object]) -> list[CheckResult]:

@@ -131,6 +131,32 @@ def test_nix_shell_p_inside_builds_from_the_pinned_nixpkgs(box: Box, nixlab: Nix
     assert found == f"{evaluated.stdout}/bin/cowsay"
 
 
+def test_check_asks_nix_inside_a_sandbox_what_it_sees(box: Box, nixlab: NixLab) -> None:
+    """--check runs nix in a throwaway sandbox with a session's settings (network none: nothing
+    may need a download): flakes are on though only the user's own nix.conf, which is not
+    inside, turns them on, and <nixpkgs> and the registry's nixpkgs are the pin. Unpinned (a
+    copied claudebox.pyz), it says so."""
+    pinned = box.run("--check", env=nix_env(box, nixlab), timeout=300)
+    lines = pinned.stdout.splitlines()
+    assert (
+        "ok   sandbox: nix: nix inside has nix-command and flakes on (nix shell, nix run, comma)"
+    ) in lines, pinned.stdout + pinned.stderr
+    assert (
+        "ok   sandbox: nixpkgs: <nixpkgs> (nix-shell -p) and the registry's nixpkgs "
+        f"(nix shell nixpkgs#…) are {nixlab.nixpkgs_store}"
+    ) in lines, pinned.stdout
+    unpinned = box.run("--check", env={"PATH": nix_env(box, nixlab)["PATH"]}, timeout=300)
+    lines = unpinned.stdout.splitlines()
+    assert (
+        "ok   sandbox: nix: nix inside has nix-command and flakes on (nix shell, nix run, comma)"
+        in lines
+    )
+    assert any(
+        line.startswith("warn sandbox: nixpkgs: not pinned (CLAUDEBOX_NIXPKGS is unset)")
+        for line in lines
+    ), unpinned.stdout
+
+
 def unique_package_flake(box: Box, nixlab: NixLab, token: str) -> Path:
     """A flake of the test user's whose one package exists nowhere yet (it prints `token`)."""
     directory = box.mkdir(box.root / "flake")

@@ -248,3 +248,31 @@ def test_a_nixpkgs_that_is_not_a_path_keeps_the_host_registry_and_says_so():
 )
 def test_nix_build_outputs(stdout, paths):
     assert cb.nix_build_outputs(stdout) == paths
+
+
+PIN = "path:/nix/store/abc-source?narHash=sha256-x"
+
+
+def test_check_judges_what_nix_inside_saw() -> None:
+    """--check's nix lines: flakes off, <nixpkgs> or the registry elsewhere each fail and say
+    what nix inside saw; unpinned is a warning."""
+    seen = {
+        "flakes": True,
+        "nixPath": [{"prefix": "nixpkgs", "path": "/nix/store/abc-source"}],
+        "registry": "/nix/store/abc-source",
+    }
+    assert [(r.ok, r.warning) for r in cb.nix_results(seen, PIN)] == [
+        (True, False),
+        (True, False),
+    ]
+    off = cb.nix_results({**seen, "flakes": False}, PIN)[0]
+    assert not off.ok
+    assert off.detail == "nix inside runs, but flakes are off: nix shell nixpkgs#… and comma fail"
+    elsewhere = cb.nix_results({**seen, "nixPath": [], "registry": "/nix/store/zz"}, PIN)
+    assert not elsewhere[1].ok
+    assert elsewhere[1].detail == (
+        "inside, <nixpkgs> is not found and the registry's nixpkgs /nix/store/zz, "
+        "not /nix/store/abc-source"
+    )
+    unpinned = cb.nix_results({"flakes": True, "nixPath": [], "registry": None}, None)
+    assert (unpinned[1].ok, unpinned[1].warning) == (True, True)
