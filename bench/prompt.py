@@ -166,7 +166,8 @@ def big_project(box: Box, files: int, nested: int) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         for index in range(per_directory):
             (directory / f"f{index:03}.txt").write_text("x\n")
-    subprocess.run(["chown", "-R", f"{box.user.pw_uid}:{box.user.pw_gid}", str(project)], check=True)
+    owner = f"{box.user.pw_uid}:{box.user.pw_gid}"
+    subprocess.run(["chown", "-R", owner, str(project)], check=True)
     for number in range(nested):
         git(box, "init", "-q", cwd=project / f"nested-{number:02}")
     return project
