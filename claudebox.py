@@ -3330,6 +3330,7 @@ class RelayServer:
         self.login = login
         self.certificate = certificate
         self.tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None  # (server, client)
+        self.tls_lock = threading.Lock()
         login.exchange, login.note = self.exchange, self.note
         allowed = " ".join(rule.describe() for rule in relay.rules) or "-"
         ports = " ".join(map(str, relay.host_ports)) or "-"
@@ -3786,12 +3787,25 @@ class RelayServer:
 
     # Claude's login: TLS ends here for its own hosts; requests pass one by one.
 
+    def prepare_tls(self) -> None:
+        """Make the TLS contexts now, on a thread of their own, while Claude starts: ssl's
+        import and the system CA bundle cost ~30 ms of CPU, which Claude's first request to
+        its hosts would otherwise wait for (the request makes them if this has not, and
+        reports why not if they cannot be made)."""
+        import threading
+
+        def make() -> None:
+            with contextlib.suppress(Exception):
+                self.contexts()
+
+        threading.Thread(target=make, name="tls", daemon=True).start()
+
     def contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         """(the server context with the session's certificate, the client context that
         verifies Anthropic's servers with the system CA bundle), made once."""
         import ssl
 
-        with self.lock:
+        with self.tls_lock:  # (not self.lock: making them takes a while)
             if self.tls is None:
                 server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 server.set_alpn_protocols(["http/1.1"])
@@ -10317,6 +10331,7 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
                     control_server = start_control(launch.control_dir, relay)
                 listeners = []
                 control.sendall(b"g")
+                relay.prepare_tls()  # (after "g": its import would hold the launch up)
             for listener in listeners:
                 listener.close()
             control.close()
@@ -10325,6 +10340,7 @@ def supervise(launch: Launch, output: int | None = None, certificate: Running | 
             relay = RelayServer(launch.relay, served, login.session, login.certificate)
             if launch.control_dir:
                 control_server = start_control(launch.control_dir, relay)
+            relay.prepare_tls()
         failure = b""
         while chunk := os.read(report_r, 4096):
             failure += chunk

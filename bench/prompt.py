@@ -23,7 +23,8 @@ SCALE=1 adds the scale cases, full tier, each against the plain project: a host 
 1,000 entries, a project with 100 submodules, and a 100,000-file project with nested repositories.
 
 Run as root (the lab needs it; every timed command runs as $CLAUDEBOX_TEST_USER, default cbtest):
-    sudo .venv/bin/python bench/prompt.py          (RUNS=N, default 10; SCALE=1; TIERS=full,inet)
+    sudo .venv/bin/python bench/prompt.py    (RUNS=N, default 10; SCALE=1; TIERS=full,inet;
+                                              BASE=COMMIT: that commit's claudebox too)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CLAUDE_CODE_BINARY = Path("/opt/claudebox-claude-code/claude")
 RUNS = int(os.environ.get("RUNS", "10"))
 TIERS = tuple(os.environ.get("TIERS", "full,inet,allowlist").split(","))
 SCALE = os.environ.get("SCALE") == "1"
+BASE = os.environ.get("BASE")  # a commit: its claudebox.py is timed too (before and after)
 PROMPT_LINE = "bypass permissions on"  # Claude's status line under its prompt box
 TIMEOUT = 60.0  # seconds to the prompt before a run counts as broken
 CLAUDE_ENTRIES = 1000
@@ -112,8 +114,8 @@ def time_to_prompt(argv: Sequence[str], env: dict[str, str], cwd: Path) -> float
         term.close()
 
 
-def medians(commands: dict[str, Callable[[], float]]) -> dict[str, tuple[float, float]]:
-    """Median and spread (interquartile range) of each command's RUNS interleaved timings."""
+def medians(commands: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Each command's RUNS timings, interleaved (round N of each command: sample N)."""
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for command in commands.values():
         command()  # warm-up: page cache, the instance's first session, Claude's own first start
@@ -121,11 +123,21 @@ def medians(commands: dict[str, Callable[[], float]]) -> dict[str, tuple[float, 
         for name, command in commands.items():
             samples[name].append(command())
         print(f"  run {run + 1}/{RUNS} done", file=sys.stderr, flush=True)
-    result = {}
-    for name, values in samples.items():
-        quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-        result[name] = (statistics.median(values), quartiles[2] - quartiles[0])
-    return result
+    return samples
+
+
+def spread(values: list[float]) -> float:
+    """Half the interquartile range."""
+    quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return (quartiles[2] - quartiles[0]) / 2
+
+
+def ratio(samples: dict[str, list[float]], name: str, against: str) -> str:
+    """The median of the per-round ratios NAME / AGAINST (paired: a round's load is shared)
+    and the ratio of the medians."""
+    paired = [a / b for a, b in zip(samples[name], samples[against], strict=True)]
+    median = statistics.median(samples[name]) / statistics.median(samples[against])
+    return f"{statistics.median(paired):5.2f} (paired; medians: {median:4.2f})"
 
 
 def git(box: Box, *args: str, cwd: Path) -> None:
@@ -173,6 +185,20 @@ def big_project(box: Box, files: int, nested: int) -> Path:
     return project
 
 
+def compiled(module: Path) -> Path:
+    """MODULE's bytecode, as flake.nix compiles it for its wrapper (both readable by all)."""
+    bytecode = module.with_suffix(".pyc")
+    py_compile.compile(
+        str(module),
+        cfile=str(bytecode),
+        doraise=True,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    for path in (module, bytecode):
+        path.chmod(0o644)
+    return bytecode
+
+
 def prepare_home(box: Box, anthropic: AnthropicLab, version: str, projects: Sequence[Path]) -> None:
     """A claude.ai login, onboarded, PROJECTS trusted, Bypass Permissions' warning answered."""
     anthropic.login(box.home, box.user, version, trusted=projects)
@@ -207,15 +233,18 @@ def measure(
     root: Path, user: pwd.struct_passwd, lab: NetLab, anthropic: AnthropicLab, version: str
 ) -> int:
     shutil.copy2(REPO / "claudebox.py", root / "claudebox.py")
-    bytecode = root / "claudebox.pyc"  # what flake.nix compiles for its wrapper
-    py_compile.compile(
-        str(root / "claudebox.py"),
-        cfile=str(bytecode),
-        doraise=True,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-    )
-    for path in (root / "claudebox.py", bytecode):
-        path.chmod(0o644)
+    bytecode = compiled(root / "claudebox.py")
+    base = None
+    if BASE:
+        source = root / "claudebox_base.py"
+        source.write_bytes(
+            subprocess.run(
+                ["git", "-C", str(REPO), "show", f"{BASE}:claudebox.py"],
+                check=True,
+                capture_output=True,
+            ).stdout
+        )
+        base = compiled(source)
     home = root / "home"
     home.mkdir(mode=0o700)
     box = Box(root, home, home / "proj", user, netns=lab.host_ns, mountns=anthropic.mountns)
@@ -239,7 +268,6 @@ def measure(
             many.mkdir(entry) if number % 2 else many.write(entry, "x\n")
 
     claude = f"{real.CLAUDE_STORE}/bin/claude"
-    wrapper = [PYTHON, "-I", "-S", str(bytecode)]
 
     def env_for(which: Box) -> dict[str, str]:
         return which.env(real.with_store_claude(which, ENV, {"TERM": "xterm-256color"}))
@@ -248,13 +276,17 @@ def measure(
         argv = which.as_user([claude, "--dangerously-skip-permissions"])
         return lambda: time_to_prompt(argv, env_for(which), cwd or which.project)
 
-    def boxed(tier: str, which: Box = box, cwd: Path | None = None) -> Callable[[], float]:
-        argv = which.as_user([*wrapper, "--yes", "--network", tier])
+    def boxed(
+        tier: str, which: Box = box, cwd: Path | None = None, module: Path = bytecode
+    ) -> Callable[[], float]:
+        argv = which.as_user([PYTHON, "-I", "-S", str(module), "--yes", "--network", tier])
         env = env_for(which) | {"CLAUDEBOX_EXTRA_ENV": ",".join(ENV)}
         return lambda: time_to_prompt(argv, env, cwd or which.project)
 
     commands = {"bare claude": bare()}
     commands |= {f"claudebox {tier}": boxed(tier) for tier in TIERS}
+    if base is not None:
+        commands |= {f"claudebox {tier} at {BASE}": boxed(tier, module=base) for tier in TIERS}
     if SCALE:
         commands |= {
             f"full, {CLAUDE_ENTRIES} ~/.claude entries": boxed("full", many),
@@ -264,24 +296,26 @@ def measure(
             f"bare, {SUBMODULES} submodules": bare(cwd=submodules),
             f"bare, {BIG_FILES} files": bare(cwd=big),
         }
-    numbers = medians(commands)
+    samples = medians(commands)
     print(
-        f"time to Claude's prompt ({version}): medians of {RUNS} interleaved runs (ms, "
-        f"interquartile range); {os.uname().machine}, {os.cpu_count()} cores"
+        f"time to Claude's prompt ({version}): medians of {RUNS} interleaved runs (ms, ± half "
+        f"the interquartile range); {os.uname().machine}, {os.cpu_count()} cores"
     )
-    for name, (median, spread) in numbers.items():
-        print(f"  {name:<32} {median:7.0f}  ±{spread / 2:4.0f}")
-    baseline = numbers["bare claude"][0]
+    for name, values in samples.items():
+        print(f"  {name:<36} {statistics.median(values):6.0f}  ±{spread(values):4.0f}")
     targets = {"full": 1.05, "inet": 1.10, "allowlist": 1.10}
     for tier in TIERS:
-        ratio = numbers[f"claudebox {tier}"][0] / baseline
-        print(f"claudebox {tier} / bare: {ratio:5.2f}  (target <= {targets.get(tier, 1.10):.2f})")
+        paired = ratio(samples, f"claudebox {tier}", "bare claude")
+        print(f"claudebox {tier} / bare: {paired} (target <= {targets.get(tier, 1.10):.2f})")
+        if base is not None:
+            name = f"claudebox {tier} at {BASE}"
+            print(f"{name} / bare: {ratio(samples, name, 'bare claude')}")
     if SCALE:
-        plain = numbers["claudebox full"][0]
         for case in (f"{CLAUDE_ENTRIES} ~/.claude entries", f"{SUBMODULES} submodules",
                      f"{BIG_FILES} files"):  # fmt: skip
-            ratio = numbers[f"full, {case}"][0] / plain
-            print(f"full, {case} / plain full: {ratio:5.2f}  (target <= 1.20)")
+            paired = ratio(samples, f"full, {case}", "claudebox full")
+            print(f"full, {case} / plain: {paired} (target <= 1.20)")
+            print(f"bare, {case} / plain: {ratio(samples, f'bare, {case}', 'bare claude')}")
     return 0
 
 
