@@ -11,7 +11,7 @@ store, TZ, TZDIR=/etc/zoneinfo and NixOS's NIX_PATH; flakes are on only in its o
 namespace (nixos_etc) whose /etc/zoneinfo and /etc/localtime are NixOS's symlink chains through
 /etc/static into the store (the machine's own /etc is never changed). Like home-manager's
 activation, which refuses to clobber a file it did not write, every claudebox run through Box
-fails its test when it left a new file in the home outside ~/.claudebox and its project.
+fails its test when it left a new file among the home's dot entries outside ~/.claudebox.
 
 Run as root (CI): the fixture is (re)installed and claudebox runs through `setpriv` as
 $CLAUDEBOX_TEST_USER (default cbtest). Under CI=true a missing prerequisite fails, never skips.
@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -415,8 +416,9 @@ class Box:
 
     @contextmanager
     def home_unchanged(self, cwd: Path | None) -> Iterator[None]:
-        """What home-manager's activation checks: the run leaves no new file in the home outside
-        ~/.claudebox and the project it ran for (the activation refuses to clobber one)."""
+        """What home-manager's activation checks: the run leaves no new file among the home's
+        dot entries outside ~/.claudebox and the project it ran for (the activation refuses to
+        clobber one)."""
         project = session_project(self.home, cwd or self.project)
         before = home_tree(self.home, project)
         yield
@@ -428,19 +430,18 @@ class Box:
         )
         assert changed == [], f"claudebox changed the host home {self.home}: {changed}"
 
-    def command(self, args: Sequence[str]) -> list[str]:
-        return self.as_user([PYTHON, str(self.module), *args])
+    def command(self, args: Sequence[str], enter_mount: bool = True) -> list[str]:
+        return self.as_user([PYTHON, str(self.module), *args], enter_mount)
 
-    def as_user(self, argv: Sequence[str]) -> list[str]:
-        """`argv` as the test user (when run as root), in the box's network namespace."""
+    def as_user(self, argv: Sequence[str], enter_mount: bool = True) -> list[str]:
+        """`argv` as the test user (when run as root), in the box's network namespace and
+        (enter_mount) its mount namespace."""
         if os.geteuid() != 0:
             return list(argv)
         namespaces = [f"--net=/run/netns/{self.netns}"] if self.netns else []
-        # (entering a mount namespace moves to its root: --wd=. keeps the directory)
-        namespaces += [f"--mount={self.mountns}", "--wd=."] if self.mountns else []
-        enter = ["/usr/bin/nsenter", *namespaces, "--"] if namespaces else []
+        mountns = self.mountns if enter_mount else None
         return [
-            *enter,
+            *entering(namespaces, mountns),
             "/usr/bin/setpriv",
             f"--reuid={self.user.pw_uid}",
             f"--regid={self.user.pw_gid}",
@@ -448,6 +449,12 @@ class Box:
             "--",
             *argv,
         ]
+
+    def private_mounts(self) -> list[str]:
+        """A command prefix (as root): a private mount namespace made from the box's own (so
+        NixOS's /etc holds there too); run the box's command in it with enter_mount=False."""
+        private = ["unshare", "-m", "--propagation", "private", "--"]
+        return [*entering([], self.mountns), *private]
 
     def run(
         self,
@@ -538,16 +545,12 @@ class Box:
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-                "--",
+                *self.private_mounts(),
                 "/bin/sh",
                 "-c",
                 f'mount --bind "$0" {target} && exec "$@"',
                 str(source),
-                *self.command(args),
+                *self.command(args, enter_mount=False),
             ],
             env=self.env(env),
             cwd=self.project,
@@ -647,6 +650,18 @@ def box(
         shutil.rmtree(root, ignore_errors=True)
 
 
+def entering(namespaces: Sequence[str], mountns: str | None) -> list[str]:
+    """A command prefix that enters NAMESPACES (nsenter options) and MOUNTNS, keeping the
+    working directory. Entering a mount namespace moves to its root, and nsenter's --wd opens
+    the directory before it enters (a directory of the old namespace's mounts, where renames
+    fail with EXDEV and setuid bits are ignored), so the path is looked up again inside."""
+    if mountns is None:
+        return ["/usr/bin/nsenter", *namespaces, "--"] if namespaces else []
+    options = " ".join(shlex.quote(option) for option in [*namespaces, f"--mount={mountns}"])
+    script = f'exec /usr/bin/nsenter {options} -- /usr/bin/env -C "$PWD" "$@"'
+    return ["/bin/sh", "-c", script, "entering"]
+
+
 def session_project(home: Path, cwd: Path) -> Path | None:
     """The project a session started in CWD writes: its git top level (the nearest directory
     with a .git), else CWD; None outside HOME."""
@@ -661,15 +676,21 @@ def session_project(home: Path, cwd: Path) -> Path | None:
 
 
 def home_tree(home: Path, project: Path | None) -> dict[str, str]:
-    """Every path below HOME but ~/.claudebox, PROJECT and ~/.cache/nix, with its type (a
-    symlink's target). ~/.cache/nix is the user's nix's own (its eval cache): the nix claudebox
+    """Every path below HOME's dot entries (the user's configuration, which home-manager
+    manages) but ~/.claudebox, PROJECT and ~/.cache/nix, with its type (a symlink's target).
+    The other entries are the tests' projects, their worktrees and mounts, which sessions
+    write by design. ~/.cache/nix is the user's nix's own (its eval cache): the nix claudebox
     runs on the host to build a profile's packages is the user's, as `nix shell` would be."""
     tree: dict[str, str] = {}
     skipped = {home / ".claudebox", project, home / ".cache" / "nix"}
     for directory, subdirectories, files in os.walk(home):
         for name in list(subdirectories):
-            if Path(directory, name) in skipped:
+            if Path(directory, name) in skipped or (
+                directory == str(home) and not name.startswith(".")
+            ):
                 subdirectories.remove(name)
+        if directory == str(home):
+            files = [name for name in files if name.startswith(".")]
         for name in [*subdirectories, *files]:
             path = Path(directory, name)
             if path in skipped:

@@ -77,9 +77,10 @@ def test_hostile_claude_entries_and_symlink_targets_are_escaped_in_the_audit(box
     user_path(box, os.fsencode(claude) + b"/" + HOSTILE, directory=False)
     os.symlink(b"/elsewhere/" + HOSTILE, os.fsencode(claude) + b"/link")
     os.lchown(claude / "link", box.user.pw_uid, box.user.pw_gid)
-    for options in ((), ("--details",)):
-        result = run_bytes(box, "--yes", "--network", "none", *options, "echo ran")
-        assert result.returncode == 0, result.stderr
+    # (--yes shows a summary: the audit is the one a launch with no terminal to ask on shows)
+    for options in (("--yes", "--details"), ()):
+        result = run_bytes(box, "--network", "none", *options, "echo ran")
+        assert result.returncode == (0 if options else 2), result.stderr
         text = printed(result, f"audit {options}")
         if options:
             assert f"    {HOSTILE_SHOWN}: read-only" in text
@@ -120,8 +121,8 @@ def test_hostile_profile_names_and_descriptions_are_escaped(box: Box) -> None:
     assert shown.returncode == 0, shown.stderr
     printed(shown, "--show-profile")
     assert json.loads(shown.stdout)["description"]["value"] == description
-    launched = run_bytes(box, "--yes", "--network", "none", "--profile", "web", "echo ran")
-    assert launched.returncode == 0, launched.stderr
+    launched = run_bytes(box, "--network", "none", "--profile", "web", "echo ran")
+    assert launched.returncode == 2, launched.stderr  # no terminal to confirm on
     assert f"web (--profile; web): {HOSTILE_SHOWN}" in printed(launched, "audit")
 
 

@@ -51,17 +51,13 @@ def test_a_full_state_directory_says_no_space_left_and_what_to_free(box: Box) ->
     uid, gid = box.user.pw_uid, box.user.pw_gid
     result = subprocess.run(
         [
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "--",
+            *box.private_mounts(),
             "/bin/sh",
             "-c",
             f'/usr/bin/mount -t tmpfs -o size=64k,uid={uid},gid={gid},mode=0700 tmpfs "$0" && '
             '{ /usr/bin/head -c 1M /dev/zero > "$0/filler" 2>/dev/null; exec "$@"; }',
             str(state),
-            *box.command(["--yes", "true"]),
+            *box.command(["--yes", "true"], enter_mount=False),
         ],
         env=box.env(),
         cwd=box.project,
