@@ -8589,20 +8589,24 @@ def protected_walks(
         walks.append(walk(top, ".git", seen=seen))
     else:
         walks += git_dir_walks(top, os.path.relpath(git.git_dir, top), seen, problems)
+    git_dirs: dict[str, str | None] = {}  # each checkout's git directory, read once
     for relative in repositories:
         dot_git = walk(top, f"{relative}/.git", seen=seen)._replace(pin_only=True)
         walks.append(dot_git)
         last = dot_git.steps[-1]
+        git_dirs[relative] = None
         if last.path != dot_git.path:
             continue  # a symlink or a gap on the way: pinned, nothing below it is git's
         if last.kind is Kind.DIR:
+            git_dirs[relative] = last.path
             walks += git_dir_walks(top, f"{relative}/.git", seen, problems)
         elif last.kind is Kind.FILE:
-            walks += gitfile_target_walks(git, gitfile_target(last.path), seen, problems)
+            git_dirs[relative] = gitfile_target(last.path)
+            walks += gitfile_target_walks(git, git_dirs[relative], seen, problems)
     hooks_path = git.hooks_path
     if hooks_path:
         walks += hooks_walks(git, hooks_path, git.hooks_local, seen)
-    walks += checkout_hooks_walks(git, repositories, seen)
+    walks += checkout_hooks_walks(git, git_dirs, seen)
     walks += config_reference_walks(git, walks, seen, problems)
     return tuple(dict.fromkeys(walks))
 
@@ -8618,16 +8622,15 @@ def hooks_walks(git: GitLayout, hooks: str, local: bool, seen: dict[str, Entry])
 
 
 def checkout_hooks_walks(
-    git: GitLayout, repositories: Sequence[str], seen: dict[str, Entry]
+    git: GitLayout, git_dirs: Mapping[str, str | None], seen: dict[str, Entry]
 ) -> list[Walk]:
-    """The hooks directory git uses in each other checkout of the project: its core.hooksPath
-    (asked of git where its configs mention one or include another; else yours) is taken from
-    the top of the checkout, as git runs hooks there."""
+    """The hooks directory git uses in each other checkout of the project (`git_dirs`: each
+    checkout's git directory, None when it has none git would use): its core.hooksPath (asked
+    of git where its configs mention one or include another; else yours) is taken from the top
+    of the checkout, as git runs hooks there."""
     walks: list[Walk] = []
-    for relative in repositories:
+    for relative, git_dir in git_dirs.items():
         checkout = f"{git.top}/{relative}"
-        dot_git = f"{checkout}/.git"
-        git_dir = dot_git if inspect(dot_git).kind is Kind.DIR else gitfile_target(dot_git)
         if not git_dir or inspect(git_dir).kind is not Kind.DIR:
             continue
         common = pointer(f"{git_dir}/commondir", git_dir) or git_dir
