@@ -12025,9 +12025,11 @@ def parser_options(parser: argparse.ArgumentParser) -> list[OptionSpec]:
 
 
 def completion_script(shell: str, parser: argparse.ArgumentParser) -> str:
-    """Completions generated from the parser; --profile completes the profile files' names."""
+    """Completions generated from the parser; --profile completes the profile files' names, and
+    a first word the SESSION_COMMANDS (allow's --save a profile's name too)."""
     options = parser_options(parser)
     listing = 'ls "$HOME/.claudebox/profiles" 2>/dev/null | sed -n "s/[.]json$//p"'
+    commands = " ".join(SESSION_COMMANDS)
     if shell == "bash":
         words = " ".join(flag for option in options for flag in option.flags)
         cases = "".join(
@@ -12042,10 +12044,12 @@ def completion_script(shell: str, parser: argparse.ArgumentParser) -> str:
             '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"\n'
             '    case "$prev" in\n'
             f"{cases}"
-            f'        --profile|--show-profile) COMPREPLY=($(compgen -W "$({listing})" -- "$cur"))'
-            "; return;;\n"
+            "        --profile|--show-profile|--save) "
+            f'COMPREPLY=($(compgen -W "$({listing})" -- "$cur")); return;;\n'
             "    esac\n"
-            f"    COMPREPLY=($(compgen -W '{words}' -- \"$cur\"))\n"
+            f"    local words='{words}'\n"
+            f'    [ "$COMP_CWORD" = 1 ] && words="{commands} $words"\n'
+            '    COMPREPLY=($(compgen -W "$words" -- "$cur"))\n'
             "}\n"
             "complete -o default -F _claudebox claudebox\n"
         )
@@ -12064,7 +12068,7 @@ def completion_script(shell: str, parser: argparse.ArgumentParser) -> str:
             "# zsh completion for claudebox (claudebox --completions zsh)\n"
             "_arguments -S \\\n  "
             + " \\\n  ".join(specs)
-            + " \\\n  '*::claude argument:_default'\n"
+            + f" \\\n  '1::command:({commands})' \\\n  '*::claude argument:_default'\n"
         )
     lines = ["# fish completion for claudebox (claudebox --completions fish)"]
     for option in options:
@@ -12076,6 +12080,11 @@ def completion_script(shell: str, parser: argparse.ArgumentParser) -> str:
         elif option.choices is not None:
             parts.append(f"-x -a {FISH_PROFILE_LISTING}")
         lines.append(" ".join(parts))
+    lines.append(f"complete -c claudebox -n __fish_use_subcommand -f -a '{commands}'")
+    lines.append(
+        f"complete -c claudebox -n '__fish_seen_subcommand_from allow' -l save -x -a "
+        f"{FISH_PROFILE_LISTING}"
+    )
     return "\n".join(lines) + "\n"
 
 

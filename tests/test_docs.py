@@ -136,7 +136,7 @@ def test_install_snippets_pick_the_package_by_host_platform() -> None:
     assert "home-manager.extraSpecialArgs = { inherit inputs; };" in install
 
 
-def test_bash_completion_completes_options_tiers_and_profiles(tmp_path: Path) -> None:
+def test_bash_completion_completes_options_tiers_profiles_and_commands(tmp_path: Path) -> None:
     script = claudebox.completion_script("bash", claudebox.build_parser())
     profiles = tmp_path / ".claudebox" / "profiles"
     profiles.mkdir(parents=True)
@@ -148,6 +148,9 @@ def test_bash_completion_completes_options_tiers_and_profiles(tmp_path: Path) ->
         "complete_words claudebox --net\n"
         "complete_words claudebox --network ''\n"
         "complete_words claudebox --profile ''\n"
+        "complete_words claudebox al\n"
+        "complete_words claudebox allow example.org --save ''\n"
+        "complete_words claudebox --yes al\n"
     )
     output = subprocess.run(
         ["bash", "-c", driver],
@@ -156,7 +159,14 @@ def test_bash_completion_completes_options_tiers_and_profiles(tmp_path: Path) ->
         check=True,
         env={"HOME": str(tmp_path), "PATH": PATH},
     ).stdout
-    assert output.split("--\n")[:3] == ["--network\n", "full\ninet\nallowlist\nnone\n", "web\n"]
+    assert output.split("--\n")[:6] == [
+        "--network\n",
+        "full\ninet\nallowlist\nnone\n",
+        "web\n",
+        "allow\n",  # the session commands, as the first word only
+        "web\n",
+        "\n",  # (nothing)
+    ]
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
@@ -178,7 +188,8 @@ def test_zsh_and_fish_completions_parse(shell: str, tmp_path: Path) -> None:
         (profiles / "web.json").write_text("{}")
         asked = (
             f"source {script}; "
-            'complete -C "claudebox --network "; complete -C "claudebox --profile "'
+            'complete -C "claudebox --network "; complete -C "claudebox --profile "; '
+            'complete -C "claudebox al"; complete -C "claudebox allow x.org --save "'
         )
         output = subprocess.run(
             [program, "-c", asked],
@@ -192,5 +203,7 @@ def test_zsh_and_fish_completions_parse(shell: str, tmp_path: Path) -> None:
             "full",
             "inet",
             "none",
+            "web",
+            "allow",
             "web",
         ]
