@@ -6363,8 +6363,9 @@ def plan_home(host: HostFacts, instance: Instance) -> tuple[list[Mount], list[Ho
                 MountOp.BIND_FD, os.path.join(host.home, inside), os.path.join(instance.dir, kept)
             )
         )
-        setup.append(HostSetup(os.path.join(instance.dir, kept)))
-    setup.append(HostSetup(instance.nix_cache))  # (nix's, inside the cache)
+        setup.append(HostSetup(os.path.join(instance.dir, kept), mount_point=True))
+    # (nix's, inside the cache: not a mount point, but where a session writes just the same)
+    setup.append(HostSetup(instance.nix_cache, mount_point=True))
     return mounts, setup
 
 

@@ -747,12 +747,12 @@ def test_host_setup_exact():
         (f"{STATE}/instances", None, False, False),
         (INSTANCE_DIR, None, False, False),
         (f"{INSTANCE_DIR}/root", PROJECT + "\n", False, False),
-        (f"{INSTANCE_DIR}/cache", None, False, False),  # the home's caches (PROJECT_CACHES)
-        (f"{INSTANCE_DIR}/state", None, False, False),
-        (f"{INSTANCE_DIR}/npm", None, False, False),
-        (f"{INSTANCE_DIR}/cargo/registry", None, False, False),
-        (f"{INSTANCE_DIR}/cargo/git", None, False, False),
-        (f"{INSTANCE_DIR}/cache/nix", None, False, False),
+        (f"{INSTANCE_DIR}/cache", None, True, False),  # the home's caches (PROJECT_CACHES)
+        (f"{INSTANCE_DIR}/state", None, True, False),
+        (f"{INSTANCE_DIR}/npm", None, True, False),
+        (f"{INSTANCE_DIR}/cargo/registry", None, True, False),
+        (f"{INSTANCE_DIR}/cargo/git", None, True, False),
+        (f"{INSTANCE_DIR}/cache/nix", None, True, False),
         (f"{INSTANCE_DIR}/network-log", None, False, False),
         # ~/.claude's mount point, and mount points in it (a session may have replaced them)
         (STORE, None, True, False),
