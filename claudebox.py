@@ -6506,6 +6506,20 @@ def plan_environment(
             (name, f"profile {origin}") for name, origin in profile.extra_env_passthrough
         ]
         literal = [(name, value) for name, value, _origin in profile.env]
+    # A profile's nix settings are kept with the sandbox's: its NIX_CONFIG lines after
+    # claudebox's (a later setting wins), its NIX_PATH entries first. A host value passed
+    # through is not merged (it may hold access-tokens, and these values are printed).
+    given = dict(literal)
+    if given.get("NIX_CONFIG"):
+        generated["NIX_CONFIG"] = f"{generated['NIX_CONFIG']}\n{given['NIX_CONFIG']}"
+    if given.get("NIX_PATH") and generated.get("NIX_PATH"):
+        generated["NIX_PATH"] = f"{given['NIX_PATH']}:{generated['NIX_PATH']}"
+    for name, origin in passthrough:
+        if name in ("NIX_CONFIG", "NIX_PATH") and name in generated and name in host.env:
+            warnings.append(
+                f"{name} from {origin} is not passed in: claudebox sets it inside (a "
+                "profile's env adds to it)"
+            )
     env = build_env(host, passthrough, generated, literal)
     for var in env:
         if var.origin not in ("host", "sandbox", "profile", LOGIN_ORIGIN) and var.looks_secret:

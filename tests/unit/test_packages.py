@@ -188,6 +188,34 @@ def test_packages_come_first_on_path_without_duplicates():
     assert len(parts) == len(set(parts))
 
 
+def test_a_profiles_nix_settings_are_kept_with_the_sandboxs():
+    """A profile's NIX_CONFIG lines come after claudebox's (a later setting wins) and its
+    NIX_PATH entries before the pin; the host's, passed through, are not merged (they may hold
+    access-tokens, and these values are printed) and a warning says so."""
+    pinned = "path:/nix/store/abc-source?narHash=sha256-x&lastModified=1"
+    profile = cb.Profile(
+        "nix",
+        "--profile",
+        ("nix",),
+        env=(("NIX_CONFIG", "max-jobs = 4", "nix"), ("NIX_PATH", "mine=/src/mine", "nix")),
+    )
+    host = fh.make_host(env={**fh.HOST_ENV, "NIX_CONFIG": "access-tokens = github.com=x"})
+    options = cb.Options(tier=cb.Tier.FULL, nixpkgs=pinned, extra_env=("NIX_CONFIG",))
+    plan = cb.build_plan(host, options._replace(profile=profile))
+    env = {v.name: v.value for v in plan.env}
+    assert env["NIX_CONFIG"] == (
+        "extra-experimental-features = nix-command flakes\n"
+        "flake-registry = /home/alice/.config/nix/registry.json\n"
+        "max-jobs = 4"
+    )
+    assert env["NIX_PATH"] == "mine=/src/mine:nixpkgs=/nix/store/abc-source"
+    assert "access-tokens" not in repr(plan)
+    assert (
+        "NIX_CONFIG from CLAUDEBOX_EXTRA_ENV is not passed in: claudebox sets it inside (a "
+        "profile's env adds to it)"
+    ) in plan.warnings
+
+
 def test_the_pinned_nixpkgs_reaches_comma_and_nix_shell():
     pinned = "path:/nix/store/abc-source?narHash=sha256-x&lastModified=1"
     plan = cb.build_plan(fh.make_host(), cb.Options(tier=cb.Tier.FULL, nixpkgs=pinned))
