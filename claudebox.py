@@ -12095,9 +12095,11 @@ def completion_script(shell: str, parser: argparse.ArgumentParser) -> str:
         elif option.choices is not None:
             parts.append(f"-x -a {FISH_PROFILE_LISTING}")
         lines.append(" ".join(parts))
-    lines.append(f"complete -c claudebox -n __fish_use_subcommand -f -a '{commands}'")
+    # (builtins only: fish's function library may be missing, as in a Nix build's fish)
+    first = "test (count (commandline -opc)) -eq 1"
+    lines.append(f"complete -c claudebox -n '{first}' -f -a '{commands}'")
     lines.append(
-        f"complete -c claudebox -n '__fish_seen_subcommand_from allow' -l save -x -a "
+        "complete -c claudebox -n 'contains -- allow (commandline -opc)' -l save -x -a "
         f"{FISH_PROFILE_LISTING}"
     )
     return "\n".join(lines) + "\n"
