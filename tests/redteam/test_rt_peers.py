@@ -506,8 +506,8 @@ def test_symlinks_in_place_of_the_persisted_directories_never_lead_outside(
     outside, as flatpak's does), and the next run must not write there. Here: the instance's
     cache/nix, state and claude (~/.cache/nix, ~/.local/state and ~/.claude inside). The
     control: bubblewrap binding the planted path writes into the target. claudebox launches
-    (the entry is not followed) or refuses with one line; nothing reaches the target, whose
-    canary is never read."""
+    with each planted link moved aside (kept, never followed) and an empty directory in its
+    place; nothing reaches the target, whose canary is never read."""
     marker = canary()
     outside = box.mkdir(box.root / "inaccessible")
     box.write(outside / "secret", f"{marker}\n")
@@ -543,7 +543,12 @@ def test_symlinks_in_place_of_the_persisted_directories_never_lead_outside(
     outcome = clean_outcome(result, str(instance))
     assert marker not in result.stdout
     assert sorted(os.listdir(outside)) == ["secret"], outcome
-    assert (instance / "cache" / "nix").is_symlink()  # left as planted, never followed
+    assert result.stdout.startswith("launched\n"), outcome
+    for entry, _ in PERSISTED:
+        path = instance / entry
+        aside = sorted(path.parent.glob(f"{path.name}.claudebox-quarantined*"))
+        assert path.is_dir() and not path.is_symlink(), entry
+        assert [p.is_symlink() for p in aside] == [True], entry
 
 
 def test_setuid_and_hardlinks_to_read_only_files_give_nothing(box: Box) -> None:
