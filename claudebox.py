@@ -219,6 +219,13 @@ SANDBOX_DEFINED_ENV: Final = (
     BASE_URL_VARIABLE,
     *CLAUDE_ENV,
 )
+# Variables the sandbox sets for nix that a profile's env adds to rather than replaces: (the
+# separator, whether the profile's entries go first). NIX_CONFIG: a later setting wins;
+# NIX_PATH: the first entry for a name wins, so <nixpkgs> stays the pin unless a profile names one.
+NIX_JOINED_ENV: Final[Mapping[str, tuple[str, bool]]] = {
+    "NIX_CONFIG": ("\n", False),
+    "NIX_PATH": (":", True),
+}
 EXTRA_ENV_VARIABLE: Final = "CLAUDEBOX_EXTRA_ENV"
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A variable whose name contains one of these has its value masked in the audit.
@@ -6028,6 +6035,12 @@ def parse_profile(
                 "looks like a secret; never store one in a file: name it in "
                 "extra_env_passthrough and set it on the host",
             )
+        if variable in NIX_JOINED_ENV and "access-tokens" in env_value[variable].lower():
+            error(
+                f"env.{variable}",
+                "holds access-tokens, a secret; never store one in a file (the sandbox's nix "
+                "settings are printed and enter the sandbox): remove it from the profile",
+            )
     passthrough = names("extra_env_passthrough", data.get("extra_env_passthrough", []))
     for variable in passthrough:
         if not ENV_NAME_PATTERN.fullmatch(variable):
@@ -6506,16 +6519,15 @@ def plan_environment(
             (name, f"profile {origin}") for name, origin in profile.extra_env_passthrough
         ]
         literal = [(name, value) for name, value, _origin in profile.env]
-    # A profile's nix settings are kept with the sandbox's: its NIX_CONFIG lines after
-    # claudebox's (a later setting wins), its NIX_PATH entries first. A host value passed
-    # through is not merged (it may hold access-tokens, and these values are printed).
+    # A host value passed through is not joined: it may hold access-tokens, and the sandbox's
+    # values are printed (a profile's env is refused one).
     given = dict(literal)
-    if given.get("NIX_CONFIG"):
-        generated["NIX_CONFIG"] = f"{generated['NIX_CONFIG']}\n{given['NIX_CONFIG']}"
-    if given.get("NIX_PATH") and generated.get("NIX_PATH"):
-        generated["NIX_PATH"] = f"{given['NIX_PATH']}:{generated['NIX_PATH']}"
+    for name, (separator, profile_first) in NIX_JOINED_ENV.items():
+        ours, theirs = generated.get(name), given.get(name)
+        if ours and theirs:
+            generated[name] = separator.join([theirs, ours] if profile_first else [ours, theirs])
     for name, origin in passthrough:
-        if name in ("NIX_CONFIG", "NIX_PATH") and name in generated and name in host.env:
+        if name in NIX_JOINED_ENV and name in generated and name in host.env:
             warnings.append(
                 f"{name} from {origin} is not passed in: claudebox sets it inside (a "
                 "profile's env adds to it)"

@@ -77,6 +77,10 @@ def test_a_complete_profile_parses() -> None:
         ),
         ({"env": {"GITHUB_TOKEN": "ghp_x"}}, f"{PATH}: env.GITHUB_TOKEN: looks like a secret;"),
         ({"env": {"DB_PASSWORD": "x"}}, f"{PATH}: env.DB_PASSWORD: looks like a secret;"),
+        (
+            {"env": {"NIX_CONFIG": "max-jobs = 4\nACCESS-TOKENS = github.com=ghp_x"}},
+            f"{PATH}: env.NIX_CONFIG: holds access-tokens, a secret;",
+        ),
         ({"extra_env_passthrough": "GH"}, f"{PATH}: extra_env_passthrough: must be a list"),
         ({"extra_env_passthrough": ["a-b"]}, f"{PATH}: extra_env_passthrough: 'a-b' is not a"),
         ({"mounts": {}}, f"{PATH}: mounts: must be a list of"),
