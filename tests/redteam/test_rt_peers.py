@@ -492,6 +492,7 @@ def test_the_allowlist_proxys_name_edge_cases_reach_only_the_listed_host(
 PERSISTED = (
     ("cache/nix", "~/.cache/nix"),
     ("state", "~/.local/state"),
+    ("npm", "~/.npm"),
     ("claude", "~/.claude"),
 )
 
@@ -504,7 +505,8 @@ def test_symlinks_in_place_of_the_persisted_directories_never_lead_outside(
     GHSA-8688-9x26-hhxj; tests/test-run.sh): the per-app directory a sandbox persists is
     replaced by a symlink to a directory the sandbox must not reach (the test plants it from
     outside, as flatpak's does), and the next run must not write there. Here: the instance's
-    cache/nix, state and claude (~/.cache/nix, ~/.local/state and ~/.claude inside). The
+    cache/nix, state, npm and claude (~/.cache/nix, ~/.local/state, ~/.npm and ~/.claude
+    inside). The
     control: bubblewrap binding the planted path writes into the target. claudebox launches
     with each planted link moved aside (kept, never followed) and an empty directory in its
     place; nothing reaches the target, whose canary is never read."""

@@ -857,35 +857,24 @@ def test_a_concurrent_session_swapping_a_nested_project_with_a_symlink_to_ssh(
     assert found == {"launches": [], "~/.ssh holds": ["id_ed25519"]}, (found, launches)
 
 
-@pytest.mark.parametrize("cache", ["~/.cache/nix", "~/.npm"])
-def test_a_symlink_a_session_leaves_among_the_kept_caches_is_moved_aside(
-    box: Box, cache: str
-) -> None:
-    """A cache directory claudebox keeps for the project is a symlink to the host's ~/.ssh at
-    the next launch: ~/.cache/nix, which a session replaces from inside (below the kept
-    ~/.cache), and the instance's npm directory (a mount point inside, so not the session's
-    doing: a restored backup, a user's link), which made every later launch fail with "is a
-    symlink now ... run claudebox again". The launch moves the link aside (kept, never
-    followed), starts, and the cache is an empty directory again: no key inside."""
-    marker = canary()
-    plant_secrets(box, marker)
-    kept = (
-        instance_dir(box.home, box.project) / {"~/.cache/nix": "cache/nix", "~/.npm": "npm"}[cache]
+def test_a_symlink_a_session_leaves_as_its_nix_cache_is_moved_aside(box: Box) -> None:
+    """Session 1 replaces ~/.cache/nix (a directory claudebox makes in the project's kept
+    ~/.cache) with a symlink to the host's ~/.ssh. The next launch moves the link aside in the
+    instance (kept, never followed), starts, and ~/.cache/nix is an empty directory again: no
+    key inside. (Links planted from the host in place of the persisted directories themselves:
+    rt/test_rt_peers.py.)"""
+    plant_secrets(box, canary())
+    kept = instance_dir(box.home, box.project) / "cache" / "nix"
+    planted = box.probe(
+        'rm -rf ~/.cache/nix && ln -s "$1" ~/.cache/nix && echo planted', str(box.home / ".ssh")
     )
-    if cache == "~/.cache/nix":
-        planted = box.probe('rm -rf ~/.cache/nix && ln -s "$1" ~/.cache/nix && echo planted',
-                            str(box.home / ".ssh"))  # fmt: skip
-        assert planted.stdout == "planted\n", brief(planted.stderr)
-    else:
-        first = box.probe("echo first")
-        assert first.stdout == "first\n", brief(first.stderr)
-        shutil.rmtree(kept)
-        kept.symlink_to(box.home / ".ssh")
-        os.lchown(kept, box.user.pw_uid, box.user.pw_gid)
+    assert planted.stdout == "planted\n", brief(planted.stderr)
     assert kept.is_symlink()
-    result = box.probe(f"ls -A {cache} && cat {cache}/id_ed25519 2>/dev/null; echo launched")
+    result = box.probe(
+        "ls -A ~/.cache/nix && cat ~/.cache/nix/id_ed25519 2>/dev/null; echo launched"
+    )
     assert result.returncode == 0, brief(result.stderr)
     assert result.stdout == "launched\n"
     assert kept.is_dir() and not kept.is_symlink()
-    aside = sorted(kept.parent.glob(f"{kept.name}.claudebox-quarantined*"))
+    aside = sorted(kept.parent.glob("nix.claudebox-quarantined*"))
     assert [os.readlink(path) for path in aside] == [str(box.home / ".ssh")]
