@@ -340,6 +340,8 @@ GIT_ENTRY_EXTENDED: Final = 0x4000  # entry flags: 16 more bits of flags follow
 GIT_ENTRY_NAME_LENGTH: Final = 0xFFF  # entry flags: the name's length, this when longer
 GIT_ENTRY_KNOWN_EXTENDED: Final = 0x6000  # intent-to-add, skip-worktree: git dies on others
 QUARANTINE_SUFFIX: Final = ".claudebox-quarantined"
+# Numbered names tried before a random one: a session can make any number of them beforehand.
+QUARANTINE_NUMBERED: Final = 100
 # The survey of the project's tree for git repositories (every .git is protected): its bounds.
 SURVEY_DIRECTORY_LIMIT: Final = 250_000  # about 2.5 million files: ~3 s the first time
 SURVEY_REPOSITORY_LIMIT: Final = 1_000  # each costs a few mounts
@@ -11087,7 +11089,8 @@ def quarantine(path: str) -> str:
     number = 1
     while os.path.lexists(target):
         number += 1
-        target = f"{path}{QUARANTINE_SUFFIX}-{number}"
+        tail = number if number <= QUARANTINE_NUMBERED else os.urandom(8).hex()
+        target = f"{path}{QUARANTINE_SUFFIX}-{tail}"
     try:
         os.rename(path, target)
     except PermissionError:

@@ -5,6 +5,7 @@ test_index.py)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -605,6 +606,21 @@ def test_quarantine_never_overwrites(tmp_path):
         "hooks.claudebox-quarantined-2",
         "hooks.claudebox-quarantined-3",
     ]
+
+
+def test_quarantine_takes_a_random_name_past_the_numbered_ones(tmp_path, monkeypatch):
+    """A session that made every numbered name beforehand costs a bounded number of looks."""
+    (tmp_path / "hooks.claudebox-quarantined").write_text("")
+    for number in range(2, 10_000):
+        (tmp_path / f"hooks.claudebox-quarantined-{number}").write_text("")
+    (tmp_path / "hooks").write_text("plant")
+    looks = []
+    lexists = os.path.lexists
+    monkeypatch.setattr(cb.os.path, "lexists", lambda path: looks.append(path) or lexists(path))
+    moved = cb.quarantine(str(tmp_path / "hooks"))
+    assert len(looks) == cb.QUARANTINE_NUMBERED + 1
+    assert re.fullmatch(r"hooks\.claudebox-quarantined-[0-9a-f]{16}", os.path.basename(moved))
+    assert Path(moved).read_text() == "plant"
 
 
 def unchanged_review(top, home: Path) -> list[cb.Finding]:
